@@ -1,0 +1,147 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the conductor reads. Nothing else in the code base reads
+ * `process.env`; the Helm chart and the docs list exactly these.
+ */
+export const ENV_VARS = [
+  'NODE_ENV',
+  'HOST',
+  'PORT',
+  'LOG_LEVEL',
+  'DATABASE_URL',
+  'DATABASE_POOL_SIZE',
+  'MAESTRO_DATA_DIR',
+  'REDIS_URL',
+  'SHUTDOWN_GRACE_MS',
+  'SCHEDULER_POLL_INTERVAL_MS',
+  'DISPATCH_CONCURRENCY',
+  'HTTP_STEP_DEFAULT_TIMEOUT_MS',
+  'PLAYGROUND_ENABLED',
+] as const;
+const SECRET_VARS: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL']);
+export type EnvVarName = (typeof ENV_VARS)[number];
+export type Env = Partial<Record<EnvVarName, string | undefined>>;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: int(0, 65535).default(4000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATABASE_POOL_SIZE: int(1, 200).default(10),
+  MAESTRO_DATA_DIR: z.string().min(1).default('.maestro/data'),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  SCHEDULER_POLL_INTERVAL_MS: int(10, 60_000).default(1_000),
+  DISPATCH_CONCURRENCY: int(1, 10_000).default(64),
+  HTTP_STEP_DEFAULT_TIMEOUT_MS: int(1, 600_000).default(30_000),
+  PLAYGROUND_ENABLED: bool.optional(),
+});
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  /** Requests without an API key act as tenant `default` unless in production. */
+  readonly allowAnonymous: boolean;
+  readonly host: string;
+  /** @default 4000; 0 picks a free port (tests). */
+  readonly port: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Unset: embedded PGlite under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  /** @default 10 */
+  readonly databasePoolSize: number;
+  /** Where embedded PGlite keeps its files. `memory://` keeps nothing. @default .maestro/data */
+  readonly dataDir: string;
+  /** Unset: in-process leases and events (one replica only). */
+  readonly redisUrl: string | undefined;
+  /** How long SIGTERM waits for in-flight work before closing. @default 10000 */
+  readonly shutdownGraceMs: number;
+  /** Fallback poll for due timers and missed wake-ups; ready tasks wake the dispatcher at once. @default 1000 */
+  readonly schedulerPollIntervalMs: number;
+  /** Built-in tasks executing at once in this replica. @default 64 */
+  readonly dispatchConcurrency: number;
+  /** Timeout of an `http` step that sets none. @default 30000 */
+  readonly httpStepDefaultTimeoutMs: number;
+  /** Serve GraphQL Playground at /graphql. @default true outside production */
+  readonly playgroundEnabled: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: { variable: string; expected: string; received: string | undefined }[]) {
+    super(
+      issues
+        .map((i) => `Invalid configuration: ${i.variable} must be ${i.expected} (got ${i.received === undefined ? 'nothing' : JSON.stringify(i.received)})`)
+        .join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_value':
+      return `one of ${issue.values.map((v) => String(v)).join(', ')}`;
+    case 'too_small':
+      return `a number >= ${String(issue.minimum)}`;
+    case 'too_big':
+      return `a number <= ${String(issue.maximum)}`;
+    case 'invalid_type':
+      return issue.expected === 'number' || issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`;
+    case 'custom':
+      return issue.message;
+    default:
+      return issue.message;
+  }
+}
+
+/** Parses and validates the environment into one frozen Config; throws ConfigError naming each bad variable. */
+export function loadConfig(env: Env = process.env as Env): Config {
+  const raw: Record<string, string | undefined> = {};
+  for (const name of ENV_VARS) {
+    const value = env[name];
+    raw[name] = value === '' ? undefined : value;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const variable = String(issue.path[0]);
+        // Connection strings carry passwords: name the variable, never echo its value.
+        const received = SECRET_VARS.has(variable) && raw[variable] !== undefined ? '<hidden>' : raw[variable];
+        return { variable, expected: describe(issue), received };
+      }),
+    );
+  }
+  const v = parsed.data;
+  return Object.freeze({
+    env: v.NODE_ENV,
+    allowAnonymous: v.NODE_ENV !== 'production',
+    host: v.HOST,
+    port: v.PORT,
+    logLevel: v.LOG_LEVEL,
+    databaseUrl: v.DATABASE_URL,
+    databasePoolSize: v.DATABASE_POOL_SIZE,
+    dataDir: v.MAESTRO_DATA_DIR,
+    redisUrl: v.REDIS_URL,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    schedulerPollIntervalMs: v.SCHEDULER_POLL_INTERVAL_MS,
+    dispatchConcurrency: v.DISPATCH_CONCURRENCY,
+    httpStepDefaultTimeoutMs: v.HTTP_STEP_DEFAULT_TIMEOUT_MS,
+    playgroundEnabled: v.PLAYGROUND_ENABLED ?? v.NODE_ENV !== 'production',
+  });
+}

@@ -1,0 +1,484 @@
+/**
+ * Workflow definitions as DAGs: defaults, validation, ordering and a content hash.
+ *
+ * Edges point from a step to what it depends on: `b.dependsOn = ['a']` means a runs before b.
+ * Everything here is pure; all functions expect plain data (e.g. parsed JSON).
+ */
+import { createHash } from 'node:crypto';
+import type { Json, RetryPolicy, StepDefinition, StepDraft, WorkflowDefinition, WorkflowDraft } from './glossary';
+import { DEFAULT_RETRY } from './glossary';
+import { TemplateError, ValidationError } from './errors';
+import { listTemplates } from './templates';
+
+/** Step types the conductor executes itself; any other type needs a `queue`. */
+export const BUILT_IN_TYPES = ['noop', 'sleep', 'http'] as const;
+export type BuiltInType = (typeof BUILT_IN_TYPES)[number];
+
+/** Steps per workflow. A run creates one task row per step, so this bounds a run's size. */
+export const MAX_STEPS = 1000;
+export const MAX_ATTEMPTS = 100;
+/** Bound of `timeoutMs` and of retry delays: 7 days. Longer is a misconfiguration, not a wait. */
+export const MAX_DURATION_MS = 7 * 24 * 60 * 60 * 1000;
+export const MAX_TYPE_LENGTH = 128;
+
+export const WORKFLOW_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
+/** No "." in keys: they are path segments in templates (`steps.<key>.output`). */
+export const STEP_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+export const QUEUE_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** `ValidationError.data.reason` for a rejected definition: the machine-readable contract. */
+export type DefinitionErrorReason =
+  | 'EMPTY_WORKFLOW'
+  | 'TOO_MANY_STEPS'
+  | 'INVALID_NAME'
+  | 'INVALID_KEY'
+  | 'DUPLICATE_KEY'
+  | 'SELF_DEPENDENCY'
+  | 'UNKNOWN_DEPENDENCY'
+  | 'UNKNOWN_BUILT_IN_TYPE'
+  | 'INVALID_TYPE'
+  | 'INVALID_QUEUE'
+  | 'INVALID_RETRY'
+  | 'INVALID_TIMEOUT'
+  | 'INVALID_TEMPLATE'
+  | 'CYCLE'
+  | 'TEMPLATE_REFERENCES_NON_DEPENDENCY';
+
+/**
+ * Fills the defaults of a draft and validates the result.
+ *
+ * - `queue` null, `dependsOn` [], `input` {} when absent (an explicit null stays null),
+ *   `timeoutMs` null; `retry` is merged field by field over {@link DEFAULT_RETRY}.
+ * - `dependsOn` is de-duplicated and sorted, its canonical form, so the hash ignores its order.
+ * - Nothing is trimmed: a name with a stray space is rejected, not silently fixed.
+ *
+ * @throws ValidationError see {@link validateDefinition}.
+ */
+export function normalizeDefinition(draft: WorkflowDraft): { name: string; definition: WorkflowDefinition } {
+  const definition: WorkflowDefinition = {
+    description: draft.description ?? null,
+    steps: Array.isArray(draft.steps) ? draft.steps.map(normalizeStep) : [],
+  };
+  validateDefinition(draft.name, definition);
+  return { name: draft.name, definition };
+}
+
+function normalizeStep(draft: StepDraft): StepDefinition {
+  return {
+    key: draft.key,
+    type: draft.type,
+    queue: draft.queue ?? null,
+    // Code-unit order, not localeCompare: the canonical form must not depend on the host locale.
+    dependsOn: [...new Set(draft.dependsOn ?? [])].sort(),
+    input: draft.input === undefined ? {} : structuredClone(draft.input),
+    retry: mergeRetry(draft.retry),
+    timeoutMs: draft.timeoutMs ?? null,
+  };
+}
+
+function mergeRetry(partial: Partial<RetryPolicy> | null | undefined): RetryPolicy {
+  const retry: RetryPolicy = { ...DEFAULT_RETRY };
+  for (const field of Object.keys(DEFAULT_RETRY) as (keyof RetryPolicy)[]) {
+    // GraphQL inputs send null for a field left out; unknown fields are dropped, not hashed.
+    const value = partial?.[field];
+    if (value !== undefined && value !== null) retry[field] = value;
+  }
+  return retry;
+}
+
+/**
+ * Checks a normalized definition and throws on the first problem, found in this order:
+ * empty / too many steps, workflow name, step keys, duplicate keys, self and unknown
+ * dependencies, types and queues, retry and timeout, template syntax, cycles, templates that read
+ * a step which is not a (transitive) dependency. Within a phase, steps go in declaration order.
+ *
+ * @throws ValidationError with a message that says what to fix and
+ *   `data: { reason: DefinitionErrorReason, …fields naming the culprit }`.
+ */
+export function validateDefinition(name: string, definition: WorkflowDefinition): void {
+  const steps: StepDefinition[] = Array.isArray(definition.steps) ? definition.steps : [];
+  const wf = `Workflow ${quote(name)}`;
+
+  if (steps.length === 0) {
+    fail('EMPTY_WORKFLOW', `${wf} has no steps; declare at least one step`, {});
+  }
+  if (steps.length > MAX_STEPS) {
+    fail('TOO_MANY_STEPS', `${wf} has ${steps.length} steps; the limit is ${MAX_STEPS}`, {
+      count: steps.length,
+      limit: MAX_STEPS,
+    });
+  }
+
+  if (typeof name !== 'string' || !WORKFLOW_NAME_PATTERN.test(name)) {
+    fail(
+      'INVALID_NAME',
+      `Workflow name ${quote(name)} is invalid: use 1 to 128 letters, digits, "_", "." or "-", starting with a letter`,
+      { name },
+    );
+  }
+  steps.forEach((step, i) => {
+    if (typeof step.key !== 'string' || !STEP_KEY_PATTERN.test(step.key)) {
+      fail(
+        'INVALID_KEY',
+        `${wf}: steps[${i}] has invalid key ${quote(step.key)}: use 1 to 64 letters, digits, "_" or "-", ` +
+          `starting with a letter or "_" (keys appear in templates as steps.<key>.output)`,
+        { step: step.key, index: i },
+      );
+    }
+  });
+
+  const indexByKey = new Map<string, number>();
+  steps.forEach((step, i) => {
+    const first = indexByKey.get(step.key);
+    if (first !== undefined) {
+      fail(
+        'DUPLICATE_KEY',
+        `${wf} declares step "${step.key}" twice (steps[${first}] and steps[${i}]); step keys must be unique`,
+        { step: step.key, indexes: [first, i] },
+      );
+    }
+    indexByKey.set(step.key, i);
+  });
+
+  for (const step of steps) {
+    for (const dep of dependsOnOf(step)) {
+      if (dep === step.key) {
+        fail('SELF_DEPENDENCY', `${wf}: step "${step.key}" depends on itself; remove "${dep}" from its dependsOn`, {
+          step: step.key,
+          path: [step.key, step.key],
+        });
+      }
+      if (typeof dep !== 'string' || !indexByKey.has(dep)) {
+        fail(
+          'UNKNOWN_DEPENDENCY',
+          `${wf}: step "${step.key}" depends on ${quote(dep)}, which is not a step of this workflow; ` +
+            `declared steps: ${listKeys(steps)}`,
+          { step: step.key, dependency: dep },
+        );
+      }
+    }
+  }
+
+  for (const step of steps) checkTypeAndQueue(wf, step);
+  for (const step of steps) {
+    checkRetry(wf, step);
+    checkTimeout(wf, step);
+  }
+
+  const refs = steps.map((step) => {
+    try {
+      return listTemplates(step.input);
+    } catch (e: unknown) {
+      if (!(e instanceof TemplateError)) throw e;
+      fail('INVALID_TEMPLATE', `${wf}: the input of step "${step.key}" has an invalid template. ${e.message}`, {
+        step: step.key,
+        ...e.data,
+      });
+    }
+  });
+
+  const graph = buildGraph(steps);
+  const order = kahn(graph);
+  if (order.length < steps.length) {
+    const path = findCycle(graph, order);
+    fail('CYCLE', `${wf} has a dependency cycle: ${cycleText(path)}`, { path });
+  }
+
+  const ancestry = ancestorSets(graph, order);
+  steps.forEach((step, i) => {
+    for (const ref of refs[i]) {
+      if (ref.stepKey === null) continue;
+      const j = indexByKey.get(ref.stepKey);
+      if (j !== undefined && ancestry[i].has(j)) continue;
+      const why =
+        j === undefined
+          ? `there is no step "${ref.stepKey}" in this workflow`
+          : ref.stepKey === step.key
+            ? `a step cannot read its own output`
+            : `"${ref.stepKey}" is not a dependency of "${step.key}", direct or transitive; add it to dependsOn`;
+      fail(
+        'TEMPLATE_REFERENCES_NON_DEPENDENCY',
+        `${wf}: the input of step "${step.key}" reads ${JSON.stringify(ref.template)}, but ${why}`,
+        { step: step.key, template: ref.template, dependency: ref.stepKey },
+      );
+    }
+  });
+}
+
+function checkTypeAndQueue(wf: string, step: StepDefinition): void {
+  const { key, type, queue } = step;
+  if (queue === null || queue === undefined) {
+    if (!(BUILT_IN_TYPES as readonly unknown[]).includes(type)) {
+      fail(
+        'UNKNOWN_BUILT_IN_TYPE',
+        `${wf}: step "${key}" has type ${quote(type)}, which is not built in (built-in types: ` +
+          `${BUILT_IN_TYPES.join(', ')}); to run it on remote workers, set "queue" to the queue they claim from`,
+        { step: key, type, builtInTypes: [...BUILT_IN_TYPES] },
+      );
+    }
+    return;
+  }
+  if (typeof queue !== 'string' || !QUEUE_PATTERN.test(queue)) {
+    fail(
+      'INVALID_QUEUE',
+      `${wf}: step "${key}" has invalid queue ${quote(queue)}: use 1 to 128 letters, digits, "_", ".", ":" or "-"`,
+      { step: key, queue },
+    );
+  }
+  if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
+    fail(
+      'INVALID_TYPE',
+      `${wf}: step "${key}" has invalid type ${quote(type)}: use a non-empty string of at most ${MAX_TYPE_LENGTH} characters`,
+      { step: key, type },
+    );
+  }
+}
+
+function checkRetry(wf: string, step: StepDefinition): void {
+  const retry: Partial<Record<keyof RetryPolicy, unknown>> = step.retry ?? {};
+  const problem = (field: keyof RetryPolicy, rule: string): never =>
+    fail('INVALID_RETRY', `${wf}: step "${step.key}" has retry.${field} ${quote(retry[field])}; ${rule}`, {
+      step: step.key,
+      field,
+      value: retry[field],
+    });
+
+  const { maxAttempts, initialDelayMs, backoffFactor, maxDelayMs } = retry;
+  if (!isIntIn(maxAttempts, 1, MAX_ATTEMPTS)) {
+    problem('maxAttempts', `use an integer from 1 to ${MAX_ATTEMPTS}`);
+  }
+  if (!isIntIn(initialDelayMs, 0, MAX_DURATION_MS)) {
+    problem('initialDelayMs', `use an integer from 0 to ${MAX_DURATION_MS} (7 days)`);
+  }
+  if (typeof backoffFactor !== 'number' || !Number.isFinite(backoffFactor) || backoffFactor < 1) {
+    problem('backoffFactor', 'use a number of at least 1 (1 keeps the delay constant)');
+  }
+  if (!isIntIn(maxDelayMs, initialDelayMs as number, MAX_DURATION_MS)) {
+    problem('maxDelayMs', `use an integer from retry.initialDelayMs (${initialDelayMs}) to ${MAX_DURATION_MS} (7 days)`);
+  }
+}
+
+function checkTimeout(wf: string, step: StepDefinition): void {
+  const { timeoutMs } = step;
+  if (timeoutMs === null || isIntIn(timeoutMs, 1, MAX_DURATION_MS)) return;
+  fail(
+    'INVALID_TIMEOUT',
+    `${wf}: step "${step.key}" has timeoutMs ${quote(timeoutMs)}; use null (no bound) or an integer from 1 to ` +
+      `${MAX_DURATION_MS} (7 days)`,
+    { step: step.key, value: timeoutMs },
+  );
+}
+
+/**
+ * Step keys in an order where every step comes after its dependencies (Kahn's algorithm). Among
+ * steps ready at the same time the earliest declared goes first, so a declaration order that is
+ * already topological comes back unchanged.
+ *
+ * @throws ValidationError (`CYCLE` or `UNKNOWN_DEPENDENCY`) if the definition was not validated.
+ */
+export function topologicalOrder(definition: WorkflowDefinition): string[] {
+  const graph = buildGraph(definition.steps);
+  const order = kahn(graph);
+  if (order.length < graph.keys.length) {
+    const path = findCycle(graph, order);
+    fail('CYCLE', `The steps have a dependency cycle: ${cycleText(path)}`, { path });
+  }
+  return order.map((i) => graph.keys[i]);
+}
+
+/** Steps without dependencies, in declaration order: what a run queues first. */
+export function roots(definition: WorkflowDefinition): string[] {
+  return definition.steps.filter((s) => s.dependsOn.length === 0).map((s) => s.key);
+}
+
+/** Steps nothing depends on, in declaration order: a run is done when these are. */
+export function leaves(definition: WorkflowDefinition): string[] {
+  const depended = new Set(definition.steps.flatMap((s) => s.dependsOn));
+  return definition.steps.filter((s) => !depended.has(s.key)).map((s) => s.key);
+}
+
+/**
+ * Keys of the transitive dependencies of `key`, in declaration order: whose outputs the step's
+ * templates may read.
+ *
+ * @throws ValidationError if `key` is not a step, or as {@link topologicalOrder}.
+ */
+export function ancestors(definition: WorkflowDefinition, key: string): string[] {
+  const graph = buildGraph(definition.steps);
+  const i = graph.keys.indexOf(key);
+  if (i === -1) fail('UNKNOWN_DEPENDENCY', `There is no step ${quote(key)}`, { step: key, dependency: key });
+  const order = kahn(graph);
+  if (order.length < graph.keys.length) topologicalOrder(definition); // throws the cycle
+  const mine = ancestorSets(graph, order)[i];
+  return graph.keys.filter((_, j) => mine.has(j));
+}
+
+/**
+ * SHA-256 (hex) of the canonical JSON of a definition: an identical definition hashes the same
+ * whatever the key order of the JSON it came from. Hash normalized definitions, so that defaults
+ * and the order of `dependsOn` do not matter. The order of `steps` does: it breaks ties in
+ * {@link topologicalOrder}.
+ */
+export function definitionHash(definition: WorkflowDefinition): string {
+  return createHash('sha256').update(canonicalJson(definition as unknown as Json)).digest('hex');
+}
+
+/**
+ * JSON with object keys sorted by UTF-16 code unit at every depth, no whitespace; `undefined`
+ * members are left out as `JSON.stringify` does. For JSON data this matches RFC 8785 (JCS), which
+ * also sorts by code unit and prints numbers the way `JSON.stringify` does.
+ */
+export function canonicalJson(value: Json): string {
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const members = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`);
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graph internals. Steps are numbered by declaration index.
+
+interface Graph {
+  keys: string[];
+  /** deps[i]: indexes i depends on, de-duplicated, in dependsOn order. */
+  deps: number[][];
+  /** dependents[i]: indexes that depend on i. */
+  dependents: number[][];
+}
+
+function buildGraph(steps: readonly StepDefinition[]): Graph {
+  const keys = steps.map((s) => s.key);
+  const index = new Map(keys.map((k, i) => [k, i]));
+  const dependents: number[][] = keys.map(() => []);
+  const deps = steps.map((step, i) => {
+    const mine = [...new Set(dependsOnOf(step))].map((dep) => {
+      const j = index.get(dep);
+      if (j === undefined) {
+        fail('UNKNOWN_DEPENDENCY', `Step "${step.key}" depends on ${quote(dep)}, which is not a step`, {
+          step: step.key,
+          dependency: dep,
+        });
+      }
+      return j;
+    });
+    for (const j of mine) dependents[j].push(i);
+    return mine;
+  });
+  return { keys, deps, dependents };
+}
+
+/** Kahn's algorithm, always taking the lowest ready index. Shorter than n when there is a cycle. */
+function kahn(graph: Graph): number[] {
+  const waitingOn = graph.deps.map((d) => d.length);
+  // Sorted descending so the lowest index pops from the end; inserts are O(n), and n <= 1000.
+  const ready = waitingOn.flatMap((n, i) => (n === 0 ? [i] : [])).reverse();
+  const order: number[] = [];
+  while (ready.length > 0) {
+    const i = ready.pop() as number;
+    order.push(i);
+    for (const j of graph.dependents[i]) {
+      if (--waitingOn[j] === 0) ready.splice(insertionPoint(ready, j), 0, j);
+    }
+  }
+  return order;
+}
+
+function insertionPoint(descending: number[], value: number): number {
+  let lo = 0;
+  let hi = descending.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (descending[mid] > value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * A cycle among the steps Kahn could not order, as keys along dependsOn edges, first key repeated
+ * last. Every such step waits on another such step, so walking "first unordered dependency" from
+ * the first unordered step must revisit a step. The cycle is rotated to start at its earliest
+ * declared step, so the same definition always reports the same path.
+ */
+function findCycle(graph: Graph, ordered: number[]): string[] {
+  const done = new Set(ordered);
+  const start = graph.keys.findIndex((_, i) => !done.has(i));
+  const seenAt = new Map<number, number>();
+  const walk: number[] = [];
+  let at = start;
+  while (!seenAt.has(at)) {
+    seenAt.set(at, walk.length);
+    walk.push(at);
+    at = graph.deps[at].find((j) => !done.has(j)) as number;
+  }
+  const cycle = walk.slice(seenAt.get(at));
+  const first = cycle.indexOf(Math.min(...cycle));
+  const rotated = [...cycle.slice(first), ...cycle.slice(0, first)];
+  return [...rotated, rotated[0]].map((i) => graph.keys[i]);
+}
+
+function cycleText(path: string[]): string {
+  return `${path.join(' → ')} (each step depends on the next); remove one of these dependsOn entries`;
+}
+
+/**
+ * ancestry[i]: bitset of every transitive dependency of step i (bit j set: j is an ancestor).
+ * Bitsets because a dense DAG of 1000 steps has ~500k edges: OR-ing 32 words per edge is ~16M
+ * operations, where merging Sets could cost ~250M. Needs a complete topological order.
+ */
+function ancestorSets(graph: Graph, order: number[]): Bitset[] {
+  const words = Math.ceil(graph.keys.length / 32);
+  const ancestry = graph.keys.map(() => new Bitset(words));
+  for (const i of order) {
+    const mine = ancestry[i];
+    for (const j of graph.deps[i]) {
+      mine.add(j);
+      mine.addAll(ancestry[j]);
+    }
+  }
+  return ancestry;
+}
+
+class Bitset {
+  private readonly bits: Uint32Array;
+  constructor(words: number) {
+    this.bits = new Uint32Array(words);
+  }
+  add(i: number): void {
+    this.bits[i >>> 5] |= 1 << (i & 31);
+  }
+  addAll(other: Bitset): void {
+    for (let w = 0; w < this.bits.length; w++) this.bits[w] |= other.bits[w];
+  }
+  has(i: number): boolean {
+    return (this.bits[i >>> 5] & (1 << (i & 31))) !== 0;
+  }
+}
+
+function dependsOnOf(step: StepDefinition): string[] {
+  return Array.isArray(step.dependsOn) ? step.dependsOn : [];
+}
+
+function isIntIn(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
+function listKeys(steps: readonly StepDefinition[]): string {
+  const shown = steps.slice(0, 20).map((s) => s.key);
+  return shown.join(', ') + (steps.length > shown.length ? `, … (${steps.length} in all)` : '');
+}
+
+/** Quotes a user value for a message as JSON, cut at 100 characters so a huge value stays readable. */
+function quote(value: unknown): string {
+  const text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value));
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
+}
+
+function fail(reason: DefinitionErrorReason, message: string, data: Record<string, unknown>): never {
+  throw new ValidationError(message, { reason, ...data });
+}

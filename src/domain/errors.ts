@@ -1,0 +1,70 @@
+/**
+ * Domain errors. Each carries a stable `code` (the public contract, surfaced as GraphQL
+ * `extensions.code`) and data a client can act on. `graphql/errors.ts` maps them once.
+ */
+export type DomainErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'CONFLICT'
+  | 'LEASE_LOST'
+  | 'RUN_CANCELLED';
+
+export abstract class DomainError extends Error {
+  abstract readonly code: DomainErrorCode;
+  readonly data: Record<string, unknown>;
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.data = data;
+  }
+}
+
+/** The caller sent something invalid; the message says what to fix. */
+export class ValidationError extends DomainError {
+  readonly code = 'BAD_USER_INPUT' as const;
+}
+
+export class NotFoundError extends DomainError {
+  readonly code = 'NOT_FOUND' as const;
+  constructor(what: string, id: string) {
+    super(`${what} "${id}" was not found`, { what, id });
+  }
+}
+
+export class UnauthenticatedError extends DomainError {
+  readonly code = 'UNAUTHENTICATED' as const;
+}
+
+export class ConflictError extends DomainError {
+  readonly code = 'CONFLICT' as const;
+}
+
+export class LeaseLostError extends DomainError {
+  readonly code = 'LEASE_LOST' as const;
+  constructor(taskId: string, token: string) {
+    super(`The lease on task ${taskId} with token ${token} is no longer held`, { taskId, token });
+  }
+}
+
+export class RunCancelledError extends DomainError {
+  readonly code = 'RUN_CANCELLED' as const;
+  constructor(runId: string, taskId?: string) {
+    super(`Run ${runId} was cancelled`, { runId, taskId });
+  }
+}
+
+/** A step input template could not be resolved (missing path, bad syntax). */
+export class TemplateError extends ValidationError {}
+
+/** Turns anything thrown into an Error without losing what it was. */
+export function coerceError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  if (typeof e === 'string') return new Error(e);
+  try {
+    return new Error(JSON.stringify(e));
+  } catch {
+    return new Error(String(e));
+  }
+}

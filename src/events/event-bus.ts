@@ -1,0 +1,75 @@
+import type { Json } from '../domain/glossary';
+
+/** A run or task status change as subscribers see it. */
+export interface RunEvent {
+  runId: string;
+  seq: number;
+  tenantId: string;
+  workflowName: string;
+  type: string;
+  status: string;
+  taskId: string | null;
+  taskKey: string | null;
+  attempt: number | null;
+  data: Json;
+  createdAt: Date;
+}
+
+export type Unsubscribe = () => void;
+
+/**
+ * Live events and wake-up signals, delivered to every replica (Redis pub/sub) or within the
+ * process (embedded). Delivery is at-most-once: Postgres holds every event, and subscribers
+ * fill gaps from there (see `RunEventsService`).
+ */
+export interface EventBus {
+  /** Publishes committed events to every replica's local subscribers. */
+  publish(events: readonly RunEvent[]): Promise<void>;
+  /** Local delivery of one tenant's events. */
+  subscribe(tenantId: string, listener: (event: RunEvent) => void): Unsubscribe;
+  /** Tells every replica that tasks of a queue became ready (null: built-in steps). */
+  signalReady(queues: readonly (string | null)[]): Promise<void>;
+  onReady(listener: (queue: string | null) => void): Unsubscribe;
+  /** Throws when the backend is unreachable (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The in-process fan-out both implementations end in. */
+export class LocalFanout {
+  private readonly byTenant = new Map<string, Set<(event: RunEvent) => void>>();
+  private readonly readyListeners = new Set<(queue: string | null) => void>();
+
+  subscribe(tenantId: string, listener: (event: RunEvent) => void): Unsubscribe {
+    let set = this.byTenant.get(tenantId);
+    if (!set) this.byTenant.set(tenantId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.byTenant.delete(tenantId);
+    };
+  }
+
+  deliver(events: readonly RunEvent[]): void {
+    for (const event of events) {
+      const set = this.byTenant.get(event.tenantId);
+      if (!set) continue;
+      for (const listener of [...set]) listener(event);
+    }
+  }
+
+  onReady(listener: (queue: string | null) => void): Unsubscribe {
+    this.readyListeners.add(listener);
+    return () => this.readyListeners.delete(listener);
+  }
+
+  deliverReady(queues: readonly (string | null)[]): void {
+    for (const queue of queues) for (const listener of [...this.readyListeners]) listener(queue);
+  }
+
+  get subscriberCount(): number {
+    let n = 0;
+    for (const set of this.byTenant.values()) n += set.size;
+    return n;
+  }
+}

@@ -1,0 +1,28 @@
+import { LocalFanout, type EventBus, type RunEvent, type Unsubscribe } from './event-bus';
+
+/** Embedded mode: one replica, so the process is the whole cluster. Delivers asynchronously, like Redis. */
+export class MemoryEventBus implements EventBus {
+  private readonly fanout = new LocalFanout();
+
+  async publish(events: readonly RunEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    queueMicrotask(() => this.fanout.deliver(events));
+  }
+
+  subscribe(tenantId: string, listener: (event: RunEvent) => void): Unsubscribe {
+    return this.fanout.subscribe(tenantId, listener);
+  }
+
+  async signalReady(queues: readonly (string | null)[]): Promise<void> {
+    if (queues.length === 0) return;
+    queueMicrotask(() => this.fanout.deliverReady(queues));
+  }
+
+  onReady(listener: (queue: string | null) => void): Unsubscribe {
+    return this.fanout.onReady(listener);
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,74 @@
+import Redis from 'ioredis';
+import { LocalFanout, type EventBus, type RunEvent, type Unsubscribe } from './event-bus';
+
+const EVENTS_CHANNEL = 'maestro:events';
+const READY_CHANNEL = 'maestro:ready';
+/** JSON has no undefined: the built-in (queue-less) steps travel as this marker. */
+const BUILT_IN = '\u0000builtin';
+
+/**
+ * Redis pub/sub: every replica subscribes to one events channel and fans out locally by tenant.
+ * One channel keeps subscribe/unsubscribe traffic off Redis when clients come and go.
+ */
+export class RedisEventBus implements EventBus {
+  private readonly fanout = new LocalFanout();
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+
+  private constructor(url: string) {
+    // Commands queue while reconnecting: a Redis restart delays events instead of failing requests.
+    this.pub = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    this.sub = new Redis(url, { lazyConnect: true });
+    this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    // ioredis re-subscribes after a reconnect; errors are reported through readiness, not thrown.
+    this.pub.on('error', () => undefined);
+    this.sub.on('error', () => undefined);
+  }
+
+  static async connect(url: string): Promise<RedisEventBus> {
+    const bus = new RedisEventBus(url);
+    await Promise.all([bus.pub.connect(), bus.sub.connect()]);
+    await bus.sub.subscribe(EVENTS_CHANNEL, READY_CHANNEL);
+    return bus;
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (channel === EVENTS_CHANNEL) {
+      const events = (JSON.parse(message) as (Omit<RunEvent, 'createdAt'> & { createdAt: string })[]).map((e) => ({
+        ...e,
+        createdAt: new Date(e.createdAt),
+      }));
+      this.fanout.deliver(events);
+    } else if (channel === READY_CHANNEL) {
+      const queues = (JSON.parse(message) as string[]).map((q) => (q === BUILT_IN ? null : q));
+      this.fanout.deliverReady(queues);
+    }
+  }
+
+  async publish(events: readonly RunEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.pub.publish(EVENTS_CHANNEL, JSON.stringify(events));
+  }
+
+  subscribe(tenantId: string, listener: (event: RunEvent) => void): Unsubscribe {
+    return this.fanout.subscribe(tenantId, listener);
+  }
+
+  async signalReady(queues: readonly (string | null)[]): Promise<void> {
+    if (queues.length === 0) return;
+    const unique = [...new Set(queues.map((q) => q ?? BUILT_IN))];
+    await this.pub.publish(READY_CHANNEL, JSON.stringify(unique));
+  }
+
+  onReady(listener: (queue: string | null) => void): Unsubscribe {
+    return this.fanout.onReady(listener);
+  }
+
+  async ping(): Promise<void> {
+    await Promise.all([this.pub.ping(), this.sub.ping()]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.pub.quit(), this.sub.quit()]);
+  }
+}

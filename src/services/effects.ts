@@ -1,0 +1,45 @@
+import type { EventBus, RunEvent } from '../events/event-bus';
+import type { RunEventRow } from '../store/events.store';
+import type { TransitionResult } from '../domain/run-machine';
+import { EventEmitter } from 'node:events';
+
+/**
+ * Typed hooks the engine emits after a transition commits. Metrics, logs and tests subscribe;
+ * nothing in the engine depends on who listens.
+ */
+export interface EngineHookMap {
+  'run:started': [{ tenantId: string; runId: string; workflow: string }];
+  'run:finished': [{ tenantId: string; runId: string; workflow: string; status: string; durationMs: number | null }];
+  'task:claimed': [{ tenantId: string; runId: string; taskId: string; queue: string | null; waitedMs: number | null }];
+  'task:finished': [{ tenantId: string; runId: string; taskId: string; status: string }];
+}
+
+export class EngineHooks extends EventEmitter<EngineHookMap> {}
+
+/** What a committed transaction must tell the world: its events and the queues it made ready. */
+export interface Effects {
+  events: RunEventRow[];
+  ready: (string | null)[];
+}
+
+export function emptyEffects(): Effects {
+  return { events: [], ready: [] };
+}
+
+export function addResult(effects: Effects, events: RunEventRow[], result: Pick<TransitionResult, 'ready'>): void {
+  effects.events.push(...events);
+  for (const r of result.ready) effects.ready.push(r.queue);
+}
+
+/**
+ * Publishes after commit, never inside the transaction: a subscriber must not see an event the
+ * database may still roll back. A crash between commit and publish loses only the live copy;
+ * subscribers fill gaps from the stored history.
+ */
+export async function publishEffects(bus: EventBus, effects: Effects, onError: (e: unknown) => void): Promise<void> {
+  try {
+    await Promise.all([bus.publish(effects.events as RunEvent[]), bus.signalReady(effects.ready)]);
+  } catch (e: unknown) {
+    onError(e);
+  }
+}

@@ -1,0 +1,86 @@
+import { DroppingBuffer, Repeater } from '@repeaterjs/repeater';
+import type { EventBus, RunEvent } from '../events/event-bus';
+import type { RunsService } from './runs.service';
+
+/** Live events a slow subscriber may lag behind before the newest are dropped (and refetched). */
+const LIVE_BUFFER = 1024;
+
+/**
+ * Live run events with resumption. The stored history is the truth; the bus only says "there
+ * is more". A subscriber starts listening before it reads the history, so nothing falls between
+ * the replay and the live stream, and skips what it has already yielded, so nothing repeats. A
+ * gap in seq (a dropped or lost live message) is filled from the history.
+ */
+export class RunEventsService {
+  constructor(
+    private readonly deps: { bus: EventBus; runs: RunsService },
+  ) {}
+
+  /** One run's events after `afterSeq` (stored first, then live). Throws NotFound for another tenant's run. */
+  async subscribeRun(tenantId: string, runId: string, afterSeq: number): Promise<AsyncIterableIterator<RunEvent>> {
+    await this.deps.runs.getOrThrow(tenantId, runId);
+    const live = this.live(tenantId, (e) => e.runId === runId);
+    // A repeater starts listening on its first next(): start it now, before the history is read.
+    const firstLive = live.next();
+    const runs = this.deps.runs;
+    async function* stream(): AsyncGenerator<RunEvent> {
+      let last = afterSeq;
+      try {
+        for (const e of await runs.events(tenantId, runId, last)) {
+          last = e.seq;
+          yield e;
+        }
+        let next = await firstLive;
+        while (!next.done) {
+          const e = next.value;
+          if (e.seq > last + 1) {
+            for (const missed of await runs.events(tenantId, runId, last, e.seq - last - 1)) {
+              last = missed.seq;
+              yield missed;
+            }
+          }
+          if (e.seq > last) {
+            last = e.seq;
+            yield e;
+          }
+          next = await live.next();
+        }
+      } finally {
+        await live.return();
+      }
+    }
+    const gen = stream();
+    // An async generator awaiting inside cannot be returned until it yields again: end the live
+    // feed first, so a client that unsubscribes from an idle run is released at once.
+    const iterator: AsyncIterableIterator<RunEvent> = {
+      next: () => gen.next(),
+      return: async (value?: unknown) => {
+        await live.return();
+        return gen.return(value as undefined);
+      },
+      throw: async (error?: unknown) => {
+        await live.return();
+        return gen.throw(error);
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  }
+
+  /** Every event of the tenant's runs, optionally of one workflow, live only. */
+  subscribeTenant(tenantId: string, workflow: string | null): AsyncIterableIterator<RunEvent> {
+    return this.live(tenantId, (e) => workflow === null || e.workflowName === workflow);
+  }
+
+  private live(tenantId: string, accept: (e: RunEvent) => boolean): Repeater<RunEvent> {
+    return new Repeater<RunEvent>(async (push, stop) => {
+      const unsubscribe = this.deps.bus.subscribe(tenantId, (e) => {
+        if (accept(e)) void push(e);
+      });
+      await stop;
+      unsubscribe();
+    }, new DroppingBuffer(LIVE_BUFFER));
+  }
+}

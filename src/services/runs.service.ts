@@ -1,0 +1,179 @@
+import type { Clock } from '../domain/clock';
+import { NotFoundError, TemplateError, ValidationError } from '../domain/errors';
+import type { Json } from '../domain/glossary';
+import { planRun } from '../domain/run-machine';
+import type { EventBus } from '../events/event-bus';
+import { insertEvents, listEvents, numberEvents, type RunEventRow } from '../store/events.store';
+import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, saveRuns, type RunListFilter, type RunRow } from '../store/runs.store';
+import type { Database } from '../store/sql';
+import { insertTasks, tasksOfRuns, type TaskRow } from '../store/tasks.store';
+import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
+import { publishEffects, type EngineHooks } from './effects';
+import type { Engine } from './engine';
+import type { WorkflowsService } from './workflows.service';
+
+export interface StartRunInput {
+  workflow: string;
+  version?: number | null;
+  input?: Json;
+  idempotencyKey?: string | null;
+}
+
+/** Cursor of the runs listing: the last row's (createdAt, id), opaque to clients. */
+export function encodeRunCursor(run: Pick<RunRow, 'createdAt' | 'id'>): string {
+  return Buffer.from(`${run.createdAt.toISOString()}|${run.id}`).toString('base64url');
+}
+
+export function decodeRunCursor(cursor: string): { createdAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  const createdAt = new Date(at ?? '');
+  if (!id || !/^[0-9a-f-]{36}$/i.test(id) || Number.isNaN(createdAt.getTime())) {
+    throw new ValidationError(`"after" is not a cursor this API returned: pass pageInfo.endCursor of the previous page`, { cursor });
+  }
+  return { createdAt, id };
+}
+
+export class RunsService {
+  constructor(
+    private readonly deps: {
+      db: Database;
+      workflows: WorkflowsService;
+      engine: Engine;
+      bus: EventBus;
+      clock: Clock;
+      hooks: EngineHooks;
+      onPublishError: (e: unknown) => void;
+    },
+  ) {}
+
+  /**
+   * Starts a run of the latest (or the given) version. With an idempotency key, every call of
+   * the tenant with that key returns the same run, also when the calls race: the unique index
+   * on (tenantId, idempotencyKey) lets one insert win and the others read it.
+   */
+  async start(tenantId: string, req: StartRunInput): Promise<RunRow> {
+    const { db, clock } = this.deps;
+    const key = req.idempotencyKey ?? null;
+    if (key !== null && (key.length === 0 || key.length > 256)) {
+      throw new ValidationError('idempotencyKey must be 1 to 256 characters long', { field: 'idempotencyKey' });
+    }
+    const input: Json = req.input ?? {};
+    const now = clock.now();
+    const events: RunEventRow[] = [];
+    const ready: (string | null)[] = [];
+    let created = false;
+    const run = await db.transaction(async (sql) => {
+      events.length = 0;
+      ready.length = 0;
+      created = false;
+      if (key !== null) {
+        const existing = await findRunByIdempotencyKey(sql, tenantId, key);
+        if (existing) return existing;
+      }
+      const workflow =
+        req.version == null ? await findLatestWorkflow(sql, tenantId, req.workflow) : await findWorkflowVersion(sql, tenantId, req.workflow, req.version);
+      if (!workflow) throw new NotFoundError('Workflow', req.version == null ? req.workflow : `${req.workflow}@${req.version}`);
+      this.deps.workflows.remember(workflow);
+      let plan;
+      try {
+        plan = planRun(workflow.definition, input);
+      } catch (e: unknown) {
+        if (e instanceof TemplateError) throw new ValidationError(`The run input does not fit the workflow: ${e.message}`, e.data);
+        throw e;
+      }
+      const inserted = await insertRun(sql, {
+        tenantId,
+        workflowId: workflow.id,
+        workflowName: workflow.name,
+        workflowVersion: workflow.version,
+        input,
+        idempotencyKey: key,
+        createdAt: now,
+      });
+      if (!inserted) return (await findRunByIdempotencyKey(sql, tenantId, key!))!;
+      const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));
+      const tasks = await insertTasks(
+        sql,
+        tenantId,
+        inserted.id,
+        plan.map((t) => ({ ...t, timeoutMs: steps.get(t.key)!.timeoutMs })),
+        now,
+      );
+      const byKey = new Map(tasks.map((t) => [t.key, t]));
+      const cursor = { runId: inserted.id, tenantId, workflowName: workflow.name, lastSeq: 0 };
+      events.push(
+        ...numberEvents(
+          cursor,
+          [
+            { type: 'run.status', status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
+            ...plan
+              .filter((t) => t.status === 'QUEUED')
+              .map((t) => ({ type: 'task.status' as const, status: 'QUEUED', taskId: byKey.get(t.key)!.id, taskKey: t.key, attempt: 0, data: null })),
+          ],
+          now,
+        ),
+      );
+      inserted.lastSeq = cursor.lastSeq;
+      await saveRuns(sql, [inserted]);
+      await insertEvents(sql, events);
+      for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
+      created = true;
+      return inserted;
+    });
+    if (created) {
+      await publishEffects(this.deps.bus, { events, ready }, this.deps.onPublishError);
+    }
+    return run;
+  }
+
+  async cancel(tenantId: string, runId: string): Promise<RunRow> {
+    return this.deps.engine.cancel(tenantId, runId);
+  }
+
+  async get(tenantId: string, runId: string): Promise<RunRow | undefined> {
+    if (!isUuid(runId)) return undefined;
+    const [row] = await findRunsByIds(this.deps.db, tenantId, [runId]);
+    return row;
+  }
+
+  async getOrThrow(tenantId: string, runId: string): Promise<RunRow> {
+    const run = await this.get(tenantId, runId);
+    if (!run) throw new NotFoundError('Run', runId);
+    return run;
+  }
+
+  async byIds(tenantId: string, ids: readonly string[]): Promise<Map<string, RunRow>> {
+    const valid = ids.filter(isUuid);
+    const rows = valid.length ? await findRunsByIds(this.deps.db, tenantId, valid) : [];
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
+  async list(
+    tenantId: string,
+    filter: RunListFilter,
+    first: number,
+    after: string | null,
+  ): Promise<{ rows: RunRow[]; totalCount: number; hasNextPage: boolean }> {
+    const cursor = after ? decodeRunCursor(after) : null;
+    const { rows, totalCount } = await listRuns(this.deps.db, tenantId, filter, first + 1, cursor);
+    return { rows: rows.slice(0, first), totalCount, hasNextPage: rows.length > first };
+  }
+
+  /** Tasks of many runs in one query (the DataLoader batch), in declaration order. */
+  async tasksOf(tenantId: string, runIds: readonly string[]): Promise<Map<string, TaskRow[]>> {
+    const out = new Map<string, TaskRow[]>(runIds.map((id) => [id, []]));
+    const valid = runIds.filter(isUuid);
+    if (valid.length === 0) return out;
+    for (const t of await tasksOfRuns(this.deps.db, tenantId, valid)) out.get(t.runId)?.push(t);
+    return out;
+  }
+
+  async events(tenantId: string, runId: string, afterSeq: number, limit?: number): Promise<RunEventRow[]> {
+    if (!isUuid(runId)) return [];
+    return listEvents(this.deps.db, tenantId, runId, afterSeq, limit);
+  }
+}
+
+export function isUuid(id: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+}

@@ -1,0 +1,92 @@
+import { definitionHash, normalizeDefinition, validateDefinition } from '../domain/dag';
+import { NotFoundError } from '../domain/errors';
+import type { WorkflowDefinition, WorkflowDraft } from '../domain/glossary';
+import type { Database, Sql } from '../store/sql';
+import { sqlState } from '../store/sql';
+import {
+  countWorkflowNames,
+  findLatestWorkflow,
+  findWorkflowVersion,
+  findWorkflowsByIds,
+  insertWorkflow,
+  listLatestWorkflows,
+  type WorkflowRow,
+} from '../store/workflows.store';
+
+export class WorkflowsService {
+  /** Versions never change once written, so definitions are cached by id without invalidation. */
+  private readonly byId = new Map<string, WorkflowRow>();
+
+  constructor(private readonly db: Database) {}
+
+  /**
+   * Registers a definition: an identical one returns the existing latest version, a changed one
+   * creates the next version. Two registrations racing for the same next version are settled by
+   * the unique (tenant, name, version) index: the loser retries and sees the winner.
+   */
+  async register(tenantId: string, draft: WorkflowDraft): Promise<WorkflowRow> {
+    const { name, definition } = normalizeDefinition(draft);
+    validateDefinition(name, definition);
+    const hash = definitionHash(definition);
+    for (let attempt = 1; ; attempt++) {
+      const latest = await findLatestWorkflow(this.db, tenantId, name);
+      if (latest?.definitionHash === hash) return latest;
+      try {
+        return await insertWorkflow(this.db, {
+          tenantId,
+          name,
+          version: (latest?.version ?? 0) + 1,
+          description: definition.description,
+          definition,
+          definitionHash: hash,
+        });
+      } catch (e: unknown) {
+        if (sqlState(e) !== '23505' || attempt >= 10) throw e;
+      }
+    }
+  }
+
+  async get(tenantId: string, name: string, version?: number | null): Promise<WorkflowRow | undefined> {
+    return version == null ? findLatestWorkflow(this.db, tenantId, name) : findWorkflowVersion(this.db, tenantId, name, version);
+  }
+
+  async getOrThrow(tenantId: string, name: string, version?: number | null): Promise<WorkflowRow> {
+    const row = await this.get(tenantId, name, version);
+    if (!row) throw new NotFoundError('Workflow', version == null ? name : `${name}@${version}`);
+    return row;
+  }
+
+  async list(tenantId: string, limit: number, afterName: string | null): Promise<{ rows: WorkflowRow[]; totalCount: number }> {
+    const [rows, totalCount] = await Promise.all([
+      listLatestWorkflows(this.db, tenantId, limit, afterName),
+      countWorkflowNames(this.db, tenantId),
+    ]);
+    return { rows, totalCount };
+  }
+
+  /** The definition of a workflow version, from the cache when it has been seen. */
+  /** Inside a transaction pass its `sql`: on embedded PGlite another connection would wait forever. */
+  async definitions(ids: readonly string[], sql: Sql = this.db): Promise<Map<string, WorkflowDefinition>> {
+    const missing = [...new Set(ids)].filter((id) => !this.byId.has(id));
+    if (missing.length > 0) {
+      for (const row of await findWorkflowsByIds(sql, missing)) this.remember(row);
+    }
+    const out = new Map<string, WorkflowDefinition>();
+    for (const id of ids) {
+      const row = this.byId.get(id);
+      if (row) out.set(id, row.definition);
+    }
+    return out;
+  }
+
+  async byIds(ids: readonly string[], sql: Sql = this.db): Promise<Map<string, WorkflowRow>> {
+    await this.definitions(ids, sql);
+    return new Map(ids.flatMap((id) => (this.byId.has(id) ? [[id, this.byId.get(id)!] as const] : [])));
+  }
+
+  remember(row: WorkflowRow): void {
+    // Bounded: a long-lived replica sees many versions; 10k definitions is a few MB at most.
+    if (this.byId.size >= 10_000) this.byId.delete(this.byId.keys().next().value!);
+    this.byId.set(row.id, row);
+  }
+}

@@ -1,0 +1,26 @@
+import type { ApiKeyEntity } from './entities';
+import type { Sql } from './sql';
+
+export type ApiKeyRow = ApiKeyEntity;
+
+export async function insertApiKey(sql: Sql, row: { tenantId: string; name: string | null; keyHash: string; prefix: string }): Promise<ApiKeyRow> {
+  const [inserted] = await sql.rows<ApiKeyRow>(
+    `INSERT INTO api_keys ("tenantId", name, "keyHash", prefix) VALUES ($1, $2, $3, $4) RETURNING *`,
+    [row.tenantId, row.name, row.keyHash, row.prefix],
+  );
+  return inserted!;
+}
+
+export async function findActiveApiKey(sql: Sql, keyHash: string): Promise<ApiKeyRow | undefined> {
+  const [row] = await sql.rows<ApiKeyRow>(`SELECT * FROM api_keys WHERE "keyHash" = $1 AND "revokedAt" IS NULL`, [keyHash]);
+  return row;
+}
+
+export async function listApiKeys(sql: Sql, tenantId: string | null): Promise<ApiKeyRow[]> {
+  return sql.rows<ApiKeyRow>(`SELECT * FROM api_keys WHERE ($1::text IS NULL OR "tenantId" = $1) ORDER BY "createdAt"`, [tenantId]);
+}
+
+export async function revokeApiKey(sql: Sql, id: string, now: Date): Promise<boolean> {
+  const rows = await sql.rows<{ id: string }>(`UPDATE api_keys SET "revokedAt" = $2 WHERE id = $1 AND "revokedAt" IS NULL RETURNING id`, [id, now]);
+  return rows.length === 1;
+}

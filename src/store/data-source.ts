@@ -1,0 +1,55 @@
+import { DataSource, MigrationExecutor } from 'typeorm';
+import { ENTITIES } from './entities';
+import { MIGRATIONS } from '../../migrations';
+
+export interface DataSourceOptions {
+  url: string;
+  /** @default 10 */
+  poolSize: number;
+  /** Postgres `application_name`, to tell replicas apart in pg_stat_activity. */
+  applicationName?: string;
+}
+
+/**
+ * The one TypeORM DataSource. `synchronize` is never on: the schema changes only through
+ * the migrations in `migrations/`, which `runMigrations` applies at start-up.
+ */
+export function createDataSource(options: DataSourceOptions): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url: options.url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    // gen_random_uuid() is built in since Postgres 13 and present on PGlite; uuid-ossp is not.
+    uuidExtension: 'pgcrypto',
+    installExtensions: false,
+    synchronize: false,
+    migrationsRun: false,
+    logging: false,
+    poolSize: options.poolSize,
+    applicationName: options.applicationName ?? 'maestro-conductor',
+    extra: {
+      // Fail fast when Postgres is down instead of queueing requests forever.
+      connectionTimeoutMillis: 5_000,
+    },
+  });
+}
+
+/** Applies pending migrations, each in its own transaction; safe when replicas start together. */
+export async function runMigrations(dataSource: DataSource): Promise<string[]> {
+  // Replicas starting at once would race on the same migration: serialize them on an advisory lock.
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query('SELECT pg_advisory_lock(727400001)');
+    // On the lock's own connection: an embedded pool has only that one.
+    const executor = new MigrationExecutor(dataSource, runner);
+    executor.transaction = 'each';
+    const applied = await executor.executePendingMigrations();
+    return applied.map((m) => m.name);
+  } finally {
+    await runner.query('SELECT pg_advisory_unlock(727400001)').catch(() => undefined);
+    await runner.release();
+  }
+}

@@ -1,0 +1,58 @@
+import { Column, Entity, Index, ManyToOne, JoinColumn, PrimaryGeneratedColumn } from 'typeorm';
+import type { Json, RunStatus } from '../../domain/glossary';
+import { WorkflowEntity } from './workflow.entity';
+
+@Entity({ name: 'runs' })
+// Idempotent start: NULLs are distinct in a unique index, so runs without a key never collide.
+@Index('UQ_runs_tenant_idempotency_key', ['tenantId', 'idempotencyKey'], { unique: true })
+// Listing newest first with a (createdAt, id) cursor.
+@Index('IDX_runs_tenant_created', ['tenantId', 'createdAt', 'id'])
+@Index('IDX_runs_tenant_status', ['tenantId', 'status'])
+export class RunEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ type: 'varchar', length: 128 })
+  tenantId: string;
+
+  @Column({ type: 'uuid' })
+  workflowId: string;
+
+  @ManyToOne(() => WorkflowEntity, { onDelete: 'RESTRICT' })
+  @JoinColumn({ name: 'workflowId' })
+  workflow?: WorkflowEntity;
+
+  @Column({ type: 'varchar', length: 128 })
+  workflowName: string;
+
+  @Column({ type: 'int' })
+  workflowVersion: number;
+
+  @Column({ type: 'varchar', length: 16 })
+  status: RunStatus;
+
+  @Column({ type: 'jsonb', nullable: true })
+  input: Json;
+
+  @Column({ type: 'jsonb', nullable: true })
+  output: Json;
+
+  @Column({ type: 'text', nullable: true })
+  error: string | null;
+
+  @Column({ type: 'varchar', length: 256, nullable: true })
+  idempotencyKey: string | null;
+
+  /** Seq of the last event appended; bumped under the run's row lock so seqs have no gaps. */
+  @Column({ type: 'int', default: 0 })
+  lastSeq: number;
+
+  @Column({ type: 'timestamptz' })
+  createdAt: Date;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  startedAt: Date | null;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  finishedAt: Date | null;
+}

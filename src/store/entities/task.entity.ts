@@ -1,0 +1,86 @@
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import type { Json, TaskStatus } from '../../domain/glossary';
+import { RunEntity } from './run.entity';
+
+@Entity({ name: 'tasks' })
+@Index('UQ_tasks_run_key', ['runId', 'key'], { unique: true })
+// The claim query's access path: ready tasks of one queue (NULL = built-in) in availability order.
+@Index('IDX_tasks_ready', ['queue', 'availableAt'], { where: `"status" = 'QUEUED'` })
+// Durable timers (sleep wake-ups) due first.
+@Index('IDX_tasks_timer', ['timerAt'], { where: `"timerAt" IS NOT NULL` })
+export class TaskEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ type: 'varchar', length: 128 })
+  tenantId: string;
+
+  @Column({ type: 'uuid' })
+  runId: string;
+
+  @ManyToOne(() => RunEntity, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'runId' })
+  run?: RunEntity;
+
+  /** The step's index in the definition: tasks list in declaration order. */
+  @Column({ type: 'int' })
+  position: number;
+
+  @Column({ type: 'varchar', length: 64 })
+  key: string;
+
+  @Column({ type: 'varchar', length: 128 })
+  type: string;
+
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  queue: string | null;
+
+  @Column({ type: 'varchar', length: 16 })
+  status: TaskStatus;
+
+  /** The step's per-attempt bound, copied from the definition so a claim needs no join. */
+  @Column({ type: 'int', nullable: true })
+  timeoutMs: number | null;
+
+  /** Attempts started so far; the current attempt while RUNNING. */
+  @Column({ type: 'int', default: 0 })
+  attempt: number;
+
+  /** Fencing token: bumped on every claim, never reset; completions must present the current one. */
+  @Column({ type: 'bigint', default: 0 })
+  fence: string;
+
+  /** Resolved input, set when the task becomes ready. */
+  @Column({ type: 'jsonb', nullable: true })
+  input: Json;
+
+  @Column({ type: 'jsonb', nullable: true })
+  output: Json;
+
+  @Column({ type: 'text', nullable: true })
+  error: string | null;
+
+  /** Who holds the current attempt (a worker id, or `conductor:<replica>` for built-ins). */
+  @Column({ type: 'varchar', length: 256, nullable: true })
+  workerId: string | null;
+
+  /** A QUEUED task is claimable from this instant (retry backoff). */
+  @Column({ type: 'timestamptz', nullable: true })
+  availableAt: Date | null;
+
+  /** A durable timer on a RUNNING task (a `sleep` step's wake-up). */
+  @Column({ type: 'timestamptz', nullable: true })
+  timerAt: Date | null;
+
+  @Column({ type: 'timestamptz' })
+  createdAt: Date;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  queuedAt: Date | null;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  startedAt: Date | null;
+
+  @Column({ type: 'timestamptz', nullable: true })
+  finishedAt: Date | null;
+}

@@ -1,0 +1,107 @@
+import type { Json, RunStatus } from '../domain/glossary';
+import type { RunEntity } from './entities';
+import type { Sql } from './sql';
+
+export type RunRow = RunEntity;
+
+export interface NewRun {
+  tenantId: string;
+  workflowId: string;
+  workflowName: string;
+  workflowVersion: number;
+  input: Json;
+  idempotencyKey: string | null;
+  createdAt: Date;
+}
+
+/**
+ * Inserts a PENDING run, or nothing when the tenant already has a run with this idempotency
+ * key: the unique index makes concurrent starts with one key agree on one run.
+ */
+export async function insertRun(sql: Sql, run: NewRun): Promise<RunRow | undefined> {
+  const [row] = await sql.rows<RunRow>(
+    `INSERT INTO runs ("tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "idempotencyKey", "createdAt")
+     VALUES ($1, $2, $3, $4, 'PENDING', $5::jsonb, $6, $7)
+     ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
+     RETURNING *`,
+    [run.tenantId, run.workflowId, run.workflowName, run.workflowVersion, JSON.stringify(run.input), run.idempotencyKey, run.createdAt],
+  );
+  return row;
+}
+
+export async function findRunByIdempotencyKey(sql: Sql, tenantId: string, key: string): Promise<RunRow | undefined> {
+  const [row] = await sql.rows<RunRow>(`SELECT * FROM runs WHERE "tenantId" = $1 AND "idempotencyKey" = $2`, [tenantId, key]);
+  return row;
+}
+
+/** Runs by id; `tenantId` null only for the engine's own lookups, never for a caller's. */
+export async function findRunsByIds(sql: Sql, tenantId: string | null, ids: readonly string[]): Promise<RunRow[]> {
+  return sql.rows<RunRow>(`SELECT * FROM runs WHERE ($1::text IS NULL OR "tenantId" = $1) AND id = ANY($2::uuid[])`, [tenantId, ids]);
+}
+
+/** Locks the run row: every transition of a run holds it, so a run's transitions are serial. */
+export async function lockRun(sql: Sql, tenantId: string, runId: string): Promise<RunRow | undefined> {
+  const [row] = await sql.rows<RunRow>(`SELECT * FROM runs WHERE "tenantId" = $1 AND id = $2 FOR UPDATE`, [tenantId, runId]);
+  return row;
+}
+
+export async function lockRunOfTask(sql: Sql, taskId: string): Promise<RunRow | undefined> {
+  const [row] = await sql.rows<RunRow>(`SELECT r.* FROM runs r WHERE r.id = (SELECT "runId" FROM tasks WHERE id = $1) FOR UPDATE`, [taskId]);
+  return row;
+}
+
+/** Writes the mutable columns of any number of runs in one statement. */
+export async function saveRuns(
+  sql: Sql,
+  runs: readonly Pick<RunRow, 'id' | 'status' | 'output' | 'error' | 'lastSeq' | 'startedAt' | 'finishedAt'>[],
+): Promise<void> {
+  if (runs.length === 0) return;
+  await sql.rows(
+    `UPDATE runs r SET status = p.status, output = p.output, error = p.error, "lastSeq" = p."lastSeq",
+       "startedAt" = p."startedAt", "finishedAt" = p."finishedAt"
+     FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, status text, output jsonb, error text, "lastSeq" int,
+       "startedAt" timestamptz, "finishedAt" timestamptz)
+     WHERE r.id = p.id`,
+    [JSON.stringify(runs.map((r) => ({ id: r.id, status: r.status, output: r.output, error: r.error, lastSeq: r.lastSeq, startedAt: r.startedAt, finishedAt: r.finishedAt })))],
+  );
+}
+
+export interface RunListFilter {
+  workflow?: string | null;
+  statuses?: readonly RunStatus[] | null;
+  createdAfter?: Date | null;
+  createdBefore?: Date | null;
+}
+
+/** Newest first, keyset-paginated on (createdAt, id). */
+export async function listRuns(
+  sql: Sql,
+  tenantId: string,
+  filter: RunListFilter,
+  limit: number,
+  after: { createdAt: Date; id: string } | null,
+): Promise<{ rows: RunRow[]; totalCount: number }> {
+  const where = [`"tenantId" = $1`];
+  const params: unknown[] = [tenantId];
+  const add = (clause: (n: number) => string, value: unknown) => {
+    params.push(value);
+    where.push(clause(params.length));
+  };
+  if (filter.workflow) add((n) => `"workflowName" = $${n}`, filter.workflow);
+  if (filter.statuses?.length) add((n) => `status = ANY($${n}::text[])`, filter.statuses);
+  if (filter.createdAfter) add((n) => `"createdAt" >= $${n}`, filter.createdAfter);
+  if (filter.createdBefore) add((n) => `"createdAt" < $${n}`, filter.createdBefore);
+  const filtered = where.join(' AND ');
+  const countParams = [...params];
+  if (after) {
+    params.push(after.createdAt, after.id);
+    where.push(`("createdAt", id) < ($${params.length - 1}, $${params.length}::uuid)`);
+  }
+  params.push(limit);
+  const rows = await sql.rows<RunRow>(
+    `SELECT * FROM runs WHERE ${where.join(' AND ')} ORDER BY "createdAt" DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  const [count] = await sql.rows<{ n: string }>(`SELECT count(*) AS n FROM runs WHERE ${filtered}`, countParams);
+  return { rows, totalCount: Number(count?.n ?? 0) };
+}

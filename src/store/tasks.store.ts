@@ -1,0 +1,112 @@
+import type { TaskState } from '../domain/run-machine';
+import type { Json, TaskStatus } from '../domain/glossary';
+import type { TaskEntity } from './entities';
+import type { Sql } from './sql';
+
+export type TaskRow = TaskEntity;
+
+export interface NewTask {
+  key: string;
+  type: string;
+  queue: string | null;
+  status: TaskStatus;
+  input: Json;
+  timeoutMs: number | null;
+}
+
+/** All tasks of a new run in one statement. */
+export async function insertTasks(sql: Sql, tenantId: string, runId: string, tasks: readonly NewTask[], now: Date): Promise<TaskRow[]> {
+  return sql.rows<TaskRow>(
+    `INSERT INTO tasks ("tenantId", "runId", position, key, type, queue, status, input, "timeoutMs", "createdAt", "queuedAt", "availableAt")
+     SELECT $1, $2, t.position, t.key, t.type, t.queue, t.status, t.input, t."timeoutMs", $3,
+       CASE WHEN t.status = 'QUEUED' THEN $3::timestamptz END, CASE WHEN t.status = 'QUEUED' THEN $3::timestamptz END
+     FROM jsonb_to_recordset($4::jsonb) AS t(position int, key text, type text, queue text, status text, input jsonb, "timeoutMs" int)
+     RETURNING *`,
+    [tenantId, runId, now, JSON.stringify(tasks.map((t, position) => ({ ...t, position })))],
+  );
+}
+
+export async function tasksOfRuns(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<TaskRow[]> {
+  return sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND "runId" = ANY($2::uuid[]) ORDER BY "runId", position`, [
+    tenantId,
+    runIds,
+  ]);
+}
+
+/** The tasks of a run whose row the caller has locked. */
+export async function tasksOfLockedRun(sql: Sql, runId: string): Promise<TaskRow[]> {
+  return sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "runId" = $1 FOR UPDATE`, [runId]);
+}
+
+export async function findTask(sql: Sql, tenantId: string, taskId: string): Promise<TaskRow | undefined> {
+  const [row] = await sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND id = $2`, [tenantId, taskId]);
+  return row;
+}
+
+/** Writes the mutable columns of changed tasks in one statement. */
+export async function saveTasks(sql: Sql, tasks: readonly TaskState[]): Promise<void> {
+  if (tasks.length === 0) return;
+  await sql.rows(
+    `UPDATE tasks t SET status = p.status, attempt = p.attempt, fence = p.fence, input = p.input, output = p.output,
+       error = p.error, "workerId" = p."workerId", "availableAt" = p."availableAt", "timerAt" = p."timerAt",
+       "queuedAt" = p."queuedAt", "startedAt" = p."startedAt", "finishedAt" = p."finishedAt"
+     FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, status text, attempt int, fence bigint, input jsonb, output jsonb,
+       error text, "workerId" text, "availableAt" timestamptz, "timerAt" timestamptz, "queuedAt" timestamptz,
+       "startedAt" timestamptz, "finishedAt" timestamptz)
+     WHERE t.id = p.id`,
+    [JSON.stringify(tasks)],
+  );
+}
+
+/**
+ * Claims up to `limit` ready tasks of one queue (null: built-in steps) in one statement, each
+ * with a new fencing token. The run rows are locked with SKIP LOCKED too: a claim never waits
+ * for a lock, so it cannot deadlock with a transition that holds a run and then its tasks.
+ */
+export async function claimReadyTasks(
+  sql: Sql,
+  opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string; now: Date },
+): Promise<TaskRow[]> {
+  return sql.rows<TaskRow>(
+    `WITH picked AS (
+       SELECT t.id FROM tasks t JOIN runs r ON r.id = t."runId"
+       WHERE t.status = 'QUEUED' AND t.queue IS NOT DISTINCT FROM $1 AND t."availableAt" <= $2
+         AND ($5::text IS NULL OR t."tenantId" = $5)
+       ORDER BY t."availableAt"
+       LIMIT $3
+       FOR UPDATE OF t, r SKIP LOCKED
+     )
+     UPDATE tasks t SET status = 'RUNNING', attempt = t.attempt + 1, fence = t.fence + 1, "workerId" = $4,
+       "startedAt" = $2, "availableAt" = NULL
+     FROM picked WHERE t.id = picked.id
+     RETURNING t.*`,
+    [opts.queue, opts.now, opts.limit, opts.workerId, opts.tenantId],
+  );
+}
+
+/** Sets a durable timer on a running attempt, only if the caller still holds it. */
+export async function setTaskTimer(sql: Sql, taskId: string, fence: string, at: Date): Promise<boolean> {
+  const rows = await sql.rows<{ id: string }>(
+    `UPDATE tasks SET "timerAt" = $3 WHERE id = $1 AND fence = $2 AND status = 'RUNNING' RETURNING id`,
+    [taskId, fence, at],
+  );
+  return rows.length === 1;
+}
+
+export async function dueTimers(sql: Sql, now: Date, limit: number): Promise<Pick<TaskRow, 'id' | 'fence'>[]> {
+  return sql.rows(
+    `SELECT id, fence FROM tasks WHERE "timerAt" <= $1 AND status = 'RUNNING' ORDER BY "timerAt" LIMIT $2`,
+    [now, limit],
+  );
+}
+
+/** When the scheduler next has something to do: the earliest timer or delayed built-in task. */
+export async function nextWakeAt(sql: Sql): Promise<Date | null> {
+  const [row] = await sql.rows<{ at: Date | null }>(
+    `SELECT LEAST(
+       (SELECT min("timerAt") FROM tasks WHERE "timerAt" IS NOT NULL AND status = 'RUNNING'),
+       (SELECT min("availableAt") FROM tasks WHERE status = 'QUEUED' AND queue IS NULL)
+     ) AS at`,
+  );
+  return row?.at ?? null;
+}
