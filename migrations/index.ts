@@ -1,4 +1,5 @@
+import { Init1795820925254 } from './1795820925254-Init';
 import type { MigrationInterface } from 'typeorm';
 
 /** Every migration, oldest first. `npm run migration:generate -- <Name>` appends to this list. */
-export const MIGRATIONS: (new () => MigrationInterface)[] = [];
+export const MIGRATIONS: (new () => MigrationInterface)[] = [Init1795820925254];

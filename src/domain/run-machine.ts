@@ -212,8 +212,8 @@ function promoteAndSettle(w: Working): void {
       failRun(w, `Step "${step.key}" failed: ${message}`);
       return;
     }
-    w.setTask(task, { status: 'QUEUED', input, queuedAt: w.ctx.now, availableAt: null });
-    w.ready.push({ queue: step.queue, availableAt: null });
+    w.setTask(task, { status: 'QUEUED', input, queuedAt: w.ctx.now, availableAt: w.ctx.now });
+    w.ready.push({ queue: step.queue, availableAt: w.ctx.now });
   }
 
   const tasks = [...w.byKey.values()];

@@ -6,7 +6,7 @@ import type { EventBus } from '../events/event-bus';
 import { insertEvents, numberEvents, type RunEventRow } from '../store/events.store';
 import { findRunsByIds, lockRun, lockRunOfTask, saveRuns, type RunRow } from '../store/runs.store';
 import type { Database, Sql } from '../store/sql';
-import { claimReadyTasks, dueTimers, saveTasks, setTaskTimer, tasksOfLockedRun, type TaskRow } from '../store/tasks.store';
+import { claimReadyTasks, dueTimers, nextWakeAt, saveTasks, setTaskTimer, tasksOfLockedRun, type TaskRow } from '../store/tasks.store';
 import { addResult, emptyEffects, publishEffects, type EngineHooks, type Effects } from './effects';
 import type { WorkflowsService } from './workflows.service';
 
@@ -124,6 +124,11 @@ export class Engine {
       }
     }
     return fired;
+  }
+
+  /** When the scheduler next has something to do: the earliest timer or delayed built-in task. */
+  async nextWakeAt(): Promise<Date | null> {
+    return nextWakeAt(this.deps.db, this.deps.clock.now());
   }
 
   private async finishAttempt(taskId: string, fence: string, tenantId: string | null, transition: Transition): Promise<TaskRow> {

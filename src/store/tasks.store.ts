@@ -101,12 +101,13 @@ export async function dueTimers(sql: Sql, now: Date, limit: number): Promise<Pic
 }
 
 /** When the scheduler next has something to do: the earliest timer or delayed built-in task. */
-export async function nextWakeAt(sql: Sql): Promise<Date | null> {
+export async function nextWakeAt(sql: Sql, now: Date): Promise<Date | null> {
   const [row] = await sql.rows<{ at: Date | null }>(
     `SELECT LEAST(
        (SELECT min("timerAt") FROM tasks WHERE "timerAt" IS NOT NULL AND status = 'RUNNING'),
-       (SELECT min("availableAt") FROM tasks WHERE status = 'QUEUED' AND queue IS NULL)
+       (SELECT min("availableAt") FROM tasks WHERE status = 'QUEUED' AND queue IS NULL AND "availableAt" > $1)
      ) AS at`,
+    [now],
   );
   return row?.at ?? null;
 }

@@ -1,0 +1,211 @@
+import 'reflect-metadata';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import type { Config } from './config';
+import { systemClock, type Clock } from './domain/clock';
+import { coerceError, DomainError } from './domain/errors';
+import type { EventBus } from './events/event-bus';
+import { MemoryEventBus } from './events/memory-event-bus';
+import { RedisEventBus } from './events/redis-event-bus';
+import { builtInExecutors } from './executors';
+import { createContext, type Services } from './graphql/context';
+import { createFormatError, toGraphQLError } from './graphql/errors';
+import { PLAYGROUND_ASSETS_PATH, playgroundAssets, playgroundLandingPage } from './graphql/playground';
+import { buildMaestroSchema } from './graphql/schema';
+import { attachWebSockets, type WebSocketTransports } from './graphql/transports';
+import { createLogger, type Logger } from './observability/logger';
+import { Scheduler } from './scheduler/scheduler';
+import { AuthService } from './services/auth.service';
+import { EngineHooks } from './services/effects';
+import { Engine } from './services/engine';
+import { RunEventsService } from './services/run-events.service';
+import { RunsService } from './services/runs.service';
+import { WorkflowsService } from './services/workflows.service';
+import { createDataSource, runMigrations } from './store/data-source';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './store/embedded';
+import { Database } from './store/sql';
+
+export const GRAPHQL_PATH = '/graphql';
+
+export interface App {
+  readonly config: Config;
+  /** http://host:port/graphql */
+  readonly url: string;
+  readonly port: number;
+  readonly services: Services;
+  readonly hooks: EngineHooks;
+  readonly db: Database;
+  readonly bus: EventBus;
+  readonly scheduler: Scheduler;
+  readonly logger: Logger;
+  /** Drain: stop taking work, finish in-flight requests and attempts, close everything. */
+  stop(): Promise<void>;
+}
+
+export interface AppOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Jitter for retry backoff (tests pin it). */
+  random?: () => number;
+}
+
+/** The composition root: builds every component from the config, starts them, and knows how to stop them. */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const replicaId = `${hostname()}:${process.pid}`;
+  const closers: { name: string; close: () => Promise<unknown> }[] = [];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) {
+      await c.close().catch((e: unknown) => logger.warn({ err: coerceError(e) }, `closing ${c.name} failed`));
+    }
+  };
+
+  try {
+    // Storage: the configured Postgres, or embedded PGlite (one connection: it is one session).
+    let embedded: EmbeddedPostgres | null = null;
+    let url = config.databaseUrl;
+    if (!url) {
+      embedded = await startEmbeddedPostgres(config.dataDir);
+      closers.push({ name: 'embedded postgres', close: () => embedded!.stop() });
+      url = embedded.url;
+      logger.info({ dataDir: config.dataDir }, 'using embedded PGlite (set DATABASE_URL for a Postgres server)');
+    }
+    const dataSource = createDataSource({ url, poolSize: embedded ? 1 : config.databasePoolSize, applicationName: `maestro:${replicaId}` });
+    await dataSource.initialize();
+    closers.push({ name: 'database', close: () => dataSource.destroy() });
+    const applied = await runMigrations(dataSource);
+    if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
+    const db = new Database(dataSource);
+
+    const bus: EventBus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl) : new MemoryEventBus();
+    closers.push({ name: 'event bus', close: () => bus.close() });
+    if (!config.redisUrl) logger.info('using in-process events (set REDIS_URL to run several replicas)');
+
+    const hooks = new EngineHooks();
+    const onPublishError = (e: unknown) => logger.warn({ err: coerceError(e) }, 'publishing events failed; subscribers will catch up from history');
+    const workflows = new WorkflowsService(db);
+    const engine = new Engine({ db, workflows, bus, clock, hooks, onPublishError, random: options.random });
+    const runs = new RunsService({ db, workflows, engine, bus, clock, hooks, onPublishError });
+    const runEvents = new RunEventsService({ bus, runs });
+    const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous });
+    const services: Services = { workflows, runs, runEvents, engine, auth };
+    if (config.allowAnonymous) {
+      logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
+    }
+
+    const scheduler = new Scheduler({
+      engine,
+      executors: builtInExecutors({ httpDefaultTimeoutMs: config.httpStepDefaultTimeoutMs }),
+      clock,
+      log: logger,
+      workerId: `conductor:${replicaId}`,
+      concurrency: config.dispatchConcurrency,
+      pollIntervalMs: config.schedulerPollIntervalMs,
+    });
+    const offReady = bus.onReady((queue) => {
+      if (queue === null) {
+        scheduler.wake();
+        scheduler.wakeTimers();
+      }
+    });
+
+    // HTTP + WebSocket on one port and path.
+    const schema = await buildMaestroSchema();
+    const expressApp = express();
+    expressApp.disable('x-powered-by');
+    const httpServer: Server = createServer(expressApp);
+    const ws: WebSocketTransports = attachWebSockets({ httpServer, path: GRAPHQL_PATH, schema, services });
+    const apollo = new ApolloServer({
+      schema,
+      formatError: createFormatError({
+        production: config.env === 'production',
+        onInternal: (e) => logger.error({ err: coerceError(e) }, 'unexpected error in a GraphQL operation'),
+      }),
+      introspection: true,
+      plugins: [
+        ApolloServerPluginDrainHttpServer({ httpServer }),
+        config.playgroundEnabled ? playgroundLandingPage({ endpoint: GRAPHQL_PATH }) : ApolloServerPluginLandingPageDisabled(),
+      ],
+    });
+    await apollo.start();
+
+    let accepting = true;
+    expressApp.get('/healthz', (_req, res) => {
+      res.json({ status: 'ok' });
+    });
+    expressApp.get('/readyz', async (_req, res) => {
+      const checks = await Promise.all([
+        check('database', () => db.ping()),
+        check(config.redisUrl ? 'redis' : 'events', () => bus.ping()),
+      ]);
+      const failing = checks.filter((c) => !c.ok);
+      if (!accepting) failing.push({ name: 'shutdown', ok: false, error: 'draining' });
+      res.status(failing.length ? 503 : 200).json({
+        status: failing.length ? 'unavailable' : 'ready',
+        checks: Object.fromEntries(checks.map((c) => [c.name, c.ok ? 'ok' : c.error])),
+        ...(failing.length ? { failing: failing.map((c) => c.name) } : {}),
+      });
+    });
+    if (config.playgroundEnabled) expressApp.use(`${PLAYGROUND_ASSETS_PATH}/graphql-playground-react/build`, playgroundAssets());
+    expressApp.use(
+      GRAPHQL_PATH,
+      express.json({ limit: '2mb' }),
+      expressMiddleware(apollo, {
+        context: async ({ req }) => {
+          try {
+            const principal = await auth.authenticate(req.headers.authorization);
+            return createContext(services, principal.tenantId);
+          } catch (e: unknown) {
+            if (e instanceof DomainError) throw toGraphQLError(e, true);
+            throw e;
+          }
+        },
+      }),
+    );
+
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(config.port, config.host, () => resolve());
+    });
+    const port = (httpServer.address() as AddressInfo).port;
+    scheduler.start();
+    logger.info({ port, path: GRAPHQL_PATH }, `Maestro Conductor listening on http://localhost:${port}${GRAPHQL_PATH}`);
+
+    let stopping: Promise<void> | null = null;
+    const stop = () =>
+      (stopping ??= (async () => {
+        accepting = false;
+        logger.info({ graceMs: config.shutdownGraceMs }, 'draining');
+        offReady();
+        // Stop taking work first; in-flight attempts get the grace period, then are abandoned
+        // (their leases expire and another replica reclaims them).
+        await scheduler.stop(config.shutdownGraceMs);
+        await ws.close();
+        // Apollo's drain plugin: stop accepting connections, finish in-flight requests.
+        await apollo.stop();
+        await closeAll();
+        logger.info('stopped');
+      })());
+
+    return { config, url: `http://127.0.0.1:${port}${GRAPHQL_PATH}`, port, services, hooks, db, bus, scheduler, logger, stop };
+  } catch (e: unknown) {
+    await closeAll();
+    throw e;
+  }
+}
+
+async function check(name: string, fn: () => Promise<void>): Promise<{ name: string; ok: boolean; error?: string }> {
+  try {
+    await Promise.race([fn(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2000 ms')), 2_000).unref())]);
+    return { name, ok: true };
+  } catch (e: unknown) {
+    return { name, ok: false, error: coerceError(e).message };
+  }
+}

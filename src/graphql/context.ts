@@ -1,0 +1,56 @@
+import DataLoader from 'dataloader';
+import type { AuthService } from '../services/auth.service';
+import type { Engine } from '../services/engine';
+import type { RunEventsService } from '../services/run-events.service';
+import type { RunsService } from '../services/runs.service';
+import type { WorkflowsService } from '../services/workflows.service';
+import type { RunRow } from '../store/runs.store';
+import type { TaskRow } from '../store/tasks.store';
+import type { WorkflowRow } from '../store/workflows.store';
+
+/** Built once in the composition root; resolvers reach services only through the context. */
+export interface Services {
+  workflows: WorkflowsService;
+  runs: RunsService;
+  runEvents: RunEventsService;
+  engine: Engine;
+  auth: AuthService;
+}
+
+export interface Loaders {
+  runById: DataLoader<string, RunRow | undefined>;
+  tasksByRun: DataLoader<string, TaskRow[]>;
+  workflowById: DataLoader<string, WorkflowRow | undefined>;
+}
+
+export interface Context {
+  tenantId: string;
+  services: Services;
+  loaders: Loaders;
+}
+
+/** Per request (per subscription event batch): DataLoader caches must not outlive a request. */
+export function createLoaders(services: Services, tenantId: string): Loaders {
+  return {
+    runById: new DataLoader(async (ids) => {
+      const rows = await services.runs.byIds(tenantId, ids);
+      return ids.map((id) => rows.get(id));
+    }),
+    tasksByRun: new DataLoader(async (runIds) => {
+      const byRun = await services.runs.tasksOf(tenantId, runIds);
+      return runIds.map((id) => byRun.get(id) ?? []);
+    }),
+    workflowById: new DataLoader(async (ids) => {
+      const rows = await services.workflows.byIds(ids);
+      // A workflow id reached through a run of this tenant; still, never hand out another tenant's.
+      return ids.map((id) => {
+        const row = rows.get(id);
+        return row && row.tenantId === tenantId ? row : undefined;
+      });
+    }),
+  };
+}
+
+export function createContext(services: Services, tenantId: string): Context {
+  return { tenantId, services, loaders: createLoaders(services, tenantId) };
+}

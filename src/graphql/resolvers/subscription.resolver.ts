@@ -1,0 +1,48 @@
+import { Arg, ID, Int, Resolver, Root, Subscription } from 'type-graphql';
+import { DomainError, ValidationError } from '../../domain/errors';
+import { toGraphQLError } from '../errors';
+import type { RunEvent as BusRunEvent } from '../../events/event-bus';
+import type { Context } from '../context';
+import { RunEvent, toRunEvent } from '../types/run.type';
+
+/** `subscribe` functions run outside resolver middlewares: map domain errors here. */
+async function mapped<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e: unknown) {
+    throw e instanceof DomainError ? toGraphQLError(e) : e;
+  }
+}
+
+@Resolver()
+export class SubscriptionResolver {
+  @Subscription(() => RunEvent, {
+    description:
+      'Events of one run. With `afterSeq`, the stored events after it come first, then live ones: nothing missed, nothing twice.',
+    subscribe: ({ args, context }) =>
+      mapped(() => {
+        const ctx = context as Context;
+        const afterSeq = (args['afterSeq'] as number | null | undefined) ?? 0;
+        if (afterSeq < 0) throw new ValidationError('"afterSeq" must be 0 or more', { field: 'afterSeq' });
+        return ctx.services.runEvents.subscribeRun(ctx.tenantId, args['id'] as string, afterSeq);
+      }),
+  })
+  runUpdated(
+    @Root() event: BusRunEvent,
+    @Arg('id', () => ID) _id: string,
+    @Arg('afterSeq', () => Int, { nullable: true }) _afterSeq: number | null,
+  ): RunEvent {
+    return toRunEvent(event);
+  }
+
+  @Subscription(() => RunEvent, {
+    description: "Live events of all the tenant's runs, or of one workflow's (for dashboards).",
+    subscribe: ({ args, context }) => {
+      const ctx = context as Context;
+      return ctx.services.runEvents.subscribeTenant(ctx.tenantId, (args['workflow'] as string | null | undefined) ?? null);
+    },
+  })
+  runEvents(@Root() event: BusRunEvent, @Arg('workflow', () => String, { nullable: true }) _workflow: string | null): RunEvent {
+    return toRunEvent(event);
+  }
+}

@@ -1,0 +1,63 @@
+import { Arg, Ctx, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { ValidationError } from '../../domain/errors';
+import type { Context } from '../context';
+import { WorkflowInput } from '../inputs/workflow.input';
+import { toWorkflow, Workflow, WorkflowConnection } from '../types/workflow.type';
+import { pageSize } from './pagination';
+
+@Resolver(() => Workflow)
+export class WorkflowResolver {
+  @Mutation(() => Workflow, {
+    description: 'Registers a workflow. A changed definition becomes the next version; an identical one returns the existing version.',
+  })
+  async registerWorkflow(@Arg('input', () => WorkflowInput) input: WorkflowInput, @Ctx() ctx: Context): Promise<Workflow> {
+    const row = await ctx.services.workflows.register(ctx.tenantId, {
+      name: input.name,
+      description: input.description ?? null,
+      steps: input.steps.map((s) => ({
+        key: s.key,
+        type: s.type,
+        queue: s.queue ?? null,
+        dependsOn: s.dependsOn ?? [],
+        input: s.input === undefined ? {} : s.input,
+        retry: s.retry
+          ? Object.fromEntries(Object.entries(s.retry).filter(([, v]) => v !== null && v !== undefined))
+          : null,
+        timeoutMs: s.timeoutMs ?? null,
+      })),
+    });
+    return toWorkflow(row);
+  }
+
+  @Query(() => Workflow, { nullable: true, description: 'A workflow by name: the latest version, or the given one.' })
+  async workflow(
+    @Arg('name', () => String) name: string,
+    @Arg('version', () => Int, { nullable: true }) version: number | null,
+    @Ctx() ctx: Context,
+  ): Promise<Workflow | null> {
+    const row = await ctx.services.workflows.get(ctx.tenantId, name, version);
+    return row ? toWorkflow(row) : null;
+  }
+
+  @Query(() => WorkflowConnection, { description: "The latest version of each of the tenant's workflows, by name." })
+  async workflows(
+    @Arg('first', () => Int, { nullable: true }) first: number | null,
+    @Arg('after', () => String, { nullable: true }) after: string | null,
+    @Ctx() ctx: Context,
+  ): Promise<WorkflowConnection> {
+    const limit = pageSize(first);
+    let afterName: string | null = null;
+    if (after) {
+      afterName = Buffer.from(after, 'base64url').toString();
+      if (!afterName) throw new ValidationError('"after" is not a cursor this API returned', { field: 'after' });
+    }
+    const { rows, totalCount } = await ctx.services.workflows.list(ctx.tenantId, limit + 1, afterName);
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      nodes: page.map(toWorkflow),
+      pageInfo: { endCursor: last ? Buffer.from(last.name).toString('base64url') : null, hasNextPage: rows.length > limit },
+      totalCount,
+    };
+  }
+}

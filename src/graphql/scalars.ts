@@ -1,0 +1,1 @@
+export { GraphQLJSON as JSONScalar, GraphQLDateTimeISO as DateTimeScalar } from 'graphql-scalars';

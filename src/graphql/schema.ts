@@ -1,0 +1,29 @@
+import { createPubSub } from '@graphql-yoga/subscription';
+import type { GraphQLSchema } from 'graphql';
+import { buildSchema, type MiddlewareFn } from 'type-graphql';
+import { DomainError } from '../domain/errors';
+import { toGraphQLError } from './errors';
+import { RunResolver } from './resolvers/run.resolver';
+import { SubscriptionResolver } from './resolvers/subscription.resolver';
+import { WorkflowResolver } from './resolvers/workflow.resolver';
+
+/** Domain errors become GraphQL errors with their code, over HTTP and WebSocket alike. */
+const domainErrors: MiddlewareFn = async (_action, next) => {
+  try {
+    return await next();
+  } catch (e: unknown) {
+    if (e instanceof DomainError) throw toGraphQLError(e);
+    throw e;
+  }
+};
+
+export async function buildMaestroSchema(): Promise<GraphQLSchema> {
+  return buildSchema({
+    resolvers: [WorkflowResolver, RunResolver, SubscriptionResolver],
+    globalMiddlewares: [domainErrors],
+    validate: false,
+    // Required by type-graphql whenever a schema has subscriptions; ours bring their own
+    // `subscribe` (replay + live from the EventBus), so nothing is published through it.
+    pubSub: createPubSub(),
+  });
+}

@@ -1,0 +1,95 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { execute, subscribe, type GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { SubscriptionServer } from 'subscriptions-transport-ws';
+import { WebSocketServer } from 'ws';
+import { DomainError } from '../domain/errors';
+import type { Principal } from '../services/auth.service';
+import { createContext, type Services } from './context';
+
+export interface WebSocketTransports {
+  /** Open sockets of both protocols, for the subscriptions gauge. */
+  clientCount(): number;
+  close(): Promise<void>;
+}
+
+type ConnectionParams = Record<string, unknown> | undefined | null;
+
+function authorizationOf(params: ConnectionParams): string | undefined {
+  const value = params?.['authorization'] ?? params?.['Authorization'];
+  if (typeof value === 'string') return value;
+  const headers = params?.['headers'] as Record<string, unknown> | undefined;
+  const fromHeaders = headers?.['authorization'] ?? headers?.['Authorization'];
+  return typeof fromHeaders === 'string' ? fromHeaders : undefined;
+}
+
+/**
+ * Subscriptions on the HTTP server's port and path. Clients speaking `graphql-transport-ws`
+ * (graphql-ws, the current protocol) get graphql-ws; GraphQL Playground still speaks the legacy
+ * `graphql-ws` subprotocol of subscriptions-transport-ws, which is served beside it so that the
+ * landing page's subscriptions work too. Both authenticate in `connection_init` (`authorization`).
+ */
+export function attachWebSockets(opts: { httpServer: Server; path: string; schema: GraphQLSchema; services: Services }): WebSocketTransports {
+  const { httpServer, path, schema, services } = opts;
+  const modern = new WebSocketServer({ noServer: true });
+  const legacy = new WebSocketServer({ noServer: true });
+
+  const modernCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        try {
+          ctx.extra.principal = await services.auth.authenticate(authorizationOf(ctx.connectionParams));
+          return true;
+        } catch (e: unknown) {
+          if (e instanceof DomainError) return false;
+          throw e;
+        }
+      },
+      context: (ctx) => createContext(services, ctx.extra.principal!.tenantId),
+    },
+    modern,
+  );
+
+  const legacyServer = new SubscriptionServer(
+    {
+      schema,
+      execute,
+      subscribe,
+      keepAlive: 15_000,
+      onConnect: async (params: ConnectionParams) => {
+        const principal = await services.auth.authenticate(authorizationOf(params));
+        return { principal };
+      },
+      onOperation: (_message: unknown, params: { context: { principal: Principal } }) => ({
+        ...params,
+        context: createContext(services, params.context.principal.tenantId),
+      }),
+    },
+    legacy,
+  );
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== path) {
+      socket.destroy();
+      return;
+    }
+    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    const target = protocols.includes('graphql-ws') && !protocols.includes('graphql-transport-ws') ? legacy : modern;
+    target.handleUpgrade(req, socket, head, (ws) => target.emit('connection', ws, req));
+  };
+  httpServer.on('upgrade', onUpgrade);
+
+  return {
+    clientCount: () => modern.clients.size + legacy.clients.size,
+    async close() {
+      httpServer.off('upgrade', onUpgrade);
+      legacyServer.close();
+      await modernCleanup.dispose();
+      for (const ws of legacy.clients) ws.terminate();
+      await Promise.all([new Promise((r) => modern.close(r)), new Promise((r) => legacy.close(r))]);
+    },
+  };
+}

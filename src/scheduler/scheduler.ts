@@ -1,0 +1,216 @@
+import type { Clock } from '../domain/clock';
+import { coerceError, DomainError, LeaseLostError, RunCancelledError } from '../domain/errors';
+import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
+import type { TaskRow } from '../store/tasks.store';
+
+/** What the scheduler needs from the engine; an interface so its loops are testable alone. */
+export interface SchedulerEngine {
+  claim(opts: { tenantId: null; queue: null; limit: number; workerId: string }): Promise<TaskRow[]>;
+  complete(taskId: string, fence: string, output: TaskRow['output']): Promise<unknown>;
+  fail(taskId: string, fence: string, error: string, retryable: boolean): Promise<unknown>;
+  setTimer(taskId: string, fence: string, at: Date): Promise<boolean>;
+  fireDueTimers(limit?: number): Promise<number>;
+  nextWakeAt(): Promise<Date | null>;
+}
+
+export interface SchedulerLog {
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface SchedulerOptions {
+  engine: SchedulerEngine;
+  executors: ReadonlyMap<string, Executor>;
+  clock: Clock;
+  log: SchedulerLog;
+  /** Identifies this replica as the holder of built-in attempts. */
+  workerId: string;
+  /** Built-in attempts executing at once. */
+  concurrency: number;
+  /** Longest wait between two looks at the database when nothing wakes the loop. */
+  pollIntervalMs: number;
+}
+
+type Phase = { kind: 'idle' } | { kind: 'running' } | { kind: 'draining' } | { kind: 'stopped' };
+
+/**
+ * The in-process loops: dispatch ready built-in tasks to executors, and fire durable timers.
+ * Both are single-flight (a wake during a pass asks for one more pass, never a parallel one)
+ * and woken by events: a commit that made built-in work ready, a timer coming due; the poll
+ * interval is only the fallback for wake-ups lost in transit.
+ */
+export class Scheduler {
+  private phase: Phase = { kind: 'idle' };
+  private readonly inflight = new Map<string, { promise: Promise<void>; abort: AbortController }>();
+  private dispatching: Promise<void> | null = null;
+  private dispatchAgain = false;
+  private timing: Promise<void> | null = null;
+  private timingAgain = false;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeAt = Infinity;
+
+  constructor(private readonly opts: SchedulerOptions) {}
+
+  start(): void {
+    if (this.phase.kind !== 'idle') return;
+    this.phase = { kind: 'running' };
+    this.wake();
+    this.wakeTimers();
+  }
+
+  /** Something built-in became ready: dispatch. */
+  wake(): void {
+    if (this.phase.kind !== 'running') return;
+    if (this.dispatching) {
+      this.dispatchAgain = true;
+      return;
+    }
+    this.dispatching = this.dispatchLoop().finally(() => {
+      this.dispatching = null;
+      if (this.dispatchAgain) this.wake();
+    });
+  }
+
+  /** A timer or a delayed task may be due: look. */
+  wakeTimers(): void {
+    if (this.phase.kind !== 'running') return;
+    if (this.timing) {
+      this.timingAgain = true;
+      return;
+    }
+    this.timing = this.timerPass().finally(() => {
+      this.timing = null;
+      if (this.timingAgain) this.wakeTimers();
+    });
+  }
+
+  /** Stop taking work; wait up to `graceMs` for running attempts, then abort them. */
+  async stop(graceMs: number): Promise<void> {
+    if (this.phase.kind === 'stopped') return;
+    this.phase = { kind: 'draining' };
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    await Promise.allSettled([this.dispatching, this.timing]);
+    const all = Promise.allSettled([...this.inflight.values()].map((a) => a.promise));
+    const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
+    if (timedOut) {
+      for (const a of this.inflight.values()) a.abort.abort();
+      await all;
+    }
+    this.phase = { kind: 'stopped' };
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  private async dispatchLoop(): Promise<void> {
+    do {
+      this.dispatchAgain = false;
+      try {
+        // Claim while there is room and the last claim was full.
+        for (;;) {
+          const free = this.opts.concurrency - this.inflight.size;
+          if (free <= 0 || this.phase.kind !== 'running') break;
+          const tasks = await this.opts.engine.claim({ tenantId: null, queue: null, limit: Math.min(free, 100), workerId: this.opts.workerId });
+          for (const task of tasks) this.launch(task);
+          if (tasks.length < Math.min(free, 100)) break;
+        }
+      } catch (e: unknown) {
+        this.opts.log.error({ err: coerceError(e) }, 'dispatch pass failed; retrying at the next poll');
+      }
+    } while (this.dispatchAgain && this.phase.kind === 'running');
+  }
+
+  private launch(task: TaskRow): void {
+    const abort = new AbortController();
+    const promise = this.execute(task, abort.signal).finally(() => {
+      this.inflight.delete(task.id);
+      // A slot freed up: there may be more ready work.
+      this.wake();
+    });
+    this.inflight.set(task.id, { promise, abort });
+  }
+
+  private async execute(task: TaskRow, signal: AbortSignal): Promise<void> {
+    const { engine, executors, clock } = this.opts;
+    const ctx = { taskId: task.id, runId: task.runId, tenantId: task.tenantId };
+    const executor = executors.get(task.type);
+    let result: ExecutionResult;
+    try {
+      if (!executor) throw new TaskFailure(`No built-in executor for type "${task.type}"`, false);
+      result = await executor.execute({
+        taskId: task.id,
+        runId: task.runId,
+        tenantId: task.tenantId,
+        attempt: task.attempt,
+        input: task.input,
+        timeoutMs: task.timeoutMs,
+        signal,
+        now: () => clock.now(),
+      });
+    } catch (e: unknown) {
+      const failure = e instanceof TaskFailure ? e : new TaskFailure(coerceError(e).message, true);
+      await this.report(ctx, () => engine.fail(task.id, task.fence, failure.message, failure.retryable));
+      return;
+    }
+    if (result.kind === 'sleep') {
+      if (result.until.getTime() <= clock.now().getTime()) {
+        await this.report(ctx, () => engine.complete(task.id, task.fence, task.input));
+      } else {
+        await this.report(ctx, () => engine.setTimer(task.id, task.fence, result.until));
+        this.scheduleTimerWake(result.until);
+      }
+      return;
+    }
+    await this.report(ctx, () => engine.complete(task.id, task.fence, result.output));
+  }
+
+  private async report(ctx: object, write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+    } catch (e: unknown) {
+      if (e instanceof LeaseLostError || e instanceof RunCancelledError) {
+        this.opts.log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt refused');
+      } else if (e instanceof DomainError) {
+        this.opts.log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt not recorded');
+      } else {
+        // The attempt stays RUNNING; its lease expiry hands it to another attempt.
+        this.opts.log.error({ ...ctx, err: coerceError(e) }, 'could not record the result of a built-in attempt');
+      }
+    }
+  }
+
+  private async timerPass(): Promise<void> {
+    do {
+      this.timingAgain = false;
+      try {
+        while ((await this.opts.engine.fireDueTimers(100)) === 100 && this.phase.kind === 'running');
+        // Delayed built-in tasks (retry backoff) become claimable on their own: dispatch.
+        this.wake();
+        const next = await this.opts.engine.nextWakeAt();
+        this.wakeAt = Infinity;
+        this.scheduleTimerWake(next ?? new Date(this.opts.clock.now().getTime() + this.opts.pollIntervalMs));
+      } catch (e: unknown) {
+        this.opts.log.error({ err: coerceError(e) }, 'timer pass failed; retrying at the next poll');
+        this.wakeAt = Infinity;
+        this.scheduleTimerWake(new Date(this.opts.clock.now().getTime() + this.opts.pollIntervalMs));
+      }
+    } while (this.timingAgain && this.phase.kind === 'running');
+  }
+
+  /** Arms the one wake-up timer for `at` if that is sooner than the armed one (never beyond a poll interval). */
+  private scheduleTimerWake(at: Date): void {
+    if (this.phase.kind !== 'running') return;
+    const now = this.opts.clock.now().getTime();
+    const target = Math.min(at.getTime(), now + this.opts.pollIntervalMs);
+    if (target >= this.wakeAt) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = target;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.wakeAt = Infinity;
+      this.wakeTimers();
+    }, Math.max(0, target - now));
+    this.wakeTimer.unref();
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Entry point: `npm start`. Reads the environment, builds the app, drains on SIGTERM/SIGINT.
+ */
+import 'reflect-metadata';
+import { createApp } from './app';
+import { ConfigError, loadConfig } from './config';
+import { coerceError } from './domain/errors';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e: unknown) {
+    if (e instanceof ConfigError) {
+      // One line per bad variable: what `kubectl logs` shows during a CrashLoopBackOff.
+      console.error(e.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw e;
+  }
+  const app = await createApp(config);
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      app.logger.warn({ signal }, 'second signal: exiting without draining');
+      process.exit(1);
+    }
+    app.logger.info({ signal }, 'shutting down');
+    app.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        app.logger.error({ err: coerceError(e) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+main().catch((e: unknown) => {
+  console.error(JSON.stringify({ level: 'fatal', msg: 'start-up failed', error: coerceError(e).message }));
+  process.exit(1);
+});
