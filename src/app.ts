@@ -84,7 +84,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
     const db = new Database(dataSource);
 
-    const bus: EventBus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl) : new MemoryEventBus();
+    const bus: EventBus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryEventBus();
     closers.push({ name: 'event bus', close: () => bus.close() });
     if (!config.redisUrl) logger.info('using in-process events (set REDIS_URL to run several replicas)');
 

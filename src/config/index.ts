@@ -13,6 +13,7 @@ export const ENV_VARS = [
   'DATABASE_POOL_SIZE',
   'MAESTRO_DATA_DIR',
   'REDIS_URL',
+  'REDIS_KEY_PREFIX',
   'SHUTDOWN_GRACE_MS',
   'SCHEDULER_POLL_INTERVAL_MS',
   'DISPATCH_CONCURRENCY',
@@ -46,6 +47,7 @@ const schema = z.object({
   DATABASE_POOL_SIZE: int(1, 200).default(10),
   MAESTRO_DATA_DIR: z.string().min(1).default('.maestro/data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{0,64}$/, { message: 'up to 64 letters, digits, ":", "_", "." or "-"' }).default('maestro:'),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   SCHEDULER_POLL_INTERVAL_MS: int(10, 60_000).default(1_000),
   DISPATCH_CONCURRENCY: int(1, 10_000).default(64),
@@ -69,6 +71,8 @@ export interface Config {
   readonly dataDir: string;
   /** Unset: in-process leases and events (one replica only). */
   readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel, so environments can share one Redis. @default maestro: */
+  readonly redisKeyPrefix: string;
   /** How long SIGTERM waits for in-flight work before closing. @default 10000 */
   readonly shutdownGraceMs: number;
   /** Fallback poll for due timers and missed wake-ups; ready tasks wake the dispatcher at once. @default 1000 */
@@ -138,6 +142,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
     databasePoolSize: v.DATABASE_POOL_SIZE,
     dataDir: v.MAESTRO_DATA_DIR,
     redisUrl: v.REDIS_URL,
+    redisKeyPrefix: v.REDIS_KEY_PREFIX,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     schedulerPollIntervalMs: v.SCHEDULER_POLL_INTERVAL_MS,
     dispatchConcurrency: v.DISPATCH_CONCURRENCY,

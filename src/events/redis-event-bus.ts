@@ -1,8 +1,6 @@
 import Redis from 'ioredis';
 import { LocalFanout, type EventBus, type RunEvent, type Unsubscribe } from './event-bus';
 
-const EVENTS_CHANNEL = 'maestro:events';
-const READY_CHANNEL = 'maestro:ready';
 /** JSON has no undefined: the built-in (queue-less) steps travel as this marker. */
 const BUILT_IN = '\u0000builtin';
 
@@ -14,8 +12,12 @@ export class RedisEventBus implements EventBus {
   private readonly fanout = new LocalFanout();
   private readonly pub: Redis;
   private readonly sub: Redis;
+  private readonly eventsChannel: string;
+  private readonly readyChannel: string;
 
-  private constructor(url: string) {
+  private constructor(url: string, prefix: string) {
+    this.eventsChannel = `${prefix}events`;
+    this.readyChannel = `${prefix}ready`;
     // Commands queue while reconnecting: a Redis restart delays events instead of failing requests.
     this.pub = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
     this.sub = new Redis(url, { lazyConnect: true });
@@ -25,21 +27,21 @@ export class RedisEventBus implements EventBus {
     this.sub.on('error', () => undefined);
   }
 
-  static async connect(url: string): Promise<RedisEventBus> {
-    const bus = new RedisEventBus(url);
+  static async connect(url: string, prefix: string): Promise<RedisEventBus> {
+    const bus = new RedisEventBus(url, prefix);
     await Promise.all([bus.pub.connect(), bus.sub.connect()]);
-    await bus.sub.subscribe(EVENTS_CHANNEL, READY_CHANNEL);
+    await bus.sub.subscribe(bus.eventsChannel, bus.readyChannel);
     return bus;
   }
 
   private onMessage(channel: string, message: string): void {
-    if (channel === EVENTS_CHANNEL) {
+    if (channel === this.eventsChannel) {
       const events = (JSON.parse(message) as (Omit<RunEvent, 'createdAt'> & { createdAt: string })[]).map((e) => ({
         ...e,
         createdAt: new Date(e.createdAt),
       }));
       this.fanout.deliver(events);
-    } else if (channel === READY_CHANNEL) {
+    } else if (channel === this.readyChannel) {
       const queues = (JSON.parse(message) as string[]).map((q) => (q === BUILT_IN ? null : q));
       this.fanout.deliverReady(queues);
     }
@@ -47,7 +49,7 @@ export class RedisEventBus implements EventBus {
 
   async publish(events: readonly RunEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.pub.publish(EVENTS_CHANNEL, JSON.stringify(events));
+    await this.pub.publish(this.eventsChannel, JSON.stringify(events));
   }
 
   subscribe(tenantId: string, listener: (event: RunEvent) => void): Unsubscribe {
@@ -57,7 +59,7 @@ export class RedisEventBus implements EventBus {
   async signalReady(queues: readonly (string | null)[]): Promise<void> {
     if (queues.length === 0) return;
     const unique = [...new Set(queues.map((q) => q ?? BUILT_IN))];
-    await this.pub.publish(READY_CHANNEL, JSON.stringify(unique));
+    await this.pub.publish(this.readyChannel, JSON.stringify(unique));
   }
 
   onReady(listener: (queue: string | null) => void): Unsubscribe {

@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+
+/** Real Postgres when DATABASE_URL is set (CI's first job), embedded PGlite otherwise. */
+export const REAL_POSTGRES = Boolean(process.env['DATABASE_URL']);
+export const REAL_REDIS = Boolean(process.env['REDIS_URL']);
+
+export interface TestDatabase {
+  /** DATABASE_URL for the app; undefined: embedded PGlite. */
+  url: string | undefined;
+  drop(): Promise<void>;
+}
+
+/**
+ * A database of its own for one test file, so files run in parallel without sharing rows: on a
+ * real server a fresh `CREATE DATABASE`, dropped at the end; embedded, a new PGlite per app.
+ */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const base = process.env['DATABASE_URL'];
+  if (!base) return { url: undefined, drop: async () => undefined };
+  const name = `maestro_test_${randomBytes(6).toString('hex')}`;
+  const admin = new Client({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new Client({ connectionString: base });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
