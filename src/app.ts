@@ -129,6 +129,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         onInternal: (e) => logger.error({ err: coerceError(e) }, 'unexpected error in a GraphQL operation'),
       }),
       introspection: true,
+      // Shutdown order is ours (server.ts): Apollo would otherwise stop itself and re-raise the signal.
+      stopOnTerminationSignals: false,
       plugins: [
         ApolloServerPluginDrainHttpServer({ httpServer }),
         config.playgroundEnabled ? playgroundLandingPage({ endpoint: GRAPHQL_PATH }) : ApolloServerPluginLandingPageDisabled(),

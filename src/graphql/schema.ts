@@ -27,3 +27,9 @@ export async function buildMaestroSchema(): Promise<GraphQLSchema> {
     pubSub: createPubSub(),
   });
 }
+
+/** The schema as checked in: `schema.graphql`. */
+export async function printSchemaSdl(): Promise<string> {
+  const { printSchema } = await import('graphql');
+  return `# Generated from the code by \`npm run schema\`. Do not edit.\n\n${printSchema(await buildMaestroSchema())}\n`;
+}

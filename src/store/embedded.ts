@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { lock } from 'proper-lockfile';
 
 export interface EmbeddedPostgres {
   /** A postgres:// URL the ordinary `pg` driver connects to. */
@@ -19,8 +20,28 @@ export interface EmbeddedPostgres {
 export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
   const memory = dataDir.startsWith('memory://');
   const dir = memory ? dataDir : resolve(dataDir);
-  if (!memory) mkdirSync(dir, { recursive: true });
-  const db = await PGlite.create(dir);
+  let release: (() => Promise<void>) | null = null;
+  if (!memory) {
+    mkdirSync(dir, { recursive: true });
+    // PGlite is one process's database: a second process opening the same folder corrupts it.
+    try {
+      release = await lock(dir, { stale: 10_000, update: 2_000, lockfilePath: `${dir}.lock` });
+    } catch (e: unknown) {
+      if ((e as { code?: string }).code === 'ELOCKED') {
+        throw new Error(
+          `The embedded database in ${dataDir} is in use by another conductor process. Stop it, or set MAESTRO_DATA_DIR to another folder (or DATABASE_URL to a Postgres server).`,
+        );
+      }
+      throw e;
+    }
+  }
+  let db: PGlite;
+  try {
+    db = await PGlite.create(dir);
+  } catch (e: unknown) {
+    await release?.();
+    throw e;
+  }
   // Room for a reconnect while a dropped connection is still being torn down.
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 4 });
   let port = 0;
@@ -33,6 +54,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     async stop() {
       await server.stop();
       await db.close();
+      await release?.();
     },
   };
 }
