@@ -16,7 +16,7 @@ import { RedisEventBus } from './events/redis-event-bus';
 import { builtInExecutors } from './executors';
 import { createContext, type Services } from './graphql/context';
 import { createFormatError, toGraphQLError } from './graphql/errors';
-import { PLAYGROUND_ASSETS_PATH, playgroundAssets, playgroundLandingPage } from './graphql/playground';
+import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
 import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, type WebSocketTransports } from './graphql/transports';
 import { createLogger, type Logger } from './observability/logger';
@@ -155,7 +155,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         ...(failing.length ? { failing: failing.map((c) => c.name) } : {}),
       });
     });
-    if (config.playgroundEnabled) expressApp.use(`${PLAYGROUND_ASSETS_PATH}/graphql-playground-react/build`, playgroundAssets());
+    if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
     expressApp.use(
       GRAPHQL_PATH,
       express.json({ limit: '2mb' }),

@@ -33,7 +33,13 @@ export function playgroundLandingPage(opts: { endpoint: string }): ApolloServerP
   };
 }
 
-/** Serves graphql-playground-react's build folder under PLAYGROUND_ASSETS_PATH. */
+/**
+ * Where the renderer looks for the build: `<cdnUrl>/@apollographql/graphql-playground-react/build`
+ * (Apollo's fork; its build is the same as graphql-playground-react's, which we ship).
+ */
+export const PLAYGROUND_BUILD_MOUNT = `${PLAYGROUND_ASSETS_PATH}/@apollographql/graphql-playground-react/build`;
+
+/** Serves graphql-playground-react's build folder at PLAYGROUND_BUILD_MOUNT. */
 export function playgroundAssets(): express.Handler {
   const root = dirname(require.resolve('graphql-playground-react/package.json'));
   return express.static(join(root, 'build'), { immutable: true, maxAge: '7d', index: false });

@@ -1,7 +1,20 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SubscriptionClient } from 'subscriptions-transport-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { collect, startTestApp, waitForRun, type TestApp } from '../helpers/app';
 
-const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { id name version steps { key type dependsOn } } }`;
+/** The README's GraphQL blocks, by operation name: the tour is tested exactly as written. */
+function readmeOperations(): Record<string, string> {
+  const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+  const ops: Record<string, string> = {};
+  for (const [, body] of readme.matchAll(/```graphql\n([\s\S]*?)```/g)) {
+    const name = /^(?:mutation|query|subscription)\s+(\w+)/m.exec(body!)?.[1];
+    if (name) ops[name] = body!;
+  }
+  return ops;
+}
 
 describe('the README tour', () => {
   let t: TestApp;
@@ -12,33 +25,77 @@ describe('the README tour', () => {
     await t?.close();
   });
 
-  it('registers a workflow, starts a run and watches it finish live over graphql-ws', async () => {
-    const { registerWorkflow } = await t.ok(REGISTER, {
-      input: {
-        name: 'greet',
-        steps: [
-          { key: 'hello', type: 'noop', input: { message: 'Hello, {{ input.name }}!' } },
-          { key: 'pause', type: 'sleep', dependsOn: ['hello'], input: { ms: 50 } },
-          { key: 'shout', type: 'noop', dependsOn: ['pause'], input: { text: '{{ steps.hello.output.message }}' } },
-        ],
-      },
-    });
-    expect(registerWorkflow).toMatchObject({ name: 'greet', version: 1 });
+  it('works as written: register, start, watch live over graphql-ws, read the result', async () => {
+    const ops = readmeOperations();
+    expect(Object.keys(ops)).toEqual(['Register', 'Start', 'Watch', 'Result']);
+    // The README talks to localhost:4000; the test app listens on a free port.
+    const local = (op: string) => op.replaceAll('localhost:4000', `127.0.0.1:${t.app.port}`);
 
-    const { startRun } = await t.ok(`mutation { startRun(workflow: "greet", input: { name: "Ada" }) { id status } }`);
+    const { registerWorkflow } = await t.ok(local(ops['Register']!));
+    expect(registerWorkflow).toEqual({ name: 'hello', version: 1 });
+
+    const { startRun } = await t.ok(ops['Start']!);
+    expect(startRun.status).toBe('PENDING');
+
     const sub = collect<{ runUpdated: { seq: number; type: string; status: string; taskKey: string | null } }>(
       t.ws(),
-      `subscription($id: ID!) { runUpdated(id: $id, afterSeq: 0) { seq type status taskKey } }`,
-      { id: startRun.id },
+      ops['Watch']!.replace('RUN_ID', startRun.id),
+      {},
       (items) => items.some((i) => i.runUpdated.type === 'RUN_STATUS' && i.runUpdated.status === 'SUCCEEDED'),
     );
     const events = (await sub.done).map((i) => i.runUpdated);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(events[0]).toMatchObject({ type: 'RUN_STATUS', status: 'PENDING' });
 
-    const run = await waitForRun(t, startRun.id);
+    await waitForRun(t, startRun.id);
+    const { run } = await t.ok(ops['Result']!.replace('RUN_ID', startRun.id));
     expect(run.status).toBe('SUCCEEDED');
-    expect(run.output).toEqual({ shout: { text: 'Hello, Ada!' } });
-    expect(run.tasks.map((x: { key: string }) => x.key)).toEqual(['hello', 'pause', 'shout']);
+    expect(run.output).toEqual({ done: { said: 'Hello, Ada!', status: 'ok' } });
+    expect(run.tasks.map((x: { key: string; status: string }) => [x.key, x.status])).toEqual([
+      ['greet', 'SUCCEEDED'],
+      ['pause', 'SUCCEEDED'],
+      ['health', 'SUCCEEDED'],
+      ['done', 'SUCCEEDED'],
+    ]);
+  });
+
+  it('serves Playground as the landing page, with its scripts from the conductor itself', async () => {
+    const page = await fetch(t.app.url, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('GraphQL Playground');
+    const script = /src="([^"]*middleware\.js)"/.exec(html)?.[1];
+    expect(script).toMatch(/^\/playground\//);
+    const js = await fetch(new URL(script!, t.app.url));
+    expect(js.status).toBe(200);
+  });
+
+  it("streams to Playground's legacy subscription protocol on the same path", async () => {
+    const { startRun } = await t.ok(`mutation { startRun(workflow: "hello", input: { name: "Bo" }) { id } }`);
+    const client = new SubscriptionClient(t.app.url.replace(/^http/, 'ws'), { reconnect: false }, WebSocket);
+    try {
+      const statuses = await new Promise<string[]>((resolve, reject) => {
+        const seen: string[] = [];
+        const timer = setTimeout(() => reject(new Error(`timed out after ${JSON.stringify(seen)}`)), 15_000);
+        client
+          .request({ query: `subscription($id: ID!) { runUpdated(id: $id, afterSeq: 0) { seq type status } }`, variables: { id: startRun.id } })
+          .subscribe({
+            next: (r) => {
+              if (r.errors) return reject(new Error(JSON.stringify(r.errors)));
+              const e = (r.data as { runUpdated: { type: string; status: string } }).runUpdated;
+              seen.push(`${e.type}:${e.status}`);
+              if (e.type === 'RUN_STATUS' && e.status === 'SUCCEEDED') {
+                clearTimeout(timer);
+                resolve(seen);
+              }
+            },
+            error: reject,
+          });
+      });
+      expect(statuses[0]).toBe('RUN_STATUS:PENDING');
+      expect(statuses.at(-1)).toBe('RUN_STATUS:SUCCEEDED');
+    } finally {
+      client.close();
+    }
   });
 });
