@@ -30,6 +30,11 @@ export interface EventBus {
   /** Tells every replica that tasks of a queue became ready (null: built-in steps). */
   signalReady(queues: readonly (string | null)[]): Promise<void>;
   onReady(listener: (queue: string | null) => void): Unsubscribe;
+  /**
+   * Called after the bus lost messages it cannot name (a reconnect to Redis): listeners should
+   * catch up from the stored history.
+   */
+  onResync(listener: () => void): Unsubscribe;
   /** Throws when the backend is unreachable (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -39,6 +44,7 @@ export interface EventBus {
 export class LocalFanout {
   private readonly byTenant = new Map<string, Set<(event: RunEvent) => void>>();
   private readonly readyListeners = new Set<(queue: string | null) => void>();
+  private readonly resyncListeners = new Set<() => void>();
 
   subscribe(tenantId: string, listener: (event: RunEvent) => void): Unsubscribe {
     let set = this.byTenant.get(tenantId);
@@ -65,6 +71,15 @@ export class LocalFanout {
 
   deliverReady(queues: readonly (string | null)[]): void {
     for (const queue of queues) for (const listener of [...this.readyListeners]) listener(queue);
+  }
+
+  onResync(listener: () => void): Unsubscribe {
+    this.resyncListeners.add(listener);
+    return () => this.resyncListeners.delete(listener);
+  }
+
+  resync(): void {
+    for (const listener of [...this.resyncListeners]) listener();
   }
 
   get subscriberCount(): number {

@@ -22,6 +22,11 @@ export class MemoryEventBus implements EventBus {
     return this.fanout.onReady(listener);
   }
 
+  onResync(listener: () => void): Unsubscribe {
+    // In-process delivery loses nothing; the fanout never calls it.
+    return this.fanout.onResync(listener);
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {}

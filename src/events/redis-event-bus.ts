@@ -25,6 +25,13 @@ export class RedisEventBus implements EventBus {
     // ioredis re-subscribes after a reconnect; errors are reported through readiness, not thrown.
     this.pub.on('error', () => undefined);
     this.sub.on('error', () => undefined);
+    // Messages published while the subscriber was disconnected are gone: tell subscribers to
+    // catch up from Postgres once it is back.
+    let connectedBefore = false;
+    this.sub.on('ready', () => {
+      if (connectedBefore) this.fanout.resync();
+      connectedBefore = true;
+    });
   }
 
   static async connect(url: string, prefix: string): Promise<RedisEventBus> {
@@ -64,6 +71,10 @@ export class RedisEventBus implements EventBus {
 
   onReady(listener: (queue: string | null) => void): Unsubscribe {
     return this.fanout.onReady(listener);
+  }
+
+  onResync(listener: () => void): Unsubscribe {
+    return this.fanout.onResync(listener);
   }
 
   async ping(): Promise<void> {

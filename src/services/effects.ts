@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
  * nothing in the engine depends on who listens.
  */
 export interface EngineHookMap {
+  'run:created': [{ tenantId: string; runId: string; workflow: string }];
   'run:started': [{ tenantId: string; runId: string; workflow: string }];
   'run:finished': [{ tenantId: string; runId: string; workflow: string; status: string; durationMs: number | null }];
   'task:claimed': [{ tenantId: string; runId: string; taskId: string; queue: string | null; waitedMs: number | null }];

@@ -1,8 +1,10 @@
-import { DroppingBuffer, Repeater } from '@repeaterjs/repeater';
+import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
 import type { EventBus, RunEvent } from '../events/event-bus';
 import type { RunsService } from './runs.service';
 
-/** Live events a slow subscriber may lag behind before the newest are dropped (and refetched). */
+const RESYNC = Symbol('resync');
+
+/** Live events a slow subscriber may lag behind; past it the OLDEST are dropped, so the newest always arrives and reveals the gap, which is refetched. */
 const LIVE_BUFFER = 1024;
 
 /**
@@ -33,6 +35,14 @@ export class RunEventsService {
         let next = await firstLive;
         while (!next.done) {
           const e = next.value;
+          if (e === RESYNC) {
+            for (const missed of await runs.events(tenantId, runId, last)) {
+              last = missed.seq;
+              yield missed;
+            }
+            next = await live.next();
+            continue;
+          }
           if (e.seq > last + 1) {
             for (const missed of await runs.events(tenantId, runId, last, e.seq - last - 1)) {
               last = missed.seq;
@@ -71,16 +81,25 @@ export class RunEventsService {
 
   /** Every event of the tenant's runs, optionally of one workflow, live only. */
   subscribeTenant(tenantId: string, workflow: string | null): AsyncIterableIterator<RunEvent> {
-    return this.live(tenantId, (e) => workflow === null || e.workflowName === workflow);
-  }
-
-  private live(tenantId: string, accept: (e: RunEvent) => boolean): Repeater<RunEvent> {
     return new Repeater<RunEvent>(async (push, stop) => {
       const unsubscribe = this.deps.bus.subscribe(tenantId, (e) => {
-        if (accept(e)) void push(e);
+        if (workflow === null || e.workflowName === workflow) void push(e);
       });
       await stop;
       unsubscribe();
-    }, new DroppingBuffer(LIVE_BUFFER));
+    }, new SlidingBuffer(LIVE_BUFFER));
+  }
+
+  /** A run's live events, plus a RESYNC marker whenever the bus may have lost some. */
+  private live(tenantId: string, accept: (e: RunEvent) => boolean): Repeater<RunEvent | typeof RESYNC> {
+    return new Repeater<RunEvent | typeof RESYNC>(async (push, stop) => {
+      const unsubscribe = this.deps.bus.subscribe(tenantId, (e) => {
+        if (accept(e)) void push(e);
+      });
+      const offResync = this.deps.bus.onResync(() => void push(RESYNC));
+      await stop;
+      unsubscribe();
+      offResync();
+    }, new SlidingBuffer(LIVE_BUFFER));
   }
 }

@@ -122,6 +122,7 @@ export class RunsService {
     });
     if (created) {
       await publishEffects(this.deps.bus, { events, ready }, this.deps.onPublishError);
+      this.deps.hooks.emit('run:created', { tenantId, runId: run.id, workflow: run.workflowName });
     }
     return run;
   }
