@@ -15,6 +15,8 @@ export interface GqlResult<T = Record<string, unknown>> {
 
 export interface TestApp {
   app: App;
+  /** The environment the app was configured from. */
+  env: Env;
   /** POST a GraphQL operation; `apiKey` sets Authorization: Bearer. */
   gql<T = any>(query: string, variables?: Record<string, unknown>, apiKey?: string): Promise<GqlResult<T>>;
   /** Like gql, but fails the test on errors and returns data. */
@@ -27,6 +29,8 @@ export interface TestApp {
 
 export interface TestAppOptions extends AppOptions {
   env?: Env;
+  /** Another replica of this app: same database and Redis prefix (real services only). */
+  replicaOf?: TestApp;
   /** Keep the embedded data on disk (restart tests); otherwise `memory://`. */
   persistent?: boolean;
 }
@@ -36,7 +40,9 @@ export interface TestAppOptions extends AppOptions {
  * of its own): what a test file starts in beforeAll.
  */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const db: TestDatabase = await createTestDatabase();
+  const shared = options.replicaOf;
+  const db: TestDatabase = shared ? { url: shared.env.DATABASE_URL, drop: async () => undefined } : await createTestDatabase();
+  if (shared && !db.url) throw new Error('replicas need a real database (DATABASE_URL)');
   const dataDir = db.url || !options.persistent ? 'memory://' : mkdtempSync(join(tmpdir(), 'maestro-test-'));
   const env: Env = {
     NODE_ENV: 'test',
@@ -45,7 +51,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     DATABASE_URL: db.url,
     REDIS_URL: process.env['REDIS_URL'],
-    REDIS_KEY_PREFIX: `test-${randomBytes(4).toString('hex')}:`,
+    REDIS_KEY_PREFIX: shared?.env.REDIS_KEY_PREFIX ?? `test-${randomBytes(4).toString('hex')}:`,
     MAESTRO_DATA_DIR: dataDir,
     SCHEDULER_POLL_INTERVAL_MS: '200',
     SHUTDOWN_GRACE_MS: '2000',
@@ -67,6 +73,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     get app() {
       return app;
     },
+    env,
     gql,
     async ok<T>(query: string, variables?: Record<string, unknown>, apiKey?: string): Promise<T> {
       const result = await gql<T>(query, variables, apiKey);
