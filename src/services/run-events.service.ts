@@ -19,8 +19,9 @@ export class RunEventsService {
   ) {}
 
   /** One run's events after `afterSeq` (stored first, then live). Throws NotFound for another tenant's run. */
-  async subscribeRun(tenantId: string, runId: string, afterSeq: number): Promise<AsyncIterableIterator<RunEvent>> {
-    await this.deps.runs.getOrThrow(tenantId, runId);
+  async subscribeRun(tenantId: string, requestedId: string, afterSeq: number): Promise<AsyncIterableIterator<RunEvent>> {
+    // The stored id: live events carry it in canonical (lower) case, whatever case was asked.
+    const runId = (await this.deps.runs.getOrThrow(tenantId, requestedId)).id;
     const live = this.live(tenantId, (e) => e.runId === runId);
     // A repeater starts listening on its first next(): start it now, before the history is read.
     const firstLive = live.next();

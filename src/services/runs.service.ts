@@ -132,9 +132,7 @@ export class RunsService {
   }
 
   async get(tenantId: string, runId: string): Promise<RunRow | undefined> {
-    if (!isUuid(runId)) return undefined;
-    const [row] = await findRunsByIds(this.deps.db, tenantId, [runId]);
-    return row;
+    return (await this.byIds(tenantId, [runId])).get(runId);
   }
 
   async getOrThrow(tenantId: string, runId: string): Promise<RunRow> {
@@ -143,10 +141,12 @@ export class RunsService {
     return run;
   }
 
+  /** Keyed by the ids as asked (a uuid in upper case finds its run too). */
   async byIds(tenantId: string, ids: readonly string[]): Promise<Map<string, RunRow>> {
     const valid = ids.filter(isUuid);
     const rows = valid.length ? await findRunsByIds(this.deps.db, tenantId, valid) : [];
-    return new Map(rows.map((r) => [r.id, r]));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return new Map(valid.flatMap((id) => (byId.has(id.toLowerCase()) ? [[id, byId.get(id.toLowerCase())!] as const] : [])));
   }
 
   async list(
@@ -162,16 +162,17 @@ export class RunsService {
 
   /** Tasks of many runs in one query (the DataLoader batch), in declaration order. */
   async tasksOf(tenantId: string, runIds: readonly string[]): Promise<Map<string, TaskRow[]>> {
-    const out = new Map<string, TaskRow[]>(runIds.map((id) => [id, []]));
+    const byRun = new Map<string, TaskRow[]>();
     const valid = runIds.filter(isUuid);
-    if (valid.length === 0) return out;
-    for (const t of await tasksOfRuns(this.deps.db, tenantId, valid)) out.get(t.runId)?.push(t);
-    return out;
+    if (valid.length > 0) {
+      for (const t of await tasksOfRuns(this.deps.db, tenantId, valid)) byRun.set(t.runId, [...(byRun.get(t.runId) ?? []), t]);
+    }
+    return new Map(runIds.map((id) => [id, byRun.get(id.toLowerCase()) ?? []]));
   }
 
   async events(tenantId: string, runId: string, afterSeq: number, limit?: number): Promise<RunEventRow[]> {
     if (!isUuid(runId)) return [];
-    return listEvents(this.deps.db, tenantId, runId, afterSeq, limit);
+    return listEvents(this.deps.db, tenantId, runId.toLowerCase(), afterSeq, limit);
   }
 }
 

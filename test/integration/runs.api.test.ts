@@ -162,6 +162,12 @@ describe('runs API', () => {
       const { startRun } = await t.ok(START, { workflow: 'parked' });
       expect((await t.ok(RUN, { id: startRun.id })).run).toEqual({ id: startRun.id, status: 'PENDING' });
     });
+
+    it('finds a run whose id is written in upper case, with its tasks (uuids ignore case)', async () => {
+      const { startRun } = await t.ok(START, { workflow: 'parked' });
+      const { run } = await t.ok(`query($id: ID!) { run(id: $id) { id tasks { key } } }`, { id: startRun.id.toUpperCase() });
+      expect(run).toEqual({ id: startRun.id, tasks: [{ key: 'remote' }] });
+    });
   });
 
   describe('runs(first, after)', () => {

@@ -337,10 +337,11 @@ describe('workflows API', () => {
     });
 
     it('pages through 7 workflows 3 at a time, by name, latest version each', async () => {
-      const pages: { nodes: { name: string; version: number }[]; pageInfo: { endCursor: string | null; hasNextPage: boolean }; totalCount: number }[] = [];
+      type Page = { nodes: { name: string; version: number }[]; pageInfo: { endCursor: string | null; hasNextPage: boolean }; totalCount: number };
+      const pages: Page[] = [];
       let after: string | null = null;
       do {
-        const { workflows } = await t.ok(WORKFLOWS, { first: 3, after }, key);
+        const { workflows }: { workflows: Page } = await t.ok(WORKFLOWS, { first: 3, after }, key);
         pages.push(workflows);
         after = workflows.pageInfo.hasNextPage ? workflows.pageInfo.endCursor : null;
       } while (after !== null && pages.length < 10);
@@ -361,6 +362,14 @@ describe('workflows API', () => {
         expect(workflows.pageInfo.hasNextPage).toBe(false);
       }
     });
+
+    it.each(['zzzz', Buffer.from('not a cursor').toString('base64url'), Buffer.from('workflow:bad name!').toString('base64url')])(
+      'after: %j (not a cursor it returned) is BAD_USER_INPUT',
+      async (after) => {
+        const { errors } = await t.gql(WORKFLOWS, { first: 3, after });
+        expect(errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
+      },
+    );
 
     it.each([0, -1, 101])('first: %i is BAD_USER_INPUT', async (first) => {
       const { data, errors } = await t.gql(WORKFLOWS, { first }, key);

@@ -1,9 +1,13 @@
 import { Arg, Ctx, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { WORKFLOW_NAME_PATTERN } from '../../domain/dag';
 import { ValidationError } from '../../domain/errors';
 import type { Context } from '../context';
 import { WorkflowInput } from '../inputs/workflow.input';
 import { toWorkflow, Workflow, WorkflowConnection } from '../types/workflow.type';
 import { pageSize } from './pagination';
+
+/** Workflows are listed by name; the cursor is the last name, tagged so other strings are refused. */
+const CURSOR_PREFIX = 'workflow:';
 
 @Resolver(() => Workflow)
 export class WorkflowResolver {
@@ -48,15 +52,18 @@ export class WorkflowResolver {
     const limit = pageSize(first);
     let afterName: string | null = null;
     if (after) {
-      afterName = Buffer.from(after, 'base64url').toString();
-      if (!afterName) throw new ValidationError('"after" is not a cursor this API returned', { field: 'after' });
+      const decoded = Buffer.from(after, 'base64url').toString();
+      if (!decoded.startsWith(CURSOR_PREFIX) || !WORKFLOW_NAME_PATTERN.test(decoded.slice(CURSOR_PREFIX.length))) {
+        throw new ValidationError('"after" is not a cursor this API returned: pass pageInfo.endCursor of the previous page', { field: 'after' });
+      }
+      afterName = decoded.slice(CURSOR_PREFIX.length);
     }
     const { rows, totalCount } = await ctx.services.workflows.list(ctx.tenantId, limit + 1, afterName);
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     return {
       nodes: page.map(toWorkflow),
-      pageInfo: { endCursor: last ? Buffer.from(last.name).toString('base64url') : null, hasNextPage: rows.length > limit },
+      pageInfo: { endCursor: last ? Buffer.from(CURSOR_PREFIX + last.name).toString('base64url') : null, hasNextPage: rows.length > limit },
       totalCount,
     };
   }
