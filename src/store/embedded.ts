@@ -30,6 +30,7 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
       if ((e as { code?: string }).code === 'ELOCKED') {
         throw new Error(
           `The embedded database in ${dataDir} is in use by another conductor process. Stop it, or set MAESTRO_DATA_DIR to another folder (or DATABASE_URL to a Postgres server).`,
+          { cause: e },
         );
       }
       throw e;
