@@ -101,8 +101,8 @@ describe('durable sleep across a restart', () => {
     if (restartedAt < dueAtLeast) {
       expect(afterRestart.status).toBe('RUNNING');
       expect(afterRestart.tasks.find((x) => x.key === 'nap')!.status).toBe('RUNNING');
+      expect(afterRestart.tasks.find((x) => x.key === 'after')!.status).toBe('PENDING');
     }
-    expect(afterRestart.tasks.find((x) => x.key === 'after')!.status).not.toBe('SUCCEEDED');
 
     await expect(finishedOnNewApp).resolves.toBe('SUCCEEDED');
     const run = (await waitForRun(t, runId)) as { status: string };

@@ -10,7 +10,9 @@ import { startTestApp, waitForRun, type TestApp } from '../helpers/app';
 
 const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { id } }`;
 const START = `mutation($wf: String!) { startRun(workflow: $wf) { id } }`;
-const EVENTS = `query($id: ID!) { run(id: $id) { id status events { runId seq type status taskKey workflow attempt } } }`;
+const EVENTS = `query($id: ID!) {
+  run(id: $id) { id status tasks { id key } events { runId seq type status taskKey workflow attempt } }
+}`;
 const RUN_UPDATED = `subscription($id: ID!, $afterSeq: Int) {
   runUpdated(id: $id, afterSeq: $afterSeq) { runId seq type status taskKey workflow attempt }
 }`;
@@ -42,13 +44,15 @@ function prng(seed: number): () => number {
   };
 }
 
+type GqlError = { message: string; extensions?: Record<string, unknown> };
+
 interface Feed<T> {
   /** Every item so far, in arrival order. */
   readonly items: T[];
   /** Resolves with the items once `pred` holds for them (checked now and on every new item). */
   waitFor(pred: (items: T[]) => boolean, timeoutMs?: number): Promise<T[]>;
-  /** Resolves with the GraphQL errors the subscription ended with. */
-  readonly failed: Promise<readonly { message: string; extensions?: Record<string, unknown> }[]>;
+  /** Resolves with the GraphQL errors the subscription ended with (rejects after `timeoutMs`). */
+  failed(timeoutMs?: number): Promise<readonly GqlError[]>;
   stop(): void;
 }
 
@@ -57,8 +61,8 @@ function feed<T>(client: WsClient, query: string, variables: Record<string, unkn
   const items: T[] = [];
   const waiters = new Set<() => void>();
   let ended: Error | null = null;
-  let fail!: (errors: readonly { message: string; extensions?: Record<string, unknown> }[]) => void;
-  const failed = new Promise<readonly { message: string; extensions?: Record<string, unknown> }[]>((resolve) => (fail = resolve));
+  let fail!: (errors: readonly GqlError[]) => void;
+  const failure = new Promise<readonly GqlError[]>((resolve) => (fail = resolve));
   const notify = () => {
     for (const w of [...waiters]) w();
   };
@@ -68,7 +72,7 @@ function feed<T>(client: WsClient, query: string, variables: Record<string, unkn
       next: (value) => {
         if (value.errors?.length) {
           ended = new Error(`subscription errored: ${JSON.stringify(value.errors)}`);
-          fail(value.errors as never);
+          fail(value.errors as readonly GqlError[]);
         } else if (value.data) {
           items.push(value.data[field]);
         }
@@ -76,7 +80,7 @@ function feed<T>(client: WsClient, query: string, variables: Record<string, unkn
       },
       error: (e) => {
         ended = new Error(`subscription errored: ${JSON.stringify(e)}`);
-        fail((Array.isArray(e) ? e : [{ message: String((e as Error)?.message ?? e) }]) as never);
+        fail(Array.isArray(e) ? (e as GqlError[]) : [{ message: String((e as Error)?.message ?? e) }]);
         notify();
       },
       complete: () => {
@@ -87,8 +91,14 @@ function feed<T>(client: WsClient, query: string, variables: Record<string, unkn
   );
   return {
     items,
-    failed,
     stop,
+    failed(timeoutMs = 15_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no error within ${timeoutMs} ms; items: ${JSON.stringify(items).slice(0, 2000)}`)), timeoutMs);
+      });
+      return Promise.race([failure, deadline]).finally(() => clearTimeout(timer));
+    },
     waitFor(pred, timeoutMs = 15_000) {
       return new Promise<T[]>((resolve, reject) => {
         const check = () => {
@@ -163,8 +173,8 @@ describe('run event subscriptions', () => {
   let t: TestApp;
 
   const start = async (wf: string): Promise<string> => (await t.ok<{ startRun: { id: string } }>(START, { wf })).startRun.id;
-  const stored = async (id: string): Promise<{ status: string; events: Ev[] }> =>
-    (await t.ok<{ run: { status: string; events: Ev[] } }>(EVENTS, { id })).run;
+  const stored = async (id: string): Promise<{ status: string; tasks: { id: string; key: string }[]; events: Ev[] }> =>
+    (await t.ok<{ run: { status: string; tasks: { id: string; key: string }[]; events: Ev[] } }>(EVENTS, { id })).run;
 
   beforeAll(async () => {
     t = await startTestApp();
@@ -194,10 +204,9 @@ describe('run event subscriptions', () => {
     try {
       const runId = await start('chain');
       const before = await stored(runId);
-      const a = (await t.ok<{ run: { tasks: { id: string; key: string }[] } }>(`query($id: ID!) { run(id: $id) { tasks { id key } } }`, { id: runId }))
-        .run.tasks.find((x) => x.key === 'a')!;
       expect(before.events[0]).toMatchObject({ seq: 1, type: 'RUN_STATUS', status: 'PENDING' });
-      await seen.taskFinished(runId, a.id);
+      // Mid-way: the first task finished, the sleep has (at most) just started.
+      await seen.taskFinished(runId, before.tasks.find((x) => x.key === 'a')!.id);
 
       let finishedAt: number | null = null;
       const onFinished = (e: { runId: string }) => {
@@ -303,7 +312,7 @@ describe('run event subscriptions', () => {
     ['an id that is not a UUID', 'not-a-run'],
   ])('subscribing to %s fails with NOT_FOUND', async (_case, id) => {
     const sub = feed<Ev>(t.ws(), RUN_UPDATED, { id, afterSeq: 0 }, 'runUpdated');
-    const errors = await sub.failed;
+    const errors = await sub.failed();
     sub.stop();
     expect(errors).toHaveLength(1);
     expect(errors[0].extensions?.['code']).toBe('NOT_FOUND');
