@@ -57,6 +57,7 @@ export type DefinitionErrorReason =
 export function normalizeDefinition(draft: WorkflowDraft): { name: string; definition: WorkflowDefinition } {
   const definition: WorkflowDefinition = {
     description: draft.description ?? null,
+    timeoutMs: draft.timeoutMs ?? null,
     steps: Array.isArray(draft.steps) ? draft.steps.map(normalizeStep) : [],
   };
   validateDefinition(draft.name, definition);
@@ -114,6 +115,14 @@ export function validateDefinition(name: string, definition: WorkflowDefinition)
       'INVALID_NAME',
       `Workflow name ${quote(name)} is invalid: use 1 to 128 letters, digits, "_", "." or "-", starting with a letter`,
       { name },
+    );
+  }
+  const runTimeout = definition.timeoutMs ?? null;
+  if (runTimeout !== null && !isIntIn(runTimeout, 1, MAX_DURATION_MS)) {
+    fail(
+      'INVALID_TIMEOUT',
+      `${wf} has timeoutMs ${quote(runTimeout)}; use null (no bound) or an integer from 1 to ${MAX_DURATION_MS} (7 days)`,
+      { step: null, value: runTimeout },
     );
   }
   steps.forEach((step, i) => {

@@ -52,6 +52,8 @@ export interface StepDefinition {
 
 export interface WorkflowDefinition {
   description: string | null;
+  /** Bound of a whole run, start to finish. Null: no bound. */
+  timeoutMs: number | null;
   steps: StepDefinition[];
 }
 
@@ -69,6 +71,7 @@ export interface StepDraft {
 export interface WorkflowDraft {
   name: string;
   description?: string | null;
+  timeoutMs?: number | null;
   steps: StepDraft[];
 }
 

@@ -43,6 +43,7 @@ describe('normalizeDefinition', () => {
       name: 'wf',
       definition: {
         description: null,
+        timeoutMs: null,
         steps: [
           { key: 'a', type: 'noop', queue: null, dependsOn: [], input: {}, retry: DEFAULT_RETRY, timeoutMs: null },
         ],
@@ -274,6 +275,7 @@ describe('topologicalOrder, roots, leaves, ancestors', () => {
   it('throws CYCLE on a definition that skipped validation', () => {
     const cyclic: WorkflowDefinition = {
       description: null,
+      timeoutMs: null,
       steps: [
         { key: 'a', type: 'noop', queue: null, dependsOn: ['b'], input: {}, retry: DEFAULT_RETRY, timeoutMs: null },
         { key: 'b', type: 'noop', queue: null, dependsOn: ['a'], input: {}, retry: DEFAULT_RETRY, timeoutMs: null },
@@ -316,7 +318,7 @@ describe('definitionHash', () => {
       '{"steps":[{"timeoutMs":null,"retry":{"maxDelayMs":60000,"backoffFactor":2,"initialDelayMs":1000,"maxAttempts":1},' +
         '"input":{"headers":{"a":2,"b":1},"url":"https://x"},"dependsOn":[],"queue":null,"type":"noop","key":"a"},' +
         '{"input":{},"key":"b","type":"noop","queue":null,"dependsOn":["a"],"retry":{"maxAttempts":1,"initialDelayMs":1000,' +
-        '"backoffFactor":2,"maxDelayMs":60000},"timeoutMs":null}],"description":null}',
+        '"backoffFactor":2,"maxDelayMs":60000},"timeoutMs":null}],"timeoutMs":null,"description":null}',
     ) as WorkflowDefinition;
     expect(reordered).toEqual(base);
     expect(definitionHash(reordered)).toBe(definitionHash(base));
