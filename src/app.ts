@@ -12,6 +12,9 @@ import { systemClock, type Clock } from './domain/clock';
 import { coerceError, DomainError } from './domain/errors';
 import type { EventBus } from './events/event-bus';
 import { MemoryEventBus } from './events/memory-event-bus';
+import type { LeaseStore } from './leases/lease-store';
+import { MemoryLeaseStore } from './leases/memory-lease-store';
+import { RedisLeaseStore } from './leases/redis-lease-store';
 import { RedisEventBus } from './events/redis-event-bus';
 import { builtInExecutors } from './executors';
 import { createContext, type Services } from './graphql/context';
@@ -26,6 +29,7 @@ import { EngineHooks } from './services/effects';
 import { Engine } from './services/engine';
 import { RunEventsService } from './services/run-events.service';
 import { RunsService } from './services/runs.service';
+import { TasksService } from './services/tasks.service';
 import { WorkflowsService } from './services/workflows.service';
 import { createDataSource, runMigrations } from './store/data-source';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './store/embedded';
@@ -86,22 +90,29 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     const bus: EventBus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryEventBus();
     closers.push({ name: 'event bus', close: () => bus.close() });
+    const leases: LeaseStore = config.redisUrl ? await RedisLeaseStore.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryLeaseStore(clock);
+    closers.push({ name: 'lease store', close: () => leases.close() });
     if (!config.redisUrl) logger.info('using in-process events (set REDIS_URL to run several replicas)');
 
     const hooks = new EngineHooks();
     const onPublishError = (e: unknown) => logger.warn({ err: coerceError(e) }, 'publishing events failed; subscribers will catch up from history');
     const workflows = new WorkflowsService(db);
-    const engine = new Engine({ db, workflows, bus, clock, hooks, onPublishError, random: options.random });
+    const engine = new Engine({ db, workflows, bus, leases, clock, hooks, onPublishError, random: options.random });
+    const tasks = new TasksService({ db, engine, leases, bus, clock, hooks, leaseTtlMs: config.leaseTtlMs });
     const runs = new RunsService({ db, workflows, engine, bus, clock, hooks, onPublishError });
     const runEvents = new RunEventsService({ bus, runs });
     const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous });
-    const services: Services = { workflows, runs, runEvents, engine, auth };
+    const services: Services = { workflows, runs, runEvents, engine, auth, tasks };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
     }
 
     const scheduler = new Scheduler({
       engine,
+      leases: { renew: (lease, ttlMs) => leases.renew(lease, ttlMs), reap: () => tasks.reap(), sweepOrphans: () => tasks.sweepOrphans() },
+      leaseTtlMs: config.leaseTtlMs,
+      reaperIntervalMs: config.reaperIntervalMs,
+      orphanSweepIntervalMs: config.orphanSweepIntervalMs,
       executors: builtInExecutors({ httpDefaultTimeoutMs: config.httpStepDefaultTimeoutMs }),
       clock,
       log: logger,
@@ -145,7 +156,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     expressApp.get('/readyz', async (_req, res) => {
       const checks = await Promise.all([
         check('database', () => db.ping()),
-        check(config.redisUrl ? 'redis' : 'events', () => bus.ping()),
+        check(config.redisUrl ? 'redis' : 'events', () => Promise.all([bus.ping(), leases.ping()]).then(() => undefined)),
       ]);
       const failing = checks.filter((c) => !c.ok);
       if (!accepting) failing.push({ name: 'shutdown', ok: false, error: 'draining' });
@@ -186,6 +197,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         accepting = false;
         logger.info({ graceMs: config.shutdownGraceMs }, 'draining');
         offReady();
+        tasks.stopWaiting();
         // Stop taking work first; in-flight attempts get the grace period, then are abandoned
         // (their leases expire and another replica reclaims them).
         await scheduler.stop(config.shutdownGraceMs);

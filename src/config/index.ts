@@ -18,6 +18,9 @@ export const ENV_VARS = [
   'SCHEDULER_POLL_INTERVAL_MS',
   'DISPATCH_CONCURRENCY',
   'HTTP_STEP_DEFAULT_TIMEOUT_MS',
+  'LEASE_TTL_MS',
+  'REAPER_INTERVAL_MS',
+  'ORPHAN_SWEEP_INTERVAL_MS',
   'PLAYGROUND_ENABLED',
 ] as const;
 const SECRET_VARS: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL']);
@@ -52,6 +55,9 @@ const schema = z.object({
   SCHEDULER_POLL_INTERVAL_MS: int(10, 60_000).default(1_000),
   DISPATCH_CONCURRENCY: int(1, 10_000).default(64),
   HTTP_STEP_DEFAULT_TIMEOUT_MS: int(1, 600_000).default(30_000),
+  LEASE_TTL_MS: int(1_000, 3_600_000).default(30_000),
+  REAPER_INTERVAL_MS: int(10, 60_000).default(1_000),
+  ORPHAN_SWEEP_INTERVAL_MS: int(100, 600_000).default(15_000),
   PLAYGROUND_ENABLED: bool.optional(),
 });
 
@@ -81,6 +87,15 @@ export interface Config {
   readonly dispatchConcurrency: number;
   /** Timeout of an `http` step that sets none. @default 30000 */
   readonly httpStepDefaultTimeoutMs: number;
+  /**
+   * Lease of an attempt when the worker asks for none, and of built-in attempts (renewed every
+   * third of it). A dead holder's task is reclaimed within this plus one reaper interval. @default 30000
+   */
+  readonly leaseTtlMs: number;
+  /** How often each replica looks for expired leases. @default 1000 */
+  readonly reaperIntervalMs: number;
+  /** How often each replica looks for running attempts that lost their lease entirely (Redis flushed). @default 15000 */
+  readonly orphanSweepIntervalMs: number;
   /** Serve GraphQL Playground at /graphql. @default true outside production */
   readonly playgroundEnabled: boolean;
 }
@@ -147,6 +162,9 @@ export function loadConfig(env: Env = process.env as Env): Config {
     schedulerPollIntervalMs: v.SCHEDULER_POLL_INTERVAL_MS,
     dispatchConcurrency: v.DISPATCH_CONCURRENCY,
     httpStepDefaultTimeoutMs: v.HTTP_STEP_DEFAULT_TIMEOUT_MS,
+    leaseTtlMs: v.LEASE_TTL_MS,
+    reaperIntervalMs: v.REAPER_INTERVAL_MS,
+    orphanSweepIntervalMs: v.ORPHAN_SWEEP_INTERVAL_MS,
     playgroundEnabled: v.PLAYGROUND_ENABLED ?? v.NODE_ENV !== 'production',
   });
 }

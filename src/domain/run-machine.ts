@@ -21,6 +21,7 @@ export interface TaskState {
   workerId: string | null;
   availableAt: Date | null;
   timerAt: Date | null;
+  deadlineAt: Date | null;
   queuedAt: Date | null;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -64,10 +65,19 @@ export interface MachineContext {
   random: () => number;
 }
 
+/** Why an attempt failed: its own error, its step's timeout, or its lease expiring unrenewed. */
+export type FailureKind = 'FAILED' | 'TIMED_OUT' | 'LEASE_EXPIRED';
+
 export type Transition =
   | { kind: 'succeeded'; taskId: string; output: Json }
-  | { kind: 'failed'; taskId: string; error: string; retryable: boolean }
-  | { kind: 'cancel'; reason: string };
+  | { kind: 'failed'; taskId: string; error: string; retryable: boolean; failure?: FailureKind }
+  /** The holder gives the attempt back unfinished (a worker draining): queued again, not counted. */
+  | { kind: 'released'; taskId: string }
+  | { kind: 'cancel'; reason: string }
+  /** The run's own timeout: it fails, and every unfinished task is cancelled. */
+  | { kind: 'runTimedOut'; error: string }
+  /** retryRun: failed and cancelled steps run again; succeeded ones keep their outputs. */
+  | { kind: 'retry' };
 
 /** A task a new run starts with, before it has an id. */
 export interface InitialTask {
@@ -159,32 +169,82 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
     case 'failed': {
       const task = mustGet(w, transition.taskId);
       const step = w.steps.get(task.key)!;
+      const failure = transition.failure ?? 'FAILED';
       if (!isTerminalRun(w.run.status) && shouldRetry(step.retry, task.attempt, transition.retryable)) {
         const delay = backoffDelayMs(step.retry, task.attempt, ctx.random);
         const availableAt = new Date(ctx.now.getTime() + delay);
         w.setTask(
           task,
-          { status: 'QUEUED', error: transition.error, availableAt, queuedAt: ctx.now, timerAt: null, workerId: null },
-          { error: transition.error, retryInMs: delay },
+          { status: 'QUEUED', error: transition.error, availableAt, queuedAt: ctx.now, timerAt: null, deadlineAt: null, workerId: null },
+          { error: transition.error, failure, retryInMs: delay },
         );
         w.ready.push({ queue: step.queue, availableAt });
       } else {
-        w.setTask(task, { status: 'FAILED', error: transition.error, finishedAt: ctx.now, timerAt: null }, { error: transition.error });
+        w.setTask(
+          task,
+          { status: 'FAILED', error: transition.error, finishedAt: ctx.now, timerAt: null, deadlineAt: null },
+          { error: transition.error, failure },
+        );
         if (!isTerminalRun(w.run.status)) failRun(w, `Step "${task.key}" failed: ${transition.error}`);
       }
       break;
     }
+    case 'released': {
+      const task = mustGet(w, transition.taskId);
+      const step = w.steps.get(task.key)!;
+      // Not a failure: the attempt does not count against the retry policy.
+      w.setTask(
+        task,
+        { status: 'QUEUED', attempt: task.attempt - 1, availableAt: ctx.now, queuedAt: ctx.now, timerAt: null, deadlineAt: null, workerId: null },
+        { released: true },
+      );
+      w.ready.push({ queue: step.queue, availableAt: ctx.now });
+      break;
+    }
     case 'cancel': {
-      for (const task of w.byKey.values()) {
-        if (!TERMINAL_TASK.has(task.status)) {
-          w.setTask(task, { status: 'CANCELLED', finishedAt: ctx.now, timerAt: null, availableAt: null });
-        }
-      }
+      cancelUnfinished(w);
       w.setRun({ status: 'CANCELLED', error: transition.reason, finishedAt: ctx.now });
+      break;
+    }
+    case 'runTimedOut': {
+      cancelUnfinished(w);
+      w.setRun({ status: 'FAILED', error: transition.error, finishedAt: ctx.now }, { error: transition.error, failure: 'TIMED_OUT' });
+      break;
+    }
+    case 'retry': {
+      for (const step of ctx.definition.steps) {
+        const task = w.byKey.get(step.key)!;
+        if (task.status !== 'FAILED' && task.status !== 'CANCELLED') continue;
+        // A fresh retry budget; the fencing token keeps counting up.
+        w.setTask(task, {
+          status: 'PENDING',
+          attempt: 0,
+          input: null,
+          output: null,
+          error: null,
+          workerId: null,
+          availableAt: null,
+          timerAt: null,
+          deadlineAt: null,
+          queuedAt: null,
+          startedAt: null,
+          finishedAt: null,
+        });
+      }
+      w.setRun({ status: 'RUNNING', output: null, error: null, finishedAt: null });
+      promoteAndSettle(w);
       break;
     }
   }
   return w.result();
+}
+
+function cancelUnfinished(w: Working): void {
+  for (const task of w.byKey.values()) {
+    if (!TERMINAL_TASK.has(task.status)) {
+      w.setTask(task, { status: 'CANCELLED', finishedAt: w.ctx.now, timerAt: null, deadlineAt: null, availableAt: null });
+    }
+  }
 }
 
 function mustGet(w: Working, taskId: string): TaskState {

@@ -3,6 +3,7 @@ import type { AuthService } from '../services/auth.service';
 import type { Engine } from '../services/engine';
 import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
+import type { TasksService } from '../services/tasks.service';
 import type { WorkflowsService } from '../services/workflows.service';
 import type { RunRow } from '../store/runs.store';
 import type { TaskRow } from '../store/tasks.store';
@@ -15,6 +16,7 @@ export interface Services {
   runEvents: RunEventsService;
   engine: Engine;
   auth: AuthService;
+  tasks: TasksService;
 }
 
 export interface Loaders {

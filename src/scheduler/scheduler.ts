@@ -1,16 +1,24 @@
 import type { Clock } from '../domain/clock';
 import { coerceError, DomainError, LeaseLostError, RunCancelledError } from '../domain/errors';
 import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
+import type { LeaseRef, RenewResult } from '../leases/lease-store';
 import type { TaskRow } from '../store/tasks.store';
 
 /** What the scheduler needs from the engine; an interface so its loops are testable alone. */
 export interface SchedulerEngine {
-  claim(opts: { tenantId: null; queue: null; limit: number; workerId: string }): Promise<TaskRow[]>;
+  claim(opts: { tenantId: null; queue: null; limit: number; workerId: string; leaseMs: number }): Promise<{ task: TaskRow; expiresAt: Date }[]>;
   complete(taskId: string, fence: string, output: TaskRow['output']): Promise<unknown>;
   fail(taskId: string, fence: string, error: string, retryable: boolean): Promise<unknown>;
-  setTimer(taskId: string, fence: string, at: Date): Promise<boolean>;
-  fireDueTimers(limit?: number): Promise<number>;
+  setTimer(taskId: string, fence: string, tenantId: string, at: Date): Promise<boolean>;
+  fireDue(limit?: number): Promise<number>;
   nextWakeAt(): Promise<Date | null>;
+}
+
+/** The lease side: heartbeats of built-in attempts, and the reaper. */
+export interface SchedulerLeases {
+  renew(lease: LeaseRef, ttlMs: number): Promise<RenewResult>;
+  reap(): Promise<number>;
+  sweepOrphans(): Promise<number>;
 }
 
 export interface SchedulerLog {
@@ -20,6 +28,7 @@ export interface SchedulerLog {
 
 export interface SchedulerOptions {
   engine: SchedulerEngine;
+  leases: SchedulerLeases;
   executors: ReadonlyMap<string, Executor>;
   clock: Clock;
   log: SchedulerLog;
@@ -29,6 +38,10 @@ export interface SchedulerOptions {
   concurrency: number;
   /** Longest wait between two looks at the database when nothing wakes the loop. */
   pollIntervalMs: number;
+  /** Lease of built-in attempts; renewed every third of it. */
+  leaseTtlMs: number;
+  reaperIntervalMs: number;
+  orphanSweepIntervalMs: number;
 }
 
 type Phase = { kind: 'idle' } | { kind: 'running' } | { kind: 'draining' } | { kind: 'stopped' };
@@ -41,7 +54,9 @@ type Phase = { kind: 'idle' } | { kind: 'running' } | { kind: 'draining' } | { k
  */
 export class Scheduler {
   private phase: Phase = { kind: 'idle' };
-  private readonly inflight = new Map<string, { promise: Promise<void>; abort: AbortController }>();
+  private readonly inflight = new Map<string, { promise: Promise<void>; abort: AbortController; lease: LeaseRef; parked: boolean }>();
+  private readonly loops: NodeJS.Timeout[] = [];
+  private readonly loopRuns = new Set<Promise<unknown>>();
   private dispatching: Promise<void> | null = null;
   private dispatchAgain = false;
   private timing: Promise<void> | null = null;
@@ -56,6 +71,43 @@ export class Scheduler {
     this.phase = { kind: 'running' };
     this.wake();
     this.wakeTimers();
+    this.every(Math.max(100, Math.floor(this.opts.leaseTtlMs / 3)), () => this.heartbeat(), 'heartbeat');
+    this.every(this.opts.reaperIntervalMs, () => this.opts.leases.reap(), 'reaper');
+    this.every(this.opts.orphanSweepIntervalMs, () => this.opts.leases.sweepOrphans(), 'orphan sweep');
+  }
+
+  /** A loop that never overlaps itself: the next pass is scheduled when this one ends. */
+  private every(intervalMs: number, pass: () => Promise<unknown>, name: string): void {
+    const schedule = () => {
+      if (this.phase.kind !== 'running') return;
+      const timer = setTimeout(() => {
+        const run = pass()
+          .catch((e: unknown) => this.opts.log.error({ err: coerceError(e) }, `${name} pass failed; retrying at the next interval`))
+          .finally(() => {
+            this.loopRuns.delete(run);
+            schedule();
+          });
+        this.loopRuns.add(run);
+      }, intervalMs);
+      timer.unref();
+      this.loops.push(timer);
+      if (this.loops.length > 16) this.loops.splice(0, this.loops.length - 16);
+    };
+    schedule();
+  }
+
+  /** Renews the leases of running built-in attempts; one that lost its lease is abandoned. */
+  private async heartbeat(): Promise<void> {
+    await Promise.all(
+      [...this.inflight.entries()].map(async ([taskId, a]) => {
+        if (a.parked) return;
+        const result = await this.opts.leases.renew(a.lease, this.opts.leaseTtlMs);
+        if (!result.ok) {
+          this.opts.log.debug({ taskId, reason: result.reason }, 'built-in attempt lost its lease; abandoning it');
+          a.abort.abort();
+        }
+      }),
+    );
   }
 
   /** Something built-in became ready: dispatch. */
@@ -89,7 +141,8 @@ export class Scheduler {
     if (this.phase.kind === 'stopped') return;
     this.phase = { kind: 'draining' };
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    await Promise.allSettled([this.dispatching, this.timing]);
+    for (const t of this.loops) clearTimeout(t);
+    await Promise.allSettled([this.dispatching, this.timing, ...this.loopRuns]);
     const all = Promise.allSettled([...this.inflight.values()].map((a) => a.promise));
     const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
     if (timedOut) {
@@ -111,9 +164,15 @@ export class Scheduler {
         for (;;) {
           const free = this.opts.concurrency - this.inflight.size;
           if (free <= 0 || this.phase.kind !== 'running') break;
-          const tasks = await this.opts.engine.claim({ tenantId: null, queue: null, limit: Math.min(free, 100), workerId: this.opts.workerId });
-          for (const task of tasks) this.launch(task);
-          if (tasks.length < Math.min(free, 100)) break;
+          const claimed = await this.opts.engine.claim({
+            tenantId: null,
+            queue: null,
+            limit: Math.min(free, 100),
+            workerId: this.opts.workerId,
+            leaseMs: this.opts.leaseTtlMs,
+          });
+          for (const { task } of claimed) this.launch(task);
+          if (claimed.length < Math.min(free, 100)) break;
         }
       } catch (e: unknown) {
         this.opts.log.error({ err: coerceError(e) }, 'dispatch pass failed; retrying at the next poll');
@@ -123,12 +182,13 @@ export class Scheduler {
 
   private launch(task: TaskRow): void {
     const abort = new AbortController();
-    const promise = this.execute(task, abort.signal).finally(() => {
+    const entry = { promise: Promise.resolve(), abort, lease: { taskId: task.id, token: task.fence, tenantId: task.tenantId }, parked: false };
+    this.inflight.set(task.id, entry);
+    entry.promise = this.execute(task, abort.signal).finally(() => {
       this.inflight.delete(task.id);
       // A slot freed up: there may be more ready work.
       this.wake();
     });
-    this.inflight.set(task.id, { promise, abort });
   }
 
   private async execute(task: TaskRow, signal: AbortSignal): Promise<void> {
@@ -149,6 +209,8 @@ export class Scheduler {
         now: () => clock.now(),
       });
     } catch (e: unknown) {
+      // Abandoned (lease lost, run cancelled, shutdown): whoever holds the task now decides.
+      if (signal.aborted && this.phase.kind === 'running') return;
       const failure = e instanceof TaskFailure ? e : new TaskFailure(coerceError(e).message, true);
       await this.report(ctx, () => engine.fail(task.id, task.fence, failure.message, failure.retryable));
       return;
@@ -157,7 +219,9 @@ export class Scheduler {
       if (result.until.getTime() <= clock.now().getTime()) {
         await this.report(ctx, () => engine.complete(task.id, task.fence, task.input));
       } else {
-        await this.report(ctx, () => engine.setTimer(task.id, task.fence, result.until));
+        const entry = this.inflight.get(task.id);
+        if (entry) entry.parked = true;
+        await this.report(ctx, () => engine.setTimer(task.id, task.fence, task.tenantId, result.until));
         this.scheduleTimerWake(result.until);
       }
       return;
@@ -184,7 +248,7 @@ export class Scheduler {
     do {
       this.timingAgain = false;
       try {
-        while ((await this.opts.engine.fireDueTimers(100)) === 100 && this.phase.kind === 'running');
+        while ((await this.opts.engine.fireDue(100)) >= 100 && this.phase.kind === 'running');
         // Delayed built-in tasks (retry backoff) become claimable on their own: dispatch.
         this.wake();
         const next = await this.opts.engine.nextWakeAt();

@@ -12,6 +12,9 @@ export interface EngineHookMap {
   'run:started': [{ tenantId: string; runId: string; workflow: string }];
   'run:finished': [{ tenantId: string; runId: string; workflow: string; status: string; durationMs: number | null }];
   'task:claimed': [{ tenantId: string; runId: string; taskId: string; queue: string | null; waitedMs: number | null }];
+  'task:fenced': [{ taskId: string }];
+  'task:reclaimed': [{ taskId: string }];
+  'lease:renew-failed': [{ taskId: string; reason: string }];
   'task:finished': [{ tenantId: string; runId: string; taskId: string; status: string }];
 }
 

@@ -1,12 +1,25 @@
 import type { Clock } from '../domain/clock';
-import { LeaseLostError, NotFoundError, RunCancelledError } from '../domain/errors';
+import { ConflictError, LeaseLostError, NotFoundError, RunCancelledError } from '../domain/errors';
 import type { Json } from '../domain/glossary';
 import { applyTransition, isTerminalRun, type TaskState, type Transition, type TransitionResult } from '../domain/run-machine';
 import type { EventBus } from '../events/event-bus';
+import type { LeaseRef, LeaseStore } from '../leases/lease-store';
+import { finishAttempts, insertAttempts, markFenced } from '../store/attempts.store';
+import type { AttemptOutcome } from '../store/entities/task-attempt.entity';
 import { insertEvents, numberEvents, type RunEventRow } from '../store/events.store';
-import { findRunsByIds, lockRun, lockRunOfTask, saveRuns, type RunRow } from '../store/runs.store';
+import { dueRunDeadlines, findRunsByIds, lockRun, lockRunOfTask, saveRuns, type RunRow } from '../store/runs.store';
 import type { Database, Sql } from '../store/sql';
-import { claimReadyTasks, dueTimers, nextWakeAt, saveTasks, setTaskTimer, tasksOfLockedRun, type TaskRow } from '../store/tasks.store';
+import {
+  claimReadyTasks,
+  dueDeadlines,
+  dueTimers,
+  nextWakeAt,
+  queuesAvailableBetween,
+  saveTasks,
+  setTaskTimer,
+  tasksOfLockedRun,
+  type TaskRow,
+} from '../store/tasks.store';
 import { addResult, emptyEffects, publishEffects, type EngineHooks, type Effects } from './effects';
 import type { WorkflowsService } from './workflows.service';
 
@@ -14,6 +27,7 @@ export interface EngineDeps {
   db: Database;
   workflows: WorkflowsService;
   bus: EventBus;
+  leases: LeaseStore;
   clock: Clock;
   hooks: EngineHooks;
   onPublishError: (e: unknown) => void;
@@ -22,30 +36,47 @@ export interface EngineDeps {
 }
 
 /** How a transition found its run: through one of its tasks, or directly. */
-type Target = { taskId: string; tenantId: string | null } | { runId: string; tenantId: string };
+type Target = { taskId: string; tenantId: string | null } | { runId: string; tenantId: string | null };
+
+/** What the caller of `inRun` decides: a transition, and how the target attempt ended if it did. */
+interface Decision {
+  transition: Transition;
+  outcome?: AttemptOutcome;
+}
 
 /**
  * Every state change of runs and tasks after a run starts: claims, completions, failures,
- * cancellation and timers. Each one locks its run row, applies the pure state machine, writes the
- * result and its events in one transaction, then publishes.
+ * releases, reclaims, timeouts, cancellation, retries and timers. Each one locks its run row,
+ * applies the pure state machine, writes the result, its events and the attempt history in one
+ * transaction, then (after commit) publishes and settles leases.
  */
 export class Engine {
   private readonly random: () => number;
+  private lastAvailabilityScan: Date;
 
   constructor(private readonly deps: EngineDeps) {
     this.random = deps.random ?? Math.random;
+    this.lastAvailabilityScan = deps.clock.now();
   }
 
   /**
    * Claims up to `limit` ready tasks of a queue (null: built-in steps) for `workerId`, each with
-   * a new fencing token; their runs become RUNNING.
+   * a new fencing token and a lease of `leaseMs`; their runs become RUNNING.
    */
-  async claim(opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string }): Promise<TaskRow[]> {
+  async claim(opts: {
+    tenantId: string | null;
+    queue: string | null;
+    limit: number;
+    workerId: string;
+    leaseMs: number;
+  }): Promise<{ task: TaskRow; expiresAt: Date }[]> {
     if (opts.limit <= 0) return [];
     const now = this.deps.clock.now();
     const effects = emptyEffects();
     const started: RunRow[] = [];
     const claimed = await this.deps.db.transaction(async (sql) => {
+      effects.events = [];
+      started.length = 0;
       const tasks = await claimReadyTasks(sql, { ...opts, now });
       if (tasks.length === 0) return tasks;
       const byRun = new Map<string, TaskRow[]>();
@@ -69,8 +100,22 @@ export class Engine {
       }
       await saveRuns(sql, runRows);
       await insertEvents(sql, effects.events);
+      await insertAttempts(
+        sql,
+        tasks.map((t) => ({ taskId: t.id, fence: t.fence, attempt: t.attempt, runId: t.runId, tenantId: t.tenantId, workerId: opts.workerId, startedAt: now })),
+      );
       return tasks;
     });
+    if (claimed.length === 0) return [];
+    // After commit: a crash before the leases exist leaves RUNNING tasks without a lease, which
+    // the orphan sweep reclaims. Granting first could lease a claim that rolled back.
+    let expiries: Date[];
+    try {
+      expiries = await this.deps.leases.acquire(claimed.map((t) => ({ taskId: t.id, token: t.fence, tenantId: t.tenantId, ttlMs: opts.leaseMs })));
+    } catch (e: unknown) {
+      this.deps.onPublishError(e);
+      expiries = claimed.map(() => new Date(now.getTime() + opts.leaseMs));
+    }
     await this.publish(effects);
     for (const run of started) this.deps.hooks.emit('run:started', { tenantId: run.tenantId, runId: run.id, workflow: run.workflowName });
     for (const t of claimed) {
@@ -82,101 +127,197 @@ export class Engine {
         waitedMs: t.queuedAt ? now.getTime() - t.queuedAt.getTime() : null,
       });
     }
-    return claimed;
+    return claimed.map((task, i) => ({ task, expiresAt: expiries[i]! }));
   }
 
   /** Records a successful attempt. Accepted only with the task's current fencing token. */
   async complete(taskId: string, fence: string, output: Json, tenantId: string | null = null): Promise<TaskRow> {
-    return this.finishAttempt(taskId, fence, tenantId, { kind: 'succeeded', taskId, output });
+    return this.finishAttempt(taskId, fence, tenantId, { kind: 'succeeded', taskId, output }, 'SUCCEEDED');
   }
 
   /** Records a failed attempt: retried after backoff while the policy allows, else the run fails. */
   async fail(taskId: string, fence: string, error: string, retryable: boolean, tenantId: string | null = null): Promise<TaskRow> {
-    return this.finishAttempt(taskId, fence, tenantId, { kind: 'failed', taskId, error, retryable });
+    return this.finishAttempt(taskId, fence, tenantId, { kind: 'failed', taskId, error, retryable }, 'FAILED');
+  }
+
+  /** Gives an attempt back unfinished: the task is queued again and the attempt does not count. */
+  async release(taskId: string, fence: string, tenantId: string | null = null): Promise<TaskRow> {
+    return this.finishAttempt(taskId, fence, tenantId, { kind: 'released', taskId }, 'RELEASED');
+  }
+
+  /**
+   * The reaper's transition: a lease expired. Only if the task still runs under the token the
+   * reaper saw; replicas reaping the same lease reclaim it once. True when this call reclaimed it.
+   */
+  async reclaim(lease: LeaseRef): Promise<boolean> {
+    const reclaimed = await this.endIfCurrent(lease.taskId, lease.token, {
+      transition: { kind: 'failed', taskId: lease.taskId, error: 'The lease expired: the worker stopped heartbeating', retryable: true, failure: 'LEASE_EXPIRED' },
+      outcome: 'LEASE_EXPIRED',
+    });
+    if (reclaimed) this.deps.hooks.emit('task:reclaimed', { taskId: lease.taskId });
+    return reclaimed;
+  }
+
+  /** A step's timeoutMs passed for this attempt, whatever its heartbeats said. */
+  async timeoutAttempt(taskId: string, fence: string): Promise<boolean> {
+    return this.endIfCurrent(taskId, fence, null);
   }
 
   /** Cancels a run: every task not finished is CANCELLED; running attempts' completions are refused. */
   async cancel(tenantId: string, runId: string, reason = 'Cancelled by request'): Promise<RunRow> {
-    const { run } = await this.inRun({ runId, tenantId }, (_run, _tasks) => (isTerminalRun(_run.status) ? null : { kind: 'cancel', reason }));
+    const { run } = await this.inRun({ runId, tenantId }, (r) => (isTerminalRun(r.status) ? null : { transition: { kind: 'cancel', reason } }));
+    return run;
+  }
+
+  /** Re-runs a FAILED or CANCELLED run from its failed and cancelled steps, keeping succeeded outputs. */
+  async retryRun(tenantId: string, runId: string): Promise<RunRow> {
+    const { run } = await this.inRun({ runId, tenantId }, (r) => {
+      if (r.status !== 'FAILED' && r.status !== 'CANCELLED') {
+        throw new ConflictError(`Run ${r.id} is ${r.status}; only FAILED or CANCELLED runs can be retried`, { runId: r.id, status: r.status });
+      }
+      return { transition: { kind: 'retry' } };
+    });
     return run;
   }
 
   /** Puts a durable timer on a running attempt (a `sleep` step); false when the attempt is no longer held. */
-  async setTimer(taskId: string, fence: string, at: Date): Promise<boolean> {
-    return setTaskTimer(this.deps.db, taskId, fence, at);
+  async setTimer(taskId: string, fence: string, tenantId: string, at: Date): Promise<boolean> {
+    const ok = await setTaskTimer(this.deps.db, taskId, fence, at);
+    // Parked in Postgres, held by no one: no lease to renew while it sleeps.
+    if (ok) await this.deps.leases.release([{ taskId, token: fence, tenantId }]).catch(this.deps.onPublishError);
+    return ok;
   }
 
-  /** Completes the attempts whose timers are due; replicas racing on one timer complete it once. */
-  async fireDueTimers(limit = 100): Promise<number> {
-    const due = await dueTimers(this.deps.db, this.deps.clock.now(), limit);
+  /**
+   * One pass over everything time-driven: durable timers, attempt and run deadlines, and queues
+   * whose delayed tasks became available. Replicas racing on one item apply it once.
+   */
+  async fireDue(limit = 100): Promise<number> {
+    const now = this.deps.clock.now();
     let fired = 0;
-    for (const timer of due) {
-      try {
-        await this.inRun({ taskId: timer.id, tenantId: null }, (_run, tasks) => {
+    for (const timer of await dueTimers(this.deps.db, now, limit)) {
+      fired += await this.quietly(() =>
+        this.inRun({ taskId: timer.id, tenantId: null }, (_run, tasks) => {
           const task = tasks.find((t) => t.id === timer.id);
           // Another replica fired it, or the run was cancelled meanwhile: nothing to do.
           if (!task || task.status !== 'RUNNING' || task.fence !== timer.fence || task.timerAt === null) return null;
-          return { kind: 'succeeded', taskId: task.id, output: task.input };
-        });
-        fired++;
-      } catch (e: unknown) {
-        if (!(e instanceof NotFoundError)) throw e;
-      }
+          return { transition: { kind: 'succeeded', taskId: task.id, output: task.input }, outcome: 'SUCCEEDED' };
+        }),
+      );
     }
+    for (const d of await dueDeadlines(this.deps.db, now, limit)) {
+      fired += (await this.timeoutAttempt(d.id, d.fence)) ? 1 : 0;
+    }
+    for (const r of await dueRunDeadlines(this.deps.db, now, limit)) {
+      fired += await this.quietly(() =>
+        this.inRun({ runId: r.id, tenantId: r.tenantId }, (run) =>
+          isTerminalRun(run.status) || !run.deadlineAt || run.deadlineAt > now
+            ? null
+            : { transition: { kind: 'runTimedOut', error: `Run timed out: it did not finish by its deadline ${run.deadlineAt.toISOString()}` } },
+        ),
+      );
+    }
+    const queues = await queuesAvailableBetween(this.deps.db, this.lastAvailabilityScan, now);
+    this.lastAvailabilityScan = now;
+    if (queues.length) await this.deps.bus.signalReady(queues).catch(this.deps.onPublishError);
     return fired;
   }
 
-  /** When the scheduler next has something to do: the earliest timer or delayed built-in task. */
+  /** When the scheduler next has something to do. */
   async nextWakeAt(): Promise<Date | null> {
     return nextWakeAt(this.deps.db, this.deps.clock.now());
   }
 
-  private async finishAttempt(taskId: string, fence: string, tenantId: string | null, transition: Transition): Promise<TaskRow> {
-    const { tasks } = await this.inRun({ taskId, tenantId }, (run, tasks) => {
-      const task = tasks.find((t) => t.id === taskId)!;
-      if (task.fence !== fence) throw new LeaseLostError(taskId, fence);
-      if (task.status === 'CANCELLED' || run.status === 'CANCELLED') throw new RunCancelledError(run.id, taskId);
-      // Completing twice with the current token is idempotent: the first result stands.
-      if (task.status === 'SUCCEEDED' && transition.kind === 'succeeded') return null;
-      if (task.status !== 'RUNNING') throw new LeaseLostError(taskId, fence);
-      return transition;
-    });
-    return tasks.find((t) => t.id === taskId)!;
+  /** Records that a stale holder's result was refused (history and metrics). */
+  async recordFenced(taskId: string, fence: string): Promise<void> {
+    if (await markFenced(this.deps.db, taskId, fence)) this.deps.hooks.emit('task:fenced', { taskId });
+  }
+
+  private async quietly(fn: () => Promise<unknown>): Promise<number> {
+    try {
+      await fn();
+      return 1;
+    } catch (e: unknown) {
+      if (e instanceof NotFoundError) return 0;
+      throw e;
+    }
+  }
+
+  /** Ends the attempt `fence` of a task if it is still the running one: reclaim (decision given) or timeout (null). */
+  private async endIfCurrent(taskId: string, fence: string, decision: Decision | null): Promise<boolean> {
+    let applied = false;
+    await this.quietly(() =>
+      this.inRun({ taskId, tenantId: null }, (_run, tasks) => {
+        const task = tasks.find((t) => t.id === taskId);
+        if (!task || task.status !== 'RUNNING' || task.fence !== fence || task.timerAt !== null) return null;
+        applied = true;
+        if (decision) return decision;
+        const error = `Attempt ${task.attempt} timed out after ${task.timeoutMs} ms`;
+        return { transition: { kind: 'failed', taskId, error, retryable: true, failure: 'TIMED_OUT' }, outcome: 'TIMED_OUT' };
+      }),
+    );
+    return applied;
+  }
+
+  private async finishAttempt(taskId: string, fence: string, tenantId: string | null, transition: Transition, outcome: AttemptOutcome): Promise<TaskRow> {
+    try {
+      const { tasks } = await this.inRun({ taskId, tenantId }, (run, tasks) => {
+        const task = tasks.find((t) => t.id === taskId)!;
+        if (task.fence !== fence) throw new LeaseLostError(taskId, fence);
+        if (task.status === 'CANCELLED' || run.status === 'CANCELLED') throw new RunCancelledError(run.id, taskId);
+        // Completing twice with the current token is idempotent: the first result stands.
+        if (task.status === 'SUCCEEDED' && transition.kind === 'succeeded') return null;
+        if (task.status !== 'RUNNING') throw new LeaseLostError(taskId, fence);
+        return { transition, outcome };
+      });
+      return tasks.find((t) => t.id === taskId)!;
+    } catch (e: unknown) {
+      if (e instanceof LeaseLostError) await this.recordFenced(taskId, fence);
+      throw e;
+    }
   }
 
   /**
    * Locks the run, loads its tasks, asks `decide` for a transition (null: none), applies it and
-   * writes everything in one transaction; publishes after commit.
+   * writes everything in one transaction; publishes and settles leases after commit.
    */
-  private async inRun(
-    target: Target,
-    decide: (run: RunRow, tasks: TaskRow[]) => Transition | null,
-  ): Promise<{ run: RunRow; tasks: TaskRow[] }> {
+  private async inRun(target: Target, decide: (run: RunRow, tasks: TaskRow[]) => Decision | null): Promise<{ run: RunRow; tasks: TaskRow[] }> {
     const now = this.deps.clock.now();
     const effects = emptyEffects();
     let finished: RunRow | null = null;
     const finishedTasks: TaskState[] = [];
+    const settle: { release: LeaseRef[]; revoke: LeaseRef[] } = { release: [], revoke: [] };
     const out = await this.deps.db.transaction(async (sql) => {
       effects.events = [];
       effects.ready = [];
       finished = null;
       finishedTasks.length = 0;
-      const run = 'runId' in target ? await lockRun(sql, target.tenantId, target.runId) : await lockRunOfTask(sql, target.taskId);
+      settle.release = [];
+      settle.revoke = [];
+      const run = 'runId' in target ? await lockRun(sql, target.tenantId ?? '', target.runId, target.tenantId === null) : await lockRunOfTask(sql, target.taskId);
       if (!run || (target.tenantId !== null && run.tenantId !== target.tenantId)) {
         throw 'runId' in target ? new NotFoundError('Run', target.runId) : new NotFoundError('Task', target.taskId);
       }
       const tasks = await tasksOfLockedRun(sql, run.id);
-      const transition = decide(run, tasks);
-      if (!transition) return { run, tasks };
+      const decision = decide(run, tasks);
+      if (!decision) return { run, tasks };
       const definition = (await this.deps.workflows.definitions([run.workflowId], sql)).get(run.workflowId);
       if (!definition) throw new NotFoundError('Workflow', run.workflowId);
-      const result = applyTransition({ definition, run, tasks, now, random: this.random }, transition);
-      const written = await this.write(sql, run, tasks, result, now, effects);
+      const result = applyTransition({ definition, run, tasks, now, random: this.random }, decision.transition);
+      const written = await this.write(sql, run, tasks, result, now, effects, decision, settle);
+      if (decision.transition.kind === 'retry') {
+        written.run.deadlineAt = definition.timeoutMs ? new Date(now.getTime() + definition.timeoutMs) : null;
+        await saveRuns(sql, [written.run]);
+      }
       if (result.run && isTerminalRun(result.run.status)) finished = written.run;
       for (const t of result.tasks) if (t.status === 'SUCCEEDED' || t.status === 'FAILED') finishedTasks.push(t);
       return written;
     });
-    await this.publish(effects);
+    await Promise.all([
+      this.publish(effects),
+      this.deps.leases.release(settle.release).catch(this.deps.onPublishError),
+      this.deps.leases.revoke(settle.revoke).catch(this.deps.onPublishError),
+    ]);
     for (const t of finishedTasks) this.deps.hooks.emit('task:finished', { tenantId: out.run.tenantId, runId: out.run.id, taskId: t.id, status: t.status });
     const f = finished as RunRow | null;
     if (f) {
@@ -185,7 +326,7 @@ export class Engine {
         runId: f.id,
         workflow: f.workflowName,
         status: f.status,
-        durationMs: f.finishedAt && f.startedAt ? f.finishedAt.getTime() - f.startedAt.getTime() : null,
+        durationMs: f.finishedAt ? f.finishedAt.getTime() - f.createdAt.getTime() : null,
       });
     }
     return out;
@@ -198,13 +339,32 @@ export class Engine {
     result: TransitionResult,
     now: Date,
     effects: Effects,
+    decision: Decision,
+    settle: { release: LeaseRef[]; revoke: LeaseRef[] },
   ): Promise<{ run: RunRow; tasks: TaskRow[] }> {
     const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
     const events: RunEventRow[] = numberEvents(cursor, result.events, now);
     const nextRun: RunRow = { ...run, ...(result.run ?? {}), lastSeq: cursor.lastSeq };
+    // Attempts that ended: the target's as decided; any other running attempt was cancelled.
+    const before = new Map(tasks.map((t) => [t.id, t]));
+    const target = 'taskId' in decision.transition ? decision.transition.taskId : null;
+    const ended = result.tasks.filter((t) => before.get(t.id)?.status === 'RUNNING' && t.status !== 'RUNNING');
+    const attemptRows = ended.map((t) => ({
+      taskId: t.id,
+      fence: t.fence,
+      outcome: (t.id === target && decision.outcome) || ('CANCELLED' as AttemptOutcome),
+      error: t.id === target && decision.transition.kind === 'failed' ? decision.transition.error : null,
+      finishedAt: now,
+    }));
+    for (const t of ended) {
+      const ref = { taskId: t.id, token: t.fence, tenantId: run.tenantId };
+      // A cancelled attempt's lease is revoked so its holder's next heartbeat hears RUN_CANCELLED.
+      (t.status === 'CANCELLED' ? settle.revoke : settle.release).push(ref);
+    }
     await saveTasks(sql, result.tasks);
     await saveRuns(sql, [nextRun]);
     await insertEvents(sql, events);
+    await finishAttempts(sql, attemptRows);
     addResult(effects, events, result);
     const changed = new Map(result.tasks.map((t) => [t.id, t]));
     return { run: nextRun, tasks: tasks.map((t) => ({ ...t, ...(changed.get(t.id) ?? {}) })) };

@@ -89,6 +89,7 @@ export class RunsService {
         input,
         idempotencyKey: key,
         createdAt: now,
+        deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
       });
       if (!inserted) return (await findRunByIdempotencyKey(sql, tenantId, key!))!;
       const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));

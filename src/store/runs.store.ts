@@ -12,6 +12,7 @@ export interface NewRun {
   input: Json;
   idempotencyKey: string | null;
   createdAt: Date;
+  deadlineAt: Date | null;
 }
 
 /**
@@ -20,11 +21,11 @@ export interface NewRun {
  */
 export async function insertRun(sql: Sql, run: NewRun): Promise<RunRow | undefined> {
   const [row] = await sql.rows<RunRow>(
-    `INSERT INTO runs ("tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "idempotencyKey", "createdAt")
-     VALUES ($1, $2, $3, $4, 'PENDING', $5::jsonb, $6, $7)
+    `INSERT INTO runs ("tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "idempotencyKey", "createdAt", "deadlineAt")
+     VALUES ($1, $2, $3, $4, 'PENDING', $5::jsonb, $6, $7, $8)
      ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
      RETURNING *`,
-    [run.tenantId, run.workflowId, run.workflowName, run.workflowVersion, JSON.stringify(run.input), run.idempotencyKey, run.createdAt],
+    [run.tenantId, run.workflowId, run.workflowName, run.workflowVersion, JSON.stringify(run.input), run.idempotencyKey, run.createdAt, run.deadlineAt],
   );
   return row;
 }
@@ -40,8 +41,8 @@ export async function findRunsByIds(sql: Sql, tenantId: string | null, ids: read
 }
 
 /** Locks the run row: every transition of a run holds it, so a run's transitions are serial. */
-export async function lockRun(sql: Sql, tenantId: string, runId: string): Promise<RunRow | undefined> {
-  const [row] = await sql.rows<RunRow>(`SELECT * FROM runs WHERE "tenantId" = $1 AND id = $2 FOR UPDATE`, [tenantId, runId]);
+export async function lockRun(sql: Sql, tenantId: string, runId: string, anyTenant = false): Promise<RunRow | undefined> {
+  const [row] = await sql.rows<RunRow>(`SELECT * FROM runs WHERE ($3 OR "tenantId" = $1) AND id = $2 FOR UPDATE`, [tenantId, runId, anyTenant]);
   return row;
 }
 
@@ -53,16 +54,37 @@ export async function lockRunOfTask(sql: Sql, taskId: string): Promise<RunRow | 
 /** Writes the mutable columns of any number of runs in one statement. */
 export async function saveRuns(
   sql: Sql,
-  runs: readonly Pick<RunRow, 'id' | 'status' | 'output' | 'error' | 'lastSeq' | 'startedAt' | 'finishedAt'>[],
+  runs: readonly Pick<RunRow, 'id' | 'status' | 'output' | 'error' | 'lastSeq' | 'startedAt' | 'finishedAt' | 'deadlineAt'>[],
 ): Promise<void> {
   if (runs.length === 0) return;
   await sql.rows(
     `UPDATE runs r SET status = p.status, output = p.output, error = p.error, "lastSeq" = p."lastSeq",
-       "startedAt" = p."startedAt", "finishedAt" = p."finishedAt"
+       "startedAt" = p."startedAt", "finishedAt" = p."finishedAt", "deadlineAt" = p."deadlineAt"
      FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, status text, output jsonb, error text, "lastSeq" int,
-       "startedAt" timestamptz, "finishedAt" timestamptz)
+       "startedAt" timestamptz, "finishedAt" timestamptz, "deadlineAt" timestamptz)
      WHERE r.id = p.id`,
-    [JSON.stringify(runs.map((r) => ({ id: r.id, status: r.status, output: r.output, error: r.error, lastSeq: r.lastSeq, startedAt: r.startedAt, finishedAt: r.finishedAt })))],
+    [
+      JSON.stringify(
+        runs.map((r) => ({
+          id: r.id,
+          status: r.status,
+          output: r.output,
+          error: r.error,
+          lastSeq: r.lastSeq,
+          startedAt: r.startedAt,
+          finishedAt: r.finishedAt,
+          deadlineAt: r.deadlineAt,
+        })),
+      ),
+    ],
+  );
+}
+
+/** Unfinished runs past their workflow's timeout. */
+export async function dueRunDeadlines(sql: Sql, now: Date, limit: number): Promise<Pick<RunRow, 'id' | 'tenantId'>[]> {
+  return sql.rows(
+    `SELECT id, "tenantId" FROM runs WHERE "deadlineAt" <= $1 AND status IN ('PENDING', 'RUNNING') ORDER BY "deadlineAt" LIMIT $2`,
+    [now, limit],
   );
 }
 

@@ -49,10 +49,10 @@ export async function saveTasks(sql: Sql, tasks: readonly TaskState[]): Promise<
   await sql.rows(
     `UPDATE tasks t SET status = p.status, attempt = p.attempt, fence = p.fence, input = p.input, output = p.output,
        error = p.error, "workerId" = p."workerId", "availableAt" = p."availableAt", "timerAt" = p."timerAt",
-       "queuedAt" = p."queuedAt", "startedAt" = p."startedAt", "finishedAt" = p."finishedAt"
+       "deadlineAt" = p."deadlineAt", "queuedAt" = p."queuedAt", "startedAt" = p."startedAt", "finishedAt" = p."finishedAt"
      FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, status text, attempt int, fence bigint, input jsonb, output jsonb,
-       error text, "workerId" text, "availableAt" timestamptz, "timerAt" timestamptz, "queuedAt" timestamptz,
-       "startedAt" timestamptz, "finishedAt" timestamptz)
+       error text, "workerId" text, "availableAt" timestamptz, "timerAt" timestamptz, "deadlineAt" timestamptz,
+       "queuedAt" timestamptz, "startedAt" timestamptz, "finishedAt" timestamptz)
      WHERE t.id = p.id`,
     [JSON.stringify(tasks)],
   );
@@ -77,7 +77,8 @@ export async function claimReadyTasks(
        FOR UPDATE OF t, r SKIP LOCKED
      )
      UPDATE tasks t SET status = 'RUNNING', attempt = t.attempt + 1, fence = t.fence + 1, "workerId" = $4,
-       "startedAt" = $2, "availableAt" = NULL
+       "startedAt" = $2, "availableAt" = NULL,
+       "deadlineAt" = $2::timestamptz + t."timeoutMs" * interval '1 millisecond'
      FROM picked WHERE t.id = picked.id
      RETURNING t.*`,
     [opts.queue, opts.now, opts.limit, opts.workerId, opts.tenantId],
@@ -100,12 +101,40 @@ export async function dueTimers(sql: Sql, now: Date, limit: number): Promise<Pic
   );
 }
 
-/** When the scheduler next has something to do: the earliest timer or delayed built-in task. */
+/** Running attempts past their step's timeout. */
+export async function dueDeadlines(sql: Sql, now: Date, limit: number): Promise<Pick<TaskRow, 'id' | 'fence'>[]> {
+  return sql.rows(`SELECT id, fence FROM tasks WHERE "deadlineAt" <= $1 AND status = 'RUNNING' ORDER BY "deadlineAt" LIMIT $2`, [now, limit]);
+}
+
+/**
+ * Running attempts that started before `startedBefore` and are not parked on a timer: the
+ * candidates for the orphan sweep (attempts whose lease vanished with a Redis flush or a crash
+ * between commit and lease grant).
+ */
+export async function runningAttempts(sql: Sql, startedBefore: Date, limit: number): Promise<Pick<TaskRow, 'id' | 'fence' | 'tenantId'>[]> {
+  return sql.rows(
+    `SELECT id, fence, "tenantId" FROM tasks WHERE status = 'RUNNING' AND "timerAt" IS NULL AND "startedAt" <= $1 ORDER BY "startedAt" LIMIT $2`,
+    [startedBefore, limit],
+  );
+}
+
+/** Queues with tasks whose retry delay ended in (since, now]: their pollers are woken. */
+export async function queuesAvailableBetween(sql: Sql, since: Date, now: Date): Promise<(string | null)[]> {
+  const rows = await sql.rows<{ queue: string | null }>(
+    `SELECT DISTINCT queue FROM tasks WHERE status = 'QUEUED' AND "availableAt" > $1 AND "availableAt" <= $2`,
+    [since, now],
+  );
+  return rows.map((r) => r.queue);
+}
+
+/** When the scheduler next has something to do: a timer, a deadline, or a delayed task coming due. */
 export async function nextWakeAt(sql: Sql, now: Date): Promise<Date | null> {
   const [row] = await sql.rows<{ at: Date | null }>(
     `SELECT LEAST(
        (SELECT min("timerAt") FROM tasks WHERE "timerAt" IS NOT NULL AND status = 'RUNNING'),
-       (SELECT min("availableAt") FROM tasks WHERE status = 'QUEUED' AND queue IS NULL AND "availableAt" > $1)
+       (SELECT min("deadlineAt") FROM tasks WHERE "deadlineAt" IS NOT NULL AND status = 'RUNNING'),
+       (SELECT min("deadlineAt") FROM runs WHERE "deadlineAt" IS NOT NULL AND status IN ('PENDING', 'RUNNING')),
+       (SELECT min("availableAt") FROM tasks WHERE status = 'QUEUED' AND "availableAt" > $1)
      ) AS at`,
     [now],
   );

@@ -388,8 +388,8 @@ describe('execution of built-in steps', () => {
       const original = engine.setTimer;
       const seen = new Map<string, Date>();
       const waiters = new Map<string, (at: Date) => void>();
-      engine.setTimer = async (id: string, fence: string, at: Date) => {
-        const ok = await original.call(engine, id, fence, at);
+      engine.setTimer = async (id: string, fence: string, tenantId: string, at: Date) => {
+        const ok = await original.call(engine, id, fence, tenantId, at);
         if (ok) {
           seen.set(id, at);
           waiters.get(id)?.(at);

@@ -8,6 +8,7 @@ import { WorkflowEntity } from './workflow.entity';
 // Listing newest first with a (createdAt, id) cursor.
 @Index('IDX_runs_tenant_created', ['tenantId', 'createdAt', 'id'])
 @Index('IDX_runs_tenant_status', ['tenantId', 'status'])
+@Index('IDX_runs_deadline', ['deadlineAt'], { where: `"deadlineAt" IS NOT NULL` })
 export class RunEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -55,4 +56,8 @@ export class RunEntity {
 
   @Column({ type: 'timestamptz', nullable: true })
   finishedAt: Date | null;
+
+  /** When the run times out (the workflow's timeoutMs after start or retry). */
+  @Column({ type: 'timestamptz', nullable: true })
+  deadlineAt: Date | null;
 }

@@ -8,6 +8,9 @@ import { RunEntity } from './run.entity';
 @Index('IDX_tasks_ready', ['queue', 'availableAt'], { where: `"status" = 'QUEUED'` })
 // Durable timers (sleep wake-ups) due first.
 @Index('IDX_tasks_timer', ['timerAt'], { where: `"timerAt" IS NOT NULL` })
+// Running attempts by deadline (step timeouts) and by start (the orphan sweep).
+@Index('IDX_tasks_deadline', ['deadlineAt'], { where: `"deadlineAt" IS NOT NULL` })
+@Index('IDX_tasks_running', ['startedAt'], { where: `"status" = 'RUNNING'` })
 export class TaskEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -67,6 +70,10 @@ export class TaskEntity {
   /** A QUEUED task is claimable from this instant (retry backoff). */
   @Column({ type: 'timestamptz', nullable: true })
   availableAt: Date | null;
+
+  /** When the current attempt times out (claim + the step's timeoutMs), whatever the heartbeats say. */
+  @Column({ type: 'timestamptz', nullable: true })
+  deadlineAt: Date | null;
 
   /** A durable timer on a RUNNING task (a `sleep` step's wake-up). */
   @Column({ type: 'timestamptz', nullable: true })

@@ -1,0 +1,37 @@
+/**
+ * Leases: the liveness half of "Redis holds liveness, Postgres holds safety". A lease says which
+ * fencing token may currently work on a task and until when, judged by the lease store's clock
+ * (Redis server time; the process clock when embedded), never a worker's. Losing a lease never
+ * corrupts state: Postgres accepts a result only with the task's current token.
+ */
+export interface LeaseRef {
+  taskId: string;
+  /** The fencing token of the attempt, as a string. */
+  token: string;
+  /** Part of the lease's value: a caller of another tenant cannot renew it even knowing the task id. */
+  tenantId: string;
+}
+
+export type RenewResult =
+  | { ok: true; expiresAt: Date }
+  /** LOST: another token holds it; CANCELLED: revoked (run cancelled, attempt timed out); MISSING: no lease at all. */
+  | { ok: false; reason: 'LOST' | 'CANCELLED' | 'MISSING' };
+
+export interface LeaseStore {
+  /** Grants leases (batch); returns when each expires. */
+  acquire(leases: readonly (LeaseRef & { ttlMs: number })[]): Promise<Date[]>;
+  /** Extends a lease held with `token`; no Postgres write. */
+  renew(lease: LeaseRef, ttlMs: number): Promise<RenewResult>;
+  /** Drops a lease held with `token` (the attempt ended). */
+  release(leases: readonly LeaseRef[]): Promise<void>;
+  /** Marks leases as revoked: their next renewal answers CANCELLED. */
+  revoke(leases: readonly LeaseRef[]): Promise<void>;
+  /** Leases past their expiry, oldest first. */
+  expired(limit: number): Promise<LeaseRef[]>;
+  /** Removes expired entries once the reaper has dealt with them. */
+  forget(leases: readonly LeaseRef[]): Promise<void>;
+  /** Whether each lease is still held (any state). */
+  held(leases: readonly LeaseRef[]): Promise<boolean[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

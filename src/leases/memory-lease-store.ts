@@ -1,0 +1,86 @@
+import type { Clock } from '../domain/clock';
+import type { LeaseRef, LeaseStore, RenewResult } from './lease-store';
+
+interface Entry {
+  tenantId: string;
+  token: string;
+  revoked: boolean;
+  expiresAt: number;
+}
+
+/** Embedded mode: one process, so its clock and memory are the lease store. Same semantics as Redis. */
+export class MemoryLeaseStore implements LeaseStore {
+  private readonly leases = new Map<string, Entry>();
+  /** Entries the reaper has not forgotten yet, including those whose lease key expired. */
+  private readonly expiries = new Map<string, { ref: LeaseRef; at: number }>();
+
+  constructor(private readonly clock: Clock) {}
+
+  private live(taskId: string): Entry | undefined {
+    const e = this.leases.get(taskId);
+    if (e && e.expiresAt <= this.clock.now().getTime()) {
+      this.leases.delete(taskId);
+      return undefined;
+    }
+    return e;
+  }
+
+  async acquire(leases: readonly (LeaseRef & { ttlMs: number })[]): Promise<Date[]> {
+    const now = this.clock.now().getTime();
+    return leases.map((l) => {
+      const expiresAt = now + l.ttlMs;
+      this.leases.set(l.taskId, { tenantId: l.tenantId, token: l.token, revoked: false, expiresAt });
+      this.expiries.set(`${l.taskId}|${l.token}`, { ref: { taskId: l.taskId, token: l.token, tenantId: l.tenantId }, at: expiresAt });
+      return new Date(expiresAt);
+    });
+  }
+
+  async renew(lease: LeaseRef, ttlMs: number): Promise<RenewResult> {
+    const e = this.live(lease.taskId);
+    if (!e) return { ok: false, reason: 'MISSING' };
+    if (e.token !== lease.token || e.tenantId !== lease.tenantId) return { ok: false, reason: 'LOST' };
+    if (e.revoked) return { ok: false, reason: 'CANCELLED' };
+    e.expiresAt = this.clock.now().getTime() + ttlMs;
+    this.expiries.set(`${lease.taskId}|${lease.token}`, { ref: { taskId: lease.taskId, token: lease.token, tenantId: lease.tenantId }, at: e.expiresAt });
+    return { ok: true, expiresAt: new Date(e.expiresAt) };
+  }
+
+  async release(leases: readonly LeaseRef[]): Promise<void> {
+    for (const l of leases) {
+      const e = this.leases.get(l.taskId);
+      if (e?.token === l.token && e.tenantId === l.tenantId) this.leases.delete(l.taskId);
+      this.expiries.delete(`${l.taskId}|${l.token}`);
+    }
+  }
+
+  async revoke(leases: readonly LeaseRef[]): Promise<void> {
+    for (const l of leases) {
+      const e = this.live(l.taskId);
+      if (e?.token === l.token && e.tenantId === l.tenantId) e.revoked = true;
+    }
+  }
+
+  async expired(limit: number): Promise<LeaseRef[]> {
+    const now = this.clock.now().getTime();
+    return [...this.expiries.values()]
+      .filter((x) => x.at <= now)
+      .sort((a, b) => a.at - b.at)
+      .slice(0, limit)
+      .map((x) => x.ref);
+  }
+
+  async forget(leases: readonly LeaseRef[]): Promise<void> {
+    for (const l of leases) this.expiries.delete(`${l.taskId}|${l.token}`);
+  }
+
+  async held(leases: readonly LeaseRef[]): Promise<boolean[]> {
+    return leases.map((l) => {
+      const e = this.live(l.taskId);
+      return e?.token === l.token && e.tenantId === l.tenantId;
+    });
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,136 @@
+import Redis from 'ioredis';
+import type { LeaseRef, LeaseStore, RenewResult } from './lease-store';
+
+/**
+ * Lease key `<prefix>lease:<taskId>` = `<tenantId>/<token>` (or `X:` before it once revoked), with
+ * a TTL; a sorted set `<prefix>lease-expiries` of `<taskId>|<token>|<tenantId>` scored by expiry,
+ * for the reaper. Every
+ * script reads Redis's own clock (TIME), so all replicas judge expiry by one clock.
+ */
+const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+const ACQUIRE = `${NOW}
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
+return now + ttl`;
+
+const RENEW = `local v = redis.call('GET', KEYS[1])
+if not v then return {0, 'MISSING'} end
+if v == 'X:' .. ARGV[1] then return {0, 'CANCELLED'} end
+if v ~= ARGV[1] then return {0, 'LOST'} end
+${NOW}
+local ttl = tonumber(ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
+return {1, now + ttl}`;
+
+const RELEASE = `local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or v == 'X:' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1`;
+
+const REVOKE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], 'X:' .. ARGV[1], 'KEEPTTL') end
+return 1`;
+
+const EXPIRED = `${NOW}
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))`;
+
+type Scripts = {
+  leaseAcquire(key: string, zset: string, token: string, ttl: number, member: string): Promise<number>;
+  leaseRenew(key: string, zset: string, token: string, ttl: number, member: string): Promise<[number, string | number]>;
+  leaseRelease(key: string, zset: string, token: string, member: string): Promise<number>;
+  leaseRevoke(key: string, token: string): Promise<number>;
+  leaseExpired(zset: string, limit: number): Promise<string[]>;
+};
+
+const value = (l: LeaseRef) => `${l.tenantId}/${l.token}`;
+const member = (l: LeaseRef) => `${l.taskId}|${l.token}|${l.tenantId}`;
+
+export class RedisLeaseStore implements LeaseStore {
+  private readonly redis: Redis & Scripts;
+  private readonly zset: string;
+
+  private constructor(
+    url: string,
+    private readonly prefix: string,
+  ) {
+    this.redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 }) as Redis & Scripts;
+    this.redis.on('error', () => undefined);
+    this.zset = `${prefix}lease-expiries`;
+    this.redis.defineCommand('leaseAcquire', { numberOfKeys: 2, lua: ACQUIRE });
+    this.redis.defineCommand('leaseRenew', { numberOfKeys: 2, lua: RENEW });
+    this.redis.defineCommand('leaseRelease', { numberOfKeys: 2, lua: RELEASE });
+    this.redis.defineCommand('leaseRevoke', { numberOfKeys: 1, lua: REVOKE });
+    this.redis.defineCommand('leaseExpired', { numberOfKeys: 1, lua: EXPIRED });
+  }
+
+  static async connect(url: string, prefix: string): Promise<RedisLeaseStore> {
+    const store = new RedisLeaseStore(url, prefix);
+    await store.redis.connect();
+    return store;
+  }
+
+  private key(taskId: string): string {
+    return `${this.prefix}lease:${taskId}`;
+  }
+
+  async acquire(leases: readonly (LeaseRef & { ttlMs: number })[]): Promise<Date[]> {
+    if (leases.length === 0) return [];
+    // One round trip for a whole claim batch.
+    const pipeline = this.redis.pipeline() as unknown as Scripts & { exec(): Promise<[Error | null, unknown][]> };
+    for (const l of leases) pipeline.leaseAcquire(this.key(l.taskId), this.zset, value(l), l.ttlMs, member(l));
+    const results = await pipeline.exec();
+    return results.map(([err, at]) => {
+      if (err) throw err;
+      return new Date(Number(at));
+    });
+  }
+
+  async renew(lease: LeaseRef, ttlMs: number): Promise<RenewResult> {
+    const [ok, result] = await this.redis.leaseRenew(this.key(lease.taskId), this.zset, value(lease), ttlMs, member(lease));
+    if (ok === 1) return { ok: true, expiresAt: new Date(Number(result)) };
+    return { ok: false, reason: result as 'LOST' | 'CANCELLED' | 'MISSING' };
+  }
+
+  async release(leases: readonly LeaseRef[]): Promise<void> {
+    if (leases.length === 0) return;
+    const pipeline = this.redis.pipeline() as unknown as Scripts & { exec(): Promise<unknown> };
+    for (const l of leases) pipeline.leaseRelease(this.key(l.taskId), this.zset, value(l), member(l));
+    await pipeline.exec();
+  }
+
+  async revoke(leases: readonly LeaseRef[]): Promise<void> {
+    if (leases.length === 0) return;
+    const pipeline = this.redis.pipeline() as unknown as Scripts & { exec(): Promise<unknown> };
+    for (const l of leases) pipeline.leaseRevoke(this.key(l.taskId), value(l));
+    await pipeline.exec();
+  }
+
+  async expired(limit: number): Promise<LeaseRef[]> {
+    const members = await this.redis.leaseExpired(this.zset, limit);
+    return members.map((m) => {
+      const [taskId, token, tenantId] = m.split('|') as [string, string, string];
+      return { taskId, token, tenantId };
+    });
+  }
+
+  async forget(leases: readonly LeaseRef[]): Promise<void> {
+    if (leases.length === 0) return;
+    await this.redis.zrem(this.zset, ...leases.map(member));
+  }
+
+  async held(leases: readonly LeaseRef[]): Promise<boolean[]> {
+    if (leases.length === 0) return [];
+    const values = await this.redis.mget(...leases.map((l) => this.key(l.taskId)));
+    return leases.map((l, i) => values[i] === value(l) || values[i] === `X:${value(l)}`);
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => undefined);
+  }
+}

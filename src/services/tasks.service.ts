@@ -1,0 +1,187 @@
+import type { Clock } from '../domain/clock';
+import { LeaseLostError, NotFoundError, RunCancelledError, ValidationError } from '../domain/errors';
+import type { Json } from '../domain/glossary';
+import type { EventBus } from '../events/event-bus';
+import type { LeaseRef, LeaseStore } from '../leases/lease-store';
+import type { Database } from '../store/sql';
+import { findTask, runningAttempts, type TaskRow } from '../store/tasks.store';
+import type { EngineHooks } from './effects';
+import type { Engine } from './engine';
+import { isUuid } from './runs.service';
+
+export const MAX_CLAIM = 100;
+export const MIN_LEASE_MS = 1_000;
+export const MAX_LEASE_MS = 3_600_000;
+export const MAX_WAIT_MS = 60_000;
+const QUEUE_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export interface TaskLease {
+  task: TaskRow;
+  leaseToken: string;
+  leaseExpiresAt: Date;
+}
+
+/**
+ * The worker protocol: claim, heartbeat, complete, fail, release; and the reaper that returns
+ * the work of dead holders. Heartbeats touch only the lease store; every result is checked
+ * against the fencing token in Postgres, in the transaction that applies it.
+ */
+export class TasksService {
+  private readonly waiters = new Set<() => void>();
+  private draining = false;
+
+  constructor(
+    private readonly deps: { db: Database; engine: Engine; leases: LeaseStore; bus: EventBus; clock: Clock; hooks: EngineHooks; leaseTtlMs: number },
+  ) {}
+
+  /**
+   * Claims up to `max` ready tasks of `queue`. With `waitMs`, an empty claim waits (long poll)
+   * until a task of the queue becomes ready anywhere in the cluster, then claims again.
+   */
+  async claim(
+    tenantId: string,
+    req: { queue: string; workerId: string; max?: number | null; leaseMs?: number | null; waitMs?: number | null },
+  ): Promise<TaskLease[]> {
+    const max = req.max ?? 1;
+    const leaseMs = req.leaseMs ?? this.deps.leaseTtlMs;
+    const waitMs = req.waitMs ?? 0;
+    if (!QUEUE_PATTERN.test(req.queue)) throw new ValidationError('"queue" must be 1 to 128 letters, digits, "_", ".", ":" or "-"', { field: 'queue' });
+    if (req.workerId.length < 1 || req.workerId.length > 256) throw new ValidationError('"workerId" must be 1 to 256 characters', { field: 'workerId' });
+    if (!Number.isInteger(max) || max < 1 || max > MAX_CLAIM) throw new ValidationError(`"max" must be between 1 and ${MAX_CLAIM}`, { field: 'max' });
+    if (!Number.isInteger(leaseMs) || leaseMs < MIN_LEASE_MS || leaseMs > MAX_LEASE_MS) {
+      throw new ValidationError(`"leaseMs" must be between ${MIN_LEASE_MS} and ${MAX_LEASE_MS}`, { field: 'leaseMs' });
+    }
+    if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) throw new ValidationError(`"waitMs" must be between 0 and ${MAX_WAIT_MS}`, { field: 'waitMs' });
+
+    const deadline = this.deps.clock.now().getTime() + waitMs;
+    for (;;) {
+      // Listen before looking: a task made ready between an empty claim and the wait still wakes us.
+      let signalled = false;
+      let wake: () => void = () => undefined;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const off = this.deps.bus.onReady((queue) => {
+        if (queue === req.queue) {
+          signalled = true;
+          wake();
+        }
+      });
+      this.waiters.add(wake);
+      try {
+        const claimed = await this.deps.engine.claim({ tenantId, queue: req.queue, limit: max, workerId: req.workerId, leaseMs });
+        if (claimed.length > 0) return claimed.map((c) => ({ task: c.task, leaseToken: c.task.fence, leaseExpiresAt: c.expiresAt }));
+        const remaining = deadline - this.deps.clock.now().getTime();
+        if (remaining <= 0 || this.draining) return [];
+        if (!signalled) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, remaining)))]);
+          clearTimeout(timer);
+        }
+        if (this.draining) return [];
+      } finally {
+        off();
+        this.waiters.delete(wake);
+      }
+    }
+  }
+
+  /**
+   * Extends a lease in the lease store only. When the store has no lease at all (it expired
+   * unreaped, or Redis lost it), Postgres decides: the holder of the current token gets it back.
+   */
+  async renew(tenantId: string, taskId: string, leaseToken: string, leaseMs?: number | null): Promise<{ taskId: string; leaseToken: string; leaseExpiresAt: Date }> {
+    const ref = this.ref(tenantId, taskId, leaseToken);
+    const ttl = leaseMs ?? this.deps.leaseTtlMs;
+    if (!Number.isInteger(ttl) || ttl < MIN_LEASE_MS || ttl > MAX_LEASE_MS) {
+      throw new ValidationError(`"leaseMs" must be between ${MIN_LEASE_MS} and ${MAX_LEASE_MS}`, { field: 'leaseMs' });
+    }
+    const result = await this.deps.leases.renew(ref, ttl);
+    if (result.ok) return { taskId, leaseToken, leaseExpiresAt: result.expiresAt };
+    if (result.reason === 'MISSING') {
+      const task = await findTask(this.deps.db, tenantId, ref.taskId);
+      if (task && task.fence === leaseToken && task.status === 'RUNNING' && task.timerAt === null) {
+        const [expiresAt] = await this.deps.leases.acquire([{ ...ref, ttlMs: ttl }]);
+        return { taskId, leaseToken, leaseExpiresAt: expiresAt! };
+      }
+      if (task && task.fence === leaseToken && task.status === 'CANCELLED') return this.renewFailed(ref, new RunCancelledError(task.runId, taskId));
+      return this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));
+    }
+    if (result.reason === 'CANCELLED') {
+      const task = await findTask(this.deps.db, tenantId, ref.taskId);
+      return this.renewFailed(ref, new RunCancelledError(task?.runId ?? 'unknown', taskId));
+    }
+    return this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));
+  }
+
+  async complete(tenantId: string, taskId: string, leaseToken: string, output: Json): Promise<TaskRow> {
+    const ref = this.ref(tenantId, taskId, leaseToken);
+    return this.notFoundAsLost(ref, () => this.deps.engine.complete(ref.taskId, leaseToken, output, tenantId));
+  }
+
+  async fail(tenantId: string, taskId: string, leaseToken: string, error: string, retryable: boolean): Promise<TaskRow> {
+    const ref = this.ref(tenantId, taskId, leaseToken);
+    if (error.length === 0) throw new ValidationError('"error" must say what went wrong', { field: 'error' });
+    // Bounded: an error is for people and logs, not a payload.
+    const message = error.length > 8_192 ? `${error.slice(0, 8_192)}… (truncated)` : error;
+    return this.notFoundAsLost(ref, () => this.deps.engine.fail(ref.taskId, leaseToken, message, retryable, tenantId));
+  }
+
+  async release(tenantId: string, taskId: string, leaseToken: string): Promise<TaskRow> {
+    const ref = this.ref(tenantId, taskId, leaseToken);
+    return this.notFoundAsLost(ref, () => this.deps.engine.release(ref.taskId, leaseToken, tenantId));
+  }
+
+  /** Reclaims the tasks of expired leases (each reclaimed once however many replicas reap). */
+  async reap(limit = 100): Promise<number> {
+    const expired = await this.deps.leases.expired(limit);
+    let reclaimed = 0;
+    for (const lease of expired) {
+      if (await this.deps.engine.reclaim(lease)) reclaimed++;
+    }
+    await this.deps.leases.forget(expired);
+    return expired.length === limit ? reclaimed + (await this.reap(limit)) : reclaimed;
+  }
+
+  /**
+   * Running attempts older than two lease TTLs whose lease is gone from the store entirely (a
+   * Redis flush, or a crash between the claim's commit and its lease grant) are reclaimed too.
+   */
+  async sweepOrphans(limit = 500): Promise<number> {
+    const cutoff = new Date(this.deps.clock.now().getTime() - 2 * this.deps.leaseTtlMs);
+    const running = await runningAttempts(this.deps.db, cutoff, limit);
+    if (running.length === 0) return 0;
+    const refs: LeaseRef[] = running.map((t) => ({ taskId: t.id, token: t.fence, tenantId: t.tenantId }));
+    const held = await this.deps.leases.held(refs);
+    let reclaimed = 0;
+    for (const [i, ref] of refs.entries()) {
+      if (!held[i] && (await this.deps.engine.reclaim(ref))) reclaimed++;
+    }
+    return reclaimed;
+  }
+
+  /** Long polls return at once (empty) so requests drain. */
+  stopWaiting(): void {
+    this.draining = true;
+    for (const wake of this.waiters) wake();
+  }
+
+  private ref(tenantId: string, taskId: string, leaseToken: string): LeaseRef {
+    if (!/^\d{1,19}$/.test(leaseToken)) throw new ValidationError('"leaseToken" is not a token this API issued', { field: 'leaseToken' });
+    if (!isUuid(taskId)) throw new NotFoundError('Task', taskId);
+    return { taskId: taskId.toLowerCase(), token: leaseToken, tenantId };
+  }
+
+  private renewFailed(ref: LeaseRef, error: LeaseLostError | RunCancelledError): never {
+    this.deps.hooks.emit('lease:renew-failed', { taskId: ref.taskId, reason: error.code });
+    throw error;
+  }
+
+  /** Another tenant's task is answered like a lost lease: nothing about it leaks. */
+  private async notFoundAsLost(ref: LeaseRef, fn: () => Promise<TaskRow>): Promise<TaskRow> {
+    try {
+      return await fn();
+    } catch (e: unknown) {
+      if (e instanceof NotFoundError) throw new LeaseLostError(ref.taskId, ref.token);
+      throw e;
+    }
+  }
+}
