@@ -5,6 +5,7 @@ import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
 import type { TasksService } from '../services/tasks.service';
 import type { WorkflowsService } from '../services/workflows.service';
+import type { AttemptRow } from '../store/attempts.store';
 import type { RunRow } from '../store/runs.store';
 import type { TaskRow } from '../store/tasks.store';
 import type { WorkflowRow } from '../store/workflows.store';
@@ -20,6 +21,8 @@ export interface Services {
 }
 
 export interface Loaders {
+  attemptsByTask: DataLoader<string, AttemptRow[]>;
+  taskById: DataLoader<string, TaskRow | undefined>;
   runById: DataLoader<string, RunRow | undefined>;
   tasksByRun: DataLoader<string, TaskRow[]>;
   workflowById: DataLoader<string, WorkflowRow | undefined>;
@@ -34,6 +37,14 @@ export interface Context {
 /** Per request (per subscription event batch): DataLoader caches must not outlive a request. */
 export function createLoaders(services: Services, tenantId: string): Loaders {
   return {
+    attemptsByTask: new DataLoader(async (taskIds) => {
+      const byTask = await services.runs.attemptsOf(tenantId, taskIds);
+      return taskIds.map((id) => byTask.get(id) ?? []);
+    }),
+    taskById: new DataLoader(async (taskIds) => {
+      const byId = await services.runs.tasksByIds(tenantId, taskIds);
+      return taskIds.map((id) => byId.get(id));
+    }),
     runById: new DataLoader(async (ids) => {
       const rows = await services.runs.byIds(tenantId, ids);
       return ids.map((id) => rows.get(id));

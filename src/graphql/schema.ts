@@ -5,6 +5,8 @@ import { DomainError } from '../domain/errors';
 import { toGraphQLError } from './errors';
 import { RunResolver } from './resolvers/run.resolver';
 import { SubscriptionResolver } from './resolvers/subscription.resolver';
+import { TaskResolver } from './resolvers/task.resolver';
+import { WorkerResolver } from './resolvers/worker.resolver';
 import { WorkflowResolver } from './resolvers/workflow.resolver';
 
 /** Domain errors become GraphQL errors with their code, over HTTP and WebSocket alike. */
@@ -19,7 +21,7 @@ const domainErrors: MiddlewareFn = async (_action, next) => {
 
 export async function buildMaestroSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [WorkflowResolver, RunResolver, SubscriptionResolver],
+    resolvers: [WorkflowResolver, RunResolver, TaskResolver, WorkerResolver, SubscriptionResolver],
     globalMiddlewares: [domainErrors],
     validate: false,
     // Required by type-graphql whenever a schema has subscriptions; ours bring their own

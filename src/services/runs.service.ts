@@ -6,7 +6,8 @@ import type { EventBus } from '../events/event-bus';
 import { insertEvents, listEvents, numberEvents, type RunEventRow } from '../store/events.store';
 import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, saveRuns, type RunListFilter, type RunRow } from '../store/runs.store';
 import type { Database } from '../store/sql';
-import { insertTasks, tasksOfRuns, type TaskRow } from '../store/tasks.store';
+import { attemptsOfTasks, type AttemptRow } from '../store/attempts.store';
+import { findTasks, insertTasks, tasksOfRuns, type TaskRow } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
 import { publishEffects, type EngineHooks } from './effects';
 import type { Engine } from './engine';
@@ -129,7 +130,13 @@ export class RunsService {
   }
 
   async cancel(tenantId: string, runId: string): Promise<RunRow> {
+    if (!isUuid(runId)) throw new NotFoundError('Run', runId);
     return this.deps.engine.cancel(tenantId, runId);
+  }
+
+  async retry(tenantId: string, runId: string): Promise<RunRow> {
+    if (!isUuid(runId)) throw new NotFoundError('Run', runId);
+    return this.deps.engine.retryRun(tenantId, runId);
   }
 
   async get(tenantId: string, runId: string): Promise<RunRow | undefined> {
@@ -169,6 +176,20 @@ export class RunsService {
       for (const t of await tasksOfRuns(this.deps.db, tenantId, valid)) byRun.set(t.runId, [...(byRun.get(t.runId) ?? []), t]);
     }
     return new Map(runIds.map((id) => [id, byRun.get(id.toLowerCase()) ?? []]));
+  }
+
+  async attemptsOf(tenantId: string, taskIds: readonly string[]): Promise<Map<string, AttemptRow[]>> {
+    const valid = taskIds.filter(isUuid).map((id) => id.toLowerCase());
+    const byTask = new Map<string, AttemptRow[]>();
+    if (valid.length) for (const a of await attemptsOfTasks(this.deps.db, tenantId, valid)) byTask.set(a.taskId, [...(byTask.get(a.taskId) ?? []), a]);
+    return new Map(taskIds.map((id) => [id, byTask.get(id.toLowerCase()) ?? []]));
+  }
+
+  async tasksByIds(tenantId: string, taskIds: readonly string[]): Promise<Map<string, TaskRow>> {
+    const valid = taskIds.filter(isUuid).map((id) => id.toLowerCase());
+    const rows = valid.length ? await findTasks(this.deps.db, tenantId, valid) : [];
+    const byId = new Map(rows.map((t) => [t.id, t]));
+    return new Map(taskIds.flatMap((id) => (byId.has(id.toLowerCase()) ? [[id, byId.get(id.toLowerCase())!] as const] : [])));
   }
 
   async events(tenantId: string, runId: string, afterSeq: number, limit?: number): Promise<RunEventRow[]> {

@@ -43,6 +43,10 @@ export async function findTask(sql: Sql, tenantId: string, taskId: string): Prom
   return row;
 }
 
+export async function findTasks(sql: Sql, tenantId: string, taskIds: readonly string[]): Promise<TaskRow[]> {
+  return sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND id = ANY($2::uuid[])`, [tenantId, taskIds]);
+}
+
 /** Writes the mutable columns of changed tasks in one statement. */
 export async function saveTasks(sql: Sql, tasks: readonly TaskState[]): Promise<void> {
   if (tasks.length === 0) return;

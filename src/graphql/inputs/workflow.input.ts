@@ -49,6 +49,9 @@ export class WorkflowInput {
   @Field(() => String, { nullable: true })
   description?: string | null;
 
+  @Field(() => Int, { nullable: true, description: 'Bound of a whole run, start to finish; past it the run fails and unfinished tasks are cancelled.' })
+  timeoutMs?: number | null;
+
   @Field(() => [StepInput])
   steps: StepInput[];
 }

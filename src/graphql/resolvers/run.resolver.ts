@@ -30,6 +30,13 @@ export class RunResolver {
     return toRun(await ctx.services.runs.cancel(ctx.tenantId, id));
   }
 
+  @Mutation(() => Run, {
+    description: 'Re-runs a FAILED or CANCELLED run from its failed and cancelled steps; succeeded steps keep their outputs. CONFLICT otherwise.',
+  })
+  async retryRun(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Run> {
+    return toRun(await ctx.services.runs.retry(ctx.tenantId, id));
+  }
+
   @Query(() => Run, { nullable: true })
   async run(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Run | null> {
     const row = await ctx.loaders.runById.load(id);

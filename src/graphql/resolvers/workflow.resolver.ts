@@ -18,6 +18,7 @@ export class WorkflowResolver {
     const row = await ctx.services.workflows.register(ctx.tenantId, {
       name: input.name,
       description: input.description ?? null,
+      timeoutMs: input.timeoutMs ?? null,
       steps: input.steps.map((s) => ({
         key: s.key,
         type: s.type,

@@ -2,6 +2,8 @@ import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { RUN_STATUSES, TASK_STATUSES, type Json, type RunStatus as DomainRunStatus, type TaskStatus as DomainTaskStatus } from '../../domain/glossary';
 import type { RunEvent as BusRunEvent } from '../../events/event-bus';
 import type { RunRow } from '../../store/runs.store';
+import type { AttemptRow } from '../../store/attempts.store';
+import { ATTEMPT_OUTCOMES, type AttemptOutcome as DomainAttemptOutcome } from '../../store/entities/task-attempt.entity';
 import type { TaskRow } from '../../store/tasks.store';
 import { DateTimeScalar, JSONScalar } from '../scalars';
 import { PageInfo } from './common.type';
@@ -36,6 +38,44 @@ registerEnumType(TaskStatus, {
 export const RunEventType = { RUN_STATUS: 'RUN_STATUS', TASK_STATUS: 'TASK_STATUS' } as const;
 export type RunEventType = (typeof RunEventType)[keyof typeof RunEventType];
 registerEnumType(RunEventType, { name: 'RunEventType' });
+
+export const AttemptOutcome = enumOf(ATTEMPT_OUTCOMES);
+registerEnumType(AttemptOutcome, {
+  name: 'AttemptOutcome',
+  valuesConfig: {
+    SUCCEEDED: {},
+    FAILED: { description: 'The holder reported a failure.' },
+    TIMED_OUT: { description: "The step's timeoutMs passed." },
+    LEASE_EXPIRED: { description: 'The holder stopped heartbeating; the task was reclaimed.' },
+    FENCED: { description: 'The lease expired and the late result of its holder was refused.' },
+    CANCELLED: { description: 'The run was cancelled, failed or timed out meanwhile.' },
+    RELEASED: { description: 'The holder gave the task back unfinished (draining); not counted.' },
+  },
+});
+
+@ObjectType({ description: 'One attempt at a task: who held it, when, how it ended.' })
+export class TaskAttempt {
+  @Field(() => Int)
+  attempt: number;
+
+  @Field({ description: 'The fencing token the attempt held.' })
+  leaseToken: string;
+
+  @Field()
+  workerId: string;
+
+  @Field(() => DateTimeScalar)
+  startedAt: Date;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  finishedAt: Date | null;
+
+  @Field(() => AttemptOutcome, { nullable: true, description: 'Null while the attempt runs.' })
+  outcome: DomainAttemptOutcome | null;
+
+  @Field(() => String, { nullable: true })
+  error: string | null;
+}
 
 @ObjectType({ description: 'One step of one run.' })
 export class Task {
@@ -83,6 +123,21 @@ export class Task {
 
   @Field(() => DateTimeScalar, { nullable: true })
   finishedAt: Date | null;
+}
+
+@ObjectType({ description: 'The right to execute one attempt of a task until leaseExpiresAt; renew it with renewLease.' })
+export class TaskLease {
+  @Field(() => ID)
+  taskId: string;
+
+  @Field({ description: 'The fencing token: present it with renewLease, completeTask, failTask and releaseTask.' })
+  leaseToken: string;
+
+  @Field(() => DateTimeScalar, { description: "By the conductor's clock." })
+  leaseExpiresAt: Date;
+
+  /** Set by claimTasks; renewLease loads it only when asked for. */
+  taskRow?: TaskRow;
 }
 
 @ObjectType({ description: 'A run or task status change. `seq` numbers the events of a run from 1 without gaps.' })
@@ -198,6 +253,18 @@ export function toTask(row: TaskRow): Task {
     queuedAt: row.queuedAt,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
+  };
+}
+
+export function toAttempt(row: AttemptRow): TaskAttempt {
+  return {
+    attempt: row.attempt,
+    leaseToken: row.fence,
+    workerId: row.workerId,
+    startedAt: row.startedAt,
+    finishedAt: row.finishedAt,
+    outcome: row.outcome,
+    error: row.error,
   };
 }
 

@@ -57,6 +57,9 @@ export class Workflow {
   @Field(() => String, { nullable: true })
   description: string | null;
 
+  @Field(() => Int, { nullable: true, description: 'Bound of a whole run, start to finish.' })
+  timeoutMs: number | null;
+
   @Field(() => [Step])
   steps: StepDefinition[];
 
@@ -82,6 +85,7 @@ export function toWorkflow(row: WorkflowRow): Workflow {
     name: row.name,
     version: row.version,
     description: row.description,
+    timeoutMs: row.definition.timeoutMs ?? null,
     steps: row.definition.steps,
     createdAt: row.createdAt,
   };

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, waitForRun, type TestApp } from '../helpers/app';
+
+const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { version } }`;
+const CLAIM = `mutation($queue: String!, $max: Int, $leaseMs: Int, $waitMs: Int) {
+  claimTasks(queue: $queue, workerId: "w1", max: $max, leaseMs: $leaseMs, waitMs: $waitMs) { leaseToken leaseExpiresAt task { id runId key input attempt status } }
+}`;
+const COMPLETE = `mutation($id: ID!, $token: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status output } }`;
+const FAIL = `mutation($id: ID!, $token: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $token, error: $error, retryable: $retryable) { id status attempt error } }`;
+const RENEW = `mutation($id: ID!, $token: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
+
+describe('worker protocol', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { LEASE_TTL_MS: '1000', REAPER_INTERVAL_MS: '50' } });
+    await t.ok(REGISTER, {
+      input: {
+        name: 'remote',
+        steps: [
+          { key: 'prep', type: 'noop', input: { n: '{{ input.n }}' } },
+          { key: 'work', type: 'resize', queue: 'images', dependsOn: ['prep'], input: { n: '{{ steps.prep.output.n }}' }, retry: { maxAttempts: 2, initialDelayMs: 10 } },
+          { key: 'after', type: 'noop', dependsOn: ['work'], input: '{{ steps.work.output }}' },
+        ],
+      },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('claims with a long poll woken by the task becoming ready, completes with the token, and the run finishes', async () => {
+    const claim = t.ok(CLAIM, { queue: 'images', waitMs: 10_000 });
+    const { startRun } = await t.ok(`mutation { startRun(workflow: "remote", input: { n: 7 }) { id } }`);
+    const [lease] = (await claim).claimTasks;
+    expect(lease.task).toMatchObject({ runId: startRun.id, key: 'work', input: { n: 7 }, attempt: 1, status: 'RUNNING' });
+    await t.ok(RENEW, { id: lease.task.id, token: lease.leaseToken });
+    const { completeTask } = await t.ok(COMPLETE, { id: lease.task.id, token: lease.leaseToken, output: { done: true } });
+    expect(completeTask.status).toBe('SUCCEEDED');
+    // Completing twice with the current token is idempotent.
+    expect((await t.ok(COMPLETE, { id: lease.task.id, token: lease.leaseToken, output: { other: 1 } })).completeTask.output).toEqual({ done: true });
+    const run = await waitForRun(t, startRun.id);
+    expect(run).toMatchObject({ status: 'SUCCEEDED', output: { after: { done: true } } });
+  });
+
+  it('reclaims an expired lease, refuses the stale holder, and records the attempts', async () => {
+    const { startRun } = await t.ok(`mutation { startRun(workflow: "remote", input: { n: 1 }) { id } }`);
+    const [first] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
+    // No heartbeat: after the 1 s lease the reaper hands the task back.
+    const [second] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
+    expect(second.task.id).toBe(first.task.id);
+    expect(BigInt(second.leaseToken)).toBeGreaterThan(BigInt(first.leaseToken));
+    const stale = await t.gql(COMPLETE, { id: first.task.id, token: first.leaseToken, output: { stale: true } });
+    expect(stale.errors?.[0]?.extensions?.code).toBe('LEASE_LOST');
+    const renew = await t.gql(RENEW, { id: first.task.id, token: first.leaseToken });
+    expect(renew.errors?.[0]?.extensions?.code).toBe('LEASE_LOST');
+    await t.ok(COMPLETE, { id: second.task.id, token: second.leaseToken, output: { fresh: true } });
+    const run = await waitForRun(t, startRun.id);
+    expect(run.output).toEqual({ after: { fresh: true } });
+    const { run: withAttempts } = await t.ok(`query($id: ID!) { run(id: $id) { tasks { key attempts { attempt leaseToken outcome workerId } } } }`, { id: startRun.id });
+    const work = withAttempts.tasks.find((x: { key: string }) => x.key === 'work');
+    expect(work.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['FENCED', 'SUCCEEDED']);
+  });
+
+  it('fails at once with retryable: false, and retryRun re-runs from the failed step keeping earlier outputs', async () => {
+    const { startRun } = await t.ok(`mutation { startRun(workflow: "remote", input: { n: 2 }) { id } }`);
+    const [lease] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
+    const { failTask } = await t.ok(FAIL, { id: lease.task.id, token: lease.leaseToken, error: 'bad image', retryable: false });
+    expect(failTask).toMatchObject({ status: 'FAILED', attempt: 1 });
+    const failed = await waitForRun(t, startRun.id);
+    expect(failed.status).toBe('FAILED');
+    const prepBefore = failed.tasks.find((x: { key: string }) => x.key === 'prep');
+
+    const { retryRun } = await t.ok(`mutation($id: ID!) { retryRun(id: $id) { status } }`, { id: startRun.id });
+    expect(retryRun.status).toBe('RUNNING');
+    const [again] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
+    expect(again.task).toMatchObject({ id: lease.task.id, attempt: 1, input: { n: 2 } });
+    await t.ok(COMPLETE, { id: again.task.id, token: again.leaseToken, output: { ok: 2 } });
+    const done = await waitForRun(t, startRun.id);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.tasks.find((x: { key: string }) => x.key === 'prep')).toEqual(prepBefore);
+    const conflict = await t.gql(`mutation($id: ID!) { retryRun(id: $id) { status } }`, { id: startRun.id });
+    expect(conflict.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+  });
+
+  it('cancelling a run makes the running attempt hear RUN_CANCELLED and refuses its completion', async () => {
+    const { startRun } = await t.ok(`mutation { startRun(workflow: "remote", input: { n: 3 }) { id } }`);
+    const [lease] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
+    await t.ok(`mutation($id: ID!) { cancelRun(id: $id) { status } }`, { id: startRun.id });
+    expect((await t.gql(RENEW, { id: lease.task.id, token: lease.leaseToken })).errors?.[0]?.extensions?.code).toBe('RUN_CANCELLED');
+    expect((await t.gql(COMPLETE, { id: lease.task.id, token: lease.leaseToken })).errors?.[0]?.extensions?.code).toBe('RUN_CANCELLED');
+  });
+
+  it.each([
+    [{ queue: 'bad queue!' }, 'queue'],
+    [{ queue: 'q', max: 0 }, 'max'],
+    [{ queue: 'q', max: 101 }, 'max'],
+    [{ queue: 'q', leaseMs: 10 }, 'leaseMs'],
+    [{ queue: 'q', waitMs: 60_001 }, 'waitMs'],
+  ])('claimTasks(%j) is BAD_USER_INPUT naming %s', async (vars, field) => {
+    const { errors } = await t.gql(CLAIM, vars);
+    expect(errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+  });
+
+  it('answers a malformed token with BAD_USER_INPUT and an unknown task with LEASE_LOST', async () => {
+    expect((await t.gql(COMPLETE, { id: '00000000-0000-0000-0000-000000000000', token: 'abc' })).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect((await t.gql(COMPLETE, { id: '00000000-0000-0000-0000-000000000000', token: '1' })).errors?.[0]?.extensions?.code).toBe('LEASE_LOST');
+  });
+});
