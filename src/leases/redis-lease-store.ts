@@ -78,8 +78,9 @@ export class RedisLeaseStore implements LeaseStore {
   async acquire(leases: readonly (LeaseRef & { ttlMs: number })[]): Promise<Date[]> {
     if (leases.length === 0) return [];
     // One round trip for a whole claim batch.
+    // Queued in the pipeline, not sent: exec() sends them in one round trip.
     const pipeline = this.redis.pipeline() as unknown as Scripts & { exec(): Promise<[Error | null, unknown][]> };
-    for (const l of leases) pipeline.leaseAcquire(this.key(l.taskId), this.zset, value(l), l.ttlMs, member(l));
+    for (const l of leases) void pipeline.leaseAcquire(this.key(l.taskId), this.zset, value(l), l.ttlMs, member(l));
     const results = await pipeline.exec();
     return results.map(([err, at]) => {
       if (err) throw err;
@@ -96,14 +97,14 @@ export class RedisLeaseStore implements LeaseStore {
   async release(leases: readonly LeaseRef[]): Promise<void> {
     if (leases.length === 0) return;
     const pipeline = this.redis.pipeline() as unknown as Scripts & { exec(): Promise<unknown> };
-    for (const l of leases) pipeline.leaseRelease(this.key(l.taskId), this.zset, value(l), member(l));
+    for (const l of leases) void pipeline.leaseRelease(this.key(l.taskId), this.zset, value(l), member(l));
     await pipeline.exec();
   }
 
   async revoke(leases: readonly LeaseRef[]): Promise<void> {
     if (leases.length === 0) return;
     const pipeline = this.redis.pipeline() as unknown as Scripts & { exec(): Promise<unknown> };
-    for (const l of leases) pipeline.leaseRevoke(this.key(l.taskId), value(l));
+    for (const l of leases) void pipeline.leaseRevoke(this.key(l.taskId), value(l));
     await pipeline.exec();
   }
 
