@@ -9,7 +9,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import type { Config } from './config';
 import { systemClock, type Clock } from './domain/clock';
-import { coerceError, DomainError } from './domain/errors';
+import { coerceError, DomainError, RunCancelledError } from './domain/errors';
 import type { EventBus } from './events/event-bus';
 import { MemoryEventBus } from './events/memory-event-bus';
 import type { LeaseStore } from './leases/lease-store';
@@ -22,7 +22,9 @@ import { createFormatError, toGraphQLError } from './graphql/errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
 import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, type WebSocketTransports } from './graphql/transports';
+import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
 import { createLogger, type Logger } from './observability/logger';
+import { createMetrics, type Metrics } from './observability/metrics';
 import { Scheduler } from './scheduler/scheduler';
 import { AuthService } from './services/auth.service';
 import { EngineHooks } from './services/effects';
@@ -33,6 +35,7 @@ import { TasksService } from './services/tasks.service';
 import { WorkflowsService } from './services/workflows.service';
 import { createDataSource, runMigrations } from './store/data-source';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './store/embedded';
+import { clusterCounts } from './store/metrics.store';
 import { Database } from './store/sql';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -48,6 +51,7 @@ export interface App {
   readonly bus: EventBus;
   readonly scheduler: Scheduler;
   readonly logger: Logger;
+  readonly metrics: Metrics;
   /** Drain: stop taking work, finish in-flight requests and attempts, close everything. */
   stop(): Promise<void>;
 }
@@ -109,7 +113,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     const scheduler = new Scheduler({
       engine,
-      leases: { renew: (lease, ttlMs) => leases.renew(lease, ttlMs), reap: () => tasks.reap(), sweepOrphans: () => tasks.sweepOrphans() },
+      leases: {
+        // The same path as a remote worker's heartbeat: a lost lease is counted and Postgres decides a missing one.
+        renew: (lease, ttlMs) =>
+          tasks.renew(lease.tenantId, lease.taskId, lease.token, ttlMs).then(
+            (r) => ({ ok: true as const, expiresAt: r.leaseExpiresAt }),
+            (e: unknown) => ({ ok: false as const, reason: e instanceof RunCancelledError ? ('CANCELLED' as const) : ('LOST' as const) }),
+          ),
+        reap: () => tasks.reap(),
+        sweepOrphans: () => tasks.sweepOrphans(),
+      },
       leaseTtlMs: config.leaseTtlMs,
       reaperIntervalMs: config.reaperIntervalMs,
       orphanSweepIntervalMs: config.orphanSweepIntervalMs,
@@ -133,6 +146,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     expressApp.disable('x-powered-by');
     const httpServer: Server = createServer(expressApp);
     const ws: WebSocketTransports = attachWebSockets({ httpServer, path: GRAPHQL_PATH, schema, services });
+    const metrics = createMetrics(hooks, {
+      clusterGauges: () => clusterCounts(db),
+      subscriptions: () => ws.clientCount(),
+      pool: () => {
+        const pool = (dataSource.driver as unknown as { master?: { totalCount: number; idleCount: number; waitingCount: number } }).master;
+        return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : null;
+      },
+      redisUp: async () => (config.redisUrl ? ((await check('redis', () => leases.ping())).ok ? 1 : 0) : null),
+    });
+    expressApp.use(httpMetrics(metrics));
+    expressApp.get('/metrics', async (_req, res) => {
+      res.set('Content-Type', metrics.registry.contentType);
+      res.end(await metrics.registry.metrics());
+    });
     const apollo = new ApolloServer({
       schema,
       formatError: createFormatError({
@@ -144,6 +171,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       stopOnTerminationSignals: false,
       plugins: [
         ApolloServerPluginDrainHttpServer({ httpServer }),
+        graphqlMetricsPlugin(metrics),
         config.playgroundEnabled ? playgroundLandingPage({ endpoint: GRAPHQL_PATH }) : ApolloServerPluginLandingPageDisabled(),
       ],
     });
@@ -208,7 +236,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         logger.info('stopped');
       })());
 
-    return { config, url: `http://127.0.0.1:${port}${GRAPHQL_PATH}`, port, services, hooks, db, bus, scheduler, logger, stop };
+    return { config, url: `http://127.0.0.1:${port}${GRAPHQL_PATH}`, port, services, hooks, db, bus, scheduler, logger, metrics, stop };
   } catch (e: unknown) {
     await closeAll();
     throw e;

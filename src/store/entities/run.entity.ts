@@ -9,6 +9,8 @@ import { WorkflowEntity } from './workflow.entity';
 @Index('IDX_runs_tenant_created', ['tenantId', 'createdAt', 'id'])
 @Index('IDX_runs_tenant_status', ['tenantId', 'status'])
 @Index('IDX_runs_deadline', ['deadlineAt'], { where: `"deadlineAt" IS NOT NULL` })
+// Unfinished runs (the runs-active gauge) without scanning history.
+@Index('IDX_runs_active', ['status'], { where: `"status" IN ('PENDING', 'RUNNING')` })
 export class RunEntity {
   @PrimaryGeneratedColumn('uuid')
   id: string;

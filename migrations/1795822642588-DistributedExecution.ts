@@ -1,13 +1,14 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class DistributedExecution1795822153067 implements MigrationInterface {
-  name = 'DistributedExecution1795822153067';
+export class DistributedExecution1795822642588 implements MigrationInterface {
+  name = 'DistributedExecution1795822642588';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`CREATE TABLE "task_attempts" ("taskId" uuid NOT NULL, "fence" bigint NOT NULL, "attempt" integer NOT NULL, "runId" uuid NOT NULL, "tenantId" character varying(128) NOT NULL, "workerId" character varying(256) NOT NULL, "startedAt" TIMESTAMP WITH TIME ZONE NOT NULL, "finishedAt" TIMESTAMP WITH TIME ZONE, "outcome" character varying(16), "error" text, CONSTRAINT "PK_e1c748807991c59ef6a6aec2ccf" PRIMARY KEY ("taskId", "fence"))`);
     await queryRunner.query(`CREATE INDEX "IDX_task_attempts_run" ON "task_attempts"  ("runId") `);
     await queryRunner.query(`ALTER TABLE "runs" ADD "deadlineAt" TIMESTAMP WITH TIME ZONE`);
     await queryRunner.query(`ALTER TABLE "tasks" ADD "deadlineAt" TIMESTAMP WITH TIME ZONE`);
+    await queryRunner.query(`CREATE INDEX "IDX_runs_active" ON "runs"  ("status") WHERE "status" IN ('PENDING', 'RUNNING')`);
     await queryRunner.query(`CREATE INDEX "IDX_runs_deadline" ON "runs"  ("deadlineAt") WHERE "deadlineAt" IS NOT NULL`);
     await queryRunner.query(`CREATE INDEX "IDX_tasks_running" ON "tasks"  ("startedAt") WHERE "status" = 'RUNNING'`);
     await queryRunner.query(`CREATE INDEX "IDX_tasks_deadline" ON "tasks"  ("deadlineAt") WHERE "deadlineAt" IS NOT NULL`);
@@ -17,6 +18,7 @@ export class DistributedExecution1795822153067 implements MigrationInterface {
     await queryRunner.query(`DROP INDEX "public"."IDX_tasks_deadline"`);
     await queryRunner.query(`DROP INDEX "public"."IDX_tasks_running"`);
     await queryRunner.query(`DROP INDEX "public"."IDX_runs_deadline"`);
+    await queryRunner.query(`DROP INDEX "public"."IDX_runs_active"`);
     await queryRunner.query(`ALTER TABLE "tasks" DROP COLUMN "deadlineAt"`);
     await queryRunner.query(`ALTER TABLE "runs" DROP COLUMN "deadlineAt"`);
     await queryRunner.query(`DROP INDEX "public"."IDX_task_attempts_run"`);

@@ -1,0 +1,214 @@
+import client, { type Registry } from 'prom-client';
+import type { EngineHooks } from '../services/effects';
+
+/**
+ * The metrics the runbook names (exact names and types), plus what an operator wants beside them.
+ * Labels have bounded cardinality: workflow names, queue names, routes, status codes, operation
+ * names (capped); never a run or task id.
+ *
+ * Gauges read from the database (runs active, tasks in flight, queue depth) are cluster-wide
+ * figures that every replica reports alike: aggregate them with `max`, never `sum`.
+ */
+export interface ClusterGauges {
+  runsActive: number;
+  tasksInflight: number;
+  queueDepth: { queue: string; depth: number }[];
+}
+
+export interface MetricsSources {
+  /** Cluster-wide counts from Postgres; cached by the caller. */
+  clusterGauges(): Promise<ClusterGauges>;
+  /** Open subscriptions (WebSocket clients) on this replica. */
+  subscriptions(): number;
+  /** Connection pool of this replica. */
+  pool(): { total: number; idle: number; waiting: number } | null;
+  /** 1 when Redis answers, 0 when not; null when no Redis is configured. */
+  redisUp(): Promise<number | null>;
+}
+
+export interface Metrics {
+  registry: Registry;
+  httpRequests: client.Counter<'method' | 'route' | 'status_code'>;
+  httpDuration: client.Histogram<'method' | 'route' | 'status_code'>;
+  graphqlOperations: client.Counter<'operation' | 'type' | 'outcome'>;
+  leaseRenewFailures: client.Counter<'reason'>;
+}
+
+/** Job latency: runs last from milliseconds to hours; a bucket above the 600 s alert threshold. */
+const JOB_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
+const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createMetrics(hooks: EngineHooks, sources: MetricsSources): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+
+  const started = new client.Counter({ name: 'maestro_jobs_started_total', help: 'Runs started (a job is a run).', labelNames: ['workflow'], registers: [registry] });
+  const succeeded = new client.Counter({ name: 'maestro_jobs_succeeded_total', help: 'Runs that succeeded.', labelNames: ['workflow'], registers: [registry] });
+  const failed = new client.Counter({ name: 'maestro_jobs_failed_total', help: 'Runs that failed (a step failed after its retries, or the run timed out).', labelNames: ['workflow'], registers: [registry] });
+  const cancelled = new client.Counter({ name: 'maestro_jobs_cancelled_total', help: 'Runs cancelled by request.', labelNames: ['workflow'], registers: [registry] });
+  const latency = new client.Histogram({
+    name: 'maestro_job_latency_seconds',
+    help: 'Run latency, from startRun to the run finishing.',
+    labelNames: ['workflow'],
+    buckets: JOB_BUCKETS,
+    registers: [registry],
+  });
+  const leaseRenewFailures = new client.Counter({
+    name: 'maestro_lease_renew_failures_total',
+    help: 'Lease renewals refused: LEASE_LOST (another holder or expired) or RUN_CANCELLED.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const reclaimed = new client.Counter({ name: 'maestro_orphaned_tasks_reclaimed_total', help: 'Tasks reclaimed because their lease expired or vanished.', registers: [registry] });
+  const fenced = new client.Counter({ name: 'maestro_fenced_completions_total', help: 'Results refused because they carried a superseded fencing token.', registers: [registry] });
+  const scheduleLatencyMs = new client.Gauge({ name: 'maestro_schedule_latency_ms', help: 'Latest time from a task becoming ready to a worker holding it, in ms.', labelNames: ['queue'], registers: [registry] });
+  const scheduleLatency = new client.Histogram({
+    name: 'maestro_schedule_latency_seconds',
+    help: 'Time from a task becoming ready to a worker holding it.',
+    labelNames: ['queue'],
+    buckets: HTTP_BUCKETS,
+    registers: [registry],
+  });
+
+  const cached = cache(1_000, () => sources.clusterGauges());
+  new client.Gauge({
+    name: 'maestro_runs_active',
+    help: 'Runs PENDING or RUNNING, cluster-wide (every replica reports the same figure: use max).',
+    registers: [registry],
+    async collect() {
+      this.set((await cached()).runsActive);
+    },
+  });
+  new client.Gauge({
+    name: 'maestro_tasks_inflight',
+    help: 'Tasks RUNNING, cluster-wide (every replica reports the same figure: use max).',
+    registers: [registry],
+    async collect() {
+      this.set((await cached()).tasksInflight);
+    },
+  });
+  new client.Gauge({
+    name: 'maestro_queue_depth',
+    help: 'Tasks ready and waiting for a worker, by queue ("builtin" for built-in steps), cluster-wide (use max).',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const { queueDepth } = await cached();
+      // Always a builtin series, so the runbook query returns data on an idle cluster too.
+      this.set({ queue: 'builtin' }, 0);
+      for (const q of queueDepth) this.set({ queue: q.queue }, q.depth);
+    },
+  });
+  new client.Gauge({
+    name: 'maestro_subscriptions_active',
+    help: 'Open GraphQL subscription connections on this replica.',
+    registers: [registry],
+    collect() {
+      this.set(sources.subscriptions());
+    },
+  });
+  new client.Gauge({
+    name: 'maestro_db_pool_connections',
+    help: 'Database pool connections of this replica, by state.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const p = sources.pool();
+      if (!p) return;
+      this.set({ state: 'total' }, p.total);
+      this.set({ state: 'idle' }, p.idle);
+      this.set({ state: 'waiting' }, p.waiting);
+    },
+  });
+  new client.Gauge({
+    name: 'maestro_redis_up',
+    help: '1 when Redis answers a ping from this replica, 0 when not (absent without Redis).',
+    registers: [registry],
+    async collect() {
+      const up = await sources.redisUp();
+      if (up !== null) this.set(up);
+    },
+  });
+  new client.Gauge({
+    name: 'process_memory_bytes',
+    help: 'Process memory by kind (rss, heapTotal, heapUsed, external).',
+    labelNames: ['type'],
+    registers: [registry],
+    collect() {
+      const m = process.memoryUsage();
+      this.set({ type: 'rss' }, m.rss);
+      this.set({ type: 'heapTotal' }, m.heapTotal);
+      this.set({ type: 'heapUsed' }, m.heapUsed);
+      this.set({ type: 'external' }, m.external);
+    },
+  });
+
+  const httpRequests = new client.Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests served, by method, route and status code.',
+    labelNames: ['method', 'route', 'status_code'],
+    registers: [registry],
+  });
+  const httpDuration = new client.Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency.',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: HTTP_BUCKETS,
+    registers: [registry],
+  });
+  const graphqlOperations = new client.Counter({
+    name: 'maestro_graphql_operations_total',
+    help: 'GraphQL operations by name (capped), type and outcome (ok, error).',
+    labelNames: ['operation', 'type', 'outcome'],
+    registers: [registry],
+  });
+
+  hooks.on('run:created', (e) => started.inc({ workflow: e.workflow }));
+  hooks.on('run:finished', (e) => {
+    const labels = { workflow: e.workflow };
+    if (e.status === 'SUCCEEDED') succeeded.inc(labels);
+    else if (e.status === 'FAILED') failed.inc(labels);
+    else cancelled.inc(labels);
+    if (e.durationMs !== null) latency.observe(labels, e.durationMs / 1000);
+  });
+  hooks.on('task:claimed', (e) => {
+    if (e.waitedMs === null) return;
+    const queue = e.queue ?? 'builtin';
+    scheduleLatencyMs.set({ queue }, e.waitedMs);
+    scheduleLatency.observe({ queue }, e.waitedMs / 1000);
+  });
+  hooks.on('lease:renew-failed', (e) => leaseRenewFailures.inc({ reason: e.reason }));
+  hooks.on('task:reclaimed', () => reclaimed.inc());
+  hooks.on('task:fenced', () => fenced.inc());
+
+  // Initialise label-less series, so every runbook query returns data before the first event.
+  for (const reason of ['LEASE_LOST', 'RUN_CANCELLED']) leaseRenewFailures.inc({ reason }, 0);
+  return { registry, httpRequests, httpDuration, graphqlOperations, leaseRenewFailures };
+}
+
+/** At most one computation per `ttlMs`, shared by concurrent callers (scrapes, several Prometheus). */
+function cache<T>(ttlMs: number, compute: () => Promise<T>): () => Promise<T> {
+  let value: { at: number; promise: Promise<T> } | null = null;
+  return () => {
+    const now = Date.now();
+    if (!value || now - value.at > ttlMs) {
+      const promise = compute();
+      value = { at: now, promise };
+      promise.catch(() => {
+        value = null;
+      });
+    }
+    return value.promise;
+  };
+}
+
+/** Operation names are client-chosen: cap how many distinct ones become label values. */
+export function boundedOperationName(seen: Set<string>, name: string | null | undefined, cap = 200): string {
+  if (!name) return 'anonymous';
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) return 'other';
+  if (seen.has(name)) return name;
+  if (seen.size >= cap) return 'other';
+  seen.add(name);
+  return name;
+}

@@ -1,0 +1,199 @@
+import {
+  ConductorError,
+  ConductorUnavailableError,
+  LeaseLostError,
+  RunCancelledError,
+} from './errors';
+import type { Json, TaskLease, TaskRef } from './types';
+
+/** The worker protocol's operations, named so that conductor logs and traces show what a worker did. */
+const TASK_FIELDS = 'id runId key type queue attempt input';
+const CLAIM = `mutation ClaimTasks($queue: String!, $workerId: String!, $max: Int, $leaseMs: Int, $waitMs: Int) {
+  claimTasks(queue: $queue, workerId: $workerId, max: $max, leaseMs: $leaseMs, waitMs: $waitMs) { leaseToken leaseExpiresAt task { ${TASK_FIELDS} } }
+}`;
+const RENEW = `mutation RenewLease($taskId: ID!, $leaseToken: String!, $leaseMs: Int) {
+  renewLease(taskId: $taskId, leaseToken: $leaseToken, leaseMs: $leaseMs) { leaseExpiresAt }
+}`;
+const COMPLETE = `mutation CompleteTask($taskId: ID!, $leaseToken: String!, $output: JSON) {
+  completeTask(taskId: $taskId, leaseToken: $leaseToken, output: $output) { id status }
+}`;
+const FAIL = `mutation FailTask($taskId: ID!, $leaseToken: String!, $error: String!, $retryable: Boolean) {
+  failTask(taskId: $taskId, leaseToken: $leaseToken, error: $error, retryable: $retryable) { id status }
+}`;
+const RELEASE = `mutation ReleaseTask($taskId: ID!, $leaseToken: String!) {
+  releaseTask(taskId: $taskId, leaseToken: $leaseToken) { id status }
+}`;
+
+export interface ConductorClientOptions {
+  /** The conductor's GraphQL endpoint, e.g. `http://localhost:4000/graphql`. */
+  url: string;
+  /** Sent as `Authorization: Bearer <apiKey>`. Without one, a development conductor acts as tenant "default". */
+  apiKey?: string;
+  /**
+   * Bound of one request, long polls excepted (they get their `waitMs` on top).
+   * @default 15000
+   */
+  requestTimeoutMs?: number;
+  /** A fetch implementation (a proxy agent, or a spy in tests). @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/** Task status as the conductor reports it after a result. */
+export interface TaskResult {
+  id: string;
+  status: string;
+}
+
+interface GraphQLResponse<T> {
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+}
+
+/**
+ * The worker protocol over GraphQL/HTTP (global fetch, no other dependency). Every method either
+ * returns the conductor's answer or throws a {@link ConductorError}: `LeaseLostError` and
+ * `RunCancelledError` for an attempt that no longer owns its task, `ConductorUnavailableError`
+ * (retryable) when the conductor cannot be reached.
+ */
+export class ConductorClient {
+  private readonly fetch: typeof fetch;
+  private readonly requestTimeoutMs: number;
+
+  constructor(private readonly options: ConductorClientOptions) {
+    this.fetch = options.fetch ?? globalThis.fetch;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
+  }
+
+  get url(): string {
+    return this.options.url;
+  }
+
+  /** Claims up to `max` ready tasks; with `waitMs`, an empty claim waits for one to become ready. */
+  async claimTasks(
+    req: { queue: string; workerId: string; max: number; leaseMs?: number; waitMs?: number },
+    signal?: AbortSignal,
+  ): Promise<TaskLease[]> {
+    const data = await this.request<{ claimTasks: RawLease[] }>('ClaimTasks', CLAIM, req, { signal, extraTimeoutMs: req.waitMs ?? 0 });
+    return data.claimTasks.map((l) => ({
+      leaseToken: l.leaseToken,
+      leaseExpiresAt: new Date(l.leaseExpiresAt),
+      task: { ...l.task, input: l.task.input ?? null },
+    }));
+  }
+
+  /** A heartbeat: extends the lease. `LeaseLostError` / `RunCancelledError` when the attempt no longer owns the task. */
+  async renewLease(ref: TaskRef, leaseMs?: number, signal?: AbortSignal): Promise<{ leaseExpiresAt: Date }> {
+    const data = await this.request<{ renewLease: { leaseExpiresAt: string } }>('RenewLease', RENEW, { ...vars(ref), leaseMs }, { signal, ref });
+    return { leaseExpiresAt: new Date(data.renewLease.leaseExpiresAt) };
+  }
+
+  /** Records the attempt's result. Idempotent for the current token. */
+  async completeTask(ref: TaskRef, output: Json, signal?: AbortSignal): Promise<TaskResult> {
+    return (await this.request<{ completeTask: TaskResult }>('CompleteTask', COMPLETE, { ...vars(ref), output }, { signal, ref })).completeTask;
+  }
+
+  /** Records a failed attempt; the step's retry policy applies unless `retryable` is false. */
+  async failTask(ref: TaskRef, error: string, retryable: boolean, signal?: AbortSignal): Promise<TaskResult> {
+    return (await this.request<{ failTask: TaskResult }>('FailTask', FAIL, { ...vars(ref), error, retryable }, { signal, ref })).failTask;
+  }
+
+  /** Gives the task back unfinished (draining): queued again, the attempt not counted. */
+  async releaseTask(ref: TaskRef, signal?: AbortSignal): Promise<TaskResult> {
+    return (await this.request<{ releaseTask: TaskResult }>('ReleaseTask', RELEASE, vars(ref), { signal, ref })).releaseTask;
+  }
+
+  private async request<T>(
+    operationName: string,
+    query: string,
+    variables: Record<string, unknown>,
+    opts: { signal?: AbortSignal; extraTimeoutMs?: number; ref?: TaskRef },
+  ): Promise<T> {
+    let body: string;
+    try {
+      body = JSON.stringify({ operationName, query, variables });
+    } catch (e: unknown) {
+      // A circular or BigInt output: a bug in the handler, not something a retry fixes.
+      throw new ConductorError('BAD_USER_INPUT', `The ${operationName} variables are not JSON: ${(e as Error).message}`, { cause: e });
+    }
+    const timeout = AbortSignal.timeout(this.requestTimeoutMs + (opts.extraTimeoutMs ?? 0));
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    let res: Response;
+    let text: string;
+    try {
+      res = await this.fetch(this.options.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/graphql-response+json, application/json',
+          ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+        },
+        body,
+        signal,
+      });
+      text = await res.text();
+    } catch (e: unknown) {
+      // The caller's own abort (stopping) propagates as is; anything else is the conductor being unreachable.
+      if (opts.signal?.aborted) throw opts.signal.reason ?? e;
+      if (timeout.aborted) {
+        throw new ConductorUnavailableError(`${operationName}: no answer from ${this.options.url} within ${this.requestTimeoutMs + (opts.extraTimeoutMs ?? 0)} ms`, {
+          code: 'TIMEOUT',
+          cause: e,
+        });
+      }
+      throw new ConductorUnavailableError(`${operationName}: cannot reach ${this.options.url}: ${describeNetworkError(e)}`, { cause: e });
+    }
+
+    let parsed: GraphQLResponse<T> | undefined;
+    try {
+      const json: unknown = JSON.parse(text);
+      if (json && typeof json === 'object' && ('data' in json || 'errors' in json)) parsed = json as GraphQLResponse<T>;
+    } catch {
+      parsed = undefined;
+    }
+    // 502/503/504: a proxy whose upstream is down, or a draining conductor; 429: overloaded.
+    if (res.status >= 502 || res.status === 429 || (!parsed && res.status >= 500)) {
+      throw new ConductorUnavailableError(`${operationName}: the conductor answered HTTP ${res.status}`, { status: res.status });
+    }
+    if (!parsed) {
+      throw new ConductorError('BAD_RESPONSE', `${operationName}: the answer (HTTP ${res.status}) from ${this.options.url} is not GraphQL: ${text.slice(0, 200)}`, {
+        data: { status: res.status },
+      });
+    }
+    const error = parsed.errors?.[0];
+    if (error) throw toConductorError(error, opts.ref);
+    if (!parsed.data) throw new ConductorUnavailableError(`${operationName}: the answer (HTTP ${res.status}) has no data`, { status: res.status });
+    return parsed.data;
+  }
+}
+
+interface RawLease {
+  leaseToken: string;
+  leaseExpiresAt: string;
+  task: { id: string; runId: string; key: string; type: string; queue: string | null; attempt: number; input: Json | null };
+}
+
+function vars(ref: TaskRef): { taskId: string; leaseToken: string } {
+  return { taskId: ref.taskId, leaseToken: ref.leaseToken };
+}
+
+function toConductorError(error: { message: string; extensions?: Record<string, unknown> }, ref: TaskRef | undefined): ConductorError {
+  const { code: rawCode, ...data } = error.extensions ?? {};
+  const code = typeof rawCode === 'string' ? rawCode : 'INTERNAL_SERVER_ERROR';
+  switch (code) {
+    case 'LEASE_LOST':
+      return new LeaseLostError(ref?.taskId ?? String(data['taskId'] ?? ''), ref?.leaseToken ?? String(data['token'] ?? ''), error.message);
+    case 'RUN_CANCELLED':
+      return new RunCancelledError(ref?.taskId ?? String(data['taskId'] ?? ''), typeof data['runId'] === 'string' ? data['runId'] : undefined, error.message);
+    default:
+      // An internal error is often a conductor losing its database mid-restart: worth another try.
+      return new ConductorError(code, error.message, { data, retryable: code === 'INTERNAL_SERVER_ERROR' });
+  }
+}
+
+/** `fetch failed` says nothing; its cause says ECONNREFUSED, ECONNRESET, ENOTFOUND… */
+function describeNetworkError(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  if (cause?.code) return cause.code;
+  if (cause?.message) return cause.message;
+  return e instanceof Error ? e.message : String(e);
+}
