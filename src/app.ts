@@ -25,6 +25,7 @@ import { attachWebSockets, type WebSocketTransports } from './graphql/transports
 import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
 import { createLogger, type Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
+import { logRunLifecycle } from './observability/run-logs';
 import { Scheduler } from './scheduler/scheduler';
 import { AuthService } from './services/auth.service';
 import { EngineHooks } from './services/effects';
@@ -99,6 +100,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (!config.redisUrl) logger.info('using in-process events (set REDIS_URL to run several replicas)');
 
     const hooks = new EngineHooks();
+    logRunLifecycle(hooks, logger);
     const onPublishError = (e: unknown) => logger.warn({ err: coerceError(e) }, 'publishing events failed; subscribers will catch up from history');
     const workflows = new WorkflowsService(db);
     const engine = new Engine({ db, workflows, bus, leases, clock, hooks, onPublishError, random: options.random });

@@ -2,22 +2,12 @@
  * Entry point: `npm start`. Reads the environment, builds the app, drains on SIGTERM/SIGINT.
  */
 import 'reflect-metadata';
+// Must stay first: it sets up tracing before the modules it instruments load.
+import { config, tracing } from './bootstrap';
 import { createApp } from './app';
-import { ConfigError, loadConfig } from './config';
 import { coerceError } from './domain/errors';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (e: unknown) {
-    if (e instanceof ConfigError) {
-      // One line per bad variable: what `kubectl logs` shows during a CrashLoopBackOff.
-      console.error(e.message);
-      process.exit(78); // EX_CONFIG
-    }
-    throw e;
-  }
   const app = await createApp(config);
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -26,13 +16,16 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     app.logger.info({ signal }, 'shutting down');
-    app.stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        app.logger.error({ err: coerceError(e) }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    app
+      .stop()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          app.logger.error({ err: coerceError(e) }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

@@ -22,6 +22,8 @@ export const ENV_VARS = [
   'REAPER_INTERVAL_MS',
   'ORPHAN_SWEEP_INTERVAL_MS',
   'PLAYGROUND_ENABLED',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_SERVICE_NAME',
 ] as const;
 const SECRET_VARS: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL']);
 export type EnvVarName = (typeof ENV_VARS)[number];
@@ -59,6 +61,8 @@ const schema = z.object({
   REAPER_INTERVAL_MS: int(10, 60_000).default(1_000),
   ORPHAN_SWEEP_INTERVAL_MS: int(100, 600_000).default(15_000),
   PLAYGROUND_ENABLED: bool.optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).max(128).default('maestro-conductor'),
 });
 
 export interface Config {
@@ -98,6 +102,10 @@ export interface Config {
   readonly orphanSweepIntervalMs: number;
   /** Serve GraphQL Playground at /graphql. @default true outside production */
   readonly playgroundEnabled: boolean;
+  /** OTLP/HTTP collector base URL (traces go to `<it>/v1/traces`); unset: tracing off. */
+  readonly otlpEndpoint: string | undefined;
+  /** @default maestro-conductor */
+  readonly serviceName: string;
 }
 
 export class ConfigError extends Error {
@@ -166,5 +174,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
     reaperIntervalMs: v.REAPER_INTERVAL_MS,
     orphanSweepIntervalMs: v.ORPHAN_SWEEP_INTERVAL_MS,
     playgroundEnabled: v.PLAYGROUND_ENABLED ?? v.NODE_ENV !== 'production',
+    otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
+    serviceName: v.OTEL_SERVICE_NAME,
   });
 }

@@ -8,14 +8,41 @@ import { EventEmitter } from 'node:events';
  * nothing in the engine depends on who listens.
  */
 export interface EngineHookMap {
-  'run:created': [{ tenantId: string; runId: string; workflow: string }];
-  'run:started': [{ tenantId: string; runId: string; workflow: string }];
-  'run:finished': [{ tenantId: string; runId: string; workflow: string; status: string; durationMs: number | null }];
-  'task:claimed': [{ tenantId: string; runId: string; taskId: string; queue: string | null; waitedMs: number | null }];
-  'task:fenced': [{ taskId: string }];
-  'task:reclaimed': [{ taskId: string }];
-  'lease:renew-failed': [{ taskId: string; reason: string }];
-  'task:finished': [{ tenantId: string; runId: string; taskId: string; status: string }];
+  'run:created': [{ tenantId: string; runId: string; workflow: string; traceparent: string | null }];
+  'run:started': [{ tenantId: string; runId: string; workflow: string; traceparent: string | null }];
+  'run:finished': [
+    { tenantId: string; runId: string; workflow: string; status: string; error: string | null; durationMs: number | null; traceparent: string | null },
+  ];
+  'task:claimed': [
+    {
+      tenantId: string;
+      runId: string;
+      taskId: string;
+      key: string;
+      attempt: number;
+      workflow: string;
+      queue: string | null;
+      workerId: string;
+      waitedMs: number | null;
+      traceparent: string | null;
+    },
+  ];
+  'task:fenced': [{ taskId: string; token: string }];
+  'task:reclaimed': [{ taskId: string; token: string; tenantId: string }];
+  'lease:renew-failed': [{ taskId: string; tenantId: string; reason: string }];
+  'task:finished': [
+    {
+      tenantId: string;
+      runId: string;
+      taskId: string;
+      key: string;
+      attempt: number;
+      workflow: string;
+      status: string;
+      error: string | null;
+      traceparent: string | null;
+    },
+  ];
 }
 
 export class EngineHooks extends EventEmitter<EngineHookMap> {}

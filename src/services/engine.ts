@@ -21,6 +21,7 @@ import {
   type TaskRow,
 } from '../store/tasks.store';
 import { addResult, emptyEffects, publishEffects, type EngineHooks, type Effects } from './effects';
+import { runSpan } from '../observability/tracing';
 import type { WorkflowsService } from './workflows.service';
 
 export interface EngineDeps {
@@ -74,9 +75,11 @@ export class Engine {
     const now = this.deps.clock.now();
     const effects = emptyEffects();
     const started: RunRow[] = [];
+    const runsById = new Map<string, RunRow>();
     const claimed = await this.deps.db.transaction(async (sql) => {
       effects.events = [];
       started.length = 0;
+      runsById.clear();
       const tasks = await claimReadyTasks(sql, { ...opts, now });
       if (tasks.length === 0) return tasks;
       const byRun = new Map<string, TaskRow[]>();
@@ -84,6 +87,7 @@ export class Engine {
       // Already locked by the claim (FOR UPDATE OF t, r).
       const runRows = await findRunsByIds(sql, null, [...byRun.keys()]);
       for (const run of runRows) {
+        runsById.set(run.id, run);
         const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
         const drafts: Parameters<typeof numberEvents>[1][number][] = [];
         if (run.status === 'PENDING') {
@@ -117,14 +121,30 @@ export class Engine {
       expiries = claimed.map(() => new Date(now.getTime() + opts.leaseMs));
     }
     await this.publish(effects);
-    for (const run of started) this.deps.hooks.emit('run:started', { tenantId: run.tenantId, runId: run.id, workflow: run.workflowName });
+    for (const run of started) {
+      this.deps.hooks.emit('run:started', { tenantId: run.tenantId, runId: run.id, workflow: run.workflowName, traceparent: run.traceparent });
+    }
     for (const t of claimed) {
+      const run = runsById.get(t.runId);
+      runSpan('maestro.task.claim', run?.traceparent, {
+        'maestro.run_id': t.runId,
+        'maestro.task_id': t.id,
+        'maestro.task_key': t.key,
+        'maestro.attempt': t.attempt,
+        'maestro.queue': t.queue ?? 'builtin',
+        'maestro.worker_id': opts.workerId,
+      });
       this.deps.hooks.emit('task:claimed', {
         tenantId: t.tenantId,
         runId: t.runId,
         taskId: t.id,
+        key: t.key,
+        attempt: t.attempt,
+        workflow: run?.workflowName ?? '',
         queue: t.queue,
+        workerId: opts.workerId,
         waitedMs: t.queuedAt ? now.getTime() - t.queuedAt.getTime() : null,
+        traceparent: run?.traceparent ?? null,
       });
     }
     return claimed.map((task, i) => ({ task, expiresAt: expiries[i]! }));
@@ -154,7 +174,7 @@ export class Engine {
       transition: { kind: 'failed', taskId: lease.taskId, error: 'The lease expired: the worker stopped heartbeating', retryable: true, failure: 'LEASE_EXPIRED' },
       outcome: 'LEASE_EXPIRED',
     });
-    if (reclaimed) this.deps.hooks.emit('task:reclaimed', { taskId: lease.taskId });
+    if (reclaimed) this.deps.hooks.emit('task:reclaimed', { taskId: lease.taskId, token: lease.token, tenantId: lease.tenantId });
     return reclaimed;
   }
 
@@ -230,7 +250,7 @@ export class Engine {
 
   /** Records that a stale holder's result was refused (history and metrics). */
   async recordFenced(taskId: string, fence: string): Promise<void> {
-    if (await markFenced(this.deps.db, taskId, fence)) this.deps.hooks.emit('task:fenced', { taskId });
+    if (await markFenced(this.deps.db, taskId, fence)) this.deps.hooks.emit('task:fenced', { taskId, token: fence });
   }
 
   private async quietly(fn: () => Promise<unknown>): Promise<number> {
@@ -318,15 +338,37 @@ export class Engine {
       this.deps.leases.release(settle.release).catch(this.deps.onPublishError),
       this.deps.leases.revoke(settle.revoke).catch(this.deps.onPublishError),
     ]);
-    for (const t of finishedTasks) this.deps.hooks.emit('task:finished', { tenantId: out.run.tenantId, runId: out.run.id, taskId: t.id, status: t.status });
+    const run = out.run;
+    for (const t of finishedTasks) {
+      runSpan(`maestro.task.${t.status.toLowerCase()}`, run.traceparent, {
+        'maestro.run_id': run.id,
+        'maestro.task_id': t.id,
+        'maestro.task_key': t.key,
+        'maestro.attempt': t.attempt,
+      });
+      this.deps.hooks.emit('task:finished', {
+        tenantId: run.tenantId,
+        runId: run.id,
+        taskId: t.id,
+        key: t.key,
+        attempt: t.attempt,
+        workflow: run.workflowName,
+        status: t.status,
+        error: t.error,
+        traceparent: run.traceparent,
+      });
+    }
     const f = finished as RunRow | null;
     if (f) {
+      runSpan(`maestro.run.${f.status.toLowerCase()}`, f.traceparent, { 'maestro.run_id': f.id, 'maestro.workflow': f.workflowName });
       this.deps.hooks.emit('run:finished', {
         tenantId: f.tenantId,
         runId: f.id,
         workflow: f.workflowName,
         status: f.status,
+        error: f.error,
         durationMs: f.finishedAt ? f.finishedAt.getTime() - f.createdAt.getTime() : null,
+        traceparent: f.traceparent,
       });
     }
     return out;

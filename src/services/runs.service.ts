@@ -9,6 +9,7 @@ import type { Database } from '../store/sql';
 import { attemptsOfTasks, type AttemptRow } from '../store/attempts.store';
 import { findTasks, insertTasks, tasksOfRuns, type TaskRow } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
+import { traceparentOf, tracer } from '../observability/tracing';
 import { publishEffects, type EngineHooks } from './effects';
 import type { Engine } from './engine';
 import type { WorkflowsService } from './workflows.service';
@@ -60,6 +61,9 @@ export class RunsService {
     }
     const input: Json = req.input ?? {};
     const now = clock.now();
+    // The run's root span: a child of the request's span when the request is traced.
+    const span = tracer().startSpan('maestro.run', { attributes: { 'maestro.workflow': req.workflow, 'maestro.tenant_id': tenantId } });
+    const traceparent = traceparentOf(span);
     const events: RunEventRow[] = [];
     const ready: (string | null)[] = [];
     let created = false;
@@ -91,6 +95,7 @@ export class RunsService {
         idempotencyKey: key,
         createdAt: now,
         deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
+        traceparent,
       });
       if (!inserted) return (await findRunByIdempotencyKey(sql, tenantId, key!))!;
       const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));
@@ -122,9 +127,11 @@ export class RunsService {
       created = true;
       return inserted;
     });
+    span.setAttribute('maestro.run_id', run.id);
+    span.end();
     if (created) {
       await publishEffects(this.deps.bus, { events, ready }, this.deps.onPublishError);
-      this.deps.hooks.emit('run:created', { tenantId, runId: run.id, workflow: run.workflowName });
+      this.deps.hooks.emit('run:created', { tenantId, runId: run.id, workflow: run.workflowName, traceparent: run.traceparent });
     }
     return run;
   }

@@ -171,7 +171,7 @@ export class TasksService {
   }
 
   private renewFailed(ref: LeaseRef, error: LeaseLostError | RunCancelledError): never {
-    this.deps.hooks.emit('lease:renew-failed', { taskId: ref.taskId, reason: error.code });
+    this.deps.hooks.emit('lease:renew-failed', { taskId: ref.taskId, tenantId: ref.tenantId, reason: error.code });
     throw error;
   }
 

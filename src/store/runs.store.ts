@@ -13,6 +13,7 @@ export interface NewRun {
   idempotencyKey: string | null;
   createdAt: Date;
   deadlineAt: Date | null;
+  traceparent: string | null;
 }
 
 /**
@@ -21,11 +22,11 @@ export interface NewRun {
  */
 export async function insertRun(sql: Sql, run: NewRun): Promise<RunRow | undefined> {
   const [row] = await sql.rows<RunRow>(
-    `INSERT INTO runs ("tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "idempotencyKey", "createdAt", "deadlineAt")
-     VALUES ($1, $2, $3, $4, 'PENDING', $5::jsonb, $6, $7, $8)
+    `INSERT INTO runs ("tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "idempotencyKey", "createdAt", "deadlineAt", traceparent)
+     VALUES ($1, $2, $3, $4, 'PENDING', $5::jsonb, $6, $7, $8, $9)
      ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
      RETURNING *`,
-    [run.tenantId, run.workflowId, run.workflowName, run.workflowVersion, JSON.stringify(run.input), run.idempotencyKey, run.createdAt, run.deadlineAt],
+    [run.tenantId, run.workflowId, run.workflowName, run.workflowVersion, JSON.stringify(run.input), run.idempotencyKey, run.createdAt, run.deadlineAt, run.traceparent],
   );
   return row;
 }

@@ -59,6 +59,10 @@ export class RunEntity {
   @Column({ type: 'timestamptz', nullable: true })
   finishedAt: Date | null;
 
+  /** W3C trace context of the run's root span: every span about the run joins this trace. */
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  traceparent: string | null;
+
   /** When the run times out (the workflow's timeoutMs after start or retry). */
   @Column({ type: 'timestamptz', nullable: true })
   deadlineAt: Date | null;

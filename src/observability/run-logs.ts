@@ -1,0 +1,43 @@
+import type { EngineHooks } from '../services/effects';
+import type { Logger } from './logger';
+import { traceIdOf } from './tracing';
+
+/**
+ * One log line per step in the life of a run or task, each with `runId`, `taskId`, `tenantId`,
+ * `workflow` and `traceId`, so "search by runId / taskId / tenantId" works in Loki or ELK.
+ * Inputs and outputs are never logged; errors are, scrubbed by the logger.
+ */
+export function logRunLifecycle(hooks: EngineHooks, logger: Logger): void {
+  hooks.on('run:created', (e) => logger.info({ runId: e.runId, tenantId: e.tenantId, workflow: e.workflow, traceId: traceIdOf(e.traceparent) }, 'run created'));
+  hooks.on('run:started', (e) => logger.debug({ runId: e.runId, tenantId: e.tenantId, workflow: e.workflow, traceId: traceIdOf(e.traceparent) }, 'run started'));
+  hooks.on('run:finished', (e) => {
+    const fields = { runId: e.runId, tenantId: e.tenantId, workflow: e.workflow, status: e.status, durationMs: e.durationMs, traceId: traceIdOf(e.traceparent) };
+    if (e.status === 'FAILED') logger.warn({ ...fields, error: e.error }, 'run failed');
+    else logger.info(fields, `run ${e.status.toLowerCase()}`);
+  });
+  hooks.on('task:claimed', (e) =>
+    logger.debug(
+      {
+        runId: e.runId,
+        taskId: e.taskId,
+        tenantId: e.tenantId,
+        workflow: e.workflow,
+        step: e.key,
+        attempt: e.attempt,
+        queue: e.queue ?? 'builtin',
+        workerId: e.workerId,
+        waitedMs: e.waitedMs,
+        traceId: traceIdOf(e.traceparent),
+      },
+      'task claimed',
+    ),
+  );
+  hooks.on('task:finished', (e) => {
+    const fields = { runId: e.runId, taskId: e.taskId, tenantId: e.tenantId, workflow: e.workflow, step: e.key, attempt: e.attempt, status: e.status, traceId: traceIdOf(e.traceparent) };
+    if (e.status === 'FAILED') logger.warn({ ...fields, error: e.error }, 'task failed');
+    else logger.debug(fields, `task ${e.status.toLowerCase()}`);
+  });
+  hooks.on('task:reclaimed', (e) => logger.warn({ taskId: e.taskId, tenantId: e.tenantId, leaseToken: e.token }, 'lease expired: task reclaimed'));
+  hooks.on('task:fenced', (e) => logger.warn({ taskId: e.taskId, leaseToken: e.token }, 'late result refused: its lease had expired (fenced)'));
+  hooks.on('lease:renew-failed', (e) => logger.info({ taskId: e.taskId, tenantId: e.tenantId, reason: e.reason }, 'lease renewal refused'));
+}
