@@ -41,6 +41,11 @@ const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 export function createMetrics(hooks: EngineHooks, sources: MetricsSources): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  // prom-client exports these gauges with a counter's `_total` suffix (promtool lint flags them);
+  // the same figures stay as nodejs_active_handles, nodejs_active_requests, nodejs_active_resources.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name);
+  }
 
   const started = new client.Counter({ name: 'maestro_jobs_started_total', help: 'Runs started (a job is a run).', labelNames: ['workflow'], registers: [registry] });
   const succeeded = new client.Counter({ name: 'maestro_jobs_succeeded_total', help: 'Runs that succeeded.', labelNames: ['workflow'], registers: [registry] });
