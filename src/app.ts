@@ -135,6 +135,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       concurrency: config.dispatchConcurrency,
       pollIntervalMs: config.schedulerPollIntervalMs,
     });
+    hooks.on('timer:armed', (e) => scheduler.armTimer(e.at));
     const offReady = bus.onReady((queue) => {
       if (queue === null) {
         scheduler.wake();

@@ -28,6 +28,11 @@ export interface LeaseStore {
   revoke(leases: readonly LeaseRef[]): Promise<void>;
   /** Leases past their expiry, oldest first. */
   expired(limit: number): Promise<LeaseRef[]>;
+  /**
+   * Removes and returns up to `limit` expired entries, atomically: of several replicas reaping at
+   * once, each entry goes to one (a reaper that dies holding some leaves them to the orphan sweep).
+   */
+  takeExpired(limit: number): Promise<LeaseRef[]>;
   /** Removes expired entries once the reaper has dealt with them. */
   forget(leases: readonly LeaseRef[]): Promise<void>;
   /** Whether each lease is still held (any state). */

@@ -69,6 +69,12 @@ export class MemoryLeaseStore implements LeaseStore {
       .map((x) => x.ref);
   }
 
+  async takeExpired(limit: number): Promise<LeaseRef[]> {
+    const taken = await this.expired(limit);
+    await this.forget(taken);
+    return taken;
+  }
+
   async forget(leases: readonly LeaseRef[]): Promise<void> {
     for (const l of leases) this.expiries.delete(`${l.taskId}|${l.token}`);
   }

@@ -36,7 +36,13 @@ return 1`;
 const EXPIRED = `${NOW}
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))`;
 
+const TAKE_EXPIRED = `${NOW}
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+if #members > 0 then redis.call('ZREM', KEYS[1], unpack(members)) end
+return members`;
+
 type Scripts = {
+  leaseTakeExpired(zset: string, limit: number): Promise<string[]>;
   leaseAcquire(key: string, zset: string, token: string, ttl: number, member: string): Promise<number>;
   leaseRenew(key: string, zset: string, token: string, ttl: number, member: string): Promise<[number, string | number]>;
   leaseRelease(key: string, zset: string, token: string, member: string): Promise<number>;
@@ -46,6 +52,11 @@ type Scripts = {
 
 const value = (l: LeaseRef) => `${l.tenantId}/${l.token}`;
 const member = (l: LeaseRef) => `${l.taskId}|${l.token}|${l.tenantId}`;
+
+function parseMember(m: string): LeaseRef {
+  const [taskId, token, tenantId] = m.split('|') as [string, string, string];
+  return { taskId, token, tenantId };
+}
 
 export class RedisLeaseStore implements LeaseStore {
   private readonly redis: Redis & Scripts;
@@ -63,6 +74,7 @@ export class RedisLeaseStore implements LeaseStore {
     this.redis.defineCommand('leaseRelease', { numberOfKeys: 2, lua: RELEASE });
     this.redis.defineCommand('leaseRevoke', { numberOfKeys: 1, lua: REVOKE });
     this.redis.defineCommand('leaseExpired', { numberOfKeys: 1, lua: EXPIRED });
+    this.redis.defineCommand('leaseTakeExpired', { numberOfKeys: 1, lua: TAKE_EXPIRED });
   }
 
   static async connect(url: string, prefix: string): Promise<RedisLeaseStore> {
@@ -110,10 +122,11 @@ export class RedisLeaseStore implements LeaseStore {
 
   async expired(limit: number): Promise<LeaseRef[]> {
     const members = await this.redis.leaseExpired(this.zset, limit);
-    return members.map((m) => {
-      const [taskId, token, tenantId] = m.split('|') as [string, string, string];
-      return { taskId, token, tenantId };
-    });
+    return members.map(parseMember);
+  }
+
+  async takeExpired(limit: number): Promise<LeaseRef[]> {
+    return (await this.redis.leaseTakeExpired(this.zset, limit)).map(parseMember);
   }
 
   async forget(leases: readonly LeaseRef[]): Promise<void> {

@@ -136,6 +136,11 @@ export class Scheduler {
     });
   }
 
+  /** Something comes due at `at` (a retry delay, a deadline): make sure a timer pass runs then. */
+  armTimer(at: Date): void {
+    this.scheduleTimerWake(at);
+  }
+
   /** Stop taking work; wait up to `graceMs` for running attempts, then abort them. */
   async stop(graceMs: number): Promise<void> {
     if (this.phase.kind === 'stopped') return;

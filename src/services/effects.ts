@@ -27,6 +27,8 @@ export interface EngineHookMap {
       traceparent: string | null;
     },
   ];
+  /** Something time-driven was scheduled (a retry delay, an attempt or run deadline): the local scheduler arms a wake-up. */
+  'timer:armed': [{ at: Date }];
   'task:fenced': [{ taskId: string; token: string }];
   'task:reclaimed': [{ taskId: string; token: string; tenantId: string }];
   'lease:renew-failed': [{ taskId: string; tenantId: string; reason: string }];

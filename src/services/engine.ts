@@ -121,6 +121,8 @@ export class Engine {
       expiries = claimed.map(() => new Date(now.getTime() + opts.leaseMs));
     }
     await this.publish(effects);
+    const deadlines = claimed.flatMap((t) => (t.deadlineAt ? [t.deadlineAt.getTime()] : []));
+    if (deadlines.length) this.deps.hooks.emit('timer:armed', { at: new Date(Math.min(...deadlines)) });
     for (const run of started) {
       this.deps.hooks.emit('run:started', { tenantId: run.tenantId, runId: run.id, workflow: run.workflowName, traceparent: run.traceparent });
     }
@@ -307,7 +309,9 @@ export class Engine {
     let finished: RunRow | null = null;
     const finishedTasks: TaskState[] = [];
     const settle: { release: LeaseRef[]; revoke: LeaseRef[] } = { release: [], revoke: [] };
+    const delayed: number[] = [];
     const out = await this.deps.db.transaction(async (sql) => {
+      delayed.length = 0;
       effects.events = [];
       effects.ready = [];
       finished = null;
@@ -325,6 +329,7 @@ export class Engine {
       if (!definition) throw new NotFoundError('Workflow', run.workflowId);
       const result = applyTransition({ definition, run, tasks, now, random: this.random }, decision.transition);
       const written = await this.write(sql, run, tasks, result, now, effects, decision, settle);
+      for (const r of result.ready) if (r.availableAt && r.availableAt > now) delayed.push(r.availableAt.getTime());
       if (decision.transition.kind === 'retry') {
         written.run.deadlineAt = definition.timeoutMs ? new Date(now.getTime() + definition.timeoutMs) : null;
         await saveRuns(sql, [written.run]);
@@ -339,6 +344,8 @@ export class Engine {
       this.deps.leases.revoke(settle.revoke).catch(this.deps.onPublishError),
     ]);
     const run = out.run;
+    const later = [...delayed, ...(run.deadlineAt && !isTerminalRun(run.status) ? [run.deadlineAt.getTime()] : [])].filter((at) => at > now.getTime());
+    if (later.length) this.deps.hooks.emit('timer:armed', { at: new Date(Math.min(...later)) });
     for (const t of finishedTasks) {
       runSpan(`maestro.task.${t.status.toLowerCase()}`, run.traceparent, {
         'maestro.run_id': run.id,

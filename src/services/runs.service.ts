@@ -132,6 +132,7 @@ export class RunsService {
     if (created) {
       await publishEffects(this.deps.bus, { events, ready }, this.deps.onPublishError);
       this.deps.hooks.emit('run:created', { tenantId, runId: run.id, workflow: run.workflowName, traceparent: run.traceparent });
+      if (run.deadlineAt) this.deps.hooks.emit('timer:armed', { at: run.deadlineAt });
     }
     return run;
   }

@@ -132,12 +132,11 @@ export class TasksService {
 
   /** Reclaims the tasks of expired leases (each reclaimed once however many replicas reap). */
   async reap(limit = 100): Promise<number> {
-    const expired = await this.deps.leases.expired(limit);
+    const expired = await this.deps.leases.takeExpired(limit);
     let reclaimed = 0;
     for (const lease of expired) {
       if (await this.deps.engine.reclaim(lease)) reclaimed++;
     }
-    await this.deps.leases.forget(expired);
     return expired.length === limit ? reclaimed + (await this.reap(limit)) : reclaimed;
   }
 
