@@ -202,10 +202,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       GRAPHQL_PATH,
       express.json({ limit: '2mb' }),
       expressMiddleware(apollo, {
-        context: async ({ req }) => {
+        context: async ({ req, res }) => {
           try {
             const principal = await auth.authenticate(req.headers.authorization);
-            return createContext(services, principal.tenantId);
+            const gone = new AbortController();
+            res.once('close', () => {
+              if (!res.writableFinished) gone.abort();
+            });
+            return createContext(services, principal.tenantId, gone.signal);
           } catch (e: unknown) {
             if (e instanceof DomainError) throw toGraphQLError(e, true);
             throw e;

@@ -32,6 +32,8 @@ export interface Context {
   tenantId: string;
   services: Services;
   loaders: Loaders;
+  /** Aborted when the client goes away before the response is sent (ends long polls). */
+  signal?: AbortSignal;
 }
 
 /** Per request (per subscription event batch): DataLoader caches must not outlive a request. */
@@ -64,6 +66,6 @@ export function createLoaders(services: Services, tenantId: string): Loaders {
   };
 }
 
-export function createContext(services: Services, tenantId: string): Context {
-  return { tenantId, services, loaders: createLoaders(services, tenantId) };
+export function createContext(services: Services, tenantId: string, signal?: AbortSignal): Context {
+  return { tenantId, services, loaders: createLoaders(services, tenantId), signal };
 }

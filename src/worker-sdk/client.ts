@@ -82,8 +82,8 @@ export class ConductorClient {
   }
 
   /** A heartbeat: extends the lease. `LeaseLostError` / `RunCancelledError` when the attempt no longer owns the task. */
-  async renewLease(ref: TaskRef, leaseMs?: number, signal?: AbortSignal): Promise<{ leaseExpiresAt: Date }> {
-    const data = await this.request<{ renewLease: { leaseExpiresAt: string } }>('RenewLease', RENEW, { ...vars(ref), leaseMs }, { signal, ref });
+  async renewLease(ref: TaskRef, leaseMs?: number, signal?: AbortSignal, timeoutMs?: number): Promise<{ leaseExpiresAt: Date }> {
+    const data = await this.request<{ renewLease: { leaseExpiresAt: string } }>('RenewLease', RENEW, { ...vars(ref), leaseMs }, { signal, ref, timeoutMs });
     return { leaseExpiresAt: new Date(data.renewLease.leaseExpiresAt) };
   }
 
@@ -98,16 +98,17 @@ export class ConductorClient {
   }
 
   /** Gives the task back unfinished (draining): queued again, the attempt not counted. */
-  async releaseTask(ref: TaskRef, signal?: AbortSignal): Promise<TaskResult> {
-    return (await this.request<{ releaseTask: TaskResult }>('ReleaseTask', RELEASE, vars(ref), { signal, ref })).releaseTask;
+  async releaseTask(ref: TaskRef, signal?: AbortSignal, timeoutMs?: number): Promise<TaskResult> {
+    return (await this.request<{ releaseTask: TaskResult }>('ReleaseTask', RELEASE, vars(ref), { signal, ref, timeoutMs })).releaseTask;
   }
 
   private async request<T>(
     operationName: string,
     query: string,
     variables: Record<string, unknown>,
-    opts: { signal?: AbortSignal; extraTimeoutMs?: number; ref?: TaskRef },
+    opts: { signal?: AbortSignal; extraTimeoutMs?: number; timeoutMs?: number; ref?: TaskRef },
   ): Promise<T> {
+    const timeoutMs = (opts.timeoutMs ?? this.requestTimeoutMs) + (opts.extraTimeoutMs ?? 0);
     let body: string;
     try {
       body = JSON.stringify({ operationName, query, variables });
@@ -115,7 +116,7 @@ export class ConductorClient {
       // A circular or BigInt output: a bug in the handler, not something a retry fixes.
       throw new ConductorError('BAD_USER_INPUT', `The ${operationName} variables are not JSON: ${(e as Error).message}`, { cause: e });
     }
-    const timeout = AbortSignal.timeout(this.requestTimeoutMs + (opts.extraTimeoutMs ?? 0));
+    const timeout = AbortSignal.timeout(timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     let res: Response;
     let text: string;
@@ -135,7 +136,7 @@ export class ConductorClient {
       // The caller's own abort (stopping) propagates as is; anything else is the conductor being unreachable.
       if (opts.signal?.aborted) throw opts.signal.reason ?? e;
       if (timeout.aborted) {
-        throw new ConductorUnavailableError(`${operationName}: no answer from ${this.options.url} within ${this.requestTimeoutMs + (opts.extraTimeoutMs ?? 0)} ms`, {
+        throw new ConductorUnavailableError(`${operationName}: no answer from ${this.options.url} within ${timeoutMs} ms`, {
           code: 'TIMEOUT',
           cause: e,
         });

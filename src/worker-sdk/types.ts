@@ -77,6 +77,8 @@ export interface WorkerLogger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+  /** When present (pino), the worker logs through a child carrying its `workerId` and `queue`. */
+  child?(bindings: Record<string, unknown>): WorkerLogger;
 }
 
 export const silentLogger: WorkerLogger = {

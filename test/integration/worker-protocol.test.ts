@@ -90,6 +90,24 @@ describe('worker protocol', () => {
     expect((await t.gql(COMPLETE, { id: lease.task.id, token: lease.leaseToken })).errors?.[0]?.extensions?.code).toBe('RUN_CANCELLED');
   });
 
+  it('a long poll whose client went away claims nothing for it', async () => {
+    await t.ok(REGISTER, { input: { name: 'gone', steps: [{ key: 'only', type: 'x', queue: 'gone-q' }] } });
+    const abort = new AbortController();
+    const poll = fetch(t.app.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `mutation { claimTasks(queue: "gone-q", workerId: "gone-worker", waitMs: 10000) { leaseToken } }` }),
+      signal: abort.signal,
+    }).catch(() => null);
+    // The poll is waiting once its request reached the server: give the abort a request to close.
+    await new Promise((r) => setTimeout(r, 200));
+    abort.abort();
+    await poll;
+    const { startRun } = await t.ok(`mutation { startRun(workflow: "gone") { id } }`);
+    const [lease] = (await t.ok(`mutation { claimTasks(queue: "gone-q", workerId: "present", waitMs: 5000) { task { runId attempt workerId } } }`)).claimTasks;
+    expect(lease.task).toEqual({ runId: startRun.id, attempt: 1, workerId: 'present' });
+  });
+
   it.each([
     [{ queue: 'bad queue!' }, 'queue'],
     [{ queue: 'q', max: 0 }, 'max'],

@@ -20,7 +20,7 @@ export class WorkerResolver {
     @Arg('waitMs', () => Int, { nullable: true }) waitMs: number | null,
     @Ctx() ctx: Context,
   ): Promise<TaskLease[]> {
-    const leases = await ctx.services.tasks.claim(ctx.tenantId, { queue, workerId, max, leaseMs, waitMs });
+    const leases = await ctx.services.tasks.claim(ctx.tenantId, { queue, workerId, max, leaseMs, waitMs }, ctx.signal);
     return leases.map((l) => ({ taskId: l.task.id, leaseToken: l.leaseToken, leaseExpiresAt: l.leaseExpiresAt, taskRow: l.task }));
   }
 
