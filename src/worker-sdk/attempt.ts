@@ -1,3 +1,4 @@
+import { startAttemptSpan, type AttemptSpan } from './tracing';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff';
 import type { ConductorClient } from './client';
 import {
@@ -65,6 +66,8 @@ export class Attempt {
   /** Cuts a report's backoff short when a heartbeat hears the lease end. */
   private retryWait: AbortController | null = null;
   private readonly startedAt = performance.now();
+  /** The attempt's span in the run's trace (no-op without an OpenTelemetry SDK in this process). */
+  private readonly span: AttemptSpan;
   private resolveSettled!: () => void;
   /** Resolves when the attempt is over and its slot free. */
   readonly settled = new Promise<void>((resolve) => (this.resolveSettled = resolve));
@@ -74,6 +77,7 @@ export class Attempt {
     private readonly lease: TaskLease,
   ) {
     const t = lease.task;
+    this.span = startAttemptSpan(t, host.workerId);
     this.info = { taskId: t.id, runId: t.runId, key: t.key, type: t.type, attempt: t.attempt, leaseToken: lease.leaseToken, workerId: host.workerId };
   }
 
@@ -171,7 +175,7 @@ export class Attempt {
       heartbeat: () => this.heartbeat(true),
     };
     try {
-      return { ok: true, output: await this.host.handler(ctx) };
+      return { ok: true, output: await this.span.run(async () => this.host.handler(ctx)) };
     } catch (e: unknown) {
       return { ok: false, error: e };
     }
@@ -185,7 +189,7 @@ export class Attempt {
       const message = error.message || error.name || 'The handler failed';
       return {
         during: 'fail' as const,
-        send: () => this.host.client.failTask(ref, message, retryable, this.stopReporting.signal),
+        send: () => this.host.client.failTask(ref, message, retryable, this.stopReporting.signal, this.span.headers()),
         recorded: () => {
           const durationMs = this.elapsedMs();
           this.host.log.warn({ ...this.logFields(), error: message, retryable, durationMs }, 'task failed');
@@ -198,7 +202,7 @@ export class Attempt {
       const output = (outcome.output === undefined ? null : outcome.output) as Json;
       call = {
         during: 'complete',
-        send: () => this.host.client.completeTask(ref, output, this.stopReporting.signal),
+        send: () => this.host.client.completeTask(ref, output, this.stopReporting.signal, this.span.headers()),
         recorded: () => {
           const durationMs = this.elapsedMs();
           this.host.log.info({ ...this.logFields(), durationMs }, 'task succeeded');
@@ -343,6 +347,7 @@ export class Attempt {
     this.phase = 'done';
     this.stopHeartbeat();
     this.stopReporting.abort();
+    this.span.end();
     this.resolveSettled();
     this.host.settled(this);
   }

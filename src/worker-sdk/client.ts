@@ -7,7 +7,7 @@ import {
 import type { Json, TaskLease, TaskRef } from './types';
 
 /** The worker protocol's operations, named so that conductor logs and traces show what a worker did. */
-const TASK_FIELDS = 'id runId key type queue attempt input';
+const TASK_FIELDS = 'id runId key type queue attempt input traceparent';
 const CLAIM = `mutation ClaimTasks($queue: String!, $workerId: String!, $max: Int, $leaseMs: Int, $waitMs: Int) {
   claimTasks(queue: $queue, workerId: $workerId, max: $max, leaseMs: $leaseMs, waitMs: $waitMs) { leaseToken leaseExpiresAt task { ${TASK_FIELDS} } }
 }`;
@@ -77,7 +77,7 @@ export class ConductorClient {
     return data.claimTasks.map((l) => ({
       leaseToken: l.leaseToken,
       leaseExpiresAt: new Date(l.leaseExpiresAt),
-      task: { ...l.task, input: l.task.input ?? null },
+      task: { ...l.task, input: l.task.input ?? null, traceparent: l.task.traceparent ?? null },
     }));
   }
 
@@ -88,13 +88,13 @@ export class ConductorClient {
   }
 
   /** Records the attempt's result. Idempotent for the current token. */
-  async completeTask(ref: TaskRef, output: Json, signal?: AbortSignal): Promise<TaskResult> {
-    return (await this.request<{ completeTask: TaskResult }>('CompleteTask', COMPLETE, { ...vars(ref), output }, { signal, ref })).completeTask;
+  async completeTask(ref: TaskRef, output: Json, signal?: AbortSignal, headers?: Record<string, string>): Promise<TaskResult> {
+    return (await this.request<{ completeTask: TaskResult }>('CompleteTask', COMPLETE, { ...vars(ref), output }, { signal, ref, headers })).completeTask;
   }
 
   /** Records a failed attempt; the step's retry policy applies unless `retryable` is false. */
-  async failTask(ref: TaskRef, error: string, retryable: boolean, signal?: AbortSignal): Promise<TaskResult> {
-    return (await this.request<{ failTask: TaskResult }>('FailTask', FAIL, { ...vars(ref), error, retryable }, { signal, ref })).failTask;
+  async failTask(ref: TaskRef, error: string, retryable: boolean, signal?: AbortSignal, headers?: Record<string, string>): Promise<TaskResult> {
+    return (await this.request<{ failTask: TaskResult }>('FailTask', FAIL, { ...vars(ref), error, retryable }, { signal, ref, headers })).failTask;
   }
 
   /** Gives the task back unfinished (draining): queued again, the attempt not counted. */
@@ -106,7 +106,7 @@ export class ConductorClient {
     operationName: string,
     query: string,
     variables: Record<string, unknown>,
-    opts: { signal?: AbortSignal; extraTimeoutMs?: number; timeoutMs?: number; ref?: TaskRef },
+    opts: { signal?: AbortSignal; extraTimeoutMs?: number; timeoutMs?: number; ref?: TaskRef; headers?: Record<string, string> },
   ): Promise<T> {
     const timeoutMs = (opts.timeoutMs ?? this.requestTimeoutMs) + (opts.extraTimeoutMs ?? 0);
     let body: string;
@@ -127,6 +127,7 @@ export class ConductorClient {
           'content-type': 'application/json',
           accept: 'application/graphql-response+json, application/json',
           ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+          ...opts.headers,
         },
         body,
         signal,
@@ -170,7 +171,7 @@ export class ConductorClient {
 interface RawLease {
   leaseToken: string;
   leaseExpiresAt: string;
-  task: { id: string; runId: string; key: string; type: string; queue: string | null; attempt: number; input: Json | null };
+  task: { id: string; runId: string; key: string; type: string; queue: string | null; attempt: number; input: Json | null; traceparent?: string | null };
 }
 
 function vars(ref: TaskRef): { taskId: string; leaseToken: string } {

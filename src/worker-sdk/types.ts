@@ -36,6 +36,8 @@ export interface ClaimedTask {
   attempt: number;
   /** The step's input with its templates resolved. */
   input: Json;
+  /** W3C trace context of the run (null when the conductor does not trace). */
+  traceparent: string | null;
 }
 
 export interface TaskLease {
