@@ -19,6 +19,8 @@ async function main(): Promise<void> {
     app
       .stop()
       .then(() => tracing?.shutdown())
+      // The last lines ("stopped") must reach stdout before the process exits.
+      .then(() => new Promise<void>((resolve) => app.logger.flush(() => resolve())))
       .then(
         () => process.exit(0),
         (e: unknown) => {
