@@ -192,6 +192,11 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
     case 'released': {
       const task = mustGet(w, transition.taskId);
       const step = w.steps.get(task.key)!;
+      if (isTerminalRun(w.run.status)) {
+        // The run already ended (a sibling failed): nothing to run again.
+        w.setTask(task, { status: 'CANCELLED', finishedAt: ctx.now, timerAt: null, deadlineAt: null });
+        break;
+      }
       // Not a failure: the attempt does not count against the retry policy.
       w.setTask(
         task,

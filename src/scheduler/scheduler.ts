@@ -1,5 +1,6 @@
 import type { Clock } from '../domain/clock';
 import { coerceError, DomainError, LeaseLostError, RunCancelledError } from '../domain/errors';
+import { storable } from '../domain/json';
 import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
 import type { LeaseRef, RenewResult } from '../leases/lease-store';
 import type { TaskRow } from '../store/tasks.store';
@@ -9,6 +10,7 @@ export interface SchedulerEngine {
   claim(opts: { tenantId: null; queue: null; limit: number; workerId: string; leaseMs: number }): Promise<{ task: TaskRow; expiresAt: Date }[]>;
   complete(taskId: string, fence: string, output: TaskRow['output']): Promise<unknown>;
   fail(taskId: string, fence: string, error: string, retryable: boolean): Promise<unknown>;
+  release(taskId: string, fence: string): Promise<unknown>;
   setTimer(taskId: string, fence: string, tenantId: string, at: Date): Promise<boolean>;
   fireDue(limit?: number): Promise<number>;
   nextWakeAt(): Promise<Date | null>;
@@ -55,7 +57,8 @@ type Phase = { kind: 'idle' } | { kind: 'running' } | { kind: 'draining' } | { k
 export class Scheduler {
   private phase: Phase = { kind: 'idle' };
   private readonly inflight = new Map<string, { promise: Promise<void>; abort: AbortController; lease: LeaseRef; parked: boolean }>();
-  private readonly loops: NodeJS.Timeout[] = [];
+  /** The pending timer of each loop, by name: one handle per loop, so stop() can clear them all. */
+  private readonly loops = new Map<string, NodeJS.Timeout>();
   private readonly loopRuns = new Set<Promise<unknown>>();
   private dispatching: Promise<void> | null = null;
   private dispatchAgain = false;
@@ -71,16 +74,20 @@ export class Scheduler {
     this.phase = { kind: 'running' };
     this.wake();
     this.wakeTimers();
-    this.every(Math.max(100, Math.floor(this.opts.leaseTtlMs / 3)), () => this.heartbeat(), 'heartbeat');
+    // Heartbeats go on while draining: attempts finishing in the grace period keep their leases.
+    this.every(Math.max(100, Math.floor(this.opts.leaseTtlMs / 3)), () => this.heartbeat(), 'heartbeat', true);
     this.every(this.opts.reaperIntervalMs, () => this.opts.leases.reap(), 'reaper');
     this.every(this.opts.orphanSweepIntervalMs, () => this.opts.leases.sweepOrphans(), 'orphan sweep');
   }
 
   /** A loop that never overlaps itself: the next pass is scheduled when this one ends. */
-  private every(intervalMs: number, pass: () => Promise<unknown>, name: string): void {
+  private every(intervalMs: number, pass: () => Promise<unknown>, name: string, whileDraining = false): void {
+    const active = () => this.phase.kind === 'running' || (whileDraining && this.phase.kind === 'draining');
     const schedule = () => {
-      if (this.phase.kind !== 'running') return;
+      if (!active()) return;
       const timer = setTimeout(() => {
+        this.loops.delete(name);
+        if (!active()) return;
         const run = pass()
           .catch((e: unknown) => this.opts.log.error({ err: coerceError(e) }, `${name} pass failed; retrying at the next interval`))
           .finally(() => {
@@ -90,8 +97,7 @@ export class Scheduler {
         this.loopRuns.add(run);
       }, intervalMs);
       timer.unref();
-      this.loops.push(timer);
-      if (this.loops.length > 16) this.loops.splice(0, this.loops.length - 16);
+      this.loops.set(name, timer);
     };
     schedule();
   }
@@ -146,15 +152,20 @@ export class Scheduler {
     if (this.phase.kind === 'stopped') return;
     this.phase = { kind: 'draining' };
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    for (const t of this.loops) clearTimeout(t);
-    await Promise.allSettled([this.dispatching, this.timing, ...this.loopRuns]);
+    for (const [name, t] of this.loops) {
+      if (name !== 'heartbeat') clearTimeout(t);
+    }
+    await Promise.allSettled([this.dispatching, this.timing]);
     const all = Promise.allSettled([...this.inflight.values()].map((a) => a.promise));
     const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
     if (timedOut) {
+      // Given back, not failed: a deploy must not use up a step's retry budget.
       for (const a of this.inflight.values()) a.abort.abort();
       await all;
     }
     this.phase = { kind: 'stopped' };
+    for (const t of this.loops.values()) clearTimeout(t);
+    await Promise.allSettled([...this.loopRuns]);
   }
 
   get inflightCount(): number {
@@ -214,10 +225,15 @@ export class Scheduler {
         now: () => clock.now(),
       });
     } catch (e: unknown) {
-      // Abandoned (lease lost, run cancelled, shutdown): whoever holds the task now decides.
+      // Abandoned (lease lost, run cancelled): whoever holds the task now decides.
       if (signal.aborted && this.phase.kind === 'running') return;
+      // Aborted by shutdown: give the task back to another replica, uncounted.
+      if (signal.aborted) {
+        await this.report(ctx, () => engine.release(task.id, task.fence));
+        return;
+      }
       const failure = e instanceof TaskFailure ? e : new TaskFailure(coerceError(e).message, true);
-      await this.report(ctx, () => engine.fail(task.id, task.fence, failure.message, failure.retryable));
+      await this.report(ctx, () => engine.fail(task.id, task.fence, storable(failure.message) as string, failure.retryable));
       return;
     }
     if (result.kind === 'sleep') {
@@ -231,7 +247,7 @@ export class Scheduler {
       }
       return;
     }
-    await this.report(ctx, () => engine.complete(task.id, task.fence, result.output));
+    await this.report(ctx, () => engine.complete(task.id, task.fence, storable(result.output)));
   }
 
   private async report(ctx: object, write: () => Promise<unknown>): Promise<void> {
@@ -256,12 +272,11 @@ export class Scheduler {
         while ((await this.opts.engine.fireDue(100)) >= 100 && this.phase.kind === 'running');
         // Delayed built-in tasks (retry backoff) become claimable on their own: dispatch.
         this.wake();
+        // Keeps a sooner timer armed meanwhile (armTimer during this pass), else arms this one.
         const next = await this.opts.engine.nextWakeAt();
-        this.wakeAt = Infinity;
         this.scheduleTimerWake(next ?? new Date(this.opts.clock.now().getTime() + this.opts.pollIntervalMs));
       } catch (e: unknown) {
         this.opts.log.error({ err: coerceError(e) }, 'timer pass failed; retrying at the next poll');
-        this.wakeAt = Infinity;
         this.scheduleTimerWake(new Date(this.opts.clock.now().getTime() + this.opts.pollIntervalMs));
       }
     } while (this.timingAgain && this.phase.kind === 'running');

@@ -247,7 +247,9 @@ export class Engine {
 
   /** When the scheduler next has something to do. */
   async nextWakeAt(): Promise<Date | null> {
-    return nextWakeAt(this.deps.db, this.deps.clock.now());
+    // Delayed tasks count from the last availability scan, not from now: one that came due
+    // between the scan and this query (a timer firing a millisecond early) is still ahead.
+    return nextWakeAt(this.deps.db, this.lastAvailabilityScan);
   }
 
   /** Records that a stale holder's result was refused (history and metrics). */
@@ -271,7 +273,10 @@ export class Engine {
     await this.quietly(() =>
       this.inRun({ taskId, tenantId: null }, (_run, tasks) => {
         const task = tasks.find((t) => t.id === taskId);
-        if (!task || task.status !== 'RUNNING' || task.fence !== fence || task.timerAt !== null) return null;
+        if (!task || task.status !== 'RUNNING' || task.fence !== fence) return null;
+        // A parked attempt (a sleep on its durable timer) holds no lease to expire; its step
+        // timeout still bounds it.
+        if (decision && task.timerAt !== null) return null;
         applied = true;
         if (decision) return decision;
         const error = `Attempt ${task.attempt} timed out after ${task.timeoutMs} ms`;

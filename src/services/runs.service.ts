@@ -29,7 +29,8 @@ export function encodeRunCursor(run: Pick<RunRow, 'createdAt' | 'id'>): string {
 export function decodeRunCursor(cursor: string): { createdAt: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
   const createdAt = new Date(at ?? '');
-  if (!id || !/^[0-9a-f-]{36}$/i.test(id) || Number.isNaN(createdAt.getTime())) {
+  const year = createdAt.getUTCFullYear();
+  if (!id || !isUuid(id) || Number.isNaN(createdAt.getTime()) || year < 1970 || year > 9999) {
     throw new ValidationError(`"after" is not a cursor this API returned: pass pageInfo.endCursor of the previous page`, { cursor });
   }
   return { createdAt, id };

@@ -10,6 +10,7 @@ import type { Engine } from './engine';
 import { isUuid } from './runs.service';
 
 export const MAX_CLAIM = 100;
+const MAX_BIGINT = 2n ** 63n - 1n;
 /** Reclaim transactions in flight at once per replica (an embedded pool of one runs them in turn). */
 const REAP_CONCURRENCY = 8;
 
@@ -140,8 +141,10 @@ export class TasksService {
   async fail(tenantId: string, taskId: string, leaseToken: string, error: string, retryable: boolean): Promise<TaskRow> {
     const ref = this.ref(tenantId, taskId, leaseToken);
     if (error.length === 0) throw new ValidationError('"error" must say what went wrong', { field: 'error' });
-    // Bounded: an error is for people and logs, not a payload.
-    const message = error.length > 8_192 ? `${error.slice(0, 8_192)}… (truncated)` : error;
+    // Bounded: an error is for people and logs, not a payload. Cut on a code point, never inside a
+    // surrogate pair (a lone surrogate cannot be stored in jsonb).
+    const cut = /[\uD800-\uDBFF]/.test(error[8_191] ?? '') ? 8_191 : 8_192;
+    const message = error.length > 8_192 ? `${error.slice(0, cut)}… (truncated)` : error;
     return this.notFoundAsLost(ref, () => this.deps.engine.fail(ref.taskId, leaseToken, message, retryable, tenantId));
   }
 
@@ -155,7 +158,8 @@ export class TasksService {
     const expired = await this.deps.leases.takeExpired(limit);
     // Several reclaims at once: each is its own short transaction on its own run, and a dead
     // worker's 100 tasks come back in ~1/8 the time (measured: 1.1 s serially on Postgres).
-    const results = await mapConcurrent(expired, REAP_CONCURRENCY, (lease) => this.deps.engine.reclaim(lease));
+    // One reclaim failing (a database hiccup) must not drop the others taken from the store.
+    const results = await mapConcurrent(expired, REAP_CONCURRENCY, (lease) => this.deps.engine.reclaim(lease).catch(() => false));
     const reclaimed = results.filter(Boolean).length;
     return expired.length === limit ? reclaimed + (await this.reap(limit)) : reclaimed;
   }
@@ -170,11 +174,9 @@ export class TasksService {
     if (running.length === 0) return 0;
     const refs: LeaseRef[] = running.map((t) => ({ taskId: t.id, token: t.fence, tenantId: t.tenantId }));
     const held = await this.deps.leases.held(refs);
-    let reclaimed = 0;
-    for (const [i, ref] of refs.entries()) {
-      if (!held[i] && (await this.deps.engine.reclaim(ref))) reclaimed++;
-    }
-    return reclaimed;
+    const orphans = refs.filter((_, i) => !held[i]);
+    const results = await mapConcurrent(orphans, REAP_CONCURRENCY, (ref) => this.deps.engine.reclaim(ref).catch(() => false));
+    return results.filter(Boolean).length;
   }
 
   /** Long polls return at once (empty) so requests drain. */
@@ -184,7 +186,10 @@ export class TasksService {
   }
 
   private ref(tenantId: string, taskId: string, leaseToken: string): LeaseRef {
-    if (!/^\d{1,19}$/.test(leaseToken)) throw new ValidationError('"leaseToken" is not a token this API issued', { field: 'leaseToken' });
+    // Canonical decimal within Postgres bigint: "01" or 2^63 would compare wrong or overflow there.
+    if (!/^(0|[1-9]\d{0,18})$/.test(leaseToken) || BigInt(leaseToken) > MAX_BIGINT) {
+      throw new ValidationError('"leaseToken" is not a token this API issued', { field: 'leaseToken' });
+    }
     if (!isUuid(taskId)) throw new NotFoundError('Task', taskId);
     return { taskId: taskId.toLowerCase(), token: leaseToken, tenantId };
   }

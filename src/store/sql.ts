@@ -1,5 +1,6 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ValidationError } from '../domain/errors';
 
 /**
  * The executor store functions take (graphile's `withPgClient` habit): the caller owns the
@@ -29,6 +30,20 @@ export function sqlState(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/**
+ * Postgres "data exception" (class 22): a value the caller sent cannot be stored (a NUL character,
+ * an unpaired surrogate, a number out of range). That is bad input, not a server fault.
+ */
+function asInputError(e: unknown): unknown {
+  const state = sqlState(e);
+  if (state === undefined || !state.startsWith('22')) return e;
+  const detail = (e as { message?: string }).message ?? state;
+  return new ValidationError(
+    `A value cannot be stored (${detail}): remove NUL characters (\\u0000) and unpaired surrogates from strings, and keep numbers and dates in range`,
+    { sqlState: state },
+  );
+}
+
 export class Database {
   constructor(readonly dataSource: DataSource) {}
 
@@ -37,6 +52,8 @@ export class Database {
     const runner = this.dataSource.createQueryRunner();
     try {
       return await new RunnerSql(runner).rows<T>(text, params);
+    } catch (e: unknown) {
+      throw asInputError(e);
     } finally {
       await runner.release();
     }
@@ -62,7 +79,7 @@ export class Database {
         }
       } catch (e: unknown) {
         const state = sqlState(e);
-        if (attempt >= 5 || state === undefined || !RETRYABLE_SQLSTATES.has(state)) throw e;
+        if (attempt >= 5 || state === undefined || !RETRYABLE_SQLSTATES.has(state)) throw asInputError(e);
         await sleep(Math.round(10 * 2 ** attempt * (0.5 + Math.random())));
       } finally {
         await runner.release();

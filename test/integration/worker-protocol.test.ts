@@ -120,7 +120,44 @@ describe('worker protocol', () => {
   });
 
   it('answers a malformed token with BAD_USER_INPUT and an unknown task with LEASE_LOST', async () => {
-    expect((await t.gql(COMPLETE, { id: '00000000-0000-0000-0000-000000000000', token: 'abc' })).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    for (const token of ['abc', '01', '9999999999999999999', '-1']) {
+      expect((await t.gql(COMPLETE, { id: '00000000-0000-0000-0000-000000000000', token })).errors?.[0]?.extensions?.code, token).toBe('BAD_USER_INPUT');
+    }
     expect((await t.gql(COMPLETE, { id: '00000000-0000-0000-0000-000000000000', token: '1' })).errors?.[0]?.extensions?.code).toBe('LEASE_LOST');
+  });
+
+  it('refuses values Postgres cannot store with BAD_USER_INPUT, not a server error', async () => {
+    const nul = await t.gql(`mutation($input: JSON) { startRun(workflow: "remote", input: $input) { id } }`, { input: { n: 'a\u0000b' } });
+    expect(nul.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const key = await t.gql(`mutation { startRun(workflow: "remote", idempotencyKey: "k\u0000") { id } }`);
+    expect(key.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const cursor = await t.gql(`query($after: String) { runs(after: $after) { totalCount } }`, {
+      after: Buffer.from(`2020-01-01T00:00:00.000Z|${'-'.repeat(36)}`).toString('base64url'),
+    });
+    expect(cursor.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('a step timeout bounds a sleeping attempt too (no spin on a parked task past its deadline)', async () => {
+    await t.ok(REGISTER, { input: { name: 'nap', steps: [{ key: 'nap', type: 'sleep', input: { ms: 60000 }, timeoutMs: 300 }] } });
+    const { startRun } = await t.ok(`mutation { startRun(workflow: "nap") { id } }`);
+    const run = await waitForRun(t, startRun.id, 10_000);
+    expect(run.status).toBe('FAILED');
+    expect(run.tasks[0].error).toMatch(/timed out after 300 ms/);
+  });
+
+  it('a task released after its run failed is cancelled, not run again', async () => {
+    await t.ok(REGISTER, {
+      input: { name: 'fork', steps: [{ key: 'a', type: 'x', queue: 'fork-q' }, { key: 'b', type: 'x', queue: 'fork-q' }] },
+    });
+    const { startRun } = await t.ok(`mutation { startRun(workflow: "fork") { id } }`);
+    const leases = (await t.ok(`mutation { claimTasks(queue: "fork-q", workerId: "w", max: 2, waitMs: 5000) { leaseToken task { id key } } }`)).claimTasks;
+    expect(leases).toHaveLength(2);
+    await t.ok(FAIL, { id: leases[0].task.id, token: leases[0].leaseToken, error: 'boom', retryable: false });
+    const { releaseTask } = await t.ok(`mutation($id: ID!, $tok: String!) { releaseTask(taskId: $id, leaseToken: $tok) { status } }`, {
+      id: leases[1].task.id,
+      tok: leases[1].leaseToken,
+    });
+    expect(releaseTask.status).toBe('CANCELLED');
+    expect((await waitForRun(t, startRun.id)).status).toBe('FAILED');
   });
 });

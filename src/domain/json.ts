@@ -1,0 +1,17 @@
+import type { Json } from './glossary';
+
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * A JSON value Postgres can store: NUL characters and unpaired surrogates (which jsonb and text
+ * refuse) become U+FFFD. For results the conductor produces itself (an http step's response);
+ * what callers send is refused instead, with BAD_USER_INPUT.
+ */
+export function storable(value: Json): Json {
+  if (typeof value === 'string') return value.replace(UNSTORABLE, '\uFFFD');
+  if (Array.isArray(value)) return value.map(storable);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replace(UNSTORABLE, '\uFFFD'), storable(v)]));
+  }
+  return value;
+}
