@@ -1,5 +1,7 @@
 import type { Json } from './glossary';
 
+// NUL is exactly what this pattern is for.
+// eslint-disable-next-line no-control-regex
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
