@@ -103,7 +103,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logRunLifecycle(hooks, logger);
     const onPublishError = (e: unknown) => logger.warn({ err: coerceError(e) }, 'publishing events failed; subscribers will catch up from history');
     const workflows = new WorkflowsService(db);
-    const engine = new Engine({ db, workflows, bus, leases, clock, hooks, onPublishError, random: options.random });
+    const engine = new Engine({
+      db,
+      workflows,
+      bus,
+      leases,
+      clock,
+      hooks,
+      onPublishError,
+      random: options.random,
+      groupCommits: embedded ? 1 : Math.max(1, Math.min(4, config.databasePoolSize - 2)),
+    });
     const tasks = new TasksService({ db, engine, leases, bus, clock, hooks, leaseTtlMs: config.leaseTtlMs });
     const runs = new RunsService({ db, workflows, engine, bus, clock, hooks, onPublishError });
     const runEvents = new RunEventsService({ bus, runs });

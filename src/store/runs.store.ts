@@ -52,6 +52,14 @@ export async function lockRunOfTask(sql: Sql, taskId: string): Promise<RunRow | 
   return row;
 }
 
+/** Locks the runs of these tasks in id order (a fixed order: two batches cannot deadlock). */
+export async function lockRunsOfTasks(sql: Sql, taskIds: readonly string[]): Promise<RunRow[]> {
+  return sql.rows<RunRow>(
+    `SELECT r.* FROM runs r WHERE r.id IN (SELECT "runId" FROM tasks WHERE id = ANY($1::uuid[])) ORDER BY r.id FOR UPDATE`,
+    [taskIds],
+  );
+}
+
 /** Writes the mutable columns of any number of runs in one statement. */
 export async function saveRuns(
   sql: Sql,

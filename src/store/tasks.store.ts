@@ -38,6 +38,11 @@ export async function tasksOfLockedRun(sql: Sql, runId: string): Promise<TaskRow
   return sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "runId" = $1 FOR UPDATE`, [runId]);
 }
 
+/** The tasks of several runs whose rows the caller has locked. */
+export async function tasksOfLockedRuns(sql: Sql, runIds: readonly string[]): Promise<TaskRow[]> {
+  return sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "runId" = ANY($1::uuid[]) ORDER BY "runId", position FOR UPDATE`, [runIds]);
+}
+
 export async function findTask(sql: Sql, tenantId: string, taskId: string): Promise<TaskRow | undefined> {
   const [row] = await sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND id = $2`, [tenantId, taskId]);
   return row;
