@@ -37,7 +37,9 @@ export function createLogger(opts: {
       hooks: { logMethod: scrubLogArguments },
       serializers: { err: (e: unknown) => (e instanceof Error ? scrubValue(e) : e) },
     },
-    opts.destination,
+    // Synchronous stdout: lines in order and none lost at exit (the drain's last lines matter to
+    // an SRE reading `kubectl logs`); pino's async mode reordered them around flush().
+    opts.destination ?? pino.destination({ dest: 1, sync: true }),
   );
 
   // Children inherit these through the prototype chain (pino's child is Object.create(parent)).

@@ -3,6 +3,7 @@ import type { EventBus, RunEvent } from '../events/event-bus';
 import type { RunsService } from './runs.service';
 
 const RESYNC = Symbol('resync');
+const REPLAY_PAGE = 1_000;
 
 /** Live events a slow subscriber may lag behind; past it the OLDEST are dropped, so the newest always arrives and reveals the gap, which is refetched. */
 const LIVE_BUFFER = 1024;
@@ -26,21 +27,26 @@ export class RunEventsService {
     // A repeater starts listening on its first next(): start it now, before the history is read.
     const firstLive = live.next();
     const runs = this.deps.runs;
-    async function* stream(): AsyncGenerator<RunEvent> {
-      let last = afterSeq;
-      try {
-        for (const e of await runs.events(tenantId, runId, last)) {
+    let last = afterSeq;
+    /** Everything stored after `last`, page by page (a long run has more than one page). */
+    async function* catchUp(): AsyncGenerator<RunEvent> {
+      for (;;) {
+        const page = await runs.events(tenantId, runId, last, REPLAY_PAGE);
+        for (const e of page) {
           last = e.seq;
           yield e;
         }
+        if (page.length < REPLAY_PAGE) return;
+      }
+    }
+    async function* stream(): AsyncGenerator<RunEvent> {
+      try {
+        yield* catchUp();
         let next = await firstLive;
         while (!next.done) {
           const e = next.value;
           if (e === RESYNC) {
-            for (const missed of await runs.events(tenantId, runId, last)) {
-              last = missed.seq;
-              yield missed;
-            }
+            yield* catchUp();
             next = await live.next();
             continue;
           }

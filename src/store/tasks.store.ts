@@ -68,6 +68,9 @@ export async function saveTasks(sql: Sql, tasks: readonly TaskState[]): Promise<
 }
 
 /**
+ * (`queue IS NULL` and `queue = $1` are separate statements: `IS NOT DISTINCT FROM` cannot use
+ * the ready index, and every claim would scan all queued tasks.)
+ *
  * Claims up to `limit` ready tasks of one queue (null: built-in steps) in one statement, each
  * with a new fencing token. The run rows are locked with SKIP LOCKED too: a claim never waits
  * for a lock, so it cannot deadlock with a transition that holds a run and then its tasks.
@@ -79,7 +82,7 @@ export async function claimReadyTasks(
   return sql.rows<TaskRow>(
     `WITH picked AS (
        SELECT t.id FROM tasks t JOIN runs r ON r.id = t."runId"
-       WHERE t.status = 'QUEUED' AND t.queue IS NOT DISTINCT FROM $1 AND t."availableAt" <= $2
+       WHERE t.status = 'QUEUED' AND ${opts.queue === null ? 't.queue IS NULL AND $1::text IS NULL' : 't.queue = $1'} AND t."availableAt" <= $2
          AND ($5::text IS NULL OR t."tenantId" = $5)
        ORDER BY t."availableAt"
        LIMIT $3
