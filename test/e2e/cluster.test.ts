@@ -1,24 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Client } from 'pg';
 import { createTestDatabase, REAL_POSTGRES, REAL_REDIS, type TestDatabase } from '../helpers/db';
+import { freePort } from '../helpers/net';
 
 const root = join(__dirname, '..', '..');
 const RUNS = Number(process.env['CLUSTER_TEST_RUNS'] ?? 2000);
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 function start(args: string[], env: Record<string, string | undefined>): { child: ChildProcess; output: () => string } {
   let out = '';

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, waitForRun, type TestApp } from '../helpers/app';
 import { REAL_REDIS } from '../helpers/db';
+import { freePort } from '../helpers/net';
 
 const root = join(__dirname, '..', '..');
 
@@ -39,14 +39,6 @@ function dashboardExpressions(): string[] {
   };
   walk(dashboard.panels as never);
   return [...new Set(out)];
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 describe('a real Prometheus scraping a conductor that did work', () => {

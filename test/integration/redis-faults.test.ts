@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, startTestApp, type GqlResult, type TestApp } from '../helpers/app';
 import { REAL_POSTGRES, REAL_REDIS } from '../helpers/db';
+import { freePort } from '../helpers/net';
 
 /**
  * Faults under load: Redis flushed, Redis killed and restarted, the conductor restarted. Redis
@@ -250,15 +251,6 @@ async function expectExactlyOnce(t: TestApp, workflow: string, runCount: number,
 // ---------------------------------------------------------------------------------------------
 // A dedicated redis-server: the faults must never touch the shared one.
 // ---------------------------------------------------------------------------------------------
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function spawnRedis(port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, startTestApp, waitForRun, type TestApp } from '../helpers/app';
 import { REAL_POSTGRES, REAL_REDIS } from '../helpers/db';
+import { freePort } from '../helpers/net';
 
 const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { version } }`;
 
@@ -66,15 +67,6 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('two replicas on one Postgres and on
     expect(Object.keys(byReplica).sort()).toEqual(['a', 'b']);
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 describe.runIf(REAL_POSTGRES)('readiness names the failing dependency', () => {
   let redis: ChildProcess | null = null;
