@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { createApp, type App } from '../src/app';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/observability/logger';
+import { createTestDatabase } from '../test/helpers/db';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '600' }, repeats: { type: 'string', default: '3' } } });
 const RUNS = Number(values.runs);
@@ -51,8 +52,11 @@ async function main(): Promise<void> {
   const scrapes: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
     for (const level of ['silent', 'info', 'debug'] as const) {
+      // A database of its own per sample: equal starting conditions, and nothing left behind.
+      const db = await createTestDatabase();
       const config = loadConfig({
         ...(process.env as Record<string, string>),
+        DATABASE_URL: db.url,
         PORT: '0',
         LOG_LEVEL: level,
         MAESTRO_DATA_DIR: 'memory://',
@@ -69,6 +73,7 @@ async function main(): Promise<void> {
         }
       } finally {
         await app.stop();
+        await db.drop();
       }
       process.stderr.write(`  repeat ${r + 1}/${REPEATS} ${level}: ${results[level]!.at(-1)!.toFixed(0)} runs/s\n`);
     }
@@ -77,6 +82,7 @@ async function main(): Promise<void> {
   console.log(`\nObservability cost, ${RUNS} one-step runs per sample, ${REPEATS} repeats (${process.env['DATABASE_URL'] ? 'Postgres' : 'embedded PGlite'}):`);
   for (const level of ['silent', 'info', 'debug'] as const) {
     const m = median(results[level]!);
+    // debug logs every task (claimed/finished), info only runs (created/finished).
     console.log(`  logs ${level.padEnd(6)} ${m.toFixed(0).padStart(6)} runs/s  (${((m / base) * 100).toFixed(1)}% of silent)`);
   }
   console.log(`  /metrics scrape: median ${median(scrapes).toFixed(1)} ms over ${scrapes.length} scrapes; ${(bytes / 1024 / 1024).toFixed(1)} MiB of logs written`);

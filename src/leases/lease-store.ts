@@ -18,8 +18,8 @@ export type RenewResult =
   | { ok: false; reason: 'LOST' | 'CANCELLED' | 'MISSING' };
 
 export interface LeaseStore {
-  /** Grants leases (batch); returns when each expires. */
-  acquire(leases: readonly (LeaseRef & { ttlMs: number })[]): Promise<Date[]>;
+  /** Grants leases (batch); returns when each expires, or null where a newer token already holds the task. */
+  acquire(leases: readonly (LeaseRef & { ttlMs: number })[]): Promise<(Date | null)[]>;
   /** Extends a lease held with `token`; no Postgres write. */
   renew(lease: LeaseRef, ttlMs: number): Promise<RenewResult>;
   /** Drops a lease held with `token` (the attempt ended). */

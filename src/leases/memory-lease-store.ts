@@ -25,9 +25,11 @@ export class MemoryLeaseStore implements LeaseStore {
     return e;
   }
 
-  async acquire(leases: readonly (LeaseRef & { ttlMs: number })[]): Promise<Date[]> {
+  async acquire(leases: readonly (LeaseRef & { ttlMs: number })[]): Promise<(Date | null)[]> {
     const now = this.clock.now().getTime();
     return leases.map((l) => {
+      const held = this.live(l.taskId);
+      if (held && BigInt(held.token) > BigInt(l.token)) return null;
       const expiresAt = now + l.ttlMs;
       this.leases.set(l.taskId, { tenantId: l.tenantId, token: l.token, revoked: false, expiresAt });
       this.expiries.set(`${l.taskId}|${l.token}`, { ref: { taskId: l.taskId, token: l.token, tenantId: l.tenantId }, at: expiresAt });

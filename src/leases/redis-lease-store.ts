@@ -11,6 +11,12 @@ const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + ma
 
 const ACQUIRE = `${NOW}
 local ttl = tonumber(ARGV[2])
+-- Never replace a newer holder: a grant delayed in flight must not overwrite a later claim's.
+local held = redis.call('GET', KEYS[1])
+if held then
+  local token = tonumber(string.match(held, '/(%d+)$'))
+  if token and token > tonumber(ARGV[4]) then return -1 end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
 return now + ttl`;
@@ -43,7 +49,7 @@ return members`;
 
 type Scripts = {
   leaseTakeExpired(zset: string, limit: number): Promise<string[]>;
-  leaseAcquire(key: string, zset: string, token: string, ttl: number, member: string): Promise<number>;
+  leaseAcquire(key: string, zset: string, value: string, ttl: number, member: string, token: string): Promise<number>;
   leaseRenew(key: string, zset: string, token: string, ttl: number, member: string): Promise<[number, string | number]>;
   leaseRelease(key: string, zset: string, token: string, member: string): Promise<number>;
   leaseRevoke(key: string, token: string): Promise<number>;
@@ -87,16 +93,16 @@ export class RedisLeaseStore implements LeaseStore {
     return `${this.prefix}lease:${taskId}`;
   }
 
-  async acquire(leases: readonly (LeaseRef & { ttlMs: number })[]): Promise<Date[]> {
+  async acquire(leases: readonly (LeaseRef & { ttlMs: number })[]): Promise<(Date | null)[]> {
     if (leases.length === 0) return [];
     // One round trip for a whole claim batch.
     // Queued in the pipeline, not sent: exec() sends them in one round trip.
     const pipeline = this.redis.pipeline() as unknown as Scripts & { exec(): Promise<[Error | null, unknown][]> };
-    for (const l of leases) void pipeline.leaseAcquire(this.key(l.taskId), this.zset, value(l), l.ttlMs, member(l));
+    for (const l of leases) void pipeline.leaseAcquire(this.key(l.taskId), this.zset, value(l), l.ttlMs, member(l), l.token);
     const results = await pipeline.exec();
     return results.map(([err, at]) => {
       if (err) throw err;
-      return new Date(Number(at));
+      return Number(at) < 0 ? null : new Date(Number(at));
     });
   }
 

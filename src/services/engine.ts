@@ -143,7 +143,7 @@ export class Engine {
     if (claimed.length === 0) return [];
     // After commit: a crash before the leases exist leaves RUNNING tasks without a lease, which
     // the orphan sweep reclaims. Granting first could lease a claim that rolled back.
-    let expiries: Date[];
+    let expiries: (Date | null)[];
     try {
       expiries = await this.deps.leases.acquire(claimed.map((t) => ({ taskId: t.id, token: t.fence, tenantId: t.tenantId, ttlMs: opts.leaseMs })));
     } catch (e: unknown) {
@@ -179,7 +179,8 @@ export class Engine {
         traceparent: run?.traceparent ?? null,
       });
     }
-    return claimed.map((task, i) => ({ task, expiresAt: expiries[i]! }));
+    // null: a newer claim already holds the task (this grant was late); the holder hears LEASE_LOST.
+    return claimed.map((task, i) => ({ task, expiresAt: expiries[i] ?? now }));
   }
 
   /** Records a successful attempt. Accepted only with the task's current fencing token. */
@@ -418,7 +419,7 @@ export class Engine {
     let batch = newBatch();
     const out = await this.deps.db.transaction(async (sql) => {
       batch = newBatch();
-      const run = 'runId' in target ? await lockRun(sql, target.tenantId ?? '', target.runId, target.tenantId === null) : await lockRunOfTask(sql, target.taskId);
+      const run = 'runId' in target ? await lockRun(sql, target.tenantId ?? '', target.runId, target.tenantId === null) : await lockRunOfTask(sql, target.taskId, target.tenantId);
       if (!run || (target.tenantId !== null && run.tenantId !== target.tenantId)) {
         throw 'runId' in target ? new NotFoundError('Run', target.runId) : new NotFoundError('Task', target.taskId);
       }

@@ -68,66 +68,72 @@ export class RunsService {
     const events: RunEventRow[] = [];
     const ready: (string | null)[] = [];
     let created = false;
-    const run = await db.transaction(async (sql) => {
-      events.length = 0;
-      ready.length = 0;
-      created = false;
-      if (key !== null) {
-        const existing = await findRunByIdempotencyKey(sql, tenantId, key);
-        if (existing) return existing;
-      }
-      const workflow =
-        req.version == null ? await findLatestWorkflow(sql, tenantId, req.workflow) : await findWorkflowVersion(sql, tenantId, req.workflow, req.version);
-      if (!workflow) throw new NotFoundError('Workflow', req.version == null ? req.workflow : `${req.workflow}@${req.version}`);
-      this.deps.workflows.remember(workflow);
-      let plan;
-      try {
-        plan = planRun(workflow.definition, input);
-      } catch (e: unknown) {
-        if (e instanceof TemplateError) throw new ValidationError(`The run input does not fit the workflow: ${e.message}`, e.data);
-        throw e;
-      }
-      const inserted = await insertRun(sql, {
-        tenantId,
-        workflowId: workflow.id,
-        workflowName: workflow.name,
-        workflowVersion: workflow.version,
-        input,
-        idempotencyKey: key,
-        createdAt: now,
-        deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
-        traceparent,
-      });
-      if (!inserted) return (await findRunByIdempotencyKey(sql, tenantId, key!))!;
-      const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));
-      const tasks = await insertTasks(
-        sql,
-        tenantId,
-        inserted.id,
-        plan.map((t) => ({ ...t, timeoutMs: steps.get(t.key)!.timeoutMs })),
-        now,
-      );
-      const byKey = new Map(tasks.map((t) => [t.key, t]));
-      const cursor = { runId: inserted.id, tenantId, workflowName: workflow.name, lastSeq: 0 };
-      events.push(
-        ...numberEvents(
-          cursor,
-          [
-            { type: 'run.status', status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
-            ...plan
-              .filter((t) => t.status === 'QUEUED')
-              .map((t) => ({ type: 'task.status' as const, status: 'QUEUED', taskId: byKey.get(t.key)!.id, taskKey: t.key, attempt: 0, data: null })),
-          ],
+    let run: RunRow;
+    try {
+      run = await db.transaction(async (sql) => {
+        events.length = 0;
+        ready.length = 0;
+        created = false;
+        if (key !== null) {
+          const existing = await findRunByIdempotencyKey(sql, tenantId, key);
+          if (existing) return existing;
+        }
+        const workflow =
+          req.version == null ? await findLatestWorkflow(sql, tenantId, req.workflow) : await findWorkflowVersion(sql, tenantId, req.workflow, req.version);
+        if (!workflow) throw new NotFoundError('Workflow', req.version == null ? req.workflow : `${req.workflow}@${req.version}`);
+        this.deps.workflows.remember(workflow);
+        let plan;
+        try {
+          plan = planRun(workflow.definition, input);
+        } catch (e: unknown) {
+          if (e instanceof TemplateError) throw new ValidationError(`The run input does not fit the workflow: ${e.message}`, e.data);
+          throw e;
+        }
+        const inserted = await insertRun(sql, {
+          tenantId,
+          workflowId: workflow.id,
+          workflowName: workflow.name,
+          workflowVersion: workflow.version,
+          input,
+          idempotencyKey: key,
+          createdAt: now,
+          deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
+          traceparent,
+        });
+        if (!inserted) return (await findRunByIdempotencyKey(sql, tenantId, key!))!;
+        const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));
+        const tasks = await insertTasks(
+          sql,
+          tenantId,
+          inserted.id,
+          plan.map((t) => ({ ...t, timeoutMs: steps.get(t.key)!.timeoutMs })),
           now,
-        ),
-      );
-      inserted.lastSeq = cursor.lastSeq;
-      await saveRuns(sql, [inserted]);
-      await insertEvents(sql, events);
-      for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
-      created = true;
-      return inserted;
-    });
+        );
+        const byKey = new Map(tasks.map((t) => [t.key, t]));
+        const cursor = { runId: inserted.id, tenantId, workflowName: workflow.name, lastSeq: 0 };
+        events.push(
+          ...numberEvents(
+            cursor,
+            [
+              { type: 'run.status', status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
+              ...plan
+                .filter((t) => t.status === 'QUEUED')
+                .map((t) => ({ type: 'task.status' as const, status: 'QUEUED', taskId: byKey.get(t.key)!.id, taskKey: t.key, attempt: 0, data: null })),
+            ],
+            now,
+          ),
+        );
+        inserted.lastSeq = cursor.lastSeq;
+        await saveRuns(sql, [inserted]);
+        await insertEvents(sql, events);
+        for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
+        created = true;
+        return inserted;
+      });
+    } catch (e: unknown) {
+      span.end();
+      throw e;
+    }
     span.setAttribute('maestro.run_id', run.id);
     span.end();
     if (created) {

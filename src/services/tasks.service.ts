@@ -106,7 +106,7 @@ export class TasksService {
       const task = await findTask(this.deps.db, tenantId, ref.taskId);
       if (task && task.fence === leaseToken && task.status === 'RUNNING' && task.timerAt === null) {
         const [expiresAt] = await this.deps.leases.acquire([{ ...ref, ttlMs: ttl }]);
-        return { taskId, leaseToken, leaseExpiresAt: expiresAt! };
+        if (expiresAt) return { taskId, leaseToken, leaseExpiresAt: expiresAt };
       }
       if (task && task.fence === leaseToken && task.status === 'CANCELLED') return this.renewFailed(ref, new RunCancelledError(task.runId, taskId));
       return this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));

@@ -47,8 +47,12 @@ export async function lockRun(sql: Sql, tenantId: string, runId: string, anyTena
   return row;
 }
 
-export async function lockRunOfTask(sql: Sql, taskId: string): Promise<RunRow | undefined> {
-  const [row] = await sql.rows<RunRow>(`SELECT r.* FROM runs r WHERE r.id = (SELECT "runId" FROM tasks WHERE id = $1) FOR UPDATE`, [taskId]);
+/** Locks the run of a task; with `tenantId`, only a run of that tenant (another tenant's is never locked). */
+export async function lockRunOfTask(sql: Sql, taskId: string, tenantId: string | null = null): Promise<RunRow | undefined> {
+  const [row] = await sql.rows<RunRow>(
+    `SELECT r.* FROM runs r WHERE r.id = (SELECT "runId" FROM tasks WHERE id = $1) AND ($2::text IS NULL OR r."tenantId" = $2) FOR UPDATE`,
+    [taskId, tenantId],
+  );
   return row;
 }
 

@@ -1,0 +1,29 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { LeaseStore } from '../../src/leases/lease-store';
+import { MemoryLeaseStore } from '../../src/leases/memory-lease-store';
+import { RedisLeaseStore } from '../../src/leases/redis-lease-store';
+import { systemClock } from '../../src/domain/clock';
+import { REAL_REDIS } from '../helpers/db';
+
+const stores: [string, () => Promise<LeaseStore>][] = [['memory', async () => new MemoryLeaseStore(systemClock)]];
+if (REAL_REDIS) stores.push(['redis', () => RedisLeaseStore.connect(process.env['REDIS_URL']!, `test-acq-${randomBytes(4).toString('hex')}:`)]);
+
+describe.each(stores)('%s lease store: a late grant never replaces a newer holder', (_name, open) => {
+  it('refuses to grant an older token over a newer one, and grants a newer one over an older', async () => {
+    const store = await open();
+    try {
+      const taskId = randomUUID();
+      const [newer] = await store.acquire([{ taskId, token: '7', tenantId: 't', ttlMs: 10_000 }]);
+      expect(newer).toBeInstanceOf(Date);
+      const [late] = await store.acquire([{ taskId, token: '6', tenantId: 't', ttlMs: 10_000 }]);
+      expect(late).toBeNull();
+      expect(await store.held([{ taskId, token: '7', tenantId: 't' }])).toEqual([true]);
+      const [next] = await store.acquire([{ taskId, token: '8', tenantId: 't', ttlMs: 10_000 }]);
+      expect(next).toBeInstanceOf(Date);
+      expect(await store.renew({ taskId, token: '7', tenantId: 't' }, 1_000)).toEqual({ ok: false, reason: 'LOST' });
+    } finally {
+      await store.close();
+    }
+  });
+});
