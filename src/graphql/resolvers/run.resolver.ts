@@ -1,10 +1,8 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ValidationError } from '../../domain/errors';
-import type { Json } from '../../domain/glossary';
 import { encodeRunCursor } from '../../services/runs.service';
 import type { Context } from '../context';
-import { RunFilter } from '../inputs/run-filter.input';
-import { JSONScalar } from '../scalars';
+import { RunsArgs, StartRunArgs } from '../inputs/args';
 import { Run, RunConnection, RunEvent, Task, toRun, toRunEvent, toTask } from '../types/run.type';
 import { toWorkflow, Workflow } from '../types/workflow.type';
 import { pageSize } from './pagination';
@@ -14,13 +12,7 @@ export class RunResolver {
   @Mutation(() => Run, {
     description: 'Starts a run of the latest (or the given) version. The same idempotencyKey returns the same run.',
   })
-  async startRun(
-    @Arg('workflow', () => String) workflow: string,
-    @Arg('version', () => Int, { nullable: true }) version: number | null,
-    @Arg('input', () => JSONScalar, { nullable: true }) input: Json | undefined,
-    @Arg('idempotencyKey', () => String, { nullable: true }) idempotencyKey: string | null,
-    @Ctx() ctx: Context,
-  ): Promise<Run> {
+  async startRun(@Args(() => StartRunArgs) { workflow, version, input, idempotencyKey }: StartRunArgs, @Ctx() ctx: Context): Promise<Run> {
     const row = await ctx.services.runs.start(ctx.tenantId, { workflow, version, input: input ?? {}, idempotencyKey });
     return toRun(row);
   }
@@ -44,12 +36,7 @@ export class RunResolver {
   }
 
   @Query(() => RunConnection, { description: 'Runs newest first.' })
-  async runs(
-    @Arg('filter', () => RunFilter, { nullable: true }) filter: RunFilter | null,
-    @Arg('first', () => Int, { nullable: true }) first: number | null,
-    @Arg('after', () => String, { nullable: true }) after: string | null,
-    @Ctx() ctx: Context,
-  ): Promise<RunConnection> {
+  async runs(@Args(() => RunsArgs) { filter, first, after }: RunsArgs, @Ctx() ctx: Context): Promise<RunConnection> {
     const limit = pageSize(first);
     const { rows, totalCount, hasNextPage } = await ctx.services.runs.list(
       ctx.tenantId,

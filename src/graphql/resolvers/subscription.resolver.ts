@@ -1,6 +1,7 @@
-import { Arg, ID, Int, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Args, Resolver, Root, Subscription } from 'type-graphql';
 import { DomainError, ValidationError } from '../../domain/errors';
 import { toGraphQLError } from '../errors';
+import { RunUpdatedArgs } from '../inputs/args';
 import type { RunEvent as BusRunEvent } from '../../events/event-bus';
 import type { Context } from '../context';
 import { RunEvent, toRunEvent } from '../types/run.type';
@@ -27,11 +28,7 @@ export class SubscriptionResolver {
         return ctx.services.runEvents.subscribeRun(ctx.tenantId, args['id'] as string, afterSeq);
       }),
   })
-  runUpdated(
-    @Root() event: BusRunEvent,
-    @Arg('id', () => ID) _id: string,
-    @Arg('afterSeq', () => Int, { nullable: true }) _afterSeq: number | null,
-  ): RunEvent {
+  runUpdated(@Root() event: BusRunEvent, @Args(() => RunUpdatedArgs) _args: RunUpdatedArgs): RunEvent {
     return toRunEvent(event);
   }
 

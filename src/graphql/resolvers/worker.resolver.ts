@@ -1,7 +1,6 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Resolver, Root } from 'type-graphql';
-import type { Json } from '../../domain/glossary';
+import { Args, Ctx, FieldResolver, Mutation, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
-import { JSONScalar } from '../scalars';
+import { ClaimTasksArgs, CompleteTaskArgs, FailTaskArgs, LeaseArgs, RenewLeaseArgs } from '../inputs/args';
 import { Task, TaskLease, toTask } from '../types/run.type';
 
 /** The worker protocol: remote workers claim, heartbeat and report over the same API. */
@@ -12,14 +11,7 @@ export class WorkerResolver {
       'Claims up to `max` (1–100, default 1) ready tasks of `queue`, each under a new fencing token and a lease of `leaseMs` ' +
       '(default: the server lease TTL). With `waitMs` (up to 60000) an empty claim waits until a task of the queue becomes ready.',
   })
-  async claimTasks(
-    @Arg('queue', () => String) queue: string,
-    @Arg('workerId', () => String) workerId: string,
-    @Arg('max', () => Int, { nullable: true }) max: number | null,
-    @Arg('leaseMs', () => Int, { nullable: true }) leaseMs: number | null,
-    @Arg('waitMs', () => Int, { nullable: true }) waitMs: number | null,
-    @Ctx() ctx: Context,
-  ): Promise<TaskLease[]> {
+  async claimTasks(@Args(() => ClaimTasksArgs) { queue, workerId, max, leaseMs, waitMs }: ClaimTasksArgs, @Ctx() ctx: Context): Promise<TaskLease[]> {
     const leases = await ctx.services.tasks.claim(ctx.tenantId, { queue, workerId, max, leaseMs, waitMs }, ctx.signal);
     return leases.map((l) => ({ taskId: l.task.id, leaseToken: l.leaseToken, leaseExpiresAt: l.leaseExpiresAt, taskRow: l.task }));
   }
@@ -27,42 +19,22 @@ export class WorkerResolver {
   @Mutation(() => TaskLease, {
     description: 'Extends a lease (a heartbeat). LEASE_LOST when another attempt holds the task; RUN_CANCELLED when its run was cancelled.',
   })
-  async renewLease(
-    @Arg('taskId', () => ID) taskId: string,
-    @Arg('leaseToken', () => String) leaseToken: string,
-    @Arg('leaseMs', () => Int, { nullable: true }) leaseMs: number | null,
-    @Ctx() ctx: Context,
-  ): Promise<TaskLease> {
+  async renewLease(@Args(() => RenewLeaseArgs) { taskId, leaseToken, leaseMs }: RenewLeaseArgs, @Ctx() ctx: Context): Promise<TaskLease> {
     return ctx.services.tasks.renew(ctx.tenantId, taskId, leaseToken, leaseMs);
   }
 
   @Mutation(() => Task, { description: 'Records the result of the attempt holding `leaseToken`. Idempotent for the current token; LEASE_LOST for a stale one.' })
-  async completeTask(
-    @Arg('taskId', () => ID) taskId: string,
-    @Arg('leaseToken', () => String) leaseToken: string,
-    @Arg('output', () => JSONScalar, { nullable: true }) output: Json | undefined,
-    @Ctx() ctx: Context,
-  ): Promise<Task> {
+  async completeTask(@Args(() => CompleteTaskArgs) { taskId, leaseToken, output }: CompleteTaskArgs, @Ctx() ctx: Context): Promise<Task> {
     return toTask(await ctx.services.tasks.complete(ctx.tenantId, taskId, leaseToken, output ?? null));
   }
 
   @Mutation(() => Task, { description: 'Records a failed attempt; retried by the step policy unless `retryable` is false.' })
-  async failTask(
-    @Arg('taskId', () => ID) taskId: string,
-    @Arg('leaseToken', () => String) leaseToken: string,
-    @Arg('error', () => String) error: string,
-    @Arg('retryable', () => Boolean, { nullable: true }) retryable: boolean | null,
-    @Ctx() ctx: Context,
-  ): Promise<Task> {
+  async failTask(@Args(() => FailTaskArgs) { taskId, leaseToken, error, retryable }: FailTaskArgs, @Ctx() ctx: Context): Promise<Task> {
     return toTask(await ctx.services.tasks.fail(ctx.tenantId, taskId, leaseToken, error, retryable ?? true));
   }
 
   @Mutation(() => Task, { description: 'Gives the task back unfinished (a draining worker): queued again, the attempt not counted.' })
-  async releaseTask(
-    @Arg('taskId', () => ID) taskId: string,
-    @Arg('leaseToken', () => String) leaseToken: string,
-    @Ctx() ctx: Context,
-  ): Promise<Task> {
+  async releaseTask(@Args(() => LeaseArgs) { taskId, leaseToken }: LeaseArgs, @Ctx() ctx: Context): Promise<Task> {
     return toTask(await ctx.services.tasks.release(ctx.tenantId, taskId, leaseToken));
   }
 

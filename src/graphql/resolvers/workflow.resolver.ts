@@ -1,7 +1,8 @@
-import { Arg, Ctx, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Args, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import { WORKFLOW_NAME_PATTERN } from '../../domain/dag';
 import { ValidationError } from '../../domain/errors';
 import type { Context } from '../context';
+import { PageArgs, WorkflowArgs } from '../inputs/args';
 import { WorkflowInput } from '../inputs/workflow.input';
 import { toWorkflow, Workflow, WorkflowConnection } from '../types/workflow.type';
 import { pageSize } from './pagination';
@@ -35,21 +36,13 @@ export class WorkflowResolver {
   }
 
   @Query(() => Workflow, { nullable: true, description: 'A workflow by name: the latest version, or the given one.' })
-  async workflow(
-    @Arg('name', () => String) name: string,
-    @Arg('version', () => Int, { nullable: true }) version: number | null,
-    @Ctx() ctx: Context,
-  ): Promise<Workflow | null> {
+  async workflow(@Args(() => WorkflowArgs) { name, version }: WorkflowArgs, @Ctx() ctx: Context): Promise<Workflow | null> {
     const row = await ctx.services.workflows.get(ctx.tenantId, name, version);
     return row ? toWorkflow(row) : null;
   }
 
   @Query(() => WorkflowConnection, { description: "The latest version of each of the tenant's workflows, by name." })
-  async workflows(
-    @Arg('first', () => Int, { nullable: true }) first: number | null,
-    @Arg('after', () => String, { nullable: true }) after: string | null,
-    @Ctx() ctx: Context,
-  ): Promise<WorkflowConnection> {
+  async workflows(@Args(() => PageArgs) { first, after }: PageArgs, @Ctx() ctx: Context): Promise<WorkflowConnection> {
     const limit = pageSize(first);
     let afterName: string | null = null;
     if (after) {
