@@ -81,10 +81,4 @@ export class LocalFanout {
   resync(): void {
     for (const listener of [...this.resyncListeners]) listener();
   }
-
-  get subscriberCount(): number {
-    let n = 0;
-    for (const set of this.byTenant.values()) n += set.size;
-    return n;
-  }
 }

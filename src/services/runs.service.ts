@@ -1,5 +1,6 @@
 import type { Clock } from '../domain/clock';
 import { NotFoundError, TemplateError, ValidationError } from '../domain/errors';
+import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
 import { planRun } from '../domain/run-machine';
 import type { EventBus } from '../events/event-bus';
@@ -213,6 +214,3 @@ export class RunsService {
   }
 }
 
-export function isUuid(id: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
-}

@@ -1,4 +1,6 @@
 import type { Clock } from '../domain/clock';
+import { QUEUE_PATTERN } from '../domain/dag';
+import { isUuid } from '../domain/ids';
 import { LeaseLostError, NotFoundError, RunCancelledError, ValidationError } from '../domain/errors';
 import type { Json } from '../domain/glossary';
 import type { EventBus } from '../events/event-bus';
@@ -7,14 +9,19 @@ import type { Database } from '../store/sql';
 import { findTask, runningAttempts, type TaskRow } from '../store/tasks.store';
 import type { EngineHooks } from './effects';
 import type { Engine } from './engine';
-import { isUuid } from './runs.service';
+
 
 export const MAX_CLAIM = 100;
 const MAX_BIGINT = 2n ** 63n - 1n;
 export const MIN_LEASE_MS = 1_000;
 export const MAX_LEASE_MS = 3_600_000;
 export const MAX_WAIT_MS = 60_000;
-const QUEUE_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+function checkLeaseMs(leaseMs: number): void {
+  if (!Number.isInteger(leaseMs) || leaseMs < MIN_LEASE_MS || leaseMs > MAX_LEASE_MS) {
+    throw new ValidationError(`"leaseMs" must be between ${MIN_LEASE_MS} and ${MAX_LEASE_MS}`, { field: 'leaseMs' });
+  }
+}
 
 export interface TaskLease {
   task: TaskRow;
@@ -51,9 +58,7 @@ export class TasksService {
     if (!QUEUE_PATTERN.test(req.queue)) throw new ValidationError('"queue" must be 1 to 128 letters, digits, "_", ".", ":" or "-"', { field: 'queue' });
     if (req.workerId.length < 1 || req.workerId.length > 256) throw new ValidationError('"workerId" must be 1 to 256 characters', { field: 'workerId' });
     if (!Number.isInteger(max) || max < 1 || max > MAX_CLAIM) throw new ValidationError(`"max" must be between 1 and ${MAX_CLAIM}`, { field: 'max' });
-    if (!Number.isInteger(leaseMs) || leaseMs < MIN_LEASE_MS || leaseMs > MAX_LEASE_MS) {
-      throw new ValidationError(`"leaseMs" must be between ${MIN_LEASE_MS} and ${MAX_LEASE_MS}`, { field: 'leaseMs' });
-    }
+    checkLeaseMs(leaseMs);
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) throw new ValidationError(`"waitMs" must be between 0 and ${MAX_WAIT_MS}`, { field: 'waitMs' });
 
     const deadline = this.deps.clock.now().getTime() + waitMs;
@@ -97,9 +102,7 @@ export class TasksService {
   async renew(tenantId: string, taskId: string, leaseToken: string, leaseMs?: number | null): Promise<{ taskId: string; leaseToken: string; leaseExpiresAt: Date }> {
     const ref = this.ref(tenantId, taskId, leaseToken);
     const ttl = leaseMs ?? this.deps.leaseTtlMs;
-    if (!Number.isInteger(ttl) || ttl < MIN_LEASE_MS || ttl > MAX_LEASE_MS) {
-      throw new ValidationError(`"leaseMs" must be between ${MIN_LEASE_MS} and ${MAX_LEASE_MS}`, { field: 'leaseMs' });
-    }
+    checkLeaseMs(ttl);
     const result = await this.deps.leases.renew(ref, ttl);
     if (result.ok) return { taskId, leaseToken, leaseExpiresAt: result.expiresAt };
     if (result.reason === 'MISSING') {
@@ -157,6 +160,11 @@ export class TasksService {
     const refs: LeaseRef[] = running.map((t) => ({ taskId: t.id, token: t.fence, tenantId: t.tenantId }));
     const held = await this.deps.leases.held(refs);
     return this.deps.engine.reclaimMany(refs.filter((_, i) => !held[i]));
+  }
+
+  /** Long polls waiting right now on this replica. */
+  get waitingClaims(): number {
+    return this.waiters.size;
   }
 
   /** Long polls return at once (empty) so requests drain. */

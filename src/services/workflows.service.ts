@@ -1,5 +1,4 @@
 import { definitionHash, normalizeDefinition, validateDefinition } from '../domain/dag';
-import { NotFoundError } from '../domain/errors';
 import type { WorkflowDefinition, WorkflowDraft } from '../domain/glossary';
 import type { Database, Sql } from '../store/sql';
 import { sqlState } from '../store/sql';
@@ -50,12 +49,6 @@ export class WorkflowsService {
     return version == null ? findLatestWorkflow(this.db, tenantId, name) : findWorkflowVersion(this.db, tenantId, name, version);
   }
 
-  async getOrThrow(tenantId: string, name: string, version?: number | null): Promise<WorkflowRow> {
-    const row = await this.get(tenantId, name, version);
-    if (!row) throw new NotFoundError('Workflow', version == null ? name : `${name}@${version}`);
-    return row;
-  }
-
   async list(tenantId: string, limit: number, afterName: string | null): Promise<{ rows: WorkflowRow[]; totalCount: number }> {
     const [rows, totalCount] = await Promise.all([
       listLatestWorkflows(this.db, tenantId, limit, afterName),
@@ -66,7 +59,7 @@ export class WorkflowsService {
 
   /** The definition of a workflow version, from the cache when it has been seen. */
   /** Inside a transaction pass its `sql`: on embedded PGlite another connection would wait forever. */
-  async definitions(ids: readonly string[], sql: Sql = this.db): Promise<Map<string, WorkflowDefinition>> {
+  async definitions(ids: readonly string[], sql: Sql): Promise<Map<string, WorkflowDefinition>> {
     const missing = [...new Set(ids)].filter((id) => !this.byId.has(id));
     if (missing.length > 0) {
       for (const row of await findWorkflowsByIds(sql, missing)) this.remember(row);
@@ -79,8 +72,9 @@ export class WorkflowsService {
     return out;
   }
 
-  async byIds(ids: readonly string[], sql: Sql = this.db): Promise<Map<string, WorkflowRow>> {
-    await this.definitions(ids, sql);
+  /** Outside a transaction only (DataLoader batches). */
+  async byIds(ids: readonly string[]): Promise<Map<string, WorkflowRow>> {
+    await this.definitions(ids, this.db);
     return new Map(ids.flatMap((id) => (this.byId.has(id) ? [[id, this.byId.get(id)!] as const] : [])));
   }
 

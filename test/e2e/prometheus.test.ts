@@ -7,26 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, waitForRun, type TestApp } from '../helpers/app';
 import { REAL_REDIS } from '../helpers/db';
 import { freePort } from '../helpers/net';
+import { RUNBOOK_QUERIES } from '../helpers/runbook';
 
 const root = join(__dirname, '..', '..');
 
-/** The runbook's section 2.1 queries, verbatim. */
-const RUNBOOK_QUERIES = [
-  'sum(rate(maestro_jobs_started_total[5m]))',
-  'sum(rate(maestro_jobs_succeeded_total[5m]))',
-  'sum(rate(maestro_jobs_failed_total[5m])) by (workflow)',
-  'histogram_quantile(0.95, sum(rate(maestro_job_latency_seconds_bucket[5m])) by (le))',
-  'maestro_runs_active',
-  'maestro_tasks_inflight',
-  'sum(rate(maestro_lease_renew_failures_total[5m]))',
-  'sum(rate(maestro_orphaned_tasks_reclaimed_total[5m]))',
-  'maestro_queue_depth',
-  'maestro_schedule_latency_ms',
-  'sum(rate(http_requests_total{job="maestro"}[5m]))',
-  'histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[5m])) by (le))',
-  'sum(rate(process_cpu_seconds_total{job="maestro"}[5m]))',
-  'process_memory_bytes{job="maestro"}',
-];
 
 function dashboardExpressions(): string[] {
   const dashboard = JSON.parse(readFileSync(join(root, 'charts/maestro/grafana-dashboard-full.json'), 'utf8')) as { panels: unknown[] };

@@ -1,22 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, waitForRun, type TestApp } from '../helpers/app';
-
-const RUNBOOK_METRICS = [
-  'maestro_jobs_started_total',
-  'maestro_jobs_succeeded_total',
-  'maestro_jobs_failed_total',
-  'maestro_job_latency_seconds_bucket',
-  'maestro_runs_active',
-  'maestro_tasks_inflight',
-  'maestro_lease_renew_failures_total',
-  'maestro_orphaned_tasks_reclaimed_total',
-  'maestro_queue_depth',
-  'maestro_schedule_latency_ms',
-  'http_requests_total',
-  'http_request_duration_seconds_bucket',
-  'process_cpu_seconds_total',
-  'process_memory_bytes',
-];
+import { RUNBOOK_METRICS } from '../helpers/runbook';
 
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {
@@ -72,7 +56,8 @@ describe('/metrics', () => {
     expect((await waitForRun(t, remote)).status).toBe('SUCCEEDED');
 
     const text = await scrape();
-    for (const name of RUNBOOK_METRICS) expect(text, name).toMatch(new RegExp(`^${name}[{ ]`, 'm'));
+    // A histogram shows as its _bucket/_sum/_count series.
+    for (const name of RUNBOOK_METRICS) expect(text, name).toMatch(new RegExp(`^${name}(_bucket)?[{ ]`, 'm'));
     for (const [name, type] of [
       ['maestro_jobs_started_total', 'counter'],
       ['maestro_job_latency_seconds', 'histogram'],

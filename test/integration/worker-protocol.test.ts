@@ -99,8 +99,12 @@ describe('worker protocol', () => {
       body: JSON.stringify({ query: `mutation { claimTasks(queue: "gone-q", workerId: "gone-worker", waitMs: 10000) { leaseToken } }` }),
       signal: abort.signal,
     }).catch(() => null);
-    // The poll is waiting once its request reached the server: give the abort a request to close.
-    await new Promise((r) => setTimeout(r, 200));
+    // Abort only once the poll is really waiting on the server.
+    const deadline = Date.now() + 5_000;
+    while (t.app.services.tasks.waitingClaims === 0) {
+      if (Date.now() > deadline) throw new Error('the long poll never reached the server');
+      await new Promise((r) => setImmediate(r));
+    }
     abort.abort();
     await poll;
     const { startRun } = await t.ok(`mutation { startRun(workflow: "gone") { id } }`);

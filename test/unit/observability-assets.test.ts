@@ -6,30 +6,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RUNBOOK_METRICS } from '../helpers/runbook';
 
 const root = join(__dirname, '..', '..');
 const chart = join(root, 'charts', 'maestro');
 const DASHBOARD = join(chart, 'grafana-dashboard-full.json');
 const RULES = join(chart, 'prometheus-rules.yaml');
 const RULES_TEST = join(chart, 'prometheus-rules.test.yaml');
-
-/** Every metric of runbook section 2.1, "Key Metrics & Queries". */
-const RUNBOOK_METRICS = [
-  'maestro_jobs_started_total',
-  'maestro_jobs_succeeded_total',
-  'maestro_jobs_failed_total',
-  'maestro_job_latency_seconds',
-  'maestro_runs_active',
-  'maestro_tasks_inflight',
-  'maestro_lease_renew_failures_total',
-  'maestro_orphaned_tasks_reclaimed_total',
-  'maestro_queue_depth',
-  'maestro_schedule_latency_ms',
-  'http_requests_total',
-  'http_request_duration_seconds',
-  'process_cpu_seconds_total',
-  'process_memory_bytes',
-] as const;
 
 /** Runbook 2.2 "Key Panels": one dashboard row each. */
 const PANEL_GROUPS = [
