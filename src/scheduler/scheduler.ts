@@ -60,6 +60,10 @@ export class Scheduler {
   /** The pending timer of each loop, by name: one handle per loop, so stop() can clear them all. */
   private readonly loops = new Map<string, NodeJS.Timeout>();
   private readonly loopRuns = new Set<Promise<unknown>>();
+  /** Attempts whose executor is running; the rest of `inflight` await their result's commit. */
+  private executing = 0;
+  /** The last dispatch pass stopped for want of a free slot: a freed slot must dispatch again. */
+  private waitingForSlot = false;
   private dispatching: Promise<void> | null = null;
   private dispatchAgain = false;
   private timing: Promise<void> | null = null;
@@ -129,6 +133,16 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Dispatch again only if the last pass stopped at a full house: otherwise it stopped because
+   * nothing was ready, and the next ready signal wakes it (an empty claim is a transaction).
+   */
+  private slotFreed(): void {
+    if (!this.waitingForSlot) return;
+    this.waitingForSlot = false;
+    this.wake();
+  }
+
   /** A timer or a delayed task may be due: look. */
   wakeTimers(): void {
     if (this.phase.kind !== 'running') return;
@@ -178,8 +192,14 @@ export class Scheduler {
       try {
         // Claim while there is room and the last claim was full.
         for (;;) {
-          const free = this.opts.concurrency - this.inflight.size;
-          if (free <= 0 || this.phase.kind !== 'running') break;
+          // A slot frees when its executor returns, not when its result commits: results are
+          // group-committed meanwhile. Up to `concurrency` more may wait for their commit.
+          const free = Math.min(this.opts.concurrency - this.executing, 2 * this.opts.concurrency - this.inflight.size);
+          if (this.phase.kind !== 'running') break;
+          if (free <= 0) {
+            this.waitingForSlot = true;
+            break;
+          }
           const claimed = await this.opts.engine.claim({
             tenantId: null,
             queue: null,
@@ -202,8 +222,7 @@ export class Scheduler {
     this.inflight.set(task.id, entry);
     entry.promise = this.execute(task, abort.signal).finally(() => {
       this.inflight.delete(task.id);
-      // A slot freed up: there may be more ready work.
-      this.wake();
+      this.slotFreed();
     });
   }
 
@@ -212,6 +231,14 @@ export class Scheduler {
     const ctx = { taskId: task.id, runId: task.runId, tenantId: task.tenantId };
     const executor = executors.get(task.type);
     let result: ExecutionResult;
+    this.executing++;
+    let executed = false;
+    const executorDone = () => {
+      if (executed) return;
+      executed = true;
+      this.executing--;
+      this.slotFreed();
+    };
     try {
       if (!executor) throw new TaskFailure(`No built-in executor for type "${task.type}"`, false);
       result = await executor.execute({
@@ -225,6 +252,7 @@ export class Scheduler {
         now: () => clock.now(),
       });
     } catch (e: unknown) {
+      executorDone();
       // Abandoned (lease lost, run cancelled): whoever holds the task now decides.
       if (signal.aborted && this.phase.kind === 'running') return;
       // Aborted by shutdown: give the task back to another replica, uncounted.
@@ -236,6 +264,7 @@ export class Scheduler {
       await this.report(ctx, () => engine.fail(task.id, task.fence, storable(failure.message) as string, failure.retryable));
       return;
     }
+    executorDone();
     if (result.kind === 'sleep') {
       if (result.until.getTime() <= clock.now().getTime()) {
         await this.report(ctx, () => engine.complete(task.id, task.fence, task.input));
