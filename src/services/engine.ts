@@ -5,10 +5,10 @@ import type { Json, WorkflowDefinition } from '../domain/glossary';
 import { applyTransition, isTerminalRun, type TaskState, type Transition } from '../domain/run-machine';
 import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore } from '../leases/lease-store';
-import { finishAttempts, insertAttempts, markFenced } from '../store/attempts.store';
+import { markFenced } from '../store/attempts.store';
 import type { AttemptOutcome } from '../store/entities/task-attempt.entity';
-import { insertEvents, numberEvents, type RunEventRow } from '../store/events.store';
-import { dueRunDeadlines, findRunsByIds, lockRun, lockRunOfTask, lockRunsOfTasks, saveRuns, type RunRow } from '../store/runs.store';
+import { numberEvents, type RunEventRow } from '../store/events.store';
+import { dueRunDeadlines, findRunsByIds, lockRun, lockRunOfTask, lockRunsOfTasks, type RunRow } from '../store/runs.store';
 import type { Database, Sql } from '../store/sql';
 import {
   claimReadyTasks,
@@ -16,12 +16,12 @@ import {
   dueTimers,
   nextWakeAt,
   queuesAvailableBetween,
-  saveTasks,
   setTaskTimer,
   tasksOfLockedRun,
   tasksOfLockedRuns,
   type TaskRow,
 } from '../store/tasks.store';
+import { writeTransition } from '../store/transition.store';
 import { addResult, emptyEffects, publishEffects, type EngineHooks, type Effects } from './effects';
 import { runSpan } from '../observability/tracing';
 import type { WorkflowsService } from './workflows.service';
@@ -132,12 +132,13 @@ export class Engine {
         effects.events.push(...numberEvents(cursor, drafts, now));
         run.lastSeq = cursor.lastSeq;
       }
-      await saveRuns(sql, runRows);
-      await insertEvents(sql, effects.events);
-      await insertAttempts(
-        sql,
-        tasks.map((t) => ({ taskId: t.id, fence: t.fence, attempt: t.attempt, runId: t.runId, tenantId: t.tenantId, workerId: opts.workerId, startedAt: now })),
-      );
+      await writeTransition(sql, {
+        tasks: [],
+        runs: runRows,
+        events: effects.events,
+        attemptsStarted: tasks.map((t) => ({ taskId: t.id, fence: t.fence, attempt: t.attempt, runId: t.runId, tenantId: t.tenantId, workerId: opts.workerId, startedAt: now })),
+        attemptsEnded: [],
+      });
       return tasks;
     });
     if (claimed.length === 0) return [];
@@ -516,10 +517,13 @@ export class Engine {
   }
 
   private async persist(sql: Sql, batch: Batch): Promise<void> {
-    await saveTasks(sql, [...batch.tasks.values()]);
-    await saveRuns(sql, [...batch.runs.values()]);
-    await insertEvents(sql, batch.effects.events);
-    await finishAttempts(sql, batch.attempts);
+    await writeTransition(sql, {
+      tasks: [...batch.tasks.values()],
+      runs: [...batch.runs.values()],
+      events: batch.effects.events,
+      attemptsStarted: [],
+      attemptsEnded: batch.attempts,
+    });
   }
 
   /** After commit: events, lease settlements, timers, spans and hooks. */
