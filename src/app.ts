@@ -152,6 +152,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       pollIntervalMs: config.schedulerPollIntervalMs,
     });
     hooks.on('timer:armed', (e) => scheduler.armTimer(e.at));
+    engine.setLocalDispatch(scheduler);
     // Built-in work became ready: dispatch. Timers arm themselves (`timer:armed`), so a ready
     // signal needs no timer pass (it cost five queries per step of every run).
     const offReady = bus.onReady((queue) => {
@@ -193,7 +194,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         // Apollo installs cache control by default: a willResolveField hook on every field of every
         // request, for hints (@cacheControl) this schema never gives. Off: −X µs CPU a request
         // (bench scenario 5). Usage reporting would start on an APOLLO_KEY in the environment.
-        //ApolloServerPluginCacheControlDisabled(),
+        ApolloServerPluginCacheControlDisabled(),
         ApolloServerPluginUsageReportingDisabled(),
         config.playgroundEnabled ? playgroundLandingPage({ endpoint: GRAPHQL_PATH }) : ApolloServerPluginLandingPageDisabled(),
       ],

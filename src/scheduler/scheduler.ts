@@ -3,6 +3,7 @@ import { coerceError, DomainError, LeaseLostError, RunCancelledError } from '../
 import { storable } from '../domain/json';
 import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
 import type { LeaseRef, RenewResult } from '../leases/lease-store';
+import type { LocalDispatch } from '../services/engine';
 import type { TaskRow } from '../store/tasks.store';
 
 /** What the scheduler needs from the engine; an interface so its loops are testable alone. */
@@ -54,7 +55,7 @@ type Phase = { kind: 'idle' } | { kind: 'running' } | { kind: 'draining' } | { k
  * and woken by events: a commit that made built-in work ready, a timer coming due; the poll
  * interval is only the fallback for wake-ups lost in transit.
  */
-export class Scheduler {
+export class Scheduler implements LocalDispatch {
   private phase: Phase = { kind: 'idle' };
   private readonly inflight = new Map<string, { promise: Promise<void>; abort: AbortController; lease: LeaseRef; parked: boolean }>();
   /** The pending timer of each loop, by name: one handle per loop, so stop() can clear them all. */
@@ -62,6 +63,9 @@ export class Scheduler {
   private readonly loopRuns = new Set<Promise<unknown>>();
   /** Attempts whose executor is running; the rest of `inflight` await their result's commit. */
   private executing = 0;
+  /** Slots promised to tasks an engine transaction is claiming eagerly (see `reserve`). */
+  private reserved = 0;
+  private reservationsSettled: (() => void)[] = [];
   /** The last dispatch pass stopped for want of a free slot: a freed slot must dispatch again. */
   private waitingForSlot = false;
   private dispatching: Promise<void> | null = null;
@@ -170,6 +174,10 @@ export class Scheduler {
       if (name !== 'heartbeat') clearTimeout(t);
     }
     await Promise.allSettled([this.dispatching, this.timing]);
+    // Claims committing right now (eager dispatch) join the drain.
+    if (this.reserved > 0) {
+      await Promise.race([new Promise<void>((r) => this.reservationsSettled.push(r)), new Promise((r) => setTimeout(r, graceMs).unref())]);
+    }
     const all = Promise.allSettled([...this.inflight.values()].map((a) => a.promise));
     const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
     if (timedOut) {
@@ -180,6 +188,40 @@ export class Scheduler {
     this.phase = { kind: 'stopped' };
     for (const t of this.loops.values()) clearTimeout(t);
     await Promise.allSettled([...this.loopRuns]);
+  }
+
+  get workerId(): string {
+    return this.opts.workerId;
+  }
+
+  get leaseMs(): number {
+    return this.opts.leaseTtlMs;
+  }
+
+  /** Eager dispatch: promise up to `n` free slots to a transaction claiming built-in tasks. */
+  reserve(n: number): number {
+    if (this.phase.kind !== 'running') return 0;
+    const free = Math.min(this.opts.concurrency - this.executing, 2 * this.opts.concurrency - this.inflight.size) - this.reserved;
+    const granted = Math.max(0, Math.min(n, free));
+    this.reserved += granted;
+    return granted;
+  }
+
+  unreserve(n: number): void {
+    this.settleReservations(n);
+    this.slotFreed();
+  }
+
+  /** Tasks claimed eagerly on reserved slots. Launched even while draining: they are claimed, and drain waits for them. */
+  take(claimed: readonly { task: TaskRow; expiresAt: Date }[]): void {
+    for (const { task } of claimed) this.launch(task);
+    this.settleReservations(claimed.length);
+  }
+
+  private settleReservations(n: number): void {
+    this.reserved = Math.max(0, this.reserved - n);
+    if (this.reserved > 0) return;
+    for (const resolve of this.reservationsSettled.splice(0)) resolve();
   }
 
   get inflightCount(): number {
@@ -194,7 +236,7 @@ export class Scheduler {
         for (;;) {
           // A slot frees when its executor returns, not when its result commits: results are
           // group-committed meanwhile. Up to `concurrency` more may wait for their commit.
-          const free = Math.min(this.opts.concurrency - this.executing, 2 * this.opts.concurrency - this.inflight.size);
+          const free = Math.min(this.opts.concurrency - this.executing, 2 * this.opts.concurrency - this.inflight.size) - this.reserved;
           if (this.phase.kind !== 'running') break;
           if (free <= 0) {
             this.waitingForSlot = true;

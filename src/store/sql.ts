@@ -20,24 +20,29 @@ export interface Sql {
  */
 const MAX_PREPARED = 256;
 const statementNames = new Map<string, string>();
+/**
+ * Bumped when a prepared statement went stale (a migration changed a table under a `SELECT *`:
+ * "cached plan must not change result type"): every name changes, so each connection prepares
+ * afresh, and the failed statement or transaction is retried.
+ */
+let generation = 0;
 
 function statementName(text: string): string | undefined {
   let name = statementNames.get(text);
   if (name === undefined && statementNames.size < MAX_PREPARED) {
-    name = `m_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    name = `m${generation}_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
     statementNames.set(text, name);
   }
   return name;
 }
 
-/**
- * Connections whose prepared statements went stale: a migration changed a table under a
- * `SELECT *` ("cached plan must not change result type"). They run unnamed from then on.
- */
-const stale = new WeakSet<PoolClient>();
-
 function isStalePlan(e: unknown): boolean {
   return sqlState(e) === '0A000' && /cached plan must not change result type/.test((e as { message?: string }).message ?? '');
+}
+
+function renamePrepared(): void {
+  generation++;
+  statementNames.clear();
 }
 
 /** Statements straight on the pool's client: TypeORM's query wrapper adds nothing we use. */
@@ -49,12 +54,12 @@ class RunnerSql implements Sql {
 
   async rows<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
     const client = (await this.runner.connect()) as PoolClient;
-    const name = this.prepare && !stale.has(client) ? statementName(text) : undefined;
+    const name = this.prepare ? statementName(text) : undefined;
     try {
       const result = await client.query({ text, values: params as unknown[], ...(name ? { name } : {}) });
       return result.rows as T[];
     } catch (e: unknown) {
-      if (name && isStalePlan(e)) stale.add(client);
+      if (name && isStalePlan(e)) renamePrepared();
       throw e;
     }
   }
@@ -97,13 +102,16 @@ export class Database {
 
   /** One statement outside a transaction. */
   async rows<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      return await new RunnerSql(runner, this.prepare).rows<T>(text, params);
-    } catch (e: unknown) {
-      throw asInputError(e);
-    } finally {
-      await runner.release();
+    for (let attempt = 1; ; attempt++) {
+      const runner = this.dataSource.createQueryRunner();
+      try {
+        return await new RunnerSql(runner, this.prepare).rows<T>(text, params);
+      } catch (e: unknown) {
+        if (attempt === 1 && isStalePlan(e)) continue;
+        throw asInputError(e);
+      } finally {
+        await runner.release();
+      }
     }
   }
 
