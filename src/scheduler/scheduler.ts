@@ -47,6 +47,9 @@ export interface SchedulerOptions {
   orphanSweepIntervalMs: number;
 }
 
+/** Most tasks one dispatch claim asks for. */
+const MAX_CLAIM_BATCH = 100;
+
 type Phase = { kind: 'idle' } | { kind: 'running' } | { kind: 'draining' } | { kind: 'stopped' };
 
 /**
@@ -198,7 +201,11 @@ export class Scheduler implements LocalDispatch {
     return this.opts.leaseTtlMs;
   }
 
-  /** Eager dispatch: promise up to `n` free slots to a transaction claiming built-in tasks. */
+  /**
+   * Promises up to `n` free slots to a claim in progress (the dispatch loop's, or a transaction
+   * claiming eagerly). A slot frees when its executor returns, not when its result commits:
+   * results are group-committed meanwhile, and up to `concurrency` more may wait for theirs.
+   */
   reserve(n: number): number {
     if (this.phase.kind !== 'running') return 0;
     const free = Math.min(this.opts.concurrency - this.executing, 2 * this.opts.concurrency - this.inflight.size) - this.reserved;
@@ -234,23 +241,22 @@ export class Scheduler implements LocalDispatch {
       try {
         // Claim while there is room and the last claim was full.
         for (;;) {
-          // A slot frees when its executor returns, not when its result commits: results are
-          // group-committed meanwhile. Up to `concurrency` more may wait for their commit.
-          const free = Math.min(this.opts.concurrency - this.executing, 2 * this.opts.concurrency - this.inflight.size) - this.reserved;
           if (this.phase.kind !== 'running') break;
-          if (free <= 0) {
+          // The claim holds its slots while it runs, as an eager claim does: the two never
+          // promise one slot twice.
+          const limit = this.reserve(MAX_CLAIM_BATCH);
+          if (limit <= 0) {
             this.waitingForSlot = true;
             break;
           }
-          const claimed = await this.opts.engine.claim({
-            tenantId: null,
-            queue: null,
-            limit: Math.min(free, 100),
-            workerId: this.opts.workerId,
-            leaseMs: this.opts.leaseTtlMs,
-          });
-          for (const { task } of claimed) this.launch(task);
-          if (claimed.length < Math.min(free, 100)) break;
+          let claimed: Awaited<ReturnType<SchedulerEngine['claim']>> = [];
+          try {
+            claimed = await this.opts.engine.claim({ tenantId: null, queue: null, limit, workerId: this.opts.workerId, leaseMs: this.opts.leaseTtlMs });
+            for (const { task } of claimed) this.launch(task);
+          } finally {
+            this.settleReservations(limit);
+          }
+          if (claimed.length < limit) break;
         }
       } catch (e: unknown) {
         this.opts.log.error({ err: coerceError(e) }, 'dispatch pass failed; retrying at the next poll');

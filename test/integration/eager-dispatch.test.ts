@@ -37,7 +37,10 @@ describe('eager dispatch of built-in steps', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-    t = await startTestApp({ env: { DISPATCH_CONCURRENCY: '2' } });
+    // No fallback poll during the test: a poll's claim holds the free slots while it looks, and
+    // a result committing meanwhile would leave its next step to the ready signal (correct, but
+    // not what this test counts).
+    t = await startTestApp({ env: { DISPATCH_CONCURRENCY: '2', SCHEDULER_POLL_INTERVAL_MS: '60000' } });
   });
   afterAll(async () => {
     for (const release of held.splice(0)) release();
