@@ -4,7 +4,7 @@ import { createApp, type App } from '../../src/app';
 import { loadConfig, type Env } from '../../src/config';
 import type { Json, WorkflowDraft } from '../../src/domain/glossary';
 import { createLogger } from '../../src/observability/logger';
-import { benchPrefix, createBenchDatabase } from './services';
+import { benchPrefix, createBenchDatabase, dropRedisPrefix } from './services';
 import type { BenchContext } from './harness';
 
 export const TENANT = 'default';
@@ -78,6 +78,7 @@ export async function startMaestro(ctx: BenchContext, opts: { env?: Env; paused?
     async close() {
       await app.stop();
       await db.drop();
+      if (env.REDIS_URL && env.REDIS_KEY_PREFIX) await dropRedisPrefix(env.REDIS_URL, env.REDIS_KEY_PREFIX);
     },
   };
 }

@@ -3,9 +3,8 @@
  * sample (deleted afterwards).
  */
 import { Queue, Worker, type Job, type Processor } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { BenchContext } from '../lib/harness';
-import { benchPrefix, packageVersion } from '../lib/services';
+import { benchPrefix, dropRedisPrefix, packageVersion } from '../lib/services';
 
 export function bullmqSettings(concurrency: number): Record<string, unknown> {
   return { version: packageVersion('bullmq'), concurrency, removeOnComplete: true, addBulkChunk: 1000 };
@@ -35,17 +34,7 @@ export async function startBullmq(ctx: BenchContext, concurrency: number): Promi
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
       // Whatever obliterate left (meta keys): the prefix is ours alone.
-      const redis = new Redis(ctx.redisUrl);
-      try {
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-          if (keys.length) await redis.del(...keys);
-          cursor = next;
-        } while (cursor !== '0');
-      } finally {
-        redis.disconnect();
-      }
+      await dropRedisPrefix(ctx.redisUrl, `${prefix}:`);
     },
   };
 }
