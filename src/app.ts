@@ -163,6 +163,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const schema = await buildMaestroSchema();
     const expressApp = express();
     expressApp.disable('x-powered-by');
+    // Express hashes every res.send body for a weak ETag (sha1 of each GraphQL response) and
+    // parses conditional headers for it; POST responses are never revalidated. Static assets keep
+    // theirs (serve-static sets its own).
+    expressApp.set('etag', false);
     const httpServer: Server = createServer(expressApp);
     const ws: WebSocketTransports = attachWebSockets({ httpServer, path: GRAPHQL_PATH, schema, services });
     const metrics = createMetrics(hooks, {

@@ -21,7 +21,7 @@ import { benchPrefix, packageVersion } from '../lib/services';
 import { pool } from '../lib/stats';
 
 const P99_LIMIT_MS = 50;
-const RATES = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+const RATES = [5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 /** Subscribers connected before the "before" memory reading, so warm-up (JIT, lazy modules) is not counted per subscriber. */
 const WARM = 20;
 const SUBSCRIPTION = 'subscription { runEvents { runId seq type status workflow taskKey attempt data createdAt } }';
@@ -192,13 +192,18 @@ function side(name: string, role: Side['role'], mode: ServerMode, settings: Reco
         };
 
         await step(20, ctx.scale(2, 1)); // warm-up: JIT, buffers
-        let best = { rate: 0, deliveries: NaN, p99: NaN, cpuPerDelivery: NaN };
+        // Nothing held: the lowest rate's figures still compare the sides (with eventRate 0).
+        let best: { rate: number; deliveries: number; p99: number; cpuPerDelivery: number } | null = null;
         for (const rate of RATES.filter((r) => r <= ctx.scale(5000, 1000))) {
           const r = await step(rate, stepSeconds);
           ctx.progress(`    ${name}: ${rate} events/s → ${Math.round(r.deliveries)} deliveries/s, p99 ${r.p99.toFixed(1)} ms, ${r.cpuPerDelivery.toFixed(1)} µs CPU each`);
-          if (!(r.p99 <= P99_LIMIT_MS)) break;
+          if (!(r.p99 <= P99_LIMIT_MS)) {
+            best ??= { ...r, rate: 0 };
+            break;
+          }
           best = { rate, ...r };
         }
+        best ??= { rate: 0, deliveries: NaN, p99: NaN, cpuPerDelivery: NaN };
         return {
           deliveries: best.deliveries,
           eventRate: best.rate,
@@ -220,7 +225,7 @@ export const fanout: Scenario = {
   id: '6',
   title: 'Live fan-out to WebSocket subscribers (until delivery p99 > 50 ms)',
   metrics: [
-    { key: 'deliveries', label: 'deliveries/s at the highest rate held', unit: 'msg/s', better: 'higher' },
+    { key: 'deliveries', label: 'deliveries/s at the highest rate held (else at the lowest)', unit: 'msg/s', better: 'higher' },
     { key: 'eventRate', label: 'highest event rate held', unit: 'events/s', better: 'higher' },
     { key: 'p99', label: 'delivery p99 at that rate', unit: 'ms', better: 'lower' },
     { key: 'cpuPerDelivery', label: 'server CPU per delivery at that rate', unit: 'µs', better: 'lower' },

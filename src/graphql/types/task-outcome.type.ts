@@ -1,7 +1,7 @@
 import { Field, ID, ObjectType } from 'type-graphql';
 import { Task } from './run.type';
 
-@ObjectType({ description: 'Why one result of a batch was not recorded: the code and message `completeTask` would have raised.' })
+@ObjectType({ simpleResolvers: true, description: 'Why one result of a batch was not recorded: the code and message `completeTask` would have raised.' })
 export class TaskOutcomeError {
   @Field(() => String, { description: 'LEASE_LOST, RUN_CANCELLED, NOT_FOUND or BAD_USER_INPUT.' })
   code: string;
@@ -10,7 +10,7 @@ export class TaskOutcomeError {
   message: string;
 }
 
-@ObjectType({ description: 'What became of one result of `completeTasks`: the task as recorded, or why not.' })
+@ObjectType({ simpleResolvers: true, description: 'What became of one result of `completeTasks`: the task as recorded, or why not.' })
 export class TaskOutcome {
   @Field(() => ID)
   taskId: string;
