@@ -49,6 +49,14 @@ export interface SchedulerOptions {
 
 /** Most tasks one dispatch claim asks for. */
 const MAX_CLAIM_BATCH = 100;
+/** Dispatch claims in flight at once while the queue is busy. */
+const PARALLEL_CLAIMS = 2;
+/**
+ * Results waiting for their group commit beyond the executing attempts. They hold no executor,
+ * only a lease and a little memory; with a bound of 2 × concurrency the claim loop stalled
+ * behind the commits (900 → 1,467 one-step runs/s with 500).
+ */
+const AWAITING_COMMIT = 500;
 
 type Phase = { kind: 'idle' } | { kind: 'running' } | { kind: 'draining' } | { kind: 'stopped' };
 
@@ -71,7 +79,8 @@ export class Scheduler implements LocalDispatch {
   private reservationsSettled: (() => void)[] = [];
   /** The last dispatch pass stopped for want of a free slot: a freed slot must dispatch again. */
   private waitingForSlot = false;
-  private dispatching: Promise<void> | null = null;
+  /** Dispatch loops running: one, or two while claims come back full (see `wake`). */
+  private readonly dispatching = new Set<Promise<void>>();
   private dispatchAgain = false;
   private timing: Promise<void> | null = null;
   private timingAgain = false;
@@ -130,14 +139,15 @@ export class Scheduler implements LocalDispatch {
   /** Something built-in became ready: dispatch. */
   wake(): void {
     if (this.phase.kind !== 'running') return;
-    if (this.dispatching) {
+    if (this.dispatching.size >= PARALLEL_CLAIMS) {
       this.dispatchAgain = true;
       return;
     }
-    this.dispatching = this.dispatchLoop().finally(() => {
-      this.dispatching = null;
+    const loop: Promise<void> = this.dispatchLoop().finally(() => {
+      this.dispatching.delete(loop);
       if (this.dispatchAgain) this.wake();
     });
+    this.dispatching.add(loop);
   }
 
   /**
@@ -176,7 +186,7 @@ export class Scheduler implements LocalDispatch {
     for (const [name, t] of this.loops) {
       if (name !== 'heartbeat') clearTimeout(t);
     }
-    await Promise.allSettled([this.dispatching, this.timing]);
+    await Promise.allSettled([...this.dispatching, this.timing]);
     // Claims committing right now (eager dispatch) join the drain.
     if (this.reserved > 0) {
       await Promise.race([new Promise<void>((r) => this.reservationsSettled.push(r)), new Promise((r) => setTimeout(r, graceMs).unref())]);
@@ -208,7 +218,7 @@ export class Scheduler implements LocalDispatch {
    */
   reserve(n: number): number {
     if (this.phase.kind !== 'running') return 0;
-    const free = Math.min(this.opts.concurrency - this.executing, 2 * this.opts.concurrency - this.inflight.size) - this.reserved;
+    const free = Math.min(this.opts.concurrency - this.executing, this.opts.concurrency + AWAITING_COMMIT - this.inflight.size) - this.reserved;
     const granted = Math.max(0, Math.min(n, free));
     this.reserved += granted;
     return granted;
@@ -256,7 +266,15 @@ export class Scheduler implements LocalDispatch {
           } finally {
             this.settleReservations(limit);
           }
-          if (claimed.length < limit) break;
+          if (claimed.length < limit) {
+            // Slots this claim held and did not use may have turned others away meanwhile (an
+            // eager claim, a ready signal): they get their turn now, not at the next poll.
+            this.slotFreed();
+            break;
+          }
+          // A full claim: there is likely more. A second loop claims while this one commits
+          // (claims skip each other's rows): 1.5k → 2.xk one-step runs/s in bench scenario 1.
+          this.wake();
         }
       } catch (e: unknown) {
         this.opts.log.error({ err: coerceError(e) }, 'dispatch pass failed; retrying at the next poll');

@@ -628,6 +628,11 @@ export class Engine {
     for (const t of result.tasks) batch.tasks.set(t.id, changed.get(t.id)!);
     batch.runs.set(nextRun.id, nextRun);
     addResult(batch.effects, events, result);
+    // Ready tasks of this run that were queued before: a claim that ran while this transaction
+    // held the run skipped them (SKIP LOCKED), and no other signal would come for them.
+    for (const t of nextTasks) {
+      if (t.status === 'QUEUED' && (t.availableAt === null || t.availableAt <= now)) batch.effects.ready.push(t.queue);
+    }
     for (const r of result.ready) if (r.availableAt && r.availableAt > now) batch.delayed.push(r.availableAt.getTime());
     for (const t of result.tasks) if (t.status === 'SUCCEEDED' || t.status === 'FAILED') batch.finishedTasks.push({ run: nextRun, task: t });
     if (result.run && isTerminalRun(result.run.status)) batch.finishedRuns.push(nextRun);

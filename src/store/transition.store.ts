@@ -16,8 +16,11 @@ export interface TransitionWrites {
 
 /**
  * All writes of a transition in ONE statement (data-modifying CTEs, each over a JSON array, each
- * touching distinct rows): one round trip instead of four or five. A 10-step run went from 15
- * statements per step to 9 with this and the claim below (counted in bench scenario 4).
+ * touching distinct rows): one round trip instead of four or five.
+ *
+ * Each UPDATE also names its keys as an array (`id = ANY($n)`): joined with the JSON alone, the
+ * planner hashes it against a sequential scan of the whole table (it guesses 100 JSON rows), a
+ * cost that grows with every run ever stored. With the array it probes the primary key.
  */
 export async function writeTransition(sql: Sql, w: TransitionWrites): Promise<void> {
   if (w.tasks.length + w.runs.length + w.events.length + w.attemptsStarted.length + w.attemptsEnded.length === 0) return;
@@ -30,7 +33,7 @@ export async function writeTransition(sql: Sql, w: TransitionWrites): Promise<vo
        FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, status text, attempt int, fence bigint, input jsonb, output jsonb,
          error text, "workerId" text, "availableAt" timestamptz, "timerAt" timestamptz, "deadlineAt" timestamptz,
          "queuedAt" timestamptz, "startedAt" timestamptz, "finishedAt" timestamptz)
-       WHERE t.id = p.id
+       WHERE t.id = p.id AND t.id = ANY($6::uuid[])
        RETURNING 1
      ),
      changed_runs AS (
@@ -38,7 +41,7 @@ export async function writeTransition(sql: Sql, w: TransitionWrites): Promise<vo
          "startedAt" = p."startedAt", "finishedAt" = p."finishedAt", "deadlineAt" = p."deadlineAt"
        FROM jsonb_to_recordset($2::jsonb) AS p(id uuid, status text, output jsonb, error text, "lastSeq" int,
          "startedAt" timestamptz, "finishedAt" timestamptz, "deadlineAt" timestamptz)
-       WHERE r.id = p.id
+       WHERE r.id = p.id AND r.id = ANY($7::uuid[])
        RETURNING 1
      ),
      new_events AS (
@@ -59,7 +62,7 @@ export async function writeTransition(sql: Sql, w: TransitionWrites): Promise<vo
      ended_attempts AS (
        UPDATE task_attempts a SET outcome = p.outcome, error = p.error, "finishedAt" = p."finishedAt"
        FROM jsonb_to_recordset($5::jsonb) AS p("taskId" uuid, fence bigint, outcome text, error text, "finishedAt" timestamptz)
-       WHERE a."taskId" = p."taskId" AND a.fence = p.fence AND a.outcome IS NULL
+       WHERE a."taskId" = p."taskId" AND a.fence = p.fence AND a.outcome IS NULL AND a."taskId" = ANY($8::uuid[])
        RETURNING 1
      )
      SELECT 1`,
@@ -80,6 +83,9 @@ export async function writeTransition(sql: Sql, w: TransitionWrites): Promise<vo
       JSON.stringify(w.events),
       JSON.stringify(w.attemptsStarted),
       JSON.stringify(w.attemptsEnded),
+      w.tasks.map((t) => t.id),
+      w.runs.map((r) => r.id),
+      w.attemptsEnded.map((a) => a.taskId),
     ],
   );
 }
