@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock';
-import { NotFoundError, TemplateError, ValidationError } from '../domain/errors';
+import { ConflictError, NotFoundError, TemplateError, ValidationError } from '../domain/errors';
 import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
 import { planRun } from '../domain/run-machine';
@@ -73,58 +73,74 @@ export class RunsService {
     let run: RunRow;
     try {
       // Single statements, no transaction: the run with its tasks and first events is ONE insert
-      // (ids made here), so a start is two round trips (the workflow, then the insert) instead of seven.
+      // (ids made here), so a start is one round trip (two when the workflow is not in memory)
+      // instead of seven.
       run = await (async () => {
         if (key !== null) {
           const existing = await findRunByIdempotencyKey(db, tenantId, key);
           if (existing) return existing;
         }
-        const workflow =
-          req.version == null ? await findLatestWorkflow(db, tenantId, req.workflow) : await findWorkflowVersion(db, tenantId, req.workflow, req.version);
-        if (!workflow) throw new NotFoundError('Workflow', req.version == null ? req.workflow : `${req.workflow}@${req.version}`);
-        this.deps.workflows.remember(workflow);
-        let plan;
-        try {
-          plan = planRun(workflow.definition, input);
-        } catch (e: unknown) {
-          if (e instanceof TemplateError) throw new ValidationError(`The run input does not fit the workflow: ${e.message}`, e.data);
-          throw e;
+        const latest = req.version == null;
+        // The latest version comes from this replica's memory when it has seen it; the insert
+        // checks that no newer version exists, and if one does we read it and plan again.
+        let workflow = latest ? this.deps.workflows.cachedLatest(tenantId, req.workflow) : undefined;
+        for (let attempt = 1; ; attempt++) {
+          workflow ??= latest ? await findLatestWorkflow(db, tenantId, req.workflow) : await findWorkflowVersion(db, tenantId, req.workflow, req.version!);
+          if (!workflow) throw new NotFoundError('Workflow', latest ? req.workflow : `${req.workflow}@${req.version}`);
+          this.deps.workflows.remember(workflow);
+          let plan;
+          try {
+            plan = planRun(workflow.definition, input);
+          } catch (e: unknown) {
+            if (e instanceof TemplateError) throw new ValidationError(`The run input does not fit the workflow: ${e.message}`, e.data);
+            throw e;
+          }
+          const runId = randomUUID();
+          const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));
+          const tasks = plan.map((t) => ({ ...t, id: randomUUID(), timeoutMs: steps.get(t.key)!.timeoutMs }));
+          const cursor = { runId, tenantId, workflowName: workflow.name, lastSeq: 0 };
+          const drafts = [
+            { type: 'run.status' as const, status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
+            ...tasks
+              .filter((t) => t.status === 'QUEUED')
+              .map((t) => ({ type: 'task.status' as const, status: 'QUEUED', taskId: t.id, taskKey: t.key, attempt: 0, data: null })),
+          ];
+          const firstEvents = numberEvents(cursor, drafts, now);
+          const inserted = await insertRun(
+            db,
+            {
+              id: runId,
+              tenantId,
+              workflowId: workflow.id,
+              workflowName: workflow.name,
+              workflowVersion: workflow.version,
+              input,
+              idempotencyKey: key,
+              createdAt: now,
+              deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
+              traceparent,
+              lastSeq: cursor.lastSeq,
+            },
+            tasks,
+            firstEvents,
+            latest ? workflow.version : null,
+          );
+          if (inserted) {
+            events.push(...firstEvents);
+            for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
+            created = true;
+            return inserted;
+          }
+          // Another start with this idempotency key won the race: its run is the answer.
+          if (key !== null) {
+            const existing = await findRunByIdempotencyKey(db, tenantId, key);
+            if (existing) return existing;
+          }
+          // A newer version was registered (on any replica): read it and plan again.
+          this.deps.workflows.forgetLatest(tenantId, req.workflow);
+          workflow = undefined;
+          if (attempt >= 5) throw new ConflictError(`Workflow ${req.workflow} keeps changing; start the run again`, { workflow: req.workflow });
         }
-        const runId = randomUUID();
-        const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));
-        const tasks = plan.map((t) => ({ ...t, id: randomUUID(), timeoutMs: steps.get(t.key)!.timeoutMs }));
-        const cursor = { runId, tenantId, workflowName: workflow.name, lastSeq: 0 };
-        const drafts = [
-          { type: 'run.status' as const, status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
-          ...tasks
-            .filter((t) => t.status === 'QUEUED')
-            .map((t) => ({ type: 'task.status' as const, status: 'QUEUED', taskId: t.id, taskKey: t.key, attempt: 0, data: null })),
-        ];
-        const firstEvents = numberEvents(cursor, drafts, now);
-        const inserted = await insertRun(
-          db,
-          {
-            id: runId,
-            tenantId,
-            workflowId: workflow.id,
-            workflowName: workflow.name,
-            workflowVersion: workflow.version,
-            input,
-            idempotencyKey: key,
-            createdAt: now,
-            deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
-            traceparent,
-            lastSeq: cursor.lastSeq,
-          },
-          tasks,
-          firstEvents,
-        );
-        // Another start with this idempotency key won the race: its run is the answer.
-        if (!inserted) return (await findRunByIdempotencyKey(db, tenantId, key!))!;
-        events.push(...firstEvents);
-        for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
-        created = true;
-        return inserted;
       })();
     } catch (e: unknown) {
       span.end();

@@ -15,6 +15,11 @@ import {
 export class WorkflowsService {
   /** Versions never change once written, so definitions are cached by id without invalidation. */
   private readonly byId = new Map<string, WorkflowRow>();
+  /**
+   * The latest version of each (tenant, name) this replica has seen. Only a hint: a start
+   * checks it in its insert and reads again when another replica registered a newer one.
+   */
+  private readonly latest = new Map<string, WorkflowRow>();
 
   constructor(private readonly db: Database) {}
 
@@ -78,9 +83,27 @@ export class WorkflowsService {
     return new Map(ids.flatMap((id) => (this.byId.has(id) ? [[id, this.byId.get(id)!] as const] : [])));
   }
 
+  cachedLatest(tenantId: string, name: string): WorkflowRow | undefined {
+    return this.latest.get(latestKey(tenantId, name));
+  }
+
+  forgetLatest(tenantId: string, name: string): void {
+    this.latest.delete(latestKey(tenantId, name));
+  }
+
   remember(row: WorkflowRow): void {
+    const key = latestKey(row.tenantId, row.name);
+    const known = this.latest.get(key);
+    if (!known || known.version < row.version) {
+      if (this.latest.size >= 10_000 && !known) this.latest.delete(this.latest.keys().next().value!);
+      this.latest.set(key, row);
+    }
     // Bounded: a long-lived replica sees many versions; 10k definitions is a few MB at most.
     if (this.byId.size >= 10_000) this.byId.delete(this.byId.keys().next().value!);
     this.byId.set(row.id, row);
   }
+}
+
+function latestKey(tenantId: string, name: string): string {
+  return `${tenantId}\u0000${name}`;
 }

@@ -23,14 +23,24 @@ export interface NewRun {
 
 /**
  * Inserts a PENDING run with its tasks and first events in one statement, or nothing when the
- * tenant already has a run with this idempotency key: the unique index makes concurrent starts
- * with one key agree on one run (the tasks and events insert only with the run).
+ * tenant already has a run with this idempotency key (the unique index makes concurrent starts
+ * with one key agree on one run) or when `latestVersion` is no longer the latest. The tasks and
+ * events insert only with the run.
  */
-export async function insertRun(sql: Sql, run: NewRun, tasks: readonly NewTask[], events: readonly RunEventRow[]): Promise<RunRow | undefined> {
+export async function insertRun(
+  sql: Sql,
+  run: NewRun,
+  tasks: readonly NewTask[],
+  events: readonly RunEventRow[],
+  /** When the run is of the latest version: nothing is inserted if a newer one exists. */
+  latestVersion: number | null,
+): Promise<RunRow | undefined> {
   const [row] = await sql.rows<RunRow>(
     `WITH new_run AS (
        INSERT INTO runs (id, "tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "idempotencyKey", "createdAt", "deadlineAt", traceparent, "lastSeq")
-       VALUES ($1, $2, $3, $4, $5, 'PENDING', $6::jsonb, $7, $8, $9, $10, $11)
+       SELECT $1::uuid, $2::varchar, $3::uuid, $4::varchar, $5::int, 'PENDING', $6::jsonb, $7::varchar, $8::timestamptz, $9::timestamptz, $10::text, $11::int
+       WHERE $14::int IS NULL
+         OR NOT EXISTS (SELECT 1 FROM workflows w WHERE w."tenantId" = $2 AND w.name = $4 AND w.version > $14::int)
        ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
        RETURNING *
      ),
@@ -63,6 +73,7 @@ export async function insertRun(sql: Sql, run: NewRun, tasks: readonly NewTask[]
       run.lastSeq,
       JSON.stringify(tasks.map((t, position) => ({ ...t, position }))),
       JSON.stringify(events),
+      latestVersion,
     ],
   );
   return row;

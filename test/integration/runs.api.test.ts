@@ -86,6 +86,21 @@ describe('runs API', () => {
       expect(errors?.[0]?.message).toBe(`Workflow "${id}" was not found`);
     });
 
+    it('runs the version registered a moment ago, although the replica had the previous one in memory', async () => {
+      await t.ok(REGISTER, { input: { name: 'moving', steps: [{ key: 'v1', type: 'noop' }] } });
+      // This start remembers version 1 as the latest.
+      expect((await t.ok(START, { workflow: 'moving' })).startRun.workflow.version).toBe(1);
+      // Registered straight in the store, as another replica would: this replica hears nothing of it.
+      await t.app.db.rows(
+        `INSERT INTO workflows ("tenantId", name, version, description, definition, "definitionHash")
+         SELECT "tenantId", name, 2, description, jsonb_set(definition, '{steps,0,key}', '"v2"'), 'moved' FROM workflows WHERE name = 'moving'`,
+      );
+      const { startRun } = await t.ok(START, { workflow: 'moving' });
+      expect(startRun.workflow.version).toBe(2);
+      expect(startRun.tasks.map((x: { key: string }) => x.key)).toEqual(['v2']);
+      expect((await waitForRun(t, startRun.id)).status).toBe('SUCCEEDED');
+    });
+
     it.each([
       [1, 1, ['one']],
       [2, 2, ['one', 'two']],
