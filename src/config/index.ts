@@ -125,9 +125,9 @@ function describe(issue: z.core.$ZodIssue): string {
     case 'invalid_value':
       return `one of ${issue.values.map((v) => String(v)).join(', ')}`;
     case 'too_small':
-      return `a number >= ${String(issue.minimum)}`;
+      return issue.origin === 'string' ? `at least ${String(issue.minimum)} characters` : `a number >= ${String(issue.minimum)}`;
     case 'too_big':
-      return `a number <= ${String(issue.maximum)}`;
+      return issue.origin === 'string' ? `at most ${String(issue.maximum)} characters` : `a number <= ${String(issue.maximum)}`;
     case 'invalid_type':
       return issue.expected === 'number' || issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`;
     case 'custom':
