@@ -8,6 +8,8 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -293,17 +295,18 @@ describe('the image lifecycle: migrate, apikey, serve, HEALTHCHECK, a worker, SI
     expect(anonymous.status).toBe(401);
   }, 90_000);
 
+  const gql = async (query: string, variables?: Record<string, unknown>) => {
+    const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as { data?: any; errors?: unknown[] };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  };
+
   it('runs a smoke workflow through a worker started from the same image', async () => {
-    const gql = async (query: string, variables?: Record<string, unknown>) => {
-      const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-        body: JSON.stringify({ query, variables }),
-      });
-      const body = (await res.json()) as { data?: any; errors?: unknown[] };
-      if (body.errors) throw new Error(JSON.stringify(body.errors));
-      return body.data;
-    };
     await gql(`mutation { registerWorkflow(input: { name: "smoke", steps: [
       { key: "hello", type: "noop", input: { message: "hello {{ input.name }}" } }
       { key: "remote", type: "echo", queue: "image-check", dependsOn: ["hello"], input: "{{ steps.hello.output }}" }
@@ -326,15 +329,34 @@ describe('the image lifecycle: migrate, apikey, serve, HEALTHCHECK, a worker, SI
     expect(await worker.exited, worker.output()).toBe(0);
   }, 90_000);
 
-  it('drains on SIGTERM to tini and exits 0 within SHUTDOWN_GRACE_MS', async () => {
-    const pid = await pid1(server!);
-    const t0 = Date.now();
-    process.kill(pid, 'SIGTERM');
-    const code = await server!.exited;
-    const tookMs = Date.now() - t0;
-    expect(code, server!.output()).toBe(0);
-    expect(tookMs).toBeLessThan(SHUTDOWN_GRACE_MS + 5_000);
-    expect(server!.output()).toMatch(/"msg":"draining"[\s\S]*"msg":"stopped"/);
-    expect(server!.output()).not.toMatch(/second signal|"level":(50|60)/);
+  it('drains on SIGTERM to tini: an in-flight http step finishes, then the process exits 0 within SHUTDOWN_GRACE_MS', async () => {
+    // An endpoint that answers 1 s after the step calls it: the step is in flight when SIGTERM arrives.
+    let called!: () => void;
+    const inFlight = new Promise<void>((resolve) => (called = resolve));
+    const slow = createServer((_req, res) => {
+      called();
+      setTimeout(() => res.end('{"ok":true}'), 1_000);
+    });
+    slow.listen(0, '127.0.0.1');
+    await once(slow, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/slow`;
+      await gql(`mutation($url: JSON!) { registerWorkflow(input: { name: "drain", steps: [{ key: "call", type: "http", input: $url }] }) { version } }`, { url: { url } });
+      await gql('mutation { startRun(workflow: "drain") { id } }');
+      await inFlight;
+
+      const pid = await pid1(server!);
+      const t0 = Date.now();
+      process.kill(pid, 'SIGTERM');
+      const code = await server!.exited;
+      const tookMs = Date.now() - t0;
+      expect(code, server!.output()).toBe(0);
+      expect(tookMs).toBeGreaterThanOrEqual(500);
+      expect(tookMs).toBeLessThan(SHUTDOWN_GRACE_MS + 5_000);
+      expect(server!.output()).toMatch(/"msg":"draining"[\s\S]*"workflow":"drain"[^\n]*"msg":"run succeeded"[\s\S]*"msg":"stopped"/);
+      expect(server!.output()).not.toMatch(/second signal|"level":(50|60)/);
+    } finally {
+      slow.close();
+    }
   }, 30_000);
 });
