@@ -37,12 +37,12 @@ const only = <T>(xs: T[], what: string): T => {
 /** What the final stage sets, read from the Dockerfile itself. */
 const IMAGE = {
   from: (() => {
-    const from = finalStage.getFROM();
+    const from = stages[stages.length - 1]!;
     const image = from.getImage()!;
     const arg = /^\$\{?(\w+)\}?$/.exec(image)?.[1];
     return arg ? dockerfile.getInitialARGs().flatMap((a) => a.getProperties()).find((p) => p.getName() === arg)!.getValue()! : image;
   })(),
-  workdir: only(finalStage.getWORKDIRs(), 'WORKDIR').getArgumentsContent()!,
+  workdir: only(finalStage.getInstructions().filter((i) => i.getKeyword() === 'WORKDIR'), 'WORKDIR').getArgumentsContent()!,
   user: only(finalStage.getInstructions().filter((i) => i.getKeyword() === 'USER'), 'USER').getArgumentsContent()!,
   env: Object.fromEntries(finalStage.getENVs().flatMap((e) => e.getProperties().map((p) => [p.getName(), p.getValue()!]))),
   entrypoint: exec(only(finalStage.getENTRYPOINTs(), 'ENTRYPOINT')),

@@ -22,7 +22,6 @@ import { RUNBOOK_DEPLOYMENT as RB } from '../helpers/runbook';
 const root = join(__dirname, '..', '..');
 const chart = join(root, 'charts', 'maestro');
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are untyped YAML */
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: any };
 
 const MODELS: Record<string, Record<string, unknown>> = {

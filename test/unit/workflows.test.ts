@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- workflow files are untyped YAML */
 const workflow = (name: string): any => parse(readFileSync(join(__dirname, '..', '..', '.github', 'workflows', name), 'utf8'));
 const steps = (wf: any): any[] => Object.values(wf.jobs).flatMap((job: any) => job.steps);
 
