@@ -209,7 +209,13 @@ describe.each(Object.keys(VALUES) as ValuesName[])('charts/maestro with %s value
   it('lets the conductor reach only DNS, Postgres, Redis, the collector and the http-step CIDRs', () => {
     const policy = one(rendered[name], 'NetworkPolicy', 'maestro');
     expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
-    expect(policy.spec.podSelector.matchLabels).toEqual(conductor(rendered[name]).spec.selector.matchLabels);
+    // It selects the conductor pods and the migration Job's pods, and no others (not the workers).
+    const selects = (labels: Record<string, string>) =>
+      Object.entries(policy.spec.podSelector.matchLabels).every(([k, v]) => labels[k] === v) &&
+      policy.spec.podSelector.matchExpressions.every((e: any) => e.operator === 'In' && e.values.includes(labels[e.key]));
+    expect(selects(conductor(rendered[name]).spec.template.metadata.labels)).toBe(true);
+    expect(selects(one(rendered[name], 'Job', 'maestro-migrate').spec.template.metadata.labels)).toBe(true);
+    expect(selects({ ...conductor(rendered[name]).spec.template.metadata.labels, 'app.kubernetes.io/component': 'worker' })).toBe(false);
     const ports = policy.spec.egress.flatMap((rule: any) => (rule.ports ?? []).map((p: any) => `${p.protocol}/${p.port}`));
     expect(ports).toEqual(expect.arrayContaining(['UDP/53', 'TCP/53', 'TCP/5432', 'TCP/6379']));
     const portless = policy.spec.egress.filter((rule: any) => !rule.ports);
