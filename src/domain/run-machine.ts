@@ -107,6 +107,24 @@ export function planRun(definition: WorkflowDefinition, runInput: Json): Initial
 const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
+/**
+ * A QUEUED task claimed by `workerId`: what the claim statement (`claimReadyTasks`) does in SQL,
+ * for claims made in memory under the run's lock (eager dispatch). The fencing token goes up by
+ * one, as on every claim.
+ */
+export function claimTask(task: TaskState & { timeoutMs: number | null }, workerId: string, now: Date): TaskState {
+  return {
+    ...task,
+    status: 'RUNNING',
+    attempt: task.attempt + 1,
+    fence: (BigInt(task.fence) + 1n).toString(),
+    workerId,
+    startedAt: now,
+    availableAt: null,
+    deadlineAt: task.timeoutMs === null ? null : new Date(now.getTime() + task.timeoutMs),
+  };
+}
+
 export function isTerminalRun(status: RunStatus): boolean {
   return TERMINAL_RUN.has(status);
 }

@@ -1,8 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { LocalFanout, type EventBus, type RunEvent, type Unsubscribe } from './event-bus';
 
 /** JSON has no undefined: the built-in (queue-less) steps travel as this marker. */
 const BUILT_IN = '\u0000builtin';
+/**
+ * A ready message starts with its sender's marker, so the sender skips its own echo (it woke its
+ * own scheduler and long polls at once). Replicas that predate the marker read it as the name
+ * of a queue nobody serves: harmless during a rolling upgrade.
+ */
+const FROM = '\u0000from:';
 
 /**
  * Redis pub/sub: every replica subscribes to one events channel and fans out locally by tenant.
@@ -14,6 +21,8 @@ export class RedisEventBus implements EventBus {
   private readonly sub: Redis;
   private readonly eventsChannel: string;
   private readonly readyChannel: string;
+  private readonly origin = `${FROM}${randomUUID()}`;
+  private outbox: { events: RunEvent[]; sent: Promise<unknown> | null } | null = null;
 
   private constructor(url: string, prefix: string) {
     this.eventsChannel = `${prefix}events`;
@@ -49,14 +58,29 @@ export class RedisEventBus implements EventBus {
       }));
       this.fanout.deliver(events);
     } else if (channel === this.readyChannel) {
-      const queues = (JSON.parse(message) as string[]).map((q) => (q === BUILT_IN ? null : q));
-      this.fanout.deliverReady(queues);
+      const names = JSON.parse(message) as string[];
+      if (names[0] === this.origin) return;
+      this.fanout.deliverReady(names.filter((q) => !q.startsWith(FROM)).map((q) => (q === BUILT_IN ? null : q)));
     }
   }
 
+  /**
+   * Events published in the same tick leave as ONE message, in order: under load every start,
+   * claim and result publishes, and a PUBLISH each (plus its echo to every replica) was a
+   * round trip each.
+   */
   async publish(events: readonly RunEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.pub.publish(this.eventsChannel, JSON.stringify(events));
+    if (!this.outbox) {
+      const outbox = { events: [] as RunEvent[], sent: null as Promise<unknown> | null };
+      this.outbox = outbox;
+      outbox.sent = new Promise((resolve) => setImmediate(resolve)).then(() => {
+        this.outbox = null;
+        return this.pub.publish(this.eventsChannel, JSON.stringify(outbox.events));
+      });
+    }
+    this.outbox.events.push(...events);
+    await this.outbox.sent;
   }
 
   subscribe(tenantId: string, listener: (event: RunEvent) => void): Unsubscribe {
@@ -65,8 +89,10 @@ export class RedisEventBus implements EventBus {
 
   async signalReady(queues: readonly (string | null)[]): Promise<void> {
     if (queues.length === 0) return;
-    const unique = [...new Set(queues.map((q) => q ?? BUILT_IN))];
-    await this.pub.publish(this.readyChannel, JSON.stringify(unique));
+    const unique = [...new Set(queues)];
+    // This replica's scheduler and long polls wake now, not a Redis round trip later.
+    this.fanout.deliverReady(unique);
+    await this.pub.publish(this.readyChannel, JSON.stringify([this.origin, ...unique.map((q) => q ?? BUILT_IN)]));
   }
 
   onReady(listener: (queue: string | null) => void): Unsubscribe {

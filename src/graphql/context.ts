@@ -36,34 +36,67 @@ export interface Context {
   signal?: AbortSignal;
 }
 
-/** Per request (per subscription event batch): DataLoader caches must not outlive a request. */
+/**
+ * Per request (per subscription): DataLoader caches must not outlive a request. Each loader is
+ * built on first use: most operations touch one or two of the five, and a subscription context
+ * lives as long as its socket (1,000 idle `runEvents` subscribers held 5 loaders each: ~2 KB
+ * apiece for nothing, bench scenario 6).
+ */
 export function createLoaders(services: Services, tenantId: string): Loaders {
-  return {
-    attemptsByTask: new DataLoader(async (taskIds) => {
-      const byTask = await services.runs.attemptsOf(tenantId, taskIds);
+  return new LazyLoaders(services, tenantId);
+}
+
+/** Getters on the prototype: an unused loader costs one undefined field, not a closure. */
+class LazyLoaders implements Loaders {
+  private attempts?: Loaders['attemptsByTask'];
+  private task?: Loaders['taskById'];
+  private run?: Loaders['runById'];
+  private tasks?: Loaders['tasksByRun'];
+  private workflow?: Loaders['workflowById'];
+
+  constructor(
+    private readonly services: Services,
+    private readonly tenantId: string,
+  ) {}
+
+  get attemptsByTask(): Loaders['attemptsByTask'] {
+    return (this.attempts ??= new DataLoader(async (taskIds) => {
+      const byTask = await this.services.runs.attemptsOf(this.tenantId, taskIds);
       return taskIds.map((id) => byTask.get(id) ?? []);
-    }),
-    taskById: new DataLoader(async (taskIds) => {
-      const byId = await services.runs.tasksByIds(tenantId, taskIds);
+    }));
+  }
+
+  get taskById(): Loaders['taskById'] {
+    return (this.task ??= new DataLoader(async (taskIds) => {
+      const byId = await this.services.runs.tasksByIds(this.tenantId, taskIds);
       return taskIds.map((id) => byId.get(id));
-    }),
-    runById: new DataLoader(async (ids) => {
-      const rows = await services.runs.byIds(tenantId, ids);
+    }));
+  }
+
+  get runById(): Loaders['runById'] {
+    return (this.run ??= new DataLoader(async (ids) => {
+      const rows = await this.services.runs.byIds(this.tenantId, ids);
       return ids.map((id) => rows.get(id));
-    }),
-    tasksByRun: new DataLoader(async (runIds) => {
-      const byRun = await services.runs.tasksOf(tenantId, runIds);
+    }));
+  }
+
+  get tasksByRun(): Loaders['tasksByRun'] {
+    return (this.tasks ??= new DataLoader(async (runIds) => {
+      const byRun = await this.services.runs.tasksOf(this.tenantId, runIds);
       return runIds.map((id) => byRun.get(id) ?? []);
-    }),
-    workflowById: new DataLoader(async (ids) => {
-      const rows = await services.workflows.byIds(ids);
+    }));
+  }
+
+  get workflowById(): Loaders['workflowById'] {
+    return (this.workflow ??= new DataLoader(async (ids) => {
+      const rows = await this.services.workflows.byIds(ids);
       // A workflow id reached through a run of this tenant; still, never hand out another tenant's.
       return ids.map((id) => {
         const row = rows.get(id);
-        return row && row.tenantId === tenantId ? row : undefined;
+        return row && row.tenantId === this.tenantId ? row : undefined;
       });
-    }),
-  };
+    }));
+  }
 }
 
 export function createContext(services: Services, tenantId: string, signal?: AbortSignal): Context {

@@ -3,6 +3,7 @@ import { coerceError, DomainError, LeaseLostError, RunCancelledError } from '../
 import { storable } from '../domain/json';
 import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
 import type { LeaseRef, RenewResult } from '../leases/lease-store';
+import type { LocalDispatch } from '../services/engine';
 import type { TaskRow } from '../store/tasks.store';
 
 /** What the scheduler needs from the engine; an interface so its loops are testable alone. */
@@ -46,6 +47,9 @@ export interface SchedulerOptions {
   orphanSweepIntervalMs: number;
 }
 
+/** Most tasks one dispatch claim asks for. */
+const MAX_CLAIM_BATCH = 100;
+
 type Phase = { kind: 'idle' } | { kind: 'running' } | { kind: 'draining' } | { kind: 'stopped' };
 
 /**
@@ -54,12 +58,19 @@ type Phase = { kind: 'idle' } | { kind: 'running' } | { kind: 'draining' } | { k
  * and woken by events: a commit that made built-in work ready, a timer coming due; the poll
  * interval is only the fallback for wake-ups lost in transit.
  */
-export class Scheduler {
+export class Scheduler implements LocalDispatch {
   private phase: Phase = { kind: 'idle' };
   private readonly inflight = new Map<string, { promise: Promise<void>; abort: AbortController; lease: LeaseRef; parked: boolean }>();
   /** The pending timer of each loop, by name: one handle per loop, so stop() can clear them all. */
   private readonly loops = new Map<string, NodeJS.Timeout>();
   private readonly loopRuns = new Set<Promise<unknown>>();
+  /** Attempts whose executor is running; the rest of `inflight` await their result's commit. */
+  private executing = 0;
+  /** Slots promised to tasks an engine transaction is claiming eagerly (see `reserve`). */
+  private reserved = 0;
+  private reservationsSettled: (() => void)[] = [];
+  /** The last dispatch pass stopped for want of a free slot: a freed slot must dispatch again. */
+  private waitingForSlot = false;
   private dispatching: Promise<void> | null = null;
   private dispatchAgain = false;
   private timing: Promise<void> | null = null;
@@ -129,6 +140,16 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Dispatch again only if the last pass stopped at a full house: otherwise it stopped because
+   * nothing was ready, and the next ready signal wakes it (an empty claim is a transaction).
+   */
+  private slotFreed(): void {
+    if (!this.waitingForSlot) return;
+    this.waitingForSlot = false;
+    this.wake();
+  }
+
   /** A timer or a delayed task may be due: look. */
   wakeTimers(): void {
     if (this.phase.kind !== 'running') return;
@@ -156,6 +177,10 @@ export class Scheduler {
       if (name !== 'heartbeat') clearTimeout(t);
     }
     await Promise.allSettled([this.dispatching, this.timing]);
+    // Claims committing right now (eager dispatch) join the drain.
+    if (this.reserved > 0) {
+      await Promise.race([new Promise<void>((r) => this.reservationsSettled.push(r)), new Promise((r) => setTimeout(r, graceMs).unref())]);
+    }
     const all = Promise.allSettled([...this.inflight.values()].map((a) => a.promise));
     const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
     if (timedOut) {
@@ -168,6 +193,44 @@ export class Scheduler {
     await Promise.allSettled([...this.loopRuns]);
   }
 
+  get workerId(): string {
+    return this.opts.workerId;
+  }
+
+  get leaseMs(): number {
+    return this.opts.leaseTtlMs;
+  }
+
+  /**
+   * Promises up to `n` free slots to a claim in progress (the dispatch loop's, or a transaction
+   * claiming eagerly). A slot frees when its executor returns, not when its result commits:
+   * results are group-committed meanwhile, and up to `concurrency` more may wait for theirs.
+   */
+  reserve(n: number): number {
+    if (this.phase.kind !== 'running') return 0;
+    const free = Math.min(this.opts.concurrency - this.executing, 2 * this.opts.concurrency - this.inflight.size) - this.reserved;
+    const granted = Math.max(0, Math.min(n, free));
+    this.reserved += granted;
+    return granted;
+  }
+
+  unreserve(n: number): void {
+    this.settleReservations(n);
+    this.slotFreed();
+  }
+
+  /** Tasks claimed eagerly on reserved slots. Launched even while draining: they are claimed, and drain waits for them. */
+  take(claimed: readonly { task: TaskRow; expiresAt: Date }[]): void {
+    for (const { task } of claimed) this.launch(task);
+    this.settleReservations(claimed.length);
+  }
+
+  private settleReservations(n: number): void {
+    this.reserved = Math.max(0, this.reserved - n);
+    if (this.reserved > 0) return;
+    for (const resolve of this.reservationsSettled.splice(0)) resolve();
+  }
+
   get inflightCount(): number {
     return this.inflight.size;
   }
@@ -178,17 +241,22 @@ export class Scheduler {
       try {
         // Claim while there is room and the last claim was full.
         for (;;) {
-          const free = this.opts.concurrency - this.inflight.size;
-          if (free <= 0 || this.phase.kind !== 'running') break;
-          const claimed = await this.opts.engine.claim({
-            tenantId: null,
-            queue: null,
-            limit: Math.min(free, 100),
-            workerId: this.opts.workerId,
-            leaseMs: this.opts.leaseTtlMs,
-          });
-          for (const { task } of claimed) this.launch(task);
-          if (claimed.length < Math.min(free, 100)) break;
+          if (this.phase.kind !== 'running') break;
+          // The claim holds its slots while it runs, as an eager claim does: the two never
+          // promise one slot twice.
+          const limit = this.reserve(MAX_CLAIM_BATCH);
+          if (limit <= 0) {
+            this.waitingForSlot = true;
+            break;
+          }
+          let claimed: Awaited<ReturnType<SchedulerEngine['claim']>> = [];
+          try {
+            claimed = await this.opts.engine.claim({ tenantId: null, queue: null, limit, workerId: this.opts.workerId, leaseMs: this.opts.leaseTtlMs });
+            for (const { task } of claimed) this.launch(task);
+          } finally {
+            this.settleReservations(limit);
+          }
+          if (claimed.length < limit) break;
         }
       } catch (e: unknown) {
         this.opts.log.error({ err: coerceError(e) }, 'dispatch pass failed; retrying at the next poll');
@@ -202,8 +270,7 @@ export class Scheduler {
     this.inflight.set(task.id, entry);
     entry.promise = this.execute(task, abort.signal).finally(() => {
       this.inflight.delete(task.id);
-      // A slot freed up: there may be more ready work.
-      this.wake();
+      this.slotFreed();
     });
   }
 
@@ -212,6 +279,14 @@ export class Scheduler {
     const ctx = { taskId: task.id, runId: task.runId, tenantId: task.tenantId };
     const executor = executors.get(task.type);
     let result: ExecutionResult;
+    this.executing++;
+    let executed = false;
+    const executorDone = () => {
+      if (executed) return;
+      executed = true;
+      this.executing--;
+      this.slotFreed();
+    };
     try {
       if (!executor) throw new TaskFailure(`No built-in executor for type "${task.type}"`, false);
       result = await executor.execute({
@@ -225,6 +300,7 @@ export class Scheduler {
         now: () => clock.now(),
       });
     } catch (e: unknown) {
+      executorDone();
       // Abandoned (lease lost, run cancelled): whoever holds the task now decides.
       if (signal.aborted && this.phase.kind === 'running') return;
       // Aborted by shutdown: give the task back to another replica, uncounted.
@@ -236,6 +312,7 @@ export class Scheduler {
       await this.report(ctx, () => engine.fail(task.id, task.fence, storable(failure.message) as string, failure.retryable));
       return;
     }
+    executorDone();
     if (result.kind === 'sleep') {
       if (result.until.getTime() <= clock.now().getTime()) {
         await this.report(ctx, () => engine.complete(task.id, task.fence, task.input));

@@ -2,13 +2,13 @@ import DataLoader from 'dataloader';
 import type { Clock } from '../domain/clock';
 import { ConflictError, LeaseLostError, NotFoundError, RunCancelledError } from '../domain/errors';
 import type { Json, WorkflowDefinition } from '../domain/glossary';
-import { applyTransition, isTerminalRun, type TaskState, type Transition } from '../domain/run-machine';
+import { applyTransition, claimTask, isTerminalRun, type TaskState, type Transition } from '../domain/run-machine';
 import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore } from '../leases/lease-store';
-import { finishAttempts, insertAttempts, markFenced } from '../store/attempts.store';
+import { markFenced } from '../store/attempts.store';
 import type { AttemptOutcome } from '../store/entities/task-attempt.entity';
-import { insertEvents, numberEvents, type RunEventRow } from '../store/events.store';
-import { dueRunDeadlines, findRunsByIds, lockRun, lockRunOfTask, lockRunsOfTasks, saveRuns, type RunRow } from '../store/runs.store';
+import { numberEvents, type RunEventRow } from '../store/events.store';
+import { dueRunDeadlines, findRunsByIds, lockRun, lockRunOfTask, lockRunsOfTasks, type RunRow } from '../store/runs.store';
 import type { Database, Sql } from '../store/sql';
 import {
   claimReadyTasks,
@@ -16,12 +16,12 @@ import {
   dueTimers,
   nextWakeAt,
   queuesAvailableBetween,
-  saveTasks,
   setTaskTimer,
   tasksOfLockedRun,
   tasksOfLockedRuns,
   type TaskRow,
 } from '../store/tasks.store';
+import { writeTransition } from '../store/transition.store';
 import { addResult, emptyEffects, publishEffects, type EngineHooks, type Effects } from './effects';
 import { runSpan } from '../observability/tracing';
 import type { WorkflowsService } from './workflows.service';
@@ -40,6 +40,22 @@ export interface EngineDeps {
   groupCommits?: number;
 }
 
+/**
+ * The replica's own executor pool, for eager dispatch: when a result makes built-in steps ready,
+ * the same transaction claims them for this replica (they are in hand, their run locked), saving
+ * a claim transaction and a wake-up per step (Temporal's eager activity dispatch does the like).
+ */
+export interface LocalDispatch {
+  readonly workerId: string;
+  readonly leaseMs: number;
+  /** Reserves up to `n` executor slots; returns how many it got (0 while draining). */
+  reserve(n: number): number;
+  /** Gives back reserved slots that were not used. */
+  unreserve(n: number): void;
+  /** Starts the claimed tasks on reserved slots (one slot each). */
+  take(claimed: readonly { task: TaskRow; expiresAt: Date }[]): void;
+}
+
 /** What one transaction's transitions must write, and tell the world after commit. */
 interface Batch {
   tasks: Map<string, TaskState>;
@@ -51,10 +67,28 @@ interface Batch {
   delayed: number[];
   finishedTasks: { run: RunRow; task: TaskState }[];
   finishedRuns: RunRow[];
+  /** Built-in tasks claimed eagerly for the local dispatcher, in their claimed state. */
+  claimed: TaskRow[];
+  attemptsStarted: { taskId: string; fence: string; attempt: number; runId: string; tenantId: string; workerId: string; startedAt: Date }[];
+  /** Local executor slots reserved for `claimed` (given back if unused or rolled back). */
+  reserved: number;
 }
 
 function newBatch(): Batch {
-  return { tasks: new Map(), runs: new Map(), attempts: [], effects: emptyEffects(), release: [], revoke: [], delayed: [], finishedTasks: [], finishedRuns: [] };
+  return {
+    tasks: new Map(),
+    runs: new Map(),
+    attempts: [],
+    effects: emptyEffects(),
+    release: [],
+    revoke: [],
+    delayed: [],
+    finishedTasks: [],
+    finishedRuns: [],
+    claimed: [],
+    attemptsStarted: [],
+    reserved: 0,
+  };
 }
 
 /** A result for one attempt, as workers and built-in executors report it. */
@@ -84,10 +118,16 @@ interface Decision {
 export class Engine {
   private readonly random: () => number;
   private lastAvailabilityScan: Date;
+  private local: LocalDispatch | null = null;
 
   constructor(private readonly deps: EngineDeps) {
     this.random = deps.random ?? Math.random;
     this.lastAvailabilityScan = deps.clock.now();
+  }
+
+  /** Turns eager dispatch of built-in steps on (the replica's scheduler) or off (null). */
+  setLocalDispatch(local: LocalDispatch | null): void {
+    this.local = local;
   }
 
   /**
@@ -132,30 +172,43 @@ export class Engine {
         effects.events.push(...numberEvents(cursor, drafts, now));
         run.lastSeq = cursor.lastSeq;
       }
-      await saveRuns(sql, runRows);
-      await insertEvents(sql, effects.events);
-      await insertAttempts(
-        sql,
-        tasks.map((t) => ({ taskId: t.id, fence: t.fence, attempt: t.attempt, runId: t.runId, tenantId: t.tenantId, workerId: opts.workerId, startedAt: now })),
-      );
+      await writeTransition(sql, {
+        tasks: [],
+        runs: runRows,
+        events: effects.events,
+        attemptsStarted: tasks.map((t) => ({ taskId: t.id, fence: t.fence, attempt: t.attempt, runId: t.runId, tenantId: t.tenantId, workerId: opts.workerId, startedAt: now })),
+        attemptsEnded: [],
+      });
       return tasks;
     });
     if (claimed.length === 0) return [];
-    // After commit: a crash before the leases exist leaves RUNNING tasks without a lease, which
-    // the orphan sweep reclaims. Granting first could lease a claim that rolled back.
-    let expiries: (Date | null)[];
-    try {
-      expiries = await this.deps.leases.acquire(claimed.map((t) => ({ taskId: t.id, token: t.fence, tenantId: t.tenantId, ttlMs: opts.leaseMs })));
-    } catch (e: unknown) {
-      this.deps.onPublishError(e);
-      expiries = claimed.map(() => new Date(now.getTime() + opts.leaseMs));
-    }
+    const expiries = await this.grant(claimed, opts.leaseMs, now);
     await this.publish(effects);
-    const deadlines = claimed.flatMap((t) => (t.deadlineAt ? [t.deadlineAt.getTime()] : []));
-    if (deadlines.length) this.deps.hooks.emit('timer:armed', { at: new Date(Math.min(...deadlines)) });
     for (const run of started) {
       this.deps.hooks.emit('run:started', { tenantId: run.tenantId, runId: run.id, workflow: run.workflowName, traceparent: run.traceparent });
     }
+    this.announceClaims(claimed, runsById, opts.workerId, now);
+    // null: a newer claim already holds the task (this grant was late); the holder hears LEASE_LOST.
+    return claimed.map((task, i) => ({ task, expiresAt: expiries[i] ?? now }));
+  }
+
+  /**
+   * After commit: a crash before the leases exist leaves RUNNING tasks without a lease, which
+   * the orphan sweep reclaims. Granting first could lease a claim that rolled back.
+   */
+  private async grant(claimed: readonly TaskRow[], leaseMs: number, now: Date): Promise<(Date | null)[]> {
+    try {
+      return await this.deps.leases.acquire(claimed.map((t) => ({ taskId: t.id, token: t.fence, tenantId: t.tenantId, ttlMs: leaseMs })));
+    } catch (e: unknown) {
+      this.deps.onPublishError(e);
+      return claimed.map(() => new Date(now.getTime() + leaseMs));
+    }
+  }
+
+  /** Deadlines armed, spans and `task:claimed` hooks of committed claims. */
+  private announceClaims(claimed: readonly TaskRow[], runsById: ReadonlyMap<string, RunRow>, workerId: string, now: Date): void {
+    const deadlines = claimed.flatMap((t) => (t.deadlineAt ? [t.deadlineAt.getTime()] : []));
+    if (deadlines.length) this.deps.hooks.emit('timer:armed', { at: new Date(Math.min(...deadlines)) });
     for (const t of claimed) {
       const run = runsById.get(t.runId);
       runSpan('maestro.task.claim', run?.traceparent, {
@@ -164,7 +217,7 @@ export class Engine {
         'maestro.task_key': t.key,
         'maestro.attempt': t.attempt,
         'maestro.queue': t.queue ?? 'builtin',
-        'maestro.worker_id': opts.workerId,
+        'maestro.worker_id': workerId,
       });
       this.deps.hooks.emit('task:claimed', {
         tenantId: t.tenantId,
@@ -174,13 +227,11 @@ export class Engine {
         attempt: t.attempt,
         workflow: run?.workflowName ?? '',
         queue: t.queue,
-        workerId: opts.workerId,
+        workerId,
         waitedMs: t.queuedAt ? now.getTime() - t.queuedAt.getTime() : null,
         traceparent: run?.traceparent ?? null,
       });
     }
-    // null: a newer claim already holds the task (this grant was late); the holder hears LEASE_LOST.
-    return claimed.map((task, i) => ({ task, expiresAt: expiries[i] ?? now }));
   }
 
   /** Records a successful attempt. Accepted only with the task's current fencing token. */
@@ -367,6 +418,8 @@ export class Engine {
     const now = this.deps.clock.now();
     let batch = newBatch();
     const answers = await this.deps.db.transaction(async (sql) => {
+      // A retried transaction starts over: slots reserved by the failed try go back first.
+      if (batch.reserved) this.local?.unreserve(batch.reserved);
       batch = newBatch();
       const runs = await lockRunsOfTasks(sql, items.map((i) => i.taskId));
       const allTasks = runs.length ? await tasksOfLockedRuns(sql, runs.map((r) => r.id)) : [];
@@ -403,11 +456,77 @@ export class Engine {
           out.push(next.tasks.find((t) => t.id === item.taskId)!);
         }
       }
+      this.claimEagerly(batch, state.values(), now);
       await this.persist(sql, batch);
       return out;
+    }).catch((e: unknown) => {
+      if (batch.reserved) this.local?.unreserve(batch.reserved);
+      throw e;
     });
     await this.announce(batch, now);
+    await this.handOver(batch, now);
     return answers;
+  }
+
+  /**
+   * Claims, for this replica's executors, the built-in tasks this batch made ready, as far as it
+   * has free slots: in memory, under the locks this transaction already holds on their runs and
+   * tasks, written with the rest of the batch. A 10-step chain of built-in steps runs without
+   * a single claim transaction after its first step.
+   */
+  private claimEagerly(batch: Batch, runs: Iterable<{ run: RunRow; tasks: TaskRow[] }>, now: Date): void {
+    const local = this.local;
+    if (!local) return;
+    const candidates: { run: RunRow; task: TaskRow }[] = [];
+    for (const { run, tasks } of runs) {
+      if (isTerminalRun(run.status)) continue;
+      for (const task of tasks) {
+        if (task.status === 'QUEUED' && task.queue === null && (task.availableAt === null || task.availableAt <= now)) candidates.push({ run, task });
+      }
+    }
+    if (candidates.length === 0) return;
+    const granted = local.reserve(candidates.length);
+    batch.reserved += granted;
+    for (const { run, task } of candidates.slice(0, granted)) {
+      const current = batch.runs.get(run.id) ?? run;
+      const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: current.lastSeq };
+      const claimed: TaskRow = { ...task, ...claimTask(task, local.workerId, now) };
+      const drafts: Parameters<typeof numberEvents>[1][number][] = [];
+      const nextRun: RunRow = { ...current };
+      if (nextRun.status === 'PENDING') {
+        nextRun.status = 'RUNNING';
+        nextRun.startedAt = now;
+        drafts.push({ type: 'run.status', status: 'RUNNING', taskId: null, taskKey: null, attempt: null, data: null });
+      }
+      drafts.push({ type: 'task.status', status: 'RUNNING', taskId: task.id, taskKey: task.key, attempt: claimed.attempt, data: { workerId: local.workerId } });
+      batch.effects.events.push(...numberEvents(cursor, drafts, now));
+      nextRun.lastSeq = cursor.lastSeq;
+      batch.runs.set(run.id, nextRun);
+      batch.tasks.set(task.id, claimed);
+      batch.claimed.push(claimed);
+      batch.attemptsStarted.push({
+        taskId: task.id,
+        fence: claimed.fence,
+        attempt: claimed.attempt,
+        runId: task.runId,
+        tenantId: task.tenantId,
+        workerId: local.workerId,
+        startedAt: now,
+      });
+    }
+    // Every ready built-in task is in hand: no replica needs waking for them.
+    if (granted === candidates.length) batch.effects.ready = batch.effects.ready.filter((q) => q !== null);
+  }
+
+  /** After commit: leases for the eagerly claimed tasks, then to the local executors. */
+  private async handOver(batch: Batch, now: Date): Promise<void> {
+    const local = this.local;
+    if (!local || batch.reserved === 0) return;
+    if (batch.reserved > batch.claimed.length) local.unreserve(batch.reserved - batch.claimed.length);
+    if (batch.claimed.length === 0) return;
+    const expiries = await this.grant(batch.claimed, local.leaseMs, now);
+    this.announceClaims(batch.claimed, batch.runs, local.workerId, now);
+    local.take(batch.claimed.map((task, i) => ({ task, expiresAt: expiries[i] ?? now })));
   }
 
   /**
@@ -516,10 +635,13 @@ export class Engine {
   }
 
   private async persist(sql: Sql, batch: Batch): Promise<void> {
-    await saveTasks(sql, [...batch.tasks.values()]);
-    await saveRuns(sql, [...batch.runs.values()]);
-    await insertEvents(sql, batch.effects.events);
-    await finishAttempts(sql, batch.attempts);
+    await writeTransition(sql, {
+      tasks: [...batch.tasks.values()],
+      runs: [...batch.runs.values()],
+      events: batch.effects.events,
+      attemptsStarted: batch.attemptsStarted,
+      attemptsEnded: batch.attempts,
+    });
   }
 
   /** After commit: events, lease settlements, timers, spans and hooks. */

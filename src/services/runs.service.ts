@@ -1,14 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock';
 import { NotFoundError, TemplateError, ValidationError } from '../domain/errors';
 import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
 import { planRun } from '../domain/run-machine';
 import type { EventBus } from '../events/event-bus';
-import { insertEvents, listEvents, numberEvents, type RunEventRow } from '../store/events.store';
-import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, saveRuns, type RunListFilter, type RunRow } from '../store/runs.store';
+import { listEvents, numberEvents, type RunEventRow } from '../store/events.store';
+import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunListFilter, type RunRow } from '../store/runs.store';
 import type { Database } from '../store/sql';
 import { attemptsOfTasks, type AttemptRow } from '../store/attempts.store';
-import { findTasks, insertTasks, tasksOfRuns, type TaskRow } from '../store/tasks.store';
+import { findTasks, tasksOfRuns, type TaskRow } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
 import { traceparentOf, tracer } from '../observability/tracing';
 import { publishEffects, type EngineHooks } from './effects';
@@ -71,16 +72,15 @@ export class RunsService {
     let created = false;
     let run: RunRow;
     try {
-      run = await db.transaction(async (sql) => {
-        events.length = 0;
-        ready.length = 0;
-        created = false;
+      // Single statements, no transaction: the run with its tasks and first events is ONE insert
+      // (ids made here), so a start is two round trips (the workflow, then the insert) instead of seven.
+      run = await (async () => {
         if (key !== null) {
-          const existing = await findRunByIdempotencyKey(sql, tenantId, key);
+          const existing = await findRunByIdempotencyKey(db, tenantId, key);
           if (existing) return existing;
         }
         const workflow =
-          req.version == null ? await findLatestWorkflow(sql, tenantId, req.workflow) : await findWorkflowVersion(sql, tenantId, req.workflow, req.version);
+          req.version == null ? await findLatestWorkflow(db, tenantId, req.workflow) : await findWorkflowVersion(db, tenantId, req.workflow, req.version);
         if (!workflow) throw new NotFoundError('Workflow', req.version == null ? req.workflow : `${req.workflow}@${req.version}`);
         this.deps.workflows.remember(workflow);
         let plan;
@@ -90,47 +90,42 @@ export class RunsService {
           if (e instanceof TemplateError) throw new ValidationError(`The run input does not fit the workflow: ${e.message}`, e.data);
           throw e;
         }
-        const inserted = await insertRun(sql, {
-          tenantId,
-          workflowId: workflow.id,
-          workflowName: workflow.name,
-          workflowVersion: workflow.version,
-          input,
-          idempotencyKey: key,
-          createdAt: now,
-          deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
-          traceparent,
-        });
-        if (!inserted) return (await findRunByIdempotencyKey(sql, tenantId, key!))!;
+        const runId = randomUUID();
         const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));
-        const tasks = await insertTasks(
-          sql,
-          tenantId,
-          inserted.id,
-          plan.map((t) => ({ ...t, timeoutMs: steps.get(t.key)!.timeoutMs })),
-          now,
+        const tasks = plan.map((t) => ({ ...t, id: randomUUID(), timeoutMs: steps.get(t.key)!.timeoutMs }));
+        const cursor = { runId, tenantId, workflowName: workflow.name, lastSeq: 0 };
+        const drafts = [
+          { type: 'run.status' as const, status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
+          ...tasks
+            .filter((t) => t.status === 'QUEUED')
+            .map((t) => ({ type: 'task.status' as const, status: 'QUEUED', taskId: t.id, taskKey: t.key, attempt: 0, data: null })),
+        ];
+        const firstEvents = numberEvents(cursor, drafts, now);
+        const inserted = await insertRun(
+          db,
+          {
+            id: runId,
+            tenantId,
+            workflowId: workflow.id,
+            workflowName: workflow.name,
+            workflowVersion: workflow.version,
+            input,
+            idempotencyKey: key,
+            createdAt: now,
+            deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
+            traceparent,
+            lastSeq: cursor.lastSeq,
+          },
+          tasks,
+          firstEvents,
         );
-        const byKey = new Map(tasks.map((t) => [t.key, t]));
-        const cursor = { runId: inserted.id, tenantId, workflowName: workflow.name, lastSeq: 0 };
-        events.push(
-          ...numberEvents(
-            cursor,
-            [
-              { type: 'run.status', status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
-              ...plan
-                .filter((t) => t.status === 'QUEUED')
-                .map((t) => ({ type: 'task.status' as const, status: 'QUEUED', taskId: byKey.get(t.key)!.id, taskKey: t.key, attempt: 0, data: null })),
-            ],
-            now,
-          ),
-        );
-        inserted.lastSeq = cursor.lastSeq;
-        await saveRuns(sql, [inserted]);
-        await insertEvents(sql, events);
+        // Another start with this idempotency key won the race: its run is the answer.
+        if (!inserted) return (await findRunByIdempotencyKey(db, tenantId, key!))!;
+        events.push(...firstEvents);
         for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
         created = true;
         return inserted;
-      });
+      })();
     } catch (e: unknown) {
       span.end();
       throw e;

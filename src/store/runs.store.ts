@@ -1,10 +1,13 @@
 import type { Json, RunStatus } from '../domain/glossary';
 import type { RunEntity } from './entities';
+import type { RunEventRow } from './events.store';
 import type { Sql } from './sql';
+import type { NewTask } from './tasks.store';
 
 export type RunRow = RunEntity;
 
 export interface NewRun {
+  id: string;
   tenantId: string;
   workflowId: string;
   workflowName: string;
@@ -14,19 +17,53 @@ export interface NewRun {
   createdAt: Date;
   deadlineAt: Date | null;
   traceparent: string | null;
+  /** Seq of the last of the run's first events. */
+  lastSeq: number;
 }
 
 /**
- * Inserts a PENDING run, or nothing when the tenant already has a run with this idempotency
- * key: the unique index makes concurrent starts with one key agree on one run.
+ * Inserts a PENDING run with its tasks and first events in one statement, or nothing when the
+ * tenant already has a run with this idempotency key: the unique index makes concurrent starts
+ * with one key agree on one run (the tasks and events insert only with the run).
  */
-export async function insertRun(sql: Sql, run: NewRun): Promise<RunRow | undefined> {
+export async function insertRun(sql: Sql, run: NewRun, tasks: readonly NewTask[], events: readonly RunEventRow[]): Promise<RunRow | undefined> {
   const [row] = await sql.rows<RunRow>(
-    `INSERT INTO runs ("tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "idempotencyKey", "createdAt", "deadlineAt", traceparent)
-     VALUES ($1, $2, $3, $4, 'PENDING', $5::jsonb, $6, $7, $8, $9)
-     ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
-     RETURNING *`,
-    [run.tenantId, run.workflowId, run.workflowName, run.workflowVersion, JSON.stringify(run.input), run.idempotencyKey, run.createdAt, run.deadlineAt, run.traceparent],
+    `WITH new_run AS (
+       INSERT INTO runs (id, "tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "idempotencyKey", "createdAt", "deadlineAt", traceparent, "lastSeq")
+       VALUES ($1, $2, $3, $4, $5, 'PENDING', $6::jsonb, $7, $8, $9, $10, $11)
+       ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
+       RETURNING *
+     ),
+     new_tasks AS (
+       INSERT INTO tasks (id, "tenantId", "runId", position, key, type, queue, status, input, "timeoutMs", "createdAt", "queuedAt", "availableAt")
+       SELECT t.id, r."tenantId", r.id, t.position, t.key, t.type, t.queue, t.status, t.input, t."timeoutMs", r."createdAt",
+         CASE WHEN t.status = 'QUEUED' THEN r."createdAt" END, CASE WHEN t.status = 'QUEUED' THEN r."createdAt" END
+       FROM new_run r, jsonb_to_recordset($12::jsonb) AS t(id uuid, position int, key text, type text, queue text, status text, input jsonb, "timeoutMs" int)
+       RETURNING 1
+     ),
+     new_events AS (
+       INSERT INTO run_events ("runId", seq, "tenantId", "workflowName", type, status, "taskId", "taskKey", attempt, data, "createdAt")
+       SELECT e."runId", e.seq, e."tenantId", e."workflowName", e.type, e.status, e."taskId", e."taskKey", e.attempt, e.data, e."createdAt"
+       FROM new_run r, jsonb_to_recordset($13::jsonb) AS e("runId" uuid, seq int, "tenantId" text, "workflowName" text, type text,
+         status text, "taskId" uuid, "taskKey" text, attempt int, data jsonb, "createdAt" timestamptz)
+       RETURNING 1
+     )
+     SELECT * FROM new_run`,
+    [
+      run.id,
+      run.tenantId,
+      run.workflowId,
+      run.workflowName,
+      run.workflowVersion,
+      JSON.stringify(run.input),
+      run.idempotencyKey,
+      run.createdAt,
+      run.deadlineAt,
+      run.traceparent,
+      run.lastSeq,
+      JSON.stringify(tasks.map((t, position) => ({ ...t, position }))),
+      JSON.stringify(events),
+    ],
   );
   return row;
 }
@@ -61,35 +98,6 @@ export async function lockRunsOfTasks(sql: Sql, taskIds: readonly string[]): Pro
   return sql.rows<RunRow>(
     `SELECT r.* FROM runs r WHERE r.id IN (SELECT "runId" FROM tasks WHERE id = ANY($1::uuid[])) ORDER BY r.id FOR UPDATE`,
     [taskIds],
-  );
-}
-
-/** Writes the mutable columns of any number of runs in one statement. */
-export async function saveRuns(
-  sql: Sql,
-  runs: readonly Pick<RunRow, 'id' | 'status' | 'output' | 'error' | 'lastSeq' | 'startedAt' | 'finishedAt' | 'deadlineAt'>[],
-): Promise<void> {
-  if (runs.length === 0) return;
-  await sql.rows(
-    `UPDATE runs r SET status = p.status, output = p.output, error = p.error, "lastSeq" = p."lastSeq",
-       "startedAt" = p."startedAt", "finishedAt" = p."finishedAt", "deadlineAt" = p."deadlineAt"
-     FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, status text, output jsonb, error text, "lastSeq" int,
-       "startedAt" timestamptz, "finishedAt" timestamptz, "deadlineAt" timestamptz)
-     WHERE r.id = p.id`,
-    [
-      JSON.stringify(
-        runs.map((r) => ({
-          id: r.id,
-          status: r.status,
-          output: r.output,
-          error: r.error,
-          lastSeq: r.lastSeq,
-          startedAt: r.startedAt,
-          finishedAt: r.finishedAt,
-          deadlineAt: r.deadlineAt,
-        })),
-      ),
-    ],
   );
 }
 

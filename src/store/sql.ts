@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { DataSource, QueryRunner } from 'typeorm';
+import type { PoolClient } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ValidationError } from '../domain/errors';
 
@@ -11,11 +13,55 @@ export interface Sql {
   rows<T>(text: string, params?: readonly unknown[]): Promise<T[]>;
 }
 
+/**
+ * Hot statements are named, so each connection parses and plans them once (graphile-worker
+ * prepares its statements too). Every statement text in the store is fixed or one of a few
+ * variants, so the set stays small; past `MAX_PREPARED` texts new ones run unnamed.
+ */
+const MAX_PREPARED = 256;
+const statementNames = new Map<string, string>();
+/**
+ * Bumped when a prepared statement went stale (a migration changed a table under a `SELECT *`:
+ * "cached plan must not change result type"): every name changes, so each connection prepares
+ * afresh, and the failed statement or transaction is retried.
+ */
+let generation = 0;
+
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_PREPARED) {
+    name = `m${generation}_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+function isStalePlan(e: unknown): boolean {
+  return sqlState(e) === '0A000' && /cached plan must not change result type/.test((e as { message?: string }).message ?? '');
+}
+
+function renamePrepared(): void {
+  generation++;
+  statementNames.clear();
+}
+
+/** Statements straight on the pool's client: TypeORM's query wrapper adds nothing we use. */
 class RunnerSql implements Sql {
-  constructor(private readonly runner: QueryRunner) {}
+  constructor(
+    private readonly runner: QueryRunner,
+    private readonly prepare: boolean,
+  ) {}
+
   async rows<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-    const result = await this.runner.query(text, params as unknown[], true);
-    return result.records as T[];
+    const client = (await this.runner.connect()) as PoolClient;
+    const name = this.prepare ? statementName(text) : undefined;
+    try {
+      const result = await client.query({ text, values: params as unknown[], ...(name ? { name } : {}) });
+      return result.rows as T[];
+    } catch (e: unknown) {
+      if (name && isStalePlan(e)) renamePrepared();
+      throw e;
+    }
   }
 }
 
@@ -45,17 +91,27 @@ function asInputError(e: unknown): unknown {
 }
 
 export class Database {
-  constructor(readonly dataSource: DataSource) {}
+  /**
+   * @param prepare name hot statements (a Postgres server); embedded PGlite is one shared
+   *   session behind its socket, where a reconnecting client would meet its old names.
+   */
+  constructor(
+    readonly dataSource: DataSource,
+    private readonly prepare = false,
+  ) {}
 
   /** One statement outside a transaction. */
   async rows<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      return await new RunnerSql(runner).rows<T>(text, params);
-    } catch (e: unknown) {
-      throw asInputError(e);
-    } finally {
-      await runner.release();
+    for (let attempt = 1; ; attempt++) {
+      const runner = this.dataSource.createQueryRunner();
+      try {
+        return await new RunnerSql(runner, this.prepare).rows<T>(text, params);
+      } catch (e: unknown) {
+        if (attempt === 1 && isStalePlan(e)) continue;
+        throw asInputError(e);
+      } finally {
+        await runner.release();
+      }
     }
   }
 
@@ -70,7 +126,7 @@ export class Database {
         await runner.connect();
         await runner.startTransaction();
         try {
-          const result = await fn(new RunnerSql(runner));
+          const result = await fn(new RunnerSql(runner, this.prepare));
           await runner.commitTransaction();
           return result;
         } catch (e: unknown) {
@@ -79,7 +135,8 @@ export class Database {
         }
       } catch (e: unknown) {
         const state = sqlState(e);
-        if (attempt >= 5 || state === undefined || !RETRYABLE_SQLSTATES.has(state)) throw asInputError(e);
+        const retryable = (state !== undefined && RETRYABLE_SQLSTATES.has(state)) || isStalePlan(e);
+        if (attempt >= 5 || !retryable) throw asInputError(e);
         await sleep(Math.round(10 * 2 ** attempt * (0.5 + Math.random())));
       } finally {
         await runner.release();

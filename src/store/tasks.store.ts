@@ -1,4 +1,3 @@
-import type { TaskState } from '../domain/run-machine';
 import type { Json, TaskStatus } from '../domain/glossary';
 import type { TaskEntity } from './entities';
 import type { Sql } from './sql';
@@ -6,24 +5,13 @@ import type { Sql } from './sql';
 export type TaskRow = TaskEntity;
 
 export interface NewTask {
+  id: string;
   key: string;
   type: string;
   queue: string | null;
   status: TaskStatus;
   input: Json;
   timeoutMs: number | null;
-}
-
-/** All tasks of a new run in one statement. */
-export async function insertTasks(sql: Sql, tenantId: string, runId: string, tasks: readonly NewTask[], now: Date): Promise<TaskRow[]> {
-  return sql.rows<TaskRow>(
-    `INSERT INTO tasks ("tenantId", "runId", position, key, type, queue, status, input, "timeoutMs", "createdAt", "queuedAt", "availableAt")
-     SELECT $1, $2, t.position, t.key, t.type, t.queue, t.status, t.input, t."timeoutMs", $3,
-       CASE WHEN t.status = 'QUEUED' THEN $3::timestamptz END, CASE WHEN t.status = 'QUEUED' THEN $3::timestamptz END
-     FROM jsonb_to_recordset($4::jsonb) AS t(position int, key text, type text, queue text, status text, input jsonb, "timeoutMs" int)
-     RETURNING *`,
-    [tenantId, runId, now, JSON.stringify(tasks.map((t, position) => ({ ...t, position })))],
-  );
 }
 
 export async function tasksOfRuns(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<TaskRow[]> {
@@ -50,21 +38,6 @@ export async function findTask(sql: Sql, tenantId: string, taskId: string): Prom
 
 export async function findTasks(sql: Sql, tenantId: string, taskIds: readonly string[]): Promise<TaskRow[]> {
   return sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND id = ANY($2::uuid[])`, [tenantId, taskIds]);
-}
-
-/** Writes the mutable columns of changed tasks in one statement. */
-export async function saveTasks(sql: Sql, tasks: readonly TaskState[]): Promise<void> {
-  if (tasks.length === 0) return;
-  await sql.rows(
-    `UPDATE tasks t SET status = p.status, attempt = p.attempt, fence = p.fence, input = p.input, output = p.output,
-       error = p.error, "workerId" = p."workerId", "availableAt" = p."availableAt", "timerAt" = p."timerAt",
-       "deadlineAt" = p."deadlineAt", "queuedAt" = p."queuedAt", "startedAt" = p."startedAt", "finishedAt" = p."finishedAt"
-     FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, status text, attempt int, fence bigint, input jsonb, output jsonb,
-       error text, "workerId" text, "availableAt" timestamptz, "timerAt" timestamptz, "deadlineAt" timestamptz,
-       "queuedAt" timestamptz, "startedAt" timestamptz, "finishedAt" timestamptz)
-     WHERE t.id = p.id`,
-    [JSON.stringify(tasks)],
-  );
 }
 
 /**

@@ -2,7 +2,8 @@ import { startAttemptSpan, type AttemptSpan } from './tracing';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff';
 import type { ConductorClient } from './client';
 import {
-  ConductorError,
+  asConductorError,
+  type ConductorError,
   isLeaseEnded,
   NonRetryableError,
   WorkerStoppingError,
@@ -363,10 +364,4 @@ export class Attempt {
   private logFields(): Record<string, unknown> {
     return { taskId: this.info.taskId, runId: this.info.runId, key: this.info.key, attempt: this.info.attempt, leaseToken: this.info.leaseToken };
   }
-}
-
-export function asConductorError(e: unknown): ConductorError {
-  if (e instanceof ConductorError) return e;
-  const err = toError(e);
-  return new ConductorError('INTERNAL_SERVER_ERROR', err.message, { cause: err, retryable: false });
 }

@@ -111,3 +111,10 @@ export function toError(e: unknown): Error {
     return new Error(String(e));
   }
 }
+
+/** Any failure as a ConductorError: ours as they are, anything else as a non-retryable internal error. */
+export function asConductorError(e: unknown): ConductorError {
+  if (e instanceof ConductorError) return e;
+  const err = toError(e);
+  return new ConductorError('INTERNAL_SERVER_ERROR', err.message, { cause: err, retryable: false });
+}

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Attempt, asConductorError, type AttemptHost } from './attempt';
+import { Attempt, type AttemptHost } from './attempt';
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff';
 import { ConductorClient } from './client';
-import { toError, type ConductorError } from './errors';
+import { asConductorError, toError, type ConductorError } from './errors';
 import type { WorkerEvents } from './events';
 import { silentLogger, type TaskHandler, type TaskLease, type WorkerLogger } from './types';
 

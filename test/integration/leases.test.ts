@@ -473,13 +473,14 @@ describe('long-poll wake-up latency', () => {
 
   it('wakes a waiting claim the moment a startRun commits a ready task (N=200)', async () => {
     const N = 200;
-    // Instrumentation only: note when the startRun transaction commits, and when the waiting
+    // Instrumentation only: note when the startRun insert commits (its last statement, one
+    // statement on its own), and when the waiting
     // claim's first (empty) look has returned, so each sample measures the wake-up path.
     const inStart = new AsyncLocalStorage<boolean>();
     const { runs, engine } = t.app.services;
     const db = t.app.db;
     const origStart = runs.start;
-    const origTx = db.transaction;
+    const origRows = db.rows;
     const origClaim = engine.claim;
     let committedAt = 0;
     let signalledAt = 0;
@@ -489,8 +490,8 @@ describe('long-poll wake-up latency', () => {
     let emptyLook: (() => void) | null = null;
     const patched = { runs: runs as any, db: db as any, engine: engine as any };
     patched.runs.start = (...args: unknown[]) => inStart.run(true, () => origStart.apply(runs, args as Parameters<typeof runs.start>));
-    patched.db.transaction = async (fn: (sql: unknown) => Promise<unknown>) => {
-      const result = await origTx.call(db, fn as never);
+    patched.db.rows = async (text: string, params?: readonly unknown[]) => {
+      const result = await origRows.call(db, text, params);
       if (inStart.getStore()) committedAt = performance.now();
       return result;
     };
@@ -517,7 +518,7 @@ describe('long-poll wake-up latency', () => {
       }
     } finally {
       patched.runs.start = origStart;
-      patched.db.transaction = origTx;
+      patched.db.rows = origRows;
       patched.engine.claim = origClaim;
       offReady();
     }

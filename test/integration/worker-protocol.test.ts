@@ -42,6 +42,39 @@ describe('worker protocol', () => {
     expect(run).toMatchObject({ status: 'SUCCEEDED', output: { after: { done: true } } });
   });
 
+  it('completeTasks records a batch in order, each answering on its own: a stale token fails only itself', async () => {
+    const COMPLETE_MANY = `mutation($results: [TaskCompletionInput!]!) {
+      completeTasks(results: $results) { taskId task { id status output } error { code message } }
+    }`;
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) ids.push((await t.ok(`mutation($n: Int) { startRun(workflow: "remote", input: { n: $n }) { id } }`, { n })).startRun.id);
+    const leases: { leaseToken: string; task: { id: string; runId: string } }[] = [];
+    while (leases.length < 3) leases.push(...(await t.ok(CLAIM, { queue: 'images', max: 3, waitMs: 10_000 })).claimTasks);
+    const [a, b, c] = leases as [(typeof leases)[0], (typeof leases)[0], (typeof leases)[0]];
+    const stale = (BigInt(b.leaseToken) - 1n).toString();
+    const { completeTasks } = await t.ok(COMPLETE_MANY, {
+      results: [
+        { taskId: a.task.id, leaseToken: a.leaseToken, output: { n: 'a' } },
+        { taskId: b.task.id, leaseToken: stale, output: { n: 'stale' } },
+        { taskId: c.task.id, leaseToken: c.leaseToken, output: { n: 'c' } },
+      ],
+    });
+    expect(completeTasks).toEqual([
+      { taskId: a.task.id, task: { id: a.task.id, status: 'SUCCEEDED', output: { n: 'a' } }, error: null },
+      { taskId: b.task.id, task: null, error: { code: 'LEASE_LOST', message: expect.any(String) } },
+      { taskId: c.task.id, task: { id: c.task.id, status: 'SUCCEEDED', output: { n: 'c' } }, error: null },
+    ]);
+    // The holder of b still owns it and completes it.
+    await t.ok(COMPLETE, { id: b.task.id, token: b.leaseToken, output: { n: 'b' } });
+    for (const id of ids) expect((await waitForRun(t, id)).status).toBe('SUCCEEDED');
+
+    const empty = await t.gql(COMPLETE_MANY, { results: [] });
+    expect(empty.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(empty.errors?.[0]?.message).toMatch(/1 to 100 results/);
+    const tooMany = await t.gql(COMPLETE_MANY, { results: Array.from({ length: 101 }, () => ({ taskId: a.task.id, leaseToken: a.leaseToken })) });
+    expect(tooMany.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
   it('reclaims an expired lease, refuses the stale holder, and records the attempts', async () => {
     const { startRun } = await t.ok(`mutation { startRun(workflow: "remote", input: { n: 1 }) { id } }`);
     const [first] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;

@@ -166,6 +166,35 @@ describe('worker SDK against a conductor', () => {
     expect(Math.max(...batches)).toBeLessThanOrEqual(4);
   });
 
+  it('reports results that finish together in one completeTasks request, each recorded once', async () => {
+    await register('sdk-batch', 'sdk-batch');
+    const ids = await Promise.all(Array.from({ length: 6 }, (_, n) => startRun('sdk-batch', { n })));
+    // Every handler waits for the gate: all six finish in the same tick.
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let started = 0;
+    const w = worker(
+      'sdk-batch',
+      async (ctx) => {
+        started++;
+        await gate;
+        return { n: (ctx.input as { n: number }).n };
+      },
+      { concurrency: 6 },
+    );
+    w.start();
+    await waitUntil(async () => started === 6, 'six handlers to start');
+    const before = sent.length;
+    open();
+    for (const [n, id] of ids.entries()) {
+      const run = await finished(id);
+      expect(run).toMatchObject({ status: 'SUCCEEDED', output: { work: { n } } });
+      expect(run.tasks[0].attempts).toEqual([{ attempt: 1, outcome: 'SUCCEEDED', workerId: w.workerId, error: null }]);
+    }
+    const reports = sent.slice(before).filter((r) => r.op === 'CompleteTasks' || r.op === 'CompleteTask');
+    expect(reports.map((r) => r.op)).toEqual(['CompleteTasks']);
+  });
+
   it('fails an attempt on a throw and lets the step retry policy retry it', async () => {
     await register('sdk-retry', 'sdk-retry', { maxAttempts: 3, initialDelayMs: 10 });
     const w = worker('sdk-retry', (ctx) => {

@@ -2,6 +2,7 @@ import { ArgsType, Field, ID, Int } from 'type-graphql';
 import type { Json } from '../../domain/glossary';
 import { JSONScalar } from '../scalars';
 import { RunFilter } from './run-filter.input';
+import { TaskCompletionInput } from './task-completion.input';
 
 /**
  * Arguments as classes: the schema lists them in this declaration order (parameter decorators
@@ -89,6 +90,12 @@ export class RenewLeaseArgs extends LeaseArgs {
 export class CompleteTaskArgs extends LeaseArgs {
   @Field(() => JSONScalar, { nullable: true })
   output: Json | undefined;
+}
+
+@ArgsType()
+export class CompleteTasksArgs {
+  @Field(() => [TaskCompletionInput], { description: 'One to 100 results, of any tasks and runs.' })
+  results: TaskCompletionInput[];
 }
 
 @ArgsType()

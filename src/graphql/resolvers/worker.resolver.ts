@@ -1,7 +1,10 @@
 import { Args, Ctx, FieldResolver, Mutation, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
-import { ClaimTasksArgs, CompleteTaskArgs, FailTaskArgs, LeaseArgs, RenewLeaseArgs } from '../inputs/args';
+import { DomainError, ValidationError } from '../../domain/errors';
+import { MAX_CLAIM } from '../../services/tasks.service';
+import { ClaimTasksArgs, CompleteTaskArgs, CompleteTasksArgs, FailTaskArgs, LeaseArgs, RenewLeaseArgs } from '../inputs/args';
 import { Task, TaskLease, toTask } from '../types/run.type';
+import { TaskOutcome } from '../types/task-outcome.type';
 
 /** The worker protocol: remote workers claim, heartbeat and report over the same API. */
 @Resolver(() => TaskLease)
@@ -26,6 +29,25 @@ export class WorkerResolver {
   @Mutation(() => Task, { description: 'Records the result of the attempt holding `leaseToken`. Idempotent for the current token; LEASE_LOST for a stale one.' })
   async completeTask(@Args(() => CompleteTaskArgs) { taskId, leaseToken, output }: CompleteTaskArgs, @Ctx() ctx: Context): Promise<Task> {
     return toTask(await ctx.services.tasks.complete(ctx.tenantId, taskId, leaseToken, output ?? null));
+  }
+
+  @Mutation(() => [TaskOutcome], {
+    description:
+      'Records up to 100 results in one request (a worker reporting what finished together); they commit together. ' +
+      'Each answers on its own, in order: the task, or the error `completeTask` would have raised (a stale token does not fail the others).',
+  })
+  async completeTasks(@Args(() => CompleteTasksArgs) { results }: CompleteTasksArgs, @Ctx() ctx: Context): Promise<TaskOutcome[]> {
+    if (results.length === 0 || results.length > MAX_CLAIM) {
+      throw new ValidationError(`results must hold 1 to ${MAX_CLAIM} results (got ${results.length}); split larger batches`, { field: 'results' });
+    }
+    const settled = await Promise.allSettled(results.map((r) => ctx.services.tasks.complete(ctx.tenantId, r.taskId, r.leaseToken, r.output ?? null)));
+    return settled.map((s, i) => {
+      const taskId = results[i]!.taskId;
+      if (s.status === 'fulfilled') return { taskId, task: toTask(s.value), error: null };
+      // A fault of ours (the database down) fails the request: the worker retries the batch.
+      if (!(s.reason instanceof DomainError)) throw s.reason;
+      return { taskId, task: null, error: { code: s.reason.code, message: s.reason.message } };
+    });
   }
 
   @Mutation(() => Task, { description: 'Records a failed attempt; retried by the step policy unless `retryable` is false.' })

@@ -1,6 +1,6 @@
 import { Field, ObjectType } from 'type-graphql';
 
-@ObjectType({ description: 'Relay-style page information for cursor pagination.' })
+@ObjectType({ simpleResolvers: true, description: 'Relay-style page information for cursor pagination.' })
 export class PageInfo {
   @Field(() => String, { nullable: true, description: 'Pass as `after` to fetch the next page.' })
   endCursor: string | null;

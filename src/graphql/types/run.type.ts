@@ -53,7 +53,7 @@ registerEnumType(AttemptOutcome, {
   },
 });
 
-@ObjectType({ description: 'One attempt at a task: who held it, when, how it ended.' })
+@ObjectType({ simpleResolvers: true, description: 'One attempt at a task: who held it, when, how it ended.' })
 export class TaskAttempt {
   @Field(() => Int)
   attempt: number;
@@ -77,7 +77,7 @@ export class TaskAttempt {
   error: string | null;
 }
 
-@ObjectType({ description: 'One step of one run.' })
+@ObjectType({ simpleResolvers: true, description: 'One step of one run.' })
 export class Task {
   @Field(() => ID)
   id: string;
@@ -125,7 +125,7 @@ export class Task {
   finishedAt: Date | null;
 }
 
-@ObjectType({ description: 'The right to execute one attempt of a task until leaseExpiresAt; renew it with renewLease.' })
+@ObjectType({ simpleResolvers: true, description: 'The right to execute one attempt of a task until leaseExpiresAt; renew it with renewLease.' })
 export class TaskLease {
   @Field(() => ID)
   taskId: string;
@@ -140,7 +140,7 @@ export class TaskLease {
   taskRow?: TaskRow;
 }
 
-@ObjectType({ description: 'A run or task status change. `seq` numbers the events of a run from 1 without gaps.' })
+@ObjectType({ simpleResolvers: true, description: 'A run or task status change. `seq` numbers the events of a run from 1 without gaps.' })
 export class RunEvent {
   @Field(() => ID)
   runId: string;
@@ -174,7 +174,7 @@ export class RunEvent {
 }
 
 /** The GraphQL Run: the row's fields; `workflow`, `tasks` and `events` come from field resolvers. */
-@ObjectType({ description: 'One execution of one workflow version.' })
+@ObjectType({ simpleResolvers: true, description: 'One execution of one workflow version.' })
 export class Run {
   @Field(() => ID)
   id: string;
@@ -208,7 +208,7 @@ export class Run {
   tenantId: string;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class RunConnection {
   @Field(() => [Run])
   nodes: Run[];

@@ -4,7 +4,7 @@ import type { WorkflowRow } from '../../store/workflows.store';
 import { DateTimeScalar, JSONScalar } from '../scalars';
 import { PageInfo } from './common.type';
 
-@ObjectType({ description: 'How a failed attempt is retried: delay = min(maxDelayMs, initialDelayMs × backoffFactor^(attempt−1)), ±20% jitter.' })
+@ObjectType({ simpleResolvers: true, description: 'How a failed attempt is retried: delay = min(maxDelayMs, initialDelayMs × backoffFactor^(attempt−1)), ±20% jitter.' })
 export class RetryPolicy {
   @Field(() => Int, { description: 'Attempts in all, the first included.' })
   maxAttempts: number;
@@ -19,7 +19,7 @@ export class RetryPolicy {
   maxDelayMs: number;
 }
 
-@ObjectType({ description: 'One node of a workflow DAG.' })
+@ObjectType({ simpleResolvers: true, description: 'One node of a workflow DAG.' })
 export class Step {
   @Field({ description: 'Unique in the workflow; templates refer to it as `steps.<key>.output`.' })
   key: string;
@@ -43,7 +43,7 @@ export class Step {
   timeoutMs: number | null;
 }
 
-@ObjectType({ description: 'One version of a registered workflow.' })
+@ObjectType({ simpleResolvers: true, description: 'One version of a registered workflow.' })
 export class Workflow {
   @Field(() => ID)
   id: string;
@@ -67,7 +67,7 @@ export class Workflow {
   createdAt: Date;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class WorkflowConnection {
   @Field(() => [Workflow])
   nodes: Workflow[];

@@ -1,0 +1,146 @@
+/**
+ * The server side of scenarios 5 and 6, in a child process of its own so that its CPU and memory
+ * are its own: the load generator (autocannon, 1,000 WebSocket clients) and the publisher stay
+ * in the bench process. Started by `forkServer` (bench/lib/child.ts) with one of these modes:
+ *
+ *   maestro       our conductor (Apollo + express + graphql-ws), as startMaestro builds it
+ *   graphql-http  the same conductor, and beside it a bare graphql-http handler on a plain node
+ *                 http server over the same schema, services and context (createContext)
+ *   raw-ws        a `ws` server that subscribes to the conductor's Redis events channel and
+ *                 forwards every message as is to every connected socket
+ *
+ * Protocol over IPC: the child sends `ready` (its URL, and what the mode seeded); the parent asks
+ * `stats` (CPU time so far; heap and RSS after a full GC) and `stop` (the child tears down and exits).
+ */
+import 'reflect-metadata';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
+import { createHandler } from 'graphql-http/lib/use/http';
+import { Redis } from 'ioredis';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { createContext } from '../../src/graphql/context';
+import { buildMaestroSchema } from '../../src/graphql/schema';
+import type { BenchContext } from './harness';
+import { startMaestro, TENANT } from './maestro';
+
+export type ServerMode = 'maestro' | 'graphql-http' | 'raw-ws';
+
+export interface ServerOptions {
+  mode: ServerMode;
+  postgresUrl: string;
+  redisUrl: string;
+  /** The Redis key prefix of the conductor (its events channel is `${prefix}events`). */
+  redisKeyPrefix: string;
+  /** Register a workflow of this many noop steps and finish one run of it (scenario 5). */
+  seedSteps?: number;
+}
+
+/** `stats` with `gc`: heap and RSS after a full GC (the GC's own CPU is counted after the reading). */
+export type ToChild = { type: 'stats'; gc: boolean } | { type: 'stop' };
+export type FromChild =
+  | { type: 'ready'; url: string; runId: string | null }
+  | { type: 'stats'; heapUsed: number; rss: number; cpuMicros: number }
+  | { type: 'error'; message: string };
+
+function send(message: FromChild): void {
+  process.send!(message);
+}
+
+async function main(): Promise<void> {
+  const opts = JSON.parse(process.env['BENCH_SERVER'] ?? '') as ServerOptions;
+  const ctx: BenchContext = {
+    quick: false,
+    postgresUrl: opts.postgresUrl,
+    redisUrl: opts.redisUrl,
+    progress: () => undefined,
+    scale: (full) => full,
+  };
+  let close: () => Promise<void>;
+  let url: string;
+  let runId: string | null = null;
+
+  if (opts.mode === 'raw-ws') {
+    const server = createServer();
+    const wss = new WebSocketServer({ server });
+    const sub = new Redis(opts.redisUrl, { lazyConnect: true });
+    await sub.connect();
+    // The message as Redis delivered it (a Buffer), to every socket: one serialisation, N sends.
+    sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+      for (const socket of wss.clients) if (socket.readyState === 1) socket.send(message, { binary: false });
+    });
+    await sub.subscribe(`${opts.redisKeyPrefix}events`);
+    url = `ws://127.0.0.1:${await listen(server)}/`;
+    close = async () => {
+      sub.disconnect();
+      for (const socket of wss.clients) (socket as WebSocket).terminate();
+      await new Promise((r) => wss.close(r));
+      await new Promise((r) => server.close(r));
+    };
+  } else {
+    const m = await startMaestro(ctx, { env: { REDIS_KEY_PREFIX: opts.redisKeyPrefix } });
+    url = m.app.url;
+    if (opts.seedSteps) {
+      await m.register({
+        name: 'bench-read',
+        steps: Array.from({ length: opts.seedSteps }, (_, i) => ({ key: `s${i + 1}`, type: 'noop', input: { step: i + 1, note: 'a small output' } })),
+      });
+      runId = await m.start('bench-read');
+      const end = await m.finished(runId);
+      if (end.status !== 'SUCCEEDED') throw new Error(`seed run ended ${end.status}`);
+    }
+    let bare: Server | null = null;
+    if (opts.mode === 'graphql-http') {
+      const schema = await buildMaestroSchema();
+      const services = m.app.services;
+      const handler = createHandler({ schema, context: () => ({ ...createContext(services, TENANT) }) });
+      bare = createServer((req, res) => {
+        handler(req, res).catch((e: unknown) => {
+          res.writeHead(500).end(String(e));
+        });
+      });
+      url = `http://127.0.0.1:${await listen(bare)}/graphql`;
+    }
+    close = async () => {
+      if (bare) {
+        bare.closeAllConnections();
+        await new Promise((r) => bare!.close(r));
+      }
+      await m.close();
+    };
+  }
+
+  process.on('message', (message: ToChild) => {
+    if (message.type === 'stats') {
+      const cpu = process.cpuUsage();
+      if (message.gc) {
+        // Twice: the first pass may leave finalisable garbage to the second.
+        global.gc?.();
+        global.gc?.();
+        // BENCH_HEAP_SNAPSHOT=<dir>: a heap snapshot at each reading, to diff (memory per subscriber).
+        if (process.env['BENCH_HEAP_SNAPSHOT']) writeHeapSnapshot(join(process.env['BENCH_HEAP_SNAPSHOT'], `${opts.mode}-${Date.now()}.heapsnapshot`));
+      }
+      const mem = process.memoryUsage();
+      send({ type: 'stats', heapUsed: mem.heapUsed, rss: mem.rss, cpuMicros: cpu.user + cpu.system });
+    } else if (message.type === 'stop') {
+      close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    }
+  });
+  send({ type: 'ready', url, runId });
+}
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+main().catch((e: unknown) => {
+  send({ type: 'error', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+  process.exit(1);
+});

@@ -1,0 +1,72 @@
+/** Runs bench/lib/bench-server.ts in a child process and talks to it over IPC. */
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { FromChild, ServerOptions, ToChild } from './bench-server';
+
+export interface ChildServer {
+  url: string;
+  /** The seeded run (scenario 5), or null. */
+  runId: string | null;
+  /** The child's CPU time so far (user + system, µs), then its heap and RSS in bytes (after a full GC with `gc`). */
+  stats(gc?: boolean): Promise<{ heapUsed: number; rss: number; cpuMicros: number }>;
+  /** Tears the server down (databases dropped) and waits for the child to exit; kills it after 15 s. */
+  stop(): Promise<void>;
+}
+
+export async function forkServer(opts: ServerOptions): Promise<ChildServer> {
+  const child: ChildProcess = fork(join(__dirname, 'bench-server.ts'), [], {
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the server side, written when it stops.
+    execArgv: ['-r', '@swc-node/register', '--expose-gc', ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [])],
+    env: { ...process.env, BENCH_SERVER: JSON.stringify(opts) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const next = <T extends FromChild['type']>(type: T): Promise<Extract<FromChild, { type: T }>> =>
+    new Promise((resolve, reject) => {
+      const onMessage = (m: FromChild) => {
+        if (m.type === type) {
+          off();
+          resolve(m as Extract<FromChild, { type: T }>);
+        } else if (m.type === 'error') {
+          off();
+          reject(new Error(`bench server (${opts.mode}): ${m.message}`));
+        }
+      };
+      const onExit = (code: number | null) => {
+        off();
+        reject(new Error(`bench server (${opts.mode}) exited with ${code} while waiting for "${type}"`));
+      };
+      const off = () => {
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  const tell = (m: ToChild) => child.send(m);
+
+  let ready: Extract<FromChild, { type: 'ready' }>;
+  try {
+    ready = await next('ready');
+  } catch (e: unknown) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  return {
+    url: ready.url,
+    runId: ready.runId,
+    async stats(gc = false) {
+      const answer = next('stats');
+      tell({ type: 'stats', gc });
+      const { heapUsed, rss, cpuMicros } = await answer;
+      return { heapUsed, rss, cpuMicros };
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      tell({ type: 'stop' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
