@@ -25,8 +25,9 @@ export const ENV_VARS = [
   'OTEL_EXPORTER_OTLP_ENDPOINT',
   'OTEL_SERVICE_NAME',
 ] as const;
-const SECRET_VARS: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL']);
 export type EnvVarName = (typeof ENV_VARS)[number];
+/** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
+export const SECRET_VARS: ReadonlySet<EnvVarName> = new Set<EnvVarName>(['DATABASE_URL', 'REDIS_URL']);
 export type Env = Partial<Record<EnvVarName, string | undefined>>;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -124,9 +125,9 @@ function describe(issue: z.core.$ZodIssue): string {
     case 'invalid_value':
       return `one of ${issue.values.map((v) => String(v)).join(', ')}`;
     case 'too_small':
-      return `a number >= ${String(issue.minimum)}`;
+      return issue.origin === 'string' ? `at least ${String(issue.minimum)} characters` : `a number >= ${String(issue.minimum)}`;
     case 'too_big':
-      return `a number <= ${String(issue.maximum)}`;
+      return issue.origin === 'string' ? `at most ${String(issue.maximum)} characters` : `a number <= ${String(issue.maximum)}`;
     case 'invalid_type':
       return issue.expected === 'number' || issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`;
     case 'custom':
@@ -134,6 +135,25 @@ function describe(issue: z.core.$ZodIssue): string {
     default:
       return issue.message;
   }
+}
+
+/**
+ * What production needs beyond valid values. Without DATABASE_URL every process keeps its own
+ * embedded database, so replicas of a Deployment would silently split the data between pods: in
+ * production that is allowed only when MAESTRO_DATA_DIR is set, the deliberate choice of one node
+ * on embedded storage. A shared database in turn needs shared leases and events (REDIS_URL), or
+ * replicas would reclaim each other's tasks and miss each other's events.
+ */
+function productionRequirements(raw: Record<string, string | undefined>): { variable: string; expected: string }[] {
+  if (raw['NODE_ENV'] !== 'production') return [];
+  if (raw['DATABASE_URL'] === undefined) {
+    return raw['MAESTRO_DATA_DIR'] === undefined
+      ? [{ variable: 'DATABASE_URL', expected: 'set when NODE_ENV=production (a postgres:// URL; or set MAESTRO_DATA_DIR to run a single replica on embedded storage)' }]
+      : [];
+  }
+  return raw['REDIS_URL'] === undefined
+    ? [{ variable: 'REDIS_URL', expected: 'set when NODE_ENV=production and DATABASE_URL is set (replicas sharing a database need shared leases and events)' }]
+    : [];
 }
 
 /** Parses and validates the environment into one frozen Config; throws ConfigError naming each bad variable. */
@@ -144,16 +164,16 @@ export function loadConfig(env: Env = process.env as Env): Config {
     raw[name] = value === '' ? undefined : value;
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
-        const variable = String(issue.path[0]);
-        // Connection strings carry passwords: name the variable, never echo its value.
-        const received = SECRET_VARS.has(variable) && raw[variable] !== undefined ? '<hidden>' : raw[variable];
-        return { variable, expected: describe(issue), received };
-      }),
-    );
-  }
+  const issues = [
+    ...(parsed.success ? [] : parsed.error.issues.map((issue) => ({ variable: String(issue.path[0]), expected: describe(issue) }))),
+    ...productionRequirements(raw),
+  ].map(({ variable, expected }) => ({
+    variable,
+    expected,
+    // Connection strings carry passwords: name the variable, never echo its value.
+    received: SECRET_VARS.has(variable as EnvVarName) && raw[variable] !== undefined ? '<hidden>' : raw[variable],
+  }));
+  if (!parsed.success || issues.length) throw new ConfigError(issues);
   const v = parsed.data;
   return Object.freeze({
     env: v.NODE_ENV,

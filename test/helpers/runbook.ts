@@ -21,3 +21,25 @@ export const RUNBOOK = [
 
 export const RUNBOOK_METRICS = RUNBOOK.map((r) => r.metric);
 export const RUNBOOK_QUERIES = RUNBOOK.map((r) => r.query);
+
+/**
+ * Runbook sections 3.1, 4 and 5.1: where and under which names SREs find the deployment. The chart
+ * (installed as release "maestro") and README-DEPLOY.md must make these true.
+ */
+export const RUNBOOK_DEPLOYMENT = {
+  namespace: 'intelgraph-dev',
+  release: 'maestro',
+  configMap: 'maestro-production-config',
+  secret: 'maestro-production-secrets',
+  /** `kubectl logs -n intelgraph-dev -l app.kubernetes.io/name=maestro -f` */
+  podLabel: ['app.kubernetes.io/name', 'maestro'],
+  /** The Prometheus job label of section 2.1's queries. */
+  job: 'maestro',
+  commands: [
+    'helm rollback maestro -n intelgraph-dev',
+    'kubectl -n intelgraph-dev get secret maestro-production-secrets -o yaml',
+    'kubectl -n intelgraph-dev get configmap maestro-production-config -o yaml',
+    'kubectl logs -n intelgraph-dev -l app.kubernetes.io/name=maestro -f',
+    'cosign verify',
+  ],
+} as const;

@@ -16,9 +16,35 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  const PRODUCTION = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/maestro', REDIS_URL: 'redis://redis:6379' } as const;
+
   it('production requires API keys and hides Playground unless asked', () => {
-    expect(loadConfig({ NODE_ENV: 'production' })).toMatchObject({ allowAnonymous: false, playgroundEnabled: false });
-    expect(loadConfig({ NODE_ENV: 'production', PLAYGROUND_ENABLED: 'true' }).playgroundEnabled).toBe(true);
+    expect(loadConfig(PRODUCTION)).toMatchObject({ allowAnonymous: false, playgroundEnabled: false });
+    expect(loadConfig({ ...PRODUCTION, PLAYGROUND_ENABLED: 'true' }).playgroundEnabled).toBe(true);
+  });
+
+  it.each<[string, Record<string, string>, string]>([
+    ['no database at all', { NODE_ENV: 'production' }, 'DATABASE_URL must be set when NODE_ENV=production'],
+    ['an empty DATABASE_URL', { NODE_ENV: 'production', DATABASE_URL: '', REDIS_URL: 'redis://r' }, 'DATABASE_URL must be set when NODE_ENV=production'],
+    ['a database but no Redis', { NODE_ENV: 'production', DATABASE_URL: 'postgres://u:hunter2@db/m' }, 'REDIS_URL must be set when NODE_ENV=production and DATABASE_URL is set'],
+  ])('production refuses %s: replicas would split the data or the leases', (_name, env, message) => {
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message.split('\n')).toEqual([expect.stringContaining(`Invalid configuration: ${message}`)]);
+    expect((error as ConfigError).message).not.toMatch(/hunter2/);
+  });
+
+  it('production runs one node on embedded storage when MAESTRO_DATA_DIR is chosen deliberately', () => {
+    expect(loadConfig({ NODE_ENV: 'production', MAESTRO_DATA_DIR: '/var/lib/maestro' })).toMatchObject({ databaseUrl: undefined, redisUrl: undefined, dataDir: '/var/lib/maestro' });
+  });
+
+  it('reports a bad value and a production requirement together', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', PORT: 'x' })).toThrow(/PORT must be an integer[\s\S]*DATABASE_URL must be set/);
   });
 
   it.each([
