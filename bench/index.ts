@@ -72,7 +72,14 @@ async function main(): Promise<void> {
       2,
     )}\n`,
   );
-  ctx.progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; figures in ${out}`);
+  const md = out.replace(/\.json$/, '.md');
+  writeFileSync(
+    md,
+    `# Benchmark run of ${new Date().toISOString().slice(0, 10)}\n\n${quick ? 'Quick run (harness check; the figures mean little). ' : ''}` +
+      `${repeats} repeat(s), medians; ${JSON.stringify(env['machine'])}; Postgres ${JSON.stringify(env['postgres'])}; Redis ${JSON.stringify(env['redis'])}. ` +
+      `Every sample and every side's settings: \`${out}\`. Reproduce with \`npm run bench\`.\n\n${table}`,
+  );
+  ctx.progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; figures in ${out} and ${md}`);
 }
 
 main().then(
