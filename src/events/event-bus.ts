@@ -70,7 +70,17 @@ export class LocalFanout {
   }
 
   deliverReady(queues: readonly (string | null)[]): void {
-    for (const queue of queues) for (const listener of [...this.readyListeners]) listener(queue);
+    for (const queue of queues) {
+      for (const listener of [...this.readyListeners]) {
+        // Called from the publisher's path now (local wake-ups): one listener's fault must not
+        // keep the others, or the message to other replicas, from going out.
+        try {
+          listener(queue);
+        } catch {
+          /* a listener's own problem; the fallback poll covers what it missed */
+        }
+      }
+    }
   }
 
   onResync(listener: () => void): Unsubscribe {

@@ -68,6 +68,11 @@ type Phase = { kind: 'idle' } | { kind: 'running' } | { kind: 'draining' } | { k
  */
 export class Scheduler implements LocalDispatch {
   private phase: Phase = { kind: 'idle' };
+  /**
+   * Attempts in this process by `taskId:fence`: a task retried at once can be claimed again
+   * (eagerly, by its own failure's transaction) while its previous attempt still awaits that
+   * report, and both must stay tracked.
+   */
   private readonly inflight = new Map<string, { promise: Promise<void>; abort: AbortController; lease: LeaseRef; parked: boolean }>();
   /** The pending timer of each loop, by name: one handle per loop, so stop() can clear them all. */
   private readonly loops = new Map<string, NodeJS.Timeout>();
@@ -125,7 +130,8 @@ export class Scheduler implements LocalDispatch {
   /** Renews the leases of running built-in attempts; one that lost its lease is abandoned. */
   private async heartbeat(): Promise<void> {
     await Promise.all(
-      [...this.inflight.entries()].map(async ([taskId, a]) => {
+      [...this.inflight.values()].map(async (a) => {
+        const taskId = a.lease.taskId;
         if (a.parked) return;
         const result = await this.opts.leases.renew(a.lease, this.opts.leaseTtlMs);
         if (!result.ok) {
@@ -285,9 +291,10 @@ export class Scheduler implements LocalDispatch {
   private launch(task: TaskRow): void {
     const abort = new AbortController();
     const entry = { promise: Promise.resolve(), abort, lease: { taskId: task.id, token: task.fence, tenantId: task.tenantId }, parked: false };
-    this.inflight.set(task.id, entry);
+    const key = `${task.id}:${task.fence}`;
+    this.inflight.set(key, entry);
     entry.promise = this.execute(task, abort.signal).finally(() => {
-      this.inflight.delete(task.id);
+      this.inflight.delete(key);
       this.slotFreed();
     });
   }
@@ -335,7 +342,7 @@ export class Scheduler implements LocalDispatch {
       if (result.until.getTime() <= clock.now().getTime()) {
         await this.report(ctx, () => engine.complete(task.id, task.fence, task.input));
       } else {
-        const entry = this.inflight.get(task.id);
+        const entry = this.inflight.get(`${task.id}:${task.fence}`);
         if (entry) entry.parked = true;
         await this.report(ctx, () => engine.setTimer(task.id, task.fence, task.tenantId, result.until));
         this.scheduleTimerWake(result.until);

@@ -456,14 +456,21 @@ export class Engine {
           out.push(next.tasks.find((t) => t.id === item.taskId)!);
         }
       }
-      this.claimEagerly(batch, state.values(), now);
+      // Only runs this batch changed: others were locked only to answer LEASE_LOST and the like.
+      this.claimEagerly(batch, [...state.values()].filter((r) => batch.runs.has(r.run.id)), now);
       await this.persist(sql, batch);
       return out;
     }).catch((e: unknown) => {
       if (batch.reserved) this.local?.unreserve(batch.reserved);
       throw e;
     });
-    await this.announce(batch, now);
+    // Committed: nothing after this may fail the results (the per-item fallback would apply
+    // them again), and the eager claims must reach the executors or give their slots back.
+    try {
+      await this.announce(batch, now);
+    } catch (e: unknown) {
+      this.deps.onPublishError(e);
+    }
     await this.handOver(batch, now);
     return answers;
   }
@@ -524,8 +531,13 @@ export class Engine {
     if (!local || batch.reserved === 0) return;
     if (batch.reserved > batch.claimed.length) local.unreserve(batch.reserved - batch.claimed.length);
     if (batch.claimed.length === 0) return;
+    // `grant` never throws (a lease store failure leaves the orphan sweep to act); hooks might.
     const expiries = await this.grant(batch.claimed, local.leaseMs, now);
-    this.announceClaims(batch.claimed, batch.runs, local.workerId, now);
+    try {
+      this.announceClaims(batch.claimed, batch.runs, local.workerId, now);
+    } catch (e: unknown) {
+      this.deps.onPublishError(e);
+    }
     local.take(batch.claimed.map((task, i) => ({ task, expiresAt: expiries[i] ?? now })));
   }
 

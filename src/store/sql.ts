@@ -37,7 +37,10 @@ function statementName(text: string): string | undefined {
 }
 
 function isStalePlan(e: unknown): boolean {
-  return sqlState(e) === '0A000' && /cached plan must not change result type/.test((e as { message?: string }).message ?? '');
+  if (sqlState(e) !== '0A000') return false;
+  // The routine names the check whatever the server's message language (lc_messages).
+  const { routine, message } = e as { routine?: string; message?: string };
+  return routine === 'RevalidateCachedQuery' || /cached plan must not change result type/.test(message ?? '');
 }
 
 function renamePrepared(): void {

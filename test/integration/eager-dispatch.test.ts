@@ -103,6 +103,55 @@ describe('eager dispatch of built-in steps', () => {
   });
 });
 
+describe('a built-in step retried at once', () => {
+  let t: TestApp;
+  let server: Server;
+  let url = '';
+  let calls = 0;
+  let releaseSecond: (() => void) | null = null;
+  const secondArrived = new Promise<void>((resolve) => {
+    server = createServer((_req, res) => {
+      calls++;
+      if (calls === 1) {
+        res.statusCode = 500;
+        res.end('{"error":"first try fails"}');
+        return;
+      }
+      releaseSecond = () => {
+        res.setHeader('content-type', 'application/json');
+        res.end('{"ok":true}');
+      };
+      resolve();
+    });
+  });
+
+  beforeAll(async () => {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    t = await startTestApp({ env: { SCHEDULER_POLL_INTERVAL_MS: '60000' } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await new Promise((r) => server?.close(r));
+  });
+
+  it('keeps its new attempt tracked (heartbeats, drain, cancel) while the failed one is still being reported', async () => {
+    await t.ok(REGISTER, {
+      input: { name: 'flaky', steps: [{ key: 'call', type: 'http', input: { url, method: 'GET' }, retry: { maxAttempts: 2, initialDelayMs: 0 } }] },
+    });
+    const { startRun } = await t.ok(START, { wf: 'flaky' });
+    await secondArrived;
+    // The second attempt was claimed eagerly by the first one's failure; the first one's report
+    // has finished by the time the second request arrives (it committed before the claim).
+    const scheduler = t.app.scheduler as unknown as { inflightCount: number };
+    expect(scheduler.inflightCount).toBe(1);
+    releaseSecond!();
+    const run = await waitForRun(t, startRun.id);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.tasks[0].attempt).toBe(2);
+  });
+});
+
 describe.runIf(REAL_POSTGRES)('prepared statements', () => {
   let t: TestApp;
   beforeAll(async () => {
