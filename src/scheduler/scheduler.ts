@@ -193,12 +193,12 @@ export class Scheduler implements LocalDispatch {
       if (name !== 'heartbeat') clearTimeout(t);
     }
     await Promise.allSettled([...this.dispatching, this.timing]);
+    // One deadline for the whole drain, whatever it waits for.
+    const graceOver = new Promise<true>((r) => setTimeout(() => r(true), graceMs).unref());
     // Claims committing right now (eager dispatch) join the drain.
-    if (this.reserved > 0) {
-      await Promise.race([new Promise<void>((r) => this.reservationsSettled.push(r)), new Promise((r) => setTimeout(r, graceMs).unref())]);
-    }
+    if (this.reserved > 0) await Promise.race([new Promise<void>((r) => this.reservationsSettled.push(r)), graceOver]);
     const all = Promise.allSettled([...this.inflight.values()].map((a) => a.promise));
-    const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
+    const timedOut = await Promise.race([all.then(() => false), graceOver]);
     if (timedOut) {
       // Given back, not failed: a deploy must not use up a step's retry budget.
       for (const a of this.inflight.values()) a.abort.abort();
