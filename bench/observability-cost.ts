@@ -13,6 +13,7 @@ import { createApp, type App } from '../src/app';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/observability/logger';
 import { createTestDatabase } from '../test/helpers/db';
+import { median } from './lib/stats';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '600' }, repeats: { type: 'string', default: '3' } } });
 const RUNS = Number(values.runs);
@@ -38,7 +39,7 @@ async function runsPerSecond(app: App, workflow: string): Promise<number> {
   return RUNS / ((performance.now() - started) / 1000);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
 
 async function main(): Promise<void> {
   let bytes = 0;

@@ -13,20 +13,6 @@ export function summary(values: readonly number[]): { p50: number; p99: number; 
   return { p50: percentile(values, 50), p99: percentile(values, 99), max: values.length ? Math.max(...values) : NaN };
 }
 
-/** Resolves when `n` calls of the returned tick function have happened. */
-export function countdown(n: number): { tick: () => void; done: Promise<void> } {
-  let left = n;
-  let resolve!: () => void;
-  const done = new Promise<void>((r) => (resolve = r));
-  if (n <= 0) resolve();
-  return {
-    tick: () => {
-      if (--left === 0) resolve();
-    },
-    done,
-  };
-}
-
 /** Runs `fn` over `items` with at most `limit` in flight. */
 export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<unknown>): Promise<void> {
   let next = 0;

@@ -10,6 +10,7 @@ import type { Job } from 'bullmq';
 import { Worker as SdkWorker } from '../../src/worker-sdk';
 import type { BenchContext, Side } from './harness';
 import { maestroSettings, startMaestro, type Maestro } from './maestro';
+import { pool } from './stats';
 import { bullmqSettings, startBullmq } from '../peers/bullmq';
 import { graphileSettings, startGraphile } from '../peers/graphile';
 
@@ -96,15 +97,7 @@ class Tracker {
 
 async function preloadOurs(m: Maestro, workflow: string, n: number): Promise<void> {
   // Through the same service call as the API, 32 at a time (the submit path is not measured).
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (next < n) {
-        next++;
-        await m.start(workflow);
-      }
-    }),
-  );
+  await pool(Array.from({ length: n }), 32, () => m.start(workflow));
 }
 
 function chainSteps(type: string, queue: string | null) {

@@ -22,8 +22,6 @@ export class RedisEventBus implements EventBus {
   private readonly eventsChannel: string;
   private readonly readyChannel: string;
   private readonly origin = `${FROM}${randomUUID()}`;
-  private outbox: { events: RunEvent[]; sent: Promise<unknown> | null } | null = null;
-  private readyOutbox: { queues: Set<string>; sent: Promise<unknown> | null } | null = null;
 
   private constructor(url: string, prefix: string) {
     this.eventsChannel = `${prefix}events`;
@@ -70,18 +68,17 @@ export class RedisEventBus implements EventBus {
    * claim and result publishes, and a PUBLISH each (plus its echo to every replica) was a
    * round trip each.
    */
+  private readonly eventsOut = new PerTick<RunEvent>((events) => this.pub.publish(this.eventsChannel, JSON.stringify(events)));
+  /**
+   * Ready signals for other replicas: one message per tick naming every queue readied in it (a
+   * PUBLISH per start was a third of the conductor's CPU at 400 starts/s, most of it in socket
+   * writes).
+   */
+  private readonly readyOut = new PerTick<string>((queues) => this.pub.publish(this.readyChannel, JSON.stringify([this.origin, ...new Set(queues)])));
+
   async publish(events: readonly RunEvent[]): Promise<void> {
     if (events.length === 0) return;
-    if (!this.outbox) {
-      const outbox = { events: [] as RunEvent[], sent: null as Promise<unknown> | null };
-      this.outbox = outbox;
-      outbox.sent = new Promise((resolve) => setImmediate(resolve)).then(() => {
-        this.outbox = null;
-        return this.pub.publish(this.eventsChannel, JSON.stringify(outbox.events));
-      });
-    }
-    this.outbox.events.push(...events);
-    await this.outbox.sent;
+    await this.eventsOut.add(events);
   }
 
   subscribe(tenantId: string, listener: (event: RunEvent) => void): Unsubscribe {
@@ -93,18 +90,7 @@ export class RedisEventBus implements EventBus {
     const unique = [...new Set(queues)];
     // This replica's scheduler and long polls wake now, not a Redis round trip later.
     this.fanout.deliverReady(unique);
-    // Other replicas: one message per tick with every queue readied in it (a PUBLISH per start
-    // was a third of the conductor's CPU at 400 starts/s, most of it in socket writes).
-    if (!this.readyOutbox) {
-      const outbox = { queues: new Set<string>(), sent: null as Promise<unknown> | null };
-      this.readyOutbox = outbox;
-      outbox.sent = new Promise((resolve) => setImmediate(resolve)).then(() => {
-        this.readyOutbox = null;
-        return this.pub.publish(this.readyChannel, JSON.stringify([this.origin, ...outbox.queues]));
-      });
-    }
-    for (const q of unique) this.readyOutbox.queues.add(q ?? BUILT_IN);
-    await this.readyOutbox.sent;
+    await this.readyOut.add(unique.map((q) => q ?? BUILT_IN));
   }
 
   onReady(listener: (queue: string | null) => void): Unsubscribe {
@@ -121,5 +107,25 @@ export class RedisEventBus implements EventBus {
 
   async close(): Promise<void> {
     await Promise.allSettled([this.pub.quit(), this.sub.quit()]);
+  }
+}
+
+/** Items added in the same tick leave together: one flush per tick, and every caller awaits it. */
+class PerTick<T> {
+  private pending: { items: T[]; sent: Promise<unknown> } | null = null;
+
+  constructor(private readonly flush: (items: T[]) => Promise<unknown>) {}
+
+  add(items: readonly T[]): Promise<unknown> {
+    if (!this.pending) {
+      const items: T[] = [];
+      const sent = new Promise((resolve) => setImmediate(resolve)).then(() => {
+        this.pending = null;
+        return this.flush(items);
+      });
+      this.pending = { items, sent };
+    }
+    this.pending.items.push(...items);
+    return this.pending.sent;
   }
 }

@@ -5,7 +5,7 @@ import type { Json, WorkflowDefinition } from '../domain/glossary';
 import { applyTransition, claimTask, isTerminalRun, type TaskState, type Transition } from '../domain/run-machine';
 import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore } from '../leases/lease-store';
-import { markFenced } from '../store/attempts.store';
+import { markFenced, type AttemptRow } from '../store/attempts.store';
 import type { AttemptOutcome } from '../store/entities/task-attempt.entity';
 import { numberEvents, type RunEventRow } from '../store/events.store';
 import { dueRunDeadlines, findRunsByIds, lockRun, lockRunOfTask, lockRunsOfTasks, type RunRow } from '../store/runs.store';
@@ -69,7 +69,7 @@ interface Batch {
   finishedRuns: RunRow[];
   /** Built-in tasks claimed eagerly for the local dispatcher, in their claimed state. */
   claimed: TaskRow[];
-  attemptsStarted: { taskId: string; fence: string; attempt: number; runId: string; tenantId: string; workerId: string; startedAt: Date }[];
+  attemptsStarted: Pick<AttemptRow, 'taskId' | 'fence' | 'attempt' | 'runId' | 'tenantId' | 'workerId' | 'startedAt'>[];
   /** Local executor slots reserved for `claimed` (given back if unused or rolled back). */
   reserved: number;
 }
@@ -89,6 +89,30 @@ function newBatch(): Batch {
     attemptsStarted: [],
     reserved: 0,
   };
+}
+
+type AttemptStart = Batch['attemptsStarted'][number];
+
+/**
+ * What claiming `claimed` (tasks of `run`, already in their claimed state) writes besides the
+ * tasks: the run RUNNING if it was PENDING, a RUNNING event per task, an attempt row per task.
+ * The one record of a claim, for the claim statement and for eager claims alike.
+ */
+function recordClaims(run: RunRow, claimed: readonly TaskRow[], workerId: string, now: Date): { run: RunRow; started: boolean; events: RunEventRow[]; attempts: AttemptStart[] } {
+  const next: RunRow = { ...run };
+  const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
+  const drafts: Parameters<typeof numberEvents>[1][number][] = [];
+  const started = next.status === 'PENDING';
+  if (started) {
+    next.status = 'RUNNING';
+    next.startedAt = now;
+    drafts.push({ type: 'run.status', status: 'RUNNING', taskId: null, taskKey: null, attempt: null, data: null });
+  }
+  for (const t of claimed) drafts.push({ type: 'task.status', status: 'RUNNING', taskId: t.id, taskKey: t.key, attempt: t.attempt, data: { workerId } });
+  const events = numberEvents(cursor, drafts, now);
+  next.lastSeq = cursor.lastSeq;
+  const attempts = claimed.map((t) => ({ taskId: t.id, fence: t.fence, attempt: t.attempt, runId: t.runId, tenantId: t.tenantId, workerId, startedAt: now }));
+  return { run: next, started, events, attempts };
 }
 
 /** A result for one attempt, as workers and built-in executors report it. */
@@ -155,30 +179,17 @@ export class Engine {
       const byRun = new Map<string, TaskRow[]>();
       for (const t of tasks) byRun.set(t.runId, [...(byRun.get(t.runId) ?? []), t]);
       // Already locked by the claim (FOR UPDATE OF t, r).
-      const runRows = await findRunsByIds(sql, null, [...byRun.keys()]);
-      for (const run of runRows) {
-        runsById.set(run.id, run);
-        const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
-        const drafts: Parameters<typeof numberEvents>[1][number][] = [];
-        if (run.status === 'PENDING') {
-          run.status = 'RUNNING';
-          run.startedAt = now;
-          started.push(run);
-          drafts.push({ type: 'run.status', status: 'RUNNING', taskId: null, taskKey: null, attempt: null, data: null });
-        }
-        for (const t of byRun.get(run.id)!) {
-          drafts.push({ type: 'task.status', status: 'RUNNING', taskId: t.id, taskKey: t.key, attempt: t.attempt, data: { workerId: opts.workerId } });
-        }
-        effects.events.push(...numberEvents(cursor, drafts, now));
-        run.lastSeq = cursor.lastSeq;
+      const runRows: RunRow[] = [];
+      const attempts: AttemptStart[] = [];
+      for (const row of await findRunsByIds(sql, null, [...byRun.keys()])) {
+        const claim = recordClaims(row, byRun.get(row.id)!, opts.workerId, now);
+        runRows.push(claim.run);
+        runsById.set(row.id, claim.run);
+        if (claim.started) started.push(claim.run);
+        effects.events.push(...claim.events);
+        attempts.push(...claim.attempts);
       }
-      await writeTransition(sql, {
-        tasks: [],
-        runs: runRows,
-        events: effects.events,
-        attemptsStarted: tasks.map((t) => ({ taskId: t.id, fence: t.fence, attempt: t.attempt, runId: t.runId, tenantId: t.tenantId, workerId: opts.workerId, startedAt: now })),
-        attemptsEnded: [],
-      });
+      await writeTransition(sql, { tasks: [], runs: runRows, events: effects.events, attemptsStarted: attempts, attemptsEnded: [] });
       return tasks;
     });
     if (claimed.length === 0) return [];
@@ -495,31 +506,13 @@ export class Engine {
     const granted = local.reserve(candidates.length);
     batch.reserved += granted;
     for (const { run, task } of candidates.slice(0, granted)) {
-      const current = batch.runs.get(run.id) ?? run;
-      const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: current.lastSeq };
       const claimed: TaskRow = { ...task, ...claimTask(task, local.workerId, now) };
-      const drafts: Parameters<typeof numberEvents>[1][number][] = [];
-      const nextRun: RunRow = { ...current };
-      if (nextRun.status === 'PENDING') {
-        nextRun.status = 'RUNNING';
-        nextRun.startedAt = now;
-        drafts.push({ type: 'run.status', status: 'RUNNING', taskId: null, taskKey: null, attempt: null, data: null });
-      }
-      drafts.push({ type: 'task.status', status: 'RUNNING', taskId: task.id, taskKey: task.key, attempt: claimed.attempt, data: { workerId: local.workerId } });
-      batch.effects.events.push(...numberEvents(cursor, drafts, now));
-      nextRun.lastSeq = cursor.lastSeq;
-      batch.runs.set(run.id, nextRun);
+      const claim = recordClaims(batch.runs.get(run.id) ?? run, [claimed], local.workerId, now);
+      batch.effects.events.push(...claim.events);
+      batch.runs.set(run.id, claim.run);
       batch.tasks.set(task.id, claimed);
       batch.claimed.push(claimed);
-      batch.attemptsStarted.push({
-        taskId: task.id,
-        fence: claimed.fence,
-        attempt: claimed.attempt,
-        runId: task.runId,
-        tenantId: task.tenantId,
-        workerId: local.workerId,
-        startedAt: now,
-      });
+      batch.attemptsStarted.push(...claim.attempts);
     }
     // Every ready built-in task is in hand: no replica needs waking for them.
     if (granted === candidates.length) batch.effects.ready = batch.effects.ready.filter((q) => q !== null);

@@ -112,12 +112,8 @@ export class ConductorClient {
   /** Records the attempt's result. Idempotent for the current token. */
   async completeTask(ref: TaskRef, output: Json, signal?: AbortSignal, headers?: Record<string, string>): Promise<TaskResult> {
     if (this.options.batchCompletions === false || this.batchUnsupported) return this.completeOne(ref, output, signal, headers);
-    try {
-      JSON.stringify(output);
-    } catch (e: unknown) {
-      // Refused alone, before it can spoil a batch.
-      throw new ConductorError('BAD_USER_INPUT', `The CompleteTask variables are not JSON: ${(e as Error).message}`, { cause: e });
-    }
+    // An output that is not JSON spoils its batch's body; the batch then goes one by one
+    // (`sendCompletions`), so only that result is refused.
     return new Promise<TaskResult>((resolve, reject) => {
       this.completions.push({ ref, output, signal, headers, resolve, reject });
       if (this.completions.length === 1) setImmediate(() => this.flushCompletions());

@@ -195,6 +195,31 @@ describe('worker SDK against a conductor', () => {
     expect(reports.map((r) => r.op)).toEqual(['CompleteTasks']);
   });
 
+  it('an output that is not JSON fails only its own task when it finishes with others', async () => {
+    await register('sdk-batch-bad', 'sdk-batch-bad');
+    const ids = await Promise.all(Array.from({ length: 3 }, (_, n) => startRun('sdk-batch-bad', { n })));
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let started = 0;
+    const w = worker(
+      'sdk-batch-bad',
+      async (ctx) => {
+        started++;
+        await gate;
+        const { n } = ctx.input as { n: number };
+        // A BigInt has no JSON form: the handler's bug, refused for this task alone.
+        return n === 1 ? { n: 1n } : { n };
+      },
+      { concurrency: 3 },
+    );
+    w.start();
+    await waitUntil(async () => started === 3, 'three handlers to start');
+    open();
+    const runs = await Promise.all(ids.map((id) => finished(id)));
+    expect(runs.map((r) => r.status)).toEqual(['SUCCEEDED', 'FAILED', 'SUCCEEDED']);
+    expect(runs[1].tasks[0].error).toMatch(/output was refused/);
+  });
+
   it('fails an attempt on a throw and lets the step retry policy retry it', async () => {
     await register('sdk-retry', 'sdk-retry', { maxAttempts: 3, initialDelayMs: 10 });
     const w = worker('sdk-retry', (ctx) => {
