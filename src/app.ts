@@ -32,7 +32,8 @@ import { createMetrics, type Metrics } from './observability/metrics';
 import { logRunLifecycle } from './observability/run-logs';
 import { Scheduler } from './scheduler/scheduler';
 import { AuthService } from './services/auth.service';
-import { EngineHooks } from './services/effects';
+import { EngineHooks } from './domain/hooks';
+import { traceRunLifecycle } from './observability/run-spans';
 import { Engine } from './services/engine';
 import { RunEventsService } from './services/run-events.service';
 import { RunsService } from './services/runs.service';
@@ -107,6 +108,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     const hooks = new EngineHooks();
     logRunLifecycle(hooks, logger);
+    traceRunLifecycle(hooks);
     const onPublishError = (e: unknown) => logger.warn({ err: coerceError(e) }, 'publishing events failed; subscribers will catch up from history');
     const workflows = new WorkflowsService(db);
     const engine = new Engine({

@@ -1,5 +1,5 @@
 import client, { type Registry } from 'prom-client';
-import type { EngineHooks } from '../services/effects';
+import type { EngineHooks } from '../domain/hooks';
 
 /**
  * The metrics the runbook names (exact names and types), plus what an operator wants beside them.

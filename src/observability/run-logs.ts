@@ -1,4 +1,4 @@
-import type { EngineHooks } from '../services/effects';
+import type { EngineHooks } from '../domain/hooks';
 import type { Logger } from './logger';
 import { traceIdOf } from './tracing';
 

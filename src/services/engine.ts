@@ -22,8 +22,8 @@ import {
   type TaskRow,
 } from '../store/tasks.store';
 import { writeTransition } from '../store/transition.store';
-import { addResult, emptyEffects, publishEffects, type EngineHooks, type Effects } from './effects';
-import { runSpan } from '../observability/tracing';
+import type { EngineHooks } from '../domain/hooks';
+import { addResult, emptyEffects, publishEffects, type Effects } from './effects';
 import type { WorkflowsService } from './workflows.service';
 
 export interface EngineDeps {
@@ -222,14 +222,6 @@ export class Engine {
     if (deadlines.length) this.deps.hooks.emit('timer:armed', { at: new Date(Math.min(...deadlines)) });
     for (const t of claimed) {
       const run = runsById.get(t.runId);
-      runSpan('maestro.task.claim', run?.traceparent, {
-        'maestro.run_id': t.runId,
-        'maestro.task_id': t.id,
-        'maestro.task_key': t.key,
-        'maestro.attempt': t.attempt,
-        'maestro.queue': t.queue ?? 'builtin',
-        'maestro.worker_id': workerId,
-      });
       this.deps.hooks.emit('task:claimed', {
         tenantId: t.tenantId,
         runId: t.runId,
@@ -666,12 +658,6 @@ export class Engine {
     const future = later.filter((at) => at > now.getTime());
     if (future.length) this.deps.hooks.emit('timer:armed', { at: new Date(Math.min(...future)) });
     for (const { run, task: t } of batch.finishedTasks) {
-      runSpan(`maestro.task.${t.status.toLowerCase()}`, run.traceparent, {
-        'maestro.run_id': run.id,
-        'maestro.task_id': t.id,
-        'maestro.task_key': t.key,
-        'maestro.attempt': t.attempt,
-      });
       this.deps.hooks.emit('task:finished', {
         tenantId: run.tenantId,
         runId: run.id,
@@ -685,7 +671,6 @@ export class Engine {
       });
     }
     for (const f of batch.finishedRuns) {
-      runSpan(`maestro.run.${f.status.toLowerCase()}`, f.traceparent, { 'maestro.run_id': f.id, 'maestro.workflow': f.workflowName });
       this.deps.hooks.emit('run:finished', {
         tenantId: f.tenantId,
         runId: f.id,

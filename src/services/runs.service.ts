@@ -12,7 +12,8 @@ import { attemptsOfTasks, type AttemptRow } from '../store/attempts.store';
 import { findTasks, tasksOfRuns, type TaskRow } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
 import { traceparentOf, tracer } from '../observability/tracing';
-import { publishEffects, type EngineHooks } from './effects';
+import type { EngineHooks } from '../domain/hooks';
+import { publishEffects } from './effects';
 import type { Engine } from './engine';
 import type { WorkflowsService } from './workflows.service';
 

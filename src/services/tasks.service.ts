@@ -7,7 +7,7 @@ import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore } from '../leases/lease-store';
 import type { Database } from '../store/sql';
 import { findTask, runningAttempts, type TaskRow } from '../store/tasks.store';
-import type { EngineHooks } from './effects';
+import type { EngineHooks } from '../domain/hooks';
 import type { Engine } from './engine';
 
 

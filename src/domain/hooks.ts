@@ -1,0 +1,35 @@
+/**
+ * The engine's hooks: typed events emitted after a transition commits. Metrics, logs, traces and
+ * tests subscribe; nothing that emits them depends on who listens. A bottom module, so
+ * observability imports it without pointing up at the services.
+ */
+import { EventEmitter } from 'node:events';
+
+/** What every hook about one task attempt carries (log fields, metric labels, trace). */
+export interface TaskHook {
+  tenantId: string;
+  runId: string;
+  taskId: string;
+  key: string;
+  attempt: number;
+  workflow: string;
+  traceparent: string | null;
+}
+
+export interface EngineHookMap {
+  'run:created': [{ tenantId: string; runId: string; workflow: string; traceparent: string | null }];
+  'run:started': [{ tenantId: string; runId: string; workflow: string; traceparent: string | null }];
+  'run:finished': [
+    { tenantId: string; runId: string; workflow: string; status: string; error: string | null; durationMs: number | null; traceparent: string | null },
+  ];
+  'task:claimed': [TaskHook & { queue: string | null; workerId: string; waitedMs: number | null }];
+  /** Something time-driven was scheduled (a retry delay, an attempt or run deadline): the local scheduler arms a wake-up. */
+  'timer:armed': [{ at: Date }];
+  'task:fenced': [{ taskId: string; token: string }];
+  'task:reclaimed': [{ taskId: string; token: string; tenantId: string }];
+  'lease:renew-failed': [{ taskId: string; tenantId: string; reason: string }];
+  'task:finished': [TaskHook & { status: string; error: string | null }];
+}
+
+export class EngineHooks extends EventEmitter<EngineHookMap> {}
+
