@@ -136,7 +136,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       leases: {
         // The same path as a remote worker's heartbeat: a lost lease is counted and Postgres decides a missing one.
         renew: (lease, ttlMs) =>
-          tasks.renew(lease.tenantId, lease.taskId, lease.token, ttlMs).then(
+          tasks.renew(lease.tenantId, lease.taskId, lease.fence, ttlMs).then(
             (r) => ({ ok: true as const, expiresAt: r.leaseExpiresAt }),
             (e: unknown) => ({ ok: false as const, reason: e instanceof RunCancelledError ? ('CANCELLED' as const) : ('LOST' as const) }),
           ),

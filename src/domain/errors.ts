@@ -43,8 +43,8 @@ export class ConflictError extends DomainError {
 
 export class LeaseLostError extends DomainError {
   readonly code = 'LEASE_LOST' as const;
-  constructor(taskId: string, token: string) {
-    super(`The lease on task ${taskId} with token ${token} is no longer held`, { taskId, token });
+  constructor(taskId: string, fence: string) {
+    super(`The lease on task ${taskId} with token ${fence} is no longer held`, { taskId, token: fence });
   }
 }
 

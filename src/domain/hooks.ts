@@ -25,8 +25,8 @@ export interface EngineHookMap {
   'task:claimed': [TaskHook & { queue: string | null; workerId: string; waitedMs: number | null }];
   /** Something time-driven was scheduled (a retry delay, an attempt or run deadline): the local scheduler arms a wake-up. */
   'timer:armed': [{ at: Date }];
-  'task:fenced': [{ taskId: string; token: string }];
-  'task:reclaimed': [{ taskId: string; token: string; tenantId: string }];
+  'task:fenced': [{ taskId: string; fence: string }];
+  'task:reclaimed': [{ taskId: string; fence: string; tenantId: string }];
   'lease:renew-failed': [{ taskId: string; tenantId: string; reason: string }];
   'task:finished': [TaskHook & { status: string; error: string | null }];
 }

@@ -1,19 +1,5 @@
-import type { Json } from '../domain/glossary';
+import type { RunEvent } from '../domain/model';
 
-/** A run or task status change as subscribers see it. */
-export interface RunEvent {
-  runId: string;
-  seq: number;
-  tenantId: string;
-  workflowName: string;
-  type: string;
-  status: string;
-  taskId: string | null;
-  taskKey: string | null;
-  attempt: number | null;
-  data: Json;
-  createdAt: Date;
-}
 
 export type Unsubscribe = () => void;
 

@@ -1,4 +1,6 @@
-import { LocalFanout, type EventBus, type RunEvent, type Unsubscribe } from './event-bus';
+import { LocalFanout, type EventBus, type Unsubscribe } from './event-bus';
+import type { RunEvent } from '../domain/model';
+
 
 /** Embedded mode: one replica, so the process is the whole cluster. Delivers asynchronously, like Redis. */
 export class MemoryEventBus implements EventBus {

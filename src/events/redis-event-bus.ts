@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { LocalFanout, type EventBus, type RunEvent, type Unsubscribe } from './event-bus';
+import { LocalFanout, type EventBus, type Unsubscribe } from './event-bus';
+import type { RunEvent } from '../domain/model';
+
 
 /** JSON has no undefined: the built-in (queue-less) steps travel as this marker. */
 const BUILT_IN = '\u0000builtin';

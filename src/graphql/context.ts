@@ -1,3 +1,4 @@
+import type { AttemptRecord, RunRecord, TaskRecord, WorkflowRecord } from '../domain/model';
 import DataLoader from 'dataloader';
 import type { AuthService } from '../services/auth.service';
 import type { Engine } from '../services/engine';
@@ -5,10 +6,7 @@ import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
 import type { TasksService } from '../services/tasks.service';
 import type { WorkflowsService } from '../services/workflows.service';
-import type { AttemptRow } from '../store/attempts.store';
-import type { RunRow } from '../store/runs.store';
-import type { TaskRow } from '../store/tasks.store';
-import type { WorkflowRow } from '../store/workflows.store';
+
 
 /** Built once in the composition root; resolvers reach services only through the context. */
 export interface Services {
@@ -21,11 +19,11 @@ export interface Services {
 }
 
 export interface Loaders {
-  attemptsByTask: DataLoader<string, AttemptRow[]>;
-  taskById: DataLoader<string, TaskRow | undefined>;
-  runById: DataLoader<string, RunRow | undefined>;
-  tasksByRun: DataLoader<string, TaskRow[]>;
-  workflowById: DataLoader<string, WorkflowRow | undefined>;
+  attemptsByTask: DataLoader<string, AttemptRecord[]>;
+  taskById: DataLoader<string, TaskRecord | undefined>;
+  runById: DataLoader<string, RunRecord | undefined>;
+  tasksByRun: DataLoader<string, TaskRecord[]>;
+  workflowById: DataLoader<string, WorkflowRecord | undefined>;
 }
 
 export interface Context {

@@ -7,7 +7,7 @@
 export interface LeaseRef {
   taskId: string;
   /** The fencing token of the attempt, as a string. */
-  token: string;
+  fence: string;
   /** Part of the lease's value: a caller of another tenant cannot renew it even knowing the task id. */
   tenantId: string;
 }

@@ -3,7 +3,7 @@ import type { LeaseRef, LeaseStore, RenewResult } from './lease-store';
 
 interface Entry {
   tenantId: string;
-  token: string;
+  fence: string;
   revoked: boolean;
   expiresAt: number;
 }
@@ -29,10 +29,10 @@ export class MemoryLeaseStore implements LeaseStore {
     const now = this.clock.now().getTime();
     return leases.map((l) => {
       const held = this.live(l.taskId);
-      if (held && BigInt(held.token) > BigInt(l.token)) return null;
+      if (held && BigInt(held.fence) > BigInt(l.fence)) return null;
       const expiresAt = now + l.ttlMs;
-      this.leases.set(l.taskId, { tenantId: l.tenantId, token: l.token, revoked: false, expiresAt });
-      this.expiries.set(`${l.taskId}|${l.token}`, { ref: { taskId: l.taskId, token: l.token, tenantId: l.tenantId }, at: expiresAt });
+      this.leases.set(l.taskId, { tenantId: l.tenantId, fence: l.fence, revoked: false, expiresAt });
+      this.expiries.set(`${l.taskId}|${l.fence}`, { ref: { taskId: l.taskId, fence: l.fence, tenantId: l.tenantId }, at: expiresAt });
       return new Date(expiresAt);
     });
   }
@@ -40,25 +40,25 @@ export class MemoryLeaseStore implements LeaseStore {
   async renew(lease: LeaseRef, ttlMs: number): Promise<RenewResult> {
     const e = this.live(lease.taskId);
     if (!e) return { ok: false, reason: 'MISSING' };
-    if (e.token !== lease.token || e.tenantId !== lease.tenantId) return { ok: false, reason: 'LOST' };
+    if (e.fence !== lease.fence || e.tenantId !== lease.tenantId) return { ok: false, reason: 'LOST' };
     if (e.revoked) return { ok: false, reason: 'CANCELLED' };
     e.expiresAt = this.clock.now().getTime() + ttlMs;
-    this.expiries.set(`${lease.taskId}|${lease.token}`, { ref: { taskId: lease.taskId, token: lease.token, tenantId: lease.tenantId }, at: e.expiresAt });
+    this.expiries.set(`${lease.taskId}|${lease.fence}`, { ref: { taskId: lease.taskId, fence: lease.fence, tenantId: lease.tenantId }, at: e.expiresAt });
     return { ok: true, expiresAt: new Date(e.expiresAt) };
   }
 
   async release(leases: readonly LeaseRef[]): Promise<void> {
     for (const l of leases) {
       const e = this.leases.get(l.taskId);
-      if (e?.token === l.token && e.tenantId === l.tenantId) this.leases.delete(l.taskId);
-      this.expiries.delete(`${l.taskId}|${l.token}`);
+      if (e?.fence === l.fence && e.tenantId === l.tenantId) this.leases.delete(l.taskId);
+      this.expiries.delete(`${l.taskId}|${l.fence}`);
     }
   }
 
   async revoke(leases: readonly LeaseRef[]): Promise<void> {
     for (const l of leases) {
       const e = this.live(l.taskId);
-      if (e?.token === l.token && e.tenantId === l.tenantId) e.revoked = true;
+      if (e?.fence === l.fence && e.tenantId === l.tenantId) e.revoked = true;
     }
   }
 
@@ -78,13 +78,13 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   async forget(leases: readonly LeaseRef[]): Promise<void> {
-    for (const l of leases) this.expiries.delete(`${l.taskId}|${l.token}`);
+    for (const l of leases) this.expiries.delete(`${l.taskId}|${l.fence}`);
   }
 
   async held(leases: readonly LeaseRef[]): Promise<boolean[]> {
     return leases.map((l) => {
       const e = this.live(l.taskId);
-      return e?.token === l.token && e.tenantId === l.tenantId;
+      return e?.fence === l.fence && e.tenantId === l.tenantId;
     });
   }
 

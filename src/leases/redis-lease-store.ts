@@ -49,19 +49,19 @@ return members`;
 
 type Scripts = {
   leaseTakeExpired(zset: string, limit: number): Promise<string[]>;
-  leaseAcquire(key: string, zset: string, value: string, ttl: number, member: string, token: string): Promise<number>;
-  leaseRenew(key: string, zset: string, token: string, ttl: number, member: string): Promise<[number, string | number]>;
-  leaseRelease(key: string, zset: string, token: string, member: string): Promise<number>;
-  leaseRevoke(key: string, token: string): Promise<number>;
+  leaseAcquire(key: string, zset: string, value: string, ttl: number, member: string, fence: string): Promise<number>;
+  leaseRenew(key: string, zset: string, fence: string, ttl: number, member: string): Promise<[number, string | number]>;
+  leaseRelease(key: string, zset: string, fence: string, member: string): Promise<number>;
+  leaseRevoke(key: string, fence: string): Promise<number>;
   leaseExpired(zset: string, limit: number): Promise<string[]>;
 };
 
-const value = (l: LeaseRef) => `${l.tenantId}/${l.token}`;
-const member = (l: LeaseRef) => `${l.taskId}|${l.token}|${l.tenantId}`;
+const value = (l: LeaseRef) => `${l.tenantId}/${l.fence}`;
+const member = (l: LeaseRef) => `${l.taskId}|${l.fence}|${l.tenantId}`;
 
 function parseMember(m: string): LeaseRef {
-  const [taskId, token, tenantId] = m.split('|') as [string, string, string];
-  return { taskId, token, tenantId };
+  const [taskId, fence, tenantId] = m.split('|') as [string, string, string];
+  return { taskId, fence, tenantId };
 }
 
 export class RedisLeaseStore implements LeaseStore {
@@ -98,7 +98,7 @@ export class RedisLeaseStore implements LeaseStore {
     // One round trip for a whole claim batch.
     // Queued in the pipeline, not sent: exec() sends them in one round trip.
     const pipeline = this.redis.pipeline() as unknown as Scripts & { exec(): Promise<[Error | null, unknown][]> };
-    for (const l of leases) void pipeline.leaseAcquire(this.key(l.taskId), this.zset, value(l), l.ttlMs, member(l), l.token);
+    for (const l of leases) void pipeline.leaseAcquire(this.key(l.taskId), this.zset, value(l), l.ttlMs, member(l), l.fence);
     const results = await pipeline.exec();
     return results.map(([err, at]) => {
       if (err) throw err;

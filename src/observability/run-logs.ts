@@ -37,7 +37,7 @@ export function logRunLifecycle(hooks: EngineHooks, logger: Logger): void {
     if (e.status === 'FAILED') logger.warn({ ...fields, error: e.error }, 'task failed');
     else logger.debug(fields, `task ${e.status.toLowerCase()}`);
   });
-  hooks.on('task:reclaimed', (e) => logger.warn({ taskId: e.taskId, tenantId: e.tenantId, leaseToken: e.token }, 'lease expired: task reclaimed'));
-  hooks.on('task:fenced', (e) => logger.warn({ taskId: e.taskId, leaseToken: e.token }, 'late result refused: its lease had expired (fenced)'));
+  hooks.on('task:reclaimed', (e) => logger.warn({ taskId: e.taskId, tenantId: e.tenantId, leaseToken: e.fence }, 'lease expired: task reclaimed'));
+  hooks.on('task:fenced', (e) => logger.warn({ taskId: e.taskId, leaseToken: e.fence }, 'late result refused: its lease had expired (fenced)'));
   hooks.on('lease:renew-failed', (e) => logger.info({ taskId: e.taskId, tenantId: e.tenantId, reason: e.reason }, 'lease renewal refused'));
 }

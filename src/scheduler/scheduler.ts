@@ -1,15 +1,16 @@
+import type { TaskRecord } from '../domain/model';
 import type { Clock } from '../domain/clock';
 import { coerceError, DomainError, LeaseLostError, RunCancelledError } from '../domain/errors';
 import { storable } from '../domain/json';
 import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
 import type { LeaseRef, RenewResult } from '../leases/lease-store';
 import type { LocalDispatch } from '../services/engine';
-import type { TaskRow } from '../store/tasks.store';
+
 
 /** What the scheduler needs from the engine; an interface so its loops are testable alone. */
 export interface SchedulerEngine {
-  claim(opts: { tenantId: null; queue: null; limit: number; workerId: string; leaseMs: number }): Promise<{ task: TaskRow; expiresAt: Date }[]>;
-  complete(taskId: string, fence: string, output: TaskRow['output']): Promise<unknown>;
+  claim(opts: { tenantId: null; queue: null; limit: number; workerId: string; leaseMs: number }): Promise<{ task: TaskRecord; expiresAt: Date }[]>;
+  complete(taskId: string, fence: string, output: TaskRecord['output']): Promise<unknown>;
   fail(taskId: string, fence: string, error: string, retryable: boolean): Promise<unknown>;
   release(taskId: string, fence: string): Promise<unknown>;
   setTimer(taskId: string, fence: string, tenantId: string, at: Date): Promise<boolean>;
@@ -236,7 +237,7 @@ export class Scheduler implements LocalDispatch {
   }
 
   /** Tasks claimed eagerly on reserved slots. Launched even while draining: they are claimed, and drain waits for them. */
-  take(claimed: readonly { task: TaskRow; expiresAt: Date }[]): void {
+  take(claimed: readonly { task: TaskRecord; expiresAt: Date }[]): void {
     for (const { task } of claimed) this.launch(task);
     this.settleReservations(claimed.length);
   }
@@ -288,9 +289,9 @@ export class Scheduler implements LocalDispatch {
     } while (this.dispatchAgain && this.phase.kind === 'running');
   }
 
-  private launch(task: TaskRow): void {
+  private launch(task: TaskRecord): void {
     const abort = new AbortController();
-    const entry = { promise: Promise.resolve(), abort, lease: { taskId: task.id, token: task.fence, tenantId: task.tenantId }, parked: false };
+    const entry = { promise: Promise.resolve(), abort, lease: { taskId: task.id, fence: task.fence, tenantId: task.tenantId }, parked: false };
     const key = `${task.id}:${task.fence}`;
     this.inflight.set(key, entry);
     entry.promise = this.execute(task, abort.signal).finally(() => {
@@ -299,7 +300,7 @@ export class Scheduler implements LocalDispatch {
     });
   }
 
-  private async execute(task: TaskRow, signal: AbortSignal): Promise<void> {
+  private async execute(task: TaskRecord, signal: AbortSignal): Promise<void> {
     const { engine, executors, clock } = this.opts;
     const ctx = { taskId: task.id, runId: task.runId, tenantId: task.tenantId };
     const executor = executors.get(task.type);

@@ -1,10 +1,11 @@
-import type { EventBus, RunEvent } from '../events/event-bus';
-import type { RunEventRow } from '../store/events.store';
+import type { RunEvent } from '../domain/model';
+import type { EventBus } from '../events/event-bus';
 import type { TransitionResult } from '../domain/run-machine';
+
 
 /** What a committed transaction must tell the world: its events and the queues it made ready. */
 export interface Effects {
-  events: RunEventRow[];
+  events: RunEvent[];
   ready: (string | null)[];
 }
 
@@ -12,7 +13,7 @@ export function emptyEffects(): Effects {
   return { events: [], ready: [] };
 }
 
-export function addResult(effects: Effects, events: RunEventRow[], result: Pick<TransitionResult, 'ready'>): void {
+export function addResult(effects: Effects, events: RunEvent[], result: Pick<TransitionResult, 'ready'>): void {
   effects.events.push(...events);
   for (const r of result.ready) effects.ready.push(r.queue);
 }

@@ -1,3 +1,4 @@
+import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord, TaskRecord } from '../domain/model';
 import DataLoader from 'dataloader';
 import type { Clock } from '../domain/clock';
 import { ConflictError, LeaseLostError, NotFoundError, RunCancelledError } from '../domain/errors';
@@ -5,26 +6,16 @@ import type { Json, WorkflowDefinition } from '../domain/glossary';
 import { applyTransition, claimTask, isTerminalRun, type TaskState, type Transition } from '../domain/run-machine';
 import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore } from '../leases/lease-store';
-import { markFenced, type AttemptRow } from '../store/attempts.store';
-import type { AttemptOutcome } from '../store/entities/task-attempt.entity';
-import { numberEvents, type RunEventRow } from '../store/events.store';
-import { dueRunDeadlines, findRunsByIds, lockRun, lockRunOfTask, lockRunsOfTasks, type RunRow } from '../store/runs.store';
+import { markFenced } from '../store/attempts.store';
+import { numberEvents } from '../store/events.store';
+import { dueRunDeadlines, findRunsByIds, lockRun, lockRunOfTask, lockRunsOfTasks } from '../store/runs.store';
 import type { Database, Sql } from '../store/sql';
-import {
-  claimReadyTasks,
-  dueDeadlines,
-  dueTimers,
-  nextWakeAt,
-  queuesAvailableBetween,
-  setTaskTimer,
-  tasksOfLockedRun,
-  tasksOfLockedRuns,
-  type TaskRow,
-} from '../store/tasks.store';
+import { claimReadyTasks, dueDeadlines, dueTimers, nextWakeAt, queuesAvailableBetween, setTaskTimer, tasksOfLockedRun, tasksOfLockedRuns } from '../store/tasks.store';
 import { writeTransition } from '../store/transition.store';
 import type { EngineHooks } from '../domain/hooks';
 import { addResult, emptyEffects, publishEffects, type Effects } from './effects';
 import type { WorkflowsService } from './workflows.service';
+
 
 export interface EngineDeps {
   db: Database;
@@ -53,23 +44,23 @@ export interface LocalDispatch {
   /** Gives back reserved slots that were not used. */
   unreserve(n: number): void;
   /** Starts the claimed tasks on reserved slots (one slot each). */
-  take(claimed: readonly { task: TaskRow; expiresAt: Date }[]): void;
+  take(claimed: readonly { task: TaskRecord; expiresAt: Date }[]): void;
 }
 
 /** What one transaction's transitions must write, and tell the world after commit. */
 interface Batch {
   tasks: Map<string, TaskState>;
-  runs: Map<string, RunRow>;
+  runs: Map<string, RunRecord>;
   attempts: { taskId: string; fence: string; outcome: AttemptOutcome; error: string | null; finishedAt: Date }[];
   effects: Effects;
   release: LeaseRef[];
   revoke: LeaseRef[];
   delayed: number[];
-  finishedTasks: { run: RunRow; task: TaskState }[];
-  finishedRuns: RunRow[];
+  finishedTasks: { run: RunRecord; task: TaskState }[];
+  finishedRuns: RunRecord[];
   /** Built-in tasks claimed eagerly for the local dispatcher, in their claimed state. */
-  claimed: TaskRow[];
-  attemptsStarted: Pick<AttemptRow, 'taskId' | 'fence' | 'attempt' | 'runId' | 'tenantId' | 'workerId' | 'startedAt'>[];
+  claimed: TaskRecord[];
+  attemptsStarted: Pick<AttemptRecord, 'taskId' | 'fence' | 'attempt' | 'runId' | 'tenantId' | 'workerId' | 'startedAt'>[];
   /** Local executor slots reserved for `claimed` (given back if unused or rolled back). */
   reserved: number;
 }
@@ -98,8 +89,8 @@ type AttemptStart = Batch['attemptsStarted'][number];
  * tasks: the run RUNNING if it was PENDING, a RUNNING event per task, an attempt row per task.
  * The one record of a claim, for the claim statement and for eager claims alike.
  */
-function recordClaims(run: RunRow, claimed: readonly TaskRow[], workerId: string, now: Date): { run: RunRow; started: boolean; events: RunEventRow[]; attempts: AttemptStart[] } {
-  const next: RunRow = { ...run };
+function recordClaims(run: RunRecord, claimed: readonly TaskRecord[], workerId: string, now: Date): { run: RunRecord; started: boolean; events: RunEvent[]; attempts: AttemptStart[] } {
+  const next: RunRecord = { ...run };
   const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
   const drafts: Parameters<typeof numberEvents>[1][number][] = [];
   const started = next.status === 'PENDING';
@@ -164,22 +155,22 @@ export class Engine {
     limit: number;
     workerId: string;
     leaseMs: number;
-  }): Promise<{ task: TaskRow; expiresAt: Date }[]> {
+  }): Promise<{ task: TaskRecord; expiresAt: Date }[]> {
     if (opts.limit <= 0) return [];
     const now = this.deps.clock.now();
     const effects = emptyEffects();
-    const started: RunRow[] = [];
-    const runsById = new Map<string, RunRow>();
+    const started: RunRecord[] = [];
+    const runsById = new Map<string, RunRecord>();
     const claimed = await this.deps.db.transaction(async (sql) => {
       effects.events = [];
       started.length = 0;
       runsById.clear();
       const tasks = await claimReadyTasks(sql, { ...opts, now });
       if (tasks.length === 0) return tasks;
-      const byRun = new Map<string, TaskRow[]>();
+      const byRun = new Map<string, TaskRecord[]>();
       for (const t of tasks) byRun.set(t.runId, [...(byRun.get(t.runId) ?? []), t]);
       // Already locked by the claim (FOR UPDATE OF t, r).
-      const runRows: RunRow[] = [];
+      const runRows: RunRecord[] = [];
       const attempts: AttemptStart[] = [];
       for (const row of await findRunsByIds(sql, null, [...byRun.keys()])) {
         const claim = recordClaims(row, byRun.get(row.id)!, opts.workerId, now);
@@ -207,9 +198,9 @@ export class Engine {
    * After commit: a crash before the leases exist leaves RUNNING tasks without a lease, which
    * the orphan sweep reclaims. Granting first could lease a claim that rolled back.
    */
-  private async grant(claimed: readonly TaskRow[], leaseMs: number, now: Date): Promise<(Date | null)[]> {
+  private async grant(claimed: readonly TaskRecord[], leaseMs: number, now: Date): Promise<(Date | null)[]> {
     try {
-      return await this.deps.leases.acquire(claimed.map((t) => ({ taskId: t.id, token: t.fence, tenantId: t.tenantId, ttlMs: leaseMs })));
+      return await this.deps.leases.acquire(claimed.map((t) => ({ taskId: t.id, fence: t.fence, tenantId: t.tenantId, ttlMs: leaseMs })));
     } catch (e: unknown) {
       this.deps.onPublishError(e);
       return claimed.map(() => new Date(now.getTime() + leaseMs));
@@ -217,7 +208,7 @@ export class Engine {
   }
 
   /** Deadlines armed, spans and `task:claimed` hooks of committed claims. */
-  private announceClaims(claimed: readonly TaskRow[], runsById: ReadonlyMap<string, RunRow>, workerId: string, now: Date): void {
+  private announceClaims(claimed: readonly TaskRecord[], runsById: ReadonlyMap<string, RunRecord>, workerId: string, now: Date): void {
     const deadlines = claimed.flatMap((t) => (t.deadlineAt ? [t.deadlineAt.getTime()] : []));
     if (deadlines.length) this.deps.hooks.emit('timer:armed', { at: new Date(Math.min(...deadlines)) });
     for (const t of claimed) {
@@ -238,17 +229,17 @@ export class Engine {
   }
 
   /** Records a successful attempt. Accepted only with the task's current fencing token. */
-  async complete(taskId: string, fence: string, output: Json, tenantId: string | null = null): Promise<TaskRow> {
+  async complete(taskId: string, fence: string, output: Json, tenantId: string | null = null): Promise<TaskRecord> {
     return this.finishAttempt(taskId, fence, tenantId, { kind: 'succeeded', taskId, output }, 'SUCCEEDED');
   }
 
   /** Records a failed attempt: retried after backoff while the policy allows, else the run fails. */
-  async fail(taskId: string, fence: string, error: string, retryable: boolean, tenantId: string | null = null): Promise<TaskRow> {
+  async fail(taskId: string, fence: string, error: string, retryable: boolean, tenantId: string | null = null): Promise<TaskRecord> {
     return this.finishAttempt(taskId, fence, tenantId, { kind: 'failed', taskId, error, retryable }, 'FAILED');
   }
 
   /** Gives an attempt back unfinished: the task is queued again and the attempt does not count. */
-  async release(taskId: string, fence: string, tenantId: string | null = null): Promise<TaskRow> {
+  async release(taskId: string, fence: string, tenantId: string | null = null): Promise<TaskRecord> {
     return this.finishAttempt(taskId, fence, tenantId, { kind: 'released', taskId }, 'RELEASED');
   }
 
@@ -266,13 +257,13 @@ export class Engine {
   }
 
   /** Cancels a run: every task not finished is CANCELLED; running attempts' completions are refused. */
-  async cancel(tenantId: string, runId: string, reason = 'Cancelled by request'): Promise<RunRow> {
+  async cancel(tenantId: string, runId: string, reason = 'Cancelled by request'): Promise<RunRecord> {
     const { run } = await this.inRun({ runId, tenantId }, (r) => (isTerminalRun(r.status) ? null : { transition: { kind: 'cancel', reason } }));
     return run;
   }
 
   /** Re-runs a FAILED or CANCELLED run from its failed and cancelled steps, keeping succeeded outputs. */
-  async retryRun(tenantId: string, runId: string): Promise<RunRow> {
+  async retryRun(tenantId: string, runId: string): Promise<RunRecord> {
     const { run } = await this.inRun({ runId, tenantId }, (r) => {
       if (r.status !== 'FAILED' && r.status !== 'CANCELLED') {
         throw new ConflictError(`Run ${r.id} is ${r.status}; only FAILED or CANCELLED runs can be retried`, { runId: r.id, status: r.status });
@@ -286,7 +277,7 @@ export class Engine {
   async setTimer(taskId: string, fence: string, tenantId: string, at: Date): Promise<boolean> {
     const ok = await setTaskTimer(this.deps.db, taskId, fence, at);
     // Parked in Postgres, held by no one: no lease to renew while it sleeps.
-    if (ok) await this.deps.leases.release([{ taskId, token: fence, tenantId }]).catch(this.deps.onPublishError);
+    if (ok) await this.deps.leases.release([{ taskId, fence: fence, tenantId }]).catch(this.deps.onPublishError);
     return ok;
   }
 
@@ -334,7 +325,7 @@ export class Engine {
 
   /** Records that a stale holder's result was refused (history and metrics). */
   async recordFenced(taskId: string, fence: string): Promise<void> {
-    if (await markFenced(this.deps.db, taskId, fence)) this.deps.hooks.emit('task:fenced', { taskId, token: fence });
+    if (await markFenced(this.deps.db, taskId, fence)) this.deps.hooks.emit('task:fenced', { taskId, fence: fence });
   }
 
   private async quietly(fn: () => Promise<unknown>): Promise<number> {
@@ -371,7 +362,7 @@ export class Engine {
    * same tick are grouped, up to 100, into one transaction (group commit). Each keeps its own
    * answer: a stale token in the group gets LEASE_LOST without touching the others.
    */
-  private readonly attemptEnds = new DataLoader<AttemptEnd, TaskRow>((items) => this.endAttemptsInTurn(items), {
+  private readonly attemptEnds = new DataLoader<AttemptEnd, TaskRecord>((items) => this.endAttemptsInTurn(items), {
     cache: false,
     maxBatchSize: 100,
     // While `groupCommits` batches are in flight, the next batch keeps filling instead of
@@ -385,7 +376,7 @@ export class Engine {
     return this.deps.groupCommits ?? 4;
   }
 
-  private async endAttemptsInTurn(items: readonly AttemptEnd[]): Promise<(TaskRow | Error)[]> {
+  private async endAttemptsInTurn(items: readonly AttemptEnd[]): Promise<(TaskRecord | Error)[]> {
     this.batchesInFlight++;
     try {
       return await this.endAttempts(items);
@@ -396,7 +387,7 @@ export class Engine {
     }
   }
 
-  private async finishAttempt(taskId: string, fence: string, tenantId: string | null, transition: Transition, outcome: AttemptOutcome): Promise<TaskRow> {
+  private async finishAttempt(taskId: string, fence: string, tenantId: string | null, transition: Transition, outcome: AttemptOutcome): Promise<TaskRecord> {
     try {
       return await this.attemptEnds.load({ taskId, fence, tenantId, transition, outcome });
     } catch (e: unknown) {
@@ -405,19 +396,19 @@ export class Engine {
     }
   }
 
-  private async endAttempts(items: readonly AttemptEnd[]): Promise<(TaskRow | Error)[]> {
+  private async endAttempts(items: readonly AttemptEnd[]): Promise<(TaskRecord | Error)[]> {
     try {
       return await this.endAttemptsTogether(items);
     } catch (e: unknown) {
       // One bad value (a string Postgres refuses) must not fail its neighbours: each on its own.
       if (items.length === 1) return [e instanceof Error ? e : new Error(String(e))];
-      const out: (TaskRow | Error)[] = [];
+      const out: (TaskRecord | Error)[] = [];
       for (const item of items) out.push(...(await this.endAttempts([item])));
       return out;
     }
   }
 
-  private async endAttemptsTogether(items: readonly AttemptEnd[]): Promise<(TaskRow | Error)[]> {
+  private async endAttemptsTogether(items: readonly AttemptEnd[]): Promise<(TaskRecord | Error)[]> {
     const now = this.deps.clock.now();
     let batch = newBatch();
     const answers = await this.deps.db.transaction(async (sql) => {
@@ -429,7 +420,7 @@ export class Engine {
       const definitions = await this.deps.workflows.definitions([...new Set(runs.map((r) => r.workflowId))], sql);
       const state = new Map(runs.map((r) => [r.id, { run: r, tasks: allTasks.filter((t) => t.runId === r.id) }]));
       const runOfTask = new Map(allTasks.map((t) => [t.id, t.runId]));
-      const out: (TaskRow | Error)[] = [];
+      const out: (TaskRecord | Error)[] = [];
       for (const item of items) {
         const runId = runOfTask.get(item.taskId);
         const current = runId ? state.get(runId) : undefined;
@@ -484,10 +475,10 @@ export class Engine {
    * tasks, written with the rest of the batch. A 10-step chain of built-in steps runs without
    * a single claim transaction after its first step.
    */
-  private claimEagerly(batch: Batch, runs: Iterable<{ run: RunRow; tasks: TaskRow[] }>, now: Date): void {
+  private claimEagerly(batch: Batch, runs: Iterable<{ run: RunRecord; tasks: TaskRecord[] }>, now: Date): void {
     const local = this.local;
     if (!local) return;
-    const candidates: { run: RunRow; task: TaskRow }[] = [];
+    const candidates: { run: RunRecord; task: TaskRecord }[] = [];
     for (const { run, tasks } of runs) {
       if (isTerminalRun(run.status)) continue;
       for (const task of tasks) {
@@ -498,7 +489,7 @@ export class Engine {
     const granted = local.reserve(candidates.length);
     batch.reserved += granted;
     for (const { run, task } of candidates.slice(0, granted)) {
-      const claimed: TaskRow = { ...task, ...claimTask(task, local.workerId, now) };
+      const claimed: TaskRecord = { ...task, ...claimTask(task, local.workerId, now) };
       const claim = recordClaims(batch.runs.get(run.id) ?? run, [claimed], local.workerId, now);
       batch.effects.events.push(...claim.events);
       batch.runs.set(run.id, claim.run);
@@ -530,7 +521,7 @@ export class Engine {
    * Locks the run, loads its tasks, asks `decide` for a transition (null: none), applies it and
    * writes everything in one transaction; publishes and settles leases after commit.
    */
-  private async inRun(target: Target, decide: (run: RunRow, tasks: TaskRow[]) => Decision | null): Promise<{ run: RunRow; tasks: TaskRow[] }> {
+  private async inRun(target: Target, decide: (run: RunRecord, tasks: TaskRecord[]) => Decision | null): Promise<{ run: RunRecord; tasks: TaskRecord[] }> {
     const now = this.deps.clock.now();
     let batch = newBatch();
     const out = await this.deps.db.transaction(async (sql) => {
@@ -577,7 +568,7 @@ export class Engine {
         for (const task of state.tasks) {
           const lease = byTask.get(task.id);
           const current = state.tasks.find((t) => t.id === task.id)!;
-          if (!lease || current.status !== 'RUNNING' || current.fence !== lease.token || current.timerAt !== null) continue;
+          if (!lease || current.status !== 'RUNNING' || current.fence !== lease.fence || current.timerAt !== null) continue;
           const decision: Decision = {
             transition: { kind: 'failed', taskId: task.id, error: 'The lease expired: the worker stopped heartbeating', retryable: true, failure: 'LEASE_EXPIRED' },
             outcome: 'LEASE_EXPIRED',
@@ -589,7 +580,7 @@ export class Engine {
       await this.persist(sql, batch);
     });
     await this.announce(batch, now);
-    for (const lease of reclaimed) this.deps.hooks.emit('task:reclaimed', { taskId: lease.taskId, token: lease.token, tenantId: lease.tenantId });
+    for (const lease of reclaimed) this.deps.hooks.emit('task:reclaimed', { taskId: lease.taskId, fence: lease.fence, tenantId: lease.tenantId });
     return reclaimed.length;
   }
 
@@ -598,11 +589,11 @@ export class Engine {
    * settlements and announcements in `batch`. Returns the run's new state, so several decisions
    * on one run can follow each other in one transaction.
    */
-  private stage(batch: Batch, definition: WorkflowDefinition, run: RunRow, tasks: TaskRow[], decision: Decision, now: Date): { run: RunRow; tasks: TaskRow[] } {
+  private stage(batch: Batch, definition: WorkflowDefinition, run: RunRecord, tasks: TaskRecord[], decision: Decision, now: Date): { run: RunRecord; tasks: TaskRecord[] } {
     const result = applyTransition({ definition, run, tasks, now, random: this.random }, decision.transition);
     const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
-    const events: RunEventRow[] = numberEvents(cursor, result.events, now);
-    const nextRun: RunRow = { ...run, ...(result.run ?? {}), lastSeq: cursor.lastSeq };
+    const events: RunEvent[] = numberEvents(cursor, result.events, now);
+    const nextRun: RunRecord = { ...run, ...(result.run ?? {}), lastSeq: cursor.lastSeq };
     if (decision.transition.kind === 'retry') nextRun.deadlineAt = definition.timeoutMs ? new Date(now.getTime() + definition.timeoutMs) : null;
     // Attempts that ended: the target's as decided; any other running attempt was cancelled.
     const before = new Map(tasks.map((t) => [t.id, t]));
@@ -617,7 +608,7 @@ export class Engine {
         finishedAt: now,
       });
       // A cancelled attempt's lease is revoked so its holder's next heartbeat hears RUN_CANCELLED.
-      (t.status === 'CANCELLED' ? batch.revoke : batch.release).push({ taskId: t.id, token: t.fence, tenantId: run.tenantId });
+      (t.status === 'CANCELLED' ? batch.revoke : batch.release).push({ taskId: t.id, fence: t.fence, tenantId: run.tenantId });
     }
     const changed = new Map(result.tasks.map((t) => [t.id, t]));
     const nextTasks = tasks.map((t) => ({ ...t, ...(changed.get(t.id) ?? {}) }));

@@ -1,6 +1,8 @@
+import type { RunEvent } from '../domain/model';
 import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
-import type { EventBus, RunEvent } from '../events/event-bus';
+import type { EventBus } from '../events/event-bus';
 import type { RunsService } from './runs.service';
+
 
 const RESYNC = Symbol('resync');
 const REPLAY_PAGE = 1_000;

@@ -1,3 +1,4 @@
+import type { AttemptRecord, RunEvent, RunRecord, TaskRecord } from '../domain/model';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock';
 import { ConflictError, NotFoundError, TemplateError, ValidationError } from '../domain/errors';
@@ -5,17 +6,18 @@ import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
 import { planRun } from '../domain/run-machine';
 import type { EventBus } from '../events/event-bus';
-import { listEvents, numberEvents, type RunEventRow } from '../store/events.store';
-import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunListFilter, type RunRow } from '../store/runs.store';
+import { listEvents, numberEvents } from '../store/events.store';
+import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunListFilter } from '../store/runs.store';
 import type { Database } from '../store/sql';
-import { attemptsOfTasks, type AttemptRow } from '../store/attempts.store';
-import { findTasks, tasksOfRuns, type TaskRow } from '../store/tasks.store';
+import { attemptsOfTasks } from '../store/attempts.store';
+import { findTasks, tasksOfRuns } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
 import { traceparentOf, tracer } from '../observability/tracing';
 import type { EngineHooks } from '../domain/hooks';
 import { publishEffects } from './effects';
 import type { Engine } from './engine';
 import type { WorkflowsService } from './workflows.service';
+
 
 export interface StartRunInput {
   workflow: string;
@@ -25,7 +27,7 @@ export interface StartRunInput {
 }
 
 /** Cursor of the runs listing: the last row's (createdAt, id), opaque to clients. */
-export function encodeRunCursor(run: Pick<RunRow, 'createdAt' | 'id'>): string {
+export function encodeRunCursor(run: Pick<RunRecord, 'createdAt' | 'id'>): string {
   return Buffer.from(`${run.createdAt.toISOString()}|${run.id}`).toString('base64url');
 }
 
@@ -57,7 +59,7 @@ export class RunsService {
    * the tenant with that key returns the same run, also when the calls race: the unique index
    * on (tenantId, idempotencyKey) lets one insert win and the others read it.
    */
-  async start(tenantId: string, req: StartRunInput): Promise<RunRow> {
+  async start(tenantId: string, req: StartRunInput): Promise<RunRecord> {
     const { db, clock } = this.deps;
     const key = req.idempotencyKey ?? null;
     if (key !== null && (key.length === 0 || key.length > 256)) {
@@ -68,10 +70,10 @@ export class RunsService {
     // The run's root span: a child of the request's span when the request is traced.
     const span = tracer().startSpan('maestro.run', { attributes: { 'maestro.workflow': req.workflow, 'maestro.tenant_id': tenantId } });
     const traceparent = traceparentOf(span);
-    const events: RunEventRow[] = [];
+    const events: RunEvent[] = [];
     const ready: (string | null)[] = [];
     let created = false;
-    let run: RunRow;
+    let run: RunRecord;
     try {
       // Single statements, no transaction: the run with its tasks and first events is ONE insert
       // (ids made here), so a start is one round trip (two when the workflow is not in memory)
@@ -157,28 +159,28 @@ export class RunsService {
     return run;
   }
 
-  async cancel(tenantId: string, runId: string): Promise<RunRow> {
+  async cancel(tenantId: string, runId: string): Promise<RunRecord> {
     if (!isUuid(runId)) throw new NotFoundError('Run', runId);
     return this.deps.engine.cancel(tenantId, runId);
   }
 
-  async retry(tenantId: string, runId: string): Promise<RunRow> {
+  async retry(tenantId: string, runId: string): Promise<RunRecord> {
     if (!isUuid(runId)) throw new NotFoundError('Run', runId);
     return this.deps.engine.retryRun(tenantId, runId);
   }
 
-  async get(tenantId: string, runId: string): Promise<RunRow | undefined> {
+  async get(tenantId: string, runId: string): Promise<RunRecord | undefined> {
     return (await this.byIds(tenantId, [runId])).get(runId);
   }
 
-  async getOrThrow(tenantId: string, runId: string): Promise<RunRow> {
+  async getOrThrow(tenantId: string, runId: string): Promise<RunRecord> {
     const run = await this.get(tenantId, runId);
     if (!run) throw new NotFoundError('Run', runId);
     return run;
   }
 
   /** Keyed by the ids as asked (a uuid in upper case finds its run too). */
-  async byIds(tenantId: string, ids: readonly string[]): Promise<Map<string, RunRow>> {
+  async byIds(tenantId: string, ids: readonly string[]): Promise<Map<string, RunRecord>> {
     const valid = ids.filter(isUuid);
     const rows = valid.length ? await findRunsByIds(this.deps.db, tenantId, valid) : [];
     const byId = new Map(rows.map((r) => [r.id, r]));
@@ -190,15 +192,15 @@ export class RunsService {
     filter: RunListFilter,
     first: number,
     after: string | null,
-  ): Promise<{ rows: RunRow[]; totalCount: number; hasNextPage: boolean }> {
+  ): Promise<{ rows: RunRecord[]; totalCount: number; hasNextPage: boolean }> {
     const cursor = after ? decodeRunCursor(after) : null;
     const { rows, totalCount } = await listRuns(this.deps.db, tenantId, filter, first + 1, cursor);
     return { rows: rows.slice(0, first), totalCount, hasNextPage: rows.length > first };
   }
 
   /** Tasks of many runs in one query (the DataLoader batch), in declaration order. */
-  async tasksOf(tenantId: string, runIds: readonly string[]): Promise<Map<string, TaskRow[]>> {
-    const byRun = new Map<string, TaskRow[]>();
+  async tasksOf(tenantId: string, runIds: readonly string[]): Promise<Map<string, TaskRecord[]>> {
+    const byRun = new Map<string, TaskRecord[]>();
     const valid = runIds.filter(isUuid);
     if (valid.length > 0) {
       for (const t of await tasksOfRuns(this.deps.db, tenantId, valid)) byRun.set(t.runId, [...(byRun.get(t.runId) ?? []), t]);
@@ -206,21 +208,21 @@ export class RunsService {
     return new Map(runIds.map((id) => [id, byRun.get(id.toLowerCase()) ?? []]));
   }
 
-  async attemptsOf(tenantId: string, taskIds: readonly string[]): Promise<Map<string, AttemptRow[]>> {
+  async attemptsOf(tenantId: string, taskIds: readonly string[]): Promise<Map<string, AttemptRecord[]>> {
     const valid = taskIds.filter(isUuid).map((id) => id.toLowerCase());
-    const byTask = new Map<string, AttemptRow[]>();
+    const byTask = new Map<string, AttemptRecord[]>();
     if (valid.length) for (const a of await attemptsOfTasks(this.deps.db, tenantId, valid)) byTask.set(a.taskId, [...(byTask.get(a.taskId) ?? []), a]);
     return new Map(taskIds.map((id) => [id, byTask.get(id.toLowerCase()) ?? []]));
   }
 
-  async tasksByIds(tenantId: string, taskIds: readonly string[]): Promise<Map<string, TaskRow>> {
+  async tasksByIds(tenantId: string, taskIds: readonly string[]): Promise<Map<string, TaskRecord>> {
     const valid = taskIds.filter(isUuid).map((id) => id.toLowerCase());
     const rows = valid.length ? await findTasks(this.deps.db, tenantId, valid) : [];
     const byId = new Map(rows.map((t) => [t.id, t]));
     return new Map(taskIds.flatMap((id) => (byId.has(id.toLowerCase()) ? [[id, byId.get(id.toLowerCase())!] as const] : [])));
   }
 
-  async events(tenantId: string, runId: string, afterSeq: number, limit?: number): Promise<RunEventRow[]> {
+  async events(tenantId: string, runId: string, afterSeq: number, limit?: number): Promise<RunEvent[]> {
     if (!isUuid(runId)) return [];
     return listEvents(this.deps.db, tenantId, runId.toLowerCase(), afterSeq, limit);
   }

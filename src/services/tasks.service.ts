@@ -1,3 +1,4 @@
+import type { TaskRecord } from '../domain/model';
 import type { Clock } from '../domain/clock';
 import { QUEUE_PATTERN } from '../domain/dag';
 import { isUuid } from '../domain/ids';
@@ -6,9 +7,10 @@ import type { Json } from '../domain/glossary';
 import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore } from '../leases/lease-store';
 import type { Database } from '../store/sql';
-import { findTask, runningAttempts, type TaskRow } from '../store/tasks.store';
+import { findTask, runningAttempts } from '../store/tasks.store';
 import type { EngineHooks } from '../domain/hooks';
 import type { Engine } from './engine';
+
 
 
 export const MAX_CLAIM = 100;
@@ -24,7 +26,7 @@ function checkLeaseMs(leaseMs: number): void {
 }
 
 export interface TaskLease {
-  task: TaskRow;
+  task: TaskRecord;
   leaseToken: string;
   leaseExpiresAt: Date;
 }
@@ -121,12 +123,12 @@ export class TasksService {
     return this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));
   }
 
-  async complete(tenantId: string, taskId: string, leaseToken: string, output: Json): Promise<TaskRow> {
+  async complete(tenantId: string, taskId: string, leaseToken: string, output: Json): Promise<TaskRecord> {
     const ref = this.ref(tenantId, taskId, leaseToken);
     return this.notFoundAsLost(ref, () => this.deps.engine.complete(ref.taskId, leaseToken, output, tenantId));
   }
 
-  async fail(tenantId: string, taskId: string, leaseToken: string, error: string, retryable: boolean): Promise<TaskRow> {
+  async fail(tenantId: string, taskId: string, leaseToken: string, error: string, retryable: boolean): Promise<TaskRecord> {
     const ref = this.ref(tenantId, taskId, leaseToken);
     if (error.length === 0) throw new ValidationError('"error" must say what went wrong', { field: 'error' });
     // Bounded: an error is for people and logs, not a payload. Cut on a code point, never inside a
@@ -136,7 +138,7 @@ export class TasksService {
     return this.notFoundAsLost(ref, () => this.deps.engine.fail(ref.taskId, leaseToken, message, retryable, tenantId));
   }
 
-  async release(tenantId: string, taskId: string, leaseToken: string): Promise<TaskRow> {
+  async release(tenantId: string, taskId: string, leaseToken: string): Promise<TaskRecord> {
     const ref = this.ref(tenantId, taskId, leaseToken);
     return this.notFoundAsLost(ref, () => this.deps.engine.release(ref.taskId, leaseToken, tenantId));
   }
@@ -157,7 +159,7 @@ export class TasksService {
     const cutoff = new Date(this.deps.clock.now().getTime() - 2 * this.deps.leaseTtlMs);
     const running = await runningAttempts(this.deps.db, cutoff, limit);
     if (running.length === 0) return 0;
-    const refs: LeaseRef[] = running.map((t) => ({ taskId: t.id, token: t.fence, tenantId: t.tenantId }));
+    const refs: LeaseRef[] = running.map((t) => ({ taskId: t.id, fence: t.fence, tenantId: t.tenantId }));
     const held = await this.deps.leases.held(refs);
     return this.deps.engine.reclaimMany(refs.filter((_, i) => !held[i]));
   }
@@ -179,7 +181,7 @@ export class TasksService {
       throw new ValidationError('"leaseToken" is not a token this API issued', { field: 'leaseToken' });
     }
     if (!isUuid(taskId)) throw new NotFoundError('Task', taskId);
-    return { taskId: taskId.toLowerCase(), token: leaseToken, tenantId };
+    return { taskId: taskId.toLowerCase(), fence: leaseToken, tenantId };
   }
 
   private renewFailed(ref: LeaseRef, error: LeaseLostError | RunCancelledError): never {
@@ -188,11 +190,11 @@ export class TasksService {
   }
 
   /** Another tenant's task is answered like a lost lease: nothing about it leaks. */
-  private async notFoundAsLost(ref: LeaseRef, fn: () => Promise<TaskRow>): Promise<TaskRow> {
+  private async notFoundAsLost(ref: LeaseRef, fn: () => Promise<TaskRecord>): Promise<TaskRecord> {
     try {
       return await fn();
     } catch (e: unknown) {
-      if (e instanceof NotFoundError) throw new LeaseLostError(ref.taskId, ref.token);
+      if (e instanceof NotFoundError) throw new LeaseLostError(ref.taskId, ref.fence);
       throw e;
     }
   }

@@ -1,25 +1,18 @@
+import type { WorkflowRecord } from '../domain/model';
 import { definitionHash, normalizeDefinition, validateDefinition } from '../domain/dag';
 import type { WorkflowDefinition, WorkflowDraft } from '../domain/glossary';
 import type { Database, Sql } from '../store/sql';
 import { sqlState } from '../store/sql';
-import {
-  countWorkflowNames,
-  findLatestWorkflow,
-  findWorkflowVersion,
-  findWorkflowsByIds,
-  insertWorkflow,
-  listLatestWorkflows,
-  type WorkflowRow,
-} from '../store/workflows.store';
+import { countWorkflowNames, findLatestWorkflow, findWorkflowVersion, findWorkflowsByIds, insertWorkflow, listLatestWorkflows } from '../store/workflows.store';
 
 export class WorkflowsService {
   /** Versions never change once written, so definitions are cached by id without invalidation. */
-  private readonly byId = new Map<string, WorkflowRow>();
+  private readonly byId = new Map<string, WorkflowRecord>();
   /**
    * The latest version of each (tenant, name) this replica has seen. Only a hint: a start
    * checks it in its insert and reads again when another replica registered a newer one.
    */
-  private readonly latest = new Map<string, WorkflowRow>();
+  private readonly latest = new Map<string, WorkflowRecord>();
 
   constructor(private readonly db: Database) {}
 
@@ -28,7 +21,7 @@ export class WorkflowsService {
    * creates the next version. Two registrations racing for the same next version are settled by
    * the unique (tenant, name, version) index: the loser retries and sees the winner.
    */
-  async register(tenantId: string, draft: WorkflowDraft): Promise<WorkflowRow> {
+  async register(tenantId: string, draft: WorkflowDraft): Promise<WorkflowRecord> {
     const { name, definition } = normalizeDefinition(draft);
     validateDefinition(name, definition);
     const hash = definitionHash(definition);
@@ -50,11 +43,11 @@ export class WorkflowsService {
     }
   }
 
-  async get(tenantId: string, name: string, version?: number | null): Promise<WorkflowRow | undefined> {
+  async get(tenantId: string, name: string, version?: number | null): Promise<WorkflowRecord | undefined> {
     return version == null ? findLatestWorkflow(this.db, tenantId, name) : findWorkflowVersion(this.db, tenantId, name, version);
   }
 
-  async list(tenantId: string, limit: number, afterName: string | null): Promise<{ rows: WorkflowRow[]; totalCount: number }> {
+  async list(tenantId: string, limit: number, afterName: string | null): Promise<{ rows: WorkflowRecord[]; totalCount: number }> {
     const [rows, totalCount] = await Promise.all([
       listLatestWorkflows(this.db, tenantId, limit, afterName),
       countWorkflowNames(this.db, tenantId),
@@ -78,12 +71,12 @@ export class WorkflowsService {
   }
 
   /** Outside a transaction only (DataLoader batches). */
-  async byIds(ids: readonly string[]): Promise<Map<string, WorkflowRow>> {
+  async byIds(ids: readonly string[]): Promise<Map<string, WorkflowRecord>> {
     await this.definitions(ids, this.db);
     return new Map(ids.flatMap((id) => (this.byId.has(id) ? [[id, this.byId.get(id)!] as const] : [])));
   }
 
-  cachedLatest(tenantId: string, name: string): WorkflowRow | undefined {
+  cachedLatest(tenantId: string, name: string): WorkflowRecord | undefined {
     return this.latest.get(latestKey(tenantId, name));
   }
 
@@ -91,7 +84,7 @@ export class WorkflowsService {
     this.latest.delete(latestKey(tenantId, name));
   }
 
-  remember(row: WorkflowRow): void {
+  remember(row: WorkflowRecord): void {
     const key = latestKey(row.tenantId, row.name);
     const known = this.latest.get(key);
     if (!known || known.version < row.version) {

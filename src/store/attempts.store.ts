@@ -1,7 +1,6 @@
-import type { TaskAttemptEntity } from './entities/task-attempt.entity';
+import type { AttemptRecord } from '../domain/model';
 import type { Sql } from './sql';
 
-export type AttemptRow = TaskAttemptEntity;
 
 /** A result arrived from an attempt whose lease had expired: it was refused, and the history says so. */
 export async function markFenced(sql: Sql, taskId: string, fence: string): Promise<boolean> {
@@ -12,8 +11,8 @@ export async function markFenced(sql: Sql, taskId: string, fence: string): Promi
   return rows.length > 0;
 }
 
-export async function attemptsOfTasks(sql: Sql, tenantId: string, taskIds: readonly string[]): Promise<AttemptRow[]> {
-  return sql.rows<AttemptRow>(`SELECT * FROM task_attempts WHERE "tenantId" = $1 AND "taskId" = ANY($2::uuid[]) ORDER BY "taskId", fence`, [
+export async function attemptsOfTasks(sql: Sql, tenantId: string, taskIds: readonly string[]): Promise<AttemptRecord[]> {
+  return sql.rows<AttemptRecord>(`SELECT * FROM task_attempts WHERE "tenantId" = $1 AND "taskId" = ANY($2::uuid[]) ORDER BY "taskId", fence`, [
     tenantId,
     taskIds,
   ]);

@@ -1,8 +1,7 @@
+import type { RunEvent } from '../domain/model';
 import type { EventDraft } from '../domain/run-machine';
-import type { RunEventEntity } from './entities';
 import type { Sql } from './sql';
 
-export type RunEventRow = RunEventEntity;
 
 /** What the store needs to number a run's next events. */
 export interface SeqCursor {
@@ -14,7 +13,7 @@ export interface SeqCursor {
 }
 
 /** Numbers `drafts` after the run's last seq (advancing `cursor.lastSeq`) and returns the rows to insert. */
-export function numberEvents(cursor: SeqCursor, drafts: readonly EventDraft[], now: Date): RunEventRow[] {
+export function numberEvents(cursor: SeqCursor, drafts: readonly EventDraft[], now: Date): RunEvent[] {
   return drafts.map((d) => ({
     runId: cursor.runId,
     seq: ++cursor.lastSeq,
@@ -30,8 +29,8 @@ export function numberEvents(cursor: SeqCursor, drafts: readonly EventDraft[], n
   }));
 }
 
-export async function listEvents(sql: Sql, tenantId: string, runId: string, afterSeq: number, limit = 10_000): Promise<RunEventRow[]> {
-  return sql.rows<RunEventRow>(
+export async function listEvents(sql: Sql, tenantId: string, runId: string, afterSeq: number, limit = 10_000): Promise<RunEvent[]> {
+  return sql.rows<RunEvent>(
     `SELECT * FROM run_events WHERE "tenantId" = $1 AND "runId" = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
     [tenantId, runId, afterSeq, limit],
   );

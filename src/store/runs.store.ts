@@ -1,10 +1,8 @@
+import type { RunEvent, RunRecord } from '../domain/model';
 import type { Json, RunStatus } from '../domain/glossary';
-import type { RunEntity } from './entities';
-import type { RunEventRow } from './events.store';
 import type { Sql } from './sql';
 import type { NewTask } from './tasks.store';
 
-export type RunRow = RunEntity;
 
 export interface NewRun {
   id: string;
@@ -31,11 +29,11 @@ export async function insertRun(
   sql: Sql,
   run: NewRun,
   tasks: readonly NewTask[],
-  events: readonly RunEventRow[],
+  events: readonly RunEvent[],
   /** When the run is of the latest version: nothing is inserted if a newer one exists. */
   latestVersion: number | null,
-): Promise<RunRow | undefined> {
-  const [row] = await sql.rows<RunRow>(
+): Promise<RunRecord | undefined> {
+  const [row] = await sql.rows<RunRecord>(
     `WITH new_run AS (
        INSERT INTO runs (id, "tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "idempotencyKey", "createdAt", "deadlineAt", traceparent, "lastSeq")
        SELECT $1::uuid, $2::varchar, $3::uuid, $4::varchar, $5::int, 'PENDING', $6::jsonb, $7::varchar, $8::timestamptz, $9::timestamptz, $10::text, $11::int
@@ -79,25 +77,25 @@ export async function insertRun(
   return row;
 }
 
-export async function findRunByIdempotencyKey(sql: Sql, tenantId: string, key: string): Promise<RunRow | undefined> {
-  const [row] = await sql.rows<RunRow>(`SELECT * FROM runs WHERE "tenantId" = $1 AND "idempotencyKey" = $2`, [tenantId, key]);
+export async function findRunByIdempotencyKey(sql: Sql, tenantId: string, key: string): Promise<RunRecord | undefined> {
+  const [row] = await sql.rows<RunRecord>(`SELECT * FROM runs WHERE "tenantId" = $1 AND "idempotencyKey" = $2`, [tenantId, key]);
   return row;
 }
 
 /** Runs by id; `tenantId` null only for the engine's own lookups, never for a caller's. */
-export async function findRunsByIds(sql: Sql, tenantId: string | null, ids: readonly string[]): Promise<RunRow[]> {
-  return sql.rows<RunRow>(`SELECT * FROM runs WHERE ($1::text IS NULL OR "tenantId" = $1) AND id = ANY($2::uuid[])`, [tenantId, ids]);
+export async function findRunsByIds(sql: Sql, tenantId: string | null, ids: readonly string[]): Promise<RunRecord[]> {
+  return sql.rows<RunRecord>(`SELECT * FROM runs WHERE ($1::text IS NULL OR "tenantId" = $1) AND id = ANY($2::uuid[])`, [tenantId, ids]);
 }
 
 /** Locks the run row: every transition of a run holds it, so a run's transitions are serial. */
-export async function lockRun(sql: Sql, tenantId: string, runId: string, anyTenant = false): Promise<RunRow | undefined> {
-  const [row] = await sql.rows<RunRow>(`SELECT * FROM runs WHERE ($3 OR "tenantId" = $1) AND id = $2 FOR UPDATE`, [tenantId, runId, anyTenant]);
+export async function lockRun(sql: Sql, tenantId: string, runId: string, anyTenant = false): Promise<RunRecord | undefined> {
+  const [row] = await sql.rows<RunRecord>(`SELECT * FROM runs WHERE ($3 OR "tenantId" = $1) AND id = $2 FOR UPDATE`, [tenantId, runId, anyTenant]);
   return row;
 }
 
 /** Locks the run of a task; with `tenantId`, only a run of that tenant (another tenant's is never locked). */
-export async function lockRunOfTask(sql: Sql, taskId: string, tenantId: string | null = null): Promise<RunRow | undefined> {
-  const [row] = await sql.rows<RunRow>(
+export async function lockRunOfTask(sql: Sql, taskId: string, tenantId: string | null = null): Promise<RunRecord | undefined> {
+  const [row] = await sql.rows<RunRecord>(
     `SELECT r.* FROM runs r WHERE r.id = (SELECT "runId" FROM tasks WHERE id = $1) AND ($2::text IS NULL OR r."tenantId" = $2) FOR UPDATE`,
     [taskId, tenantId],
   );
@@ -105,15 +103,15 @@ export async function lockRunOfTask(sql: Sql, taskId: string, tenantId: string |
 }
 
 /** Locks the runs of these tasks in id order (a fixed order: two batches cannot deadlock). */
-export async function lockRunsOfTasks(sql: Sql, taskIds: readonly string[]): Promise<RunRow[]> {
-  return sql.rows<RunRow>(
+export async function lockRunsOfTasks(sql: Sql, taskIds: readonly string[]): Promise<RunRecord[]> {
+  return sql.rows<RunRecord>(
     `SELECT r.* FROM runs r WHERE r.id IN (SELECT "runId" FROM tasks WHERE id = ANY($1::uuid[])) ORDER BY r.id FOR UPDATE`,
     [taskIds],
   );
 }
 
 /** Unfinished runs past their workflow's timeout. */
-export async function dueRunDeadlines(sql: Sql, now: Date, limit: number): Promise<Pick<RunRow, 'id' | 'tenantId'>[]> {
+export async function dueRunDeadlines(sql: Sql, now: Date, limit: number): Promise<Pick<RunRecord, 'id' | 'tenantId'>[]> {
   return sql.rows(
     `SELECT id, "tenantId" FROM runs WHERE "deadlineAt" <= $1 AND status IN ('PENDING', 'RUNNING') ORDER BY "deadlineAt" LIMIT $2`,
     [now, limit],
@@ -134,7 +132,7 @@ export async function listRuns(
   filter: RunListFilter,
   limit: number,
   after: { createdAt: Date; id: string } | null,
-): Promise<{ rows: RunRow[]; totalCount: number }> {
+): Promise<{ rows: RunRecord[]; totalCount: number }> {
   const where = [`"tenantId" = $1`];
   const params: unknown[] = [tenantId];
   const add = (clause: (n: number) => string, value: unknown) => {
@@ -152,7 +150,7 @@ export async function listRuns(
     where.push(`("createdAt", id) < ($${params.length - 1}, $${params.length}::uuid)`);
   }
   params.push(limit);
-  const rows = await sql.rows<RunRow>(
+  const rows = await sql.rows<RunRecord>(
     `SELECT * FROM runs WHERE ${where.join(' AND ')} ORDER BY "createdAt" DESC, id DESC LIMIT $${params.length}`,
     params,
   );

@@ -1,8 +1,7 @@
+import type { TaskRecord } from '../domain/model';
 import type { Json, TaskStatus } from '../domain/glossary';
-import type { TaskEntity } from './entities';
 import type { Sql } from './sql';
 
-export type TaskRow = TaskEntity;
 
 export interface NewTask {
   id: string;
@@ -14,30 +13,30 @@ export interface NewTask {
   timeoutMs: number | null;
 }
 
-export async function tasksOfRuns(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<TaskRow[]> {
-  return sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND "runId" = ANY($2::uuid[]) ORDER BY "runId", position`, [
+export async function tasksOfRuns(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<TaskRecord[]> {
+  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND "runId" = ANY($2::uuid[]) ORDER BY "runId", position`, [
     tenantId,
     runIds,
   ]);
 }
 
 /** The tasks of a run whose row the caller has locked. */
-export async function tasksOfLockedRun(sql: Sql, runId: string): Promise<TaskRow[]> {
-  return sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "runId" = $1 FOR UPDATE`, [runId]);
+export async function tasksOfLockedRun(sql: Sql, runId: string): Promise<TaskRecord[]> {
+  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "runId" = $1 FOR UPDATE`, [runId]);
 }
 
 /** The tasks of several runs whose rows the caller has locked. */
-export async function tasksOfLockedRuns(sql: Sql, runIds: readonly string[]): Promise<TaskRow[]> {
-  return sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "runId" = ANY($1::uuid[]) ORDER BY "runId", position FOR UPDATE`, [runIds]);
+export async function tasksOfLockedRuns(sql: Sql, runIds: readonly string[]): Promise<TaskRecord[]> {
+  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "runId" = ANY($1::uuid[]) ORDER BY "runId", position FOR UPDATE`, [runIds]);
 }
 
-export async function findTask(sql: Sql, tenantId: string, taskId: string): Promise<TaskRow | undefined> {
-  const [row] = await sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND id = $2`, [tenantId, taskId]);
+export async function findTask(sql: Sql, tenantId: string, taskId: string): Promise<TaskRecord | undefined> {
+  const [row] = await sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND id = $2`, [tenantId, taskId]);
   return row;
 }
 
-export async function findTasks(sql: Sql, tenantId: string, taskIds: readonly string[]): Promise<TaskRow[]> {
-  return sql.rows<TaskRow>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND id = ANY($2::uuid[])`, [tenantId, taskIds]);
+export async function findTasks(sql: Sql, tenantId: string, taskIds: readonly string[]): Promise<TaskRecord[]> {
+  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND id = ANY($2::uuid[])`, [tenantId, taskIds]);
 }
 
 /**
@@ -51,8 +50,8 @@ export async function findTasks(sql: Sql, tenantId: string, taskIds: readonly st
 export async function claimReadyTasks(
   sql: Sql,
   opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string; now: Date },
-): Promise<TaskRow[]> {
-  return sql.rows<TaskRow>(
+): Promise<TaskRecord[]> {
+  return sql.rows<TaskRecord>(
     `WITH picked AS (
        SELECT t.id FROM tasks t JOIN runs r ON r.id = t."runId"
        WHERE t.status = 'QUEUED' AND ${opts.queue === null ? 't.queue IS NULL AND $1::text IS NULL' : 't.queue = $1'} AND t."availableAt" <= $2
@@ -79,7 +78,7 @@ export async function setTaskTimer(sql: Sql, taskId: string, fence: string, at: 
   return rows.length === 1;
 }
 
-export async function dueTimers(sql: Sql, now: Date, limit: number): Promise<Pick<TaskRow, 'id' | 'fence'>[]> {
+export async function dueTimers(sql: Sql, now: Date, limit: number): Promise<Pick<TaskRecord, 'id' | 'fence'>[]> {
   return sql.rows(
     `SELECT id, fence FROM tasks WHERE "timerAt" <= $1 AND status = 'RUNNING' ORDER BY "timerAt" LIMIT $2`,
     [now, limit],
@@ -87,7 +86,7 @@ export async function dueTimers(sql: Sql, now: Date, limit: number): Promise<Pic
 }
 
 /** Running attempts past their step's timeout. */
-export async function dueDeadlines(sql: Sql, now: Date, limit: number): Promise<Pick<TaskRow, 'id' | 'fence'>[]> {
+export async function dueDeadlines(sql: Sql, now: Date, limit: number): Promise<Pick<TaskRecord, 'id' | 'fence'>[]> {
   return sql.rows(`SELECT id, fence FROM tasks WHERE "deadlineAt" <= $1 AND status = 'RUNNING' ORDER BY "deadlineAt" LIMIT $2`, [now, limit]);
 }
 
@@ -96,7 +95,7 @@ export async function dueDeadlines(sql: Sql, now: Date, limit: number): Promise<
  * candidates for the orphan sweep (attempts whose lease vanished with a Redis flush or a crash
  * between commit and lease grant).
  */
-export async function runningAttempts(sql: Sql, startedBefore: Date, limit: number): Promise<Pick<TaskRow, 'id' | 'fence' | 'tenantId'>[]> {
+export async function runningAttempts(sql: Sql, startedBefore: Date, limit: number): Promise<Pick<TaskRecord, 'id' | 'fence' | 'tenantId'>[]> {
   return sql.rows(
     `SELECT id, fence, "tenantId" FROM tasks WHERE status = 'RUNNING' AND "timerAt" IS NULL AND "startedAt" <= $1 ORDER BY "startedAt" LIMIT $2`,
     [startedBefore, limit],

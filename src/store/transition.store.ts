@@ -1,16 +1,13 @@
+import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord } from '../domain/model';
 import type { TaskState } from '../domain/run-machine';
-import type { AttemptRow } from './attempts.store';
-import type { AttemptOutcome } from './entities/task-attempt.entity';
-import type { RunEventRow } from './events.store';
-import type { RunRow } from './runs.store';
 import type { Sql } from './sql';
 
 /** Everything one transaction of the engine writes: changed tasks and runs, new events, attempts begun and ended. */
 export interface TransitionWrites {
   tasks: readonly TaskState[];
-  runs: readonly Pick<RunRow, 'id' | 'status' | 'output' | 'error' | 'lastSeq' | 'startedAt' | 'finishedAt' | 'deadlineAt'>[];
-  events: readonly RunEventRow[];
-  attemptsStarted: readonly Pick<AttemptRow, 'taskId' | 'fence' | 'attempt' | 'runId' | 'tenantId' | 'workerId' | 'startedAt'>[];
+  runs: readonly Pick<RunRecord, 'id' | 'status' | 'output' | 'error' | 'lastSeq' | 'startedAt' | 'finishedAt' | 'deadlineAt'>[];
+  events: readonly RunEvent[];
+  attemptsStarted: readonly Pick<AttemptRecord, 'taskId' | 'fence' | 'attempt' | 'runId' | 'tenantId' | 'workerId' | 'startedAt'>[];
   attemptsEnded: readonly { taskId: string; fence: string; outcome: AttemptOutcome; error: string | null; finishedAt: Date }[];
 }
 

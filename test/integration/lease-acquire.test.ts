@@ -14,14 +14,14 @@ describe.each(stores)('%s lease store: a late grant never replaces a newer holde
     const store = await open();
     try {
       const taskId = randomUUID();
-      const [newer] = await store.acquire([{ taskId, token: '7', tenantId: 't', ttlMs: 10_000 }]);
+      const [newer] = await store.acquire([{ taskId, fence: '7', tenantId: 't', ttlMs: 10_000 }]);
       expect(newer).toBeInstanceOf(Date);
-      const [late] = await store.acquire([{ taskId, token: '6', tenantId: 't', ttlMs: 10_000 }]);
+      const [late] = await store.acquire([{ taskId, fence: '6', tenantId: 't', ttlMs: 10_000 }]);
       expect(late).toBeNull();
-      expect(await store.held([{ taskId, token: '7', tenantId: 't' }])).toEqual([true]);
-      const [next] = await store.acquire([{ taskId, token: '8', tenantId: 't', ttlMs: 10_000 }]);
+      expect(await store.held([{ taskId, fence: '7', tenantId: 't' }])).toEqual([true]);
+      const [next] = await store.acquire([{ taskId, fence: '8', tenantId: 't', ttlMs: 10_000 }]);
       expect(next).toBeInstanceOf(Date);
-      expect(await store.renew({ taskId, token: '7', tenantId: 't' }, 1_000)).toEqual({ ok: false, reason: 'LOST' });
+      expect(await store.renew({ taskId, fence: '7', tenantId: 't' }, 1_000)).toEqual({ ok: false, reason: 'LOST' });
     } finally {
       await store.close();
     }

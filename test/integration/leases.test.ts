@@ -24,10 +24,10 @@ const CLAIM = `mutation($queue: String!, $worker: String!, $max: Int, $leaseMs: 
     leaseToken leaseExpiresAt task { id runId key attempt status }
   }
 }`;
-const RENEW = `mutation($id: ID!, $token: String!, $leaseMs: Int) { renewLease(taskId: $id, leaseToken: $token, leaseMs: $leaseMs) { taskId leaseToken leaseExpiresAt } }`;
-const COMPLETE = `mutation($id: ID!, $token: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status attempt } }`;
-const FAIL = `mutation($id: ID!, $token: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $token, error: $error, retryable: $retryable) { id status attempt } }`;
-const RELEASE = `mutation($id: ID!, $token: String!) { releaseTask(taskId: $id, leaseToken: $token) { id status attempt } }`;
+const RENEW = `mutation($id: ID!, $fence: String!, $leaseMs: Int) { renewLease(taskId: $id, leaseToken: $token, leaseMs: $leaseMs) { taskId leaseToken leaseExpiresAt } }`;
+const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status attempt } }`;
+const FAIL = `mutation($id: ID!, $fence: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $token, error: $error, retryable: $retryable) { id status attempt } }`;
+const RELEASE = `mutation($id: ID!, $fence: String!) { releaseTask(taskId: $id, leaseToken: $token) { id status attempt } }`;
 const RETRY = `mutation($id: ID!) { retryRun(id: $id) { id status } }`;
 const ATTEMPTS = `query($id: ID!) { run(id: $id) { status tasks { id key status attempt attempts { attempt leaseToken workerId outcome } } } }`;
 
@@ -135,7 +135,7 @@ describe.each(implementations)('%s: the lease store contract', (_name, make) => 
   let h: StoreHarness;
   let n = 0;
   /** A fresh lease reference (a task id of its own). */
-  const ref = (token = '7', tenantId = 'tenant-a'): LeaseRef => ({ taskId: `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`, token, tenantId });
+  const ref = (fence = '7', tenantId = 'tenant-a'): LeaseRef => ({ taskId: `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`, fence, tenantId });
 
   beforeAll(async () => {
     h = await make();
@@ -176,11 +176,11 @@ describe.each(implementations)('%s: the lease store contract', (_name, make) => 
   it('answers LOST to another token and to another tenant, MISSING when there is no lease', async () => {
     const l = ref('41', 'tenant-a');
     await h.store.acquire([{ ...l, ttlMs: 5_000 }]);
-    expect(await h.store.renew({ ...l, token: '40' }, 5_000)).toEqual({ ok: false, reason: 'LOST' });
-    expect(await h.store.renew({ ...l, token: '42' }, 5_000)).toEqual({ ok: false, reason: 'LOST' });
+    expect(await h.store.renew({ ...l, fence: '40' }, 5_000)).toEqual({ ok: false, reason: 'LOST' });
+    expect(await h.store.renew({ ...l, fence: '42' }, 5_000)).toEqual({ ok: false, reason: 'LOST' });
     expect(await h.store.renew({ ...l, tenantId: 'tenant-b' }, 5_000)).toEqual({ ok: false, reason: 'LOST' });
     expect(await h.store.renew(ref(), 5_000)).toEqual({ ok: false, reason: 'MISSING' });
-    expect(await h.store.held([{ ...l, token: '40' }, { ...l, tenantId: 'tenant-b' }, l])).toEqual([false, false, true]);
+    expect(await h.store.held([{ ...l, fence: '40' }, { ...l, tenantId: 'tenant-b' }, l])).toEqual([false, false, true]);
     // The holder is untouched by the failed attempts.
     expect((await h.store.renew(l, 5_000)).ok).toBe(true);
   });
@@ -188,7 +188,7 @@ describe.each(implementations)('%s: the lease store contract', (_name, make) => 
   it('a newer token supersedes the lease: the old holder hears LOST', async () => {
     const old = ref('1');
     await h.store.acquire([{ ...old, ttlMs: 5_000 }]);
-    const next = { ...old, token: '2' };
+    const next = { ...old, fence: '2' };
     await h.store.acquire([{ ...next, ttlMs: 5_000 }]);
     expect(await h.store.renew(old, 5_000)).toEqual({ ok: false, reason: 'LOST' });
     expect(await h.store.held([old, next])).toEqual([false, true]);
@@ -197,7 +197,7 @@ describe.each(implementations)('%s: the lease store contract', (_name, make) => 
   it('revoke: the holder hears CANCELLED, the lease still counts as held; another token or tenant cannot revoke it', async () => {
     const l = ref();
     await h.store.acquire([{ ...l, ttlMs: 5_000 }]);
-    await h.store.revoke([{ ...l, token: '8' }, { ...l, tenantId: 'tenant-b' }]);
+    await h.store.revoke([{ ...l, fence: '8' }, { ...l, tenantId: 'tenant-b' }]);
     expect((await h.store.renew(l, 5_000)).ok).toBe(true);
     await h.store.revoke([l]);
     expect(await h.store.renew(l, 5_000)).toEqual({ ok: false, reason: 'CANCELLED' });
@@ -213,7 +213,7 @@ describe.each(implementations)('%s: the lease store contract', (_name, make) => 
   it('release drops only the lease of its token, and the reaper never sees a released lease', async () => {
     const l = ref();
     const [at] = await h.store.acquire([{ ...l, ttlMs: 30 }]);
-    await h.store.release([{ ...l, token: '99' }, { ...l, tenantId: 'tenant-b' }]);
+    await h.store.release([{ ...l, fence: '99' }, { ...l, tenantId: 'tenant-b' }]);
     expect(await h.store.held([l])).toEqual([true]);
     await h.store.release([l]);
     expect(await h.store.held([l])).toEqual([false]);
@@ -261,7 +261,7 @@ describe('MemoryLeaseStore boundary', () => {
   it('expires exactly at expiresAt by its clock, not a millisecond before', async () => {
     let now = 1_000_000;
     const store = new MemoryLeaseStore({ now: () => new Date(now) });
-    const l: LeaseRef = { taskId: '00000000-0000-4000-8000-000000000001', token: '1', tenantId: 't' };
+    const l: LeaseRef = { taskId: '00000000-0000-4000-8000-000000000001', fence: '1', tenantId: 't' };
     await store.acquire([{ ...l, ttlMs: 500 }]);
     now += 499;
     expect(await store.held([l])).toEqual([true]);
@@ -296,7 +296,7 @@ describe('fencing tokens and reapers in one conductor', () => {
     // 1. Claimed, then released (a draining worker).
     const [first] = await claim(t, { queue: 'fence-q', waitMs: 5_000 });
     tokens.push(BigInt(first!.leaseToken));
-    expect((await t.ok(RELEASE, { id: first!.task.id, token: first!.leaseToken })).releaseTask).toMatchObject({ status: 'QUEUED', attempt: 0 });
+    expect((await t.ok(RELEASE, { id: first!.task.id, fence: first!.leaseToken })).releaseTask).toMatchObject({ status: 'QUEUED', attempt: 0 });
 
     // 2. Claimed and abandoned: no heartbeat, the reaper reclaims it after the 1 s lease.
     const reclaimed = countHooks([t], 'task:reclaimed', 1, 10_000);
@@ -309,7 +309,7 @@ describe('fencing tokens and reapers in one conductor', () => {
     const [third] = await claim(t, { queue: 'fence-q', waitMs: 5_000 });
     tokens.push(BigInt(third!.leaseToken));
     expect(third!.task.attempt).toBe(2);
-    await t.ok(FAIL, { id: third!.task.id, token: third!.leaseToken, error: 'broken', retryable: false });
+    await t.ok(FAIL, { id: third!.task.id, fence: third!.leaseToken, error: 'broken', retryable: false });
     expect((await waitForRun(t, runId)).status).toBe('FAILED');
 
     // 4. retryRun: a fresh attempt budget, but the token keeps counting up.
@@ -321,10 +321,10 @@ describe('fencing tokens and reapers in one conductor', () => {
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]!).toBeGreaterThan(tokens[i - 1]!);
     // Every earlier token is refused, whatever it asks.
     for (const stale of [first!, second!, third!]) {
-      expect(code(await t.gql(COMPLETE, { id: stale.task.id, token: stale.leaseToken }))).toBe('LEASE_LOST');
-      expect(code(await t.gql(RENEW, { id: stale.task.id, token: stale.leaseToken }))).toBe('LEASE_LOST');
+      expect(code(await t.gql(COMPLETE, { id: stale.task.id, fence: stale.leaseToken }))).toBe('LEASE_LOST');
+      expect(code(await t.gql(RENEW, { id: stale.task.id, fence: stale.leaseToken }))).toBe('LEASE_LOST');
     }
-    await t.ok(COMPLETE, { id: fourth!.task.id, token: fourth!.leaseToken, output: { ok: true } });
+    await t.ok(COMPLETE, { id: fourth!.task.id, fence: fourth!.leaseToken, output: { ok: true } });
     expect((await waitForRun(t, runId)).status).toBe('SUCCEEDED');
 
     const { run } = await t.ok<{ run: { tasks: { attempts: Attempt[] }[] } }>(ATTEMPTS, { id: runId });
@@ -380,7 +380,7 @@ async function drain(apps: TestApp[], queue: string, n: number): Promise<string[
     const leases = await claim(apps[i % apps.length]!, { queue, worker: `rescuer-${i % apps.length}`, max: 10, waitMs: 2_000 });
     if (leases.length === 0) throw new Error(`nothing to claim after ${done.length} of ${n}`);
     for (const l of leases) {
-      await apps[(i + 1) % apps.length]!.ok(COMPLETE, { id: l.task.id, token: l.leaseToken, output: { rescued: true } });
+      await apps[(i + 1) % apps.length]!.ok(COMPLETE, { id: l.task.id, fence: l.leaseToken, output: { rescued: true } });
       done.push(l.task.id);
     }
   }
@@ -514,7 +514,7 @@ describe('long-poll wake-up latency', () => {
         expect(lease?.task.runId).toBe(startRun.id);
         samples.push(answeredAt - committedAt);
         signals.push(signalledAt - committedAt);
-        await t.ok(COMPLETE, { id: lease!.task.id, token: lease!.leaseToken });
+        await t.ok(COMPLETE, { id: lease!.task.id, fence: lease!.leaseToken });
       }
     } finally {
       patched.runs.start = origStart;
@@ -565,13 +565,13 @@ describe('a renewal after the lease vanished from the store', () => {
     const runId = (await t.ok(START, { wf: 'vanish' })).startRun.id as string;
     const [lease] = await claim(t, { queue: 'vanish-q', waitMs: 5_000, leaseMs: 1_000 });
     await vanish(lease!);
-    const renewed = (await t.ok(RENEW, { id: lease!.task.id, token: lease!.leaseToken, leaseMs: 5_000 })).renewLease;
+    const renewed = (await t.ok(RENEW, { id: lease!.task.id, fence: lease!.leaseToken, leaseMs: 5_000 })).renewLease;
     expect(renewed).toMatchObject({ taskId: lease!.task.id, leaseToken: lease!.leaseToken });
     expect(new Date(renewed.leaseExpiresAt).getTime()).toBeGreaterThan(new Date(lease!.leaseExpiresAt).getTime());
     // The re-established lease is a real one: renewable again, and held by this token only.
-    expect((await t.ok(RENEW, { id: lease!.task.id, token: lease!.leaseToken })).renewLease.leaseToken).toBe(lease!.leaseToken);
-    expect(code(await t.gql(RENEW, { id: lease!.task.id, token: String(BigInt(lease!.leaseToken) + 1n) }))).toBe('LEASE_LOST');
-    await t.ok(COMPLETE, { id: lease!.task.id, token: lease!.leaseToken, output: { kept: true } });
+    expect((await t.ok(RENEW, { id: lease!.task.id, fence: lease!.leaseToken })).renewLease.leaseToken).toBe(lease!.leaseToken);
+    expect(code(await t.gql(RENEW, { id: lease!.task.id, fence: String(BigInt(lease!.leaseToken) + 1n) }))).toBe('LEASE_LOST');
+    await t.ok(COMPLETE, { id: lease!.task.id, fence: lease!.leaseToken, output: { kept: true } });
     expect((await waitForRun(t, runId)).status).toBe('SUCCEEDED');
     const { run } = await t.ok<{ run: { tasks: { attempts: Attempt[] }[] } }>(ATTEMPTS, { id: runId });
     expect(run.tasks[0]!.attempts.map((a) => a.outcome)).toEqual(['SUCCEEDED']);
@@ -581,7 +581,7 @@ describe('a renewal after the lease vanished from the store', () => {
     await t.ok(REGISTER, { input: { name: 'vanish2', steps: [{ key: 'work', type: 'job', queue: 'vanish-q2', retry: { maxAttempts: 2, initialDelayMs: 0 } }] } });
     await t.ok(START, { wf: 'vanish2' });
     const [lease] = await claim(t, { queue: 'vanish-q2', waitMs: 5_000, leaseMs: 1_000 });
-    await t.ok(FAIL, { id: lease!.task.id, token: lease!.leaseToken, error: 'flaky' });
-    expect(code(await t.gql(RENEW, { id: lease!.task.id, token: lease!.leaseToken }))).toBe('LEASE_LOST');
+    await t.ok(FAIL, { id: lease!.task.id, fence: lease!.leaseToken, error: 'flaky' });
+    expect(code(await t.gql(RENEW, { id: lease!.task.id, fence: lease!.leaseToken }))).toBe('LEASE_LOST');
   });
 });

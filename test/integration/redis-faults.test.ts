@@ -7,6 +7,7 @@ import { collect, startTestApp, type GqlResult, type TestApp } from '../helpers/
 import { REAL_POSTGRES, REAL_REDIS } from '../helpers/db';
 import { freePort } from '../helpers/net';
 
+
 /**
  * Faults under load: Redis flushed, Redis killed and restarted, the conductor restarted. Redis
  * holds only liveness, so none of them may lose a run or apply a result twice: renewals
@@ -22,8 +23,8 @@ const START = `mutation($wf: String!, $input: JSON) { startRun(workflow: $wf, in
 const CLAIM = `mutation($queue: String!, $worker: String!, $max: Int, $leaseMs: Int, $waitMs: Int) {
   claimTasks(queue: $queue, workerId: $worker, max: $max, leaseMs: $leaseMs, waitMs: $waitMs) { leaseToken task { id runId key input } }
 }`;
-const RENEW = `mutation($id: ID!, $token: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
-const COMPLETE = `mutation($id: ID!, $token: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status } }`;
+const RENEW = `mutation($id: ID!, $fence: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
+const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status } }`;
 const FINISHED = `query($wf: String!) { runs(first: 1, filter: { workflow: $wf, status: [SUCCEEDED, FAILED, CANCELLED] }) { totalCount } }`;
 const PAGE = `query($wf: String!, $after: String) {
   runs(first: 50, after: $after, filter: { workflow: $wf }) {
@@ -129,12 +130,12 @@ async function runLoad(
 
   /** Heartbeat, then report; false when the attempt was lost on the way. */
   const finish = async (lease: Lease): Promise<{ renewed: boolean; completed: boolean }> => {
-    const renewed = await retrying(RENEW, { id: lease.task.id, token: lease.leaseToken });
+    const renewed = await retrying(RENEW, { id: lease.task.id, fence: lease.leaseToken });
     if (!renewed.ok) {
       stats.abandoned++;
       return { renewed: false, completed: false };
     }
-    const completed = await retrying(COMPLETE, { id: lease.task.id, token: lease.leaseToken, output: { i: lease.task.input?.i, by: lease.leaseToken } });
+    const completed = await retrying(COMPLETE, { id: lease.task.id, fence: lease.leaseToken, output: { i: lease.task.input?.i, by: lease.leaseToken } });
     if (!completed.ok) {
       stats.refused++;
       return { renewed: true, completed: false };
@@ -317,7 +318,7 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('Redis faults mid-load (a dedicated 
     expect(doomed.length).toBeGreaterThan(0);
     for (const l of doomed) {
       expect(orphanReclaims.has(l.task.id)).toBe(true);
-      expect(code(await t.gql(COMPLETE, { id: l.task.id, token: l.leaseToken, output: { stale: true } }))).toBe('LEASE_LOST');
+      expect(code(await t.gql(COMPLETE, { id: l.task.id, fence: l.leaseToken, output: { stale: true } }))).toBe('LEASE_LOST');
     }
     const runs = await allRuns(t, 'flushed');
     for (const l of doomed) {
@@ -383,7 +384,7 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('Redis faults mid-load (a dedicated 
         redis!.kill('SIGKILL');
         await once(redis!, 'exit');
         // Committed in Postgres while Redis is down; its publish fails.
-        const done = await t.gql(COMPLETE, { id: held!.task.id, token: held!.leaseToken, output: { during: 'outage' } });
+        const done = await t.gql(COMPLETE, { id: held!.task.id, fence: held!.leaseToken, output: { during: 'outage' } });
         expect(done.errors).toBeUndefined();
         redis = await spawnRedis(port);
         respawnedAt = Date.now();

@@ -15,12 +15,12 @@ const CLAIM = `mutation($queue: String!, $max: Int, $leaseMs: Int, $waitMs: Int)
     leaseToken leaseExpiresAt task { id runId key attempt status input }
   }
 }`;
-const RENEW = `mutation($id: ID!, $token: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
-const COMPLETE = `mutation($id: ID!, $token: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status attempt output } }`;
-const FAIL = `mutation($id: ID!, $token: String!, $error: String!, $retryable: Boolean) {
+const RENEW = `mutation($id: ID!, $fence: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
+const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status attempt output } }`;
+const FAIL = `mutation($id: ID!, $fence: String!, $error: String!, $retryable: Boolean) {
   failTask(taskId: $id, leaseToken: $token, error: $error, retryable: $retryable) { id status attempt error }
 }`;
-const RELEASE = `mutation($id: ID!, $token: String!) { releaseTask(taskId: $id, leaseToken: $token) { id status attempt } }`;
+const RELEASE = `mutation($id: ID!, $fence: String!) { releaseTask(taskId: $id, leaseToken: $token) { id status attempt } }`;
 const CANCEL = `mutation($id: ID!) { cancelRun(id: $id) { id status } }`;
 const RETRY = `mutation($id: ID!) { retryRun(id: $id) { id status } }`;
 const RUN = `query($id: ID!) {
@@ -86,7 +86,7 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
     const until = Date.now() + maxMs;
     let renewals = 0;
     while (Date.now() < until) {
-      const r = await t.gql(RENEW, { id: lease.task.id, token: lease.leaseToken });
+      const r = await t.gql(RENEW, { id: lease.task.id, fence: lease.leaseToken });
       if (r.errors) return { code: code(r), at: Date.now(), renewals };
       renewals++;
       await new Promise((resolve) => setTimeout(resolve, everyMs));
@@ -154,7 +154,7 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
       [2, 400],
     ] as const) {
       const failedAt = Date.now();
-      const failed = (await t.ok(FAIL, { id: lease.task.id, token: lease.leaseToken, error: `flaky ${attempt}`, retryable: true })).failTask;
+      const failed = (await t.ok(FAIL, { id: lease.task.id, fence: lease.leaseToken, error: `flaky ${attempt}`, retryable: true })).failTask;
       expect(failed).toMatchObject({ status: 'QUEUED', attempt, error: `flaky ${attempt}` });
       // A probe that does not wait: nothing to claim during the backoff.
       expect(await claim('flaky-q')).toEqual([]);
@@ -180,7 +180,7 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
       figures.push(`attempt ${attempt}→${attempt + 1}: delay ${delay} ms (nominal ${nominal}), claimed ${gotAt - failedAt} ms after failTask, woken ${gotAt - availableAt} ms after the delay ended`);
       lease = next!;
     }
-    const last = (await t.ok(FAIL, { id: lease.task.id, token: lease.leaseToken, error: 'flaky 3', retryable: true })).failTask;
+    const last = (await t.ok(FAIL, { id: lease.task.id, fence: lease.leaseToken, error: 'flaky 3', retryable: true })).failTask;
     expect(last).toMatchObject({ status: 'FAILED', attempt: 3 });
     const done = await waitForRun(t, runId);
     expect(done.status).toBe('FAILED');
@@ -198,7 +198,7 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
   it('failTask retryable: false fails the step and the run at once, attempts left or not', async () => {
     const runId = await start('fatal');
     const [lease] = await claim('fatal-q', { waitMs: 5_000 });
-    const failed = (await t.ok(FAIL, { id: lease!.task.id, token: lease!.leaseToken, error: 'corrupt input', retryable: false })).failTask;
+    const failed = (await t.ok(FAIL, { id: lease!.task.id, fence: lease!.leaseToken, error: 'corrupt input', retryable: false })).failTask;
     expect(failed).toMatchObject({ status: 'FAILED', attempt: 1, error: 'corrupt input' });
     // Already final when failTask answers: no backoff, no waiting.
     const view = await run(runId);
@@ -216,12 +216,12 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
     const refused = await heartbeatUntilRefused(lease!);
     expect(refused.code).toBe('LEASE_LOST');
     expect(refused.renewals).toBeGreaterThan(0);
-    expect(code(await t.gql(COMPLETE, { id: lease!.task.id, token: lease!.leaseToken, output: { late: true } }))).toBe('LEASE_LOST');
-    expect(code(await t.gql(FAIL, { id: lease!.task.id, token: lease!.leaseToken, error: 'late' }))).toBe('LEASE_LOST');
+    expect(code(await t.gql(COMPLETE, { id: lease!.task.id, fence: lease!.leaseToken, output: { late: true } }))).toBe('LEASE_LOST');
+    expect(code(await t.gql(FAIL, { id: lease!.task.id, fence: lease!.leaseToken, error: 'late' }))).toBe('LEASE_LOST');
 
     const [second] = await claim('slow-q', { waitMs: 5_000 });
     expect(second!.task).toMatchObject({ id: lease!.task.id, attempt: 2 });
-    await t.ok(COMPLETE, { id: second!.task.id, token: second!.leaseToken, output: { fast: true } });
+    await t.ok(COMPLETE, { id: second!.task.id, fence: second!.leaseToken, output: { fast: true } });
     const done = await waitForRun(t, runId);
     expect(done.status).toBe('SUCCEEDED');
     const attempts = task(await run(runId), 'work').attempts;
@@ -240,7 +240,7 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
     const [lease] = await claim('bounded-q', { waitMs: 5_000, leaseMs: 5_000 });
     const refused = await heartbeatUntilRefused(lease!);
     expect(refused.code).toBe('RUN_CANCELLED');
-    expect(code(await t.gql(COMPLETE, { id: lease!.task.id, token: lease!.leaseToken, output: {} }))).toBe('RUN_CANCELLED');
+    expect(code(await t.gql(COMPLETE, { id: lease!.task.id, fence: lease!.leaseToken, output: {} }))).toBe('RUN_CANCELLED');
     const view = await run(runId);
     expect(view.status).toBe('FAILED');
     expect(view.error).toMatch(/timed out/);
@@ -259,10 +259,10 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
     const before = await run(runId);
     expect(task(before, 'work').status).toBe('CANCELLED');
     expect(task(before, 'work').attempts.map((a) => a.outcome)).toEqual(['CANCELLED']);
-    expect(code(await t.gql(RENEW, { id: lease!.task.id, token: lease!.leaseToken }))).toBe('RUN_CANCELLED');
-    expect(code(await t.gql(COMPLETE, { id: lease!.task.id, token: lease!.leaseToken, output: { late: 1 } }))).toBe('RUN_CANCELLED');
-    expect(code(await t.gql(FAIL, { id: lease!.task.id, token: lease!.leaseToken, error: 'late' }))).toBe('RUN_CANCELLED');
-    expect(code(await t.gql(RELEASE, { id: lease!.task.id, token: lease!.leaseToken }))).toBe('RUN_CANCELLED');
+    expect(code(await t.gql(RENEW, { id: lease!.task.id, fence: lease!.leaseToken }))).toBe('RUN_CANCELLED');
+    expect(code(await t.gql(COMPLETE, { id: lease!.task.id, fence: lease!.leaseToken, output: { late: 1 } }))).toBe('RUN_CANCELLED');
+    expect(code(await t.gql(FAIL, { id: lease!.task.id, fence: lease!.leaseToken, error: 'late' }))).toBe('RUN_CANCELLED');
+    expect(code(await t.gql(RELEASE, { id: lease!.task.id, fence: lease!.leaseToken }))).toBe('RUN_CANCELLED');
     expect(await run(runId)).toEqual(before);
 
     // A cancelled run can be retried: the cancelled steps run again under a new token.
@@ -270,7 +270,7 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
     const [again] = await claim('cancel-q', { waitMs: 5_000 });
     expect(again!.task).toMatchObject({ id: lease!.task.id, attempt: 1 });
     expect(BigInt(again!.leaseToken)).toBeGreaterThan(BigInt(lease!.leaseToken));
-    await t.ok(COMPLETE, { id: again!.task.id, token: again!.leaseToken, output: { ok: true } });
+    await t.ok(COMPLETE, { id: again!.task.id, fence: again!.leaseToken, output: { ok: true } });
     expect((await waitForRun(t, runId)).status).toBe('SUCCEEDED');
   });
 
@@ -282,14 +282,14 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
       const [lease] = await claim('release-q', { waitMs: 5_000 });
       expect(lease!.task.attempt).toBe(1);
       tokens.push(lease!.leaseToken);
-      expect((await t.ok(RELEASE, { id: lease!.task.id, token: lease!.leaseToken })).releaseTask).toMatchObject({ status: 'QUEUED', attempt: 0 });
+      expect((await t.ok(RELEASE, { id: lease!.task.id, fence: lease!.leaseToken })).releaseTask).toMatchObject({ status: 'QUEUED', attempt: 0 });
       expect(task(await run(runId), 'work')).toMatchObject({ status: 'QUEUED', attempt: 0 });
-      expect(code(await t.gql(RENEW, { id: lease!.task.id, token: lease!.leaseToken }))).toBe('LEASE_LOST');
+      expect(code(await t.gql(RENEW, { id: lease!.task.id, fence: lease!.leaseToken }))).toBe('LEASE_LOST');
     }
     // Released work is claimable at once (no backoff).
     const [last] = await claim('release-q');
     expect(last!.task.attempt).toBe(1);
-    await t.ok(COMPLETE, { id: last!.task.id, token: last!.leaseToken, output: { finally: true } });
+    await t.ok(COMPLETE, { id: last!.task.id, fence: last!.leaseToken, output: { finally: true } });
     expect((await waitForRun(t, runId)).status).toBe('SUCCEEDED');
     const attempts = task(await run(runId), 'work').attempts;
     expect(attempts.map((a) => [a.attempt, a.outcome])).toEqual([
@@ -304,13 +304,13 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
     const runId = await start('pipeline', { n: 5 });
     const [a] = await claim('pipe-q', { waitMs: 5_000 });
     expect(a!.task).toMatchObject({ key: 'a', input: { n: 5 } });
-    await t.ok(COMPLETE, { id: a!.task.id, token: a!.leaseToken, output: { v: 42 } });
+    await t.ok(COMPLETE, { id: a!.task.id, fence: a!.leaseToken, output: { v: 42 } });
     const [b] = await claim('pipe-q', { waitMs: 5_000 });
     expect(b!.task).toMatchObject({ key: 'b', input: { fromA: 42 } });
 
     // CONFLICT while it runs.
     expect(code(await t.gql(RETRY, { id: runId }))).toBe('CONFLICT');
-    await t.ok(FAIL, { id: b!.task.id, token: b!.leaseToken, error: 'b broke', retryable: false });
+    await t.ok(FAIL, { id: b!.task.id, fence: b!.leaseToken, error: 'b broke', retryable: false });
     const failed = await run(runId);
     expect(failed.status).toBe('FAILED');
     expect(failed.tasks.map((x) => [x.key, x.status])).toEqual([
@@ -333,7 +333,7 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
       if (!next) throw new Error('the retried run stalled');
       claimedKeys.push(next.task.key);
       if (next.task.key === 'b') expect(next.task.input).toEqual({ fromA: 42 });
-      await t.ok(COMPLETE, { id: next.task.id, token: next.leaseToken, output: { step: next.task.key } });
+      await t.ok(COMPLETE, { id: next.task.id, fence: next.leaseToken, output: { step: next.task.key } });
       if (next.task.key === 'c') break;
     }
     expect(claimedKeys).toEqual(['b', 'c']);
@@ -379,7 +379,7 @@ describe('timer wake-ups for remote work do not wait for the scheduler poll', ()
     const retryRun = await start('retry-once');
     const [first] = await claim('late-retry-q', 5_000);
     await timerPassNow();
-    await t.ok(FAIL, { id: first!.task.id, token: first!.leaseToken, error: 'once' });
+    await t.ok(FAIL, { id: first!.task.id, fence: first!.leaseToken, error: 'once' });
     const waitFrom = Date.now();
     const [second] = await claim('late-retry-q', 10_000);
     const gotAt = Date.now();
@@ -390,13 +390,13 @@ describe('timer wake-ups for remote work do not wait for the scheduler poll', ()
     // What holds today: never early, and woken before the long poll's own deadline.
     expect(retryLate).toBeGreaterThanOrEqual(0);
     expect(gotAt - waitFrom).toBeLessThan(10_000);
-    await t.ok(COMPLETE, { id: second!.task.id, token: second!.leaseToken });
+    await t.ok(COMPLETE, { id: second!.task.id, fence: second!.leaseToken });
 
     // Step timeout: 300 ms per attempt.
     const stepRun = await start('step-bound');
     await timerPassNow();
     const [held] = await claim('late-step-q', 5_000);
-    while (!(await t.gql(RENEW, { id: held!.task.id, token: held!.leaseToken })).errors) await new Promise((r) => setTimeout(r, 20));
+    while (!(await t.gql(RENEW, { id: held!.task.id, fence: held!.leaseToken })).errors) await new Promise((r) => setTimeout(r, 20));
     const step = (await attemptsOf(stepRun)).tasks[0]!.attempts[0]!;
     expect(step.outcome).toBe('TIMED_OUT');
     const stepLate = ms(step.finishedAt) - ms(step.startedAt) - 300;

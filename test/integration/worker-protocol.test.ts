@@ -5,9 +5,9 @@ const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $in
 const CLAIM = `mutation($queue: String!, $max: Int, $leaseMs: Int, $waitMs: Int) {
   claimTasks(queue: $queue, workerId: "w1", max: $max, leaseMs: $leaseMs, waitMs: $waitMs) { leaseToken leaseExpiresAt task { id runId key input attempt status } }
 }`;
-const COMPLETE = `mutation($id: ID!, $token: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status output } }`;
-const FAIL = `mutation($id: ID!, $token: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $token, error: $error, retryable: $retryable) { id status attempt error } }`;
-const RENEW = `mutation($id: ID!, $token: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
+const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status output } }`;
+const FAIL = `mutation($id: ID!, $fence: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $token, error: $error, retryable: $retryable) { id status attempt error } }`;
+const RENEW = `mutation($id: ID!, $fence: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
 
 describe('worker protocol', () => {
   let t: TestApp;
@@ -33,11 +33,11 @@ describe('worker protocol', () => {
     const { startRun } = await t.ok(`mutation { startRun(workflow: "remote", input: { n: 7 }) { id } }`);
     const [lease] = (await claim).claimTasks;
     expect(lease.task).toMatchObject({ runId: startRun.id, key: 'work', input: { n: 7 }, attempt: 1, status: 'RUNNING' });
-    await t.ok(RENEW, { id: lease.task.id, token: lease.leaseToken });
-    const { completeTask } = await t.ok(COMPLETE, { id: lease.task.id, token: lease.leaseToken, output: { done: true } });
+    await t.ok(RENEW, { id: lease.task.id, fence: lease.leaseToken });
+    const { completeTask } = await t.ok(COMPLETE, { id: lease.task.id, fence: lease.leaseToken, output: { done: true } });
     expect(completeTask.status).toBe('SUCCEEDED');
     // Completing twice with the current token is idempotent.
-    expect((await t.ok(COMPLETE, { id: lease.task.id, token: lease.leaseToken, output: { other: 1 } })).completeTask.output).toEqual({ done: true });
+    expect((await t.ok(COMPLETE, { id: lease.task.id, fence: lease.leaseToken, output: { other: 1 } })).completeTask.output).toEqual({ done: true });
     const run = await waitForRun(t, startRun.id);
     expect(run).toMatchObject({ status: 'SUCCEEDED', output: { after: { done: true } } });
   });
@@ -65,7 +65,7 @@ describe('worker protocol', () => {
       { taskId: c.task.id, task: { id: c.task.id, status: 'SUCCEEDED', output: { n: 'c' } }, error: null },
     ]);
     // The holder of b still owns it and completes it.
-    await t.ok(COMPLETE, { id: b.task.id, token: b.leaseToken, output: { n: 'b' } });
+    await t.ok(COMPLETE, { id: b.task.id, fence: b.leaseToken, output: { n: 'b' } });
     for (const id of ids) expect((await waitForRun(t, id)).status).toBe('SUCCEEDED');
 
     const empty = await t.gql(COMPLETE_MANY, { results: [] });
@@ -82,11 +82,11 @@ describe('worker protocol', () => {
     const [second] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
     expect(second.task.id).toBe(first.task.id);
     expect(BigInt(second.leaseToken)).toBeGreaterThan(BigInt(first.leaseToken));
-    const stale = await t.gql(COMPLETE, { id: first.task.id, token: first.leaseToken, output: { stale: true } });
+    const stale = await t.gql(COMPLETE, { id: first.task.id, fence: first.leaseToken, output: { stale: true } });
     expect(stale.errors?.[0]?.extensions?.code).toBe('LEASE_LOST');
-    const renew = await t.gql(RENEW, { id: first.task.id, token: first.leaseToken });
+    const renew = await t.gql(RENEW, { id: first.task.id, fence: first.leaseToken });
     expect(renew.errors?.[0]?.extensions?.code).toBe('LEASE_LOST');
-    await t.ok(COMPLETE, { id: second.task.id, token: second.leaseToken, output: { fresh: true } });
+    await t.ok(COMPLETE, { id: second.task.id, fence: second.leaseToken, output: { fresh: true } });
     const run = await waitForRun(t, startRun.id);
     expect(run.output).toEqual({ after: { fresh: true } });
     const { run: withAttempts } = await t.ok(`query($id: ID!) { run(id: $id) { tasks { key attempts { attempt leaseToken outcome workerId } } } }`, { id: startRun.id });
@@ -97,7 +97,7 @@ describe('worker protocol', () => {
   it('fails at once with retryable: false, and retryRun re-runs from the failed step keeping earlier outputs', async () => {
     const { startRun } = await t.ok(`mutation { startRun(workflow: "remote", input: { n: 2 }) { id } }`);
     const [lease] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
-    const { failTask } = await t.ok(FAIL, { id: lease.task.id, token: lease.leaseToken, error: 'bad image', retryable: false });
+    const { failTask } = await t.ok(FAIL, { id: lease.task.id, fence: lease.leaseToken, error: 'bad image', retryable: false });
     expect(failTask).toMatchObject({ status: 'FAILED', attempt: 1 });
     const failed = await waitForRun(t, startRun.id);
     expect(failed.status).toBe('FAILED');
@@ -107,7 +107,7 @@ describe('worker protocol', () => {
     expect(retryRun.status).toBe('RUNNING');
     const [again] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
     expect(again.task).toMatchObject({ id: lease.task.id, attempt: 1, input: { n: 2 } });
-    await t.ok(COMPLETE, { id: again.task.id, token: again.leaseToken, output: { ok: 2 } });
+    await t.ok(COMPLETE, { id: again.task.id, fence: again.leaseToken, output: { ok: 2 } });
     const done = await waitForRun(t, startRun.id);
     expect(done.status).toBe('SUCCEEDED');
     expect(done.tasks.find((x: { key: string }) => x.key === 'prep')).toEqual(prepBefore);
@@ -119,8 +119,8 @@ describe('worker protocol', () => {
     const { startRun } = await t.ok(`mutation { startRun(workflow: "remote", input: { n: 3 }) { id } }`);
     const [lease] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
     await t.ok(`mutation($id: ID!) { cancelRun(id: $id) { status } }`, { id: startRun.id });
-    expect((await t.gql(RENEW, { id: lease.task.id, token: lease.leaseToken })).errors?.[0]?.extensions?.code).toBe('RUN_CANCELLED');
-    expect((await t.gql(COMPLETE, { id: lease.task.id, token: lease.leaseToken })).errors?.[0]?.extensions?.code).toBe('RUN_CANCELLED');
+    expect((await t.gql(RENEW, { id: lease.task.id, fence: lease.leaseToken })).errors?.[0]?.extensions?.code).toBe('RUN_CANCELLED');
+    expect((await t.gql(COMPLETE, { id: lease.task.id, fence: lease.leaseToken })).errors?.[0]?.extensions?.code).toBe('RUN_CANCELLED');
   });
 
   it('a long poll whose client went away claims nothing for it', async () => {
@@ -160,7 +160,7 @@ describe('worker protocol', () => {
     for (const token of ['abc', '01', '9999999999999999999', '-1']) {
       expect((await t.gql(COMPLETE, { id: '00000000-0000-0000-0000-000000000000', token })).errors?.[0]?.extensions?.code, token).toBe('BAD_USER_INPUT');
     }
-    expect((await t.gql(COMPLETE, { id: '00000000-0000-0000-0000-000000000000', token: '1' })).errors?.[0]?.extensions?.code).toBe('LEASE_LOST');
+    expect((await t.gql(COMPLETE, { id: '00000000-0000-0000-0000-000000000000', fence: '1' })).errors?.[0]?.extensions?.code).toBe('LEASE_LOST');
   });
 
   it('refuses values Postgres cannot store with BAD_USER_INPUT, not a server error', async () => {
@@ -189,7 +189,7 @@ describe('worker protocol', () => {
     const { startRun } = await t.ok(`mutation { startRun(workflow: "fork") { id } }`);
     const leases = (await t.ok(`mutation { claimTasks(queue: "fork-q", workerId: "w", max: 2, waitMs: 5000) { leaseToken task { id key } } }`)).claimTasks;
     expect(leases).toHaveLength(2);
-    await t.ok(FAIL, { id: leases[0].task.id, token: leases[0].leaseToken, error: 'boom', retryable: false });
+    await t.ok(FAIL, { id: leases[0].task.id, fence: leases[0].leaseToken, error: 'boom', retryable: false });
     const { releaseTask } = await t.ok(`mutation($id: ID!, $tok: String!) { releaseTask(taskId: $id, leaseToken: $tok) { status } }`, {
       id: leases[1].task.id,
       tok: leases[1].leaseToken,

@@ -7,6 +7,7 @@ import { Run, RunConnection, RunEvent, Task, toRun, toRunEvent, toTask } from '.
 import { toWorkflow, Workflow } from '../types/workflow.type';
 import { pageSize } from './pagination';
 
+
 @Resolver(() => Run)
 export class RunResolver {
   @Mutation(() => Run, {

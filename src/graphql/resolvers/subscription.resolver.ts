@@ -1,10 +1,11 @@
+import type { RunEvent as DomainRunEvent } from '../../domain/model';
 import { Arg, Args, Resolver, Root, Subscription } from 'type-graphql';
 import { DomainError, ValidationError } from '../../domain/errors';
 import { toGraphQLError } from '../errors';
 import { RunUpdatedArgs } from '../inputs/args';
-import type { RunEvent as BusRunEvent } from '../../events/event-bus';
 import type { Context } from '../context';
 import { RunEvent, toRunEvent } from '../types/run.type';
+
 
 /** `subscribe` functions run outside resolver middlewares: map domain errors here. */
 async function mapped<T>(fn: () => Promise<T> | T): Promise<T> {
@@ -28,7 +29,7 @@ export class SubscriptionResolver {
         return ctx.services.runEvents.subscribeRun(ctx.tenantId, args['id'] as string, afterSeq);
       }),
   })
-  runUpdated(@Root() event: BusRunEvent, @Args(() => RunUpdatedArgs) _args: RunUpdatedArgs): RunEvent {
+  runUpdated(@Root() event: DomainRunEvent, @Args(() => RunUpdatedArgs) _args: RunUpdatedArgs): RunEvent {
     return toRunEvent(event);
   }
 
@@ -39,7 +40,7 @@ export class SubscriptionResolver {
       return ctx.services.runEvents.subscribeTenant(ctx.tenantId, (args['workflow'] as string | null | undefined) ?? null);
     },
   })
-  runEvents(@Root() event: BusRunEvent, @Arg('workflow', () => String, { nullable: true }) _workflow: string | null): RunEvent {
+  runEvents(@Root() event: DomainRunEvent, @Arg('workflow', () => String, { nullable: true }) _workflow: string | null): RunEvent {
     return toRunEvent(event);
   }
 }

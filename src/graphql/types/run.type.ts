@@ -1,10 +1,6 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { RUN_STATUSES, TASK_STATUSES, type Json, type RunStatus as DomainRunStatus, type TaskStatus as DomainTaskStatus } from '../../domain/glossary';
-import type { RunEvent as BusRunEvent } from '../../events/event-bus';
-import type { RunRow } from '../../store/runs.store';
-import type { AttemptRow } from '../../store/attempts.store';
-import { ATTEMPT_OUTCOMES, type AttemptOutcome as DomainAttemptOutcome } from '../../store/entities/task-attempt.entity';
-import type { TaskRow } from '../../store/tasks.store';
+import { ATTEMPT_OUTCOMES, type AttemptOutcome as DomainAttemptOutcome, type AttemptRecord, type RunEvent as DomainRunEvent, type RunRecord, type TaskRecord } from '../../domain/model';
 import { DateTimeScalar, JSONScalar } from '../scalars';
 import { PageInfo } from './common.type';
 
@@ -137,7 +133,7 @@ export class TaskLease {
   leaseExpiresAt: Date;
 
   /** Set by claimTasks; renewLease loads it only when asked for. */
-  taskRow?: TaskRow;
+  taskRow?: TaskRecord;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'A run or task status change. `seq` numbers the events of a run from 1 without gaps.' })
@@ -220,7 +216,7 @@ export class RunConnection {
   totalCount: number;
 }
 
-export function toRun(row: RunRow): Run {
+export function toRun(row: RunRecord): Run {
   return {
     id: row.id,
     status: row.status,
@@ -236,7 +232,7 @@ export function toRun(row: RunRow): Run {
   };
 }
 
-export function toTask(row: TaskRow): Task {
+export function toTask(row: TaskRecord): Task {
   return {
     id: row.id,
     runId: row.runId,
@@ -256,7 +252,7 @@ export function toTask(row: TaskRow): Task {
   };
 }
 
-export function toAttempt(row: AttemptRow): TaskAttempt {
+export function toAttempt(row: AttemptRecord): TaskAttempt {
   return {
     attempt: row.attempt,
     leaseToken: row.fence,
@@ -268,7 +264,7 @@ export function toAttempt(row: AttemptRow): TaskAttempt {
   };
 }
 
-export function toRunEvent(e: BusRunEvent): RunEvent {
+export function toRunEvent(e: DomainRunEvent): RunEvent {
   return {
     runId: e.runId,
     seq: e.seq,

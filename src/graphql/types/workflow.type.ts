@@ -1,8 +1,9 @@
+import type { WorkflowRecord } from '../../domain/model';
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
 import type { Json, RetryPolicy as DomainRetryPolicy, StepDefinition } from '../../domain/glossary';
-import type { WorkflowRow } from '../../store/workflows.store';
 import { DateTimeScalar, JSONScalar } from '../scalars';
 import { PageInfo } from './common.type';
+
 
 @ObjectType({ simpleResolvers: true, description: 'How a failed attempt is retried: delay = min(maxDelayMs, initialDelayMs × backoffFactor^(attempt−1)), ±20% jitter.' })
 export class RetryPolicy {
@@ -79,7 +80,7 @@ export class WorkflowConnection {
   totalCount: number;
 }
 
-export function toWorkflow(row: WorkflowRow): Workflow {
+export function toWorkflow(row: WorkflowRecord): Workflow {
   return {
     id: row.id,
     name: row.name,

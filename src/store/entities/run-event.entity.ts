@@ -1,10 +1,12 @@
+import type { RunEvent, RunEventKind } from '../../domain/model';
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { Json } from '../../domain/glossary';
+
 
 /** Append-only history of a run: run and task status changes, numbered by `seq` per run. */
 @Entity({ name: 'run_events' })
 @Index('IDX_run_events_tenant_created', ['tenantId', 'createdAt'])
-export class RunEventEntity {
+export class RunEventEntity implements RunEvent {
   @PrimaryColumn({ type: 'uuid' })
   runId: string;
 
@@ -19,7 +21,7 @@ export class RunEventEntity {
 
   /** `run.status` or `task.status`. */
   @Column({ type: 'varchar', length: 32 })
-  type: string;
+  type: RunEventKind;
 
   @Column({ type: 'varchar', length: 16 })
   status: string;

@@ -1,3 +1,4 @@
+import type { RunRecord } from '../../domain/model';
 import { Column, Entity, Index, ManyToOne, JoinColumn, PrimaryGeneratedColumn } from 'typeorm';
 import type { Json, RunStatus } from '../../domain/glossary';
 import { WorkflowEntity } from './workflow.entity';
@@ -11,7 +12,7 @@ import { WorkflowEntity } from './workflow.entity';
 @Index('IDX_runs_deadline', ['deadlineAt'], { where: `"deadlineAt" IS NOT NULL` })
 // Unfinished runs (the runs-active gauge) without scanning history.
 @Index('IDX_runs_active', ['status'], { where: `"status" IN ('PENDING', 'RUNNING')` })
-export class RunEntity {
+export class RunEntity implements RunRecord {
   @PrimaryGeneratedColumn('uuid')
   id: string;
 

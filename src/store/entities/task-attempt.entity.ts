@@ -1,13 +1,10 @@
+import type { AttemptOutcome, AttemptRecord } from '../../domain/model';
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-
-/** How an attempt ended. FENCED: its lease expired and the holder's late result was refused. */
-export const ATTEMPT_OUTCOMES = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'LEASE_EXPIRED', 'FENCED', 'CANCELLED', 'RELEASED'] as const;
-export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
 /** One attempt at a task: who held it (under which fencing token), when, and how it ended. */
 @Entity({ name: 'task_attempts' })
 @Index('IDX_task_attempts_run', ['runId'])
-export class TaskAttemptEntity {
+export class TaskAttemptEntity implements AttemptRecord {
   @PrimaryColumn({ type: 'uuid' })
   taskId: string;
 

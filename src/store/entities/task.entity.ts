@@ -1,3 +1,4 @@
+import type { TaskRecord } from '../../domain/model';
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import type { Json, TaskStatus } from '../../domain/glossary';
 import { RunEntity } from './run.entity';
@@ -11,7 +12,7 @@ import { RunEntity } from './run.entity';
 // Running attempts by deadline (step timeouts) and by start (the orphan sweep).
 @Index('IDX_tasks_deadline', ['deadlineAt'], { where: `"deadlineAt" IS NOT NULL` })
 @Index('IDX_tasks_running', ['startedAt'], { where: `"status" = 'RUNNING'` })
-export class TaskEntity {
+export class TaskEntity implements TaskRecord {
   @PrimaryGeneratedColumn('uuid')
   id: string;
 

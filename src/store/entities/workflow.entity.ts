@@ -1,10 +1,11 @@
+import type { WorkflowRecord } from '../../domain/model';
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 import type { WorkflowDefinition } from '../../domain/glossary';
 
 /** One version of a workflow definition; versions are immutable once written. */
 @Entity({ name: 'workflows' })
 @Index('UQ_workflows_tenant_name_version', ['tenantId', 'name', 'version'], { unique: true })
-export class WorkflowEntity {
+export class WorkflowEntity implements WorkflowRecord {
   @PrimaryGeneratedColumn('uuid')
   id: string;
 

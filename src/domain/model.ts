@@ -1,0 +1,118 @@
+/**
+ * The records the engine works on, as plain data: what the store reads and writes, what the
+ * scheduler executes and what the API maps to its types. Entities implement these; nothing above
+ * the store sees an entity.
+ */
+import type { Json, RunStatus, TaskStatus, WorkflowDefinition } from './glossary';
+
+
+/** One version of a workflow definition, immutable once written. */
+export interface WorkflowRecord {
+  id: string;
+  tenantId: string;
+  name: string;
+  version: number;
+  description: string | null;
+  definition: WorkflowDefinition;
+  /** sha256 of the canonical definition: registering an identical one returns this version. */
+  definitionHash: string;
+  createdAt: Date;
+}
+
+/** One execution of one workflow version. */
+export interface RunRecord {
+  id: string;
+  tenantId: string;
+  workflowId: string;
+  workflowName: string;
+  workflowVersion: number;
+  status: RunStatus;
+  input: Json;
+  output: Json;
+  error: string | null;
+  idempotencyKey: string | null;
+  /** Seq of the last event appended; bumped under the run's row lock so seqs have no gaps. */
+  lastSeq: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  /** W3C trace context of the run's root span: every span about the run joins this trace. */
+  traceparent: string | null;
+  /** When the run times out (the workflow's timeoutMs after start or retry). */
+  deadlineAt: Date | null;
+}
+
+/** One step of one run. */
+export interface TaskRecord {
+  id: string;
+  tenantId: string;
+  runId: string;
+  /** The step's index in the definition: tasks list in declaration order. */
+  position: number;
+  key: string;
+  type: string;
+  queue: string | null;
+  status: TaskStatus;
+  /** The step's per-attempt bound, copied from the definition so a claim needs no join. */
+  timeoutMs: number | null;
+  /** Attempts started so far; the current attempt while RUNNING. */
+  attempt: number;
+  /** Fencing fence: bumped on every claim, never reset; results must present the current one. */
+  fence: string;
+  /** Resolved input, set when the task becomes ready. */
+  input: Json;
+  output: Json;
+  error: string | null;
+  /** Who holds the current attempt (a worker id, or `conductor:<replica>` for built-ins). */
+  workerId: string | null;
+  /** A QUEUED task is claimable from this instant (retry backoff). */
+  availableAt: Date | null;
+  /** When the current attempt times out (claim + the step's timeoutMs), whatever the heartbeats say. */
+  deadlineAt: Date | null;
+  /** A durable timer on a RUNNING task (a `sleep` step's wake-up). */
+  timerAt: Date | null;
+  createdAt: Date;
+  queuedAt: Date | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** How an attempt ended. FENCED: its lease expired and the holder's late result was refused. */
+export const ATTEMPT_OUTCOMES = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'LEASE_EXPIRED', 'FENCED', 'CANCELLED', 'RELEASED'] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+/** One attempt at a task: who held it (under which fencing token), when, and how it ended. */
+export interface AttemptRecord {
+  taskId: string;
+  /** The fencing token of the claim: unique per task, unlike `attempt`, which retryRun restarts. */
+  fence: string;
+  attempt: number;
+  runId: string;
+  tenantId: string;
+  workerId: string;
+  startedAt: Date;
+  finishedAt: Date | null;
+  /** Null while the attempt runs. */
+  outcome: AttemptOutcome | null;
+  error: string | null;
+}
+
+export type RunEventKind = 'run.status' | 'task.status';
+
+/**
+ * A run or task status change, numbered by `seq` per run from 1 without gaps: the row appended to
+ * the history and the message the bus delivers are this one shape.
+ */
+export interface RunEvent {
+  runId: string;
+  seq: number;
+  tenantId: string;
+  workflowName: string;
+  type: RunEventKind;
+  status: string;
+  taskId: string | null;
+  taskKey: string | null;
+  attempt: number | null;
+  data: Json;
+  createdAt: Date;
+}
