@@ -35,6 +35,7 @@ import { AuthService } from './services/auth.service';
 import { EngineHooks } from './domain/hooks';
 import { traceRunLifecycle } from './observability/run-spans';
 import { Engine } from './services/engine';
+import type { LocalDispatch } from './scheduler/ports';
 import { RunEventsService } from './services/run-events.service';
 import { RunsService } from './services/runs.service';
 import { TasksService } from './services/tasks.service';
@@ -111,7 +112,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     traceRunLifecycle(hooks);
     const onPublishError = (e: unknown) => logger.warn({ err: coerceError(e) }, 'publishing events failed; subscribers will catch up from history');
     const workflows = new WorkflowsService(db);
+    const workerId = `conductor:${replicaId}`;
+    // The engine hands eagerly claimed built-in tasks to the scheduler, which drives the engine:
+    // the engine's port forwards to the scheduler built just below.
+    // eslint-disable-next-line prefer-const -- bound below, once the scheduler exists; read only later, by the engine
+    let dispatchTo: LocalDispatch | undefined;
+    const local: LocalDispatch = {
+      workerId,
+      leaseMs: config.leaseTtlMs,
+      reserve: (n) => dispatchTo?.reserve(n) ?? 0,
+      unreserve: (n) => dispatchTo?.unreserve(n),
+      take: (claimed) => dispatchTo?.take(claimed),
+    };
     const engine = new Engine({
+      local,
       db,
       workflows,
       bus,
@@ -149,12 +163,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       executors: builtInExecutors({ httpDefaultTimeoutMs: config.httpStepDefaultTimeoutMs }),
       clock,
       log: logger,
-      workerId: `conductor:${replicaId}`,
+      workerId,
       concurrency: config.dispatchConcurrency,
       pollIntervalMs: config.schedulerPollIntervalMs,
     });
+    dispatchTo = scheduler;
     hooks.on('timer:armed', (e) => scheduler.armTimer(e.at));
-    engine.setLocalDispatch(scheduler);
     // Built-in work became ready: dispatch. Timers arm themselves (`timer:armed`), so a ready
     // signal needs no timer pass (it cost five queries per step of every run).
     const offReady = bus.onReady((queue) => {

@@ -23,6 +23,10 @@ export interface EngineHookMap {
     { tenantId: string; runId: string; workflow: string; status: string; error: string | null; durationMs: number | null; traceparent: string | null },
   ];
   'task:claimed': [TaskHook & { queue: string | null; workerId: string; waitedMs: number | null }];
+  /** A claim transaction of the claim statement ended (also an empty one: nothing was ready). */
+  'claim:committed': [{ queue: string | null; workerId: string; claimed: number }];
+  /** A reaper pass's reclaim transaction ended: leases it was handed, and how many were still current and reclaimed. */
+  'reclaim:committed': [{ tried: number; reclaimed: number }];
   /** Something time-driven was scheduled (a retry delay, an attempt or run deadline): the local scheduler arms a wake-up. */
   'timer:armed': [{ at: Date }];
   'task:fenced': [{ taskId: string; fence: string }];

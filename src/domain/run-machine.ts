@@ -1,11 +1,13 @@
 /**
  * The run state machine, pure: given a run, its tasks and one transition, it computes the new
- * state of every task that changed, of the run, and the events to append. The store applies the
- * result in the same transaction as the transition (DESIGN: "a state change and its consequences
+ * state of every task that changed, of the run, the events to append and the attempts that began
+ * and ended. It is the one author of run events and attempt history: the engine persists what it
+ * returns in the transaction of the transition (DESIGN: "a state change and its consequences
  * commit together"); nothing here does I/O or reads the clock.
  */
-import { coerceError, TemplateError } from './errors';
+import { coerceError, DomainError, TemplateError } from './errors';
 import type { Json, RunStatus, StepDefinition, TaskStatus, WorkflowDefinition } from './glossary';
+import type { AttemptOutcome, RunEventKind } from './model';
 import { backoffDelayMs, shouldRetry } from './retry';
 import { resolveTemplates } from './templates';
 
@@ -35,10 +37,12 @@ export interface RunState {
   error: string | null;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** When the run times out; a retried run gets a new one. */
+  deadlineAt: Date | null;
 }
 
 export interface EventDraft {
-  type: 'run.status' | 'task.status';
+  type: RunEventKind;
   status: string;
   taskId: string | null;
   taskKey: string | null;
@@ -54,6 +58,10 @@ export interface TransitionResult {
   events: EventDraft[];
   /** Tasks made ready now, for waking the dispatcher (built-ins: queue null) and queue pollers. */
   ready: { queue: string | null; availableAt: Date | null }[];
+  /** Attempts this transition began (claims), under their fencing tokens. */
+  attemptsStarted: { taskId: string; fence: string; attempt: number; workerId: string }[];
+  /** Attempts this transition ended, and how. */
+  attemptsEnded: { taskId: string; fence: string; outcome: AttemptOutcome; error: string | null }[];
 }
 
 export interface MachineContext {
@@ -64,6 +72,9 @@ export interface MachineContext {
   /** Jitter source for retry backoff; injected so tests are deterministic. */
   random: () => number;
 }
+
+/** A task the machine knows how to claim: the step's per-attempt bound decides the deadline. */
+export type ClaimableTask = TaskState & { timeoutMs: number | null };
 
 /** Why an attempt failed: its own error, its step's timeout, or its lease expiring unrenewed. */
 export type FailureKind = 'FAILED' | 'TIMED_OUT' | 'LEASE_EXPIRED';
@@ -77,7 +88,19 @@ export type Transition =
   /** The run's own timeout: it fails, and every unfinished task is cancelled. */
   | { kind: 'runTimedOut'; error: string }
   /** retryRun: failed and cancelled steps run again; succeeded ones keep their outputs. */
-  | { kind: 'retry' };
+  | { kind: 'retry' }
+  /** Claims QUEUED tasks in memory, under the run's lock (eager dispatch): each gets a new fencing token. */
+  | { kind: 'claim'; taskIds: readonly string[]; workerId: string }
+  /** The claim statement already claimed these tasks (they are RUNNING): the run starts, the claims are recorded. */
+  | { kind: 'claimed'; taskIds: readonly string[]; workerId: string };
+
+/** A transition that does not apply to the state it was given: a caller's guard is missing. */
+export class IllegalTransitionError extends DomainError {
+  readonly code = 'CONFLICT' as const;
+  constructor(kind: Transition['kind'], why: string, data: Record<string, unknown> = {}) {
+    super(`Illegal transition ${kind}: ${why}`, { kind, ...data });
+  }
+}
 
 /** A task a new run starts with, before it has an id. */
 export interface InitialTask {
@@ -104,7 +127,21 @@ export function planRun(definition: WorkflowDefinition, runInput: Json): Initial
   });
 }
 
+/** The events a new run starts its history with: the run PENDING, then each ready root QUEUED. */
+export function startEvents(tasks: readonly (Pick<InitialTask, 'key' | 'status'> & { id: string })[]): EventDraft[] {
+  return [
+    { type: 'run.status', status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
+    ...tasks
+      .filter((t) => t.status === 'QUEUED')
+      .map((t): EventDraft => ({ type: 'task.status', status: 'QUEUED', taskId: t.id, taskKey: t.key, attempt: 0, data: null })),
+  ];
+}
+
 const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+
+export function isTerminalTask(status: TaskStatus): boolean {
+  return TERMINAL_TASK.has(status);
+}
 const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
 /**
@@ -112,7 +149,7 @@ const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(['SUCCEEDED', 'FAILED', 'CA
  * for claims made in memory under the run's lock (eager dispatch). The fencing token goes up by
  * one, as on every claim.
  */
-export function claimTask(task: TaskState & { timeoutMs: number | null }, workerId: string, now: Date): TaskState {
+export function claimTask(task: ClaimableTask, workerId: string, now: Date): TaskState {
   return {
     ...task,
     status: 'RUNNING',
@@ -134,8 +171,12 @@ class Working {
   readonly byId = new Map<string, TaskState>();
   readonly steps = new Map<string, StepDefinition>();
   readonly changed = new Set<string>();
+  /** Tasks whose running attempt this transition already ended. */
+  readonly ended = new Set<string>();
   readonly events: EventDraft[] = [];
   readonly ready: TransitionResult['ready'] = [];
+  readonly attemptsStarted: TransitionResult['attemptsStarted'] = [];
+  readonly attemptsEnded: TransitionResult['attemptsEnded'] = [];
   run: RunState;
   runChanged = false;
 
@@ -150,6 +191,12 @@ class Working {
   }
 
   setTask(task: TaskState, patch: Partial<TaskState>, data: Json = null): void {
+    // An attempt ends when its task leaves RUNNING: the transition's target as the transition
+    // says (see endTarget), any other one because the run ended around it.
+    if (task.status === 'RUNNING' && patch.status !== undefined && patch.status !== 'RUNNING' && !this.ended.has(task.id)) {
+      this.attemptsEnded.push({ taskId: task.id, fence: task.fence, outcome: 'CANCELLED', error: null });
+      this.ended.add(task.id);
+    }
     Object.assign(task, patch);
     this.changed.add(task.id);
     if (patch.status) {
@@ -165,12 +212,28 @@ class Working {
     }
   }
 
+  /** Ends the target's running attempt with the transition's own outcome (before setTask would call it CANCELLED). */
+  endTarget(task: TaskState, outcome: AttemptOutcome, error: string | null = null): void {
+    if (task.status !== 'RUNNING') return;
+    this.attemptsEnded.push({ taskId: task.id, fence: task.fence, outcome, error });
+    this.ended.add(task.id);
+  }
+
+  /** A claim of `task` (already in its claimed state): its RUNNING event and its attempt; the run starts. */
+  recordClaim(task: TaskState, workerId: string): void {
+    if (this.run.status === 'PENDING') this.setRun({ status: 'RUNNING', startedAt: this.ctx.now });
+    this.events.push({ type: 'task.status', status: 'RUNNING', taskId: task.id, taskKey: task.key, attempt: task.attempt, data: { workerId } });
+    this.attemptsStarted.push({ taskId: task.id, fence: task.fence, attempt: task.attempt, workerId });
+  }
+
   result(): TransitionResult {
     return {
       tasks: [...this.changed].map((id) => this.byId.get(id)!),
       run: this.runChanged ? this.run : null,
       events: this.events,
       ready: this.ready,
+      attemptsStarted: this.attemptsStarted,
+      attemptsEnded: this.attemptsEnded,
     };
   }
 }
@@ -179,15 +242,17 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
   const w = new Working(ctx);
   switch (transition.kind) {
     case 'succeeded': {
-      const task = mustGet(w, transition.taskId);
+      const task = mustBeRunning(w, transition);
+      w.endTarget(task, 'SUCCEEDED');
       w.setTask(task, { status: 'SUCCEEDED', output: transition.output, error: null, finishedAt: ctx.now, timerAt: null });
       if (!isTerminalRun(w.run.status)) promoteAndSettle(w);
       break;
     }
     case 'failed': {
-      const task = mustGet(w, transition.taskId);
+      const task = mustBeRunning(w, transition);
       const step = w.steps.get(task.key)!;
       const failure = transition.failure ?? 'FAILED';
+      w.endTarget(task, failure, transition.error);
       if (!isTerminalRun(w.run.status) && shouldRetry(step.retry, task.attempt, transition.retryable)) {
         const delay = backoffDelayMs(step.retry, task.attempt, ctx.random);
         const availableAt = new Date(ctx.now.getTime() + delay);
@@ -208,8 +273,9 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       break;
     }
     case 'released': {
-      const task = mustGet(w, transition.taskId);
+      const task = mustBeRunning(w, transition);
       const step = w.steps.get(task.key)!;
+      w.endTarget(task, 'RELEASED');
       if (isTerminalRun(w.run.status)) {
         // The run already ended (a sibling failed): nothing to run again.
         w.setTask(task, { status: 'CANCELLED', finishedAt: ctx.now, timerAt: null, deadlineAt: null });
@@ -225,16 +291,21 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       break;
     }
     case 'cancel': {
+      if (isTerminalRun(w.run.status)) throw new IllegalTransitionError('cancel', `the run is already ${w.run.status}`, { runId: w.run.id });
       cancelUnfinished(w);
       w.setRun({ status: 'CANCELLED', error: transition.reason, finishedAt: ctx.now });
       break;
     }
     case 'runTimedOut': {
+      if (isTerminalRun(w.run.status)) throw new IllegalTransitionError('runTimedOut', `the run is already ${w.run.status}`, { runId: w.run.id });
       cancelUnfinished(w);
       w.setRun({ status: 'FAILED', error: transition.error, finishedAt: ctx.now }, { error: transition.error, failure: 'TIMED_OUT' });
       break;
     }
     case 'retry': {
+      if (w.run.status !== 'FAILED' && w.run.status !== 'CANCELLED') {
+        throw new IllegalTransitionError('retry', `only FAILED or CANCELLED runs can be retried, the run is ${w.run.status}`, { runId: w.run.id });
+      }
       for (const step of ctx.definition.steps) {
         const task = w.byKey.get(step.key)!;
         if (task.status !== 'FAILED' && task.status !== 'CANCELLED') continue;
@@ -254,8 +325,30 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
           finishedAt: null,
         });
       }
-      w.setRun({ status: 'RUNNING', output: null, error: null, finishedAt: null });
+      const timeoutMs = ctx.definition.timeoutMs;
+      w.setRun({ status: 'RUNNING', output: null, error: null, finishedAt: null, deadlineAt: timeoutMs ? new Date(ctx.now.getTime() + timeoutMs) : null });
       promoteAndSettle(w);
+      break;
+    }
+    case 'claim': {
+      if (isTerminalRun(w.run.status)) throw new IllegalTransitionError('claim', `the run is already ${w.run.status}`, { runId: w.run.id });
+      for (const taskId of transition.taskIds) {
+        const task = mustGet(w, taskId) as ClaimableTask;
+        if (task.status !== 'QUEUED' || (task.availableAt !== null && task.availableAt > ctx.now)) {
+          throw new IllegalTransitionError('claim', `task ${task.key} is ${task.status}${task.status === 'QUEUED' ? ' and not available yet' : ''}`, { taskId });
+        }
+        const claimed = claimTask(task, transition.workerId, ctx.now);
+        w.setTask(task, claimed);
+        w.recordClaim(task, transition.workerId);
+      }
+      break;
+    }
+    case 'claimed': {
+      for (const taskId of transition.taskIds) {
+        const task = mustGet(w, taskId);
+        if (task.status !== 'RUNNING') throw new IllegalTransitionError('claimed', `task ${task.key} is ${task.status}, not claimed`, { taskId });
+        w.recordClaim(task, transition.workerId);
+      }
       break;
     }
   }
@@ -272,7 +365,15 @@ function cancelUnfinished(w: Working): void {
 
 function mustGet(w: Working, taskId: string): TaskState {
   const task = w.byId.get(taskId);
-  if (!task) throw new Error(`task ${taskId} is not part of run ${w.run.id}`);
+  if (!task) throw new IllegalTransitionError('claim', `task ${taskId} is not part of run ${w.run.id}`, { taskId, runId: w.run.id });
+  return task;
+}
+
+/** An attempt can only end while it runs: results of others are refused before the machine is asked. */
+function mustBeRunning(w: Working, transition: Extract<Transition, { taskId: string }>): TaskState {
+  const task = w.byId.get(transition.taskId);
+  if (!task) throw new IllegalTransitionError(transition.kind, `task ${transition.taskId} is not part of run ${w.run.id}`, { taskId: transition.taskId });
+  if (task.status !== 'RUNNING') throw new IllegalTransitionError(transition.kind, `task ${task.key} is ${task.status}, not RUNNING`, { taskId: task.id });
   return task;
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
+import { PerTick } from '../primitives/per-tick';
 import { LocalFanout, type EventBus, type Unsubscribe } from './event-bus';
 import type { RunEvent } from '../domain/model';
 
@@ -109,25 +110,5 @@ export class RedisEventBus implements EventBus {
 
   async close(): Promise<void> {
     await Promise.allSettled([this.pub.quit(), this.sub.quit()]);
-  }
-}
-
-/** Items added in the same tick leave together: one flush per tick, and every caller awaits it. */
-class PerTick<T> {
-  private pending: { items: T[]; sent: Promise<unknown> } | null = null;
-
-  constructor(private readonly flush: (items: T[]) => Promise<unknown>) {}
-
-  add(items: readonly T[]): Promise<unknown> {
-    if (!this.pending) {
-      const items: T[] = [];
-      const sent = new Promise((resolve) => setImmediate(resolve)).then(() => {
-        this.pending = null;
-        return this.flush(items);
-      });
-      this.pending = { items, sent };
-    }
-    this.pending.items.push(...items);
-    return this.pending.sent;
   }
 }

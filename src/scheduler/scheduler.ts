@@ -4,7 +4,7 @@ import { coerceError, DomainError, LeaseLostError, RunCancelledError } from '../
 import { storable } from '../domain/json';
 import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
 import type { LeaseRef, RenewResult } from '../leases/lease-store';
-import type { LocalDispatch } from '../services/engine';
+import type { LocalDispatch } from './ports';
 
 
 /** What the scheduler needs from the engine; an interface so its loops are testable alone. */

@@ -4,7 +4,7 @@ import type { Clock } from '../domain/clock';
 import { ConflictError, NotFoundError, TemplateError, ValidationError } from '../domain/errors';
 import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
-import { planRun } from '../domain/run-machine';
+import { planRun, startEvents } from '../domain/run-machine';
 import type { EventBus } from '../events/event-bus';
 import { listEvents, numberEvents } from '../store/events.store';
 import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunListFilter } from '../store/runs.store';
@@ -14,7 +14,6 @@ import { findTasks, tasksOfRuns } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
 import { traceparentOf, tracer } from '../observability/tracing';
 import type { EngineHooks } from '../domain/hooks';
-import { publishEffects } from './effects';
 import type { Engine } from './engine';
 import type { WorkflowsService } from './workflows.service';
 
@@ -102,13 +101,7 @@ export class RunsService {
           const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));
           const tasks = plan.map((t) => ({ ...t, id: randomUUID(), timeoutMs: steps.get(t.key)!.timeoutMs }));
           const cursor = { runId, tenantId, workflowName: workflow.name, lastSeq: 0 };
-          const drafts = [
-            { type: 'run.status' as const, status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
-            ...tasks
-              .filter((t) => t.status === 'QUEUED')
-              .map((t) => ({ type: 'task.status' as const, status: 'QUEUED', taskId: t.id, taskKey: t.key, attempt: 0, data: null })),
-          ];
-          const firstEvents = numberEvents(cursor, drafts, now);
+          const firstEvents = numberEvents(cursor, startEvents(tasks), now);
           const inserted = await insertRun(
             db,
             {
@@ -152,9 +145,7 @@ export class RunsService {
     span.setAttribute('maestro.run_id', run.id);
     span.end();
     if (created) {
-      await publishEffects(this.deps.bus, { events, ready }, this.deps.onPublishError);
-      this.deps.hooks.emit('run:created', { tenantId, runId: run.id, workflow: run.workflowName, traceparent: run.traceparent });
-      if (run.deadlineAt) this.deps.hooks.emit('timer:armed', { at: run.deadlineAt });
+      await this.deps.engine.announceStart(run, events, ready);
     }
     return run;
   }

@@ -147,7 +147,7 @@ export class TasksService {
   async reap(limit = 100): Promise<number> {
     const expired = await this.deps.leases.takeExpired(limit);
     // One transaction for the whole batch: a dead worker's 100 tasks come back at once.
-    const reclaimed = await this.deps.engine.reclaimMany(expired);
+    const reclaimed = await this.deps.engine.reclaim(expired);
     return expired.length === limit ? reclaimed + (await this.reap(limit)) : reclaimed;
   }
 
@@ -161,7 +161,7 @@ export class TasksService {
     if (running.length === 0) return 0;
     const refs: LeaseRef[] = running.map((t) => ({ taskId: t.id, fence: t.fence, tenantId: t.tenantId }));
     const held = await this.deps.leases.held(refs);
-    return this.deps.engine.reclaimMany(refs.filter((_, i) => !held[i]));
+    return this.deps.engine.reclaim(refs.filter((_, i) => !held[i]));
   }
 
   /** Long polls waiting right now on this replica. */

@@ -51,14 +51,9 @@ describe('eager dispatch of built-in steps', () => {
   it('runs a 10-step chain with one claim transaction, one attempt per task and its history in order', async () => {
     const steps = Array.from({ length: 10 }, (_, i) => ({ key: `s${i + 1}`, type: 'noop', dependsOn: i ? [`s${i}`] : [] }));
     await t.ok(REGISTER, { input: { name: 'chain', steps } });
-    const engine = t.app.services.engine;
-    const claim = engine.claim.bind(engine);
     let claimsWithTasks = 0;
-    (engine as any).claim = async (opts: Parameters<typeof engine.claim>[0]) => {
-      const got = await claim(opts);
-      if (got.length) claimsWithTasks++;
-      return got;
-    };
+    const onClaim = (e: { claimed: number }) => void (claimsWithTasks += e.claimed > 0 ? 1 : 0);
+    t.app.hooks.on('claim:committed', onClaim);
     try {
       const { startRun } = await t.ok(START, { wf: 'chain' });
       expect((await waitForRun(t, startRun.id)).status).toBe('SUCCEEDED');
@@ -75,7 +70,7 @@ describe('eager dispatch of built-in steps', () => {
       // Each step: queued, running, succeeded, and only then the next one is queued.
       expect(order).toEqual(steps.flatMap((s) => [`${s.key}:QUEUED`, `${s.key}:RUNNING`, `${s.key}:SUCCEEDED`]));
     } finally {
-      (engine as any).claim = claim;
+      t.app.hooks.off('claim:committed', onClaim);
     }
   });
 

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import Redis from 'ioredis';
@@ -24,10 +23,10 @@ const CLAIM = `mutation($queue: String!, $worker: String!, $max: Int, $leaseMs: 
     leaseToken leaseExpiresAt task { id runId key attempt status }
   }
 }`;
-const RENEW = `mutation($id: ID!, $fence: String!, $leaseMs: Int) { renewLease(taskId: $id, leaseToken: $token, leaseMs: $leaseMs) { taskId leaseToken leaseExpiresAt } }`;
-const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status attempt } }`;
-const FAIL = `mutation($id: ID!, $fence: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $token, error: $error, retryable: $retryable) { id status attempt } }`;
-const RELEASE = `mutation($id: ID!, $fence: String!) { releaseTask(taskId: $id, leaseToken: $token) { id status attempt } }`;
+const RENEW = `mutation($id: ID!, $fence: String!, $leaseMs: Int) { renewLease(taskId: $id, leaseToken: $fence, leaseMs: $leaseMs) { taskId leaseToken leaseExpiresAt } }`;
+const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $fence, output: $output) { id status attempt } }`;
+const FAIL = `mutation($id: ID!, $fence: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $fence, error: $error, retryable: $retryable) { id status attempt } }`;
+const RELEASE = `mutation($id: ID!, $fence: String!) { releaseTask(taskId: $id, leaseToken: $fence) { id status attempt } }`;
 const RETRY = `mutation($id: ID!) { retryRun(id: $id) { id status } }`;
 const ATTEMPTS = `query($id: ID!) { run(id: $id) { status tasks { id key status attempt attempts { attempt leaseToken workerId outcome } } } }`;
 
@@ -428,16 +427,12 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('several reapers: two replicas', () 
 
   it('reclaims each of 50 abandoned leased tasks exactly once, then each is re-claimed and completed once', async () => {
     const { runIds, leases } = await abandonFifty(a, 'abandoned', 'reap-q');
-    // Instrumentation only: how often each replica's reaper tried to reclaim, won or lost.
+    // Instrumentation only: how many leases each replica's reaper tried to reclaim, won or lost.
     const tries = [0, 0];
-    const restore = [a, b].map((t, i) => {
-      const engine = t.app.services.engine;
-      const orig = engine.reclaim;
-      (engine as any).reclaim = async (lease: LeaseRef) => {
-        tries[i]!++;
-        return orig.call(engine, lease);
-      };
-      return () => ((engine as any).reclaim = orig);
+    const offTries = [a, b].map((t, i) => {
+      const count = (e: { tried: number }) => void (tries[i]! += e.tried);
+      t.app.hooks.on('reclaim:committed', count);
+      return () => t.app.hooks.off('reclaim:committed', count);
     });
     const reclaims = countHooks([a, b], 'task:reclaimed', 50, 15_000);
     const expiry = Math.max(...leases.map((l) => new Date(l.leaseExpiresAt).getTime()));
@@ -448,7 +443,7 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('several reapers: two replicas', () 
     const byTask = await attemptsOfRuns(a, runIds);
     // One more pass of each reaper after everything: nothing left to reclaim twice.
     await Promise.all([a.app.services.tasks.reap(), b.app.services.tasks.reap()]);
-    restore.forEach((f) => f());
+    offTries.forEach((off) => off());
     reclaims.off();
     rescueClaims.off();
     expectReclaimedOnce(reclaims.seen, rescueClaims.seen, leases, byTask);
@@ -473,33 +468,21 @@ describe('long-poll wake-up latency', () => {
 
   it('wakes a waiting claim the moment a startRun commits a ready task (N=200)', async () => {
     const N = 200;
-    // Instrumentation only: note when the startRun insert commits (its last statement, one
-    // statement on its own), and when the waiting
+    // Instrumentation only, through the app's hooks: when the startRun insert committed
+    // (`run:created` is said at commit, before anything is published), and when the waiting
     // claim's first (empty) look has returned, so each sample measures the wake-up path.
-    const inStart = new AsyncLocalStorage<boolean>();
-    const { runs, engine } = t.app.services;
-    const db = t.app.db;
-    const origStart = runs.start;
-    const origRows = db.rows;
-    const origClaim = engine.claim;
     let committedAt = 0;
     let signalledAt = 0;
     const offReady = t.app.bus.onReady((queue) => {
       if (queue === 'lat-q') signalledAt = performance.now();
     });
     let emptyLook: (() => void) | null = null;
-    const patched = { runs: runs as any, db: db as any, engine: engine as any };
-    patched.runs.start = (...args: unknown[]) => inStart.run(true, () => origStart.apply(runs, args as Parameters<typeof runs.start>));
-    patched.db.rows = async (text: string, params?: readonly unknown[]) => {
-      const result = await origRows.call(db, text, params);
-      if (inStart.getStore()) committedAt = performance.now();
-      return result;
+    const onCreated = () => void (committedAt = performance.now());
+    const onClaim = (e: { queue: string | null; claimed: number }) => {
+      if (e.queue === 'lat-q' && e.claimed === 0) emptyLook?.();
     };
-    patched.engine.claim = async (opts: Parameters<typeof engine.claim>[0]) => {
-      const result = await origClaim.call(engine, opts);
-      if (opts.queue === 'lat-q' && result.length === 0) emptyLook?.();
-      return result;
-    };
+    t.app.hooks.on('run:created', onCreated);
+    t.app.hooks.on('claim:committed', onClaim);
     const samples: number[] = [];
     const signals: number[] = [];
     try {
@@ -517,9 +500,8 @@ describe('long-poll wake-up latency', () => {
         await t.ok(COMPLETE, { id: lease!.task.id, fence: lease!.leaseToken });
       }
     } finally {
-      patched.runs.start = origStart;
-      patched.db.rows = origRows;
-      patched.engine.claim = origClaim;
+      t.app.hooks.off('run:created', onCreated);
+      t.app.hooks.off('claim:committed', onClaim);
       offReady();
     }
     const sorted = [...samples].sort((x, y) => x - y);

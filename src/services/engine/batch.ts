@@ -1,0 +1,72 @@
+import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord, TaskRecord } from '../../domain/model';
+import type { LeaseRef } from '../../leases/lease-store';
+
+export type AttemptStart = Pick<AttemptRecord, 'taskId' | 'fence' | 'attempt' | 'runId' | 'tenantId' | 'workerId' | 'startedAt'>;
+export interface AttemptEnd {
+  taskId: string;
+  fence: string;
+  outcome: AttemptOutcome;
+  error: string | null;
+  finishedAt: Date;
+}
+
+/** A claim a batch made: by the claim statement (for its caller) or eagerly (for this replica's executors). */
+export interface Claim {
+  task: TaskRecord;
+  workerId: string;
+  eager: boolean;
+  leaseMs: number;
+}
+
+/**
+ * What one transaction of the engine writes, and what it tells the world once it commits. Built
+ * by the transition kernel from the state machine's results; written in one statement; announced
+ * after commit. Nothing in it is announced before the commit, so a rollback announces nothing.
+ */
+export interface Batch {
+  readonly now: Date;
+  /** Runs this batch changed, in their latest state (several transitions of one run stack up). */
+  runs: Map<string, RunRecord>;
+  /** Tasks to write, in their latest state. */
+  tasks: Map<string, TaskRecord>;
+  events: RunEvent[];
+  attemptsStarted: AttemptStart[];
+  attemptsEnded: AttemptEnd[];
+  /** Queues with work ready now (null: built-in steps). */
+  ready: (string | null)[];
+  /** Leases of ended attempts: dropped; revoked when the task was cancelled, so its holder hears RUN_CANCELLED. */
+  release: LeaseRef[];
+  revoke: LeaseRef[];
+  /** Instants something comes due (retry delays, deadlines): the scheduler arms a wake-up. */
+  wakeAt: number[];
+  claims: Claim[];
+  /** Runs created by this batch (a start), for `run:created`. */
+  createdRuns: RunRecord[];
+  /** Runs that went PENDING → RUNNING, for `run:started`. */
+  startedRuns: RunRecord[];
+  finishedTasks: { run: RunRecord; task: TaskRecord }[];
+  finishedRuns: RunRecord[];
+  /** Local executor slots reserved for this batch's eager claims (given back when unused or rolled back). */
+  reserved: number;
+}
+
+export function newBatch(now: Date): Batch {
+  return {
+    now,
+    runs: new Map(),
+    tasks: new Map(),
+    events: [],
+    attemptsStarted: [],
+    attemptsEnded: [],
+    ready: [],
+    release: [],
+    revoke: [],
+    wakeAt: [],
+    claims: [],
+    createdRuns: [],
+    startedRuns: [],
+    finishedTasks: [],
+    finishedRuns: [],
+    reserved: 0,
+  };
+}

@@ -1,0 +1,53 @@
+import { isTerminalRun } from '../../domain/run-machine';
+import type { LocalDispatch } from '../../scheduler/ports';
+import type { Batch } from './batch';
+import type { Staging } from './kernel';
+
+/**
+ * Eager dispatch: when a transition makes built-in steps ready, the same transaction claims them
+ * for this replica's executors, as far as it has free slots — in memory, under the locks it
+ * already holds, written with the rest of the batch. A 10-step chain of built-in steps runs
+ * without a claim transaction after its first step (104 → 58 statements per run; Temporal's
+ * eager activity dispatch does the like).
+ */
+export class EagerDispatch {
+  constructor(private readonly local: LocalDispatch) {}
+
+  /** Claims the ready built-in tasks of the runs this batch changed, on reserved local slots. */
+  claim(batch: Batch, staging: Staging): void {
+    const candidates: { runId: string; taskId: string }[] = [];
+    for (const { run, tasks } of staging.runs) {
+      // Runs locked only to answer LEASE_LOST and the like are left alone.
+      if (!staging.changed(run.id) || isTerminalRun(run.status)) continue;
+      for (const t of tasks) {
+        if (t.status === 'QUEUED' && t.queue === null && (t.availableAt === null || t.availableAt <= batch.now)) candidates.push({ runId: run.id, taskId: t.id });
+      }
+    }
+    if (candidates.length === 0) return;
+    const granted = this.local.reserve(candidates.length);
+    batch.reserved += granted;
+    const byRun = new Map<string, string[]>();
+    for (const c of candidates.slice(0, granted)) byRun.set(c.runId, [...(byRun.get(c.runId) ?? []), c.taskId]);
+    for (const [runId, taskIds] of byRun) staging.apply(runId, { kind: 'claim', taskIds, workerId: this.local.workerId });
+    // Every ready built-in task is in hand: no replica needs waking for them.
+    if (granted === candidates.length) batch.ready = batch.ready.filter((q) => q !== null);
+  }
+
+  /** A rolled-back or retried transaction's reservations go back. */
+  giveBack(batch: Batch): void {
+    if (batch.reserved > 0) this.local.unreserve(batch.reserved);
+    batch.reserved = 0;
+  }
+
+  /** After commit: the claimed tasks go to the executors (launched even while draining: they are claimed), unused slots back. */
+  handOver(batch: Batch, expiries: ReadonlyMap<string, Date>): void {
+    const claimed = batch.claims.filter((c) => c.eager);
+    if (batch.reserved > claimed.length) this.local.unreserve(batch.reserved - claimed.length);
+    batch.reserved = 0;
+    if (claimed.length) this.local.take(claimed.map((c) => ({ task: c.task, expiresAt: expiries.get(c.task.id) ?? batch.now })));
+  }
+
+  get leaseMs(): number {
+    return this.local.leaseMs;
+  }
+}

@@ -1,0 +1,176 @@
+import { applyTransition, isTerminalRun, type Transition } from '../../domain/run-machine';
+import type { WorkflowDefinition } from '../../domain/glossary';
+import type { RunRecord, TaskRecord } from '../../domain/model';
+import type { Clock } from '../../domain/clock';
+import { numberEvents } from '../../store/events.store';
+import type { Database, Sql } from '../../store/sql';
+import { writeTransition } from '../../store/transition.store';
+import { newBatch, type Batch } from './batch';
+import type { Announcer } from './announcer';
+import type { EagerDispatch } from './eager-dispatch';
+
+/** A run under its row lock, with the tasks the transition needs and its definition. */
+export interface LockedRun {
+  run: RunRecord;
+  tasks: TaskRecord[];
+  definition: WorkflowDefinition;
+}
+
+/** How a transition finds and locks its runs (by task, by run, or by the claim statement). */
+export type Loader = (sql: Sql, now: Date) => Promise<LockedRun[]>;
+
+/**
+ * The locked runs of one transaction, as `decide` sees them: it reads their current state and
+ * applies transitions, each one on the state the previous one left.
+ */
+export class Staging {
+  private readonly byRun = new Map<string, LockedRun>();
+  private readonly runOfTask = new Map<string, string>();
+
+  constructor(
+    private readonly batch: Batch,
+    locked: readonly LockedRun[],
+    private readonly random: () => number,
+    /** Lease lengths of claims: the claim statement's (its caller's choice) and eager ones (the executors'). */
+    private readonly leaseMs: { claimed: number; eager: number },
+  ) {
+    for (const l of locked) {
+      this.byRun.set(l.run.id, l);
+      for (const t of l.tasks) this.runOfTask.set(t.id, l.run.id);
+    }
+  }
+
+  get runs(): LockedRun[] {
+    return [...this.byRun.values()];
+  }
+
+  run(runId: string): LockedRun | undefined {
+    return this.byRun.get(runId);
+  }
+
+  /** The locked run holding a task, with the task in its current state. */
+  ofTask(taskId: string): { locked: LockedRun; task: TaskRecord } | undefined {
+    const runId = this.runOfTask.get(taskId);
+    const locked = runId === undefined ? undefined : this.byRun.get(runId);
+    const task = locked?.tasks.find((t) => t.id === taskId);
+    return locked && task ? { locked, task } : undefined;
+  }
+
+  /** Whether a transition of this batch changed the run. */
+  changed(runId: string): boolean {
+    return this.batch.runs.has(runId);
+  }
+
+  /**
+   * Applies one transition to a run through the state machine and stages what it decided: the
+   * writes, the numbered events, the attempts begun and ended, the leases to settle and what to
+   * announce. Returns the run's new state.
+   */
+  apply(runId: string, transition: Transition): LockedRun {
+    const current = this.byRun.get(runId);
+    if (!current) throw new Error(`run ${runId} is not locked by this transaction`);
+    const { run, tasks, definition } = current;
+    const b = this.batch;
+    const now = b.now;
+    const result = applyTransition({ definition, run, tasks, now, random: this.random }, transition);
+
+    const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
+    b.events.push(...numberEvents(cursor, result.events, now));
+    const nextRun: RunRecord = { ...run, ...(result.run ?? {}), lastSeq: cursor.lastSeq };
+    const changed = new Map(result.tasks.map((t) => [t.id, t]));
+    const nextTasks = tasks.map((t): TaskRecord => {
+      const c = changed.get(t.id);
+      return c ? { ...t, ...c } : t;
+    });
+    const byId = new Map(nextTasks.map((t) => [t.id, t]));
+
+    b.runs.set(run.id, nextRun);
+    for (const id of changed.keys()) b.tasks.set(id, byId.get(id)!);
+    for (const a of result.attemptsStarted) b.attemptsStarted.push({ ...a, runId: run.id, tenantId: run.tenantId, startedAt: now });
+    for (const a of result.attemptsEnded) {
+      b.attemptsEnded.push({ ...a, finishedAt: now });
+      const lease = { taskId: a.taskId, fence: a.fence, tenantId: run.tenantId };
+      (byId.get(a.taskId)?.status === 'CANCELLED' ? b.revoke : b.release).push(lease);
+    }
+    for (const a of result.attemptsStarted) {
+      const task = byId.get(a.taskId)!;
+      const eager = transition.kind === 'claim';
+      b.claims.push({ task, workerId: a.workerId, eager, leaseMs: eager ? this.leaseMs.eager : this.leaseMs.claimed });
+      if (task.deadlineAt) b.wakeAt.push(task.deadlineAt.getTime());
+    }
+    for (const r of result.ready) {
+      b.ready.push(r.queue);
+      if (r.availableAt && r.availableAt > now) b.wakeAt.push(r.availableAt.getTime());
+    }
+    // Ready tasks of this run queued earlier: a claim that ran while this transaction held the
+    // run skipped them (SKIP LOCKED), and no other signal would come for them.
+    for (const t of nextTasks) if (t.status === 'QUEUED' && (t.availableAt === null || t.availableAt <= now)) b.ready.push(t.queue);
+    if (!isTerminalRun(nextRun.status) && nextRun.deadlineAt) b.wakeAt.push(nextRun.deadlineAt.getTime());
+    for (const t of result.tasks) if (t.status === 'SUCCEEDED' || t.status === 'FAILED') b.finishedTasks.push({ run: nextRun, task: byId.get(t.id)! });
+    if (result.run && run.status === 'PENDING' && result.run.status === 'RUNNING') b.startedRuns.push(nextRun);
+    if (result.run && isTerminalRun(result.run.status)) b.finishedRuns.push(nextRun);
+
+    const next = { run: nextRun, tasks: nextTasks, definition };
+    this.byRun.set(run.id, next);
+    return next;
+  }
+}
+
+export interface KernelDeps {
+  db: Database;
+  clock: Clock;
+  announcer: Announcer;
+  eager: EagerDispatch | null;
+  random: () => number;
+}
+
+/**
+ * The one way state changes: lock the runs (`load`), let `decide` apply transitions through the
+ * state machine, claim eagerly what became ready for this replica's executors, write the batch in
+ * one statement, commit, then announce. A transaction retried by the database (serialization,
+ * deadlock) starts from a fresh batch, and local slots reserved by the failed try go back first.
+ */
+export class TransitionKernel {
+  constructor(private readonly deps: KernelDeps) {}
+
+  /** @param claimLeaseMs lease of the tasks `decide` records as claimed by the claim statement */
+  async run<T>(load: Loader, decide: (s: Staging) => T, claimLeaseMs = 0): Promise<{ value: T; expiries: ReadonlyMap<string, Date> }> {
+    const { db, clock, eager } = this.deps;
+    const now = clock.now();
+    let batch = newBatch(now);
+    let value: T;
+    try {
+      value = await db.transaction(async (sql) => {
+        eager?.giveBack(batch);
+        batch = newBatch(now);
+        const staging = new Staging(batch, await load(sql, now), this.deps.random, { claimed: claimLeaseMs, eager: eager?.leaseMs ?? 0 });
+        const decided = decide(staging);
+        eager?.claim(batch, staging);
+        await write(sql, batch);
+        return decided;
+      });
+    } catch (e: unknown) {
+      eager?.giveBack(batch);
+      throw e;
+    }
+    // Committed: nothing from here on may fail the caller (a grouped completion would apply its
+    // results again one by one), so the announcer reports its faults instead of throwing.
+    const expiries = await this.deps.announcer.announce(batch);
+    return { value, expiries };
+  }
+
+  /** Announces a batch committed outside a transaction (a run's start is one insert). */
+  announce(batch: Batch): Promise<ReadonlyMap<string, Date>> {
+    return this.deps.announcer.announce(batch);
+  }
+}
+
+function write(sql: Sql, b: Batch): Promise<void> {
+  return writeTransition(sql, {
+    tasks: [...b.tasks.values()],
+    runs: [...b.runs.values()],
+    events: b.events,
+    attemptsStarted: b.attemptsStarted,
+    attemptsEnded: b.attemptsEnded,
+  });
+}
