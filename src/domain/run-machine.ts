@@ -337,8 +337,9 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
         if (task.status !== 'QUEUED' || (task.availableAt !== null && task.availableAt > ctx.now)) {
           throw new IllegalTransitionError('claim', `task ${task.key} is ${task.status}${task.status === 'QUEUED' ? ' and not available yet' : ''}`, { taskId });
         }
-        const claimed = claimTask(task, transition.workerId, ctx.now);
-        w.setTask(task, claimed);
+        // The claim's RUNNING event is recordClaim's (it names the worker), not setTask's.
+        Object.assign(task, claimTask(task, transition.workerId, ctx.now));
+        w.changed.add(task.id);
         w.recordClaim(task, transition.workerId);
       }
       break;
