@@ -138,8 +138,7 @@ describe('a built-in step retried at once', () => {
     await secondArrived;
     // The second attempt was claimed eagerly by the first one's failure; the first one's report
     // has finished by the time the second request arrives (it committed before the claim).
-    const scheduler = t.app.scheduler as unknown as { inflightCount: number };
-    expect(scheduler.inflightCount).toBe(1);
+    expect(t.app.scheduler.inflightCount).toBe(1);
     releaseSecond!();
     const run = await waitForRun(t, startRun.id);
     expect(run.status).toBe('SUCCEEDED');

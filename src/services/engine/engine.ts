@@ -1,12 +1,9 @@
 import type { Clock } from '../../domain/clock';
 import {
-  decideAttemptTimedOut,
   decideCancel,
   decideLeaseExpired,
   decideResult,
   decideRetry,
-  decideRunDeadline,
-  decideTimerFired,
   type AttemptResult,
 } from '../../domain/decisions';
 import { coerceError, LeaseLostError, NotFoundError } from '../../domain/errors';
@@ -19,15 +16,14 @@ import type { LeaseRef, LeaseStore } from '../../leases/lease-store';
 import { GroupCommit } from '../../primitives/group-commit';
 import type { LocalDispatch } from '../../scheduler/ports';
 import { markFenced } from '../../store/attempts.store';
-import { dueRunDeadlines } from '../../store/runs.store';
 import type { Database } from '../../store/sql';
-import { dueDeadlines, dueTimers, nextWakeAt, queuesAvailableBetween, setTaskTimer } from '../../store/tasks.store';
 import type { WorkflowsService } from '../workflows.service';
 import { Announcer } from './announcer';
 import { newBatch } from './batch';
 import { EagerDispatch } from './eager-dispatch';
 import { TransitionKernel, type Loader, type Staging } from './kernel';
 import { claimed, oneRun, runsOfTasks } from './loaders';
+import { Timers } from './timers';
 
 export interface EngineDeps {
   db: Database;
@@ -65,7 +61,7 @@ const MAX_RESULT_GROUP = 100;
 export class Engine {
   private readonly kernel: TransitionKernel;
   private readonly results: GroupCommit<Report, TaskRecord>;
-  private lastAvailabilityScan: Date;
+  private readonly timers: Timers;
 
   constructor(private readonly deps: EngineDeps) {
     const eager = deps.local ? new EagerDispatch(deps.local) : null;
@@ -74,7 +70,7 @@ export class Engine {
     // Results arriving together (many workers completing at once) commit together; each keeps
     // its own answer: a stale token in the group gets LEASE_LOST without touching the others.
     this.results = new GroupCommit((reports) => this.recordResults(reports), { maxGroup: MAX_RESULT_GROUP, maxInFlight: deps.groupCommits ?? 4 });
-    this.lastAvailabilityScan = deps.clock.now();
+    this.timers = new Timers({ ...deps, kernel: this.kernel });
   }
 
   /**
@@ -116,7 +112,7 @@ export class Engine {
   async reclaim(leases: readonly LeaseRef[]): Promise<number> {
     if (leases.length === 0) return 0;
     const { value: reclaimed } = await this.kernel.run(runsOfTasks(this.deps.workflows, leases.map((l) => l.taskId)), (s) =>
-      leases.filter((lease) => this.applyTo(s, lease.taskId, (task) => decideLeaseExpired(task, lease.fence))),
+      leases.filter((lease) => s.applyToTask(lease.taskId, (task) => decideLeaseExpired(task, lease.fence))),
     );
     for (const lease of reclaimed) this.deps.hooks.emit('task:reclaimed', { taskId: lease.taskId, fence: lease.fence, tenantId: lease.tenantId });
     this.deps.hooks.emit('reclaim:committed', { tried: leases.length, reclaimed: reclaimed.length });
@@ -133,50 +129,19 @@ export class Engine {
     return this.onRun(oneRun(this.deps.workflows, runId, tenantId), (run) => decideRetry(run));
   }
 
-  /**
-   * Parks a running attempt on a durable timer (a `sleep` step): one guarded UPDATE, no
-   * transition (the task stays RUNNING, no event); false when the attempt is no longer held.
-   */
-  async setTimer(taskId: string, fence: string, tenantId: string, at: Date): Promise<boolean> {
-    const ok = await setTaskTimer(this.deps.db, taskId, fence, at);
-    // Parked in Postgres, held by no one: no lease to renew while it sleeps.
-    if (ok) await this.deps.leases.release([{ taskId, fence, tenantId }]).catch(this.deps.onPublishError);
-    return ok;
+  /** Parks a running attempt on a durable timer (a `sleep` step); false when the attempt is no longer held. */
+  setTimer(taskId: string, fence: string, tenantId: string, at: Date): Promise<boolean> {
+    return this.timers.park(taskId, fence, tenantId, at);
   }
 
-  /**
-   * One pass over everything time-driven: durable timers, attempt and run deadlines, and queues
-   * whose delayed tasks became available. Replicas racing on one item apply it once.
-   */
-  async fireDue(limit = 100): Promise<number> {
-    const { db, workflows, clock } = this.deps;
-    const now = clock.now();
-    let fired = 0;
-    for (const timer of await dueTimers(db, now, limit)) {
-      fired += await this.quietly(runsOfTasks(workflows, [timer.id]), (s) => this.applyTo(s, timer.id, (task) => decideTimerFired(task, timer.fence)));
-    }
-    for (const d of await dueDeadlines(db, now, limit)) {
-      fired += await this.quietly(runsOfTasks(workflows, [d.id]), (s) => this.applyTo(s, d.id, (task) => decideAttemptTimedOut(task, d.fence)));
-    }
-    for (const r of await dueRunDeadlines(db, now, limit)) {
-      fired += await this.quietly(oneRun(workflows, r.id, null), (s) => {
-        const [locked] = s.runs;
-        const transition = locked && decideRunDeadline(locked.run, now);
-        if (transition) s.apply(locked.run.id, transition);
-        return Boolean(transition);
-      });
-    }
-    const queues = await queuesAvailableBetween(db, this.lastAvailabilityScan, now);
-    this.lastAvailabilityScan = now;
-    if (queues.length) await this.deps.bus.signalReady(queues).catch(this.deps.onPublishError);
-    return fired;
+  /** One pass over everything time-driven; how many transitions it applied. */
+  fireDue(limit = 100): Promise<number> {
+    return this.timers.fireDue(limit);
   }
 
   /** When the scheduler next has something to do. */
-  async nextWakeAt(): Promise<Date | null> {
-    // Delayed tasks count from the last availability scan, not from now: one that came due
-    // between the scan and this query (a timer firing a millisecond early) is still ahead.
-    return nextWakeAt(this.deps.db, this.lastAvailabilityScan);
+  nextWakeAt(): Promise<Date | null> {
+    return this.timers.nextWakeAt();
   }
 
   /** Announces a run just created (its start is one insert, no lock to take): its first events, ready roots, deadline. */
@@ -225,15 +190,6 @@ export class Engine {
     return s.apply(found.locked.run.id, decision.transition).tasks.find((t) => t.id === r.taskId)!;
   }
 
-  /** Applies to a task's run what `decide` says of the task; false when it says nothing. */
-  private applyTo(s: Staging, taskId: string, decide: (task: TaskRecord) => Transition | null): boolean {
-    const found = s.ofTask(taskId);
-    const transition = found && decide(found.task);
-    if (!found || !transition) return false;
-    s.apply(found.locked.run.id, transition);
-    return true;
-  }
-
   /** One run's transition as `decide` says (null: none); the run as it ends up. */
   private async onRun(load: Loader, decide: (run: RunRecord) => Transition | null): Promise<RunRecord> {
     const { value } = await this.kernel.run(load, (s) => {
@@ -243,15 +199,5 @@ export class Engine {
       return transition ? s.apply(locked.run.id, transition).run : locked.run;
     });
     return value;
-  }
-
-  /** A time-driven transition whose run vanished meanwhile is nothing to do. */
-  private async quietly(load: Loader, decide: (s: Staging) => boolean): Promise<number> {
-    try {
-      return (await this.kernel.run(load, decide)).value ? 1 : 0;
-    } catch (e: unknown) {
-      if (e instanceof NotFoundError) return 0;
-      throw e;
-    }
   }
 }

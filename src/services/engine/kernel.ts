@@ -56,6 +56,15 @@ export class Staging {
     return locked && task ? { locked, task } : undefined;
   }
 
+  /** Applies to a task's run what `decide` says of the task (null: nothing); false when it said nothing. */
+  applyToTask(taskId: string, decide: (task: TaskRecord) => Transition | null): boolean {
+    const found = this.ofTask(taskId);
+    const transition = found && decide(found.task);
+    if (!found || !transition) return false;
+    this.apply(found.locked.run.id, transition);
+    return true;
+  }
+
   /** Whether a transition of this batch changed the run. */
   changed(runId: string): boolean {
     return this.batch.runs.has(runId);
