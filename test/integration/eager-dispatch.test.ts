@@ -51,7 +51,7 @@ describe('eager dispatch of built-in steps', () => {
   it('runs a 10-step chain with one claim transaction, one attempt per task and its history in order', async () => {
     const steps = Array.from({ length: 10 }, (_, i) => ({ key: `s${i + 1}`, type: 'noop', dependsOn: i ? [`s${i}`] : [] }));
     await t.ok(REGISTER, { input: { name: 'chain', steps } });
-    const engine = t.app.services.engine;
+    const engine = t.app.engine;
     const claim = engine.claim.bind(engine);
     let claimsWithTasks = 0;
     (engine as any).claim = async (opts: Parameters<typeof engine.claim>[0]) => {

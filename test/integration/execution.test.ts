@@ -384,7 +384,7 @@ describe('execution of built-in steps', () => {
      * would not test that the timer cannot revive the run.
      */
     const spyOnTimers = () => {
-      const engine = t.app.services.engine;
+      const engine = t.app.engine;
       const original = engine.setTimer;
       const seen = new Map<string, Date>();
       const waiters = new Map<string, (at: Date) => void>();

@@ -431,7 +431,7 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('several reapers: two replicas', () 
     // Instrumentation only: how often each replica's reaper tried to reclaim, won or lost.
     const tries = [0, 0];
     const restore = [a, b].map((t, i) => {
-      const engine = t.app.services.engine;
+      const engine = t.app.engine;
       const orig = engine.reclaim;
       (engine as any).reclaim = async (lease: LeaseRef) => {
         tries[i]!++;
@@ -477,7 +477,8 @@ describe('long-poll wake-up latency', () => {
     // statement on its own), and when the waiting
     // claim's first (empty) look has returned, so each sample measures the wake-up path.
     const inStart = new AsyncLocalStorage<boolean>();
-    const { runs, engine } = t.app.services;
+    const { runs } = t.app.services;
+    const engine = t.app.engine;
     const db = t.app.db;
     const origStart = runs.start;
     const origRows = db.rows;
