@@ -71,6 +71,11 @@ export interface AppOptions {
   random?: () => number;
   /** Leave the scheduler stopped until `app.scheduler.start()` (benchmarks pre-submit work). @default false */
   paused?: boolean;
+  /**
+   * Wraps the event bus every component uses (a test observes publishes through a decorator);
+   * the app still closes the bus it built. @default the bus as built
+   */
+  wrapBus?: (bus: EventBus) => EventBus;
 }
 
 /** The composition root: builds every component from the config, starts them, and knows how to stop them. */
@@ -102,8 +107,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
     const db = new Database(dataSource, !embedded);
 
-    const bus: EventBus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryEventBus();
-    closers.push({ name: 'event bus', close: () => bus.close() });
+    const backendBus: EventBus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryEventBus();
+    closers.push({ name: 'event bus', close: () => backendBus.close() });
+    const bus = options.wrapBus?.(backendBus) ?? backendBus;
     const leases: LeaseStore = config.redisUrl ? await RedisLeaseStore.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryLeaseStore(clock);
     closers.push({ name: 'lease store', close: () => leases.close() });
     if (!config.redisUrl) logger.info('using in-process events (set REDIS_URL to run several replicas)');
