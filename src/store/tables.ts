@@ -6,7 +6,7 @@
  * constant, so each connection prepares it once.
  *
  * `test/integration/tables.test.ts` pins each description to its TypeORM entity (names, types,
- * primary key, and every entity column either written by a transition or declared insert-only),
+ * primary key, and every entity column either written by a transition or declared fixed at creation),
  * the way `drift.test.ts` pins the migrations to the entities.
  */
 import type { AttemptRecord, RunEvent, RunRecord, TaskRecord } from '../domain/model';
