@@ -2,8 +2,9 @@
  * What logging and metrics cost the engine, measured rather than guessed:
  *   npm run bench:observability [-- --runs 600]
  * Runs the same batch of one-step (noop) runs with logs silent, at info and at debug (every task
- * logged, scrubbed), alternating A/B/A/B, and times /metrics scrapes. Uses DATABASE_URL/REDIS_URL
- * when set, else the embedded backends. Prints medians; absolute figures drift on a shared
+ * logged, scrubbed), alternating A/B/A/B, and times /metrics scrapes; first, what scrubbing costs
+ * one log line (bench/lib/scrub-cost.ts). Uses DATABASE_URL/REDIS_URL when set, else the
+ * embedded backends. Prints medians; absolute figures drift on a shared
  * machine, the ratios are the result.
  */
 import 'reflect-metadata';
@@ -12,7 +13,8 @@ import { parseArgs } from 'node:util';
 import { createApp, type App } from '../src/app';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/observability/logger';
-import { createTestDatabase } from '../test/helpers/db';
+import { formatScrubCost, measureScrubCost } from './lib/scrub-cost';
+import { createBenchDatabase } from './lib/services';
 import { median } from './lib/stats';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '600' }, repeats: { type: 'string', default: '3' } } });
@@ -39,9 +41,14 @@ async function runsPerSecond(app: App, workflow: string): Promise<number> {
   return RUNS / ((performance.now() - started) / 1000);
 }
 
-
+/** A database of its own on the DATABASE_URL server, or none: the app then embeds PGlite. */
+async function sampleDatabase(): Promise<{ url: string | undefined; drop(): Promise<void> }> {
+  const server = process.env['DATABASE_URL'];
+  return server ? createBenchDatabase(server) : { url: undefined, drop: async () => undefined };
+}
 
 async function main(): Promise<void> {
+  const scrubCost = formatScrubCost(measureScrubCost());
   let bytes = 0;
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -54,7 +61,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < REPEATS; r++) {
     for (const level of ['silent', 'info', 'debug'] as const) {
       // A database of its own per sample: equal starting conditions, and nothing left behind.
-      const db = await createTestDatabase();
+      const db = await sampleDatabase();
       const config = loadConfig({
         ...(process.env as Record<string, string>),
         DATABASE_URL: db.url,
@@ -86,6 +93,7 @@ async function main(): Promise<void> {
     // debug logs every task (claimed/finished), info only runs (created/finished).
     console.log(`  logs ${level.padEnd(6)} ${m.toFixed(0).padStart(6)} runs/s  (${((m / base) * 100).toFixed(1)}% of silent)`);
   }
+  console.log(`  log scrubbing: ${scrubCost}`);
   console.log(`  /metrics scrape: median ${median(scrapes).toFixed(1)} ms over ${scrapes.length} scrapes; ${(bytes / 1024 / 1024).toFixed(1)} MiB of logs written`);
 }
 

@@ -13,7 +13,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import type { Config } from './config';
 import { systemClock, type Clock } from './domain/clock';
-import { coerceError, DomainError, RunCancelledError } from './domain/errors';
+import { coerceError } from './domain/errors';
 import type { EventBus } from './events/event-bus';
 import { MemoryEventBus } from './events/memory-event-bus';
 import type { LeaseStore } from './leases/lease-store';
@@ -21,14 +21,15 @@ import { MemoryLeaseStore } from './leases/memory-lease-store';
 import { RedisLeaseStore } from './leases/redis-lease-store';
 import { RedisEventBus } from './events/redis-event-bus';
 import { builtInExecutors } from './executors';
-import { createContext, type Services } from './graphql/context';
-import { createFormatError, toGraphQLError } from './graphql/errors';
+import type { Services } from './graphql/context';
+import { createFormatError } from './graphql/errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
 import { buildMaestroSchema } from './graphql/schema';
-import { attachWebSockets, type WebSocketTransports } from './graphql/transports';
+import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
 import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
 import { createLogger, type Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
+import { check, opsEndpoints } from './observability/ops-endpoints';
 import { logRunLifecycle } from './observability/run-logs';
 import { Scheduler } from './scheduler/scheduler';
 import { AuthService } from './services/auth.service';
@@ -70,6 +71,11 @@ export interface AppOptions {
   random?: () => number;
   /** Leave the scheduler stopped until `app.scheduler.start()` (benchmarks pre-submit work). @default false */
   paused?: boolean;
+  /**
+   * Wraps the event bus every component uses (a test observes publishes through a decorator);
+   * the app still closes the bus it built. @default the bus as built
+   */
+  wrapBus?: (bus: EventBus) => EventBus;
 }
 
 /** The composition root: builds every component from the config, starts them, and knows how to stop them. */
@@ -101,8 +107,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
     const db = new Database(dataSource, !embedded);
 
-    const bus: EventBus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryEventBus();
-    closers.push({ name: 'event bus', close: () => bus.close() });
+    const backendBus: EventBus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryEventBus();
+    closers.push({ name: 'event bus', close: () => backendBus.close() });
+    const bus = options.wrapBus?.(backendBus) ?? backendBus;
     const leases: LeaseStore = config.redisUrl ? await RedisLeaseStore.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryLeaseStore(clock);
     closers.push({ name: 'lease store', close: () => leases.close() });
     if (!config.redisUrl) logger.info('using in-process events (set REDIS_URL to run several replicas)');
@@ -140,7 +147,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const runs = new RunsService({ db, workflows, engine, bus, clock, hooks, onPublishError });
     const runEvents = new RunEventsService({ bus, runs });
     const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous });
-    const services: Services = { workflows, runs, runEvents, engine, auth, tasks };
+    const services: Services = { workflows, runs, runEvents, auth, tasks };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
     }
@@ -148,12 +155,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const scheduler = new Scheduler({
       engine,
       leases: {
-        // The same path as a remote worker's heartbeat: a lost lease is counted and Postgres decides a missing one.
-        renew: (lease, ttlMs) =>
-          tasks.renew(lease.tenantId, lease.taskId, lease.fence, ttlMs).then(
-            (r) => ({ ok: true as const, expiresAt: r.leaseExpiresAt }),
-            (e: unknown) => ({ ok: false as const, reason: e instanceof RunCancelledError ? ('CANCELLED' as const) : ('LOST' as const) }),
-          ),
+        renew: (lease, ttlMs) => tasks.heartbeat(lease, ttlMs),
         reap: () => tasks.reap(),
         sweepOrphans: () => tasks.sweepOrphans(),
       },
@@ -188,17 +190,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const metrics = createMetrics(hooks, {
       clusterGauges: () => clusterCounts(db),
       subscriptions: () => ws.clientCount(),
-      pool: () => {
-        const pool = (dataSource.driver as unknown as { master?: { totalCount: number; idleCount: number; waitingCount: number } }).master;
-        return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : null;
-      },
+      pool: () => db.poolStats(),
       redisUp: async () => (config.redisUrl ? ((await check('redis', () => leases.ping())).ok ? 1 : 0) : null),
     });
     expressApp.use(httpMetrics(metrics));
-    expressApp.get('/metrics', async (_req, res) => {
-      res.set('Content-Type', metrics.registry.contentType);
-      res.end(await metrics.registry.metrics());
-    });
+    let accepting = true;
+    expressApp.use(
+      opsEndpoints({
+        metrics,
+        readiness: {
+          database: () => db.ping(),
+          [config.redisUrl ? 'redis' : 'events']: () => Promise.all([bus.ping(), leases.ping()]).then(() => undefined),
+        },
+        accepting: () => accepting,
+      }),
+    );
     const apollo = new ApolloServer({
       schema,
       formatError: createFormatError({
@@ -222,42 +228,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     await apollo.start();
 
-    let accepting = true;
-    expressApp.get('/healthz', (_req, res) => {
-      res.json({ status: 'ok' });
-    });
-    expressApp.get('/readyz', async (_req, res) => {
-      const checks = await Promise.all([
-        check('database', () => db.ping()),
-        check(config.redisUrl ? 'redis' : 'events', () => Promise.all([bus.ping(), leases.ping()]).then(() => undefined)),
-      ]);
-      const failing = checks.filter((c) => !c.ok);
-      if (!accepting) failing.push({ name: 'shutdown', ok: false, error: 'draining' });
-      res.status(failing.length ? 503 : 200).json({
-        status: failing.length ? 'unavailable' : 'ready',
-        checks: Object.fromEntries(checks.map((c) => [c.name, c.ok ? 'ok' : c.error])),
-        ...(failing.length ? { failing: failing.map((c) => c.name) } : {}),
-      });
-    });
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
     expressApp.use(
       GRAPHQL_PATH,
       express.json({ limit: '2mb' }),
-      expressMiddleware(apollo, {
-        context: async ({ req, res }) => {
-          try {
-            const principal = await auth.authenticate(req.headers.authorization);
-            const gone = new AbortController();
-            res.once('close', () => {
-              if (!res.writableFinished) gone.abort();
-            });
-            return createContext(services, principal.tenantId, gone.signal);
-          } catch (e: unknown) {
-            if (e instanceof DomainError) throw toGraphQLError(e, true);
-            throw e;
-          }
-        },
-      }),
+      expressMiddleware(apollo, { context: httpContext(services) }),
     );
 
     await new Promise<void>((resolve, reject) => {
@@ -289,14 +264,5 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   } catch (e: unknown) {
     await closeAll();
     throw e;
-  }
-}
-
-async function check(name: string, fn: () => Promise<void>): Promise<{ name: string; ok: boolean; error?: string }> {
-  try {
-    await Promise.race([fn(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2000 ms')), 2_000).unref())]);
-    return { name, ok: true };
-  } catch (e: unknown) {
-    return { name, ok: false, error: coerceError(e).message };
   }
 }

@@ -12,7 +12,6 @@ import { listTemplates } from './templates';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
 export const BUILT_IN_TYPES = ['noop', 'sleep', 'http'] as const;
-export type BuiltInType = (typeof BUILT_IN_TYPES)[number];
 
 /** Steps per workflow. A run creates one task row per step, so this bounds a run's size. */
 export const MAX_STEPS = 1000;

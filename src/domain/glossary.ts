@@ -22,9 +22,6 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TASK_STATUSES = ['PENDING', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
-export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
-export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
-
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export interface RetryPolicy {

@@ -29,6 +29,8 @@ export interface EngineHookMap {
   'reclaim:committed': [{ tried: number; reclaimed: number }];
   /** Something time-driven was scheduled (a retry delay, an attempt or run deadline): the local scheduler arms a wake-up. */
   'timer:armed': [{ at: Date }];
+  /** A running attempt was parked on its durable timer (a `sleep` step), due at `at`. */
+  'timer:parked': [{ taskId: string; at: Date }];
   'task:fenced': [{ taskId: string; fence: string }];
   'task:reclaimed': [{ taskId: string; fence: string; tenantId: string }];
   'lease:renew-failed': [{ taskId: string; tenantId: string; reason: string }];

@@ -1,19 +1,20 @@
 import type { AttemptRecord, RunRecord, TaskRecord, WorkflowRecord } from '../domain/model';
 import DataLoader from 'dataloader';
 import type { AuthService } from '../services/auth.service';
-import type { Engine } from '../services/engine';
 import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
 import type { TasksService } from '../services/tasks.service';
 import type { WorkflowsService } from '../services/workflows.service';
 
 
-/** Built once in the composition root; resolvers reach services only through the context. */
+/**
+ * Built once in the composition root; resolvers reach services only through the context, and the
+ * engine only through these services (it is not one of them).
+ */
 export interface Services {
   workflows: WorkflowsService;
   runs: RunsService;
   runEvents: RunEventsService;
-  engine: Engine;
   auth: AuthService;
   tasks: TasksService;
 }

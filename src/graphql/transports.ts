@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { execute, subscribe, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
@@ -6,7 +6,8 @@ import { SubscriptionServer } from 'subscriptions-transport-ws';
 import { WebSocketServer } from 'ws';
 import { DomainError } from '../domain/errors';
 import type { Principal } from '../services/auth.service';
-import { createContext, type Services } from './context';
+import { createContext, type Context, type Services } from './context';
+import { toGraphQLError } from './errors';
 import { SharedSubscriptions } from './shared-subscriptions';
 
 export interface WebSocketTransports {
@@ -25,6 +26,27 @@ function authorizationOf(params: ConnectionParams): string | undefined {
   const headers = params?.['headers'] as Record<string, unknown> | undefined;
   const fromHeaders = headers?.['authorization'] ?? headers?.['Authorization'];
   return typeof fromHeaders === 'string' ? fromHeaders : undefined;
+}
+
+/**
+ * The context of an operation over HTTP: the tenant of the caller's API key, and a signal that
+ * aborts when the client goes away before its response is sent (ending a long poll). A refused
+ * key is a GraphQL error with its HTTP status.
+ */
+export function httpContext(services: Services): (args: { req: IncomingMessage; res: ServerResponse }) => Promise<Context> {
+  return async ({ req, res }) => {
+    try {
+      const principal = await services.auth.authenticate(req.headers.authorization);
+      const gone = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) gone.abort();
+      });
+      return createContext(services, principal.tenantId, gone.signal);
+    } catch (e: unknown) {
+      if (e instanceof DomainError) throw toGraphQLError(e, true);
+      throw e;
+    }
+  };
 }
 
 /**

@@ -5,7 +5,7 @@ import { isUuid } from '../domain/ids';
 import { LeaseLostError, NotFoundError, RunCancelledError, ValidationError } from '../domain/errors';
 import type { Json } from '../domain/glossary';
 import type { EventBus } from '../events/event-bus';
-import type { LeaseRef, LeaseStore } from '../leases/lease-store';
+import type { LeaseRef, LeaseStore, RenewResult } from '../leases/lease-store';
 import type { Database } from '../store/sql';
 import { findTask, runningAttempts } from '../store/tasks.store';
 import type { EngineHooks } from '../domain/hooks';
@@ -121,6 +121,21 @@ export class TasksService {
       return this.renewFailed(ref, new RunCancelledError(task?.runId ?? 'unknown', taskId));
     }
     return this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));
+  }
+
+  /**
+   * The heartbeat of a built-in attempt (the scheduler's): the same path as a remote worker's
+   * renewal, so a lost lease is counted and Postgres decides a missing one, with the refusal as
+   * a result rather than an error: CANCELLED when the run was cancelled, else LOST.
+   */
+  async heartbeat(lease: LeaseRef, ttlMs: number): Promise<RenewResult> {
+    let renewed: { leaseExpiresAt: Date };
+    try {
+      renewed = await this.renew(lease.tenantId, lease.taskId, lease.fence, ttlMs);
+    } catch (e: unknown) {
+      return { ok: false, reason: e instanceof RunCancelledError ? 'CANCELLED' : 'LOST' };
+    }
+    return { ok: true, expiresAt: renewed.leaseExpiresAt };
   }
 
   async complete(tenantId: string, taskId: string, leaseToken: string, output: Json): Promise<TaskRecord> {

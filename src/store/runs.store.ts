@@ -2,6 +2,7 @@ import type { RunEvent, RunRecord } from '../domain/model';
 import type { Json, RunStatus } from '../domain/glossary';
 import type { Sql } from './sql';
 import type { NewTask } from './tasks.store';
+import { columnList, every, ident, insertFromJson, recordType, RUN_EVENTS, RUNS, TASKS } from './tables';
 
 
 export interface NewRun {
@@ -19,6 +20,57 @@ export interface NewRun {
   lastSeq: number;
 }
 
+/** The run's columns from `NewRun`, in parameter order ($1 …); its status is PENDING. */
+const NEW_RUN_COLUMNS = every<keyof NewRun>()([
+  'id',
+  'tenantId',
+  'workflowId',
+  'workflowName',
+  'workflowVersion',
+  'input',
+  'idempotencyKey',
+  'createdAt',
+  'deadlineAt',
+  'traceparent',
+  'lastSeq',
+]);
+/** A task's columns from its `NewTask` (and its position in the list). */
+const NEW_TASK_FIELDS = [...every<keyof NewTask>()(['id', 'key', 'type', 'queue', 'status', 'input', 'timeoutMs']), 'position'] as const;
+/** The rest of a new task's columns, from its run (`r`) and its own fields (`t`). */
+const NEW_TASK_FROM_RUN = {
+  tenantId: `r.${ident('tenantId')}`,
+  runId: `r.${ident('id')}`,
+  createdAt: `r.${ident('createdAt')}`,
+  queuedAt: `CASE WHEN t.${ident('status')} = 'QUEUED' THEN r.${ident('createdAt')} END`,
+  availableAt: `CASE WHEN t.${ident('status')} = 'QUEUED' THEN r.${ident('createdAt')} END`,
+} satisfies Partial<Record<keyof typeof TASKS.columns, string>>;
+
+const param = (column: keyof NewRun) => `$${NEW_RUN_COLUMNS.indexOf(column) + 1}`;
+const TASKS_PARAM = NEW_RUN_COLUMNS.length + 1;
+const EVENTS_PARAM = NEW_RUN_COLUMNS.length + 2;
+const LATEST_VERSION_PARAM = NEW_RUN_COLUMNS.length + 3;
+
+/** Built once from the table descriptions: the same text on every call. */
+const INSERT_RUN = `WITH new_run AS (
+       INSERT INTO ${ident(RUNS.name)} (${columnList([...NEW_RUN_COLUMNS, 'status'])})
+       SELECT ${NEW_RUN_COLUMNS.map((c) => `${param(c)}::${RUNS.columns[c]}`).join(', ')}, 'PENDING'
+       WHERE $${LATEST_VERSION_PARAM}::int IS NULL
+         OR NOT EXISTS (SELECT 1 FROM workflows w WHERE w."tenantId" = ${param('tenantId')} AND w.name = ${param('workflowName')} AND w.version > $${LATEST_VERSION_PARAM}::int)
+       ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
+       RETURNING *
+     ),
+     new_tasks AS (
+       INSERT INTO ${ident(TASKS.name)} (${columnList([...NEW_TASK_FIELDS, ...Object.keys(NEW_TASK_FROM_RUN)])})
+       SELECT ${columnList(NEW_TASK_FIELDS, 't')}, ${Object.values(NEW_TASK_FROM_RUN).join(', ')}
+       FROM new_run r, jsonb_to_recordset($${TASKS_PARAM}::jsonb) AS t(${recordType(TASKS, NEW_TASK_FIELDS)})
+       RETURNING 1
+     ),
+     new_events AS (
+       ${insertFromJson(RUN_EVENTS, EVENTS_PARAM, 'new_run r')}
+       RETURNING 1
+     )
+     SELECT * FROM new_run`;
+
 /**
  * Inserts a PENDING run with its tasks and first events in one statement, or nothing when the
  * tenant already has a run with this idempotency key (the unique index makes concurrent starts
@@ -33,47 +85,12 @@ export async function insertRun(
   /** When the run is of the latest version: nothing is inserted if a newer one exists. */
   latestVersion: number | null,
 ): Promise<RunRecord | undefined> {
-  const [row] = await sql.rows<RunRecord>(
-    `WITH new_run AS (
-       INSERT INTO runs (id, "tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "idempotencyKey", "createdAt", "deadlineAt", traceparent, "lastSeq")
-       SELECT $1::uuid, $2::varchar, $3::uuid, $4::varchar, $5::int, 'PENDING', $6::jsonb, $7::varchar, $8::timestamptz, $9::timestamptz, $10::text, $11::int
-       WHERE $14::int IS NULL
-         OR NOT EXISTS (SELECT 1 FROM workflows w WHERE w."tenantId" = $2 AND w.name = $4 AND w.version > $14::int)
-       ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
-       RETURNING *
-     ),
-     new_tasks AS (
-       INSERT INTO tasks (id, "tenantId", "runId", position, key, type, queue, status, input, "timeoutMs", "createdAt", "queuedAt", "availableAt")
-       SELECT t.id, r."tenantId", r.id, t.position, t.key, t.type, t.queue, t.status, t.input, t."timeoutMs", r."createdAt",
-         CASE WHEN t.status = 'QUEUED' THEN r."createdAt" END, CASE WHEN t.status = 'QUEUED' THEN r."createdAt" END
-       FROM new_run r, jsonb_to_recordset($12::jsonb) AS t(id uuid, position int, key text, type text, queue text, status text, input jsonb, "timeoutMs" int)
-       RETURNING 1
-     ),
-     new_events AS (
-       INSERT INTO run_events ("runId", seq, "tenantId", "workflowName", type, status, "taskId", "taskKey", attempt, data, "createdAt")
-       SELECT e."runId", e.seq, e."tenantId", e."workflowName", e.type, e.status, e."taskId", e."taskKey", e.attempt, e.data, e."createdAt"
-       FROM new_run r, jsonb_to_recordset($13::jsonb) AS e("runId" uuid, seq int, "tenantId" text, "workflowName" text, type text,
-         status text, "taskId" uuid, "taskKey" text, attempt int, data jsonb, "createdAt" timestamptz)
-       RETURNING 1
-     )
-     SELECT * FROM new_run`,
-    [
-      run.id,
-      run.tenantId,
-      run.workflowId,
-      run.workflowName,
-      run.workflowVersion,
-      JSON.stringify(run.input),
-      run.idempotencyKey,
-      run.createdAt,
-      run.deadlineAt,
-      run.traceparent,
-      run.lastSeq,
-      JSON.stringify(tasks.map((t, position) => ({ ...t, position }))),
-      JSON.stringify(events),
-      latestVersion,
-    ],
-  );
+  const [row] = await sql.rows<RunRecord>(INSERT_RUN, [
+    ...NEW_RUN_COLUMNS.map((c) => (RUNS.columns[c] === 'jsonb' ? JSON.stringify(run[c]) : run[c])),
+    JSON.stringify(tasks.map((t, position) => ({ ...t, position }))),
+    JSON.stringify(events),
+    latestVersion,
+  ]);
   return row;
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DataSource, QueryRunner } from 'typeorm';
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ValidationError } from '../domain/errors';
 
@@ -150,4 +150,18 @@ export class Database {
   async ping(): Promise<void> {
     await this.rows('SELECT 1');
   }
+
+  /** This replica's connection pool by state (the pool gauge); null before it exists. */
+  poolStats(): PoolStats | null {
+    // TypeORM's Postgres driver keeps its pg Pool as `master`, typed `any`.
+    const driver: object = this.dataSource.driver;
+    const pool = 'master' in driver ? (driver.master as Pick<Pool, 'totalCount' | 'idleCount' | 'waitingCount'> | undefined) : undefined;
+    return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : null;
+  }
+}
+
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
 }

@@ -379,29 +379,24 @@ describe('execution of built-in steps', () => {
   // ---------------------------------------------------------------------------------------------
   describe('cancellation', () => {
     /**
-     * A spy on the engine the scheduler calls, telling when (and for when) a task was parked on
-     * its durable timer. The timer is not visible in the API, and cancelling before it is set
-     * would not test that the timer cannot revive the run.
+     * When (and for when) a task was parked on its durable timer, from the engine's hooks. The
+     * timer is not visible in the API, and cancelling before it is set would not test that the
+     * timer cannot revive the run.
      */
     const spyOnTimers = () => {
-      const engine = t.app.services.engine;
-      const original = engine.setTimer;
       const seen = new Map<string, Date>();
       const waiters = new Map<string, (at: Date) => void>();
-      engine.setTimer = async (id: string, fence: string, tenantId: string, at: Date) => {
-        const ok = await original.call(engine, id, fence, tenantId, at);
-        if (ok) {
-          seen.set(id, at);
-          waiters.get(id)?.(at);
-        }
-        return ok;
+      const onParked = (e: { taskId: string; at: Date }) => {
+        seen.set(e.taskId, e.at);
+        waiters.get(e.taskId)?.(e.at);
       };
+      t.app.hooks.on('timer:parked', onParked);
       return {
         /** The due time of task `id`'s timer, once set (also when it was set before this call). */
         timerOf: (id: string): Promise<Date> =>
           seen.has(id) ? Promise.resolve(seen.get(id)!) : new Promise<Date>((resolve) => waiters.set(id, resolve)),
         restore: () => {
-          engine.setTimer = original;
+          t.app.hooks.off('timer:parked', onParked);
         },
       };
     };

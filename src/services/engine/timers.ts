@@ -1,4 +1,5 @@
 import type { Clock } from '../../domain/clock';
+import type { EngineHooks } from '../../domain/hooks';
 import { decideAttemptTimedOut, decideRunDeadline, decideTimerFired } from '../../domain/decisions';
 import { NotFoundError } from '../../domain/errors';
 import type { EventBus } from '../../events/event-bus';
@@ -16,6 +17,7 @@ export interface TimersDeps {
   bus: EventBus;
   leases: LeaseStore;
   clock: Clock;
+  hooks: EngineHooks;
   kernel: TransitionKernel;
   onPublishError: (e: unknown) => void;
 }
@@ -39,8 +41,10 @@ export class Timers {
   async park(taskId: string, fence: string, tenantId: string, at: Date): Promise<boolean> {
     const ok = await setTaskTimer(this.deps.db, taskId, fence, at);
     // Parked in Postgres, held by no one: no lease to renew while it sleeps.
-    if (ok) await this.deps.leases.release([{ taskId, fence, tenantId }]).catch(this.deps.onPublishError);
-    return ok;
+    if (!ok) return false;
+    await this.deps.leases.release([{ taskId, fence, tenantId }]).catch(this.deps.onPublishError);
+    this.deps.hooks.emit('timer:parked', { taskId, at });
+    return true;
   }
 
   /**
