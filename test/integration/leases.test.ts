@@ -24,10 +24,10 @@ const CLAIM = `mutation($queue: String!, $worker: String!, $max: Int, $leaseMs: 
     leaseToken leaseExpiresAt task { id runId key attempt status }
   }
 }`;
-const RENEW = `mutation($id: ID!, $fence: String!, $leaseMs: Int) { renewLease(taskId: $id, leaseToken: $token, leaseMs: $leaseMs) { taskId leaseToken leaseExpiresAt } }`;
-const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status attempt } }`;
-const FAIL = `mutation($id: ID!, $fence: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $token, error: $error, retryable: $retryable) { id status attempt } }`;
-const RELEASE = `mutation($id: ID!, $fence: String!) { releaseTask(taskId: $id, leaseToken: $token) { id status attempt } }`;
+const RENEW = `mutation($id: ID!, $fence: String!, $leaseMs: Int) { renewLease(taskId: $id, leaseToken: $fence, leaseMs: $leaseMs) { taskId leaseToken leaseExpiresAt } }`;
+const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $fence, output: $output) { id status attempt } }`;
+const FAIL = `mutation($id: ID!, $fence: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $fence, error: $error, retryable: $retryable) { id status attempt } }`;
+const RELEASE = `mutation($id: ID!, $fence: String!) { releaseTask(taskId: $id, leaseToken: $fence) { id status attempt } }`;
 const RETRY = `mutation($id: ID!) { retryRun(id: $id) { id status } }`;
 const ATTEMPTS = `query($id: ID!) { run(id: $id) { status tasks { id key status attempt attempts { attempt leaseToken workerId outcome } } } }`;
 

@@ -23,8 +23,8 @@ const START = `mutation($wf: String!, $input: JSON) { startRun(workflow: $wf, in
 const CLAIM = `mutation($queue: String!, $worker: String!, $max: Int, $leaseMs: Int, $waitMs: Int) {
   claimTasks(queue: $queue, workerId: $worker, max: $max, leaseMs: $leaseMs, waitMs: $waitMs) { leaseToken task { id runId key input } }
 }`;
-const RENEW = `mutation($id: ID!, $fence: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
-const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status } }`;
+const RENEW = `mutation($id: ID!, $fence: String!) { renewLease(taskId: $id, leaseToken: $fence) { leaseExpiresAt } }`;
+const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $fence, output: $output) { id status } }`;
 const FINISHED = `query($wf: String!) { runs(first: 1, filter: { workflow: $wf, status: [SUCCEEDED, FAILED, CANCELLED] }) { totalCount } }`;
 const PAGE = `query($wf: String!, $after: String) {
   runs(first: 50, after: $after, filter: { workflow: $wf }) {

@@ -15,12 +15,12 @@ const CLAIM = `mutation($queue: String!, $max: Int, $leaseMs: Int, $waitMs: Int)
     leaseToken leaseExpiresAt task { id runId key attempt status input }
   }
 }`;
-const RENEW = `mutation($id: ID!, $fence: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
-const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status attempt output } }`;
+const RENEW = `mutation($id: ID!, $fence: String!) { renewLease(taskId: $id, leaseToken: $fence) { leaseExpiresAt } }`;
+const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $fence, output: $output) { id status attempt output } }`;
 const FAIL = `mutation($id: ID!, $fence: String!, $error: String!, $retryable: Boolean) {
-  failTask(taskId: $id, leaseToken: $token, error: $error, retryable: $retryable) { id status attempt error }
+  failTask(taskId: $id, leaseToken: $fence, error: $error, retryable: $retryable) { id status attempt error }
 }`;
-const RELEASE = `mutation($id: ID!, $fence: String!) { releaseTask(taskId: $id, leaseToken: $token) { id status attempt } }`;
+const RELEASE = `mutation($id: ID!, $fence: String!) { releaseTask(taskId: $id, leaseToken: $fence) { id status attempt } }`;
 const CANCEL = `mutation($id: ID!) { cancelRun(id: $id) { id status } }`;
 const RETRY = `mutation($id: ID!) { retryRun(id: $id) { id status } }`;
 const RUN = `query($id: ID!) {

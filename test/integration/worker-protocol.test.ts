@@ -5,9 +5,9 @@ const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $in
 const CLAIM = `mutation($queue: String!, $max: Int, $leaseMs: Int, $waitMs: Int) {
   claimTasks(queue: $queue, workerId: "w1", max: $max, leaseMs: $leaseMs, waitMs: $waitMs) { leaseToken leaseExpiresAt task { id runId key input attempt status } }
 }`;
-const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status output } }`;
-const FAIL = `mutation($id: ID!, $fence: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $token, error: $error, retryable: $retryable) { id status attempt error } }`;
-const RENEW = `mutation($id: ID!, $fence: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
+const COMPLETE = `mutation($id: ID!, $fence: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $fence, output: $output) { id status output } }`;
+const FAIL = `mutation($id: ID!, $fence: String!, $error: String!, $retryable: Boolean) { failTask(taskId: $id, leaseToken: $fence, error: $error, retryable: $retryable) { id status attempt error } }`;
+const RENEW = `mutation($id: ID!, $fence: String!) { renewLease(taskId: $id, leaseToken: $fence) { leaseExpiresAt } }`;
 
 describe('worker protocol', () => {
   let t: TestApp;
