@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import Redis from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Clock } from '../../src/domain/clock';
+import { ManualClock } from '../../src/domain/manual-clock';
 import type { LeaseRef, LeaseStore } from '../../src/leases/lease-store';
 import { MemoryLeaseStore } from '../../src/leases/memory-lease-store';
 import { RedisLeaseStore } from '../../src/leases/redis-lease-store';
@@ -89,13 +89,12 @@ interface StoreHarness {
 
 function memoryHarness(): StoreHarness {
   // A clock of its own, far from the process's: the store must judge by it alone.
-  let now = Date.UTC(2001, 0, 1);
-  const clock: Clock = { now: () => new Date(now) };
+  const clock = new ManualClock(Date.UTC(2001, 0, 1));
   return {
     store: new MemoryLeaseStore(clock),
-    storeNow: async () => now,
+    storeNow: async () => clock.now().getTime(),
     passTo: async (at) => {
-      now = Math.max(now, at + 1);
+      if (clock.now().getTime() <= at) await clock.set(new Date(at + 1));
     },
     close: async () => undefined,
   };
@@ -259,14 +258,14 @@ describe.each(implementations)('%s: the lease store contract', (_name, make) => 
 
 describe('MemoryLeaseStore boundary', () => {
   it('expires exactly at expiresAt by its clock, not a millisecond before', async () => {
-    let now = 1_000_000;
-    const store = new MemoryLeaseStore({ now: () => new Date(now) });
+    const clock = new ManualClock(1_000_000);
+    const store = new MemoryLeaseStore(clock);
     const l: LeaseRef = { taskId: '00000000-0000-4000-8000-000000000001', fence: '1', tenantId: 't' };
     await store.acquire([{ ...l, ttlMs: 500 }]);
-    now += 499;
+    await clock.advance(499);
     expect(await store.held([l])).toEqual([true]);
     expect(await store.expired(10)).toEqual([]);
-    now += 1;
+    await clock.advance(1);
     expect(await store.held([l])).toEqual([false]);
     expect(await store.renew(l, 500)).toEqual({ ok: false, reason: 'MISSING' });
     expect(await store.expired(10)).toEqual([l]);
@@ -541,9 +540,8 @@ describe('long-poll wake-up latency', () => {
 describe('a renewal after the lease vanished from the store', () => {
   let t: TestApp;
   let admin: Redis | null = null;
-  // Embedded: the lease store judges expiry by the app clock, which this test can move.
-  let offsetMs = 0;
-  const clock: Clock = { now: () => new Date(Date.now() + offsetMs) };
+  // Embedded: the lease store judges expiry by the app clock, which this test moves.
+  const clock = new ManualClock(new Date());
   beforeAll(async () => {
     // No reaper or orphan sweep within the test: Postgres alone must decide the renewal.
     t = await startTestApp({ clock, env: { LEASE_TTL_MS: '1000', REAPER_INTERVAL_MS: '60000', ORPHAN_SWEEP_INTERVAL_MS: '600000' } });
@@ -558,7 +556,7 @@ describe('a renewal after the lease vanished from the store', () => {
   /** The lease key disappears: deleted from Redis (an eviction, a flush), or expired by the store clock. */
   const vanish = async (lease: Lease) => {
     if (admin) expect(await admin.del(`${t.env.REDIS_KEY_PREFIX}lease:${lease.task.id}`)).toBe(1);
-    else offsetMs += new Date(lease.leaseExpiresAt).getTime() - Date.now() + 1_000;
+    else await clock.advance(new Date(lease.leaseExpiresAt).getTime() - clock.now().getTime() + 1_000);
   };
 
   it('re-establishes the lease while the token is still current (Postgres decides), and the result is accepted', async () => {
