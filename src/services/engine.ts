@@ -13,6 +13,7 @@ import type { Database, Sql } from '../store/sql';
 import { claimReadyTasks, dueDeadlines, dueTimers, nextWakeAt, queuesAvailableBetween, setTaskTimer, tasksOfLockedRun, tasksOfLockedRuns } from '../store/tasks.store';
 import { writeTransition } from '../store/transition.store';
 import type { EngineHooks } from '../domain/hooks';
+import type { LocalDispatch } from '../scheduler/ports';
 import { addResult, emptyEffects, publishEffects, type Effects } from './effects';
 import type { WorkflowsService } from './workflows.service';
 
@@ -29,22 +30,6 @@ export interface EngineDeps {
   random?: () => number;
   /** Result batches committing at once (1 for embedded PGlite, which is one session). @default 4 */
   groupCommits?: number;
-}
-
-/**
- * The replica's own executor pool, for eager dispatch: when a result makes built-in steps ready,
- * the same transaction claims them for this replica (they are in hand, their run locked), saving
- * a claim transaction and a wake-up per step (Temporal's eager activity dispatch does the like).
- */
-export interface LocalDispatch {
-  readonly workerId: string;
-  readonly leaseMs: number;
-  /** Reserves up to `n` executor slots; returns how many it got (0 while draining). */
-  reserve(n: number): number;
-  /** Gives back reserved slots that were not used. */
-  unreserve(n: number): void;
-  /** Starts the claimed tasks on reserved slots (one slot each). */
-  take(claimed: readonly { task: TaskRecord; expiresAt: Date }[]): void;
 }
 
 /** What one transaction's transitions must write, and tell the world after commit. */
