@@ -22,13 +22,19 @@ export interface TestApp {
   /** Like gql, but fails the test on errors and returns data. */
   ok<T = any>(query: string, variables?: Record<string, unknown>, apiKey?: string): Promise<T>;
   ws(apiKey?: string): WsClient;
-  /** Stops the app and starts a new one on the same database (a restart). */
-  restart(): Promise<void>;
+  /** Stops the app and starts a new one on the same database (a restart); `whileDown` runs in between. */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface TestAppOptions extends AppOptions {
   env?: Env;
+  /**
+   * The app's clock; a ManualClock drives every timer of the embedded path (scheduler loops,
+   * wake-ups, in-memory lease expiry, the drain's grace: a stop with built-in attempts still
+   * running waits SHUTDOWN_GRACE_MS of this clock). A restart keeps it. @default systemClock
+   */
+  clock?: AppOptions['clock'];
   /** Another replica of this app: same database and Redis prefix (real services only). */
   replicaOf?: TestApp;
   /** Keep the embedded data on disk (restart tests); otherwise `memory://`. */
@@ -91,8 +97,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       clients.push(client);
       return client;
     },
-    async restart() {
+    async restart(whileDown) {
       await app.stop();
+      await whileDown?.();
       app = await createApp(loadConfig(env), options);
     },
     async close() {

@@ -2,18 +2,24 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import Redis from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Clock } from '../../src/domain/clock';
+import { ManualClock } from '../../src/domain/manual-clock';
 import type { LeaseRef, LeaseStore } from '../../src/leases/lease-store';
 import { MemoryLeaseStore } from '../../src/leases/memory-lease-store';
 import { RedisLeaseStore } from '../../src/leases/redis-lease-store';
 import { startTestApp, waitForRun, type GqlResult, type TestApp } from '../helpers/app';
 import { REAL_POSTGRES, REAL_REDIS } from '../helpers/db';
+import { ticks } from '../helpers/gates';
 
 /**
  * Leases: "Redis holds liveness, Postgres holds safety". The lease store contract on both
  * implementations, fencing tokens across reclaims and retries, several reapers racing on the
  * same expired leases, the long-poll wake-up latency, and Postgres deciding a renewal whose
  * lease vanished from the store. Everything goes through the raw GraphQL worker protocol.
+ *
+ * The conductors run on a manual clock: their reapers fire when the test moves it, and in-memory
+ * leases expire by it. What stays on real time is labelled: a Redis lease expires by the Redis
+ * server's clock (PX, TIME), which no test can move, so with REDIS_URL set the expiry itself is
+ * waited for on that clock; and the long-poll latency is a real-time measurement.
  */
 
 const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { version } }`;
@@ -88,16 +94,29 @@ interface StoreHarness {
 
 function memoryHarness(): StoreHarness {
   // A clock of its own, far from the process's: the store must judge by it alone.
-  let now = Date.UTC(2001, 0, 1);
-  const clock: Clock = { now: () => new Date(now) };
+  const clock = new ManualClock(Date.UTC(2001, 0, 1));
   return {
     store: new MemoryLeaseStore(clock),
-    storeNow: async () => now,
+    storeNow: async () => clock.now().getTime(),
     passTo: async (at) => {
-      now = Math.max(now, at + 1);
+      if (clock.now().getTime() <= at) await clock.set(new Date(at + 1));
     },
     close: async () => undefined,
   };
+}
+
+/** The Redis server's clock (TIME), in ms. */
+async function redisNow(admin: Redis): Promise<number> {
+  const [s, us] = await admin.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+/**
+ * Real time: until the Redis server's clock is past `at`. Redis expires keys (PX) and the lease
+ * scripts judge expiry by its own clock; a test cannot move it, so it waits, checking every 2 ms.
+ */
+async function redisPassTo(admin: Redis, at: number): Promise<void> {
+  while ((await redisNow(admin)) <= at + 1) await new Promise((r) => setTimeout(r, 2));
 }
 
 async function redisHarness(): Promise<StoreHarness> {
@@ -105,17 +124,11 @@ async function redisHarness(): Promise<StoreHarness> {
   const prefix = `test-leases-${randomBytes(4).toString('hex')}:`;
   const store = await RedisLeaseStore.connect(url, prefix);
   const admin = new Redis(url);
-  const storeNow = async () => {
-    const [s, us] = await admin.time();
-    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-  };
   return {
     store,
-    storeNow,
-    // Redis cannot be told what time it is: wait on its own clock (TIME), checked every few ms.
-    passTo: async (at) => {
-      while ((await storeNow()) <= at + 1) await new Promise((r) => setTimeout(r, 2));
-    },
+    storeNow: () => redisNow(admin),
+    // Real time: Redis cannot be told what time it is.
+    passTo: (at) => redisPassTo(admin, at),
     close: async () => {
       const keys = await admin.keys(`${prefix}*`);
       if (keys.length) await admin.del(...keys);
@@ -258,14 +271,14 @@ describe.each(implementations)('%s: the lease store contract', (_name, make) => 
 
 describe('MemoryLeaseStore boundary', () => {
   it('expires exactly at expiresAt by its clock, not a millisecond before', async () => {
-    let now = 1_000_000;
-    const store = new MemoryLeaseStore({ now: () => new Date(now) });
+    const clock = new ManualClock(1_000_000);
+    const store = new MemoryLeaseStore(clock);
     const l: LeaseRef = { taskId: '00000000-0000-4000-8000-000000000001', fence: '1', tenantId: 't' };
     await store.acquire([{ ...l, ttlMs: 500 }]);
-    now += 499;
+    await clock.advance(499);
     expect(await store.held([l])).toEqual([true]);
     expect(await store.expired(10)).toEqual([]);
-    now += 1;
+    await clock.advance(1);
     expect(await store.held([l])).toEqual([false]);
     expect(await store.renew(l, 500)).toEqual({ ok: false, reason: 'MISSING' });
     expect(await store.expired(10)).toEqual([l]);
@@ -276,15 +289,33 @@ describe('MemoryLeaseStore boundary', () => {
 // Through the worker protocol.
 // ---------------------------------------------------------------------------------------------
 
+/** The scheduler's reaper interval in the manual-clock conductors below. */
+const REAPER_MS = 250;
+
 describe('fencing tokens and reapers in one conductor', () => {
   let t: TestApp;
+  let admin: Redis | null = null;
+  const clock = new ManualClock(new Date());
+  /**
+   * Lets the leases expire and the scheduler's reaper run: the clock moves past the last expiry
+   * and one reaper interval more. With Redis, the expiry is the Redis server's: waited for in
+   * real time first.
+   */
+  const expire = async (leases: Lease[], beforeTheReaper?: () => void) => {
+    const expiry = Math.max(...leases.map((l) => new Date(l.leaseExpiresAt).getTime()));
+    if (admin) await redisPassTo(admin, expiry);
+    beforeTheReaper?.();
+    await clock.advance(Math.max(0, expiry - clock.now().getTime()) + REAPER_MS);
+  };
   beforeAll(async () => {
-    t = await startTestApp({ env: { LEASE_TTL_MS: '1000', REAPER_INTERVAL_MS: '10' } });
+    t = await startTestApp({ clock, env: { LEASE_TTL_MS: '1000', REAPER_INTERVAL_MS: String(REAPER_MS) } });
+    if (REAL_REDIS) admin = new Redis(process.env['REDIS_URL']!);
     await t.ok(REGISTER, {
       input: { name: 'fenced', steps: [{ key: 'work', type: 'job', queue: 'fence-q', retry: { maxAttempts: 3, initialDelayMs: 0 } }] },
     });
   });
   afterAll(async () => {
+    await admin?.quit();
     await t?.close();
   });
 
@@ -301,6 +332,7 @@ describe('fencing tokens and reapers in one conductor', () => {
     const reclaimed = countHooks([t], 'task:reclaimed', 1, 10_000);
     const [second] = await claim(t, { queue: 'fence-q', waitMs: 5_000, leaseMs: 1_000 });
     tokens.push(BigInt(second!.leaseToken));
+    await expire([second!]);
     await reclaimed.reached;
     reclaimed.off();
 
@@ -336,15 +368,19 @@ describe('fencing tokens and reapers in one conductor', () => {
   it('four concurrent reap passes plus the scheduler reaper reclaim each of 50 abandoned tasks once', async () => {
     const { runIds, leases } = await abandonFifty(t, 'abandoned-local', 'reap-local');
     const reclaims = countHooks([t], 'task:reclaimed', 50, 15_000);
-    const expiry = Math.max(...leases.map((l) => new Date(l.leaseExpiresAt).getTime()));
-    // Extra reapers racing the scheduler's own, until every lease has been dealt with.
+    // Extra reapers racing the scheduler's own, until every lease has been dealt with: each
+    // yields one event-loop turn between passes, never a sleep.
     let racing = true;
-    const racers = Array.from({ length: 4 }, async () => {
-      while (racing) {
-        await t.app.services.tasks.reap(7);
-        await new Promise((r) => setTimeout(r, 1));
-      }
-    });
+    let racers: Promise<void>[] = [];
+    const race = () => {
+      racers = Array.from({ length: 4 }, async () => {
+        while (racing) {
+          await t.app.services.tasks.reap(7);
+          await ticks(1);
+        }
+      });
+    };
+    await expire(leases, race);
     await reclaims.reached;
     racing = false;
     await Promise.all(racers);
@@ -357,8 +393,10 @@ describe('fencing tokens and reapers in one conductor', () => {
     reclaims.off();
     rescueClaims.off();
     expectReclaimedOnce(reclaims.seen, rescueClaims.seen, leases, byTask);
-    const last = Math.max(...reclaims.seen.map((r) => r.at));
-    console.log(`[reaper] one conductor, 5 reapers racing: 50 of 50 abandoned leases reclaimed once each; last reclaim ${last - expiry} ms after the lease expiry`);
+    console.log(
+      `[reaper] one conductor, 5 reapers racing: 50 of 50 abandoned 1 s leases reclaimed once each ` +
+        `(${REAL_REDIS ? 'expired by the Redis clock, waited for in real time' : 'expired by the manual clock'}; scheduler reaper every ${REAPER_MS} ms of the clock)`,
+    );
   });
 });
 
@@ -412,7 +450,11 @@ function expectReclaimedOnce(reclaims: { taskId: string }[], claims: { taskId: s
   }
 }
 
-describe.runIf(REAL_POSTGRES && REAL_REDIS)('several reapers: two replicas', () => {
+/**
+ * Real time: two replicas share one Redis, whose clock alone expires the leases; both reapers run
+ * every 10 ms of the system clock and race for the same expired entries.
+ */
+describe.runIf(REAL_POSTGRES && REAL_REDIS)('real time: several reapers, two replicas', () => {
   let a: TestApp;
   let b: TestApp;
   beforeAll(async () => {
@@ -451,12 +493,13 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('several reapers: two replicas', () 
     const last = Math.max(...reclaims.seen.map((r) => r.at));
     console.log(
       `[reaper] two replicas racing: 50 of 50 abandoned leases reclaimed once each (applied by a ${perReplica.a}, b ${perReplica.b}; ` +
-        `reclaim attempts a ${tries[0]}, b ${tries[1]}); last reclaim ${last - expiry} ms after the lease expiry`,
+        `leases taken to reclaim: a ${tries[0]}, b ${tries[1]}); last reclaim ${last - expiry} ms after the lease expiry`,
     );
   });
 });
 
-describe('long-poll wake-up latency', () => {
+/** Real time: a latency measurement of the wake-up path (no timer involved). */
+describe('real time: long-poll wake-up latency', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp();
@@ -523,9 +566,8 @@ describe('long-poll wake-up latency', () => {
 describe('a renewal after the lease vanished from the store', () => {
   let t: TestApp;
   let admin: Redis | null = null;
-  // Embedded: the lease store judges expiry by the app clock, which this test can move.
-  let offsetMs = 0;
-  const clock: Clock = { now: () => new Date(Date.now() + offsetMs) };
+  // Embedded: the lease store judges expiry by the app clock, which this test moves.
+  const clock = new ManualClock(new Date());
   beforeAll(async () => {
     // No reaper or orphan sweep within the test: Postgres alone must decide the renewal.
     t = await startTestApp({ clock, env: { LEASE_TTL_MS: '1000', REAPER_INTERVAL_MS: '60000', ORPHAN_SWEEP_INTERVAL_MS: '600000' } });
@@ -540,7 +582,7 @@ describe('a renewal after the lease vanished from the store', () => {
   /** The lease key disappears: deleted from Redis (an eviction, a flush), or expired by the store clock. */
   const vanish = async (lease: Lease) => {
     if (admin) expect(await admin.del(`${t.env.REDIS_KEY_PREFIX}lease:${lease.task.id}`)).toBe(1);
-    else offsetMs += new Date(lease.leaseExpiresAt).getTime() - Date.now() + 1_000;
+    else await clock.advance(new Date(lease.leaseExpiresAt).getTime() - clock.now().getTime() + 1_000);
   };
 
   it('re-establishes the lease while the token is still current (Postgres decides), and the result is accepted', async () => {

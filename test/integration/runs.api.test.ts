@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Clock } from '../../src/domain/clock';
+import { ManualClock } from '../../src/domain/manual-clock';
 import { startTestApp, waitForRun, type TestApp } from '../helpers/app';
 import { REAL_POSTGRES } from '../helpers/db';
 
@@ -7,17 +7,6 @@ import { REAL_POSTGRES } from '../helpers/db';
  * The runs API through GraphQL: starting runs (versions, input checks, idempotency), reading one
  * run, and the runs listing (cursor pagination, filters, batched nested fields).
  */
-
-/** Time moves only when a test says so: createdAt values (and their ties) are known in advance. */
-class ManualClock implements Clock {
-  constructor(private ms: number) {}
-  now(): Date {
-    return new Date(this.ms);
-  }
-  set(at: Date): void {
-    this.ms = at.getTime();
-  }
-}
 
 const T0 = new Date('2030-03-01T12:00:00.000Z');
 const at = (minutes: number, ms = 0) => new Date(T0.getTime() + minutes * 60_000 + ms);
@@ -55,7 +44,8 @@ function newestFirst<T extends { id: string; createdAt: Date | string }>(runs: T
 
 describe('runs API', () => {
   let t: TestApp;
-  const clock = new ManualClock(T0.getTime());
+  // Time moves only when a test says so: createdAt values (and their ties) are known in advance.
+  const clock = new ManualClock(T0);
   beforeAll(async () => {
     t = await startTestApp({ clock });
     await t.ok(REGISTER, { input: parked('parked') });
@@ -193,7 +183,7 @@ describe('runs API', () => {
       await t.ok(REGISTER, { input: parked('paged') }, key);
       // 25 runs over 5 instants, 5 per instant: pages must break ties (by id) without losing any.
       for (let i = 0; i < 25; i++) {
-        clock.set(at(10 + Math.floor(i / 5)));
+        await clock.set(at(10 + Math.floor(i / 5)));
         const { startRun } = await t.ok(START, { workflow: 'paged' }, key);
         created.push({ id: startRun.id, createdAt: new Date(startRun.createdAt) });
         expect(startRun.createdAt).toBe(at(10 + Math.floor(i / 5)).toISOString());
@@ -223,7 +213,7 @@ describe('runs API', () => {
 
     it('a cursor stays valid when newer runs arrive: the next page neither repeats nor skips', async () => {
       const first = ((await t.ok(RUNS, { first: 10 }, key)) as { runs: Page }).runs;
-      clock.set(at(30));
+      await clock.set(at(30));
       const { startRun: newer } = await t.ok(START, { workflow: 'paged' }, key);
       const second = ((await t.ok(RUNS, { first: 10, after: first.pageInfo.endCursor }, key)) as { runs: Page }).runs;
       expect(second.nodes.map((n) => n.id)).toEqual(newestFirst(created).slice(10, 20).map((r) => r.id));
@@ -269,7 +259,7 @@ describe('runs API', () => {
         t.app.hooks.on('run:finished', listener);
       });
       for (const [i, workflow] of plan.entries()) {
-        clock.set(at(100 + i));
+        await clock.set(at(100 + i));
         const { startRun } = await t.ok(START, { workflow }, key);
         runs.push({ id: startRun.id, workflow, createdAt: at(100 + i), status: 'PENDING' });
       }
@@ -333,7 +323,7 @@ describe('runs API', () => {
       const started = new Map<string, number>();
       for (let i = 0; i < 30; i++) {
         if (i === 15) await t.ok(REGISTER, { input: v2 }, key);
-        clock.set(at(200 + i));
+        await clock.set(at(200 + i));
         started.set((await t.ok(START, { workflow: 'nest' }, key)).startRun.id, i < 15 ? 1 : 2);
       }
 

@@ -1,11 +1,15 @@
+import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/domain/manual-clock';
 import { startTestApp, waitForRun, type GqlResult, type TestApp } from '../helpers/app';
+import { until } from '../helpers/gates';
 
 /**
  * Retries, backoff, step and run timeouts, cancellation and retryRun, driven through the raw
  * GraphQL worker protocol the way a remote worker would: claim, heartbeat, complete, fail,
- * release. Time is observed, never slept on: a waiting claim returns when the server wakes it,
- * and a heartbeat loop (what a worker does anyway) hears when an attempt was ended.
+ * release. The conductor runs on a manual clock: a delay or a deadline comes due when the test
+ * moves the clock, so each is checked to the millisecond and nothing waits on the wall clock.
+ * One end-to-end case at the end runs on the system clock, for what only real time shows.
  */
 
 const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { version } }`;
@@ -72,6 +76,8 @@ const ms = (iso: string | null) => new Date(iso ?? NaN).getTime();
 
 describe('retries, timeouts, cancel and retryRun over the worker protocol', () => {
   let t: TestApp;
+  // Starts at the wall clock's time: Redis (which judges leases by its own clock) stays near it.
+  const clock = new ManualClock(new Date());
   const run = async (id: string) => (await t.ok<{ run: RunView }>(RUN, { id })).run;
   const task = (r: RunView, key: string) => r.tasks.find((x) => x.key === key)!;
   const claim = async (queue: string, vars: { waitMs?: number; leaseMs?: number; max?: number } = {}) =>
@@ -79,23 +85,24 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
   const start = async (wf: string, input?: unknown) => (await t.ok(START, { wf, input })).startRun.id as string;
 
   /**
-   * What a worker does while it works: heartbeat every `everyMs` until a renewal is refused.
-   * Resolves with the refusal's code and when it came (client clock).
+   * What a worker does while it works: heartbeat every `everyMs` of the clock until a renewal is
+   * refused. Resolves with the refusal's code and when it came (ms of the clock since `from`).
    */
-  const heartbeatUntilRefused = async (lease: Lease, everyMs = 50, maxMs = 10_000): Promise<{ code: unknown; at: number; renewals: number }> => {
-    const until = Date.now() + maxMs;
+  const heartbeatUntilRefused = async (lease: Lease, from: Date, everyMs = 100, maxMs = 10_000): Promise<{ code: unknown; afterMs: number; renewals: number }> => {
     let renewals = 0;
-    while (Date.now() < until) {
+    while (clock.now().getTime() - from.getTime() <= maxMs) {
       const r = await t.gql(RENEW, { id: lease.task.id, fence: lease.leaseToken });
-      if (r.errors) return { code: code(r), at: Date.now(), renewals };
+      if (r.errors) return { code: code(r), afterMs: clock.now().getTime() - from.getTime(), renewals };
       renewals++;
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
+      await clock.advance(everyMs);
     }
-    throw new Error(`renewals of ${lease.task.id} were never refused within ${maxMs} ms`);
+    throw new Error(`renewals of ${lease.task.id} were never refused within ${maxMs} ms of the clock`);
   };
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { LEASE_TTL_MS: '5000', REAPER_INTERVAL_MS: '50' } });
+    // The production poll interval: a delay or deadline that came due only at the next poll would
+    // show as up to 1 s late.
+    t = await startTestApp({ clock, env: { LEASE_TTL_MS: '5000', REAPER_INTERVAL_MS: '50', SCHEDULER_POLL_INTERVAL_MS: '1000' } });
     const steps = (defs: object[]) => defs;
     await t.ok(REGISTER, {
       input: {
@@ -153,31 +160,30 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
       [1, 200],
       [2, 400],
     ] as const) {
-      const failedAt = Date.now();
       const failed = (await t.ok(FAIL, { id: lease.task.id, fence: lease.leaseToken, error: `flaky ${attempt}`, retryable: true })).failTask;
       expect(failed).toMatchObject({ status: 'QUEUED', attempt, error: `flaky ${attempt}` });
-      // A probe that does not wait: nothing to claim during the backoff.
-      expect(await claim('flaky-q')).toEqual([]);
-      // A waiting claim: returns with the task when the delay ends, long before its waitMs.
-      const waitFrom = Date.now();
-      const [next] = await claim('flaky-q', { waitMs: 5_000 });
-      const gotAt = Date.now();
-      expect(next?.task).toMatchObject({ id: lease.task.id, key: 'work', attempt: attempt + 1 });
-      expect(BigInt(next!.leaseToken)).toBeGreaterThan(BigInt(lease.leaseToken));
-
       const view = await run(runId);
       const retried = view.events.find((e) => e.taskKey === 'work' && e.status === 'QUEUED' && e.attempt === attempt && e.data?.retryInMs !== undefined)!;
       const delay = retried.data.retryInMs as number;
       expect(delay).toBeGreaterThanOrEqual(0.8 * nominal);
       expect(delay).toBeLessThanOrEqual(1.2 * nominal);
-      // Server side: the failed attempt ended at `finishedAt`; the task was available `delay` later.
-      const availableAt = ms(task(view, 'work').attempts[attempt - 1]!.finishedAt) + delay;
-      // Never before 0.8 × the nominal delay, by the client's clock from before the failTask.
-      expect(gotAt - failedAt).toBeGreaterThanOrEqual(0.8 * nominal);
-      expect(gotAt).toBeGreaterThanOrEqual(availableAt);
-      // Woken by the delay ending, not by the long poll's own deadline.
-      expect(gotAt - waitFrom).toBeLessThan(2_500);
-      figures.push(`attempt ${attempt}→${attempt + 1}: delay ${delay} ms (nominal ${nominal}), claimed ${gotAt - failedAt} ms after failTask, woken ${gotAt - availableAt} ms after the delay ended`);
+      // The failed attempt ended now, by the conductor's clock: the task is available `delay` later.
+      expect(ms(task(view, 'work').attempts[attempt - 1]!.finishedAt)).toBe(clock.now().getTime());
+
+      // A waiting claim (its own deadline is 20 s of real time away): it must be woken.
+      const waiting = claim('flaky-q', { waitMs: 20_000 });
+      await until(() => t.app.services.tasks.waitingClaims === 1, 'the claim to wait');
+      await clock.advance(delay - 1);
+      // A millisecond before the delay ends: still waiting, and nothing to claim.
+      expect(t.app.services.tasks.waitingClaims).toBe(1);
+      expect(await claim('flaky-q')).toEqual([]);
+      const dueAt = performance.now();
+      await clock.advance(1);
+      const [next] = await waiting;
+      const answeredMs = performance.now() - dueAt;
+      expect(next?.task).toMatchObject({ id: lease.task.id, key: 'work', attempt: attempt + 1 });
+      expect(BigInt(next!.leaseToken)).toBeGreaterThan(BigInt(lease.leaseToken));
+      figures.push(`attempt ${attempt}→${attempt + 1}: delay ${delay} ms (nominal ${nominal}); the waiting claim answered ${answeredMs.toFixed(1)} ms (real) after the clock reached the delay's end`);
       lease = next!;
     }
     const last = (await t.ok(FAIL, { id: lease.task.id, fence: lease.leaseToken, error: 'flaky 3', retryable: true })).failTask;
@@ -211,11 +217,10 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
   it('a step timeoutMs bounds one attempt even while the worker keeps renewing; the step is retried per policy', async () => {
     const runId = await start('slow');
     const [lease] = await claim('slow-q', { waitMs: 5_000, leaseMs: 5_000 });
-    const claimedAt = Date.now();
-    // The worker heartbeats well within its 5 s lease; only the step's 500 ms bound ends it.
-    const refused = await heartbeatUntilRefused(lease!);
-    expect(refused.code).toBe('LEASE_LOST');
-    expect(refused.renewals).toBeGreaterThan(0);
+    const claimedAt = clock.now();
+    // The worker heartbeats every 100 ms, well within its 5 s lease; only the step's 500 ms bound ends it.
+    const refused = await heartbeatUntilRefused(lease!, claimedAt);
+    expect(refused).toEqual({ code: 'LEASE_LOST', afterMs: 500, renewals: 5 });
     expect(code(await t.gql(COMPLETE, { id: lease!.task.id, fence: lease!.leaseToken, output: { late: true } }))).toBe('LEASE_LOST');
     expect(code(await t.gql(FAIL, { id: lease!.task.id, fence: lease!.leaseToken, error: 'late' }))).toBe('LEASE_LOST');
 
@@ -227,19 +232,17 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
     const attempts = task(await run(runId), 'work').attempts;
     expect(attempts.map((a) => a.outcome)).toEqual(['TIMED_OUT', 'SUCCEEDED']);
     expect(attempts[0]!.error).toMatch(/timed out after 500 ms/);
+    // Ended by a wake-up armed for the deadline, not by the 1 s poll.
     const lasted = ms(attempts[0]!.finishedAt) - ms(attempts[0]!.startedAt);
-    expect(lasted).toBeGreaterThanOrEqual(500);
-    console.log(
-      `[timeout] step timeoutMs=500 with heartbeats every 50 ms: attempt ended TIMED_OUT ${lasted} ms after it started (${lasted - 500} ms late); ` +
-        `the worker heard LEASE_LOST ${refused.at - claimedAt} ms after its claim, after ${refused.renewals} accepted renewals`,
-    );
+    expect(lasted).toBe(500);
+    console.log(`[timeout] step timeoutMs=500, heartbeats every 100 ms of the clock: TIMED_OUT ${lasted} ms after the claim; LEASE_LOST after ${refused.renewals} accepted renewals`);
   });
 
   it('a run-level timeoutMs fails the run and cancels the running attempt (its renewal answers RUN_CANCELLED)', async () => {
     const runId = await start('bounded');
     const [lease] = await claim('bounded-q', { waitMs: 5_000, leaseMs: 5_000 });
-    const refused = await heartbeatUntilRefused(lease!);
-    expect(refused.code).toBe('RUN_CANCELLED');
+    const refused = await heartbeatUntilRefused(lease!, clock.now());
+    expect(refused).toMatchObject({ code: 'RUN_CANCELLED', afterMs: 600 });
     expect(code(await t.gql(COMPLETE, { id: lease!.task.id, fence: lease!.leaseToken, output: {} }))).toBe('RUN_CANCELLED');
     const view = await run(runId);
     expect(view.status).toBe('FAILED');
@@ -248,8 +251,8 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
     expect(task(view, 'work').attempts.map((a) => a.outcome)).toEqual(['CANCELLED']);
     expect(task(view, 'next').status).toBe('CANCELLED');
     const lasted = ms(view.finishedAt) - ms(view.createdAt);
-    expect(lasted).toBeGreaterThanOrEqual(600);
-    console.log(`[timeout] run timeoutMs=600: run FAILED ${lasted} ms after it was created (${lasted - 600} ms late); "${view.error}"`);
+    expect(lasted).toBe(600);
+    console.log(`[timeout] run timeoutMs=600: run FAILED ${lasted} ms (clock) after it was created; "${view.error}"`);
   });
 
   it('cancelRun during a running attempt: renew answers RUN_CANCELLED, results are refused and change nothing; retryRun re-runs it', async () => {
@@ -349,13 +352,14 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
 });
 
 /**
- * The same wake-ups at the production default SCHEDULER_POLL_INTERVAL_MS (1000 ms; the test
- * harness uses 200), right after a timer pass of the scheduler (which a built-in step becoming
- * ready triggers). Measured, and reported as a known server bug: a transition that creates a
- * future time for remote work (a retry's availableAt, a claimed attempt's deadline, a run's
- * deadline) does not re-arm the scheduler's timer, so it is acted on at the next fallback poll.
+ * End to end on the system clock, at the production SCHEDULER_POLL_INTERVAL_MS (1000 ms): the
+ * manual-clock cases above prove when each wake-up is armed; this one proves real timers fire
+ * them (setTimeout through the clock port), and prints how late, in real time. It waits on the
+ * server's own signals (a woken long poll, hooks), never on a sleep. The three are armed right
+ * after a timer pass (a built-in step becoming ready runs one), so a wake-up left to the poll
+ * would be ~700 ms late; the bound (500 ms) leaves a loaded 2-core CI box room either way.
  */
-describe('timer wake-ups for remote work do not wait for the scheduler poll', () => {
+describe('real time: timer wake-ups for remote work do not wait for the scheduler poll', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({ env: { SCHEDULER_POLL_INTERVAL_MS: '1000', LEASE_TTL_MS: '5000' } });
@@ -373,49 +377,59 @@ describe('timer wake-ups for remote work do not wait for the scheduler poll', ()
   /** A built-in step becoming ready makes the scheduler run a timer pass now; wait for its run to end. */
   const timerPassNow = async () => expect((await waitForRun(t, await start('tick'))).status).toBe('SUCCEEDED');
   const attemptsOf = async (runId: string) => (await t.ok<{ run: RunView }>(RUN, { id: runId })).run;
+  /** Resolves when the engine reports a task of `workflow` finished. */
+  const taskFinished = (workflow: string) =>
+    new Promise<void>((resolve) => {
+      const listener = (e: { workflow: string }) => {
+        if (e.workflow === workflow) {
+          t.app.hooks.off('task:finished', listener);
+          resolve();
+        }
+      };
+      t.app.hooks.on('task:finished', listener);
+    });
 
   it('reports how late a retry wakes its waiting claim, and how late step and run timeouts fire', async () => {
-    // Retry backoff: 200 ms (±20 %).
     const retryRun = await start('retry-once');
     const [first] = await claim('late-retry-q', 5_000);
+    const stepEnded = taskFinished('step-bound');
+    const stepRun = await start('step-bound');
+    // Right after a timer pass the next poll is 1 s away; the three below come due within ~300 ms.
     await timerPassNow();
+    // Step timeout: 300 ms per attempt; the worker holds a 5 s lease and says nothing.
+    await claim('late-step-q', 5_000);
+    // Retry backoff: 200 ms (±20 %), ending a waiting claim.
     await t.ok(FAIL, { id: first!.task.id, fence: first!.leaseToken, error: 'once' });
     const waitFrom = Date.now();
-    const [second] = await claim('late-retry-q', 10_000);
-    const gotAt = Date.now();
-    expect(second?.task.attempt).toBe(2);
+    const retried = claim('late-retry-q', 10_000).then((leases) => ({ leases, at: Date.now() }));
+    // Run timeout: 300 ms.
+    const boundRun = await start('run-bound');
+    const [{ leases, at: gotAt }, , done] = await Promise.all([retried, stepEnded, waitForRun(t, boundRun)]);
+
+    expect(leases[0]?.task.attempt).toBe(2);
     const view = await attemptsOf(retryRun);
     const delay = view.events.find((e) => e.status === 'QUEUED' && e.data?.retryInMs !== undefined)!.data.retryInMs as number;
     const retryLate = gotAt - (ms(view.tasks[0]!.attempts[0]!.finishedAt) + delay);
-    // What holds today: never early, and woken before the long poll's own deadline.
+    // Never early, and woken before the long poll's own deadline.
     expect(retryLate).toBeGreaterThanOrEqual(0);
     expect(gotAt - waitFrom).toBeLessThan(10_000);
-    await t.ok(COMPLETE, { id: second!.task.id, fence: second!.leaseToken });
+    await t.ok(COMPLETE, { id: leases[0]!.task.id, fence: leases[0]!.leaseToken });
 
-    // Step timeout: 300 ms per attempt.
-    const stepRun = await start('step-bound');
-    await timerPassNow();
-    const [held] = await claim('late-step-q', 5_000);
-    while (!(await t.gql(RENEW, { id: held!.task.id, fence: held!.leaseToken })).errors) await new Promise((r) => setTimeout(r, 20));
     const step = (await attemptsOf(stepRun)).tasks[0]!.attempts[0]!;
     expect(step.outcome).toBe('TIMED_OUT');
     const stepLate = ms(step.finishedAt) - ms(step.startedAt) - 300;
 
-    // Run timeout: 300 ms.
-    await timerPassNow();
-    const boundRun = await start('run-bound');
-    const done = await waitForRun(t, boundRun);
     expect(done.status).toBe('FAILED');
     const r = await attemptsOf(boundRun);
     const runLate = ms(r.finishedAt) - ms(r.createdAt) - 300;
 
     console.log(
-      `[timers] at SCHEDULER_POLL_INTERVAL_MS=1000: retry delay ${delay} ms woke the waiting claim ${retryLate} ms after it ended; ` +
+      `[timers] real time, SCHEDULER_POLL_INTERVAL_MS=1000: retry delay ${delay} ms woke the waiting claim ${retryLate} ms after it ended; ` +
         `step timeoutMs=300 fired ${stepLate} ms late; run timeoutMs=300 fired ${runLate} ms late`,
     );
     // Each comes due on a timer armed when it was scheduled, not at the next 1 s poll.
-    expect(retryLate).toBeLessThan(250);
-    expect(stepLate).toBeLessThan(250);
-    expect(runLate).toBeLessThan(250);
+    expect(retryLate).toBeLessThan(500);
+    expect(stepLate).toBeLessThan(500);
+    expect(runLate).toBeLessThan(500);
   });
 });

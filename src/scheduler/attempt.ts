@@ -1,0 +1,84 @@
+import type { Clock } from '../domain/clock';
+import { coerceError, DomainError, LeaseLostError, RunCancelledError } from '../domain/errors';
+import { storable } from '../domain/json';
+import type { TaskRecord } from '../domain/model';
+import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
+import type { SchedulerEngine, SchedulerLog } from './ports';
+
+export interface AttemptContext {
+  engine: SchedulerEngine;
+  executors: ReadonlyMap<string, Executor>;
+  clock: Clock;
+  log: SchedulerLog;
+  /** The executor returned or threw: its slot frees, while the result may still be committing. */
+  executorDone(): void;
+  /** The replica is shutting down: an aborted attempt is given back, not abandoned. */
+  draining(): boolean;
+  /** The attempt is about to park on a durable timer: it holds no lease from now on. */
+  parking(): void;
+  /** The attempt parked on a durable timer due at `until`. */
+  parked(until: Date): void;
+}
+
+/**
+ * Runs one built-in attempt and reports how it ended: completed, failed, parked on a durable
+ * timer (a sleep), or, when aborted, given back (shutdown) or abandoned (its lease was lost or
+ * its run cancelled: whoever holds the task now decides). Never rejects.
+ */
+export async function runAttempt(task: TaskRecord, signal: AbortSignal, ctx: AttemptContext): Promise<void> {
+  const { engine, clock } = ctx;
+  const report = (write: () => Promise<unknown>) => reportResult(ctx.log, { taskId: task.id, runId: task.runId, tenantId: task.tenantId }, write);
+  const executor = ctx.executors.get(task.type);
+  let result: ExecutionResult;
+  try {
+    if (!executor) throw new TaskFailure(`No built-in executor for type "${task.type}"`, false);
+    result = await executor.execute({
+      taskId: task.id,
+      runId: task.runId,
+      tenantId: task.tenantId,
+      attempt: task.attempt,
+      input: task.input,
+      timeoutMs: task.timeoutMs,
+      signal,
+      now: () => clock.now(),
+    });
+  } catch (e: unknown) {
+    ctx.executorDone();
+    if (signal.aborted && !ctx.draining()) return;
+    // Aborted by shutdown: give the task back to another replica, uncounted.
+    if (signal.aborted) {
+      await report(() => engine.release(task.id, task.fence));
+      return;
+    }
+    const failure = e instanceof TaskFailure ? e : new TaskFailure(coerceError(e).message, true);
+    await report(() => engine.fail(task.id, task.fence, storable(failure.message) as string, failure.retryable));
+    return;
+  }
+  ctx.executorDone();
+  if (result.kind === 'sleep') {
+    if (result.until.getTime() <= clock.now().getTime()) {
+      await report(() => engine.complete(task.id, task.fence, task.input));
+    } else {
+      ctx.parking();
+      await report(() => engine.setTimer(task.id, task.fence, task.tenantId, result.until));
+      ctx.parked(result.until);
+    }
+    return;
+  }
+  await report(() => engine.complete(task.id, task.fence, storable(result.output)));
+}
+
+async function reportResult(log: SchedulerLog, ctx: object, write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (e: unknown) {
+    if (e instanceof LeaseLostError || e instanceof RunCancelledError) {
+      log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt refused');
+    } else if (e instanceof DomainError) {
+      log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt not recorded');
+    } else {
+      // The attempt stays RUNNING; its lease expiry hands it to another attempt.
+      log.error({ ...ctx, err: coerceError(e) }, 'could not record the result of a built-in attempt');
+    }
+  }
+}
