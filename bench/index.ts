@@ -64,7 +64,9 @@ async function main(): Promise<void> {
         repeats,
         durationS: Math.round((Date.now() - started) / 1000),
         environment: env,
-        versions: Object.fromEntries(['graphile-worker', 'bullmq', 'pg', 'ioredis', 'graphql', 'graphql-http', 'graphql-ws', 'ws', '@apollo/server'].map((p) => [p, packageVersion(p)])),
+        versions: Object.fromEntries(
+          ['graphile-worker', 'bullmq', 'pg', 'ioredis', 'graphql', 'graphql-http', 'graphql-ws', 'ws', '@apollo/server'].map((p) => [p, packageVersion(p)]),
+        ),
         results,
         table,
       },

@@ -94,7 +94,9 @@ async function main(): Promise<void> {
     console.log(`  logs ${level.padEnd(6)} ${m.toFixed(0).padStart(6)} runs/s  (${((m / base) * 100).toFixed(1)}% of silent)`);
   }
   console.log(`  log scrubbing: ${scrubCost}`);
-  console.log(`  /metrics scrape: median ${median(scrapes).toFixed(1)} ms over ${scrapes.length} scrapes; ${(bytes / 1024 / 1024).toFixed(1)} MiB of logs written`);
+  console.log(
+    `  /metrics scrape: median ${median(scrapes).toFixed(1)} ms over ${scrapes.length} scrapes; ${(bytes / 1024 / 1024).toFixed(1)} MiB of logs written`,
+  );
 }
 
 main().catch((e: unknown) => {

@@ -229,11 +229,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await apollo.start();
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
-    expressApp.use(
-      GRAPHQL_PATH,
-      express.json({ limit: '2mb' }),
-      expressMiddleware(apollo, { context: httpContext(services) }),
-    );
+    expressApp.use(GRAPHQL_PATH, express.json({ limit: '2mb' }), expressMiddleware(apollo, { context: httpContext(services) }));
 
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);

@@ -110,7 +110,9 @@ export function renderTable(results: ScenarioResult[]): string {
         if (a === undefined && b === undefined) continue;
         const ratio = a !== undefined && b !== undefined && b !== 0 ? a / b : NaN;
         const ahead = Number.isFinite(ratio) ? ((m.better === 'higher' ? ratio >= 1 : ratio <= 1) ? 'yes' : 'no') : '';
-        lines.push(`| ${m.label} (${m.unit}) | ${a === undefined ? '–' : format(a)} | ${other.name} | ${b === undefined ? '–' : format(b)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) + '×' : '–'} | ${ahead} |`);
+        lines.push(
+          `| ${m.label} (${m.unit}) | ${a === undefined ? '–' : format(a)} | ${other.name} | ${b === undefined ? '–' : format(b)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) + '×' : '–'} | ${ahead} |`,
+        );
       }
       if (others.length === 0 && a !== undefined) lines.push(`| ${m.label} (${m.unit}) | ${format(a)} | – | – | – | |`);
     }

@@ -29,7 +29,9 @@ export class LeftoverConnectionsError extends Error {
     readonly connections: { applicationName: string; state: string | null }[],
   ) {
     const who = connections.map((c) => `${c.applicationName || '(no application_name)'} [${c.state ?? 'starting'}]`).join(', ');
-    super(`${connections.length} connection(s) to ${database} still open after its side closed: ${who}. Close every pool the side opened before its database is dropped.`);
+    super(
+      `${connections.length} connection(s) to ${database} still open after its side closed: ${who}. Close every pool the side opened before its database is dropped.`,
+    );
     this.name = 'LeftoverConnectionsError';
   }
 }
@@ -151,7 +153,13 @@ export async function environment(postgresUrl: string, redisUrl: string): Promis
     const [, save] = (await redis.config('GET', 'save')) as string[];
     const [, appendonly] = (await redis.config('GET', 'appendonly')) as string[];
     return {
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform },
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model,
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+        platform: process.platform,
+      },
       postgres: pg,
       redis: { version: /redis_version:(\S+)/.exec(info)?.[1], save: save ?? '', appendonly },
     };

@@ -24,7 +24,9 @@ export function graphileSettings(o: GraphileOptions): Record<string, unknown> {
     version: packageVersion('graphile-worker'),
     concurrentJobs: o.concurrency,
     maxPoolSize: POOL_SIZE,
-    ...(o.batched ? { localQueue: { size: LOCAL_QUEUE_SIZE }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } : { localQueue: 'off', completeJobBatchDelay: 'off' }),
+    ...(o.batched
+      ? { localQueue: { size: LOCAL_QUEUE_SIZE }, completeJobBatchDelay: 0, failJobBatchDelay: 0 }
+      : { localQueue: 'off', completeJobBatchDelay: 'off' }),
     pollInterval: 2000,
     preparedStatements: true,
   };

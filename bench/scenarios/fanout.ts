@@ -170,7 +170,7 @@ function side(name: string, role: Side['role'], mode: ServerMode, settings: Reco
           const total = Math.round(rate * seconds);
           const cpu0 = (await server.stats()).cpuMicros;
           const t0 = performance.now();
-          for (let i = 0; i < total; ) {
+          for (let i = 0; i < total;) {
             const wait = t0 + (i * 1000) / rate - performance.now();
             if (wait > 1) await new Promise((r) => setTimeout(r, wait));
             // Timers are ~1 ms coarse: publish every event that is due.
@@ -196,7 +196,9 @@ function side(name: string, role: Side['role'], mode: ServerMode, settings: Reco
         let best: { rate: number; deliveries: number; p99: number; cpuPerDelivery: number } | null = null;
         for (const rate of RATES.filter((r) => r <= ctx.scale(5000, 1000))) {
           const r = await step(rate, stepSeconds);
-          ctx.progress(`    ${name}: ${rate} events/s → ${Math.round(r.deliveries)} deliveries/s, p99 ${r.p99.toFixed(1)} ms, ${r.cpuPerDelivery.toFixed(1)} µs CPU each`);
+          ctx.progress(
+            `    ${name}: ${rate} events/s → ${Math.round(r.deliveries)} deliveries/s, p99 ${r.p99.toFixed(1)} ms, ${r.cpuPerDelivery.toFixed(1)} µs CPU each`,
+          );
           if (!(r.p99 <= P99_LIMIT_MS)) {
             best ??= { ...r, rate: 0 };
             break;

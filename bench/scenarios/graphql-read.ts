@@ -57,6 +57,9 @@ export const graphqlRead: Scenario = {
   ],
   sides: () => [
     side('maestro (Apollo + express)', 'ours', 'maestro', { server: `@apollo/server ${packageVersion('@apollo/server')} + express 5` }),
-    side('bare graphql-http', 'baseline', 'graphql-http', { server: `graphql-http ${packageVersion('graphql-http')} on node:http`, context: 'createContext per request' }),
+    side('bare graphql-http', 'baseline', 'graphql-http', {
+      server: `graphql-http ${packageVersion('graphql-http')} on node:http`,
+      context: 'createContext per request',
+    }),
   ],
 };

@@ -41,7 +41,9 @@ async function main(): Promise<number> {
       console.log(`Use it as:  Authorization: Bearer ${key}`);
     } else if (command === 'list') {
       for (const k of await auth.listKeys(values.tenant ?? null)) {
-        console.log(`${k.id}  tenant=${k.tenantId}  prefix=${k.prefix}…  name=${k.name ?? '-'}  created=${k.createdAt.toISOString()}${k.revokedAt ? `  REVOKED ${k.revokedAt.toISOString()}` : ''}`);
+        console.log(
+          `${k.id}  tenant=${k.tenantId}  prefix=${k.prefix}…  name=${k.name ?? '-'}  created=${k.createdAt.toISOString()}${k.revokedAt ? `  REVOKED ${k.revokedAt.toISOString()}` : ''}`,
+        );
       }
     } else {
       const ok = await auth.revokeKey(arg!);

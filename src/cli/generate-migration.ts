@@ -54,7 +54,10 @@ ${down
     let index = readFileSync(indexPath, 'utf8');
     index = `import { ${className} } from './${file}';\n` + index;
     index = index.replace(/= \[(.*)\];/s, (_m, list: string) => {
-      const items = list.split(',').map((s) => s.trim()).filter(Boolean);
+      const items = list
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       items.push(className);
       return `= [${items.join(', ')}];`;
     });

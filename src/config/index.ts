@@ -53,7 +53,10 @@ const schema = z.object({
   DATABASE_POOL_SIZE: int(1, 200).default(10),
   MAESTRO_DATA_DIR: z.string().min(1).default('.maestro/data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{0,64}$/, { message: 'up to 64 letters, digits, ":", "_", "." or "-"' }).default('maestro:'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{0,64}$/, { message: 'up to 64 letters, digits, ":", "_", "." or "-"' })
+    .default('maestro:'),
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   SCHEDULER_POLL_INTERVAL_MS: int(10, 60_000).default(1_000),
   DISPATCH_CONCURRENCY: int(1, 10_000).default(64),
@@ -148,7 +151,12 @@ function productionRequirements(raw: Record<string, string | undefined>): { vari
   if (raw['NODE_ENV'] !== 'production') return [];
   if (raw['DATABASE_URL'] === undefined) {
     return raw['MAESTRO_DATA_DIR'] === undefined
-      ? [{ variable: 'DATABASE_URL', expected: 'set when NODE_ENV=production (a postgres:// URL; or set MAESTRO_DATA_DIR to run a single replica on embedded storage)' }]
+      ? [
+          {
+            variable: 'DATABASE_URL',
+            expected: 'set when NODE_ENV=production (a postgres:// URL; or set MAESTRO_DATA_DIR to run a single replica on embedded storage)',
+          },
+        ]
       : [];
   }
   return raw['REDIS_URL'] === undefined

@@ -110,19 +110,14 @@ export function validateDefinition(name: string, definition: WorkflowDefinition)
   }
 
   if (typeof name !== 'string' || !WORKFLOW_NAME_PATTERN.test(name)) {
-    fail(
-      'INVALID_NAME',
-      `Workflow name ${quote(name)} is invalid: use 1 to 128 letters, digits, "_", "." or "-", starting with a letter`,
-      { name },
-    );
+    fail('INVALID_NAME', `Workflow name ${quote(name)} is invalid: use 1 to 128 letters, digits, "_", "." or "-", starting with a letter`, { name });
   }
   const runTimeout = definition.timeoutMs ?? null;
   if (runTimeout !== null && !isIntIn(runTimeout, 1, MAX_DURATION_MS)) {
-    fail(
-      'INVALID_TIMEOUT',
-      `${wf} has timeoutMs ${quote(runTimeout)}; use null (no bound) or an integer from 1 to ${MAX_DURATION_MS} (7 days)`,
-      { step: null, value: runTimeout },
-    );
+    fail('INVALID_TIMEOUT', `${wf} has timeoutMs ${quote(runTimeout)}; use null (no bound) or an integer from 1 to ${MAX_DURATION_MS} (7 days)`, {
+      step: null,
+      value: runTimeout,
+    });
   }
   steps.forEach((step, i) => {
     if (typeof step.key !== 'string' || !STEP_KEY_PATTERN.test(step.key)) {
@@ -139,11 +134,10 @@ export function validateDefinition(name: string, definition: WorkflowDefinition)
   steps.forEach((step, i) => {
     const first = indexByKey.get(step.key);
     if (first !== undefined) {
-      fail(
-        'DUPLICATE_KEY',
-        `${wf} declares step "${step.key}" twice (steps[${first}] and steps[${i}]); step keys must be unique`,
-        { step: step.key, indexes: [first, i] },
-      );
+      fail('DUPLICATE_KEY', `${wf} declares step "${step.key}" twice (steps[${first}] and steps[${i}]); step keys must be unique`, {
+        step: step.key,
+        indexes: [first, i],
+      });
     }
     indexByKey.set(step.key, i);
   });
@@ -159,8 +153,7 @@ export function validateDefinition(name: string, definition: WorkflowDefinition)
       if (typeof dep !== 'string' || !indexByKey.has(dep)) {
         fail(
           'UNKNOWN_DEPENDENCY',
-          `${wf}: step "${step.key}" depends on ${quote(dep)}, which is not a step of this workflow; ` +
-            `declared steps: ${listKeys(steps)}`,
+          `${wf}: step "${step.key}" depends on ${quote(dep)}, which is not a step of this workflow; ` + `declared steps: ${listKeys(steps)}`,
           { step: step.key, dependency: dep },
         );
       }
@@ -204,11 +197,11 @@ export function validateDefinition(name: string, definition: WorkflowDefinition)
           : ref.stepKey === step.key
             ? `a step cannot read its own output`
             : `"${ref.stepKey}" is not a dependency of "${step.key}", direct or transitive; add it to dependsOn`;
-      fail(
-        'TEMPLATE_REFERENCES_NON_DEPENDENCY',
-        `${wf}: the input of step "${step.key}" reads ${JSON.stringify(ref.template)}, but ${why}`,
-        { step: step.key, template: ref.template, dependency: ref.stepKey },
-      );
+      fail('TEMPLATE_REFERENCES_NON_DEPENDENCY', `${wf}: the input of step "${step.key}" reads ${JSON.stringify(ref.template)}, but ${why}`, {
+        step: step.key,
+        template: ref.template,
+        dependency: ref.stepKey,
+      });
     }
   });
 }
@@ -227,18 +220,13 @@ function checkTypeAndQueue(wf: string, step: StepDefinition): void {
     return;
   }
   if (typeof queue !== 'string' || !QUEUE_PATTERN.test(queue)) {
-    fail(
-      'INVALID_QUEUE',
-      `${wf}: step "${key}" has invalid queue ${quote(queue)}: use 1 to 128 letters, digits, "_", ".", ":" or "-"`,
-      { step: key, queue },
-    );
+    fail('INVALID_QUEUE', `${wf}: step "${key}" has invalid queue ${quote(queue)}: use 1 to 128 letters, digits, "_", ".", ":" or "-"`, { step: key, queue });
   }
   if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
-    fail(
-      'INVALID_TYPE',
-      `${wf}: step "${key}" has invalid type ${quote(type)}: use a non-empty string of at most ${MAX_TYPE_LENGTH} characters`,
-      { step: key, type },
-    );
+    fail('INVALID_TYPE', `${wf}: step "${key}" has invalid type ${quote(type)}: use a non-empty string of at most ${MAX_TYPE_LENGTH} characters`, {
+      step: key,
+      type,
+    });
   }
 }
 
@@ -271,8 +259,7 @@ function checkTimeout(wf: string, step: StepDefinition): void {
   if (timeoutMs === null || isIntIn(timeoutMs, 1, MAX_DURATION_MS)) return;
   fail(
     'INVALID_TIMEOUT',
-    `${wf}: step "${step.key}" has timeoutMs ${quote(timeoutMs)}; use null (no bound) or an integer from 1 to ` +
-      `${MAX_DURATION_MS} (7 days)`,
+    `${wf}: step "${step.key}" has timeoutMs ${quote(timeoutMs)}; use null (no bound) or an integer from 1 to ` + `${MAX_DURATION_MS} (7 days)`,
     { step: step.key, value: timeoutMs },
   );
 }
@@ -328,7 +315,9 @@ export function ancestors(definition: WorkflowDefinition, key: string): string[]
  * {@link topologicalOrder}.
  */
 export function definitionHash(definition: WorkflowDefinition): string {
-  return createHash('sha256').update(canonicalJson(definition as unknown as Json)).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(definition as unknown as Json))
+    .digest('hex');
 }
 
 /**

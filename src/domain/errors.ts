@@ -2,14 +2,7 @@
  * Domain errors. Each carries a stable `code` (the public contract, surfaced as GraphQL
  * `extensions.code`) and data a client can act on. `graphql/errors.ts` maps them once.
  */
-export type DomainErrorCode =
-  | 'BAD_USER_INPUT'
-  | 'NOT_FOUND'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'CONFLICT'
-  | 'LEASE_LOST'
-  | 'RUN_CANCELLED';
+export type DomainErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'CONFLICT' | 'LEASE_LOST' | 'RUN_CANCELLED';
 
 export abstract class DomainError extends Error {
   abstract readonly code: DomainErrorCode;

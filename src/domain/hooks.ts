@@ -38,4 +38,3 @@ export interface EngineHookMap {
 }
 
 export class EngineHooks extends EventEmitter<EngineHookMap> {}
-

@@ -5,7 +5,6 @@
  */
 import type { Json, RunStatus, TaskStatus, WorkflowDefinition } from './glossary';
 
-
 /** One version of a workflow definition, immutable once written. */
 export interface WorkflowRecord {
   id: string;

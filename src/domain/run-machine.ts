@@ -335,7 +335,9 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       for (const taskId of transition.taskIds) {
         const task = mustGet(w, taskId) as ClaimableTask;
         if (task.status !== 'QUEUED' || (task.availableAt !== null && task.availableAt > ctx.now)) {
-          throw new IllegalTransitionError('claim', `task ${task.key} is ${task.status}${task.status === 'QUEUED' ? ' and not available yet' : ''}`, { taskId });
+          throw new IllegalTransitionError('claim', `task ${task.key} is ${task.status}${task.status === 'QUEUED' ? ' and not available yet' : ''}`, {
+            taskId,
+          });
         }
         // The claim's RUNNING event is recordClaim's (it names the worker), not setTask's.
         Object.assign(task, claimTask(task, transition.workerId, ctx.now));

@@ -175,10 +175,7 @@ function parsePath(template: string, source: string): TemplateRef {
 
   const path = segments.join('.');
   if (!isRoot(root)) {
-    throw new TemplateError(
-      `Template ${JSON.stringify(template)} has unknown root "${root}": paths start with "input" or "steps"`,
-      { template, path },
-    );
+    throw new TemplateError(`Template ${JSON.stringify(template)} has unknown root "${root}": paths start with "input" or "steps"`, { template, path });
   }
   if (root === 'steps' && (segments.length < 3 || segments[2] !== 'output')) {
     // The only thing a step exposes is its output; catching `steps.fetch.body` at registration
@@ -200,8 +197,7 @@ function lookup(ref: TemplateRef, scope: TemplateScope): Json {
     const key = segments[1];
     if (!Object.hasOwn(scope.steps, key)) {
       throw new TemplateError(
-        `Template ${JSON.stringify(ref.template)} cannot be resolved: step "${key}" is not a finished ` +
-          `dependency of this step; add it to dependsOn`,
+        `Template ${JSON.stringify(ref.template)} cannot be resolved: step "${key}" is not a finished ` + `dependency of this step; add it to dependsOn`,
         { template: ref.template, path: ref.path },
       );
     }
@@ -214,10 +210,10 @@ function lookup(ref: TemplateRef, scope: TemplateScope): Json {
     const next = child(current, seg);
     if (next === undefined) {
       const on = segments.slice(0, i).join('.');
-      throw new TemplateError(
-        `Template ${JSON.stringify(ref.template)} cannot be resolved: "${seg}" does not exist on ${on}${describe(current)}`,
-        { template: ref.template, path: ref.path },
-      );
+      throw new TemplateError(`Template ${JSON.stringify(ref.template)} cannot be resolved: "${seg}" does not exist on ${on}${describe(current)}`, {
+        template: ref.template,
+        path: ref.path,
+      });
     }
     current = next;
   }

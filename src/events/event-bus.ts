@@ -1,6 +1,5 @@
 import type { RunEvent } from '../domain/model';
 
-
 export type Unsubscribe = () => void;
 
 /**

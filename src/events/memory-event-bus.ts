@@ -1,7 +1,6 @@
 import { LocalFanout, type EventBus, type Unsubscribe } from './event-bus';
 import type { RunEvent } from '../domain/model';
 
-
 /** Embedded mode: one replica, so the process is the whole cluster. Delivers asynchronously, like Redis. */
 export class MemoryEventBus implements EventBus {
   private readonly fanout = new LocalFanout();

@@ -4,7 +4,6 @@ import { PerTick } from '../primitives/per-tick';
 import { LocalFanout, type EventBus, type Unsubscribe } from './event-bus';
 import type { RunEvent } from '../domain/model';
 
-
 /** JSON has no undefined: the built-in (queue-less) steps travel as this marker. */
 const BUILT_IN = '\u0000builtin';
 /**

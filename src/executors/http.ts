@@ -38,8 +38,7 @@ export function createHttpExecutor(opts: { defaultTimeoutMs: number }): Executor
           if (!headers.has('content-type')) headers.set('content-type', 'application/json');
         }
       }
-      const timeoutMs =
-        typeof input['timeoutMs'] === 'number' && input['timeoutMs'] > 0 ? input['timeoutMs'] : (ctx.timeoutMs ?? opts.defaultTimeoutMs);
+      const timeoutMs = typeof input['timeoutMs'] === 'number' && input['timeoutMs'] > 0 ? input['timeoutMs'] : (ctx.timeoutMs ?? opts.defaultTimeoutMs);
       const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
       let response: Response;
       let text: string;

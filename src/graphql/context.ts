@@ -6,7 +6,6 @@ import type { RunsService } from '../services/runs.service';
 import type { TasksService } from '../services/tasks.service';
 import type { WorkflowsService } from '../services/workflows.service';
 
-
 /**
  * Built once in the composition root; resolvers reach services only through the context, and the
  * engine only through these services (it is not one of them).

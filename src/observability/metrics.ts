@@ -47,10 +47,25 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources): Metr
     registry.removeSingleMetric(name);
   }
 
-  const started = new client.Counter({ name: 'maestro_jobs_started_total', help: 'Runs started (a job is a run).', labelNames: ['workflow'], registers: [registry] });
+  const started = new client.Counter({
+    name: 'maestro_jobs_started_total',
+    help: 'Runs started (a job is a run).',
+    labelNames: ['workflow'],
+    registers: [registry],
+  });
   const succeeded = new client.Counter({ name: 'maestro_jobs_succeeded_total', help: 'Runs that succeeded.', labelNames: ['workflow'], registers: [registry] });
-  const failed = new client.Counter({ name: 'maestro_jobs_failed_total', help: 'Runs that failed (a step failed after its retries, or the run timed out).', labelNames: ['workflow'], registers: [registry] });
-  const cancelled = new client.Counter({ name: 'maestro_jobs_cancelled_total', help: 'Runs cancelled by request.', labelNames: ['workflow'], registers: [registry] });
+  const failed = new client.Counter({
+    name: 'maestro_jobs_failed_total',
+    help: 'Runs that failed (a step failed after its retries, or the run timed out).',
+    labelNames: ['workflow'],
+    registers: [registry],
+  });
+  const cancelled = new client.Counter({
+    name: 'maestro_jobs_cancelled_total',
+    help: 'Runs cancelled by request.',
+    labelNames: ['workflow'],
+    registers: [registry],
+  });
   const latency = new client.Histogram({
     name: 'maestro_job_latency_seconds',
     help: 'Run latency, from startRun to the run finishing.',
@@ -64,9 +79,22 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources): Metr
     labelNames: ['reason'],
     registers: [registry],
   });
-  const reclaimed = new client.Counter({ name: 'maestro_orphaned_tasks_reclaimed_total', help: 'Tasks reclaimed because their lease expired or vanished.', registers: [registry] });
-  const fenced = new client.Counter({ name: 'maestro_fenced_completions_total', help: 'Results refused because they carried a superseded fencing token.', registers: [registry] });
-  const scheduleLatencyMs = new client.Gauge({ name: 'maestro_schedule_latency_ms', help: 'Latest time from a task becoming ready to a worker holding it, in ms.', labelNames: ['queue'], registers: [registry] });
+  const reclaimed = new client.Counter({
+    name: 'maestro_orphaned_tasks_reclaimed_total',
+    help: 'Tasks reclaimed because their lease expired or vanished.',
+    registers: [registry],
+  });
+  const fenced = new client.Counter({
+    name: 'maestro_fenced_completions_total',
+    help: 'Results refused because they carried a superseded fencing token.',
+    registers: [registry],
+  });
+  const scheduleLatencyMs = new client.Gauge({
+    name: 'maestro_schedule_latency_ms',
+    help: 'Latest time from a task becoming ready to a worker holding it, in ms.',
+    labelNames: ['queue'],
+    registers: [registry],
+  });
   const scheduleLatency = new client.Histogram({
     name: 'maestro_schedule_latency_seconds',
     help: 'Time from a task becoming ready to a worker holding it.',

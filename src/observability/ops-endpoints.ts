@@ -14,7 +14,10 @@ export interface CheckResult {
 /** Runs one dependency check (a ping) with a 2 s timeout; never throws. */
 export async function check(name: string, fn: () => Promise<void>): Promise<CheckResult> {
   try {
-    await Promise.race([fn(), new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS).unref())]);
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS).unref()),
+    ]);
     return { name, ok: true };
   } catch (e: unknown) {
     return { name, ok: false, error: coerceError(e).message };

@@ -362,8 +362,7 @@ export function luhnValid(digits: string): boolean {
 export function isCardNumber(digits: string): boolean {
   const n = digits.length;
   if (n < 13 || n > 19) return false;
-  const ok =
-    n === 13 ? digits[0] === '4' : n === 14 ? /^3[0689]/.test(digits) : n === 15 ? /^3[47]/.test(digits) : /^(?:2[2-7]|35|4|5[0-8]|6)/.test(digits);
+  const ok = n === 13 ? digits[0] === '4' : n === 14 ? /^3[0689]/.test(digits) : n === 15 ? /^3[47]/.test(digits) : /^(?:2[2-7]|35|4|5[0-8]|6)/.test(digits);
   return ok && luhnValid(digits);
 }
 
@@ -595,14 +594,19 @@ function visitError(e: Error, depth: number, w: Walk): Record<string, unknown> {
   const ctor = (e as { constructor?: { name?: unknown } }).constructor;
   const out: Record<string, unknown> = {
     type: typeof ctor?.name === 'string' && ctor.name ? ctor.name : e.name,
-    message: scrubString(withCauses(e, (x) => x.message, ': '), w),
+    message: scrubString(
+      withCauses(e, (x) => x.message, ': '),
+      w,
+    ),
     stack: scrubStack(withCauses(e, (x) => x.stack ?? '', '\ncaused by: ')),
   };
   const aggregate = (e as { errors?: unknown }).errors;
   if (Array.isArray(aggregate)) out['aggregateErrors'] = visitArray(aggregate, depth + 1, w);
   for (const key of Object.keys(e)) {
     if (key in out || key === 'cause' || key === 'errors') continue;
-    out[key] = isSensitiveKey(key) ? redactAll((e as unknown as Record<string, unknown>)[key]) : visit((e as unknown as Record<string, unknown>)[key], depth + 1, w);
+    out[key] = isSensitiveKey(key)
+      ? redactAll((e as unknown as Record<string, unknown>)[key])
+      : visit((e as unknown as Record<string, unknown>)[key], depth + 1, w);
   }
   w.ancestors.pop();
   return out;

@@ -9,9 +9,18 @@ import { traceIdOf } from './tracing';
  */
 export function logRunLifecycle(hooks: EngineHooks, logger: Logger): void {
   hooks.on('run:created', (e) => logger.info({ runId: e.runId, tenantId: e.tenantId, workflow: e.workflow, traceId: traceIdOf(e.traceparent) }, 'run created'));
-  hooks.on('run:started', (e) => logger.debug({ runId: e.runId, tenantId: e.tenantId, workflow: e.workflow, traceId: traceIdOf(e.traceparent) }, 'run started'));
+  hooks.on('run:started', (e) =>
+    logger.debug({ runId: e.runId, tenantId: e.tenantId, workflow: e.workflow, traceId: traceIdOf(e.traceparent) }, 'run started'),
+  );
   hooks.on('run:finished', (e) => {
-    const fields = { runId: e.runId, tenantId: e.tenantId, workflow: e.workflow, status: e.status, durationMs: e.durationMs, traceId: traceIdOf(e.traceparent) };
+    const fields = {
+      runId: e.runId,
+      tenantId: e.tenantId,
+      workflow: e.workflow,
+      status: e.status,
+      durationMs: e.durationMs,
+      traceId: traceIdOf(e.traceparent),
+    };
     if (e.status === 'FAILED') logger.warn({ ...fields, error: e.error }, 'run failed');
     else logger.info(fields, `run ${e.status.toLowerCase()}`);
   });
@@ -33,7 +42,16 @@ export function logRunLifecycle(hooks: EngineHooks, logger: Logger): void {
     ),
   );
   hooks.on('task:finished', (e) => {
-    const fields = { runId: e.runId, taskId: e.taskId, tenantId: e.tenantId, workflow: e.workflow, step: e.key, attempt: e.attempt, status: e.status, traceId: traceIdOf(e.traceparent) };
+    const fields = {
+      runId: e.runId,
+      taskId: e.taskId,
+      tenantId: e.tenantId,
+      workflow: e.workflow,
+      step: e.key,
+      attempt: e.attempt,
+      status: e.status,
+      traceId: traceIdOf(e.traceparent),
+    };
     if (e.status === 'FAILED') logger.warn({ ...fields, error: e.error }, 'task failed');
     else logger.debug(fields, `task ${e.status.toLowerCase()}`);
   });

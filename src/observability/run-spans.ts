@@ -25,5 +25,7 @@ export function traceRunLifecycle(hooks: EngineHooks): void {
       'maestro.attempt': e.attempt,
     }),
   );
-  hooks.on('run:finished', (e) => runSpan(`maestro.run.${e.status.toLowerCase()}`, e.traceparent, { 'maestro.run_id': e.runId, 'maestro.workflow': e.workflow }));
+  hooks.on('run:finished', (e) =>
+    runSpan(`maestro.run.${e.status.toLowerCase()}`, e.traceparent, { 'maestro.run_id': e.runId, 'maestro.workflow': e.workflow }),
+  );
 }

@@ -101,9 +101,21 @@ export class Scheduler implements LocalDispatch {
       return this.timers.idle();
     });
     // Every third of the lease: two heartbeats may be lost before it expires.
-    this.heartbeats = new Every(clock, Math.max(MIN_HEARTBEAT_MS, Math.floor(opts.leaseTtlMs / 3)), this.guarded('heartbeat', () => this.heartbeat()));
-    this.reaper = new Every(clock, opts.reaperIntervalMs, this.guarded('reaper', () => leases.reap()));
-    this.orphanSweep = new Every(clock, opts.orphanSweepIntervalMs, this.guarded('orphan sweep', () => leases.sweepOrphans()));
+    this.heartbeats = new Every(
+      clock,
+      Math.max(MIN_HEARTBEAT_MS, Math.floor(opts.leaseTtlMs / 3)),
+      this.guarded('heartbeat', () => this.heartbeat()),
+    );
+    this.reaper = new Every(
+      clock,
+      opts.reaperIntervalMs,
+      this.guarded('reaper', () => leases.reap()),
+    );
+    this.orphanSweep = new Every(
+      clock,
+      opts.orphanSweepIntervalMs,
+      this.guarded('orphan sweep', () => leases.sweepOrphans()),
+    );
   }
 
   start(): void {

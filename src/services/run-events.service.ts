@@ -3,7 +3,6 @@ import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
 import type { EventBus } from '../events/event-bus';
 import type { RunsService } from './runs.service';
 
-
 const RESYNC = Symbol('resync');
 const REPLAY_PAGE = 1_000;
 
@@ -17,9 +16,7 @@ const LIVE_BUFFER = 1024;
  * gap in seq (a dropped or lost live message) is filled from the history.
  */
 export class RunEventsService {
-  constructor(
-    private readonly deps: { bus: EventBus; runs: RunsService },
-  ) {}
+  constructor(private readonly deps: { bus: EventBus; runs: RunsService }) {}
 
   /** One run's events after `afterSeq` (stored first, then live). Throws NotFound for another tenant's run. */
   async subscribeRun(tenantId: string, requestedId: string, afterSeq: number): Promise<AsyncIterableIterator<RunEvent>> {

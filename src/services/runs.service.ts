@@ -17,7 +17,6 @@ import type { EngineHooks } from '../domain/hooks';
 import type { Engine } from './engine';
 import type { WorkflowsService } from './workflows.service';
 
-
 export interface StartRunInput {
   workflow: string;
   version?: number | null;
@@ -218,4 +217,3 @@ export class RunsService {
     return listEvents(this.deps.db, tenantId, runId.toLowerCase(), afterSeq, limit);
   }
 }
-

@@ -11,8 +11,6 @@ import { findTask, runningAttempts } from '../store/tasks.store';
 import type { EngineHooks } from '../domain/hooks';
 import type { Engine } from './engine';
 
-
-
 export const MAX_CLAIM = 100;
 const MAX_BIGINT = 2n ** 63n - 1n;
 export const MIN_LEASE_MS = 1_000;
@@ -61,7 +59,9 @@ export class TasksService {
     if (req.workerId.length < 1 || req.workerId.length > 256) throw new ValidationError('"workerId" must be 1 to 256 characters', { field: 'workerId' });
     if (!Number.isInteger(max) || max < 1 || max > MAX_CLAIM) throw new ValidationError(`"max" must be between 1 and ${MAX_CLAIM}`, { field: 'max' });
     checkLeaseMs(leaseMs);
-    if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) throw new ValidationError(`"waitMs" must be between 0 and ${MAX_WAIT_MS}`, { field: 'waitMs' });
+    if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) {
+      throw new ValidationError(`"waitMs" must be between 0 and ${MAX_WAIT_MS}`, { field: 'waitMs' });
+    }
 
     const deadline = this.deps.clock.now().getTime() + waitMs;
     for (;;) {
@@ -101,7 +101,12 @@ export class TasksService {
    * Extends a lease in the lease store only. When the store has no lease at all (it expired
    * unreaped, or Redis lost it), Postgres decides: the holder of the current token gets it back.
    */
-  async renew(tenantId: string, taskId: string, leaseToken: string, leaseMs?: number | null): Promise<{ taskId: string; leaseToken: string; leaseExpiresAt: Date }> {
+  async renew(
+    tenantId: string,
+    taskId: string,
+    leaseToken: string,
+    leaseMs?: number | null,
+  ): Promise<{ taskId: string; leaseToken: string; leaseExpiresAt: Date }> {
     const ref = this.ref(tenantId, taskId, leaseToken);
     const ttl = leaseMs ?? this.deps.leaseTtlMs;
     checkLeaseMs(ttl);

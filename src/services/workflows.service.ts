@@ -48,10 +48,7 @@ export class WorkflowsService {
   }
 
   async list(tenantId: string, limit: number, afterName: string | null): Promise<{ rows: WorkflowRecord[]; totalCount: number }> {
-    const [rows, totalCount] = await Promise.all([
-      listLatestWorkflows(this.db, tenantId, limit, afterName),
-      countWorkflowNames(this.db, tenantId),
-    ]);
+    const [rows, totalCount] = await Promise.all([listLatestWorkflows(this.db, tenantId, limit, afterName), countWorkflowNames(this.db, tenantId)]);
     return { rows, totalCount };
   }
 

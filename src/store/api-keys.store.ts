@@ -4,10 +4,12 @@ import type { Sql } from './sql';
 export type ApiKeyRow = ApiKeyEntity;
 
 export async function insertApiKey(sql: Sql, row: { tenantId: string; name: string | null; keyHash: string; prefix: string }): Promise<ApiKeyRow> {
-  const [inserted] = await sql.rows<ApiKeyRow>(
-    `INSERT INTO api_keys ("tenantId", name, "keyHash", prefix) VALUES ($1, $2, $3, $4) RETURNING *`,
-    [row.tenantId, row.name, row.keyHash, row.prefix],
-  );
+  const [inserted] = await sql.rows<ApiKeyRow>(`INSERT INTO api_keys ("tenantId", name, "keyHash", prefix) VALUES ($1, $2, $3, $4) RETURNING *`, [
+    row.tenantId,
+    row.name,
+    row.keyHash,
+    row.prefix,
+  ]);
   return inserted!;
 }
 

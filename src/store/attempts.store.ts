@@ -1,7 +1,6 @@
 import type { AttemptRecord } from '../domain/model';
 import type { Sql } from './sql';
 
-
 /** A result arrived from an attempt whose lease had expired: it was refused, and the history says so. */
 export async function markFenced(sql: Sql, taskId: string, fence: string): Promise<boolean> {
   const rows = await sql.rows<{ fence: string }>(

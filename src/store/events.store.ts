@@ -2,7 +2,6 @@ import type { RunEvent } from '../domain/model';
 import type { EventDraft } from '../domain/run-machine';
 import type { Sql } from './sql';
 
-
 /** What the store needs to number a run's next events. */
 export interface SeqCursor {
   runId: string;
@@ -30,8 +29,10 @@ export function numberEvents(cursor: SeqCursor, drafts: readonly EventDraft[], n
 }
 
 export async function listEvents(sql: Sql, tenantId: string, runId: string, afterSeq: number, limit = 10_000): Promise<RunEvent[]> {
-  return sql.rows<RunEvent>(
-    `SELECT * FROM run_events WHERE "tenantId" = $1 AND "runId" = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
-    [tenantId, runId, afterSeq, limit],
-  );
+  return sql.rows<RunEvent>(`SELECT * FROM run_events WHERE "tenantId" = $1 AND "runId" = $2 AND seq > $3 ORDER BY seq LIMIT $4`, [
+    tenantId,
+    runId,
+    afterSeq,
+    limit,
+  ]);
 }

@@ -6,9 +6,7 @@ export async function clusterCounts(sql: Sql): Promise<{ runsActive: number; tas
     `SELECT (SELECT count(*) FROM runs WHERE status IN ('PENDING', 'RUNNING')) AS runs_active,
             (SELECT count(*) FROM tasks WHERE status = 'RUNNING') AS tasks_inflight`,
   );
-  const queues = await sql.rows<{ queue: string | null; depth: string }>(
-    `SELECT queue, count(*) AS depth FROM tasks WHERE status = 'QUEUED' GROUP BY queue`,
-  );
+  const queues = await sql.rows<{ queue: string | null; depth: string }>(`SELECT queue, count(*) AS depth FROM tasks WHERE status = 'QUEUED' GROUP BY queue`);
   return {
     runsActive: Number(counts?.runs_active ?? 0),
     tasksInflight: Number(counts?.tasks_inflight ?? 0),

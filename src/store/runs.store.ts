@@ -4,7 +4,6 @@ import type { Sql } from './sql';
 import type { NewTask } from './tasks.store';
 import { columnList, every, ident, insertFromJson, recordType, RUN_EVENTS, RUNS, TASKS } from './tables';
 
-
 export interface NewRun {
   id: string;
   tenantId: string;
@@ -121,18 +120,12 @@ export async function lockRunOfTask(sql: Sql, taskId: string, tenantId: string |
 
 /** Locks the runs of these tasks in id order (a fixed order: two batches cannot deadlock). */
 export async function lockRunsOfTasks(sql: Sql, taskIds: readonly string[]): Promise<RunRecord[]> {
-  return sql.rows<RunRecord>(
-    `SELECT r.* FROM runs r WHERE r.id IN (SELECT "runId" FROM tasks WHERE id = ANY($1::uuid[])) ORDER BY r.id FOR UPDATE`,
-    [taskIds],
-  );
+  return sql.rows<RunRecord>(`SELECT r.* FROM runs r WHERE r.id IN (SELECT "runId" FROM tasks WHERE id = ANY($1::uuid[])) ORDER BY r.id FOR UPDATE`, [taskIds]);
 }
 
 /** Unfinished runs past their workflow's timeout. */
 export async function dueRunDeadlines(sql: Sql, now: Date, limit: number): Promise<Pick<RunRecord, 'id' | 'tenantId'>[]> {
-  return sql.rows(
-    `SELECT id, "tenantId" FROM runs WHERE "deadlineAt" <= $1 AND status IN ('PENDING', 'RUNNING') ORDER BY "deadlineAt" LIMIT $2`,
-    [now, limit],
-  );
+  return sql.rows(`SELECT id, "tenantId" FROM runs WHERE "deadlineAt" <= $1 AND status IN ('PENDING', 'RUNNING') ORDER BY "deadlineAt" LIMIT $2`, [now, limit]);
 }
 
 export interface RunListFilter {
@@ -167,10 +160,7 @@ export async function listRuns(
     where.push(`("createdAt", id) < ($${params.length - 1}, $${params.length}::uuid)`);
   }
   params.push(limit);
-  const rows = await sql.rows<RunRecord>(
-    `SELECT * FROM runs WHERE ${where.join(' AND ')} ORDER BY "createdAt" DESC, id DESC LIMIT $${params.length}`,
-    params,
-  );
+  const rows = await sql.rows<RunRecord>(`SELECT * FROM runs WHERE ${where.join(' AND ')} ORDER BY "createdAt" DESC, id DESC LIMIT $${params.length}`, params);
   const [count] = await sql.rows<{ n: string }>(`SELECT count(*) AS n FROM runs WHERE ${filtered}`, countParams);
   return { rows, totalCount: Number(count?.n ?? 0) };
 }

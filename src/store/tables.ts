@@ -147,7 +147,19 @@ export const RUN_EVENTS = {
   primaryKey: ['runId', 'seq'],
   transitionUpdates: [],
   // Append-only: an event is written whole, once.
-  transitionInserts: every<keyof RunEvent>()(['runId', 'seq', 'tenantId', 'workflowName', 'type', 'status', 'taskId', 'taskKey', 'attempt', 'data', 'createdAt']),
+  transitionInserts: every<keyof RunEvent>()([
+    'runId',
+    'seq',
+    'tenantId',
+    'workflowName',
+    'type',
+    'status',
+    'taskId',
+    'taskKey',
+    'attempt',
+    'data',
+    'createdAt',
+  ]),
 } as const satisfies TableDescription<RunEvent>;
 
 /** The descriptions the tests pin to the entities. */

@@ -2,7 +2,6 @@ import type { TaskRecord } from '../domain/model';
 import type { Json, TaskStatus } from '../domain/glossary';
 import type { Sql } from './sql';
 
-
 export interface NewTask {
   id: string;
   key: string;
@@ -14,10 +13,7 @@ export interface NewTask {
 }
 
 export async function tasksOfRuns(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<TaskRecord[]> {
-  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND "runId" = ANY($2::uuid[]) ORDER BY "runId", position`, [
-    tenantId,
-    runIds,
-  ]);
+  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND "runId" = ANY($2::uuid[]) ORDER BY "runId", position`, [tenantId, runIds]);
 }
 
 /** The tasks of a run whose row the caller has locked. */
@@ -71,18 +67,16 @@ export async function claimReadyTasks(
 
 /** Sets a durable timer on a running attempt, only if the caller still holds it. */
 export async function setTaskTimer(sql: Sql, taskId: string, fence: string, at: Date): Promise<boolean> {
-  const rows = await sql.rows<{ id: string }>(
-    `UPDATE tasks SET "timerAt" = $3 WHERE id = $1 AND fence = $2 AND status = 'RUNNING' RETURNING id`,
-    [taskId, fence, at],
-  );
+  const rows = await sql.rows<{ id: string }>(`UPDATE tasks SET "timerAt" = $3 WHERE id = $1 AND fence = $2 AND status = 'RUNNING' RETURNING id`, [
+    taskId,
+    fence,
+    at,
+  ]);
   return rows.length === 1;
 }
 
 export async function dueTimers(sql: Sql, now: Date, limit: number): Promise<Pick<TaskRecord, 'id' | 'fence'>[]> {
-  return sql.rows(
-    `SELECT id, fence FROM tasks WHERE "timerAt" <= $1 AND status = 'RUNNING' ORDER BY "timerAt" LIMIT $2`,
-    [now, limit],
-  );
+  return sql.rows(`SELECT id, fence FROM tasks WHERE "timerAt" <= $1 AND status = 'RUNNING' ORDER BY "timerAt" LIMIT $2`, [now, limit]);
 }
 
 /** Running attempts past their step's timeout. */

@@ -2,21 +2,13 @@ import type { WorkflowRecord } from '../domain/model';
 import type { WorkflowDefinition } from '../domain/glossary';
 import type { Sql } from './sql';
 
-
 export async function findLatestWorkflow(sql: Sql, tenantId: string, name: string): Promise<WorkflowRecord | undefined> {
-  const [row] = await sql.rows<WorkflowRecord>(
-    `SELECT * FROM workflows WHERE "tenantId" = $1 AND name = $2 ORDER BY version DESC LIMIT 1`,
-    [tenantId, name],
-  );
+  const [row] = await sql.rows<WorkflowRecord>(`SELECT * FROM workflows WHERE "tenantId" = $1 AND name = $2 ORDER BY version DESC LIMIT 1`, [tenantId, name]);
   return row;
 }
 
 export async function findWorkflowVersion(sql: Sql, tenantId: string, name: string, version: number): Promise<WorkflowRecord | undefined> {
-  const [row] = await sql.rows<WorkflowRecord>(`SELECT * FROM workflows WHERE "tenantId" = $1 AND name = $2 AND version = $3`, [
-    tenantId,
-    name,
-    version,
-  ]);
+  const [row] = await sql.rows<WorkflowRecord>(`SELECT * FROM workflows WHERE "tenantId" = $1 AND name = $2 AND version = $3`, [tenantId, name, version]);
   return row;
 }
 

@@ -1,15 +1,7 @@
 import { startAttemptSpan, type AttemptSpan } from './tracing';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff';
 import type { ConductorClient } from './client';
-import {
-  asConductorError,
-  type ConductorError,
-  isLeaseEnded,
-  NonRetryableError,
-  WorkerStoppingError,
-  toError,
-  type LeaseEndedError,
-} from './errors';
+import { asConductorError, type ConductorError, isLeaseEnded, NonRetryableError, WorkerStoppingError, toError, type LeaseEndedError } from './errors';
 import type { AttemptInfo, LeaseLostDuring, WorkerEvents } from './events';
 import type { Json, TaskContext, TaskHandler, TaskLease, TaskRef, WorkerLogger } from './types';
 
@@ -219,7 +211,7 @@ export class Attempt {
       this.host.log.warn(this.logFields(), 'the worker stopped before the result was recorded; the conductor retries the task when its lease expires');
       this.host.emit('task:abandoned', { ...this.info, reason: 'STOPPING' });
     };
-    for (let failures = 0; ; ) {
+    for (let failures = 0; ;) {
       this.reportInFlight = true;
       try {
         await call.send();

@@ -214,7 +214,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
   }
 
   // Synchronous writes: lines in order, and none lost to the process.exit() after draining.
-  const logger = pino({ level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 1, sync: true }));
+  const logger = pino(
+    { level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ fd: 1, sync: true }),
+  );
   const worker = new Worker({
     url: config.url,
     apiKey: config.apiKey,

@@ -1,10 +1,4 @@
-import {
-  asConductorError,
-  ConductorError,
-  ConductorUnavailableError,
-  LeaseLostError,
-  RunCancelledError,
-} from './errors';
+import { asConductorError, ConductorError, ConductorUnavailableError, LeaseLostError, RunCancelledError } from './errors';
 import type { Json, TaskLease, TaskRef } from './types';
 
 /** The worker protocol's operations, named so that conductor logs and traces show what a worker did. */
@@ -91,10 +85,7 @@ export class ConductorClient {
   }
 
   /** Claims up to `max` ready tasks; with `waitMs`, an empty claim waits for one to become ready. */
-  async claimTasks(
-    req: { queue: string; workerId: string; max: number; leaseMs?: number; waitMs?: number },
-    signal?: AbortSignal,
-  ): Promise<TaskLease[]> {
+  async claimTasks(req: { queue: string; workerId: string; max: number; leaseMs?: number; waitMs?: number }, signal?: AbortSignal): Promise<TaskLease[]> {
     const data = await this.request<{ claimTasks: RawLease[] }>('ClaimTasks', CLAIM, req, { signal, extraTimeoutMs: req.waitMs ?? 0 });
     return data.claimTasks.map((l) => ({
       leaseToken: l.leaseToken,
@@ -227,9 +218,13 @@ export class ConductorClient {
       throw new ConductorUnavailableError(`${operationName}: the conductor answered HTTP ${res.status}`, { status: res.status });
     }
     if (!parsed) {
-      throw new ConductorError('BAD_RESPONSE', `${operationName}: the answer (HTTP ${res.status}) from ${this.options.url} is not GraphQL: ${text.slice(0, 200)}`, {
-        data: { status: res.status },
-      });
+      throw new ConductorError(
+        'BAD_RESPONSE',
+        `${operationName}: the answer (HTTP ${res.status}) from ${this.options.url} is not GraphQL: ${text.slice(0, 200)}`,
+        {
+          data: { status: res.status },
+        },
+      );
     }
     const error = parsed.errors?.[0];
     if (error) throw toConductorError(error, opts.ref);

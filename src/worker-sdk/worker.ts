@@ -67,10 +67,7 @@ export interface WorkerOptions {
  * drains; `stopped` is final.
  */
 export type WorkerState =
-  | { phase: 'created' }
-  | { phase: 'running'; loop: Promise<void> }
-  | { phase: 'stopping'; drained: Promise<void> }
-  | { phase: 'stopped' };
+  { phase: 'created' } | { phase: 'running'; loop: Promise<void> } | { phase: 'stopping'; drained: Promise<void> } | { phase: 'stopped' };
 
 /**
  * A remote worker: claims tasks of one queue in batches (one claim for all free slots, long
@@ -118,7 +115,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.graceMs = options.graceMs ?? 10_000;
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
-    validate(options, { concurrency: this.concurrency, leaseMs: this.leaseMs, fraction, pollWaitMs: this.pollWaitMs, graceMs: this.graceMs, workerId: this.workerId });
+    validate(options, {
+      concurrency: this.concurrency,
+      leaseMs: this.leaseMs,
+      fraction,
+      pollWaitMs: this.pollWaitMs,
+      graceMs: this.graceMs,
+      workerId: this.workerId,
+    });
     this.heartbeatIntervalMs = Math.max(1, Math.floor(this.leaseMs * fraction));
     this.handler = options.handler;
     const logger = options.logger ?? silentLogger;
@@ -153,7 +157,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
   start(): void {
     if (this.lifecycle.phase !== 'created') throw new Error(`Worker.start(): the worker is ${this.lifecycle.phase}; create a new one`);
     this.log.info(
-      { ...(this.logBindsIds ? {} : { workerId: this.workerId, queue: this.queue }), url: this.client.url, concurrency: this.concurrency, leaseMs: this.leaseMs, heartbeatMs: this.heartbeatIntervalMs },
+      {
+        ...(this.logBindsIds ? {} : { workerId: this.workerId, queue: this.queue }),
+        url: this.client.url,
+        concurrency: this.concurrency,
+        leaseMs: this.leaseMs,
+        heartbeatMs: this.heartbeatIntervalMs,
+      },
       'worker started',
     );
     const loop = this.claimLoop().catch((e: unknown) => {
@@ -329,9 +339,13 @@ function validate(
   if (typeof options.queue !== 'string' || !QUEUE_PATTERN.test(options.queue)) fail('queue', '1 to 128 letters, digits, "_", ".", ":" or "-"', options.queue);
   if (typeof options.handler !== 'function') fail('handler', 'a function', typeof options.handler);
   if (!Number.isInteger(v.concurrency) || v.concurrency < 1 || v.concurrency > 10_000) fail('concurrency', 'an integer from 1 to 10000', v.concurrency);
-  if (!Number.isInteger(v.leaseMs) || v.leaseMs < MIN_LEASE_MS || v.leaseMs > MAX_LEASE_MS) fail('leaseMs', `an integer from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}`, v.leaseMs);
+  if (!Number.isInteger(v.leaseMs) || v.leaseMs < MIN_LEASE_MS || v.leaseMs > MAX_LEASE_MS) {
+    fail('leaseMs', `an integer from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}`, v.leaseMs);
+  }
   if (!(v.fraction > 0 && v.fraction < 1)) fail('heartbeatFraction', 'between 0 and 1 (exclusive)', v.fraction);
-  if (!Number.isInteger(v.pollWaitMs) || v.pollWaitMs < 0 || v.pollWaitMs > MAX_POLL_WAIT_MS) fail('pollWaitMs', `an integer from 0 to ${MAX_POLL_WAIT_MS}`, v.pollWaitMs);
+  if (!Number.isInteger(v.pollWaitMs) || v.pollWaitMs < 0 || v.pollWaitMs > MAX_POLL_WAIT_MS) {
+    fail('pollWaitMs', `an integer from 0 to ${MAX_POLL_WAIT_MS}`, v.pollWaitMs);
+  }
   if (!Number.isFinite(v.graceMs) || v.graceMs < 0) fail('graceMs', 'a number >= 0', v.graceMs);
   if (v.workerId.length < 1 || v.workerId.length > 256) fail('workerId', '1 to 256 characters', v.workerId);
 }

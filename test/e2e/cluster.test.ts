@@ -87,7 +87,13 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('a cluster of two replicas and four 
           { key: 'fetch', type: 'echo', queue: 'cluster', input: { n: '{{ input.n }}' } },
           { key: 'left', type: 'echo', queue: 'cluster', dependsOn: ['fetch'], input: { v: '{{ steps.fetch.output.echo.n }}' } },
           { key: 'right', type: 'echo', queue: 'cluster', dependsOn: ['fetch'], input: { v: '{{ steps.fetch.output.echo.n }}' } },
-          { key: 'join', type: 'echo', queue: 'cluster', dependsOn: ['left', 'right'], input: { l: '{{ steps.left.output.echo.v }}', r: '{{ steps.right.output.echo.v }}' } },
+          {
+            key: 'join',
+            type: 'echo',
+            queue: 'cluster',
+            dependsOn: ['left', 'right'],
+            input: { l: '{{ steps.left.output.echo.v }}', r: '{{ steps.right.output.echo.v }}' },
+          },
           { key: 'done', type: 'echo', queue: 'cluster', dependsOn: ['join'], input: '{{ steps.join.output.echo }}' },
         ],
       },
@@ -127,7 +133,9 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('a cluster of two replicas and four 
     const ids: string[] = [];
     for (let i = 0; i < RUNS; i += 25) {
       const batch = await Promise.all(
-        Array.from({ length: Math.min(25, RUNS - i) }, (_, j) => gql(a, `mutation($n: Int!) { startRun(workflow: "cluster", input: { n: $n }) { id } }`, { n: i + j })),
+        Array.from({ length: Math.min(25, RUNS - i) }, (_, j) =>
+          gql(a, `mutation($n: Int!) { startRun(workflow: "cluster", input: { n: $n }) { id } }`, { n: i + j }),
+        ),
       );
       ids.push(...batch.map((d) => d.startRun.id as string));
     }

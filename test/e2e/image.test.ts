@@ -40,10 +40,22 @@ const IMAGE = {
     const from = stages[stages.length - 1]!;
     const image = from.getImage()!;
     const arg = /^\$\{?(\w+)\}?$/.exec(image)?.[1];
-    return arg ? dockerfile.getInitialARGs().flatMap((a) => a.getProperties()).find((p) => p.getName() === arg)!.getValue()! : image;
+    return arg
+      ? dockerfile
+          .getInitialARGs()
+          .flatMap((a) => a.getProperties())
+          .find((p) => p.getName() === arg)!
+          .getValue()!
+      : image;
   })(),
-  workdir: only(finalStage.getInstructions().filter((i) => i.getKeyword() === 'WORKDIR'), 'WORKDIR').getArgumentsContent()!,
-  user: only(finalStage.getInstructions().filter((i) => i.getKeyword() === 'USER'), 'USER').getArgumentsContent()!,
+  workdir: only(
+    finalStage.getInstructions().filter((i) => i.getKeyword() === 'WORKDIR'),
+    'WORKDIR',
+  ).getArgumentsContent()!,
+  user: only(
+    finalStage.getInstructions().filter((i) => i.getKeyword() === 'USER'),
+    'USER',
+  ).getArgumentsContent()!,
   env: Object.fromEntries(finalStage.getENVs().flatMap((e) => e.getProperties().map((p) => [p.getName(), p.getValue()!]))),
   entrypoint: exec(only(finalStage.getENTRYPOINTs(), 'ENTRYPOINT')),
   cmd: exec(only(finalStage.getCMDs(), 'CMD')),
@@ -81,10 +93,14 @@ interface Proc {
 
 /** The container's PID 1 as this machine sees it (what `docker stop` signals): unshare's child. */
 async function pid1(p: Proc): Promise<number> {
-  return waitFor('the container process', () => {
-    const children = readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8').trim();
-    return children ? Number(children.split(' ')[0]) : undefined;
-  }, 5_000);
+  return waitFor(
+    'the container process',
+    () => {
+      const children = readFileSync(`/proc/${p.child.pid}/task/${p.child.pid}/children`, 'utf8').trim();
+      return children ? Number(children.split(' ')[0]) : undefined;
+    },
+    5_000,
+  );
 }
 
 function start(command: string[], env: Record<string, string | undefined>): Proc {
@@ -116,7 +132,11 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T 
 
 beforeAll(() => {
   execFileSync('bash', [join(root, 'test', 'helpers', 'ensure-tini.sh')], { stdio: 'inherit' });
-  const hash = createHash('sha256').update(readFileSync(join(root, 'package.json'))).update(readFileSync(join(root, 'package-lock.json'))).digest('hex').slice(0, 16);
+  const hash = createHash('sha256')
+    .update(readFileSync(join(root, 'package.json')))
+    .update(readFileSync(join(root, 'package-lock.json')))
+    .digest('hex')
+    .slice(0, 16);
   app = join(tmpdir(), 'maestro-image-check', hash);
   if (!existsSync(join(app, 'node_modules', '.maestro-complete'))) {
     rmSync(app, { recursive: true, force: true });
@@ -130,10 +150,23 @@ beforeAll(() => {
   // The build stage's `npm run build`, fresh every time (the sources change; the dependencies rarely do).
   rmSync(join(app, 'dist'), { recursive: true, force: true });
   // Niced: ~20 s of CPU on 2 cores, next to timing-sensitive tests in other files (lease takeover bounds).
-  execFileSync('nice', ['-n', '10', process.execPath, join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(app, 'dist')], {
-    cwd: root,
-    stdio: 'inherit',
-  });
+  execFileSync(
+    'nice',
+    [
+      '-n',
+      '10',
+      process.execPath,
+      join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      join(root, 'tsconfig.build.json'),
+      '--outDir',
+      join(app, 'dist'),
+    ],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
   // Root-owned and read-only to the image user, like the image's COPY without --chown.
   for (const dir of [join(app, '..'), app]) chmodSync(dir, 0o755);
 }, 240_000);
@@ -145,7 +178,10 @@ describe('Dockerfile', () => {
 
   it('builds with dev dependencies and runs with production ones only', () => {
     expect(stages.map((s) => s.getBuildStage())).toEqual(['build', null]);
-    const build = stageImages[0]!.getInstructions().filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent());
+    const build = stageImages[0]!
+      .getInstructions()
+      .filter((i) => i.getKeyword() === 'RUN')
+      .map((i) => i.getArgumentsContent());
     expect(build.join('\n')).toMatch(/npm ci\b/);
     expect(build.join('\n')).toMatch(/npm run build && npm prune --omit=dev/);
     const copies = finalStage.getCOPYs().map((c) => ({ from: c.getFromFlag()?.getValue() ?? null, args: c.getArgumentsContent() }));
@@ -154,7 +190,10 @@ describe('Dockerfile', () => {
       { from: 'build', args: '/app/dist ./dist' },
       { from: null, args: 'package.json ./' },
     ]);
-    expect(finalStage.getCOPYs().some((c) => c.getFlags().some((f) => f.getName() === 'chown')), 'files the runtime user could rewrite').toBe(false);
+    expect(
+      finalStage.getCOPYs().some((c) => c.getFlags().some((f) => f.getName() === 'chown')),
+      'files the runtime user could rewrite',
+    ).toBe(false);
   });
 
   it('runs on a slim Node 20 base as a non-root user with NODE_ENV=production, tini, a HEALTHCHECK and the server as CMD', () => {
@@ -166,16 +205,29 @@ describe('Dockerfile', () => {
     expect(IMAGE.entrypoint).toEqual(['/usr/bin/tini', '--']);
     expect(IMAGE.cmd).toEqual(['node', 'dist/src/server.js']);
     expect(IMAGE.healthcheck.join(' ')).toMatch(/\/healthz/);
-    expect(finalStage.getInstructions().find((i) => i.getKeyword() === 'RUN')!.getArgumentsContent()).toMatch(/apt-get install -y --no-install-recommends tini/);
+    expect(
+      finalStage
+        .getInstructions()
+        .find((i) => i.getKeyword() === 'RUN')!
+        .getArgumentsContent(),
+    ).toMatch(/apt-get install -y --no-install-recommends tini/);
   });
 
   it('keeps local state, dependencies and secrets out of the build context', () => {
-    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.git', '.maestro', '.env', '.env.*']));
   });
 
   it('has every command the chart and the docs run in the compiled layout', () => {
-    for (const file of [IMAGE.cmd[1]!, 'dist/src/cli/migrate.js', 'dist/src/cli/apikey.js', 'dist/src/worker-sdk/cli.js', 'dist/src/worker-sdk/examples/echo.js']) {
+    for (const file of [
+      IMAGE.cmd[1]!,
+      'dist/src/cli/migrate.js',
+      'dist/src/cli/apikey.js',
+      'dist/src/worker-sdk/cli.js',
+      'dist/src/worker-sdk/examples/echo.js',
+    ]) {
       expect(existsSync(join(app, file)), file).toBe(true);
     }
     expect(existsSync(join(app, 'node_modules', 'typescript')), 'dev dependencies in the runtime layout').toBe(false);
@@ -293,7 +345,11 @@ describe('the image lifecycle: migrate, apikey, serve, HEALTHCHECK, a worker, SI
     expect(/^NSpid:\s+\d+\s+(\d+)/m.exec(status)![1]).toBe('1');
     expect(/^Uid:\s+(\d+)/m.exec(status)![1]).toBe(String(uid));
     // Docker runs the HEALTHCHECK command beside the main process, as the image's user, with its ENV.
-    const health = spawnSync(asUser(IMAGE.healthcheck)[0]!, asUser(IMAGE.healthcheck).slice(1), { cwd: app, env: { PATH: process.env['PATH'], ...IMAGE.env, PORT: String(port) }, encoding: 'utf8' });
+    const health = spawnSync(asUser(IMAGE.healthcheck)[0]!, asUser(IMAGE.healthcheck).slice(1), {
+      cwd: app,
+      env: { PATH: process.env['PATH'], ...IMAGE.env, PORT: String(port) },
+      encoding: 'utf8',
+    });
     expect(health.status, health.stderr).toBe(0);
     const anonymous = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
     expect(anonymous.status).toBe(401);
@@ -345,7 +401,9 @@ describe('the image lifecycle: migrate, apikey, serve, HEALTHCHECK, a worker, SI
     await once(slow, 'listening');
     try {
       const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/slow`;
-      await gql(`mutation($url: JSON!) { registerWorkflow(input: { name: "drain", steps: [{ key: "call", type: "http", input: $url }] }) { version } }`, { url: { url } });
+      await gql(`mutation($url: JSON!) { registerWorkflow(input: { name: "drain", steps: [{ key: "call", type: "http", input: $url }] }) { version } }`, {
+        url: { url },
+      });
       await gql('mutation { startRun(workflow: "drain") { id } }');
       await inFlight;
 

@@ -11,7 +11,6 @@ import { RUNBOOK_QUERIES } from '../helpers/runbook';
 
 const root = join(__dirname, '..', '..');
 
-
 function dashboardExpressions(): string[] {
   const dashboard = JSON.parse(readFileSync(join(root, 'charts/maestro/grafana-dashboard-full.json'), 'utf8')) as { panels: unknown[] };
   const out: string[] = [];
@@ -55,9 +54,13 @@ describe('a real Prometheus scraping a conductor that did work', () => {
       join(dir, 'prometheus.yml'),
       `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: maestro\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['127.0.0.1:${t.app.port}']\n`,
     );
-    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-      stdio: 'ignore',
-    });
+    prometheus = spawn(
+      'prometheus',
+      [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`],
+      {
+        stdio: 'ignore',
+      },
+    );
     prometheus.once('error', (e) => {
       throw new Error(`prometheus could not start (run test/helpers/ensure-promtool.sh): ${e.message}`);
     });
@@ -79,7 +82,9 @@ describe('a real Prometheus scraping a conductor that did work', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function query(expr: string): Promise<{ status: string; error?: string; data?: { result: { metric: Record<string, string>; value: [number, string] }[] } }> {
+  async function query(
+    expr: string,
+  ): Promise<{ status: string; error?: string; data?: { result: { metric: Record<string, string>; value: [number, string] }[] } }> {
     const res = await fetch(`${api}/query?query=${encodeURIComponent(expr)}`);
     return (await res.json()) as never;
   }

@@ -77,20 +77,18 @@ describe('the README tour', () => {
       const statuses = await new Promise<string[]>((resolve, reject) => {
         const seen: string[] = [];
         const timer = setTimeout(() => reject(new Error(`timed out after ${JSON.stringify(seen)}`)), 15_000);
-        client
-          .request({ query: `subscription($id: ID!) { runUpdated(id: $id, afterSeq: 0) { seq type status } }`, variables: { id: startRun.id } })
-          .subscribe({
-            next: (r) => {
-              if (r.errors) return reject(new Error(JSON.stringify(r.errors)));
-              const e = (r.data as { runUpdated: { type: string; status: string } }).runUpdated;
-              seen.push(`${e.type}:${e.status}`);
-              if (e.type === 'RUN_STATUS' && e.status === 'SUCCEEDED') {
-                clearTimeout(timer);
-                resolve(seen);
-              }
-            },
-            error: reject,
-          });
+        client.request({ query: `subscription($id: ID!) { runUpdated(id: $id, afterSeq: 0) { seq type status } }`, variables: { id: startRun.id } }).subscribe({
+          next: (r) => {
+            if (r.errors) return reject(new Error(JSON.stringify(r.errors)));
+            const e = (r.data as { runUpdated: { type: string; status: string } }).runUpdated;
+            seen.push(`${e.type}:${e.status}`);
+            if (e.type === 'RUN_STATUS' && e.status === 'SUCCEEDED') {
+              clearTimeout(timer);
+              resolve(seen);
+            }
+          },
+          error: reject,
+        });
       });
       expect(statuses[0]).toBe('RUN_STATUS:PENDING');
       expect(statuses.at(-1)).toBe('RUN_STATUS:SUCCEEDED');

@@ -201,7 +201,13 @@ describe('worker processes that crash or freeze', () => {
 
     // Waiting on the second worker's output, not by polling the API: a query of 100 runs every
     // few ms would compete with the reaper for the (embedded) database and slow what we measure.
-    const completed = () => new Set(second.lines().filter((l) => l.msg === 'task succeeded').map((l) => l.taskId));
+    const completed = () =>
+      new Set(
+        second
+          .lines()
+          .filter((l) => l.msg === 'task succeeded')
+          .map((l) => l.taskId),
+      );
     await waitUntil(() => completed().size >= N, `the second worker to complete ${N} tasks`);
     const elapsedMs = performance.now() - killedAt;
     const boundMs = LEASE_TTL_MS + REAPER_INTERVAL_MS + 1_000;
@@ -214,7 +220,9 @@ describe('worker processes that crash or freeze', () => {
     const breakdown =
       `second worker up at ${since(second.firstLogged.get('worker started'))} s; conductor reaped ${phases.reclaimed.length} leases at ${span(phases.reclaimed)}, ` +
       `second worker claimed ${phases.claimed.length} at ${span(phases.claimed)}, ${phases.finished.length} completions at ${span(phases.finished)}`;
-    console.log(`[crash] reclaimed ${completed().size}/${N} in ${(elapsedMs / 1000).toFixed(2)} s (bound ${(boundMs / 1000).toFixed(1)} s) after the kill: ${breakdown}`);
+    console.log(
+      `[crash] reclaimed ${completed().size}/${N} in ${(elapsedMs / 1000).toFixed(2)} s (bound ${(boundMs / 1000).toFixed(1)} s) after the kill: ${breakdown}`,
+    );
     killFigure = { elapsedMs, boundMs, breakdown };
 
     expect(runs).toHaveLength(N);
@@ -279,10 +287,14 @@ describe('worker processes that crash or freeze', () => {
 
     // Every attempt the frozen worker held ends in "lease lost" (a heartbeat answered at the same
     // moment defers to the result already on its way, which the conductor refuses).
-    const lost = await waitUntil(() => {
-      const l = frozen.lines().filter((x) => x.msg === 'lease lost');
-      return l.length >= N ? l : null;
-    }, `crash-stop-1 to hear LEASE_LOST for its ${N} tasks`, 15_000);
+    const lost = await waitUntil(
+      () => {
+        const l = frozen.lines().filter((x) => x.msg === 'lease lost');
+        return l.length >= N ? l : null;
+      },
+      `crash-stop-1 to hear LEASE_LOST for its ${N} tasks`,
+      15_000,
+    );
     const late = frozen.lines().slice(linesBefore);
     const refusedCompletes = lost.filter((l) => l.during === 'complete');
     const staleAccepted = late.filter((l) => l.msg === 'task succeeded' || l.msg === 'task failed');

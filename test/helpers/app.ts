@@ -177,8 +177,11 @@ export async function waitForRun(t: TestApp, runId: string, timeoutMs = 20_000):
     }, timeoutMs).unref();
   });
   const read = async () =>
-    (await t.ok(`query($id: ID!) { run(id: $id) { id status output error tasks { key status attempt input output error startedAt finishedAt } } }`, { id: runId }))
-      .run;
+    (
+      await t.ok(`query($id: ID!) { run(id: $id) { id status output error tasks { key status attempt input output error startedAt finishedAt } } }`, {
+        id: runId,
+      })
+    ).run;
   let run = await read();
   if (terminal.has(run.status)) return run;
   await finished;

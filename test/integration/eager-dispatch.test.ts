@@ -66,7 +66,9 @@ describe('eager dispatch of built-in steps', () => {
         expect(task.attempts[0]).toMatchObject({ outcome: 'SUCCEEDED', workerId: expect.stringMatching(/^conductor:/) });
       }
       expect(run.events.map((e: { seq: number }) => e.seq)).toEqual(run.events.map((_: unknown, i: number) => i + 1));
-      const order = run.events.filter((e: { type: string }) => e.type === 'TASK_STATUS').map((e: { taskKey: string; status: string }) => `${e.taskKey}:${e.status}`);
+      const order = run.events
+        .filter((e: { type: string }) => e.type === 'TASK_STATUS')
+        .map((e: { taskKey: string; status: string }) => `${e.taskKey}:${e.status}`);
       // Each step: queued, running, succeeded, and only then the next one is queued.
       expect(order).toEqual(steps.flatMap((s) => [`${s.key}:QUEUED`, `${s.key}:RUNNING`, `${s.key}:SUCCEEDED`]));
     } finally {

@@ -67,8 +67,7 @@ describe('execution of built-in steps', () => {
   let t: TestApp;
 
   const register = async (name: string, steps: StepSpec[]) => t.ok(REGISTER, { input: { name, steps } });
-  const start = async (wf: string, input: unknown = {}): Promise<string> =>
-    (await t.ok<{ startRun: { id: string } }>(START, { wf, input })).startRun.id;
+  const start = async (wf: string, input: unknown = {}): Promise<string> => (await t.ok<{ startRun: { id: string } }>(START, { wf, input })).startRun.id;
   const read = async (id: string): Promise<RunView> => (await t.ok<{ run: RunView }>(RUN, { id })).run;
   /** Starts a run, waits (on the run:finished hook) until it is terminal, and reads it back whole. */
   const runToEnd = async (wf: string, input: unknown = {}): Promise<RunView> => {
@@ -337,9 +336,7 @@ describe('execution of built-in steps', () => {
     });
 
     it('a 5xx is retried per the policy and succeeds on the 3rd attempt', async () => {
-      await register('http-retry', [
-        { key: 'call', type: 'http', input: { url: `${base}/flaky/2/retry-1` }, retry: { maxAttempts: 3, initialDelayMs: 10 } },
-      ]);
+      await register('http-retry', [{ key: 'call', type: 'http', input: { url: `${base}/flaky/2/retry-1` }, retry: { maxAttempts: 3, initialDelayMs: 10 } }]);
       const run = await runToEnd('http-retry');
 
       expect(run.status).toBe('SUCCEEDED');
@@ -351,9 +348,7 @@ describe('execution of built-in steps', () => {
     });
 
     it('a 404 is not retried, whatever the policy', async () => {
-      await register('http-404', [
-        { key: 'call', type: 'http', input: { url: `${base}/status/404/once` }, retry: { maxAttempts: 3, initialDelayMs: 10 } },
-      ]);
+      await register('http-404', [{ key: 'call', type: 'http', input: { url: `${base}/status/404/once` }, retry: { maxAttempts: 3, initialDelayMs: 10 } }]);
       const run = await runToEnd('http-404');
 
       expect(run.status).toBe('FAILED');
@@ -393,8 +388,7 @@ describe('execution of built-in steps', () => {
       t.app.hooks.on('timer:parked', onParked);
       return {
         /** The due time of task `id`'s timer, once set (also when it was set before this call). */
-        timerOf: (id: string): Promise<Date> =>
-          seen.has(id) ? Promise.resolve(seen.get(id)!) : new Promise<Date>((resolve) => waiters.set(id, resolve)),
+        timerOf: (id: string): Promise<Date> => (seen.has(id) ? Promise.resolve(seen.get(id)!) : new Promise<Date>((resolve) => waiters.set(id, resolve))),
         restore: () => {
           t.app.hooks.off('timer:parked', onParked);
         },
@@ -477,15 +471,7 @@ describe('execution of built-in steps', () => {
       expect(calls.get('/flaky/2/backoff-1')).toBe(3);
 
       const events = taskEvents(run, 'call');
-      expect(events.map((e) => `${e.status}@${e.attempt}`)).toEqual([
-        'QUEUED@0',
-        'RUNNING@1',
-        'QUEUED@1',
-        'RUNNING@2',
-        'QUEUED@2',
-        'RUNNING@3',
-        'SUCCEEDED@3',
-      ]);
+      expect(events.map((e) => `${e.status}@${e.attempt}`)).toEqual(['QUEUED@0', 'RUNNING@1', 'QUEUED@1', 'RUNNING@2', 'QUEUED@2', 'RUNNING@3', 'SUCCEEDED@3']);
       const running = (attempt: number) => events.find((e) => e.status === 'RUNNING' && e.attempt === attempt)!;
       const requeued = (attempt: number) => events.find((e) => e.status === 'QUEUED' && e.attempt === attempt)!;
       for (const failed of [1, 2]) {

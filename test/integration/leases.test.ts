@@ -209,7 +209,10 @@ describe.each(implementations)('%s: the lease store contract', (_name, make) => 
   it('revoke: the holder hears CANCELLED, the lease still counts as held; another token or tenant cannot revoke it', async () => {
     const l = ref();
     await h.store.acquire([{ ...l, ttlMs: 5_000 }]);
-    await h.store.revoke([{ ...l, fence: '8' }, { ...l, tenantId: 'tenant-b' }]);
+    await h.store.revoke([
+      { ...l, fence: '8' },
+      { ...l, tenantId: 'tenant-b' },
+    ]);
     expect((await h.store.renew(l, 5_000)).ok).toBe(true);
     await h.store.revoke([l]);
     expect(await h.store.renew(l, 5_000)).toEqual({ ok: false, reason: 'CANCELLED' });
@@ -225,7 +228,10 @@ describe.each(implementations)('%s: the lease store contract', (_name, make) => 
   it('release drops only the lease of its token, and the reaper never sees a released lease', async () => {
     const l = ref();
     const [at] = await h.store.acquire([{ ...l, ttlMs: 30 }]);
-    await h.store.release([{ ...l, fence: '99' }, { ...l, tenantId: 'tenant-b' }]);
+    await h.store.release([
+      { ...l, fence: '99' },
+      { ...l, tenantId: 'tenant-b' },
+    ]);
     expect(await h.store.held([l])).toEqual([true]);
     await h.store.release([l]);
     expect(await h.store.held([l])).toEqual([false]);
@@ -427,13 +433,20 @@ async function drain(apps: TestApp[], queue: string, n: number): Promise<string[
 async function attemptsOfRuns(t: TestApp, runIds: string[]): Promise<Map<string, { status: string; attempts: Attempt[] }>> {
   const out = new Map<string, { status: string; attempts: Attempt[] }>();
   for (let i = 0; i < runIds.length; i += 10) {
-    const batch = await Promise.all(runIds.slice(i, i + 10).map((id) => t.ok<{ run: { status: string; tasks: { id: string; attempts: Attempt[] }[] } }>(ATTEMPTS, { id })));
+    const batch = await Promise.all(
+      runIds.slice(i, i + 10).map((id) => t.ok<{ run: { status: string; tasks: { id: string; attempts: Attempt[] }[] } }>(ATTEMPTS, { id })),
+    );
     for (const { run } of batch) out.set(run.tasks[0]!.id, { status: run.status, attempts: run.tasks[0]!.attempts });
   }
   return out;
 }
 
-function expectReclaimedOnce(reclaims: { taskId: string }[], claims: { taskId: string }[], leases: Lease[], byTask: Map<string, { status: string; attempts: Attempt[] }>) {
+function expectReclaimedOnce(
+  reclaims: { taskId: string }[],
+  claims: { taskId: string }[],
+  leases: Lease[],
+  byTask: Map<string, { status: string; attempts: Attempt[] }>,
+) {
   const ids = leases.map((l) => l.task.id).sort();
   expect(reclaims).toHaveLength(50);
   expect(reclaims.map((r) => r.taskId).sort()).toEqual(ids);
@@ -602,7 +615,9 @@ describe('a renewal after the lease vanished from the store', () => {
   });
 
   it('does not re-establish it for a token Postgres no longer runs (the attempt was failed meanwhile)', async () => {
-    await t.ok(REGISTER, { input: { name: 'vanish2', steps: [{ key: 'work', type: 'job', queue: 'vanish-q2', retry: { maxAttempts: 2, initialDelayMs: 0 } }] } });
+    await t.ok(REGISTER, {
+      input: { name: 'vanish2', steps: [{ key: 'work', type: 'job', queue: 'vanish-q2', retry: { maxAttempts: 2, initialDelayMs: 0 } }] },
+    });
     await t.ok(START, { wf: 'vanish2' });
     const [lease] = await claim(t, { queue: 'vanish-q2', waitMs: 5_000, leaseMs: 1_000 });
     await t.ok(FAIL, { id: lease!.task.id, fence: lease!.leaseToken, error: 'flaky' });

@@ -197,7 +197,9 @@ describe('PII in logs (runbook section 6)', () => {
       },
     ]);
     await register('pii-upstream-500', [{ key: 'boom', type: 'http', input: { url: `${base}/fail?ssn={{ input.ssn }}` }, retry: { maxAttempts: 1 } }]);
-    await register('pii-url-credentials', [{ key: 'creds', type: 'http', input: { url: `http://svc:${CANARY.password}@127.0.0.1:${port}/profile` }, retry: { maxAttempts: 1 } }]);
+    await register('pii-url-credentials', [
+      { key: 'creds', type: 'http', input: { url: `http://svc:${CANARY.password}@127.0.0.1:${port}/profile` }, retry: { maxAttempts: 1 } },
+    ]);
     await register('pii-template-card', [
       { key: 'a', type: 'noop', input: { cards: [1] } },
       // A card number as an array index: "… does not exist on steps.a.output.cards".
@@ -281,7 +283,10 @@ describe('PII in logs (runbook section 6)', () => {
     let fromApp = 0;
     for (const [wf, run] of Object.entries(runs)) {
       const about = lines.filter((l) => l['runId'] === run.id);
-      expect(about.some((l) => l['workflow'] === wf && l['tenantId'] === 'pii-tenant'), wf).toBe(true);
+      expect(
+        about.some((l) => l['workflow'] === wf && l['tenantId'] === 'pii-tenant'),
+        wf,
+      ).toBe(true);
       // The test's own run lines carry a `customer` binding; the rest are the app's.
       fromApp += about.filter((l) => !('customer' in l)).length;
       expect(about.filter((l) => 'customer' in l).every((l) => l['customer'] === '[REDACTED:email]')).toBe(true);
@@ -303,7 +308,10 @@ describe('PII in logs (runbook section 6)', () => {
     const finished = lines.find((l) => l['runId'] === runs['pii-flow'].id && l['run']);
     expect(finished?.['run']).toMatchObject({
       status: 'SUCCEEDED',
-      input: { customer: { name: 'Jane Canary', email: '[REDACTED:email]', phone: '[REDACTED:phone]', ssn: '[REDACTED]', card: '[REDACTED:card]' }, token: '[REDACTED]' },
+      input: {
+        customer: { name: 'Jane Canary', email: '[REDACTED:email]', phone: '[REDACTED:phone]', ssn: '[REDACTED]', card: '[REDACTED:card]' },
+        token: '[REDACTED]',
+      },
     });
     for (const kind of ['email', 'phone', 'ssn', 'card', 'jwt', 'credentials']) expect(text, kind).toContain(`[REDACTED:${kind}]`);
 
@@ -314,7 +322,9 @@ describe('PII in logs (runbook section 6)', () => {
   });
 
   it('a clean corpus of ordinary log messages is left alone (false-positive rate below 1%)', () => {
-    const corpus = readFileSync(join(__dirname, '../fixtures/pii/clean-corpus.txt'), 'utf8').split('\n').filter((l) => l.length > 0);
+    const corpus = readFileSync(join(__dirname, '../fixtures/pii/clean-corpus.txt'), 'utf8')
+      .split('\n')
+      .filter((l) => l.length > 0);
     expect(corpus.length).toBeGreaterThanOrEqual(200);
     const changed = corpus.map((line) => ({ line, out: scrubText(line) })).filter((x) => x.out !== x.line);
     const rate = changed.length / corpus.length;

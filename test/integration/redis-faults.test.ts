@@ -9,7 +9,6 @@ import { collect, startTestApp, type GqlResult, type TestApp } from '../helpers/
 import { REAL_POSTGRES, REAL_REDIS } from '../helpers/db';
 import { freePort } from '../helpers/net';
 
-
 /**
  * Faults under load: Redis flushed, Redis killed and restarted, the conductor restarted. Redis
  * holds only liveness, so none of them may lose a run or apply a result twice: renewals

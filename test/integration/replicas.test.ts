@@ -22,7 +22,13 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('two replicas on one Postgres and on
 
   it('delivers events of runs started on one replica to subscribers of the other', async () => {
     await a.ok(REGISTER, {
-      input: { name: 'cross', steps: [{ key: 'one', type: 'noop' }, { key: 'two', type: 'sleep', dependsOn: ['one'], input: { ms: 20 } }] },
+      input: {
+        name: 'cross',
+        steps: [
+          { key: 'one', type: 'noop' },
+          { key: 'two', type: 'sleep', dependsOn: ['one'], input: { ms: 20 } },
+        ],
+      },
     });
     const tenantFeed = collect<{ runEvents: { runId: string; type: string; status: string } }>(
       b.ws(),
@@ -51,11 +57,17 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('two replicas on one Postgres and on
 
   it('shares the built-in work: both replicas execute tasks, each task once', async () => {
     const claimedBy = new Map<string, string[]>();
-    for (const [name, t] of [['a', a], ['b', b]] as const) {
+    for (const [name, t] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
       t.app.hooks.on('task:claimed', (e) => claimedBy.set(e.taskId, [...(claimedBy.get(e.taskId) ?? []), name]));
     }
     await a.ok(REGISTER, {
-      input: { name: 'wide', steps: [{ key: 'root', type: 'noop' }, ...Array.from({ length: 30 }, (_, i) => ({ key: `s${i}`, type: 'noop', dependsOn: ['root'] }))] },
+      input: {
+        name: 'wide',
+        steps: [{ key: 'root', type: 'noop' }, ...Array.from({ length: 30 }, (_, i) => ({ key: `s${i}`, type: 'noop', dependsOn: ['root'] }))],
+      },
     });
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) ids.push((await (i % 2 ? a : b).ok(`mutation { startRun(workflow: "wide") { id } }`)).startRun.id);

@@ -50,13 +50,19 @@ describe('runs API', () => {
     t = await startTestApp({ clock });
     await t.ok(REGISTER, { input: parked('parked') });
     await t.ok(REGISTER, { input: { name: 'versioned', steps: [{ key: 'one', type: 'noop' }] } });
-    await t.ok(REGISTER, { input: { name: 'versioned', steps: [{ key: 'one', type: 'noop' }, { key: 'two', type: 'noop', dependsOn: ['one'] }] } });
+    await t.ok(REGISTER, {
+      input: {
+        name: 'versioned',
+        steps: [
+          { key: 'one', type: 'noop' },
+          { key: 'two', type: 'noop', dependsOn: ['one'] },
+        ],
+      },
+    });
     await t.ok(REGISTER, {
       input: {
         name: 'needs-customer',
-        steps: [
-          { key: 'lookup', type: 'work', queue: 'nobody-listens', input: { id: '{{ input.customer.id }}', note: 'for {{ input.customer.name }}' } },
-        ],
+        steps: [{ key: 'lookup', type: 'work', queue: 'nobody-listens', input: { id: '{{ input.customer.id }}', note: 'for {{ input.customer.name }}' } }],
       },
     });
   });
@@ -216,7 +222,11 @@ describe('runs API', () => {
       await clock.set(at(30));
       const { startRun: newer } = await t.ok(START, { workflow: 'paged' }, key);
       const second = ((await t.ok(RUNS, { first: 10, after: first.pageInfo.endCursor }, key)) as { runs: Page }).runs;
-      expect(second.nodes.map((n) => n.id)).toEqual(newestFirst(created).slice(10, 20).map((r) => r.id));
+      expect(second.nodes.map((n) => n.id)).toEqual(
+        newestFirst(created)
+          .slice(10, 20)
+          .map((r) => r.id),
+      );
       expect(second.totalCount).toBe(26);
       await t.ok(`mutation($id: ID!) { cancelRun(id: $id) { id } }`, { id: newer.id }, key);
       created.push({ id: newer.id, createdAt: at(30) });
@@ -330,11 +340,7 @@ describe('runs API', () => {
       const tasksOf = vi.spyOn(t.app.services.runs, 'tasksOf');
       const workflowsById = vi.spyOn(t.app.services.workflows, 'byIds');
       try {
-        const { runs } = await t.ok(
-          `{ runs(first: 30) { nodes { id tasks { key status } workflow { name version } } totalCount } }`,
-          undefined,
-          key,
-        );
+        const { runs } = await t.ok(`{ runs(first: 30) { nodes { id tasks { key status } workflow { name version } } totalCount } }`, undefined, key);
         expect(runs.totalCount).toBe(30);
         expect(runs.nodes).toHaveLength(30);
         for (const node of runs.nodes as { id: string; tasks: { key: string; status: string }[]; workflow: { name: string; version: number } }[]) {

@@ -266,7 +266,10 @@ describe('run event subscriptions', () => {
         const history = await stored(runId);
         expect(history.status, context).toBe('SUCCEEDED');
         const last = history.events.at(-1)!;
-        expect(items.map((e) => e.seq), context).toEqual(range(plan.afterSeq + 1, last.seq));
+        expect(
+          items.map((e) => e.seq),
+          context,
+        ).toEqual(range(plan.afterSeq + 1, last.seq));
         expect(items.at(-1), context).toMatchObject({ type: 'RUN_STATUS', status: 'SUCCEEDED' });
         expect(items, context).toEqual(history.events.filter((e) => e.seq > plan.afterSeq));
       }

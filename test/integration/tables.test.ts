@@ -51,7 +51,9 @@ describe('table descriptions of the one-statement writes', () => {
   describe.each(TABLES.map((t) => [t.name, t] as const))('%s', (name, table) => {
     it('describes exactly the columns of its entity, each with the entity’s type', () => {
       const columns = entityOf(name).columns;
-      expect(sorted(Object.keys(table.columns)), 'columns in src/store/tables.ts (received) vs the entity (expected)').toEqual(sorted(columns.map((c) => c.databaseName)));
+      expect(sorted(Object.keys(table.columns)), 'columns in src/store/tables.ts (received) vs the entity (expected)').toEqual(
+        sorted(columns.map((c) => c.databaseName)),
+      );
       for (const column of columns) {
         const described = table.columns[column.databaseName];
         expect(described && normalized(described), `type of ${name}.${column.databaseName}`).toBe(normalized(column.type));
@@ -74,10 +76,18 @@ describe('table descriptions of the one-statement writes', () => {
       const fixed = FIXED_AT_CREATION[name];
       expect(fixed, `list the columns of ${name} no transition writes in FIXED_AT_CREATION`).toBeDefined();
       const written = new Set([...table.transitionUpdates, ...table.transitionInserts]);
-      expect(fixed!.filter((c) => written.has(c)), 'a column both fixed and written').toEqual([]);
+      expect(
+        fixed!.filter((c) => written.has(c)),
+        'a column both fixed and written',
+      ).toEqual([]);
       const accounted = new Set([...table.primaryKey, ...written, ...fixed!]);
-      const missing = entityOf(name).columns.map((c) => c.databaseName).filter((c) => !accounted.has(c));
-      expect(missing, `columns of ${name} a transition neither writes nor declares fixed: add them to transitionUpdates (src/store/tables.ts) or FIXED_AT_CREATION`).toEqual([]);
+      const missing = entityOf(name)
+        .columns.map((c) => c.databaseName)
+        .filter((c) => !accounted.has(c));
+      expect(
+        missing,
+        `columns of ${name} a transition neither writes nor declares fixed: add them to transitionUpdates (src/store/tables.ts) or FIXED_AT_CREATION`,
+      ).toEqual([]);
       expect(sorted(accounted)).toEqual(sorted(entityOf(name).columns.map((c) => c.databaseName)));
     });
   });

@@ -26,7 +26,9 @@ interface Sub<T> {
   /** Resolves once `pred` holds; rejects if the subscription errs, ends or the deadline passes first. */
   until(pred: (items: T[]) => boolean, timeoutMs?: number): Promise<T[]>;
   /** How it ended: GraphQL errors, a socket close, or completion. Rejects at the deadline. */
-  ended(timeoutMs?: number): Promise<{ errors?: { message: string; extensions?: Record<string, unknown> }[]; close?: { code: number; reason: string }; complete?: true }>;
+  ended(
+    timeoutMs?: number,
+  ): Promise<{ errors?: { message: string; extensions?: Record<string, unknown> }[]; close?: { code: number; reason: string }; complete?: true }>;
   dispose(): void;
 }
 

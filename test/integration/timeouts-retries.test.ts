@@ -88,7 +88,12 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
    * What a worker does while it works: heartbeat every `everyMs` of the clock until a renewal is
    * refused. Resolves with the refusal's code and when it came (ms of the clock since `from`).
    */
-  const heartbeatUntilRefused = async (lease: Lease, from: Date, everyMs = 100, maxMs = 10_000): Promise<{ code: unknown; afterMs: number; renewals: number }> => {
+  const heartbeatUntilRefused = async (
+    lease: Lease,
+    from: Date,
+    everyMs = 100,
+    maxMs = 10_000,
+  ): Promise<{ code: unknown; afterMs: number; renewals: number }> => {
     let renewals = 0;
     while (clock.now().getTime() - from.getTime() <= maxMs) {
       const r = await t.gql(RENEW, { id: lease.task.id, fence: lease.leaseToken });
@@ -116,7 +121,13 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
       },
     });
     await t.ok(REGISTER, {
-      input: { name: 'fatal', steps: [{ key: 'work', type: 'job', queue: 'fatal-q', retry: { maxAttempts: 3, initialDelayMs: 200 } }, { key: 'after', type: 'noop', dependsOn: ['work'] }] },
+      input: {
+        name: 'fatal',
+        steps: [
+          { key: 'work', type: 'job', queue: 'fatal-q', retry: { maxAttempts: 3, initialDelayMs: 200 } },
+          { key: 'after', type: 'noop', dependsOn: ['work'] },
+        ],
+      },
     });
     await t.ok(REGISTER, {
       input: { name: 'slow', steps: [{ key: 'work', type: 'job', queue: 'slow-q', timeoutMs: 500, retry: { maxAttempts: 2, initialDelayMs: 0 } }] },
@@ -132,7 +143,13 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
       },
     });
     await t.ok(REGISTER, {
-      input: { name: 'cancellable', steps: [{ key: 'work', type: 'job', queue: 'cancel-q' }, { key: 'next', type: 'noop', dependsOn: ['work'] }] },
+      input: {
+        name: 'cancellable',
+        steps: [
+          { key: 'work', type: 'job', queue: 'cancel-q' },
+          { key: 'next', type: 'noop', dependsOn: ['work'] },
+        ],
+      },
     });
     await t.ok(REGISTER, { input: { name: 'drained', steps: [{ key: 'work', type: 'job', queue: 'release-q' }] } });
     await t.ok(REGISTER, {
@@ -183,7 +200,9 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
       const answeredMs = performance.now() - dueAt;
       expect(next?.task).toMatchObject({ id: lease.task.id, key: 'work', attempt: attempt + 1 });
       expect(BigInt(next!.leaseToken)).toBeGreaterThan(BigInt(lease.leaseToken));
-      figures.push(`attempt ${attempt}→${attempt + 1}: delay ${delay} ms (nominal ${nominal}); the waiting claim answered ${answeredMs.toFixed(1)} ms (real) after the clock reached the delay's end`);
+      figures.push(
+        `attempt ${attempt}→${attempt + 1}: delay ${delay} ms (nominal ${nominal}); the waiting claim answered ${answeredMs.toFixed(1)} ms (real) after the clock reached the delay's end`,
+      );
       lease = next!;
     }
     const last = (await t.ok(FAIL, { id: lease.task.id, fence: lease.leaseToken, error: 'flaky 3', retryable: true })).failTask;
@@ -235,7 +254,9 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
     // Ended by a wake-up armed for the deadline, not by the 1 s poll.
     const lasted = ms(attempts[0]!.finishedAt) - ms(attempts[0]!.startedAt);
     expect(lasted).toBe(500);
-    console.log(`[timeout] step timeoutMs=500, heartbeats every 100 ms of the clock: TIMED_OUT ${lasted} ms after the claim; LEASE_LOST after ${refused.renewals} accepted renewals`);
+    console.log(
+      `[timeout] step timeoutMs=500, heartbeats every 100 ms of the clock: TIMED_OUT ${lasted} ms after the claim; LEASE_LOST after ${refused.renewals} accepted renewals`,
+    );
   });
 
   it('a run-level timeoutMs fails the run and cancels the running attempt (its renewal answers RUN_CANCELLED)', async () => {
@@ -364,7 +385,9 @@ describe('real time: timer wake-ups for remote work do not wait for the schedule
   beforeAll(async () => {
     t = await startTestApp({ env: { SCHEDULER_POLL_INTERVAL_MS: '1000', LEASE_TTL_MS: '5000' } });
     await t.ok(REGISTER, { input: { name: 'tick', steps: [{ key: 'only', type: 'noop' }] } });
-    await t.ok(REGISTER, { input: { name: 'retry-once', steps: [{ key: 'work', type: 'job', queue: 'late-retry-q', retry: { maxAttempts: 2, initialDelayMs: 200 } }] } });
+    await t.ok(REGISTER, {
+      input: { name: 'retry-once', steps: [{ key: 'work', type: 'job', queue: 'late-retry-q', retry: { maxAttempts: 2, initialDelayMs: 200 } }] },
+    });
     await t.ok(REGISTER, { input: { name: 'step-bound', steps: [{ key: 'work', type: 'job', queue: 'late-step-q', timeoutMs: 300 }] } });
     await t.ok(REGISTER, { input: { name: 'run-bound', timeoutMs: 300, steps: [{ key: 'work', type: 'job', queue: 'late-run-q' }] } });
   });

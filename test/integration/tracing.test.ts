@@ -19,7 +19,13 @@ describe('a run is one trace', () => {
 
   it('from startRun through a built-in step and a remote step to the run finishing', async () => {
     await t.ok(`mutation($i: WorkflowInput!) { registerWorkflow(input: $i) { version } }`, {
-      i: { name: 'traced', steps: [{ key: 'local', type: 'noop' }, { key: 'remote', type: 'x', queue: 'trace-q', dependsOn: ['local'] }] },
+      i: {
+        name: 'traced',
+        steps: [
+          { key: 'local', type: 'noop' },
+          { key: 'remote', type: 'x', queue: 'trace-q', dependsOn: ['local'] },
+        ],
+      },
     });
     const { startRun } = await t.ok(`mutation { startRun(workflow: "traced") { id } }`);
     const { claimTasks } = await t.ok(`mutation { claimTasks(queue: "trace-q", workerId: "w", waitMs: 10000) { leaseToken task { id traceparent } } }`);
@@ -43,7 +49,13 @@ describe('a run is one trace', () => {
 
   it('continues through a remote worker: the SDK processes the task in a span of the run trace', async () => {
     await t.ok(`mutation($i: WorkflowInput!) { registerWorkflow(input: $i) { version } }`, {
-      i: { name: 'traced-sdk', steps: [{ key: 'first', type: 'noop' }, { key: 'remote', type: 'echo', queue: 'trace-sdk', dependsOn: ['first'] }] },
+      i: {
+        name: 'traced-sdk',
+        steps: [
+          { key: 'first', type: 'noop' },
+          { key: 'remote', type: 'echo', queue: 'trace-sdk', dependsOn: ['first'] },
+        ],
+      },
     });
     const worker = new Worker({ url: t.app.url, queue: 'trace-sdk', concurrency: 2, handler: async (ctx) => ({ seen: ctx.key }) });
     worker.start();

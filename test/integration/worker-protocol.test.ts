@@ -18,7 +18,14 @@ describe('worker protocol', () => {
         name: 'remote',
         steps: [
           { key: 'prep', type: 'noop', input: { n: '{{ input.n }}' } },
-          { key: 'work', type: 'resize', queue: 'images', dependsOn: ['prep'], input: { n: '{{ steps.prep.output.n }}' }, retry: { maxAttempts: 2, initialDelayMs: 10 } },
+          {
+            key: 'work',
+            type: 'resize',
+            queue: 'images',
+            dependsOn: ['prep'],
+            input: { n: '{{ steps.prep.output.n }}' },
+            retry: { maxAttempts: 2, initialDelayMs: 10 },
+          },
           { key: 'after', type: 'noop', dependsOn: ['work'], input: '{{ steps.work.output }}' },
         ],
       },
@@ -89,7 +96,9 @@ describe('worker protocol', () => {
     await t.ok(COMPLETE, { id: second.task.id, fence: second.leaseToken, output: { fresh: true } });
     const run = await waitForRun(t, startRun.id);
     expect(run.output).toEqual({ after: { fresh: true } });
-    const { run: withAttempts } = await t.ok(`query($id: ID!) { run(id: $id) { tasks { key attempts { attempt leaseToken outcome workerId } } } }`, { id: startRun.id });
+    const { run: withAttempts } = await t.ok(`query($id: ID!) { run(id: $id) { tasks { key attempts { attempt leaseToken outcome workerId } } } }`, {
+      id: startRun.id,
+    });
     const work = withAttempts.tasks.find((x: { key: string }) => x.key === 'work');
     expect(work.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['FENCED', 'SUCCEEDED']);
   });
@@ -184,7 +193,13 @@ describe('worker protocol', () => {
 
   it('a task released after its run failed is cancelled, not run again', async () => {
     await t.ok(REGISTER, {
-      input: { name: 'fork', steps: [{ key: 'a', type: 'x', queue: 'fork-q' }, { key: 'b', type: 'x', queue: 'fork-q' }] },
+      input: {
+        name: 'fork',
+        steps: [
+          { key: 'a', type: 'x', queue: 'fork-q' },
+          { key: 'b', type: 'x', queue: 'fork-q' },
+        ],
+      },
     });
     const { startRun } = await t.ok(`mutation { startRun(workflow: "fork") { id } }`);
     const leases = (await t.ok(`mutation { claimTasks(queue: "fork-q", workerId: "w", max: 2, waitMs: 5000) { leaseToken task { id key } } }`)).claimTasks;

@@ -123,10 +123,14 @@ describe('worker SDK against a conductor', () => {
     (await t.ok(`mutation($w: String!, $input: JSON) { startRun(workflow: $w, input: $input) { id } }`, { w: workflow, input }, apiKey)).startRun.id;
   const readRun = async (id: string) => (await t.ok(RUN, { id }, apiKey)).run;
   const finished = async (id: string, timeoutMs = 20_000) =>
-    waitUntil(async () => {
-      const run = await readRun(id);
-      return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(run.status) ? run : null;
-    }, `run ${id} to finish`, timeoutMs);
+    waitUntil(
+      async () => {
+        const run = await readRun(id);
+        return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(run.status) ? run : null;
+      },
+      `run ${id} to finish`,
+      timeoutMs,
+    );
 
   beforeAll(async () => {
     const port = await freePort();
@@ -267,11 +271,15 @@ describe('worker SDK against a conductor', () => {
 
   it('heartbeats keep an attempt alive past its lease: a 2.5 s handler on a 1 s lease stays attempt 1', async () => {
     await register('sdk-heartbeat', 'sdk-heartbeat', { maxAttempts: 3, initialDelayMs: 10 });
-    const w = worker('sdk-heartbeat', async (ctx) => {
-      // The work itself takes 2.5 s (two and a half leases).
-      await new Promise((r) => setTimeout(r, 2_500));
-      return { aborted: ctx.signal.aborted };
-    }, { leaseMs: 1_000 });
+    const w = worker(
+      'sdk-heartbeat',
+      async (ctx) => {
+        // The work itself takes 2.5 s (two and a half leases).
+        await new Promise((r) => setTimeout(r, 2_500));
+        return { aborted: ctx.signal.aborted };
+      },
+      { leaseMs: 1_000 },
+    );
     let renewals = 0;
     const lost: unknown[] = [];
     w.on('lease:renewed', () => renewals++);
@@ -289,12 +297,16 @@ describe('worker SDK against a conductor', () => {
   it('cancelRun while the handler runs: the signal aborts with RunCancelledError and no result is reported', async () => {
     await register('sdk-cancel', 'sdk-cancel');
     let seen: { aborted: boolean; reason: unknown } | undefined;
-    const w = worker('sdk-cancel', async (ctx: TaskContext) => {
-      await abortedOr(ctx.signal, 10_000);
-      seen = { aborted: ctx.signal.aborted, reason: ctx.signal.reason };
-      // A handler that returns anyway: the SDK must not report it.
-      return { late: true };
-    }, { leaseMs: 1_000 });
+    const w = worker(
+      'sdk-cancel',
+      async (ctx: TaskContext) => {
+        await abortedOr(ctx.signal, 10_000);
+        seen = { aborted: ctx.signal.aborted, reason: ctx.signal.reason };
+        // A handler that returns anyway: the SDK must not report it.
+        return { late: true };
+      },
+      { leaseMs: 1_000 },
+    );
     const results: string[] = [];
     w.on('task:done', (e) => results.push(`done ${e.taskId}`));
     w.on('task:failed', (e) => results.push(`failed ${e.taskId}`));
@@ -372,10 +384,14 @@ describe('worker SDK against a conductor', () => {
   it('survives the conductor restarting: the in-flight result is retried until recorded, and claims resume', async () => {
     await register('sdk-restart', 'sdk-restart');
     const hold = gate();
-    const w = worker('sdk-restart', async (ctx) => {
-      if ((ctx.input as { hold?: boolean }).hold) await Promise.race([hold.opened, abortedOr(ctx.signal, 20_000)]);
-      return { n: (ctx.input as { n: number }).n };
-    }, { concurrency: 2, leaseMs: 5_000 });
+    const w = worker(
+      'sdk-restart',
+      async (ctx) => {
+        if ((ctx.input as { hold?: boolean }).hold) await Promise.race([hold.opened, abortedOr(ctx.signal, 20_000)]);
+        return { n: (ctx.input as { n: number }).n };
+      },
+      { concurrency: 2, leaseMs: 5_000 },
+    );
     w.start();
     const before = await finished(await startRun('sdk-restart', { n: 1 }));
     expect(before.status).toBe('SUCCEEDED');
@@ -433,12 +449,20 @@ describe('worker SDK against a conductor', () => {
     [['--queue', 'q'], {}, /^--handler \(or WORKER_HANDLER\) is required/],
     [['--handler', 'src/worker-sdk/examples/echo.ts'], {}, /^--queue \(or WORKER_QUEUE\) is required/],
     [['--queue', 'no spaces', '--handler', 'src/worker-sdk/examples/echo.ts'], {}, /^--queue must be 1 to 128 letters/],
-    [['--handler', 'src/worker-sdk/examples/echo.ts'], { WORKER_QUEUE: 'q', WORKER_CONCURRENCY: 'many' }, /^WORKER_CONCURRENCY must be an integer from 1 to 10000 \(got "many"\)$/],
+    [
+      ['--handler', 'src/worker-sdk/examples/echo.ts'],
+      { WORKER_QUEUE: 'q', WORKER_CONCURRENCY: 'many' },
+      /^WORKER_CONCURRENCY must be an integer from 1 to 10000 \(got "many"\)$/,
+    ],
     [['--queue', 'q', '--handler', 'src/worker-sdk/examples/echo.ts', '--concurrency', '0'], { WORKER_CONCURRENCY: '8' }, /^--concurrency must be an integer/],
     [['--queue', 'q', '--handler', 'src/worker-sdk/examples/echo.ts', '--lease-ms', '500'], {}, /^--lease-ms must be an integer from 1000 to 3600000/],
     [['--queue', 'q', '--handler', 'nope.js'], {}, /^--handler "nope.js": no such file/],
     [['--queue', 'q'], { WORKER_HANDLER: 'nope.js' }, /^WORKER_HANDLER "nope.js": no such file/],
-    [['--queue', 'q', '--handler', 'src/worker-sdk/examples/echo.ts'], { MAESTRO_URL: 'localhost:4000' }, /^MAESTRO_URL must be an http:\/\/ or https:\/\/ URL/],
+    [
+      ['--queue', 'q', '--handler', 'src/worker-sdk/examples/echo.ts'],
+      { MAESTRO_URL: 'localhost:4000' },
+      /^MAESTRO_URL must be an http:\/\/ or https:\/\/ URL/,
+    ],
     [['--queue', 'q', '--handler', 'src/worker-sdk/examples/echo.ts', '--log-level', 'loud'], {}, /^--log-level must be one of/],
     [['--queue', 'q', '--bogus'], {}, /^Unknown option '--bogus'/],
   ])('the worker command refuses %j with %j, naming the flag or variable', (argv, env, message) => {
@@ -446,7 +470,13 @@ describe('worker SDK against a conductor', () => {
   });
 
   it('the worker command reads flags over variables, with defaults', () => {
-    expect(parseWorkerConfig(['--queue', 'images', '--concurrency', '8'], { WORKER_HANDLER: 'src/worker-sdk/examples/echo.ts', WORKER_CONCURRENCY: '2', WORKER_LEASE_MS: '5000' }, process.cwd())).toMatchObject({
+    expect(
+      parseWorkerConfig(
+        ['--queue', 'images', '--concurrency', '8'],
+        { WORKER_HANDLER: 'src/worker-sdk/examples/echo.ts', WORKER_CONCURRENCY: '2', WORKER_LEASE_MS: '5000' },
+        process.cwd(),
+      ),
+    ).toMatchObject({
       url: 'http://localhost:4000/graphql',
       queue: 'images',
       handlerPath: `${process.cwd()}/src/worker-sdk/examples/echo.ts`,

@@ -258,7 +258,13 @@ describe('workflows API', () => {
         {
           ...base,
           steps: [
-            { ...base.steps[0], queue: null, dependsOn: [], timeoutMs: null, retry: { maxAttempts: 1, initialDelayMs: 1000, backoffFactor: 2, maxDelayMs: 60000 } },
+            {
+              ...base.steps[0],
+              queue: null,
+              dependsOn: [],
+              timeoutMs: null,
+              retry: { maxAttempts: 1, initialDelayMs: 1000, backoffFactor: 2, maxDelayMs: 60000 },
+            },
             { key: 'price', type: 'noop' },
             { ...base.steps[2], retry: { maxAttempts: 3, backoffFactor: 1.5, initialDelayMs: 1000 } },
           ],

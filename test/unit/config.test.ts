@@ -26,7 +26,11 @@ describe('loadConfig', () => {
   it.each<[string, Record<string, string>, string]>([
     ['no database at all', { NODE_ENV: 'production' }, 'DATABASE_URL must be set when NODE_ENV=production'],
     ['an empty DATABASE_URL', { NODE_ENV: 'production', DATABASE_URL: '', REDIS_URL: 'redis://r' }, 'DATABASE_URL must be set when NODE_ENV=production'],
-    ['a database but no Redis', { NODE_ENV: 'production', DATABASE_URL: 'postgres://u:hunter2@db/m' }, 'REDIS_URL must be set when NODE_ENV=production and DATABASE_URL is set'],
+    [
+      'a database but no Redis',
+      { NODE_ENV: 'production', DATABASE_URL: 'postgres://u:hunter2@db/m' },
+      'REDIS_URL must be set when NODE_ENV=production and DATABASE_URL is set',
+    ],
   ])('production refuses %s: replicas would split the data or the leases', (_name, env, message) => {
     let error: unknown;
     try {
@@ -40,7 +44,11 @@ describe('loadConfig', () => {
   });
 
   it('production runs one node on embedded storage when MAESTRO_DATA_DIR is chosen deliberately', () => {
-    expect(loadConfig({ NODE_ENV: 'production', MAESTRO_DATA_DIR: '/var/lib/maestro' })).toMatchObject({ databaseUrl: undefined, redisUrl: undefined, dataDir: '/var/lib/maestro' });
+    expect(loadConfig({ NODE_ENV: 'production', MAESTRO_DATA_DIR: '/var/lib/maestro' })).toMatchObject({
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      dataDir: '/var/lib/maestro',
+    });
   });
 
   it('reports a bad value and a production requirement together', () => {

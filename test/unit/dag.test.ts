@@ -44,9 +44,7 @@ describe('normalizeDefinition', () => {
       definition: {
         description: null,
         timeoutMs: null,
-        steps: [
-          { key: 'a', type: 'noop', queue: null, dependsOn: [], input: {}, retry: DEFAULT_RETRY, timeoutMs: null },
-        ],
+        steps: [{ key: 'a', type: 'noop', queue: null, dependsOn: [], input: {}, retry: DEFAULT_RETRY, timeoutMs: null }],
       },
     });
   });
@@ -131,41 +129,172 @@ describe('validateDefinition', () => {
   it.each<{ case: string; name?: string; steps: StepDraft[]; data: Record<string, unknown>; message: string }>([
     { case: 'no steps', steps: [], data: { reason: 'EMPTY_WORKFLOW' }, message: 'Workflow "wf" has no steps; declare at least one step' },
     { case: 'too many steps', steps: tooMany, data: { reason: 'TOO_MANY_STEPS', count: 1001, limit: 1000 }, message: 'has 1001 steps; the limit is 1000' },
-    { case: 'name starting with a digit', name: '1wf', steps: [step('a')], data: { reason: 'INVALID_NAME', name: '1wf' }, message: 'Workflow name "1wf" is invalid' },
+    {
+      case: 'name starting with a digit',
+      name: '1wf',
+      steps: [step('a')],
+      data: { reason: 'INVALID_NAME', name: '1wf' },
+      message: 'Workflow name "1wf" is invalid',
+    },
     { case: 'empty name', name: '', steps: [step('a')], data: { reason: 'INVALID_NAME' }, message: 'starting with a letter' },
     { case: 'name too long', name: `w${'x'.repeat(128)}`, steps: [step('a')], data: { reason: 'INVALID_NAME' }, message: '1 to 128' },
     { case: 'name with a space', name: 'my wf', steps: [step('a')], data: { reason: 'INVALID_NAME' }, message: '"my wf"' },
     { case: 'key with a dot', steps: [step('a.b')], data: { reason: 'INVALID_KEY', step: 'a.b', index: 0 }, message: 'steps[0] has invalid key "a.b"' },
-    { case: 'key starting with a digit', steps: [step('a'), step('1a')], data: { reason: 'INVALID_KEY', step: '1a', index: 1 }, message: 'starting with a letter or "_"' },
+    {
+      case: 'key starting with a digit',
+      steps: [step('a'), step('1a')],
+      data: { reason: 'INVALID_KEY', step: '1a', index: 1 },
+      message: 'starting with a letter or "_"',
+    },
     { case: 'empty key', steps: [step('')], data: { reason: 'INVALID_KEY', step: '' }, message: 'invalid key ""' },
     { case: 'key too long', steps: [step(`k${'x'.repeat(64)}`)], data: { reason: 'INVALID_KEY' }, message: '1 to 64' },
-    { case: 'duplicate key', steps: [step('a'), step('b'), step('a')], data: { reason: 'DUPLICATE_KEY', step: 'a', indexes: [0, 2] }, message: 'declares step "a" twice (steps[0] and steps[2]); step keys must be unique' },
-    { case: 'self dependency', steps: [step('a'), after('b', 'a', 'b')], data: { reason: 'SELF_DEPENDENCY', step: 'b', path: ['b', 'b'] }, message: 'step "b" depends on itself; remove "b" from its dependsOn' },
-    { case: 'unknown dependency', steps: [step('a'), after('b', 'a', 'zz')], data: { reason: 'UNKNOWN_DEPENDENCY', step: 'b', dependency: 'zz' }, message: 'step "b" depends on "zz", which is not a step of this workflow; declared steps: a, b' },
-    { case: 'unknown built-in type', steps: [step('a', { type: 'email' })], data: { reason: 'UNKNOWN_BUILT_IN_TYPE', step: 'a', type: 'email', builtInTypes: ['noop', 'sleep', 'http'] }, message: 'step "a" has type "email", which is not built in (built-in types: noop, sleep, http); to run it on remote workers, set "queue"' },
-    { case: 'built-in type with different case', steps: [step('a', { type: 'HTTP' })], data: { reason: 'UNKNOWN_BUILT_IN_TYPE', type: 'HTTP' }, message: '"HTTP"' },
-    { case: 'empty type with a queue', steps: [step('a', { type: '', queue: 'q' })], data: { reason: 'INVALID_TYPE', step: 'a', type: '' }, message: 'non-empty string of at most 128' },
-    { case: 'type too long with a queue', steps: [step('a', { type: 't'.repeat(129), queue: 'q' })], data: { reason: 'INVALID_TYPE', step: 'a' }, message: 'invalid type' },
+    {
+      case: 'duplicate key',
+      steps: [step('a'), step('b'), step('a')],
+      data: { reason: 'DUPLICATE_KEY', step: 'a', indexes: [0, 2] },
+      message: 'declares step "a" twice (steps[0] and steps[2]); step keys must be unique',
+    },
+    {
+      case: 'self dependency',
+      steps: [step('a'), after('b', 'a', 'b')],
+      data: { reason: 'SELF_DEPENDENCY', step: 'b', path: ['b', 'b'] },
+      message: 'step "b" depends on itself; remove "b" from its dependsOn',
+    },
+    {
+      case: 'unknown dependency',
+      steps: [step('a'), after('b', 'a', 'zz')],
+      data: { reason: 'UNKNOWN_DEPENDENCY', step: 'b', dependency: 'zz' },
+      message: 'step "b" depends on "zz", which is not a step of this workflow; declared steps: a, b',
+    },
+    {
+      case: 'unknown built-in type',
+      steps: [step('a', { type: 'email' })],
+      data: { reason: 'UNKNOWN_BUILT_IN_TYPE', step: 'a', type: 'email', builtInTypes: ['noop', 'sleep', 'http'] },
+      message: 'step "a" has type "email", which is not built in (built-in types: noop, sleep, http); to run it on remote workers, set "queue"',
+    },
+    {
+      case: 'built-in type with different case',
+      steps: [step('a', { type: 'HTTP' })],
+      data: { reason: 'UNKNOWN_BUILT_IN_TYPE', type: 'HTTP' },
+      message: '"HTTP"',
+    },
+    {
+      case: 'empty type with a queue',
+      steps: [step('a', { type: '', queue: 'q' })],
+      data: { reason: 'INVALID_TYPE', step: 'a', type: '' },
+      message: 'non-empty string of at most 128',
+    },
+    {
+      case: 'type too long with a queue',
+      steps: [step('a', { type: 't'.repeat(129), queue: 'q' })],
+      data: { reason: 'INVALID_TYPE', step: 'a' },
+      message: 'invalid type',
+    },
     { case: 'empty queue', steps: [step('a', { queue: '' })], data: { reason: 'INVALID_QUEUE', step: 'a', queue: '' }, message: 'invalid queue ""' },
-    { case: 'queue with a space', steps: [step('a', { queue: 'my queue' })], data: { reason: 'INVALID_QUEUE', queue: 'my queue' }, message: 'letters, digits, "_", ".", ":" or "-"' },
-    { case: 'zero attempts', steps: [step('a', { retry: { maxAttempts: 0 } })], data: { reason: 'INVALID_RETRY', step: 'a', field: 'maxAttempts', value: 0 }, message: 'step "a" has retry.maxAttempts 0; use an integer from 1 to 100' },
-    { case: '101 attempts', steps: [step('a', { retry: { maxAttempts: 101 } })], data: { reason: 'INVALID_RETRY', field: 'maxAttempts', value: 101 }, message: '1 to 100' },
-    { case: 'fractional attempts', steps: [step('a', { retry: { maxAttempts: 2.5 } })], data: { reason: 'INVALID_RETRY', field: 'maxAttempts' }, message: 'integer' },
-    { case: 'negative initial delay', steps: [step('a', { retry: { initialDelayMs: -1 } })], data: { reason: 'INVALID_RETRY', field: 'initialDelayMs', value: -1 }, message: 'retry.initialDelayMs -1' },
-    { case: 'backoff factor below 1', steps: [step('a', { retry: { backoffFactor: 0.5 } })], data: { reason: 'INVALID_RETRY', field: 'backoffFactor', value: 0.5 }, message: 'at least 1' },
-    { case: 'infinite backoff factor', steps: [step('a', { retry: { backoffFactor: Infinity } })], data: { reason: 'INVALID_RETRY', field: 'backoffFactor' }, message: 'at least 1' },
-    { case: 'max delay below initial', steps: [step('a', { retry: { initialDelayMs: 5000, maxDelayMs: 1000 } })], data: { reason: 'INVALID_RETRY', field: 'maxDelayMs', value: 1000 }, message: 'from retry.initialDelayMs (5000)' },
-    { case: 'max delay over 7 days', steps: [step('a', { retry: { maxDelayMs: 604_800_001 } })], data: { reason: 'INVALID_RETRY', field: 'maxDelayMs' }, message: '7 days' },
-    { case: 'zero timeout', steps: [step('a', { timeoutMs: 0 })], data: { reason: 'INVALID_TIMEOUT', step: 'a', value: 0 }, message: 'step "a" has timeoutMs 0; use null (no bound) or an integer from 1 to 604800000 (7 days)' },
-    { case: 'timeout over 7 days', steps: [step('a', { timeoutMs: 604_800_001 })], data: { reason: 'INVALID_TIMEOUT', value: 604_800_001 }, message: 'timeoutMs 604800001' },
+    {
+      case: 'queue with a space',
+      steps: [step('a', { queue: 'my queue' })],
+      data: { reason: 'INVALID_QUEUE', queue: 'my queue' },
+      message: 'letters, digits, "_", ".", ":" or "-"',
+    },
+    {
+      case: 'zero attempts',
+      steps: [step('a', { retry: { maxAttempts: 0 } })],
+      data: { reason: 'INVALID_RETRY', step: 'a', field: 'maxAttempts', value: 0 },
+      message: 'step "a" has retry.maxAttempts 0; use an integer from 1 to 100',
+    },
+    {
+      case: '101 attempts',
+      steps: [step('a', { retry: { maxAttempts: 101 } })],
+      data: { reason: 'INVALID_RETRY', field: 'maxAttempts', value: 101 },
+      message: '1 to 100',
+    },
+    {
+      case: 'fractional attempts',
+      steps: [step('a', { retry: { maxAttempts: 2.5 } })],
+      data: { reason: 'INVALID_RETRY', field: 'maxAttempts' },
+      message: 'integer',
+    },
+    {
+      case: 'negative initial delay',
+      steps: [step('a', { retry: { initialDelayMs: -1 } })],
+      data: { reason: 'INVALID_RETRY', field: 'initialDelayMs', value: -1 },
+      message: 'retry.initialDelayMs -1',
+    },
+    {
+      case: 'backoff factor below 1',
+      steps: [step('a', { retry: { backoffFactor: 0.5 } })],
+      data: { reason: 'INVALID_RETRY', field: 'backoffFactor', value: 0.5 },
+      message: 'at least 1',
+    },
+    {
+      case: 'infinite backoff factor',
+      steps: [step('a', { retry: { backoffFactor: Infinity } })],
+      data: { reason: 'INVALID_RETRY', field: 'backoffFactor' },
+      message: 'at least 1',
+    },
+    {
+      case: 'max delay below initial',
+      steps: [step('a', { retry: { initialDelayMs: 5000, maxDelayMs: 1000 } })],
+      data: { reason: 'INVALID_RETRY', field: 'maxDelayMs', value: 1000 },
+      message: 'from retry.initialDelayMs (5000)',
+    },
+    {
+      case: 'max delay over 7 days',
+      steps: [step('a', { retry: { maxDelayMs: 604_800_001 } })],
+      data: { reason: 'INVALID_RETRY', field: 'maxDelayMs' },
+      message: '7 days',
+    },
+    {
+      case: 'zero timeout',
+      steps: [step('a', { timeoutMs: 0 })],
+      data: { reason: 'INVALID_TIMEOUT', step: 'a', value: 0 },
+      message: 'step "a" has timeoutMs 0; use null (no bound) or an integer from 1 to 604800000 (7 days)',
+    },
+    {
+      case: 'timeout over 7 days',
+      steps: [step('a', { timeoutMs: 604_800_001 })],
+      data: { reason: 'INVALID_TIMEOUT', value: 604_800_001 },
+      message: 'timeoutMs 604800001',
+    },
     { case: 'fractional timeout', steps: [step('a', { timeoutMs: 1.5 })], data: { reason: 'INVALID_TIMEOUT' }, message: 'integer' },
-    { case: 'malformed template', steps: [step('a', { input: { x: ['{{ input..a }}'] } })], data: { reason: 'INVALID_TEMPLATE', step: 'a', template: '{{ input..a }}' }, message: 'the input of step "a" has an invalid template. Template "{{ input..a }}" is malformed' },
+    {
+      case: 'malformed template',
+      steps: [step('a', { input: { x: ['{{ input..a }}'] } })],
+      data: { reason: 'INVALID_TEMPLATE', step: 'a', template: '{{ input..a }}' },
+      message: 'the input of step "a" has an invalid template. Template "{{ input..a }}" is malformed',
+    },
     { case: 'empty template', steps: [step('a', { input: '{{ }}' })], data: { reason: 'INVALID_TEMPLATE', template: '{{ }}' }, message: 'the path is empty' },
-    { case: 'template with an unknown root', steps: [step('a', { input: '{{ env.HOME }}' })], data: { reason: 'INVALID_TEMPLATE', template: '{{ env.HOME }}' }, message: 'unknown root "env"' },
-    { case: 'template reading a sibling', steps: [step('a'), step('b'), step('c', { dependsOn: ['a'], input: '{{ steps.b.output }}' })], data: { reason: 'TEMPLATE_REFERENCES_NON_DEPENDENCY', step: 'c', template: '{{ steps.b.output }}', dependency: 'b' }, message: 'the input of step "c" reads "{{ steps.b.output }}", but "b" is not a dependency of "c", direct or transitive; add it to dependsOn' },
-    { case: 'template reading a descendant', steps: [step('a', { input: '{{ steps.b.output }}' }), after('b', 'a')], data: { reason: 'TEMPLATE_REFERENCES_NON_DEPENDENCY', step: 'a', dependency: 'b' }, message: '"b" is not a dependency of "a"' },
-    { case: 'template reading its own output', steps: [step('a', { input: 'x={{ steps.a.output }}' })], data: { reason: 'TEMPLATE_REFERENCES_NON_DEPENDENCY', dependency: 'a' }, message: 'a step cannot read its own output' },
-    { case: 'template reading a step that does not exist', steps: [step('a', { input: { deep: { er: '{{ steps.ghost.output.x }}' } } })], data: { reason: 'TEMPLATE_REFERENCES_NON_DEPENDENCY', dependency: 'ghost' }, message: 'there is no step "ghost" in this workflow' },
+    {
+      case: 'template with an unknown root',
+      steps: [step('a', { input: '{{ env.HOME }}' })],
+      data: { reason: 'INVALID_TEMPLATE', template: '{{ env.HOME }}' },
+      message: 'unknown root "env"',
+    },
+    {
+      case: 'template reading a sibling',
+      steps: [step('a'), step('b'), step('c', { dependsOn: ['a'], input: '{{ steps.b.output }}' })],
+      data: { reason: 'TEMPLATE_REFERENCES_NON_DEPENDENCY', step: 'c', template: '{{ steps.b.output }}', dependency: 'b' },
+      message: 'the input of step "c" reads "{{ steps.b.output }}", but "b" is not a dependency of "c", direct or transitive; add it to dependsOn',
+    },
+    {
+      case: 'template reading a descendant',
+      steps: [step('a', { input: '{{ steps.b.output }}' }), after('b', 'a')],
+      data: { reason: 'TEMPLATE_REFERENCES_NON_DEPENDENCY', step: 'a', dependency: 'b' },
+      message: '"b" is not a dependency of "a"',
+    },
+    {
+      case: 'template reading its own output',
+      steps: [step('a', { input: 'x={{ steps.a.output }}' })],
+      data: { reason: 'TEMPLATE_REFERENCES_NON_DEPENDENCY', dependency: 'a' },
+      message: 'a step cannot read its own output',
+    },
+    {
+      case: 'template reading a step that does not exist',
+      steps: [step('a', { input: { deep: { er: '{{ steps.ghost.output.x }}' } } })],
+      data: { reason: 'TEMPLATE_REFERENCES_NON_DEPENDENCY', dependency: 'ghost' },
+      message: 'there is no step "ghost" in this workflow',
+    },
   ])('rejects $case', ({ name = 'wf', steps, data, message }) => {
     const e = rejection(() => normalizeDefinition(draft(steps, name)));
     expect(e.code).toBe('BAD_USER_INPUT');
@@ -191,8 +320,7 @@ describe('validateDefinition', () => {
     const e = rejection(() => normalizeDefinition(draft(steps, 'x')));
     expect(e.data).toEqual({ reason: 'CYCLE', path });
     expect(e.message).toBe(
-      `Workflow "x" has a dependency cycle: ${path.join(' → ')} (each step depends on the next); ` +
-        'remove one of these dependsOn entries',
+      `Workflow "x" has a dependency cycle: ${path.join(' → ')} (each step depends on the next); ` + 'remove one of these dependsOn entries',
     );
   });
 
@@ -210,7 +338,11 @@ describe('validateDefinition', () => {
     { case: 'retry before timeout of a later step', steps: [step('a', { timeoutMs: 0 }), step('b', { retry: { maxAttempts: 0 } })], reason: 'INVALID_TIMEOUT' },
     { case: 'retry before template', steps: [step('a', { input: '{{', retry: { maxAttempts: 0 } })], reason: 'INVALID_RETRY' },
     { case: 'template syntax before cycle', steps: [after('a', 'b'), step('b', { dependsOn: ['a'], input: '{{ x }}' })], reason: 'INVALID_TEMPLATE' },
-    { case: 'cycle before template dependency', steps: [after('a', 'b'), step('b', { dependsOn: ['a'], input: '{{ steps.c.output }}' }), step('c')], reason: 'CYCLE' },
+    {
+      case: 'cycle before template dependency',
+      steps: [after('a', 'b'), step('b', { dependsOn: ['a'], input: '{{ steps.c.output }}' }), step('c')],
+      reason: 'CYCLE',
+    },
   ])('reports the first problem in a fixed order: $case', ({ name = 'wf', steps, reason }) => {
     expect(rejection(() => normalizeDefinition(draft(steps, name))).data.reason).toBe(reason);
   });

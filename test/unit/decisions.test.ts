@@ -40,17 +40,52 @@ const run = (status: RunStatus) => ({ id: 'r1', status });
 
 describe('decideResult: a holder reports its attempt', () => {
   const ok: AttemptResult = { kind: 'succeeded', output: 1 };
-  it.each<{ name: string; run: RunStatus; task: TaskState; fence: string; result: AttemptResult; answer: 'transition' | 'unchanged' | typeof LeaseLostError | typeof RunCancelledError }>([
+  it.each<{
+    name: string;
+    run: RunStatus;
+    task: TaskState;
+    fence: string;
+    result: AttemptResult;
+    answer: 'transition' | 'unchanged' | typeof LeaseLostError | typeof RunCancelledError;
+  }>([
     { name: 'the current holder succeeds', run: 'RUNNING', task: task('RUNNING'), fence: '7', result: ok, answer: 'transition' },
-    { name: 'the current holder fails', run: 'RUNNING', task: task('RUNNING'), fence: '7', result: { kind: 'failed', error: 'x', retryable: true }, answer: 'transition' },
+    {
+      name: 'the current holder fails',
+      run: 'RUNNING',
+      task: task('RUNNING'),
+      fence: '7',
+      result: { kind: 'failed', error: 'x', retryable: true },
+      answer: 'transition',
+    },
     { name: 'the current holder releases', run: 'RUNNING', task: task('RUNNING'), fence: '7', result: { kind: 'released' }, answer: 'transition' },
     { name: 'a stale token is fenced', run: 'RUNNING', task: task('RUNNING'), fence: '6', result: ok, answer: LeaseLostError },
     { name: 'a stale token is fenced even after the task succeeded', run: 'RUNNING', task: task('SUCCEEDED'), fence: '6', result: ok, answer: LeaseLostError },
     { name: 'completing twice with the current token is idempotent', run: 'RUNNING', task: task('SUCCEEDED'), fence: '7', result: ok, answer: 'unchanged' },
-    { name: 'failing after success with the current token is refused', run: 'RUNNING', task: task('SUCCEEDED'), fence: '7', result: { kind: 'failed', error: 'x', retryable: true }, answer: LeaseLostError },
+    {
+      name: 'failing after success with the current token is refused',
+      run: 'RUNNING',
+      task: task('SUCCEEDED'),
+      fence: '7',
+      result: { kind: 'failed', error: 'x', retryable: true },
+      answer: LeaseLostError,
+    },
     { name: 'a cancelled task answers RUN_CANCELLED', run: 'CANCELLED', task: task('CANCELLED'), fence: '7', result: ok, answer: RunCancelledError },
-    { name: 'a running task of a cancelled run answers RUN_CANCELLED', run: 'CANCELLED', task: task('RUNNING'), fence: '7', result: ok, answer: RunCancelledError },
-    { name: 'a task queued again (lease expired) refuses the old holder', run: 'RUNNING', task: task('QUEUED'), fence: '7', result: ok, answer: LeaseLostError },
+    {
+      name: 'a running task of a cancelled run answers RUN_CANCELLED',
+      run: 'CANCELLED',
+      task: task('RUNNING'),
+      fence: '7',
+      result: ok,
+      answer: RunCancelledError,
+    },
+    {
+      name: 'a task queued again (lease expired) refuses the old holder',
+      run: 'RUNNING',
+      task: task('QUEUED'),
+      fence: '7',
+      result: ok,
+      answer: LeaseLostError,
+    },
   ])('$name', ({ run: r, task: t, fence, result, answer }) => {
     const d = decideResult(run(r), t, fence, result);
     if (answer === 'transition') expect(d).toEqual({ transition: { ...result, taskId: 't1' } });

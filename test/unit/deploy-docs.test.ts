@@ -18,7 +18,13 @@ function table(markdown: string, header: string): string[][] {
   const rows: string[][] = [];
   for (const line of lines.slice(start + 2)) {
     if (!line.trim().startsWith('|')) break;
-    rows.push(line.trim().slice(1, -1).split(' | ').map((c) => c.trim()));
+    rows.push(
+      line
+        .trim()
+        .slice(1, -1)
+        .split(' | ')
+        .map((c) => c.trim()),
+    );
   }
   return rows;
 }
@@ -34,13 +40,28 @@ describe('README-DEPLOY.md', () => {
   });
 
   it('uses the runbook namespace, release, ConfigMap and Secret names, and its rollback and cosign commands', () => {
-    for (const text of [RB.namespace, RB.configMap, RB.secret, 'helm rollback maestro -n intelgraph-dev <REVISION>', 'cosign verify', 'helm upgrade --install maestro charts/maestro -n intelgraph-dev']) {
+    for (const text of [
+      RB.namespace,
+      RB.configMap,
+      RB.secret,
+      'helm rollback maestro -n intelgraph-dev <REVISION>',
+      'cosign verify',
+      'helm upgrade --install maestro charts/maestro -n intelgraph-dev',
+    ]) {
       expect(deployGuide).toContain(text);
     }
   });
 
   it('covers prerequisites, verification, scaling and rollback', () => {
-    for (const heading of ['## Prerequisites', '## Configuration and secrets', '## Install into intelgraph-dev', '## Verify the deployment', '## Scaling', '## Rollback', '## Verify the image signature']) {
+    for (const heading of [
+      '## Prerequisites',
+      '## Configuration and secrets',
+      '## Install into intelgraph-dev',
+      '## Verify the deployment',
+      '## Scaling',
+      '## Rollback',
+      '## Verify the image signature',
+    ]) {
       expect(deployGuide).toContain(heading);
     }
     for (const prerequisite of ['**Postgres**', '**Redis**', '**Prometheus Operator**', '**Grafana**']) expect(deployGuide).toContain(prerequisite);
@@ -49,7 +70,14 @@ describe('README-DEPLOY.md', () => {
 
 describe('docs/RUNBOOK.md', () => {
   it('keeps the sections the alerts link to', () => {
-    for (const heading of ['### High error rate', '### High latency', '### Pod restarts', '### Queue backlog', '### Lease renewal failures', '### PII checks']) {
+    for (const heading of [
+      '### High error rate',
+      '### High latency',
+      '### Pod restarts',
+      '### Queue backlog',
+      '### Lease renewal failures',
+      '### PII checks',
+    ]) {
       expect(runbook.split('\n')).toContain(heading);
     }
   });

@@ -23,7 +23,9 @@ describe('release.yml', () => {
   const wf = workflow('release.yml');
   const job = wf.jobs.image;
   const uses = steps(wf).map((s) => String(s.uses ?? '').split('@')[0]);
-  const scripts = steps(wf).map((s) => String(s.run ?? '')).join('\n');
+  const scripts = steps(wf)
+    .map((s) => String(s.run ?? ''))
+    .join('\n');
 
   it('runs on version tags with the OIDC token cosign keyless needs and package write for ghcr.io', () => {
     expect(wf.on).toEqual({ push: { tags: ['v*'] } });
@@ -37,8 +39,13 @@ describe('release.yml', () => {
     expect(order.every((u) => uses.includes(u))).toBe(true);
     const build = steps(wf).find((s) => String(s.uses).startsWith('docker/build-push-action'));
     expect(build.with).toMatchObject({ push: true, provenance: 'mode=max' });
-    expect(steps(wf).find((s) => String(s.uses).startsWith('anchore/sbom-action')).with).toMatchObject({ format: 'spdx-json', 'output-file': 'sbom.spdx.json' });
-    expect(scripts).toMatch(/cosign sign --yes "\$REF"[\s\S]*cosign attest --yes --type spdxjson --predicate sbom.spdx.json "\$REF"[\s\S]*cosign verify "\$REF"/);
+    expect(steps(wf).find((s) => String(s.uses).startsWith('anchore/sbom-action')).with).toMatchObject({
+      format: 'spdx-json',
+      'output-file': 'sbom.spdx.json',
+    });
+    expect(scripts).toMatch(
+      /cosign sign --yes "\$REF"[\s\S]*cosign attest --yes --type spdxjson --predicate sbom.spdx.json "\$REF"[\s\S]*cosign verify "\$REF"/,
+    );
   });
 });
 

@@ -22,7 +22,12 @@ import { RUNBOOK_DEPLOYMENT as RB } from '../helpers/runbook';
 const root = join(__dirname, '..', '..');
 const chart = join(root, 'charts', 'maestro');
 
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: any };
+type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [k: string]: any;
+};
 
 const MODELS: Record<string, Record<string, unknown>> = {
   v1: coreV1,
@@ -66,7 +71,10 @@ const rendered = {} as Record<ValuesName, K8sObject[]>;
 
 function one(objects: K8sObject[], kind: string, name?: string): K8sObject {
   const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
-  expect(found.map((o) => `${o.kind}/${o.metadata.name}`), `exactly one ${kind}${name ? `/${name}` : ''}`).toHaveLength(1);
+  expect(
+    found.map((o) => `${o.kind}/${o.metadata.name}`),
+    `exactly one ${kind}${name ? `/${name}` : ''}`,
+  ).toHaveLength(1);
   return found[0]!;
 }
 
@@ -91,7 +99,10 @@ function secretData(name: ValuesName): Record<string, string> {
 }
 
 beforeAll(() => {
-  helm = execFileSync('bash', [join(root, 'test', 'helpers', 'ensure-helm.sh')], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop()!;
+  helm = execFileSync('bash', [join(root, 'test', 'helpers', 'ensure-helm.sh')], { cwd: root, encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .pop()!;
   for (const name of Object.keys(VALUES) as ValuesName[]) rendered[name] = render([...VALUES[name]]);
 }, 120_000);
 
@@ -135,7 +146,10 @@ describe.each(Object.keys(VALUES) as ValuesName[])('charts/maestro with %s value
     expect(container.env).toHaveLength(fromSecret.length);
 
     const configKeys = Object.keys(one(rendered[name], 'ConfigMap', RB.configMap).data);
-    expect(configKeys.filter((k) => SECRET_VARS.has(k as never)), 'credentials in the ConfigMap').toEqual([]);
+    expect(
+      configKeys.filter((k) => SECRET_VARS.has(k as never)),
+      'credentials in the ConfigMap',
+    ).toEqual([]);
     expect([...configKeys, ...fromSecret.map((e: any) => e.name)].sort()).toEqual([...ENV_VARS].sort());
     if (name !== 'production') expect(Object.keys(one(rendered[name], 'Secret', RB.secret).stringData).sort()).toEqual([...SECRET_VARS].sort());
   });
@@ -174,7 +188,12 @@ describe.each(Object.keys(VALUES) as ValuesName[])('charts/maestro with %s value
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
     expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
-    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(c.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
     expect(c.resources.requests).toMatchObject({ cpu: expect.anything(), memory: expect.anything() });
@@ -219,7 +238,12 @@ describe.each(Object.keys(VALUES) as ValuesName[])('charts/maestro with %s value
     const ports = policy.spec.egress.flatMap((rule: any) => (rule.ports ?? []).map((p: any) => `${p.protocol}/${p.port}`));
     expect(ports).toEqual(expect.arrayContaining(['UDP/53', 'TCP/53', 'TCP/5432', 'TCP/6379']));
     const portless = policy.spec.egress.filter((rule: any) => !rule.ports);
-    for (const rule of portless) expect(rule.to.every((peer: any) => peer.ipBlock), 'a rule without ports is a CIDR of http steps').toBe(true);
+    for (const rule of portless) {
+      expect(
+        rule.to.every((peer: any) => peer.ipBlock),
+        'a rule without ports is a CIDR of http steps',
+      ).toBe(true);
+    }
     const from = policy.spec.ingress.flatMap((rule: any) => rule.from.map((peer: any) => peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name']));
     expect(from).toEqual(expect.arrayContaining(['ingress-nginx', 'monitoring']));
   });
@@ -243,10 +267,19 @@ describe('values differences', () => {
     expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
     expect(hpa.spec.metrics).toEqual([
       { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 65 } } },
-      { type: 'External', external: { metric: { name: 'maestro_queue_depth', selector: { matchLabels: { queue: 'builtin' } } }, target: { type: 'AverageValue', averageValue: '200' } } },
+      {
+        type: 'External',
+        external: {
+          metric: { name: 'maestro_queue_depth', selector: { matchLabels: { queue: 'builtin' } } },
+          target: { type: 'AverageValue', averageValue: '200' },
+        },
+      },
     ]);
     const egress = one(objects, 'NetworkPolicy', 'maestro').spec.egress;
-    expect(egress).toContainEqual({ ports: [{ protocol: 'TCP', port: 4318 }], to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } } }] });
+    expect(egress).toContainEqual({
+      ports: [{ protocol: 'TCP', port: 4318 }],
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } } }],
+    });
     expect(one(objects, 'ConfigMap', RB.configMap).data.NODE_ENV).toBe('production');
   });
 
@@ -261,7 +294,10 @@ describe('values differences', () => {
     expect(c.image).toBe(conductor(objects).spec.template.spec.containers[0].image);
     expect(c.command).toEqual(['node', 'dist/src/worker-sdk/cli.js']);
     const names = c.env.map((e: any) => e.name);
-    expect(names.filter((n: string) => !(WORKER_ENV_VARS as readonly string[]).includes(n)), 'variables the worker does not read').toEqual([]);
+    expect(
+      names.filter((n: string) => !(WORKER_ENV_VARS as readonly string[]).includes(n)),
+      'variables the worker does not read',
+    ).toEqual([]);
     const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
     expect(env).toMatchObject({
       MAESTRO_URL: `http://maestro.${RB.namespace}.svc:80/graphql`,
@@ -272,7 +308,10 @@ describe('values differences', () => {
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(Number(env['WORKER_GRACE_MS']) / 1000);
     expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true });
     const workerPolicy = one(objects, 'NetworkPolicy', 'maestro-worker');
-    expect(workerPolicy.spec.egress).toContainEqual({ to: [{ podSelector: { matchLabels: conductor(objects).spec.selector.matchLabels } }], ports: [{ protocol: 'TCP', port: 4000 }] });
+    expect(workerPolicy.spec.egress).toContainEqual({
+      to: [{ podSelector: { matchLabels: conductor(objects).spec.selector.matchLabels } }],
+      ports: [{ protocol: 'TCP', port: 4000 }],
+    });
   });
 });
 

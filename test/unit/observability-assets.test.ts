@@ -15,14 +15,7 @@ const RULES = join(chart, 'prometheus-rules.yaml');
 const RULES_TEST = join(chart, 'prometheus-rules.test.yaml');
 
 /** Runbook 2.2 "Key Panels": one dashboard row each. */
-const PANEL_GROUPS = [
-  'Job Success/Failure',
-  'Latency',
-  'Queue Depth',
-  'API Performance',
-  'Resource Saturation',
-  'Orchestrator Health & Activity',
-] as const;
+const PANEL_GROUPS = ['Job Success/Failure', 'Latency', 'Queue Depth', 'API Performance', 'Resource Saturation', 'Orchestrator Health & Activity'] as const;
 
 /** Gauges read from the database: every replica exports the same value, so they are aggregated with max. */
 const DB_GAUGES = ['maestro_runs_active', 'maestro_tasks_inflight', 'maestro_queue_depth'] as const;

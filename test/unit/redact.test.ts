@@ -174,7 +174,17 @@ describe('scrubText', () => {
 
   it('stays linear on hostile input (64 KiB each: milliseconds; a backtracking blow-up would take seconds)', () => {
     const n = 65_536;
-    const hostile = ['1'.repeat(n), '1 '.repeat(n / 2), `a${'a'.repeat(n)}@`, 'a@'.repeat(n / 2), `+1 ${'2 '.repeat(n / 2)}`, 'token: '.repeat(n / 7), `eyJ${'a.'.repeat(n / 2)}`, 'Bearer '.repeat(n / 7), '(0'.repeat(n / 2)];
+    const hostile = [
+      '1'.repeat(n),
+      '1 '.repeat(n / 2),
+      `a${'a'.repeat(n)}@`,
+      'a@'.repeat(n / 2),
+      `+1 ${'2 '.repeat(n / 2)}`,
+      'token: '.repeat(n / 7),
+      `eyJ${'a.'.repeat(n / 2)}`,
+      'Bearer '.repeat(n / 7),
+      '(0'.repeat(n / 2),
+    ];
     for (const s of hostile) {
       const t0 = performance.now();
       scrubText(s);
@@ -299,7 +309,12 @@ describe('scrubValue', () => {
     const w = scrubValue(wide) as Record<string, unknown>;
     expect(Object.keys(w)).toHaveLength(101);
     expect(w['[truncated]']).toBe('200 more keys');
-    expect(scrubValue(Array.from({ length: 150 }, (_, i) => i), { maxKeys: 10 })).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, '[140 more items]']);
+    expect(
+      scrubValue(
+        Array.from({ length: 150 }, (_, i) => i),
+        { maxKeys: 10 },
+      ),
+    ).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, '[140 more items]']);
 
     const many = Array.from({ length: 50 }, () => Array.from({ length: 50 }, () => ({ x: 1 })));
     expect(JSON.stringify(scrubValue(many, { maxNodes: 100 }))).toContain('[Truncated]');
@@ -345,7 +360,10 @@ describe('scrubValue', () => {
     };
     expect(
       scrubValue({
-        map: new Map<unknown, unknown>([['email', 'a@example.com'], [1, { password: 'x' }]]),
+        map: new Map<unknown, unknown>([
+          ['email', 'a@example.com'],
+          [1, { password: 'x' }],
+        ]),
         set: new Set(['+14155552671']),
         at: new Date('2026-11-27T00:00:00.000Z'),
         url: new URL('postgres://app:hunter2@db:5432/x'),
@@ -358,7 +376,13 @@ describe('scrubValue', () => {
       at: '2026-11-27T00:00:00.000Z',
       url: 'postgres://[REDACTED:credentials]@db:5432/x',
       buf: '[Binary 16 bytes]',
-      req: { method: 'POST', url: '/graphql?email=[REDACTED:email]', headers: { authorization: REDACTED, 'user-agent': 'curl/8' }, remoteAddress: '127.0.0.1', remotePort: 5555 },
+      req: {
+        method: 'POST',
+        url: '/graphql?email=[REDACTED:email]',
+        headers: { authorization: REDACTED, 'user-agent': 'curl/8' },
+        remoteAddress: '127.0.0.1',
+        remotePort: 5555,
+      },
     });
   });
 });
@@ -378,7 +402,12 @@ describe('createLogger', () => {
     const out = capture();
     const log = createLogger({ level: 'debug', base: { region: 'eu', adminEmail: 'root@example.com' }, destination: out.stream });
     log.info('user jane@example.com\nlogged in');
-    log.info({ runId: 'r-1', input: { ssn: '123-45-6789', note: 'card 4111 1111 1111 1111' }, headers: { authorization: `Bearer ${JWT}` } }, 'run %s for %s', 'r-1', '+1 415 555 2671');
+    log.info(
+      { runId: 'r-1', input: { ssn: '123-45-6789', note: 'card 4111 1111 1111 1111' }, headers: { authorization: `Bearer ${JWT}` } },
+      'run %s for %s',
+      'r-1',
+      '+1 415 555 2671',
+    );
     log.error(new Error('failed for jane@example.com'));
     log.error({ err: new Error('db postgres://app:hunter2@db/x down') });
     log.warn({ err: new Error('x') }, 'with %j', { password: 'hunter2', to: 'bob@example.com' });
@@ -389,12 +418,30 @@ describe('createLogger', () => {
     child.info('after setBindings');
 
     const text = out.lines.join('');
-    for (const canary of ['jane@example.com', '123-45-6789', '4111 1111 1111 1111', JWT.split('.')[1], '415 555 2671', 'hunter2', 'bob@example.com', 'lease-secret', 'c@example.com', '415-555-2671', 'root@example.com']) {
+    for (const canary of [
+      'jane@example.com',
+      '123-45-6789',
+      '4111 1111 1111 1111',
+      JWT.split('.')[1],
+      '415 555 2671',
+      'hunter2',
+      'bob@example.com',
+      'lease-secret',
+      'c@example.com',
+      '415-555-2671',
+      'root@example.com',
+    ]) {
       expect(text, canary).not.toContain(canary);
     }
     const lines = out.parsed();
     expect(lines).toHaveLength(8);
-    expect(lines[0]).toMatchObject({ level: 'info', service: 'maestro-conductor', region: 'eu', adminEmail: '[REDACTED:email]', msg: 'user [REDACTED:email] logged in' });
+    expect(lines[0]).toMatchObject({
+      level: 'info',
+      service: 'maestro-conductor',
+      region: 'eu',
+      adminEmail: '[REDACTED:email]',
+      msg: 'user [REDACTED:email] logged in',
+    });
     expect(lines[1]).toMatchObject({
       runId: 'r-1',
       input: { ssn: REDACTED, note: 'card [REDACTED:card]' },
@@ -403,7 +450,10 @@ describe('createLogger', () => {
     });
     expect(lines[2]).toMatchObject({ level: 'error', msg: 'failed for [REDACTED:email]', err: { type: 'Error', message: 'failed for [REDACTED:email]' } });
     expect(lines[2]['err']['stack']).toMatch(/^Error: failed for \[REDACTED:email\]\n\s+at /);
-    expect(lines[3]).toMatchObject({ msg: 'db postgres://[REDACTED:credentials]@db/x down', err: { message: 'db postgres://[REDACTED:credentials]@db/x down' } });
+    expect(lines[3]).toMatchObject({
+      msg: 'db postgres://[REDACTED:credentials]@db/x down',
+      err: { message: 'db postgres://[REDACTED:credentials]@db/x down' },
+    });
     expect(lines[4]['msg']).toBe('with {"password":"[REDACTED]","to":"[REDACTED:email]"}');
     expect(lines[5]).toMatchObject({ tenantId: 't-1', token: REDACTED, contact: '[REDACTED:email]', msg: 'from a child' });
     expect(lines[6]).toMatchObject({ tenantId: 't-1', caller: '[REDACTED:phone]', msg: 'from a grandchild' });

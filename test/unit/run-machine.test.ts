@@ -27,7 +27,11 @@ function step(key: string, dependsOn: string[] = [], extra: Partial<StepDefiniti
 
 /** a → b: the smallest chain. `a` may retry when `retries` > 1. */
 function chain(retries = 1, timeoutMs: number | null = null): WorkflowDefinition {
-  return { description: null, timeoutMs, steps: [step('a', [], { retry: { ...DEFAULT_RETRY, maxAttempts: retries, initialDelayMs: 1000 } }), step('b', ['a'], { input: '{{ steps.a.output.v }}' })] };
+  return {
+    description: null,
+    timeoutMs,
+    steps: [step('a', [], { retry: { ...DEFAULT_RETRY, maxAttempts: retries, initialDelayMs: 1000 } }), step('b', ['a'], { input: '{{ steps.a.output.v }}' })],
+  };
 }
 
 function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): TaskState & { timeoutMs: number | null } {
@@ -66,7 +70,11 @@ const eventsOf = (result: ReturnType<typeof applyTransition>) => result.events.m
 
 describe('planRun and startEvents', () => {
   it('queues the roots with resolved input, leaves the rest PENDING, and the history starts PENDING then QUEUED per root', () => {
-    const def: WorkflowDefinition = { description: null, timeoutMs: null, steps: [step('a', [], { input: '{{ input.x }}' }), step('b'), step('c', ['a', 'b'])] };
+    const def: WorkflowDefinition = {
+      description: null,
+      timeoutMs: null,
+      steps: [step('a', [], { input: '{{ input.x }}' }), step('b'), step('c', ['a', 'b'])],
+    };
     const plan = planRun(def, { x: 7 });
     expect(plan.map((t) => [t.key, t.status, t.input])).toEqual([
       ['a', 'QUEUED', 7],
@@ -245,9 +253,12 @@ describe('applyTransition', () => {
   });
 
   it('retry: restarts the attempt budget, keeps the fencing token, and gives the run a new deadline', () => {
-    const result = applyTransition(ctx(chain(1, 60_000), run('FAILED', { deadlineAt: NOW }), [task('a', 'FAILED', { attempt: 3, fence: '9' }), task('b', 'CANCELLED')]), {
-      kind: 'retry',
-    });
+    const result = applyTransition(
+      ctx(chain(1, 60_000), run('FAILED', { deadlineAt: NOW }), [task('a', 'FAILED', { attempt: 3, fence: '9' }), task('b', 'CANCELLED')]),
+      {
+        kind: 'retry',
+      },
+    );
     const a = result.tasks.find((t) => t.key === 'a')!;
     expect(a).toMatchObject({ attempt: 0, fence: '9', status: 'QUEUED' });
     expect(result.run).toMatchObject({ status: 'RUNNING', deadlineAt: later(60_000), finishedAt: null, error: null });
@@ -266,7 +277,11 @@ describe('applyTransition', () => {
   });
 
   it('a dependent whose template cannot resolve fails the run at once', () => {
-    const result = applyTransition(ctx(chain(), run('RUNNING'), [task('a', 'RUNNING'), task('b', 'PENDING')]), { kind: 'succeeded', taskId: 't-a', output: { other: 1 } });
+    const result = applyTransition(ctx(chain(), run('RUNNING'), [task('a', 'RUNNING'), task('b', 'PENDING')]), {
+      kind: 'succeeded',
+      taskId: 't-a',
+      output: { other: 1 },
+    });
     expect(statusOf(result, 'b')).toBe('FAILED');
     expect(result.run?.status).toBe('FAILED');
   });
@@ -282,10 +297,25 @@ describe('applyTransition', () => {
 
   const illegal: { name: string; run: RunState; tasks: TaskState[]; transition: Transition }[] = [
     { name: 'succeeded on a QUEUED task', run: run('RUNNING'), tasks: [task('a', 'QUEUED')], transition: { kind: 'succeeded', taskId: 't-a', output: null } },
-    { name: 'succeeded on a SUCCEEDED task', run: run('RUNNING'), tasks: [task('a', 'SUCCEEDED')], transition: { kind: 'succeeded', taskId: 't-a', output: null } },
-    { name: 'failed on a PENDING task', run: run('RUNNING'), tasks: [task('a', 'PENDING')], transition: { kind: 'failed', taskId: 't-a', error: 'x', retryable: true } },
+    {
+      name: 'succeeded on a SUCCEEDED task',
+      run: run('RUNNING'),
+      tasks: [task('a', 'SUCCEEDED')],
+      transition: { kind: 'succeeded', taskId: 't-a', output: null },
+    },
+    {
+      name: 'failed on a PENDING task',
+      run: run('RUNNING'),
+      tasks: [task('a', 'PENDING')],
+      transition: { kind: 'failed', taskId: 't-a', error: 'x', retryable: true },
+    },
     { name: 'released on a CANCELLED task', run: run('CANCELLED'), tasks: [task('a', 'CANCELLED')], transition: { kind: 'released', taskId: 't-a' } },
-    { name: 'a result for a task of another run', run: run('RUNNING'), tasks: [task('a', 'RUNNING')], transition: { kind: 'succeeded', taskId: 't-zzz', output: null } },
+    {
+      name: 'a result for a task of another run',
+      run: run('RUNNING'),
+      tasks: [task('a', 'RUNNING')],
+      transition: { kind: 'succeeded', taskId: 't-zzz', output: null },
+    },
     { name: 'cancel of a finished run', run: run('SUCCEEDED'), tasks: [task('a', 'SUCCEEDED')], transition: { kind: 'cancel', reason: 'x' } },
     { name: 'runTimedOut of a cancelled run', run: run('CANCELLED'), tasks: [task('a', 'CANCELLED')], transition: { kind: 'runTimedOut', error: 'x' } },
     { name: 'retry of a running run', run: run('RUNNING'), tasks: [task('a', 'RUNNING')], transition: { kind: 'retry' } },
@@ -298,7 +328,12 @@ describe('applyTransition', () => {
       transition: { kind: 'claim', taskIds: ['t-a'], workerId: 'w' },
     },
     { name: 'claim in a finished run', run: run('FAILED'), tasks: [task('a', 'QUEUED')], transition: { kind: 'claim', taskIds: ['t-a'], workerId: 'w' } },
-    { name: 'claimed for a task that is not running', run: run('RUNNING'), tasks: [task('a', 'QUEUED')], transition: { kind: 'claimed', taskIds: ['t-a'], workerId: 'w' } },
+    {
+      name: 'claimed for a task that is not running',
+      run: run('RUNNING'),
+      tasks: [task('a', 'QUEUED')],
+      transition: { kind: 'claimed', taskIds: ['t-a'], workerId: 'w' },
+    },
   ];
 
   it.each(illegal)('refuses $name', ({ run: r, tasks, transition }) => {

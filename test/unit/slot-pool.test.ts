@@ -73,7 +73,7 @@ describe('SlotPool', () => {
     const started: number[] = [];
     let maxRunning = 0;
     const dispatcher = (async () => {
-      for (let next = 0; next < jobs.length; ) {
+      for (let next = 0; next < jobs.length;) {
         if (pool.reserve(1) === 0) {
           await pool.whenFree();
           continue;

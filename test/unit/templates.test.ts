@@ -5,8 +5,18 @@ import type { TemplateScope } from '../../src/domain/templates';
 import { listTemplates, resolveTemplates, templateDependencies } from '../../src/domain/templates';
 
 const customer = { id: 'c-1', tier: 3, vip: true, tags: ['a', 'b'], address: null };
-const items = [{ id: 'i-1', qty: 2 }, { id: 'i-2', qty: 5 }];
-const fetchOutput = { status: 200, body: { items, empty: '', missing: null }, matrix: [[1, 2], [3, 4]] };
+const items = [
+  { id: 'i-1', qty: 2 },
+  { id: 'i-2', qty: 5 },
+];
+const fetchOutput = {
+  status: 200,
+  body: { items, empty: '', missing: null },
+  matrix: [
+    [1, 2],
+    [3, 4],
+  ],
+};
 const runInput = { customer, n: 0, '0': 'zero-key' };
 const scope: TemplateScope = {
   input: runInput,
@@ -129,10 +139,25 @@ describe('resolveTemplates', () => {
       path: 'input.customer.tags.01',
     },
     { case: 'key on a string', value: '{{ input.customer.id.x }}', message: '"x" does not exist on input.customer.id (a string)', path: 'input.customer.id.x' },
-    { case: 'key on a number', value: '{{ steps.count.output.x }}', message: '"x" does not exist on steps.count.output (a number)', path: 'steps.count.output.x' },
-    { case: 'key on null', value: '{{ input.customer.address.city }}', message: '"city" does not exist on input.customer.address (null)', path: 'input.customer.address.city' },
+    {
+      case: 'key on a number',
+      value: '{{ steps.count.output.x }}',
+      message: '"x" does not exist on steps.count.output (a number)',
+      path: 'steps.count.output.x',
+    },
+    {
+      case: 'key on null',
+      value: '{{ input.customer.address.city }}',
+      message: '"city" does not exist on input.customer.address (null)',
+      path: 'input.customer.address.city',
+    },
     { case: 'prototype member', value: '{{ input.constructor }}', message: '"constructor" does not exist on input', path: 'input.constructor' },
-    { case: 'prototype member of a step', value: '{{ steps.toString.output }}', message: 'step "toString" is not a finished dependency', path: 'steps.toString.output' },
+    {
+      case: 'prototype member of a step',
+      value: '{{ steps.toString.output }}',
+      message: 'step "toString" is not a finished dependency',
+      path: 'steps.toString.output',
+    },
     {
       case: 'step not in scope',
       value: '{{ steps.charge.output.id }}',
@@ -165,7 +190,12 @@ describe('resolveTemplates', () => {
     { case: 'root with wrong case', value: '{{ Input.a }}', template: '{{ Input.a }}', message: 'unknown root "Input"' },
     { case: 'bare steps', value: '{{ steps }}', template: '{{ steps }}', message: 'a step is read as steps.<key>.output' },
     { case: 'step without output', value: '{{ steps.fetch }}', template: '{{ steps.fetch }}', message: 'a step is read as steps.fetch.output' },
-    { case: 'step field other than output', value: '{{ steps.fetch.status }}', template: '{{ steps.fetch.status }}', message: 'a step is read as steps.fetch.output' },
+    {
+      case: 'step field other than output',
+      value: '{{ steps.fetch.status }}',
+      template: '{{ steps.fetch.status }}',
+      message: 'a step is read as steps.fetch.output',
+    },
   ])('throws a TemplateError for a malformed template: $case', ({ value, template, message }) => {
     const e = templateError(() => resolveTemplates(value, scope));
     expect(e.message).toContain(`Template ${JSON.stringify(template)}`);

@@ -7,7 +7,6 @@ import { Run, RunConnection, RunEvent, Task, toRun, toRunEvent, toTask } from '.
 import { toWorkflow, Workflow } from '../types/workflow.type';
 import { pageSize } from './pagination';
 
-
 @Resolver(() => Run)
 export class RunResolver {
   @Mutation(() => Run, {
@@ -63,11 +62,7 @@ export class RunResolver {
   }
 
   @FieldResolver(() => [RunEvent], { description: 'Stored events after `afterSeq` (default 0: all), oldest first, at most 1000.' })
-  async events(
-    @Root() run: Run,
-    @Arg('afterSeq', () => Int, { nullable: true }) afterSeq: number | null,
-    @Ctx() ctx: Context,
-  ): Promise<RunEvent[]> {
+  async events(@Root() run: Run, @Arg('afterSeq', () => Int, { nullable: true }) afterSeq: number | null, @Ctx() ctx: Context): Promise<RunEvent[]> {
     if (afterSeq != null && afterSeq < 0) throw new ValidationError('"afterSeq" must be 0 or more', { field: 'afterSeq' });
     return (await ctx.services.runs.events(ctx.tenantId, run.id, afterSeq ?? 0, 1000)).map(toRunEvent);
   }

@@ -6,7 +6,6 @@ import { RunUpdatedArgs } from '../inputs/args';
 import type { Context } from '../context';
 import { RunEvent, toRunEvent } from '../types/run.type';
 
-
 /** `subscribe` functions run outside resolver middlewares: map domain errors here. */
 async function mapped<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
@@ -19,8 +18,7 @@ async function mapped<T>(fn: () => Promise<T> | T): Promise<T> {
 @Resolver()
 export class SubscriptionResolver {
   @Subscription(() => RunEvent, {
-    description:
-      'Events of one run. With `afterSeq`, the stored events after it come first, then live ones: nothing missed, nothing twice.',
+    description: 'Events of one run. With `afterSeq`, the stored events after it come first, then live ones: nothing missed, nothing twice.',
     subscribe: ({ args, context }) =>
       mapped(() => {
         const ctx = context as Context;

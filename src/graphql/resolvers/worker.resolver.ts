@@ -26,7 +26,9 @@ export class WorkerResolver {
     return ctx.services.tasks.renew(ctx.tenantId, taskId, leaseToken, leaseMs);
   }
 
-  @Mutation(() => Task, { description: 'Records the result of the attempt holding `leaseToken`. Idempotent for the current token; LEASE_LOST for a stale one.' })
+  @Mutation(() => Task, {
+    description: 'Records the result of the attempt holding `leaseToken`. Idempotent for the current token; LEASE_LOST for a stale one.',
+  })
   async completeTask(@Args(() => CompleteTaskArgs) { taskId, leaseToken, output }: CompleteTaskArgs, @Ctx() ctx: Context): Promise<Task> {
     return toTask(await ctx.services.tasks.complete(ctx.tenantId, taskId, leaseToken, output ?? null));
   }

@@ -26,9 +26,7 @@ export class WorkflowResolver {
         queue: s.queue ?? null,
         dependsOn: s.dependsOn ?? [],
         input: s.input === undefined ? {} : s.input,
-        retry: s.retry
-          ? Object.fromEntries(Object.entries(s.retry).filter(([, v]) => v !== null && v !== undefined))
-          : null,
+        retry: s.retry ? Object.fromEntries(Object.entries(s.retry).filter(([, v]) => v !== null && v !== undefined)) : null,
         timeoutMs: s.timeoutMs ?? null,
       })),
     });

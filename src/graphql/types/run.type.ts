@@ -1,6 +1,13 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { RUN_STATUSES, TASK_STATUSES, type Json, type RunStatus as DomainRunStatus, type TaskStatus as DomainTaskStatus } from '../../domain/glossary';
-import { ATTEMPT_OUTCOMES, type AttemptOutcome as DomainAttemptOutcome, type AttemptRecord, type RunEvent as DomainRunEvent, type RunRecord, type TaskRecord } from '../../domain/model';
+import {
+  ATTEMPT_OUTCOMES,
+  type AttemptOutcome as DomainAttemptOutcome,
+  type AttemptRecord,
+  type RunEvent as DomainRunEvent,
+  type RunRecord,
+  type TaskRecord,
+} from '../../domain/model';
 import { DateTimeScalar, JSONScalar } from '../scalars';
 import { PageInfo } from './common.type';
 

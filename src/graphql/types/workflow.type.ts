@@ -4,8 +4,10 @@ import type { Json, RetryPolicy as DomainRetryPolicy, StepDefinition } from '../
 import { DateTimeScalar, JSONScalar } from '../scalars';
 import { PageInfo } from './common.type';
 
-
-@ObjectType({ simpleResolvers: true, description: 'How a failed attempt is retried: delay = min(maxDelayMs, initialDelayMs × backoffFactor^(attempt−1)), ±20% jitter.' })
+@ObjectType({
+  simpleResolvers: true,
+  description: 'How a failed attempt is retried: delay = min(maxDelayMs, initialDelayMs × backoffFactor^(attempt−1)), ±20% jitter.',
+})
 export class RetryPolicy {
   @Field(() => Int, { description: 'Attempts in all, the first included.' })
   maxAttempts: number;
@@ -34,7 +36,10 @@ export class Step {
   @Field(() => [String])
   dependsOn: string[];
 
-  @Field(() => JSONScalar, { nullable: true, description: 'Input template; `{{ input.x }}` and `{{ steps.k.output.y }}` are resolved when the task becomes ready.' })
+  @Field(() => JSONScalar, {
+    nullable: true,
+    description: 'Input template; `{{ input.x }}` and `{{ steps.k.output.y }}` are resolved when the task becomes ready.',
+  })
   input: Json;
 
   @Field(() => RetryPolicy)

@@ -55,7 +55,9 @@ export class Announcer {
     const expiries = new Map<string, Date>();
     if (batch.claims.length === 0) return expiries;
     try {
-      const granted = await this.deps.leases.acquire(batch.claims.map((c) => ({ taskId: c.task.id, fence: c.task.fence, tenantId: c.task.tenantId, ttlMs: c.leaseMs })));
+      const granted = await this.deps.leases.acquire(
+        batch.claims.map((c) => ({ taskId: c.task.id, fence: c.task.fence, tenantId: c.task.tenantId, ttlMs: c.leaseMs })),
+      );
       // null: a newer claim already holds the task (this grant was late); the holder hears LEASE_LOST.
       batch.claims.forEach((c, i) => expiries.set(c.task.id, granted[i] ?? batch.now));
     } catch (e: unknown) {

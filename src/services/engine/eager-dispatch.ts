@@ -20,7 +20,9 @@ export class EagerDispatch {
       // Runs locked only to answer LEASE_LOST and the like are left alone.
       if (!staging.changed(run.id) || isTerminalRun(run.status)) continue;
       for (const t of tasks) {
-        if (t.status === 'QUEUED' && t.queue === null && (t.availableAt === null || t.availableAt <= batch.now)) candidates.push({ runId: run.id, taskId: t.id });
+        if (t.status === 'QUEUED' && t.queue === null && (t.availableAt === null || t.availableAt <= batch.now)) {
+          candidates.push({ runId: run.id, taskId: t.id });
+        }
       }
     }
     if (candidates.length === 0) return;

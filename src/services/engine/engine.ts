@@ -1,11 +1,5 @@
 import type { Clock } from '../../domain/clock';
-import {
-  decideCancel,
-  decideLeaseExpired,
-  decideResult,
-  decideRetry,
-  type AttemptResult,
-} from '../../domain/decisions';
+import { decideCancel, decideLeaseExpired, decideResult, decideRetry, type AttemptResult } from '../../domain/decisions';
 import { coerceError, LeaseLostError, NotFoundError } from '../../domain/errors';
 import type { Json } from '../../domain/glossary';
 import type { EngineHooks } from '../../domain/hooks';
@@ -77,7 +71,13 @@ export class Engine {
    * Claims up to `limit` ready tasks of a queue (null: built-in steps) for `workerId`, each with
    * a new fencing token and a lease of `leaseMs`; their runs become RUNNING.
    */
-  async claim(opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string; leaseMs: number }): Promise<{ task: TaskRecord; expiresAt: Date }[]> {
+  async claim(opts: {
+    tenantId: string | null;
+    queue: string | null;
+    limit: number;
+    workerId: string;
+    leaseMs: number;
+  }): Promise<{ task: TaskRecord; expiresAt: Date }[]> {
     if (opts.limit <= 0) return [];
     const { value: tasks, expiries } = await this.kernel.run(
       claimed(this.deps.workflows, opts),
@@ -111,8 +111,12 @@ export class Engine {
    */
   async reclaim(leases: readonly LeaseRef[]): Promise<number> {
     if (leases.length === 0) return 0;
-    const { value: reclaimed } = await this.kernel.run(runsOfTasks(this.deps.workflows, leases.map((l) => l.taskId)), (s) =>
-      leases.filter((lease) => s.applyToTask(lease.taskId, (task) => decideLeaseExpired(task, lease.fence))),
+    const { value: reclaimed } = await this.kernel.run(
+      runsOfTasks(
+        this.deps.workflows,
+        leases.map((l) => l.taskId),
+      ),
+      (s) => leases.filter((lease) => s.applyToTask(lease.taskId, (task) => decideLeaseExpired(task, lease.fence))),
     );
     for (const lease of reclaimed) this.deps.hooks.emit('task:reclaimed', { taskId: lease.taskId, fence: lease.fence, tenantId: lease.tenantId });
     this.deps.hooks.emit('reclaim:committed', { tried: leases.length, reclaimed: reclaimed.length });
@@ -171,7 +175,13 @@ export class Engine {
   /** A group of results in one transaction; if the group fails as a whole (a value Postgres refuses), each alone. */
   private async recordResults(reports: readonly Report[]): Promise<(TaskRecord | Error)[]> {
     try {
-      const { value } = await this.kernel.run(runsOfTasks(this.deps.workflows, reports.map((r) => r.taskId)), (s) => reports.map((r) => this.decideReport(s, r)));
+      const { value } = await this.kernel.run(
+        runsOfTasks(
+          this.deps.workflows,
+          reports.map((r) => r.taskId),
+        ),
+        (s) => reports.map((r) => this.decideReport(s, r)),
+      );
       return value;
     } catch (e: unknown) {
       if (reports.length === 1) return [coerceError(e)];

@@ -27,7 +27,15 @@ export function runsOfTasks(workflows: WorkflowsService, taskIds: readonly strin
   return async (sql) => {
     const runs = await lockRunsOfTasks(sql, taskIds);
     if (runs.length === 0) return [];
-    return withDefinitions(sql, workflows, runs, await tasksOfLockedRuns(sql, runs.map((r) => r.id)));
+    return withDefinitions(
+      sql,
+      workflows,
+      runs,
+      await tasksOfLockedRuns(
+        sql,
+        runs.map((r) => r.id),
+      ),
+    );
   };
 }
 

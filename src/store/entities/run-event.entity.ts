@@ -2,7 +2,6 @@ import type { RunEvent, RunEventKind } from '../../domain/model';
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { Json } from '../../domain/glossary';
 
-
 /** Append-only history of a run: run and task status changes, numbered by `seq` per run. */
 @Entity({ name: 'run_events' })
 @Index('IDX_run_events_tenant_created', ['tenantId', 'createdAt'])
