@@ -7,39 +7,32 @@
  */
 import { coerceError, DomainError, TemplateError } from './errors';
 import type { Json, RunStatus, StepDefinition, TaskStatus, WorkflowDefinition } from './glossary';
-import type { AttemptOutcome, RunEventKind } from './model';
+import type { AttemptOutcome, RunEventKind, RunRecord, TaskRecord } from './model';
 import { backoffDelayMs, shouldRetry } from './retry';
 import { resolveTemplates } from './templates';
 
-export interface TaskState {
-  id: string;
-  key: string;
-  status: TaskStatus;
-  attempt: number;
-  fence: string;
-  input: Json;
-  output: Json;
-  error: string | null;
-  workerId: string | null;
-  availableAt: Date | null;
-  timerAt: Date | null;
-  deadlineAt: Date | null;
-  queuedAt: Date | null;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-}
+/** What the machine reads and changes of a task: the fields a transition may move. */
+export type TaskState = Pick<
+  TaskRecord,
+  | 'id'
+  | 'key'
+  | 'status'
+  | 'attempt'
+  | 'fence'
+  | 'input'
+  | 'output'
+  | 'error'
+  | 'workerId'
+  | 'availableAt'
+  | 'timerAt'
+  | 'deadlineAt'
+  | 'queuedAt'
+  | 'startedAt'
+  | 'finishedAt'
+>;
 
-export interface RunState {
-  id: string;
-  status: RunStatus;
-  input: Json;
-  output: Json;
-  error: string | null;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  /** When the run times out; a retried run gets a new one. */
-  deadlineAt: Date | null;
-}
+/** What the machine reads and changes of a run. */
+export type RunState = Pick<RunRecord, 'id' | 'status' | 'input' | 'output' | 'error' | 'startedAt' | 'finishedAt' | 'deadlineAt'>;
 
 export interface EventDraft {
   type: RunEventKind;

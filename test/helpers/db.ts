@@ -1,3 +1,6 @@
+import type { DataSource } from 'typeorm';
+import { createDataSource } from '../../src/store/data-source';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/store/embedded';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 
@@ -38,6 +41,34 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       } finally {
         await c.end();
       }
+    },
+  };
+}
+
+/**
+ * A TypeORM data source on a database of its own (real server or embedded PGlite), for tests that
+ * read entity metadata or run migrations. Call `open` in `beforeAll` and `close` in `afterAll`.
+ */
+export function testDataSource(): { readonly ds: DataSource; open(): Promise<DataSource>; close(): Promise<void> } {
+  let testDb: TestDatabase | undefined;
+  let embedded: EmbeddedPostgres | null = null;
+  let ds: DataSource | undefined;
+  return {
+    get ds() {
+      if (!ds) throw new Error('testDataSource: call open() first');
+      return ds;
+    },
+    async open() {
+      testDb = await createTestDatabase();
+      if (!testDb.url) embedded = await startEmbeddedPostgres('memory://');
+      ds = createDataSource({ url: testDb.url ?? embedded!.url, poolSize: 1 });
+      await ds.initialize();
+      return ds;
+    },
+    async close() {
+      await ds?.destroy();
+      await embedded?.stop();
+      await testDb?.drop();
     },
   };
 }

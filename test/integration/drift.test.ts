@@ -4,10 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { printSchemaSdl } from '../../src/graphql/schema';
 import { MIGRATIONS } from '../../migrations';
-import { createDataSource, runMigrations } from '../../src/store/data-source';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/store/embedded';
+import { runMigrations } from '../../src/store/data-source';
 import { pendingSchemaChanges } from '../../src/store/schema-diff';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { testDataSource } from '../helpers/db';
 
 const root = join(__dirname, '..', '..');
 
@@ -18,21 +17,13 @@ describe('schema.graphql', () => {
 });
 
 describe('migrations', () => {
-  let testDb: TestDatabase;
-  let embedded: EmbeddedPostgres | null = null;
+  const db = testDataSource();
   let ds: DataSource;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    if (!testDb.url) embedded = await startEmbeddedPostgres('memory://');
-    ds = createDataSource({ url: testDb.url ?? embedded!.url, poolSize: 1 });
-    await ds.initialize();
+    ds = await db.open();
   });
-  afterAll(async () => {
-    await ds?.destroy();
-    await embedded?.stop();
-    await testDb?.drop();
-  });
+  afterAll(() => db.close());
 
   it('lists every migration file in migrations/index.ts, oldest first', () => {
     const files = readdirSync(join(root, 'migrations'))

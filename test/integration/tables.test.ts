@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource, EntityMetadata } from 'typeorm';
-import { createDataSource } from '../../src/store/data-source';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/store/embedded';
 import { TABLES, type PgType } from '../../src/store/tables';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { testDataSource } from '../helpers/db';
 
 /**
  * The one-statement writes (writeTransition, insertRun) build their column lists and types from
@@ -24,21 +22,13 @@ const FIXED_AT_CREATION: Record<string, readonly string[]> = {
 const sorted = (names: Iterable<string>) => [...names].sort();
 
 describe('table descriptions of the one-statement writes', () => {
-  let testDb: TestDatabase;
-  let embedded: EmbeddedPostgres | null = null;
+  const db = testDataSource();
   let ds: DataSource;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    if (!testDb.url) embedded = await startEmbeddedPostgres('memory://');
-    ds = createDataSource({ url: testDb.url ?? embedded!.url, poolSize: 1 });
-    await ds.initialize();
+    ds = await db.open();
   });
-  afterAll(async () => {
-    await ds?.destroy();
-    await embedded?.stop();
-    await testDb?.drop();
-  });
+  afterAll(() => db.close());
 
   const entityOf = (table: string): EntityMetadata => {
     const metadata = ds.entityMetadatas.find((m) => m.tableName === table);
