@@ -26,7 +26,7 @@ const domainErrors: MiddlewareFn = async (_action, next) => {
  * the middleware; test/unit/schema-resolvers.test.ts holds the list.
  */
 export async function buildMaestroSchema(): Promise<GraphQLSchema> {
-  return buildSchema({
+  const schema = await buildSchema({
     resolvers: [WorkflowResolver, RunResolver, TaskResolver, WorkerResolver, SubscriptionResolver],
     globalMiddlewares: [domainErrors],
     validate: false,
@@ -34,7 +34,27 @@ export async function buildMaestroSchema(): Promise<GraphQLSchema> {
     // `subscribe` (replay + live from the EventBus), so nothing is published through it.
     pubSub: createPubSub(),
   });
+  // type-graphql has no option for the root types' descriptions; graphql-js reads them from these
+  // fields (printSchema, introspection), so they are set on the built schema.
+  for (const [type, description] of [
+    [schema.getQueryType(), ROOT_DESCRIPTIONS.query],
+    [schema.getMutationType(), ROOT_DESCRIPTIONS.mutation],
+    [schema.getSubscriptionType(), ROOT_DESCRIPTIONS.subscription],
+  ] as const) {
+    if (type) type.description = description;
+  }
+  return schema;
 }
+
+const ROOT_DESCRIPTIONS = {
+  query:
+    "Reads, always of the caller's tenant (from the API key; `default` without one outside production, else UNAUTHENTICATED). " +
+    'Listings are Relay cursor connections.',
+  mutation:
+    'Writes: register workflows, start, cancel and retry runs, and the worker protocol (claim, heartbeat, report). ' +
+    'Errors carry `extensions.code`: BAD_USER_INPUT (the message says what to fix), NOT_FOUND, CONFLICT, LEASE_LOST, RUN_CANCELLED, UNAUTHENTICATED.',
+  subscription: 'Live run events over graphql-ws (or the legacy subscriptions-transport-ws protocol) on the same path as HTTP.',
+};
 
 /** The schema as checked in: `schema.graphql`. */
 export async function printSchemaSdl(): Promise<string> {

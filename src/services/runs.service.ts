@@ -7,7 +7,7 @@ import type { Json } from '../domain/glossary';
 import { planRun, startEvents } from '../domain/run-machine';
 import type { EventBus } from '../events/event-bus';
 import { listEvents, numberEvents } from '../store/events.store';
-import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunListFilter } from '../store/runs.store';
+import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
 import type { Database } from '../store/sql';
 import { attemptsOfTasks } from '../store/attempts.store';
 import { findTasks, tasksOfRuns } from '../store/tasks.store';
@@ -16,6 +16,7 @@ import { traceparentOf, tracer } from '../observability/tracing';
 import type { EngineHooks } from '../domain/hooks';
 import type { Engine } from './engine';
 import type { WorkflowsService } from './workflows.service';
+import { pageOf, pageWindow, type CursorCodec, type Page, type PageArgs } from './pagination';
 
 export interface StartRunInput {
   workflow: string;
@@ -24,20 +25,17 @@ export interface StartRunInput {
   idempotencyKey?: string | null;
 }
 
-/** Cursor of the runs listing: the last row's (createdAt, id), opaque to clients. */
-export function encodeRunCursor(run: Pick<RunRecord, 'createdAt' | 'id'>): string {
-  return Buffer.from(`${run.createdAt.toISOString()}|${run.id}`).toString('base64url');
-}
-
-export function decodeRunCursor(cursor: string): { createdAt: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  const createdAt = new Date(at ?? '');
-  const year = createdAt.getUTCFullYear();
-  if (!id || !isUuid(id) || Number.isNaN(createdAt.getTime()) || year < 1970 || year > 9999) {
-    throw new ValidationError(`"after" is not a cursor this API returned: pass pageInfo.endCursor of the previous page`, { cursor });
-  }
-  return { createdAt, id };
-}
+/** Cursor of the runs listing: the row's (createdAt, id), opaque to clients. */
+export const runCursor: CursorCodec<Pick<RunRecord, 'createdAt' | 'id'>, RunKey> = {
+  encode: (run) => Buffer.from(`${run.createdAt.toISOString()}|${run.id}`).toString('base64url'),
+  decode: (cursor) => {
+    const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+    const createdAt = new Date(at ?? '');
+    const year = createdAt.getUTCFullYear();
+    if (!id || !isUuid(id) || Number.isNaN(createdAt.getTime()) || year < 1970 || year > 9999) return null;
+    return { createdAt, id };
+  },
+};
 
 export class RunsService {
   constructor(
@@ -177,15 +175,10 @@ export class RunsService {
     return new Map(valid.flatMap((id) => (byId.has(id.toLowerCase()) ? [[id, byId.get(id.toLowerCase())!] as const] : [])));
   }
 
-  async list(
-    tenantId: string,
-    filter: RunListFilter,
-    first: number,
-    after: string | null,
-  ): Promise<{ rows: RunRecord[]; totalCount: number; hasNextPage: boolean }> {
-    const cursor = after ? decodeRunCursor(after) : null;
-    const { rows, totalCount } = await listRuns(this.deps.db, tenantId, filter, first + 1, cursor);
-    return { rows: rows.slice(0, first), totalCount, hasNextPage: rows.length > first };
+  /** The tenant's runs, newest first, a page at a time (`pageWindow` says which). */
+  async list(tenantId: string, filter: RunListFilter, args: PageArgs): Promise<Page<RunRecord>> {
+    const window = pageWindow(args, runCursor);
+    return pageOf(window, await listRuns(this.deps.db, tenantId, filter, window), runCursor);
   }
 
   /** Tasks of many runs in one query (the DataLoader batch), in declaration order. */

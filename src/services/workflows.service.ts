@@ -1,9 +1,10 @@
 import type { WorkflowRecord } from '../domain/model';
-import { definitionHash, normalizeDefinition, validateDefinition } from '../domain/dag';
+import { definitionHash, normalizeDefinition, validateDefinition, WORKFLOW_NAME_PATTERN } from '../domain/dag';
 import type { WorkflowDefinition, WorkflowDraft } from '../domain/glossary';
 import type { Database, Sql } from '../store/sql';
 import { sqlState } from '../store/sql';
-import { countWorkflowNames, findLatestWorkflow, findWorkflowVersion, findWorkflowsByIds, insertWorkflow, listLatestWorkflows } from '../store/workflows.store';
+import { findLatestWorkflow, findWorkflowVersion, findWorkflowsByIds, insertWorkflow, listLatestWorkflows } from '../store/workflows.store';
+import { pageOf, pageWindow, type CursorCodec, type Page, type PageArgs } from './pagination';
 
 export class WorkflowsService {
   /** Versions never change once written, so definitions are cached by id without invalidation. */
@@ -47,9 +48,10 @@ export class WorkflowsService {
     return version == null ? findLatestWorkflow(this.db, tenantId, name) : findWorkflowVersion(this.db, tenantId, name, version);
   }
 
-  async list(tenantId: string, limit: number, afterName: string | null): Promise<{ rows: WorkflowRecord[]; totalCount: number }> {
-    const [rows, totalCount] = await Promise.all([listLatestWorkflows(this.db, tenantId, limit, afterName), countWorkflowNames(this.db, tenantId)]);
-    return { rows, totalCount };
+  /** The latest version of each workflow, by name, a page at a time (`pageWindow` says which). */
+  async list(tenantId: string, args: PageArgs): Promise<Page<WorkflowRecord>> {
+    const window = pageWindow(args, workflowCursor);
+    return pageOf(window, await listLatestWorkflows(this.db, tenantId, window), workflowCursor);
   }
 
   /** The definition of a workflow version, from the cache when it has been seen. */
@@ -93,6 +95,17 @@ export class WorkflowsService {
     this.byId.set(row.id, row);
   }
 }
+
+/** Workflows are listed by name; the cursor is the name, tagged so that other strings are refused. */
+const WORKFLOW_CURSOR_PREFIX = 'workflow:';
+export const workflowCursor: CursorCodec<Pick<WorkflowRecord, 'name'>, string> = {
+  encode: (row) => Buffer.from(WORKFLOW_CURSOR_PREFIX + row.name).toString('base64url'),
+  decode: (cursor) => {
+    const decoded = Buffer.from(cursor, 'base64url').toString();
+    const name = decoded.slice(WORKFLOW_CURSOR_PREFIX.length);
+    return decoded.startsWith(WORKFLOW_CURSOR_PREFIX) && WORKFLOW_NAME_PATTERN.test(name) ? name : null;
+  },
+};
 
 function latestKey(tenantId: string, name: string): string {
   return `${tenantId}\u0000${name}`;

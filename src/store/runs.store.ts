@@ -1,5 +1,6 @@
 import type { RunEvent, RunRecord } from '../domain/model';
 import type { Json, RunStatus } from '../domain/glossary';
+import type { KeysetRead, KeysetWindow } from './keyset';
 import type { Sql } from './sql';
 import type { NewTask } from './tasks.store';
 import { columnList, every, ident, insertFromJson, recordType, RUN_EVENTS, RUNS, TASKS } from './tables';
@@ -135,14 +136,26 @@ export interface RunListFilter {
   createdBefore?: Date | null;
 }
 
-/** Newest first, keyset-paginated on (createdAt, id). */
-export async function listRuns(
-  sql: Sql,
-  tenantId: string,
-  filter: RunListFilter,
-  limit: number,
-  after: { createdAt: Date; id: string } | null,
-): Promise<{ rows: RunRecord[]; totalCount: number }> {
+/** A position in the runs listing. */
+export interface RunKey {
+  createdAt: Date;
+  id: string;
+}
+
+/**
+ * Bounds beyond every run: a page without a cursor compares against these, so every page of a
+ * filter set is one statement text (one prepared statement, see sql.ts) and each bound stays an
+ * index range on (tenantId, createdAt, id).
+ */
+const NEWEST_BOUND = { createdAt: 'infinity', id: 'ffffffff-ffff-ffff-ffff-ffffffffffff' };
+const OLDEST_BOUND = { createdAt: '-infinity', id: '00000000-0000-0000-0000-000000000000' };
+
+/**
+ * Newest first by (createdAt, id), keyset-paginated both ways over the (tenantId, createdAt, id)
+ * index: forward reads down from `after`, backward up from `before`. The count statement scans
+ * the filtered runs anyway for `total`; the rows on either side of the cursors ride along in it.
+ */
+export async function listRuns(sql: Sql, tenantId: string, filter: RunListFilter, window: KeysetWindow<RunKey>): Promise<KeysetRead<RunRecord>> {
   const where = [`"tenantId" = $1`];
   const params: unknown[] = [tenantId];
   const add = (clause: (n: number) => string, value: unknown) => {
@@ -154,13 +167,26 @@ export async function listRuns(
   if (filter.createdAfter) add((n) => `"createdAt" >= $${n}`, filter.createdAfter);
   if (filter.createdBefore) add((n) => `"createdAt" < $${n}`, filter.createdBefore);
   const filtered = where.join(' AND ');
-  const countParams = [...params];
-  if (after) {
-    params.push(after.createdAt, after.id);
-    where.push(`("createdAt", id) < ($${params.length - 1}, $${params.length}::uuid)`);
-  }
-  params.push(limit);
-  const rows = await sql.rows<RunRecord>(`SELECT * FROM runs WHERE ${where.join(' AND ')} ORDER BY "createdAt" DESC, id DESC LIMIT $${params.length}`, params);
-  const [count] = await sql.rows<{ n: string }>(`SELECT count(*) AS n FROM runs WHERE ${filtered}`, countParams);
-  return { rows, totalCount: Number(count?.n ?? 0) };
+  const after = window.after ?? NEWEST_BOUND;
+  const before = window.before ?? OLDEST_BOUND;
+  params.push(after.createdAt, after.id, before.createdAt, before.id);
+  const a = params.length - 3;
+  const afterKey = `($${a}::timestamptz, $${a + 1}::uuid)`;
+  const beforeKey = `($${a + 2}::timestamptz, $${a + 3}::uuid)`;
+  const order = window.direction === 'forward' ? 'DESC' : 'ASC';
+  const [rows, [count]] = await Promise.all([
+    sql.rows<RunRecord>(
+      `SELECT * FROM runs WHERE ${filtered} AND ("createdAt", id) < ${afterKey} AND ("createdAt", id) > ${beforeKey}
+       ORDER BY "createdAt" ${order}, id ${order} LIMIT $${params.length + 1}`,
+      [...params, window.limit],
+    ),
+    sql.rows<{ total: string; throughAfter: string; fromBefore: string }>(
+      `SELECT count(*) AS total,
+              count(*) FILTER (WHERE ("createdAt", id) >= ${afterKey}) AS "throughAfter",
+              count(*) FILTER (WHERE ("createdAt", id) <= ${beforeKey}) AS "fromBefore"
+       FROM runs WHERE ${filtered}`,
+      params,
+    ),
+  ]);
+  return { rows, total: Number(count?.total ?? 0), throughAfter: Number(count?.throughAfter ?? 0), fromBefore: Number(count?.fromBefore ?? 0) };
 }

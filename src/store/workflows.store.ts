@@ -1,5 +1,6 @@
 import type { WorkflowRecord } from '../domain/model';
 import type { WorkflowDefinition } from '../domain/glossary';
+import type { KeysetRead, KeysetWindow } from './keyset';
 import type { Sql } from './sql';
 
 export async function findLatestWorkflow(sql: Sql, tenantId: string, name: string): Promise<WorkflowRecord | undefined> {
@@ -28,17 +29,28 @@ export async function insertWorkflow(
   return inserted!;
 }
 
-/** The latest version of each workflow of a tenant, by name, after the `after` name. */
-export async function listLatestWorkflows(sql: Sql, tenantId: string, limit: number, afterName: string | null): Promise<WorkflowRecord[]> {
-  return sql.rows<WorkflowRecord>(
-    `SELECT DISTINCT ON (name) * FROM workflows
-     WHERE "tenantId" = $1 AND ($2::text IS NULL OR name > $2)
-     ORDER BY name, version DESC LIMIT $3`,
-    [tenantId, afterName, limit],
-  );
-}
-
-export async function countWorkflowNames(sql: Sql, tenantId: string): Promise<number> {
-  const [row] = await sql.rows<{ n: string }>(`SELECT count(DISTINCT name) AS n FROM workflows WHERE "tenantId" = $1`, [tenantId]);
-  return Number(row?.n ?? 0);
+/**
+ * The latest version of each workflow of a tenant, by name, between the `after` and `before`
+ * names (both exclusive); backward reads from `before` down. The unique (tenantId, name, version)
+ * index serves both directions.
+ */
+export async function listLatestWorkflows(sql: Sql, tenantId: string, window: KeysetWindow<string>): Promise<KeysetRead<WorkflowRecord>> {
+  const order = window.direction === 'forward' ? 'ASC' : 'DESC';
+  const params = [tenantId, window.after, window.before];
+  const [rows, [count]] = await Promise.all([
+    sql.rows<WorkflowRecord>(
+      `SELECT DISTINCT ON (name) * FROM workflows
+       WHERE "tenantId" = $1 AND ($2::text IS NULL OR name > $2) AND ($3::text IS NULL OR name < $3)
+       ORDER BY name ${order}, version DESC LIMIT $4`,
+      [...params, window.limit],
+    ),
+    sql.rows<{ total: string; throughAfter: string; fromBefore: string }>(
+      `SELECT count(DISTINCT name) AS total,
+              count(DISTINCT name) FILTER (WHERE name <= $2::text) AS "throughAfter",
+              count(DISTINCT name) FILTER (WHERE name >= $3::text) AS "fromBefore"
+       FROM workflows WHERE "tenantId" = $1`,
+      params,
+    ),
+  ]);
+  return { rows, total: Number(count?.total ?? 0), throughAfter: Number(count?.throughAfter ?? 0), fromBefore: Number(count?.fromBefore ?? 0) };
 }

@@ -1,28 +1,18 @@
 import { asConductorError, ConductorError, ConductorUnavailableError, LeaseLostError, RunCancelledError } from './errors';
+import {
+  ClaimTasksDocument,
+  CompleteTaskDocument,
+  CompleteTasksDocument,
+  FailTaskDocument,
+  ReleaseTaskDocument,
+  RenewLeaseDocument,
+  type CompleteTasksMutation,
+  type TypedDocumentString,
+} from './generated/operations';
 import type { Json, TaskLease, TaskRef } from './types';
 
-/** The worker protocol's operations, named so that conductor logs and traces show what a worker did. */
-const TASK_FIELDS = 'id runId key type queue attempt input traceparent';
-const CLAIM = `mutation ClaimTasks($queue: String!, $workerId: String!, $max: Int, $leaseMs: Int, $waitMs: Int) {
-  claimTasks(queue: $queue, workerId: $workerId, max: $max, leaseMs: $leaseMs, waitMs: $waitMs) { leaseToken leaseExpiresAt task { ${TASK_FIELDS} } }
-}`;
-const RENEW = `mutation RenewLease($taskId: ID!, $leaseToken: String!, $leaseMs: Int) {
-  renewLease(taskId: $taskId, leaseToken: $leaseToken, leaseMs: $leaseMs) { leaseExpiresAt }
-}`;
-const COMPLETE = `mutation CompleteTask($taskId: ID!, $leaseToken: String!, $output: JSON) {
-  completeTask(taskId: $taskId, leaseToken: $leaseToken, output: $output) { id status }
-}`;
-const COMPLETE_MANY = `mutation CompleteTasks($results: [TaskCompletionInput!]!) {
-  completeTasks(results: $results) { taskId task { id status } error { code message } }
-}`;
 /** Most results one `completeTasks` takes. */
 const MAX_BATCH = 100;
-const FAIL = `mutation FailTask($taskId: ID!, $leaseToken: String!, $error: String!, $retryable: Boolean) {
-  failTask(taskId: $taskId, leaseToken: $leaseToken, error: $error, retryable: $retryable) { id status }
-}`;
-const RELEASE = `mutation ReleaseTask($taskId: ID!, $leaseToken: String!) {
-  releaseTask(taskId: $taskId, leaseToken: $leaseToken) { id status }
-}`;
 
 export interface ConductorClientOptions {
   /** The conductor's GraphQL endpoint, e.g. `http://localhost:4000/graphql`. */
@@ -86,7 +76,7 @@ export class ConductorClient {
 
   /** Claims up to `max` ready tasks; with `waitMs`, an empty claim waits for one to become ready. */
   async claimTasks(req: { queue: string; workerId: string; max: number; leaseMs?: number; waitMs?: number }, signal?: AbortSignal): Promise<TaskLease[]> {
-    const data = await this.request<{ claimTasks: RawLease[] }>('ClaimTasks', CLAIM, req, { signal, extraTimeoutMs: req.waitMs ?? 0 });
+    const data = await this.request(ClaimTasksDocument, req, { signal, extraTimeoutMs: req.waitMs ?? 0 });
     return data.claimTasks.map((l) => ({
       leaseToken: l.leaseToken,
       leaseExpiresAt: new Date(l.leaseExpiresAt),
@@ -96,7 +86,7 @@ export class ConductorClient {
 
   /** A heartbeat: extends the lease. `LeaseLostError` / `RunCancelledError` when the attempt no longer owns the task. */
   async renewLease(ref: TaskRef, leaseMs?: number, signal?: AbortSignal, timeoutMs?: number): Promise<{ leaseExpiresAt: Date }> {
-    const data = await this.request<{ renewLease: { leaseExpiresAt: string } }>('RenewLease', RENEW, { ...vars(ref), leaseMs }, { signal, ref, timeoutMs });
+    const data = await this.request(RenewLeaseDocument, { ...vars(ref), leaseMs }, { signal, ref, timeoutMs });
     return { leaseExpiresAt: new Date(data.renewLease.leaseExpiresAt) };
   }
 
@@ -116,7 +106,7 @@ export class ConductorClient {
   private batchUnsupported = false;
 
   private completeOne(ref: TaskRef, output: Json, signal?: AbortSignal, headers?: Record<string, string>): Promise<TaskResult> {
-    return this.request<{ completeTask: TaskResult }>('CompleteTask', COMPLETE, { ...vars(ref), output }, { signal, ref, headers }).then((d) => d.completeTask);
+    return this.request(CompleteTaskDocument, { ...vars(ref), output }, { signal, ref, headers }).then((d) => d.completeTask);
   }
 
   private flushCompletions(): void {
@@ -133,10 +123,10 @@ export class ConductorClient {
       await Promise.all(batch.map(one));
       return;
     }
-    let outcomes: { taskId: string; task: TaskResult | null; error: { code: string; message: string } | null }[];
+    let outcomes: CompleteTasksMutation['completeTasks'];
     try {
       const results = batch.map((c) => ({ ...vars(c.ref), output: c.output }));
-      outcomes = (await this.request<{ completeTasks: typeof outcomes }>('CompleteTasks', COMPLETE_MANY, { results }, {})).completeTasks;
+      outcomes = (await this.request(CompleteTasksDocument, { results }, {})).completeTasks;
     } catch (e: unknown) {
       const err = asConductorError(e);
       if (err.code === 'GRAPHQL_VALIDATION_FAILED') this.batchUnsupported = true;
@@ -155,20 +145,22 @@ export class ConductorClient {
 
   /** Records a failed attempt; the step's retry policy applies unless `retryable` is false. */
   async failTask(ref: TaskRef, error: string, retryable: boolean, signal?: AbortSignal, headers?: Record<string, string>): Promise<TaskResult> {
-    return (await this.request<{ failTask: TaskResult }>('FailTask', FAIL, { ...vars(ref), error, retryable }, { signal, ref, headers })).failTask;
+    return (await this.request(FailTaskDocument, { ...vars(ref), error, retryable }, { signal, ref, headers })).failTask;
   }
 
   /** Gives the task back unfinished (draining): queued again, the attempt not counted. */
   async releaseTask(ref: TaskRef, signal?: AbortSignal, timeoutMs?: number): Promise<TaskResult> {
-    return (await this.request<{ releaseTask: TaskResult }>('ReleaseTask', RELEASE, vars(ref), { signal, ref, timeoutMs })).releaseTask;
+    return (await this.request(ReleaseTaskDocument, vars(ref), { signal, ref, timeoutMs })).releaseTask;
   }
 
-  private async request<T>(
-    operationName: string,
-    query: string,
-    variables: Record<string, unknown>,
+  /** One operation: its variables and result are typed by the document (generated from schema.graphql). */
+  private async request<T, V>(
+    document: TypedDocumentString<T, V>,
+    variables: V,
     opts: { signal?: AbortSignal; extraTimeoutMs?: number; timeoutMs?: number; ref?: TaskRef; headers?: Record<string, string> },
   ): Promise<T> {
+    const query = document.toString();
+    const operationName = operationNameOf(query);
     const timeoutMs = (opts.timeoutMs ?? this.requestTimeoutMs) + (opts.extraTimeoutMs ?? 0);
     let body: string;
     try {
@@ -233,10 +225,9 @@ export class ConductorClient {
   }
 }
 
-interface RawLease {
-  leaseToken: string;
-  leaseExpiresAt: string;
-  task: { id: string; runId: string; key: string; type: string; queue: string | null; attempt: number; input: Json | null; traceparent?: string | null };
+/** The name of a document's (one) operation: conductor logs and traces show it. */
+function operationNameOf(query: string): string {
+  return /\b(?:query|mutation|subscription)\s+(\w+)/.exec(query)?.[1] ?? 'anonymous';
 }
 
 function vars(ref: TaskRef): { taskId: string; leaseToken: string } {

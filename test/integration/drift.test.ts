@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
+import { generateSdkOperations, SDK_PATHS } from '../../scripts/codegen';
 import { printSchemaSdl } from '../../src/graphql/schema';
 import { MIGRATIONS } from '../../migrations';
 import { runMigrations } from '../../src/store/data-source';
@@ -13,6 +14,12 @@ const root = join(__dirname, '..', '..');
 describe('schema.graphql', () => {
   it('is what the code generates (run `npm run schema` after changing the API)', async () => {
     expect(readFileSync(join(root, 'schema.graphql'), 'utf8')).toBe(await printSchemaSdl());
+  });
+});
+
+describe('src/worker-sdk/generated/operations.ts', () => {
+  it('is what codegen makes of schema.graphql and the SDK operations (run `npm run codegen`)', async () => {
+    expect(readFileSync(SDK_PATHS.output, 'utf8')).toBe(await generateSdkOperations());
   });
 });
 

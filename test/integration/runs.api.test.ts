@@ -250,6 +250,114 @@ describe('runs API', () => {
     });
   });
 
+  describe('runs as a Relay connection (edges, last/before, pageInfo both ways)', () => {
+    const RELAY = `query($filter: RunFilter, $first: Int, $after: String, $last: Int, $before: String) {
+      runs(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
+        nodes { id }
+        edges { cursor node { id } }
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        totalCount
+      }
+    }`;
+    interface RelayPage {
+      nodes: { id: string }[];
+      edges: { cursor: string; node: { id: string } }[];
+      pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+      totalCount: number;
+    }
+    let key: string;
+    let all: string[];
+    const page = async (vars: Record<string, unknown>): Promise<RelayPage> => ((await t.ok(RELAY, vars, key)) as { runs: RelayPage }).runs;
+    beforeAll(async () => {
+      key = (await t.app.services.auth.createKey('relay')).key;
+      await t.ok(REGISTER, { input: parked('relay') }, key);
+      const created: { id: string; createdAt: Date }[] = [];
+      // 12 runs over 4 instants: ties broken by id, in both directions.
+      for (let i = 0; i < 12; i++) {
+        await clock.set(at(40 + Math.floor(i / 3)));
+        const { startRun } = await t.ok(START, { workflow: 'relay' }, key);
+        created.push({ id: startRun.id, createdAt: new Date(startRun.createdAt) });
+      }
+      all = newestFirst(created).map((r) => r.id);
+    });
+
+    it('edges hold the nodes in the same order, each with its cursor; start and end cursors are the first and last edge', async () => {
+      const first = await page({ first: 5 });
+      expect(first.edges.map((e) => e.node.id)).toEqual(first.nodes.map((n) => n.id));
+      expect(first.nodes.map((n) => n.id)).toEqual(all.slice(0, 5));
+      expect(first.pageInfo).toEqual({ hasNextPage: true, hasPreviousPage: false, startCursor: first.edges[0]!.cursor, endCursor: first.edges[4]!.cursor });
+      // Any edge's cursor is a place to continue from.
+      const fromThird = await page({ first: 2, after: first.edges[2]!.cursor });
+      expect(fromThird.nodes.map((n) => n.id)).toEqual(all.slice(3, 5));
+      expect(fromThird.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
+    });
+
+    it('pages backwards from the oldest run with last/before, with no duplicates or gaps', async () => {
+      const pages: RelayPage[] = [];
+      let before: string | null = null;
+      do {
+        const p = await page({ last: 5, before });
+        pages.unshift(p);
+        before = p.pageInfo.hasPreviousPage ? p.pageInfo.startCursor : null;
+      } while (before !== null && pages.length < 10);
+      expect(pages.map((p) => p.nodes.length)).toEqual([2, 5, 5]);
+      expect(pages.flatMap((p) => p.nodes.map((n) => n.id))).toEqual(all);
+      // Paging backwards, hasNextPage says whether runs follow `before`: none after the oldest page.
+      expect(pages.map((p) => p.pageInfo)).toEqual([
+        { hasNextPage: true, hasPreviousPage: false, startCursor: pages[0]!.edges[0]!.cursor, endCursor: pages[0]!.edges[1]!.cursor },
+        { hasNextPage: true, hasPreviousPage: true, startCursor: pages[1]!.edges[0]!.cursor, endCursor: pages[1]!.edges[4]!.cursor },
+        { hasNextPage: false, hasPreviousPage: true, startCursor: pages[2]!.edges[0]!.cursor, endCursor: pages[2]!.edges[4]!.cursor },
+      ]);
+      expect(pages.map((p) => p.totalCount)).toEqual([12, 12, 12]);
+    });
+
+    it('before without a size is the 20 (here: all) runs just before it; first with before reads from the start up to it', async () => {
+      const top = await page({ first: 12 });
+      const cursor = top.edges[7]!.cursor;
+      expect((await page({ before: cursor })).nodes.map((n) => n.id)).toEqual(all.slice(0, 7));
+      expect((await page({ last: 3, before: cursor })).nodes.map((n) => n.id)).toEqual(all.slice(4, 7));
+      expect((await page({ first: 3, before: cursor })).nodes.map((n) => n.id)).toEqual(all.slice(0, 3));
+      // Both cursors: the runs strictly between them.
+      const between = await page({ first: 10, after: top.edges[2]!.cursor, before: cursor });
+      expect(between.nodes.map((n) => n.id)).toEqual(all.slice(3, 7));
+      expect(between.pageInfo).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
+    });
+
+    it('pages backwards through a filtered listing', async () => {
+      const filter = { workflow: 'relay', status: ['PENDING'] };
+      const last = await page({ filter, last: 4 });
+      expect(last.nodes.map((n) => n.id)).toEqual(all.slice(8));
+      const before = await page({ filter, last: 4, before: last.pageInfo.startCursor });
+      expect(before.nodes.map((n) => n.id)).toEqual(all.slice(4, 8));
+      expect(before.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
+      expect(before.totalCount).toBe(12);
+    });
+
+    it('an empty page has null cursors', async () => {
+      const oldest = await page({ last: 1 });
+      const beyond = await page({ first: 5, after: oldest.pageInfo.endCursor });
+      expect(beyond).toEqual({
+        nodes: [],
+        edges: [],
+        pageInfo: { hasNextPage: false, hasPreviousPage: true, startCursor: null, endCursor: null },
+        totalCount: 12,
+      });
+    });
+
+    it.each([
+      [{ first: 5, last: 5 }, 'last', 'Pass "first" (to page forwards) or "last" (to page backwards), not both'],
+      [{ last: 0 }, 'last', '"last" must be between 1 and 100, got 0'],
+      [{ last: 101 }, 'last', '"last" must be between 1 and 100, got 101'],
+      [{ last: 5, before: 'garbage' }, 'before', '"before" is not a cursor this API returned: pass pageInfo.startCursor of the next page'],
+      [{ before: Buffer.from('yesterday|00000000-0000-0000-0000-000000000000').toString('base64url') }, 'before', '"before" is not a cursor this API returned'],
+    ])('%j is BAD_USER_INPUT naming %s', async (vars, field, message) => {
+      const { data, errors } = await t.gql(RELAY, vars, key);
+      expect(data).toBeNull();
+      expect(errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+      expect(errors?.[0]?.message).toContain(message);
+    });
+  });
+
   describe('runs(filter)', () => {
     let key: string;
     const runs: { id: string; workflow: string; createdAt: Date; status: string }[] = [];

@@ -377,6 +377,57 @@ describe('workflows API', () => {
       },
     );
 
+    it('pages backwards by name with last/before, and edges carry the cursors', async () => {
+      const RELAY = `query($last: Int, $before: String) {
+        workflows(last: $last, before: $before) { nodes { name } edges { cursor node { name version } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } }
+      }`;
+      type Relay = {
+        nodes: { name: string }[];
+        edges: { cursor: string; node: { name: string; version: number } }[];
+        pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+      };
+      const pages: Relay[] = [];
+      let before: string | null = null;
+      do {
+        const { workflows }: { workflows: Relay } = await t.ok(RELAY, { last: 3, before }, key);
+        pages.unshift(workflows);
+        before = workflows.pageInfo.hasPreviousPage ? workflows.pageInfo.startCursor : null;
+      } while (before !== null && pages.length < 10);
+      expect(pages.map((p) => p.nodes.map((n) => n.name))).toEqual([names.slice(0, 1), names.slice(1, 4), names.slice(4)]);
+      expect(pages.map((p) => [p.pageInfo.hasPreviousPage, p.pageInfo.hasNextPage])).toEqual([
+        [false, true],
+        [true, true],
+        [true, false],
+      ]);
+      for (const p of pages) {
+        expect(p.edges.map((e) => e.node.name)).toEqual(p.nodes.map((n) => n.name));
+        expect([p.pageInfo.startCursor, p.pageInfo.endCursor]).toEqual([p.edges[0]!.cursor, p.edges.at(-1)!.cursor]);
+      }
+      expect(pages.flatMap((p) => p.edges).find((e) => e.node.name === 'delta')?.node.version).toBe(2);
+      // A forward page from any edge's cursor knows there are workflows before it.
+      const { workflows: next } = await t.ok(
+        `query($after: String) { workflows(first: 2, after: $after) { nodes { name } pageInfo { hasPreviousPage } } }`,
+        { after: pages[1]!.edges[0]!.cursor },
+        key,
+      );
+      expect(next).toEqual({ nodes: [{ name: 'charlie' }, { name: 'delta' }], pageInfo: { hasPreviousPage: true } });
+    });
+
+    it.each([
+      [{ first: 2, last: 2 }, 'last'],
+      [{ last: 0 }, 'last'],
+      [{ last: 101 }, 'last'],
+      [{ before: Buffer.from('workflow:bad name!').toString('base64url') }, 'before'],
+    ])('%j is BAD_USER_INPUT naming %s', async (vars, field) => {
+      const { data, errors } = await t.gql(
+        `query($first: Int, $last: Int, $before: String) { workflows(first: $first, last: $last, before: $before) { totalCount } }`,
+        vars,
+        key,
+      );
+      expect(data).toBeNull();
+      expect(errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+    });
+
     it.each([0, -1, 101])('first: %i is BAD_USER_INPUT', async (first) => {
       const { data, errors } = await t.gql(WORKFLOWS, { first }, key);
       expect(data).toBeNull();

@@ -3,7 +3,7 @@ import type { RunStatus as DomainRunStatus } from '../../domain/glossary';
 import { DateTimeScalar } from '../scalars';
 import { RunStatus } from '../types/run.type';
 
-@InputType()
+@InputType({ description: 'Which runs `runs` lists: a run must meet every condition given; conditions left out do not filter.' })
 export class RunFilter {
   @Field(() => String, { nullable: true, description: 'Runs of this workflow (any version).' })
   workflow?: string | null;

@@ -7,51 +7,74 @@ export class RetryPolicyInput {
   @Field(() => Int, { nullable: true, description: 'Attempts in all, 1 to 100. Default 1 (no retry).' })
   maxAttempts?: number | null;
 
-  @Field(() => Int, { nullable: true, description: 'Default 1000.' })
+  @Field(() => Int, { nullable: true, description: 'Delay before the second attempt in milliseconds, 0 to 604800000 (7 days). Default 1000.' })
   initialDelayMs?: number | null;
 
-  @Field(() => Float, { nullable: true, description: 'At least 1. Default 2.' })
+  @Field(() => Float, { nullable: true, description: 'Multiplier of the delay for each further attempt, at least 1 (1 keeps it constant). Default 2.' })
   backoffFactor?: number | null;
 
-  @Field(() => Int, { nullable: true, description: 'Default 60000.' })
+  @Field(() => Int, { nullable: true, description: 'Bound of every delay in milliseconds, from initialDelayMs to 604800000 (7 days). Default 60000.' })
   maxDelayMs?: number | null;
 }
 
-@InputType()
+@InputType({ description: 'One step of a workflow definition: a node of its DAG.' })
 export class StepInput {
-  @Field()
+  @Field({
+    description:
+      'Unique in the workflow: 1 to 64 letters, digits, "_" or "-", starting with a letter or "_". ' +
+      "Other steps' templates read its output as `steps.<key>.output`.",
+  })
   key: string;
 
-  @Field({ description: 'noop, sleep or http; with `queue`, any label your workers understand.' })
+  @Field({ description: 'noop, sleep or http; with `queue`, any label your workers understand (at most 128 characters).' })
   type: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Remote workers claiming from this queue execute the step: 1 to 128 letters, digits, "_", ".", ":" or "-". Default: none (a built-in step).',
+  })
   queue?: string | null;
 
-  @Field(() => [String], { nullable: true })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'Keys of the steps that must succeed before this one starts (order and repeats do not matter). Default: none, it starts with the run.',
+  })
   dependsOn?: string[] | null;
 
-  @Field(() => JSONScalar, { nullable: true })
+  @Field(() => JSONScalar, {
+    nullable: true,
+    description:
+      'The step input, any JSON, with `{{ input.… }}` and `{{ steps.<dependency>.output.… }}` templates. ' +
+      'noop: becomes the output; sleep: `{ "ms": n }`; http: `{ url, method, headers, body, timeoutMs }`. Default `{}`.',
+  })
   input?: Json;
 
-  @Field(() => RetryPolicyInput, { nullable: true })
+  @Field(() => RetryPolicyInput, { nullable: true, description: 'How failed attempts are retried. Default: no retry.' })
   retry?: RetryPolicyInput | null;
 
-  @Field(() => Int, { nullable: true })
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      'Bound of one attempt in milliseconds, 1 to 604800000 (7 days); past it the attempt is TIMED_OUT and retried by the policy. Default: no bound.',
+  })
   timeoutMs?: number | null;
 }
 
-@InputType()
+@InputType({ description: 'A workflow definition to register: a name and a DAG of steps.' })
 export class WorkflowInput {
-  @Field()
+  @Field({ description: 'The name, unique in the tenant: 1 to 128 letters, digits, "_", "." or "-", starting with a letter. Versions share it.' })
   name: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Free text for people; part of the definition (changing it registers a new version). Default: none.' })
   description?: string | null;
 
-  @Field(() => Int, { nullable: true, description: 'Bound of a whole run, start to finish; past it the run fails and unfinished tasks are cancelled.' })
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      'Bound of a whole run, start to finish, in milliseconds, 1 to 604800000 (7 days); past it the run fails and unfinished tasks are cancelled. Default: no bound.',
+  })
   timeoutMs?: number | null;
 
-  @Field(() => [StepInput])
+  @Field(() => [StepInput], { description: '1 to 1000 steps with unique keys, whose dependencies form no cycle.' })
   steps: StepInput[];
 }

@@ -1,52 +1,63 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ValidationError } from '../../domain/errors';
-import { encodeRunCursor } from '../../services/runs.service';
 import type { Context } from '../context';
 import { RunsArgs, StartRunArgs } from '../inputs/args';
+import { toConnection } from '../types/common.type';
 import { Run, RunConnection, RunEvent, Task, toRun, toRunEvent, toTask } from '../types/run.type';
 import { toWorkflow, Workflow } from '../types/workflow.type';
-import { pageSize } from './pagination';
+
+const RUN_ID = 'The run id.';
 
 @Resolver(() => Run)
 export class RunResolver {
   @Mutation(() => Run, {
-    description: 'Starts a run of the latest (or the given) version. The same idempotencyKey returns the same run.',
+    description:
+      'Starts a run of the latest (or the given) version. The same idempotencyKey returns the same run. ' +
+      "NOT_FOUND when the tenant has no such workflow or version; BAD_USER_INPUT when the input lacks a path the first steps' templates read, " +
+      'or for an idempotencyKey that is empty or longer than 256 characters; CONFLICT when new versions keep being registered meanwhile (start again).',
   })
   async startRun(@Args(() => StartRunArgs) { workflow, version, input, idempotencyKey }: StartRunArgs, @Ctx() ctx: Context): Promise<Run> {
     const row = await ctx.services.runs.start(ctx.tenantId, { workflow, version, input: input ?? {}, idempotencyKey });
     return toRun(row);
   }
 
-  @Mutation(() => Run, { description: 'Cancels a pending or running run; unfinished tasks become CANCELLED.' })
-  async cancelRun(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Run> {
+  @Mutation(() => Run, {
+    description:
+      'Cancels a PENDING or RUNNING run: unfinished tasks become CANCELLED and their workers get RUN_CANCELLED. ' +
+      'A finished run is returned unchanged. NOT_FOUND when the tenant has no such run.',
+  })
+  async cancelRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
     return toRun(await ctx.services.runs.cancel(ctx.tenantId, id));
   }
 
   @Mutation(() => Run, {
-    description: 'Re-runs a FAILED or CANCELLED run from its failed and cancelled steps; succeeded steps keep their outputs. CONFLICT otherwise.',
+    description:
+      'Re-runs a FAILED or CANCELLED run from its failed and cancelled steps, each with a fresh retry budget; succeeded steps keep their outputs. ' +
+      'CONFLICT for a run in any other status; NOT_FOUND when the tenant has no such run.',
   })
-  async retryRun(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Run> {
+  async retryRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
     return toRun(await ctx.services.runs.retry(ctx.tenantId, id));
   }
 
-  @Query(() => Run, { nullable: true })
-  async run(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Run | null> {
+  @Query(() => Run, { nullable: true, description: "A run of the tenant by id; null when there is none (another tenant's run is none too)." })
+  async run(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run | null> {
     const row = await ctx.loaders.runById.load(id);
     return row ? toRun(row) : null;
   }
 
-  @Query(() => RunConnection, { description: 'Runs newest first.' })
-  async runs(@Args(() => RunsArgs) { filter, first, after }: RunsArgs, @Ctx() ctx: Context): Promise<RunConnection> {
-    const limit = pageSize(first);
-    const { rows, totalCount, hasNextPage } = await ctx.services.runs.list(
+  @Query(() => RunConnection, {
+    description:
+      "The tenant's runs, newest first (by createdAt, then id), as a Relay cursor connection: page forwards with `first` and `after`, " +
+      'backwards with `last` and `before`. BAD_USER_INPUT for `first` with `last`, a size outside 1 to 100, or a cursor this API did not return.',
+  })
+  async runs(@Args(() => RunsArgs) { filter, ...page }: RunsArgs, @Ctx() ctx: Context): Promise<RunConnection> {
+    const result = await ctx.services.runs.list(
       ctx.tenantId,
       { workflow: filter?.workflow, statuses: filter?.status, createdAfter: filter?.createdAfter, createdBefore: filter?.createdBefore },
-      limit,
-      after,
+      page,
     );
-    for (const row of rows) ctx.loaders.runById.prime(row.id, row);
-    const last = rows.at(-1);
-    return { nodes: rows.map(toRun), pageInfo: { endCursor: last ? encodeRunCursor(last) : null, hasNextPage }, totalCount };
+    for (const row of result.rows) ctx.loaders.runById.prime(row.id, row);
+    return toConnection(result, toRun);
   }
 
   @FieldResolver(() => Workflow, { description: 'The workflow version this run executes.' })
@@ -62,7 +73,12 @@ export class RunResolver {
   }
 
   @FieldResolver(() => [RunEvent], { description: 'Stored events after `afterSeq` (default 0: all), oldest first, at most 1000.' })
-  async events(@Root() run: Run, @Arg('afterSeq', () => Int, { nullable: true }) afterSeq: number | null, @Ctx() ctx: Context): Promise<RunEvent[]> {
+  async events(
+    @Root() run: Run,
+    @Arg('afterSeq', () => Int, { nullable: true, description: 'Only the events after this seq (0 or more; BAD_USER_INPUT otherwise). Default 0: all.' })
+    afterSeq: number | null,
+    @Ctx() ctx: Context,
+  ): Promise<RunEvent[]> {
     if (afterSeq != null && afterSeq < 0) throw new ValidationError('"afterSeq" must be 0 or more', { field: 'afterSeq' });
     return (await ctx.services.runs.events(ctx.tenantId, run.id, afterSeq ?? 0, 1000)).map(toRunEvent);
   }

@@ -18,7 +18,9 @@ async function mapped<T>(fn: () => Promise<T> | T): Promise<T> {
 @Resolver()
 export class SubscriptionResolver {
   @Subscription(() => RunEvent, {
-    description: 'Events of one run. With `afterSeq`, the stored events after it come first, then live ones: nothing missed, nothing twice.',
+    description:
+      'Events of one run. With `afterSeq`, the stored events after it come first, then live ones: nothing missed, nothing twice. ' +
+      'NOT_FOUND when the tenant has no such run; BAD_USER_INPUT for a negative afterSeq.',
     subscribe: ({ args, context }) =>
       mapped(() => {
         const ctx = context as Context;
@@ -38,7 +40,11 @@ export class SubscriptionResolver {
       return ctx.services.runEvents.subscribeTenant(ctx.tenantId, (args['workflow'] as string | null | undefined) ?? null);
     },
   })
-  runEvents(@Root() event: DomainRunEvent, @Arg('workflow', () => String, { nullable: true }) _workflow: string | null): RunEvent {
+  runEvents(
+    @Root() event: DomainRunEvent,
+    @Arg('workflow', () => String, { nullable: true, description: "Only the runs of this workflow (by name, any version). Default: all the tenant's runs." })
+    _workflow: string | null,
+  ): RunEvent {
     return toRunEvent(event);
   }
 }

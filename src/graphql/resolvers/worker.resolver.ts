@@ -12,7 +12,8 @@ export class WorkerResolver {
   @Mutation(() => [TaskLease], {
     description:
       'Claims up to `max` (1–100, default 1) ready tasks of `queue`, each under a new fencing token and a lease of `leaseMs` ' +
-      '(default: the server lease TTL). With `waitMs` (up to 60000) an empty claim waits until a task of the queue becomes ready.',
+      '(default: the server lease TTL). With `waitMs` (up to 60000) an empty claim waits until a task of the queue becomes ready. ' +
+      'An empty list when none is ready. BAD_USER_INPUT for an argument out of its range.',
   })
   async claimTasks(@Args(() => ClaimTasksArgs) { queue, workerId, max, leaseMs, waitMs }: ClaimTasksArgs, @Ctx() ctx: Context): Promise<TaskLease[]> {
     const leases = await ctx.services.tasks.claim(ctx.tenantId, { queue, workerId, max, leaseMs, waitMs }, ctx.signal);
@@ -20,14 +21,19 @@ export class WorkerResolver {
   }
 
   @Mutation(() => TaskLease, {
-    description: 'Extends a lease (a heartbeat). LEASE_LOST when another attempt holds the task; RUN_CANCELLED when its run was cancelled.',
+    description:
+      'Extends a lease (a heartbeat). LEASE_LOST when another attempt holds the task (stop working on it); RUN_CANCELLED when its run was cancelled; ' +
+      'BAD_USER_INPUT for a leaseToken this API did not issue or a leaseMs out of range; NOT_FOUND for a taskId that is not a task id.',
   })
   async renewLease(@Args(() => RenewLeaseArgs) { taskId, leaseToken, leaseMs }: RenewLeaseArgs, @Ctx() ctx: Context): Promise<TaskLease> {
     return ctx.services.tasks.renew(ctx.tenantId, taskId, leaseToken, leaseMs);
   }
 
   @Mutation(() => Task, {
-    description: 'Records the result of the attempt holding `leaseToken`. Idempotent for the current token; LEASE_LOST for a stale one.',
+    description:
+      'Records the result of the attempt holding `leaseToken`: the task SUCCEEDED with `output`. Idempotent for the current token; ' +
+      "LEASE_LOST for a stale one (or another tenant's task); RUN_CANCELLED when its run was cancelled; " +
+      'BAD_USER_INPUT for a leaseToken this API did not issue or an output Postgres cannot store; NOT_FOUND for a taskId that is not a task id.',
   })
   async completeTask(@Args(() => CompleteTaskArgs) { taskId, leaseToken, output }: CompleteTaskArgs, @Ctx() ctx: Context): Promise<Task> {
     return toTask(await ctx.services.tasks.complete(ctx.tenantId, taskId, leaseToken, output ?? null));
@@ -36,7 +42,8 @@ export class WorkerResolver {
   @Mutation(() => [TaskOutcome], {
     description:
       'Records up to 100 results in one request (a worker reporting what finished together); they commit together. ' +
-      'Each answers on its own, in order: the task, or the error `completeTask` would have raised (a stale token does not fail the others).',
+      'Each answers on its own, in order: the task, or the error `completeTask` would have raised (a stale token does not fail the others). ' +
+      'BAD_USER_INPUT for no results or more than 100.',
   })
   async completeTasks(@Args(() => CompleteTasksArgs) { results }: CompleteTasksArgs, @Ctx() ctx: Context): Promise<TaskOutcome[]> {
     if (results.length === 0 || results.length > MAX_CLAIM) {
@@ -52,17 +59,25 @@ export class WorkerResolver {
     });
   }
 
-  @Mutation(() => Task, { description: 'Records a failed attempt; retried by the step policy unless `retryable` is false.' })
+  @Mutation(() => Task, {
+    description:
+      'Records a failed attempt; retried by the step policy (QUEUED again after its delay) unless `retryable` is false. ' +
+      'LEASE_LOST, RUN_CANCELLED, BAD_USER_INPUT and NOT_FOUND as for completeTask; BAD_USER_INPUT for an empty error too.',
+  })
   async failTask(@Args(() => FailTaskArgs) { taskId, leaseToken, error, retryable }: FailTaskArgs, @Ctx() ctx: Context): Promise<Task> {
     return toTask(await ctx.services.tasks.fail(ctx.tenantId, taskId, leaseToken, error, retryable ?? true));
   }
 
-  @Mutation(() => Task, { description: 'Gives the task back unfinished (a draining worker): queued again, the attempt not counted.' })
+  @Mutation(() => Task, {
+    description:
+      'Gives the task back unfinished (a draining worker): QUEUED again at once, the attempt not counted. ' +
+      'LEASE_LOST, RUN_CANCELLED, BAD_USER_INPUT and NOT_FOUND as for completeTask.',
+  })
   async releaseTask(@Args(() => LeaseArgs) { taskId, leaseToken }: LeaseArgs, @Ctx() ctx: Context): Promise<Task> {
     return toTask(await ctx.services.tasks.release(ctx.tenantId, taskId, leaseToken));
   }
 
-  @FieldResolver(() => Task)
+  @FieldResolver(() => Task, { description: 'The claimed task, its input resolved.' })
   async task(@Root() lease: TaskLease, @Ctx() ctx: Context): Promise<Task> {
     const row = lease.taskRow ?? (await ctx.loaders.taskById.load(lease.taskId));
     if (!row) throw new Error(`task ${lease.taskId} is missing`);

@@ -1,21 +1,20 @@
 import { Arg, Args, Ctx, Mutation, Query, Resolver } from 'type-graphql';
-import { WORKFLOW_NAME_PATTERN } from '../../domain/dag';
-import { ValidationError } from '../../domain/errors';
 import type { Context } from '../context';
 import { PageArgs, WorkflowArgs } from '../inputs/args';
 import { WorkflowInput } from '../inputs/workflow.input';
+import { toConnection } from '../types/common.type';
 import { toWorkflow, Workflow, WorkflowConnection } from '../types/workflow.type';
-import { pageSize } from './pagination';
-
-/** Workflows are listed by name; the cursor is the last name, tagged so other strings are refused. */
-const CURSOR_PREFIX = 'workflow:';
 
 @Resolver(() => Workflow)
 export class WorkflowResolver {
   @Mutation(() => Workflow, {
-    description: 'Registers a workflow. A changed definition becomes the next version; an identical one returns the existing version.',
+    description:
+      'Registers a workflow. A changed definition becomes the next version; an identical one returns the existing version. ' +
+      'An invalid definition is BAD_USER_INPUT with `extensions.reason`: EMPTY_WORKFLOW, TOO_MANY_STEPS, INVALID_NAME, INVALID_KEY, ' +
+      'DUPLICATE_KEY, SELF_DEPENDENCY, UNKNOWN_DEPENDENCY, UNKNOWN_BUILT_IN_TYPE, INVALID_TYPE, INVALID_QUEUE, INVALID_RETRY, ' +
+      'INVALID_TIMEOUT, INVALID_TEMPLATE, CYCLE or TEMPLATE_REFERENCES_NON_DEPENDENCY, and a message saying what to fix.',
   })
-  async registerWorkflow(@Arg('input', () => WorkflowInput) input: WorkflowInput, @Ctx() ctx: Context): Promise<Workflow> {
+  async registerWorkflow(@Arg('input', () => WorkflowInput, { description: 'The definition.' }) input: WorkflowInput, @Ctx() ctx: Context): Promise<Workflow> {
     const row = await ctx.services.workflows.register(ctx.tenantId, {
       name: input.name,
       description: input.description ?? null,
@@ -39,24 +38,12 @@ export class WorkflowResolver {
     return row ? toWorkflow(row) : null;
   }
 
-  @Query(() => WorkflowConnection, { description: "The latest version of each of the tenant's workflows, by name." })
-  async workflows(@Args(() => PageArgs) { first, after }: PageArgs, @Ctx() ctx: Context): Promise<WorkflowConnection> {
-    const limit = pageSize(first);
-    let afterName: string | null = null;
-    if (after) {
-      const decoded = Buffer.from(after, 'base64url').toString();
-      if (!decoded.startsWith(CURSOR_PREFIX) || !WORKFLOW_NAME_PATTERN.test(decoded.slice(CURSOR_PREFIX.length))) {
-        throw new ValidationError('"after" is not a cursor this API returned: pass pageInfo.endCursor of the previous page', { field: 'after' });
-      }
-      afterName = decoded.slice(CURSOR_PREFIX.length);
-    }
-    const { rows, totalCount } = await ctx.services.workflows.list(ctx.tenantId, limit + 1, afterName);
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      nodes: page.map(toWorkflow),
-      pageInfo: { endCursor: last ? Buffer.from(CURSOR_PREFIX + last.name).toString('base64url') : null, hasNextPage: rows.length > limit },
-      totalCount,
-    };
+  @Query(() => WorkflowConnection, {
+    description:
+      "The latest version of each of the tenant's workflows, by name, as a Relay cursor connection: page forwards with `first` and `after`, " +
+      'backwards with `last` and `before`. BAD_USER_INPUT for `first` with `last`, a size outside 1 to 100, or a cursor this API did not return.',
+  })
+  async workflows(@Args(() => PageArgs) page: PageArgs, @Ctx() ctx: Context): Promise<WorkflowConnection> {
+    return toConnection(await ctx.services.workflows.list(ctx.tenantId, page), toWorkflow);
   }
 }

@@ -16,37 +16,48 @@ const enumOf = <T extends string>(values: readonly T[]) => Object.fromEntries(va
 export const RunStatus = enumOf(RUN_STATUSES);
 registerEnumType(RunStatus, {
   name: 'RunStatus',
+  description:
+    'Where a run is: PENDING, then RUNNING, then one of SUCCEEDED, FAILED or CANCELLED (final, until `retryRun` takes a FAILED or CANCELLED run back to RUNNING).',
   valuesConfig: {
     PENDING: { description: 'Started; no task has been picked up yet.' },
     RUNNING: { description: 'At least one task has been picked up.' },
     SUCCEEDED: { description: 'Every step succeeded; `output` holds the results of the final steps.' },
-    FAILED: { description: 'A step failed after its retries; `error` says which and why.' },
-    CANCELLED: { description: 'Cancelled by request.' },
+    FAILED: { description: "A step failed after its retries, or the workflow's `timeoutMs` passed; `error` says which and why." },
+    CANCELLED: { description: 'Cancelled by `cancelRun`; `error` holds the reason.' },
   },
 });
 
 export const TaskStatus = enumOf(TASK_STATUSES);
 registerEnumType(TaskStatus, {
   name: 'TaskStatus',
+  description: 'Where a task is: PENDING, QUEUED, RUNNING (back to QUEUED for a retry), then SUCCEEDED, FAILED or CANCELLED.',
   valuesConfig: {
     PENDING: { description: 'Waiting on its dependencies.' },
     QUEUED: { description: 'Ready; waiting for a worker (or for its retry delay).' },
     RUNNING: { description: 'An attempt is in progress.' },
-    SUCCEEDED: {},
-    FAILED: {},
-    CANCELLED: {},
+    SUCCEEDED: { description: 'An attempt succeeded; `output` holds its result.' },
+    FAILED: { description: 'The last attempt failed and the retry policy allows no other (or the failure was not retryable); `error` says why.' },
+    CANCELLED: { description: 'Will not run (any more): its run was cancelled, failed or timed out first.' },
   },
 });
 
 export const RunEventType = { RUN_STATUS: 'RUN_STATUS', TASK_STATUS: 'TASK_STATUS' } as const;
 export type RunEventType = (typeof RunEventType)[keyof typeof RunEventType];
-registerEnumType(RunEventType, { name: 'RunEventType' });
+registerEnumType(RunEventType, {
+  name: 'RunEventType',
+  description: 'What a `RunEvent` is about: the run, or one of its tasks.',
+  valuesConfig: {
+    RUN_STATUS: { description: 'The run changed status; `status` is a RunStatus.' },
+    TASK_STATUS: { description: 'A task changed status; `status` is a TaskStatus, and `taskId`, `taskKey` and `attempt` say which task and attempt.' },
+  },
+});
 
 export const AttemptOutcome = enumOf(ATTEMPT_OUTCOMES);
 registerEnumType(AttemptOutcome, {
   name: 'AttemptOutcome',
+  description: 'How an attempt ended.',
   valuesConfig: {
-    SUCCEEDED: {},
+    SUCCEEDED: { description: 'The holder reported a result; the task succeeded with it.' },
     FAILED: { description: 'The holder reported a failure.' },
     TIMED_OUT: { description: "The step's timeoutMs passed." },
     LEASE_EXPIRED: { description: 'The holder stopped heartbeating; the task was reclaimed.' },
@@ -58,46 +69,46 @@ registerEnumType(AttemptOutcome, {
 
 @ObjectType({ simpleResolvers: true, description: 'One attempt at a task: who held it, when, how it ended.' })
 export class TaskAttempt {
-  @Field(() => Int)
+  @Field(() => Int, { description: 'Which attempt of the task, from 1 (a RELEASED attempt is not counted: the next one has its number again).' })
   attempt: number;
 
   @Field({ description: 'The fencing token the attempt held.' })
   leaseToken: string;
 
-  @Field()
+  @Field({ description: "Who held it: the `workerId` of a remote worker's claimTasks, or `conductor:<replica id>` for a built-in step." })
   workerId: string;
 
-  @Field(() => DateTimeScalar)
+  @Field(() => DateTimeScalar, { description: 'When it was claimed.' })
   startedAt: Date;
 
-  @Field(() => DateTimeScalar, { nullable: true })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When it ended; null while it runs.' })
   finishedAt: Date | null;
 
   @Field(() => AttemptOutcome, { nullable: true, description: 'Null while the attempt runs.' })
   outcome: DomainAttemptOutcome | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Why it failed or timed out, as reported; null otherwise.' })
   error: string | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'One step of one run.' })
 export class Task {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The task id (a UUID): the worker protocol names tasks by it.' })
   id: string;
 
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The run this task belongs to.' })
   runId: string;
 
-  @Field()
+  @Field({ description: "Its step's key in the workflow." })
   key: string;
 
-  @Field()
+  @Field({ description: "Its step's type." })
   type: string;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: "Its step's queue when remote workers execute it; null for a built-in step." })
   queue: string | null;
 
-  @Field(() => TaskStatus)
+  @Field(() => TaskStatus, { description: 'Where the task is.' })
   status: DomainTaskStatus;
 
   @Field(() => Int, { description: 'Attempts started so far.' })
@@ -106,7 +117,10 @@ export class Task {
   @Field(() => JSONScalar, { nullable: true, description: 'The input with its templates resolved; null until the task is ready.' })
   input: Json;
 
-  @Field(() => JSONScalar, { nullable: true })
+  @Field(() => JSONScalar, {
+    nullable: true,
+    description: "What the step produced (a built-in step's result, a worker's completeTask output); null until SUCCEEDED.",
+  })
   output: Json;
 
   @Field(() => String, { nullable: true, description: 'Why the last attempt failed.' })
@@ -115,22 +129,22 @@ export class Task {
   @Field(() => String, { nullable: true, description: 'Who holds or held the latest attempt.' })
   workerId: string | null;
 
-  @Field(() => DateTimeScalar)
+  @Field(() => DateTimeScalar, { description: 'When its run was started.' })
   createdAt: Date;
 
-  @Field(() => DateTimeScalar, { nullable: true })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When it last became QUEUED (ready, or waiting for a retry); null before.' })
   queuedAt: Date | null;
 
-  @Field(() => DateTimeScalar, { nullable: true })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When its latest attempt started; null before the first.' })
   startedAt: Date | null;
 
-  @Field(() => DateTimeScalar, { nullable: true })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When it became SUCCEEDED, FAILED or CANCELLED; null before.' })
   finishedAt: Date | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'The right to execute one attempt of a task until leaseExpiresAt; renew it with renewLease.' })
 export class TaskLease {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The claimed task.' })
   taskId: string;
 
   @Field({ description: 'The fencing token: present it with renewLease, completeTask, failTask and releaseTask.' })
@@ -145,13 +159,13 @@ export class TaskLease {
 
 @ObjectType({ simpleResolvers: true, description: 'A run or task status change. `seq` numbers the events of a run from 1 without gaps.' })
 export class RunEvent {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The run.' })
   runId: string;
 
-  @Field(() => Int)
+  @Field(() => Int, { description: "Position in the run's history, from 1 without gaps: pass the last one seen as `afterSeq` to resume." })
   seq: number;
 
-  @Field(() => RunEventType)
+  @Field(() => RunEventType, { description: 'Whether the run or one of its tasks changed.' })
   type: RunEventType;
 
   @Field({ description: 'The new status of the run (RUN_STATUS) or of the task (TASK_STATUS).' })
@@ -160,50 +174,50 @@ export class RunEvent {
   @Field({ description: 'Name of the workflow the run belongs to.' })
   workflow: string;
 
-  @Field(() => ID, { nullable: true })
+  @Field(() => ID, { nullable: true, description: 'The task (TASK_STATUS); null for RUN_STATUS.' })
   taskId: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: "The task's step key (TASK_STATUS); null for RUN_STATUS." })
   taskKey: string | null;
 
-  @Field(() => Int, { nullable: true })
+  @Field(() => Int, { nullable: true, description: "The task's attempt number at the change (TASK_STATUS; 0 before the first); null for RUN_STATUS." })
   attempt: number | null;
 
   @Field(() => JSONScalar, { nullable: true, description: 'Details: the error of a failure, the retry delay, the worker.' })
   data: Json;
 
-  @Field(() => DateTimeScalar)
+  @Field(() => DateTimeScalar, { description: "When it happened, by the conductor's clock." })
   createdAt: Date;
 }
 
 /** The GraphQL Run: the row's fields; `workflow`, `tasks` and `events` come from field resolvers. */
 @ObjectType({ simpleResolvers: true, description: 'One execution of one workflow version.' })
 export class Run {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The run id (a UUID): pass it to run, cancelRun, retryRun and runUpdated.' })
   id: string;
 
-  @Field(() => RunStatus)
+  @Field(() => RunStatus, { description: 'Where the run is.' })
   status: DomainRunStatus;
 
-  @Field(() => JSONScalar, { nullable: true })
+  @Field(() => JSONScalar, { nullable: true, description: 'The input it was started with (`{}` when startRun had none); templates read it as `input.…`.' })
   input: Json;
 
   @Field(() => JSONScalar, { nullable: true, description: 'On success: the outputs of the steps nothing depends on, keyed by step key.' })
   output: Json;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Why it FAILED (the step and its error, or the run timeout) or was CANCELLED; null otherwise.' })
   error: string | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'The idempotency key it was started with; null when none.' })
   idempotencyKey: string | null;
 
-  @Field(() => DateTimeScalar)
+  @Field(() => DateTimeScalar, { description: "When startRun created it, by the conductor's clock; the runs listing is ordered by it." })
   createdAt: Date;
 
-  @Field(() => DateTimeScalar, { nullable: true })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When a first task was picked up (RUNNING); null while PENDING.' })
   startedAt: Date | null;
 
-  @Field(() => DateTimeScalar, { nullable: true })
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When it became SUCCEEDED, FAILED or CANCELLED; null before (and again after retryRun).' })
   finishedAt: Date | null;
 
   /** Not fields: what the field resolvers need. */
@@ -211,12 +225,28 @@ export class Run {
   tenantId: string;
 }
 
-@ObjectType({ simpleResolvers: true })
+@ObjectType({ simpleResolvers: true, description: 'A run and its cursor in the runs listing.' })
+export class RunEdge {
+  @Field({ description: "This run's position in the listing: pass it as `after` or `before`." })
+  cursor: string;
+
+  @Field(() => Run, { description: 'The run.' })
+  node: Run;
+}
+
+@ObjectType({
+  simpleResolvers: true,
+  description:
+    'A page of runs, newest first (a Relay cursor connection). `nodes` and `edges` hold the same runs in the same order; `edges` adds their cursors.',
+})
 export class RunConnection {
-  @Field(() => [Run])
+  @Field(() => [Run], { description: 'The runs of this page, newest first.' })
   nodes: Run[];
 
-  @Field(() => PageInfo)
+  @Field(() => [RunEdge], { description: 'The runs of this page with their cursors, in the order of `nodes`.' })
+  edges: RunEdge[];
+
+  @Field(() => PageInfo, { description: 'Cursors of this page, and whether runs precede or follow it.' })
   pageInfo: PageInfo;
 
   @Field(() => Int, { description: 'Runs matching the filter, all pages.' })

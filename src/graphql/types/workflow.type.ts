@@ -12,13 +12,13 @@ export class RetryPolicy {
   @Field(() => Int, { description: 'Attempts in all, the first included.' })
   maxAttempts: number;
 
-  @Field(() => Int)
+  @Field(() => Int, { description: 'Delay before the second attempt, in milliseconds.' })
   initialDelayMs: number;
 
-  @Field(() => Float)
+  @Field(() => Float, { description: 'Multiplier of the delay for each further attempt (1 keeps it constant).' })
   backoffFactor: number;
 
-  @Field(() => Int)
+  @Field(() => Int, { description: 'Bound of every delay, jitter included, in milliseconds.' })
   maxDelayMs: number;
 }
 
@@ -33,7 +33,7 @@ export class Step {
   @Field(() => String, { nullable: true, description: 'Remote workers claim this step from this queue.' })
   queue: string | null;
 
-  @Field(() => [String])
+  @Field(() => [String], { description: 'Keys of the steps that must succeed before this one starts, sorted; empty: it starts with the run.' })
   dependsOn: string[];
 
   @Field(() => JSONScalar, {
@@ -42,43 +42,59 @@ export class Step {
   })
   input: Json;
 
-  @Field(() => RetryPolicy)
+  @Field(() => RetryPolicy, { description: 'How failed attempts of this step are retried, defaults filled in.' })
   retry: DomainRetryPolicy;
 
-  @Field(() => Int, { nullable: true, description: 'Bound of one attempt, start to finish.' })
+  @Field(() => Int, { nullable: true, description: 'Bound of one attempt, start to finish, in milliseconds; null: no bound.' })
   timeoutMs: number | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'One version of a registered workflow.' })
 export class Workflow {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The id of this version (a UUID).' })
   id: string;
 
-  @Field()
+  @Field({ description: 'The name, unique in the tenant; every version shares it.' })
   name: string;
 
-  @Field(() => Int)
+  @Field(() => Int, { description: '1 for the first registration, one more for each changed definition.' })
   version: number;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => String, { nullable: true, description: 'Free text from the registration; null when none.' })
   description: string | null;
 
-  @Field(() => Int, { nullable: true, description: 'Bound of a whole run, start to finish.' })
+  @Field(() => Int, { nullable: true, description: 'Bound of a whole run, start to finish, in milliseconds; null: no bound.' })
   timeoutMs: number | null;
 
-  @Field(() => [Step])
+  @Field(() => [Step], { description: 'The steps in declaration order, defaults filled in.' })
   steps: StepDefinition[];
 
-  @Field(() => DateTimeScalar)
+  @Field(() => DateTimeScalar, { description: 'When this version was registered.' })
   createdAt: Date;
 }
 
-@ObjectType({ simpleResolvers: true })
+@ObjectType({ simpleResolvers: true, description: 'A workflow and its cursor in the workflows listing.' })
+export class WorkflowEdge {
+  @Field({ description: "This workflow's position in the listing: pass it as `after` or `before`." })
+  cursor: string;
+
+  @Field(() => Workflow, { description: 'The latest version of the workflow.' })
+  node: Workflow;
+}
+
+@ObjectType({
+  simpleResolvers: true,
+  description:
+    'A page of workflows, by name (a Relay cursor connection). `nodes` and `edges` hold the same workflows in the same order; `edges` adds their cursors.',
+})
 export class WorkflowConnection {
-  @Field(() => [Workflow])
+  @Field(() => [Workflow], { description: 'The latest version of each workflow of this page, by name.' })
   nodes: Workflow[];
 
-  @Field(() => PageInfo)
+  @Field(() => [WorkflowEdge], { description: 'The workflows of this page with their cursors, in the order of `nodes`.' })
+  edges: WorkflowEdge[];
+
+  @Field(() => PageInfo, { description: 'Cursors of this page, and whether workflows precede or follow it.' })
   pageInfo: PageInfo;
 
   @Field(() => Int, { description: 'Workflows (names) of the tenant.' })
