@@ -6,6 +6,7 @@ import { createClient, type Client as WsClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createApp, type App, type AppOptions } from '../../src/app';
 import { loadConfig, type Env } from '../../src/config';
+import { deleteRedisPrefix } from './redis';
 import { createTestDatabase, type TestDatabase } from './db';
 
 export interface GqlResult<T = Record<string, unknown>> {
@@ -106,6 +107,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       await Promise.allSettled(clients.map((c) => c.dispose()));
       await app.stop();
       await db.drop();
+      // The prefix belongs to the first replica: it cleans up after its replicas have closed.
+      if (!shared && env.REDIS_URL && env.REDIS_KEY_PREFIX) await deleteRedisPrefix(env.REDIS_URL, env.REDIS_KEY_PREFIX);
       if (dataDir !== 'memory://') rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,13 +1,18 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { LeaseStore } from '../../src/leases/lease-store';
 import { MemoryLeaseStore } from '../../src/leases/memory-lease-store';
 import { RedisLeaseStore } from '../../src/leases/redis-lease-store';
 import { systemClock } from '../../src/domain/clock';
 import { REAL_REDIS } from '../helpers/db';
+import { deleteRedisPrefix } from '../helpers/redis';
 
 const stores: [string, () => Promise<LeaseStore>][] = [['memory', async () => new MemoryLeaseStore(systemClock)]];
-if (REAL_REDIS) stores.push(['redis', () => RedisLeaseStore.connect(process.env['REDIS_URL']!, `test-acq-${randomBytes(4).toString('hex')}:`)]);
+const redisPrefix = `test-acq-${randomBytes(4).toString('hex')}:`;
+if (REAL_REDIS) stores.push(['redis', () => RedisLeaseStore.connect(process.env['REDIS_URL']!, redisPrefix)]);
+afterAll(async () => {
+  if (REAL_REDIS) await deleteRedisPrefix(process.env['REDIS_URL']!, redisPrefix);
+});
 
 describe.each(stores)('%s lease store: a late grant never replaces a newer holder', (_name, open) => {
   it('refuses to grant an older token over a newer one, and grants a newer one over an older', async () => {
