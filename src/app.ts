@@ -144,7 +144,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       groupCommits: embedded ? 1 : Math.max(1, Math.min(4, config.databasePoolSize - 2)),
     });
     const tasks = new TasksService({ db, engine, leases, bus, clock, hooks, leaseTtlMs: config.leaseTtlMs });
-    const runs = new RunsService({ db, workflows, engine, bus, clock, hooks, onPublishError });
+    const runs = new RunsService({ db, workflows, engine, clock });
     const runEvents = new RunEventsService({ bus, runs });
     const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous });
     const services: Services = { workflows, runs, runEvents, auth, tasks };

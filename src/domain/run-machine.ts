@@ -7,7 +7,7 @@
  */
 import { coerceError, DomainError, TemplateError } from './errors';
 import type { Json, RunStatus, StepDefinition, TaskStatus, WorkflowDefinition } from './glossary';
-import type { AttemptOutcome, RunEventKind, RunRecord, TaskRecord } from './model';
+import type { AttemptOutcome, RunEvent, RunRecord, TaskRecord } from './model';
 import { backoffDelayMs, shouldRetry } from './retry';
 import { resolveTemplates } from './templates';
 
@@ -34,14 +34,8 @@ export type TaskState = Pick<
 /** What the machine reads and changes of a run. */
 export type RunState = Pick<RunRecord, 'id' | 'status' | 'input' | 'output' | 'error' | 'startedAt' | 'finishedAt' | 'deadlineAt'>;
 
-export interface EventDraft {
-  type: RunEventKind;
-  status: string;
-  taskId: string | null;
-  taskKey: string | null;
-  attempt: number | null;
-  data: Json;
-}
+/** An event before the store numbers it: the run's history entry without its seq, run and time. */
+export type EventDraft = Pick<RunEvent, 'type' | 'status' | 'taskId' | 'taskKey' | 'attempt' | 'data'>;
 
 export interface TransitionResult {
   /** Tasks whose state changed, in their new state. */

@@ -5,7 +5,6 @@ import { ConflictError, NotFoundError, TemplateError, ValidationError } from '..
 import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
 import { planRun, startEvents } from '../domain/run-machine';
-import type { EventBus } from '../events/event-bus';
 import { listEvents, numberEvents } from '../store/events.store';
 import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
 import type { Database } from '../store/sql';
@@ -13,7 +12,6 @@ import { attemptsOfTasks } from '../store/attempts.store';
 import { findTasks, tasksOfRuns } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
 import { traceparentOf, tracer } from '../observability/tracing';
-import type { EngineHooks } from '../domain/hooks';
 import type { Engine } from './engine';
 import type { WorkflowsService } from './workflows.service';
 import { pageOf, pageWindow, type CursorCodec, type Page, type PageArgs } from './pagination';
@@ -43,10 +41,7 @@ export class RunsService {
       db: Database;
       workflows: WorkflowsService;
       engine: Engine;
-      bus: EventBus;
       clock: Clock;
-      hooks: EngineHooks;
-      onPublishError: (e: unknown) => void;
     },
   ) {}
 

@@ -56,9 +56,11 @@ describe.runIf(REAL_POSTGRES)('bench sides tear down cleanly', () => {
     const g = await startGraphile(ctx, { batched: true, concurrency: 4 });
     const name = new URL(g.pools.runner.options.connectionString!).pathname.slice(1);
     let done = 0;
-    await g.start({ noop: () => void done++ });
+    let allDone!: () => void;
+    const finished = new Promise<void>((r) => (allDone = r));
+    await g.start({ noop: () => void (++done === 20 && allDone()) });
     await g.utils.addJobs(Array.from({ length: 20 }, () => ({ identifier: 'noop', payload: {} })));
-    for (let i = 0; i < 200 && done < 20; i++) await new Promise((r) => setTimeout(r, 25));
+    await finished;
     expect(done).toBe(20);
     await g.close();
     expect(g.pools.runner.ended && g.pools.utils.ended).toBe(true);
@@ -71,14 +73,17 @@ describe.runIf(REAL_POSTGRES)('bench sides tear down cleanly', () => {
     await g.start({ noop: () => undefined });
     await g.utils.addJob('noop', {});
     const errors: Error[] = [];
-    g.pools.runner.on('error', (e) => errors.push(e));
-    g.pools.utils.on('error', (e) => errors.push(e));
+    let firstError!: () => void;
+    const errored = new Promise<void>((r) => (firstError = r));
+    const onError = (e: Error) => void (errors.push(e), firstError());
+    g.pools.runner.on('error', onError);
+    g.pools.utils.on('error', onError);
     // Let the pools go idle, then pull connections out from under them as a FORCE drop would.
     await new Promise((r) => setTimeout(r, 200));
     const killed = (await terminateIdle(name, 'bench-graphile-utils')) + (await terminateIdle(name, 'bench-graphile-runner'));
     console.log(`terminated ${killed} idle connection(s) of the graphile side`);
     expect(killed).toBeGreaterThan(0);
-    for (let i = 0; i < 100 && errors.length < killed; i++) await new Promise((r) => setTimeout(r, 20));
+    await errored;
     expect(errors.length).toBeGreaterThan(0);
     await g.close();
     expect(await databaseExists(name)).toBe(false);
