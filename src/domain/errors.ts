@@ -2,7 +2,18 @@
  * Domain errors. Each carries a stable `code` (the public contract, surfaced as GraphQL
  * `extensions.code`) and data a client can act on. `graphql/errors.ts` maps them once.
  */
-export type DomainErrorCode = 'BAD_USER_INPUT' | 'NOT_FOUND' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'CONFLICT' | 'LEASE_LOST' | 'RUN_CANCELLED';
+export type DomainErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'CONFLICT'
+  | 'LEASE_LOST'
+  | 'RUN_CANCELLED'
+  | 'LIMIT_EXCEEDED'
+  | 'QUOTA_EXCEEDED'
+  | 'RATE_LIMITED'
+  | 'UNAVAILABLE';
 
 export abstract class DomainError extends Error {
   abstract readonly code: DomainErrorCode;
@@ -45,6 +56,42 @@ export class RunCancelledError extends DomainError {
   readonly code = 'RUN_CANCELLED' as const;
   constructor(runId: string, taskId?: string) {
     super(`Run ${runId} was cancelled`, { runId, taskId });
+  }
+}
+
+/**
+ * A request or a step went over one of the configured limits (size, depth, count, cost). Nothing
+ * was changed. `limit` names the limit (its config variable in `docs/LIMITS.md`), `max` is its
+ * value and `actual` what was asked for, when known.
+ */
+export class LimitExceededError extends DomainError {
+  readonly code = 'LIMIT_EXCEEDED' as const;
+  constructor(message: string, data: { limit: string; max: number; actual?: number } & Record<string, unknown>) {
+    super(message, data);
+  }
+}
+
+/** The tenant holds as much of a shared resource as it may (runs in flight, queued tasks); retry later. */
+export class QuotaExceededError extends DomainError {
+  readonly code = 'QUOTA_EXCEEDED' as const;
+  constructor(message: string, data: { quota: string; max: number } & Record<string, unknown>) {
+    super(message, data);
+  }
+}
+
+/** Too many requests from one key or tenant; `retryAfterMs` says when to try again. */
+export class RateLimitedError extends DomainError {
+  readonly code = 'RATE_LIMITED' as const;
+  constructor(message: string, data: { retryAfterMs: number } & Record<string, unknown>) {
+    super(message, data);
+  }
+}
+
+/** A dependency (the database, Redis) is unreachable for now; nothing was changed and the request may be retried. */
+export class UnavailableError extends DomainError {
+  readonly code = 'UNAVAILABLE' as const;
+  constructor(message: string, data: { retryAfterMs?: number } & Record<string, unknown> = {}) {
+    super(message, data);
   }
 }
 

@@ -11,6 +11,10 @@ const HTTP_STATUS: Record<DomainErrorCode, number> = {
   CONFLICT: 409,
   LEASE_LOST: 409,
   RUN_CANCELLED: 409,
+  LIMIT_EXCEEDED: 400,
+  QUOTA_EXCEEDED: 429,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
 };
 
 /**
@@ -28,6 +32,10 @@ export function toGraphQLError(e: DomainError, withHttpStatus = false): GraphQLE
     case 'CONFLICT':
     case 'LEASE_LOST':
     case 'RUN_CANCELLED':
+    case 'LIMIT_EXCEEDED':
+    case 'QUOTA_EXCEEDED':
+    case 'RATE_LIMITED':
+    case 'UNAVAILABLE':
       return new GraphQLError(e.message, {
         originalError: e,
         extensions: { ...e.data, code, ...(withHttpStatus ? { http: { status: HTTP_STATUS[code] } } : {}) },
