@@ -262,6 +262,10 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['PLAYGROUND_ENABLED', 'yes', /must be one of 0, 1, true, false/],
   ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318', /must be a URL starting with http:\/\/ or https:\/\//],
   ['OTEL_SERVICE_NAME', 'x'.repeat(129), /must be at most 128 characters/],
+  ['METRICS_PORT', '4000', /must be different from PORT/],
+  ['METRICS_LABEL_VALUES_MAX', '0', /must be a number >= 1/],
+  ['STARTUP_WAIT_MS', '1m', /must be an integer/],
+  ['READINESS_TIMEOUT_MS', '10', /must be a number >= 50/],
 ];
 const ANY_STRING: EnvVarName[] = ['HOST', 'MAESTRO_DATA_DIR'];
 
