@@ -20,7 +20,7 @@ FROM ${NODE_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
-ENV NODE_ENV=production PORT=4000
+ENV NODE_ENV=production PORT=4000 METRICS_PORT=9464
 WORKDIR /app
 # Owned by root and read-only to the runtime user: the process cannot rewrite its own code, and
 # it writes nothing under /app (production runs on Postgres; Kubernetes mounts /tmp).
@@ -29,7 +29,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 # The official image's "node" user, by number so that Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
-EXPOSE 4000
+# 4000: the API (/graphql, /healthz, /readyz); 9464: /metrics, for Prometheus only.
+EXPOSE 4000 9464
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # tini as PID 1 forwards SIGTERM to node (which drains within SHUTDOWN_GRACE_MS) and reaps zombies.

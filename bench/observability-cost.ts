@@ -66,6 +66,7 @@ async function main(): Promise<void> {
         ...(process.env as Record<string, string>),
         DATABASE_URL: db.url,
         PORT: '0',
+        METRICS_PORT: '0',
         LOG_LEVEL: level,
         MAESTRO_DATA_DIR: 'memory://',
         REDIS_KEY_PREFIX: `bench-${process.pid}-${r}-${level}:`,
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
         results[level]!.push(await runsPerSecond(app, 'bench-noop'));
         for (let i = 0; i < 20; i++) {
           const t0 = performance.now();
-          await (await fetch(new URL('/metrics', app.url))).text();
+          await (await fetch(app.metricsUrl)).text();
           scrapes.push(performance.now() - t0);
         }
       } finally {

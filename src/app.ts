@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { ApolloServer } from '@apollo/server';
@@ -29,7 +29,7 @@ import { attachWebSockets, httpContext, type WebSocketTransports } from './graph
 import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
 import { createLogger, type Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
-import { check, opsEndpoints } from './observability/ops-endpoints';
+import { check, healthEndpoints, startingHandler, startMetricsServer, type StartingState } from './observability/ops-endpoints';
 import { logRunLifecycle } from './observability/run-logs';
 import { Scheduler } from './scheduler/scheduler';
 import { AuthService } from './services/auth.service';
@@ -45,6 +45,8 @@ import { createDataSource, runMigrations } from './store/data-source';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './store/embedded';
 import { clusterCounts } from './store/metrics.store';
 import { Database } from './store/sql';
+import { postgresTarget, redisTarget, type StartupError, type Target } from './startup/describe';
+import { waitFor } from './startup/wait-for';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -53,6 +55,9 @@ export interface App {
   /** http://host:port/graphql */
   readonly url: string;
   readonly port: number;
+  /** http://host:metricsPort/metrics: the metrics listener, apart from the API port. */
+  readonly metricsUrl: string;
+  readonly metricsPort: number;
   readonly services: Services;
   readonly hooks: EngineHooks;
   readonly db: Database;
@@ -91,6 +96,51 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   };
 
   try {
+    // The API port listens first, so that while start-up waits for Postgres and Redis
+    // (STARTUP_WAIT_MS) /healthz answers (no liveness restarts) and /readyz says what it waits for.
+    const starting: StartingState = {};
+    let handler: RequestListener = startingHandler(() => starting);
+    const httpServer: Server = createServer((req, res) => handler(req, res));
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(config.port, config.host, () => {
+        httpServer.off('error', reject);
+        resolve();
+      });
+    });
+    closers.push({
+      name: 'http server',
+      // Normally Apollo's drain plugin has closed it already; this covers a failed start.
+      close: () => (httpServer.listening ? new Promise<void>((resolve) => httpServer.close(() => resolve())) : Promise.resolve()),
+    });
+    const port = (httpServer.address() as AddressInfo).port;
+    const dependency = <T>(check: string, target: Target, connect: () => Promise<T>): Promise<T> => {
+      starting[check] = `connecting to ${target.dependency} (${target.variable})`;
+      return waitFor({
+        target,
+        connect,
+        waitMs: config.startupWaitMs,
+        onRetry: (error: StartupError, retryInMs: number) => {
+          starting[check] = error.message;
+          logger.warn(
+            {
+              dependency: target.dependency,
+              variable: target.variable,
+              host: target.host,
+              port: target.port,
+              reason: error.reason,
+              retryInMs,
+              error: error.message,
+            },
+            'start-up: waiting for a dependency',
+          );
+        },
+      }).then((value) => {
+        delete starting[check];
+        return value;
+      });
+    };
+
     // Storage: the configured Postgres, or embedded PGlite (one connection: it is one session).
     let embedded: EmbeddedPostgres | null = null;
     let url = config.databaseUrl;
@@ -100,17 +150,32 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       url = embedded.url;
       logger.info({ dataDir: config.dataDir }, 'using embedded PGlite (set DATABASE_URL for a Postgres server)');
     }
-    const dataSource = createDataSource({ url, poolSize: embedded ? 1 : config.databasePoolSize, applicationName: `maestro:${replicaId}` });
-    await dataSource.initialize();
+    const dataSourceOptions = { url, poolSize: embedded ? 1 : config.databasePoolSize, applicationName: `maestro:${replicaId}` };
+    const dataSource = embedded
+      ? await createDataSource(dataSourceOptions).initialize()
+      : await dependency('database', postgresTarget(url), async () => {
+          const ds = createDataSource(dataSourceOptions);
+          try {
+            return await ds.initialize();
+          } catch (e: unknown) {
+            if (ds.isInitialized) await ds.destroy().catch(() => undefined);
+            throw e;
+          }
+        });
     closers.push({ name: 'database', close: () => dataSource.destroy() });
     const applied = await runMigrations(dataSource);
     if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
     const db = new Database(dataSource, !embedded);
 
-    const backendBus: EventBus = config.redisUrl ? await RedisEventBus.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryEventBus();
+    const redisUrl = config.redisUrl;
+    const backendBus: EventBus = redisUrl
+      ? await dependency('redis', redisTarget(redisUrl), () => RedisEventBus.connect(redisUrl, config.redisKeyPrefix))
+      : new MemoryEventBus();
     closers.push({ name: 'event bus', close: () => backendBus.close() });
     const bus = options.wrapBus?.(backendBus) ?? backendBus;
-    const leases: LeaseStore = config.redisUrl ? await RedisLeaseStore.connect(config.redisUrl, config.redisKeyPrefix) : new MemoryLeaseStore(clock);
+    const leases: LeaseStore = redisUrl
+      ? await dependency('redis', redisTarget(redisUrl), () => RedisLeaseStore.connect(redisUrl, config.redisKeyPrefix))
+      : new MemoryLeaseStore(clock);
     closers.push({ name: 'lease store', close: () => leases.close() });
     if (!config.redisUrl) logger.info('using in-process events (set REDIS_URL to run several replicas)');
 
@@ -185,19 +250,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // parses conditional headers for it; POST responses are never revalidated. Static assets keep
     // theirs (serve-static sets its own).
     expressApp.set('etag', false);
-    const httpServer: Server = createServer(expressApp);
     const ws: WebSocketTransports = attachWebSockets({ httpServer, path: GRAPHQL_PATH, schema, services });
-    const metrics = createMetrics(hooks, {
-      clusterGauges: () => clusterCounts(db),
-      subscriptions: () => ws.clientCount(),
-      pool: () => db.poolStats(),
-      redisUp: async () => (config.redisUrl ? ((await check('redis', () => leases.ping())).ok ? 1 : 0) : null),
-    });
+    const metrics = createMetrics(
+      hooks,
+      {
+        clusterGauges: () => clusterCounts(db),
+        subscriptions: () => ws.clientCount(),
+        pool: () => db.poolStats(),
+        redisUp: async () => (config.redisUrl ? ((await check('redis', () => leases.ping(), config.readinessTimeoutMs)).ok ? 1 : 0) : null),
+      },
+      { labelValuesMax: config.metricsLabelValuesMax },
+    );
     expressApp.use(httpMetrics(metrics));
     let accepting = true;
     expressApp.use(
-      opsEndpoints({
-        metrics,
+      healthEndpoints({
+        timeoutMs: config.readinessTimeoutMs,
         readiness: {
           database: () => db.ping(),
           [config.redisUrl ? 'redis' : 'events']: () => Promise.all([bus.ping(), leases.ping()]).then(() => undefined),
@@ -231,13 +299,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
     expressApp.use(GRAPHQL_PATH, express.json({ limit: '2mb' }), expressMiddleware(apollo, { context: httpContext(services) }));
 
-    await new Promise<void>((resolve, reject) => {
-      httpServer.once('error', reject);
-      httpServer.listen(config.port, config.host, () => resolve());
-    });
-    const port = (httpServer.address() as AddressInfo).port;
+    const metricsServer = await startMetricsServer({ metrics, host: config.host, port: config.metricsPort });
+    closers.push({ name: 'metrics server', close: () => metricsServer.close() });
+    handler = expressApp;
     if (!options.paused) scheduler.start();
-    logger.info({ port, path: GRAPHQL_PATH }, `Maestro Conductor listening on http://localhost:${port}${GRAPHQL_PATH}`);
+    logger.info(
+      { port, path: GRAPHQL_PATH, metricsPort: metricsServer.port },
+      `Maestro Conductor listening on http://localhost:${port}${GRAPHQL_PATH} (metrics on port ${metricsServer.port})`,
+    );
 
     let stopping: Promise<void> | null = null;
     const stop = () =>
@@ -256,7 +325,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         logger.info('stopped');
       })());
 
-    return { config, url: `http://127.0.0.1:${port}${GRAPHQL_PATH}`, port, services, hooks, db, bus, scheduler, logger, metrics, stop };
+    const loopback = (p: number) => `http://${config.host.includes(':') ? '[::1]' : '127.0.0.1'}:${p}`;
+    return {
+      config,
+      url: `${loopback(port)}${GRAPHQL_PATH}`,
+      port,
+      metricsUrl: `${loopback(metricsServer.port)}/metrics`,
+      metricsPort: metricsServer.port,
+      services,
+      hooks,
+      db,
+      bus,
+      scheduler,
+      logger,
+      metrics,
+      stop,
+    };
   } catch (e: unknown) {
     await closeAll();
     throw e;

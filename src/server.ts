@@ -6,6 +6,7 @@ import 'reflect-metadata';
 import { config, tracing } from './bootstrap';
 import { createApp } from './app';
 import { coerceError } from './domain/errors';
+import { StartupError } from './startup/describe';
 
 async function main(): Promise<void> {
   const app = await createApp(config);
@@ -34,6 +35,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  console.error(JSON.stringify({ level: 'fatal', msg: 'start-up failed', error: coerceError(e).message }));
+  // A dependency that cannot be reached is named with its variable, host and port (never its password).
+  const where =
+    e instanceof StartupError
+      ? { dependency: e.target.dependency, variable: e.target.variable, host: e.target.host, port: e.target.port, reason: e.reason }
+      : {};
+  console.error(JSON.stringify({ level: 'fatal', msg: 'start-up failed', error: coerceError(e).message, ...where }));
   process.exit(1);
 });

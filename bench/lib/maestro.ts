@@ -39,6 +39,7 @@ export async function startMaestro(ctx: BenchContext, opts: { env?: Env; paused?
   const env: Env = {
     NODE_ENV: 'test',
     PORT: '0',
+    METRICS_PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
     DATABASE_URL: db.url,

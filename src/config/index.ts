@@ -24,6 +24,10 @@ export const ENV_VARS = [
   'PLAYGROUND_ENABLED',
   'OTEL_EXPORTER_OTLP_ENDPOINT',
   'OTEL_SERVICE_NAME',
+  'METRICS_PORT',
+  'METRICS_LABEL_VALUES_MAX',
+  'STARTUP_WAIT_MS',
+  'READINESS_TIMEOUT_MS',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
@@ -67,6 +71,10 @@ const schema = z.object({
   PLAYGROUND_ENABLED: bool.optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
   OTEL_SERVICE_NAME: z.string().min(1).max(128).default('maestro-conductor'),
+  METRICS_PORT: int(0, 65535).default(9464),
+  METRICS_LABEL_VALUES_MAX: int(1, 10_000).default(100),
+  STARTUP_WAIT_MS: int(0, 3_600_000).default(0),
+  READINESS_TIMEOUT_MS: int(50, 60_000).default(500),
 });
 
 export interface Config {
@@ -110,6 +118,25 @@ export interface Config {
   readonly otlpEndpoint: string | undefined;
   /** @default maestro-conductor */
   readonly serviceName: string;
+  /**
+   * Port of the metrics server (`GET /metrics`), bound on `host` like the API but a listener of
+   * its own, so the API port (the one exposed to tenants) never serves metrics. 0 picks a free
+   * port (tests). Must differ from `port`. @default 9464
+   */
+  readonly metricsPort: number;
+  /**
+   * Distinct values a tenant-chosen metric label (`workflow`, `queue`) takes per replica; later
+   * values are reported as `__other__`, so 300 new workflow names cannot grow a scrape tenfold.
+   * @default 100
+   */
+  readonly metricsLabelValuesMax: number;
+  /**
+   * How long start-up keeps retrying Postgres and Redis (with backoff) before it gives up and exits
+   * 1; meanwhile `/healthz` answers 200 and `/readyz` 503. 0 exits at the first failure. @default 0
+   */
+  readonly startupWaitMs: number;
+  /** Each `/readyz` dependency check gets this long before it counts as failing. @default 500 */
+  readonly readinessTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -159,8 +186,20 @@ function productionRequirements(raw: Record<string, string | undefined>): { vari
         ]
       : [];
   }
-  return raw['REDIS_URL'] === undefined
-    ? [{ variable: 'REDIS_URL', expected: 'set when NODE_ENV=production and DATABASE_URL is set (replicas sharing a database need shared leases and events)' }]
+  if (raw['REDIS_URL'] === undefined) {
+    return [
+      { variable: 'REDIS_URL', expected: 'set when NODE_ENV=production and DATABASE_URL is set (replicas sharing a database need shared leases and events)' },
+    ];
+  }
+  return [];
+}
+
+/** Two listeners cannot share a port: METRICS_PORT must differ from PORT (0 for both picks two free ports). */
+function portRequirements(raw: Record<string, string | undefined>): { variable: string; expected: string }[] {
+  const port = Number(raw['PORT'] ?? 4000);
+  const metricsPort = Number(raw['METRICS_PORT'] ?? 9464);
+  return Number.isInteger(port) && port === metricsPort && port !== 0
+    ? [{ variable: 'METRICS_PORT', expected: `different from PORT (metrics are never served on the API port)` }]
     : [];
 }
 
@@ -175,6 +214,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
   const issues = [
     ...(parsed.success ? [] : parsed.error.issues.map((issue) => ({ variable: String(issue.path[0]), expected: describe(issue) }))),
     ...productionRequirements(raw),
+    ...portRequirements(raw),
   ].map(({ variable, expected }) => ({
     variable,
     expected,
@@ -204,5 +244,9 @@ export function loadConfig(env: Env = process.env as Env): Config {
     playgroundEnabled: v.PLAYGROUND_ENABLED ?? v.NODE_ENV !== 'production',
     otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
     serviceName: v.OTEL_SERVICE_NAME,
+    metricsPort: v.METRICS_PORT,
+    metricsLabelValuesMax: v.METRICS_LABEL_VALUES_MAX,
+    startupWaitMs: v.STARTUP_WAIT_MS,
+    readinessTimeoutMs: v.READINESS_TIMEOUT_MS,
   });
 }

@@ -9,9 +9,16 @@ import type { Config } from './index';
 export interface Limits {
   // (areas add their limits here)
   readonly _placeholder?: never;
+
+  // ops: metrics
+  /** Distinct values per tenant-chosen metric label (`workflow`, `queue`); beyond it `__other__`. METRICS_LABEL_VALUES_MAX, @default 100 */
+  readonly metricsLabelValuesMax: number;
 }
 
 /** The limits of a configuration. */
-export function limitsFromConfig(_config: Config): Limits {
-  return Object.freeze({});
+export function limitsFromConfig(config: Config): Limits {
+  return Object.freeze({
+    // ops: metrics
+    metricsLabelValuesMax: config.metricsLabelValuesMax,
+  });
 }

@@ -16,6 +16,19 @@ export interface TaskHook {
   traceparent: string | null;
 }
 
+/**
+ * What every hook about a lease carries: the ids the runbook searches logs by (`runId`, `taskId`,
+ * `tenantId`, `workflow`). `runId` and `workflow` are null only when the task is not the
+ * caller's (a renewal naming another tenant's task).
+ */
+export interface LeaseHook {
+  tenantId: string;
+  runId: string | null;
+  taskId: string;
+  workflow: string | null;
+  fence: string;
+}
+
 export interface EngineHookMap {
   'run:created': [{ tenantId: string; runId: string; workflow: string; traceparent: string | null }];
   'run:started': [{ tenantId: string; runId: string; workflow: string; traceparent: string | null }];
@@ -31,9 +44,9 @@ export interface EngineHookMap {
   'timer:armed': [{ at: Date }];
   /** A running attempt was parked on its durable timer (a `sleep` step), due at `at`. */
   'timer:parked': [{ taskId: string; at: Date }];
-  'task:fenced': [{ taskId: string; fence: string }];
-  'task:reclaimed': [{ taskId: string; fence: string; tenantId: string }];
-  'lease:renew-failed': [{ taskId: string; tenantId: string; reason: string }];
+  'task:fenced': [LeaseHook];
+  'task:reclaimed': [LeaseHook];
+  'lease:renew-failed': [LeaseHook & { reason: string }];
   'task:finished': [TaskHook & { status: string; error: string | null }];
 }
 

@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { PerTick } from '../primitives/per-tick';
 import { LocalFanout, type EventBus, type Unsubscribe } from './event-bus';
 import type { RunEvent } from '../domain/model';
+import { connectRedis } from '../startup/redis-connect';
 
 /** JSON has no undefined: the built-in (queue-less) steps travel as this marker. */
 const BUILT_IN = '\u0000builtin';
@@ -46,8 +47,17 @@ export class RedisEventBus implements EventBus {
 
   static async connect(url: string, prefix: string): Promise<RedisEventBus> {
     const bus = new RedisEventBus(url, prefix);
-    await Promise.all([bus.pub.connect(), bus.sub.connect()]);
-    await bus.sub.subscribe(bus.eventsChannel, bus.readyChannel);
+    try {
+      const [pub, sub] = await Promise.allSettled([connectRedis(bus.pub), connectRedis(bus.sub)]);
+      if (pub.status === 'rejected') throw pub.reason;
+      if (sub.status === 'rejected') throw sub.reason;
+      await bus.sub.subscribe(bus.eventsChannel, bus.readyChannel);
+    } catch (e: unknown) {
+      // Nothing left reconnecting in the background after a failed start.
+      bus.pub.disconnect();
+      bus.sub.disconnect();
+      throw e;
+    }
     return bus;
   }
 

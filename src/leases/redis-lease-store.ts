@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import type { LeaseRef, LeaseStore, RenewResult } from './lease-store';
+import { connectRedis } from '../startup/redis-connect';
 
 /**
  * Lease key `<prefix>lease:<taskId>` = `<tenantId>/<token>` (or `X:` before it once revoked), with
@@ -85,7 +86,7 @@ export class RedisLeaseStore implements LeaseStore {
 
   static async connect(url: string, prefix: string): Promise<RedisLeaseStore> {
     const store = new RedisLeaseStore(url, prefix);
-    await store.redis.connect();
+    await connectRedis(store.redis);
     return store;
   }
 

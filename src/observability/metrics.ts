@@ -1,10 +1,12 @@
 import client, { type Registry } from 'prom-client';
 import type { EngineHooks } from '../domain/hooks';
+import { LabelBudget } from './label-budget';
 
 /**
  * The metrics the runbook names (exact names and types), plus what an operator wants beside them.
- * Labels have bounded cardinality: workflow names, queue names, routes, status codes, operation
- * names (capped); never a run or task id.
+ * Labels have bounded cardinality: routes, status codes, operation names (capped); workflow and
+ * queue names, which tenants choose, within a {@link LabelBudget} each (`__other__` beyond it);
+ * never a run or task id.
  *
  * Gauges read from the database (runs active, tasks in flight, queue depth) are cluster-wide
  * figures that every replica reports alike: aggregate them with `max`, never `sum`.
@@ -38,7 +40,15 @@ export interface Metrics {
 const JOB_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-export function createMetrics(hooks: EngineHooks, sources: MetricsSources): Metrics {
+export interface MetricsOptions {
+  /** Distinct `workflow` and `queue` label values each (METRICS_LABEL_VALUES_MAX). @default 100 */
+  labelValuesMax?: number;
+}
+
+export function createMetrics(hooks: EngineHooks, sources: MetricsSources, options: MetricsOptions = {}): Metrics {
+  const max = options.labelValuesMax ?? 100;
+  const workflows = new LabelBudget(max);
+  const queues = new LabelBudget(max, new Set(['builtin']));
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   // prom-client exports these gauges with a counter's `_total` suffix (promtool lint flags them);
@@ -129,8 +139,12 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources): Metr
       this.reset();
       const { queueDepth } = await cached();
       // Always a builtin series, so the runbook query returns data on an idle cluster too.
-      this.set({ queue: 'builtin' }, 0);
-      for (const q of queueDepth) this.set({ queue: q.queue }, q.depth);
+      const depths = new Map<string, number>([['builtin', 0]]);
+      for (const q of queueDepth) {
+        const queue = queues.value(q.queue);
+        depths.set(queue, (depths.get(queue) ?? 0) + q.depth);
+      }
+      for (const [queue, depth] of depths) this.set({ queue }, depth);
     },
   });
   new client.Gauge({
@@ -197,9 +211,9 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources): Metr
     registers: [registry],
   });
 
-  hooks.on('run:created', (e) => started.inc({ workflow: e.workflow }));
+  hooks.on('run:created', (e) => started.inc({ workflow: workflows.value(e.workflow) }));
   hooks.on('run:finished', (e) => {
-    const labels = { workflow: e.workflow };
+    const labels = { workflow: workflows.value(e.workflow) };
     if (e.status === 'SUCCEEDED') succeeded.inc(labels);
     else if (e.status === 'FAILED') failed.inc(labels);
     else cancelled.inc(labels);
@@ -207,7 +221,7 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources): Metr
   });
   hooks.on('task:claimed', (e) => {
     if (e.waitedMs === null) return;
-    const queue = e.queue ?? 'builtin';
+    const queue = queues.value(e.queue ?? 'builtin');
     scheduleLatencyMs.set({ queue }, e.waitedMs);
     scheduleLatency.observe({ queue }, e.waitedMs / 1000);
   });

@@ -1,4 +1,4 @@
-import type { EngineHooks } from '../domain/hooks';
+import type { EngineHooks, LeaseHook } from '../domain/hooks';
 import type { Logger } from './logger';
 import { traceIdOf } from './tracing';
 
@@ -55,7 +55,9 @@ export function logRunLifecycle(hooks: EngineHooks, logger: Logger): void {
     if (e.status === 'FAILED') logger.warn({ ...fields, error: e.error }, 'task failed');
     else logger.debug(fields, `task ${e.status.toLowerCase()}`);
   });
-  hooks.on('task:reclaimed', (e) => logger.warn({ taskId: e.taskId, tenantId: e.tenantId, leaseToken: e.fence }, 'lease expired: task reclaimed'));
-  hooks.on('task:fenced', (e) => logger.warn({ taskId: e.taskId, leaseToken: e.fence }, 'late result refused: its lease had expired (fenced)'));
-  hooks.on('lease:renew-failed', (e) => logger.info({ taskId: e.taskId, tenantId: e.tenantId, reason: e.reason }, 'lease renewal refused'));
+  // Lease lines carry the same ids as every other line about a task (runbook: "search by runId, taskId, tenantId").
+  const lease = (e: LeaseHook) => ({ runId: e.runId, taskId: e.taskId, tenantId: e.tenantId, workflow: e.workflow, leaseToken: e.fence });
+  hooks.on('task:reclaimed', (e) => logger.warn(lease(e), 'lease expired: task reclaimed'));
+  hooks.on('task:fenced', (e) => logger.warn(lease(e), 'late result refused: its lease had expired (fenced)'));
+  hooks.on('lease:renew-failed', (e) => logger.info({ ...lease(e), reason: e.reason }, 'lease renewal refused'));
 }

@@ -7,7 +7,7 @@ import type { Json } from '../domain/glossary';
 import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore, RenewResult } from '../leases/lease-store';
 import type { Database } from '../store/sql';
-import { findTask, runningAttempts } from '../store/tasks.store';
+import { findTask, runningAttempts, taskRunOf } from '../store/tasks.store';
 import type { EngineHooks } from '../domain/hooks';
 import type { Engine } from './engine';
 
@@ -118,14 +118,14 @@ export class TasksService {
         const [expiresAt] = await this.deps.leases.acquire([{ ...ref, ttlMs: ttl }]);
         if (expiresAt) return { taskId, leaseToken, leaseExpiresAt: expiresAt };
       }
-      if (task && task.fence === leaseToken && task.status === 'CANCELLED') return this.renewFailed(ref, new RunCancelledError(task.runId, taskId));
-      return this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));
+      if (task && task.fence === leaseToken && task.status === 'CANCELLED') return await this.renewFailed(ref, new RunCancelledError(task.runId, taskId));
+      return await this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));
     }
     if (result.reason === 'CANCELLED') {
       const task = await findTask(this.deps.db, tenantId, ref.taskId);
-      return this.renewFailed(ref, new RunCancelledError(task?.runId ?? 'unknown', taskId));
+      return await this.renewFailed(ref, new RunCancelledError(task?.runId ?? 'unknown', taskId));
     }
-    return this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));
+    return await this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));
   }
 
   /**
@@ -204,8 +204,17 @@ export class TasksService {
     return { taskId: taskId.toLowerCase(), fence: leaseToken, tenantId };
   }
 
-  private renewFailed(ref: LeaseRef, error: LeaseLostError | RunCancelledError): never {
-    this.deps.hooks.emit('lease:renew-failed', { taskId: ref.taskId, tenantId: ref.tenantId, reason: error.code });
+  /** Counts and logs a refused renewal (with the run's ids: a rare event, one small query), then throws. */
+  private async renewFailed(ref: LeaseRef, error: LeaseLostError | RunCancelledError): Promise<never> {
+    const run = await taskRunOf(this.deps.db, ref.tenantId, ref.taskId).catch(() => undefined);
+    this.deps.hooks.emit('lease:renew-failed', {
+      taskId: ref.taskId,
+      tenantId: ref.tenantId,
+      fence: ref.fence,
+      runId: run?.runId ?? null,
+      workflow: run?.workflow ?? null,
+      reason: error.code,
+    });
     throw error;
   }
 

@@ -31,6 +31,15 @@ export async function findTask(sql: Sql, tenantId: string, taskId: string): Prom
   return row;
 }
 
+/** The run and workflow of a tenant's task, for log lines about its lease; undefined when it is not the tenant's. */
+export async function taskRunOf(sql: Sql, tenantId: string, taskId: string): Promise<{ runId: string; workflow: string } | undefined> {
+  const [row] = await sql.rows<{ runId: string; workflow: string }>(
+    `SELECT t."runId", r."workflowName" AS workflow FROM tasks t JOIN runs r ON r.id = t."runId" WHERE t."tenantId" = $1 AND t.id = $2`,
+    [tenantId, taskId],
+  );
+  return row;
+}
+
 export async function findTasks(sql: Sql, tenantId: string, taskIds: readonly string[]): Promise<TaskRecord[]> {
   return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND id = ANY($2::uuid[])`, [tenantId, taskIds]);
 }

@@ -51,6 +51,7 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('a cluster of two replicas and four 
       const port = await freePort();
       const p = start(['src/server.ts'], {
         PORT: String(port),
+        METRICS_PORT: String(await freePort()),
         HOST: '127.0.0.1',
         DATABASE_URL: db.url,
         REDIS_URL: process.env['REDIS_URL'],

@@ -57,6 +57,10 @@ const IMAGE = {
     'USER',
   ).getArgumentsContent()!,
   env: Object.fromEntries(finalStage.getENVs().flatMap((e) => e.getProperties().map((p) => [p.getName(), p.getValue()!]))),
+  exposed: finalStage
+    .getInstructions()
+    .filter((i) => i.getKeyword() === 'EXPOSE')
+    .flatMap((i) => i.getArguments().map((a) => a.getValue())),
   entrypoint: exec(only(finalStage.getENTRYPOINTs(), 'ENTRYPOINT')),
   cmd: exec(only(finalStage.getCMDs(), 'CMD')),
   healthcheck: (() => {
@@ -258,6 +262,10 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['PLAYGROUND_ENABLED', 'yes', /must be one of 0, 1, true, false/],
   ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318', /must be a URL starting with http:\/\/ or https:\/\//],
   ['OTEL_SERVICE_NAME', 'x'.repeat(129), /must be at most 128 characters/],
+  ['METRICS_PORT', '4000', /must be different from PORT/],
+  ['METRICS_LABEL_VALUES_MAX', '0', /must be a number >= 1/],
+  ['STARTUP_WAIT_MS', '1m', /must be an integer/],
+  ['READINESS_TIMEOUT_MS', '10', /must be a number >= 50/],
 ];
 const ANY_STRING: EnvVarName[] = ['HOST', 'MAESTRO_DATA_DIR'];
 
@@ -289,9 +297,11 @@ describe('the image lifecycle: migrate, apikey, serve, HEALTHCHECK, a worker, SI
   let server: Proc | undefined;
   let worker: Proc | undefined;
   let port: number;
+  let metricsPort: number;
 
   beforeAll(async () => {
     port = await freePort();
+    metricsPort = await freePort();
     db = await createTestDatabase();
     // Production needs Postgres and Redis; on the embedded CI job, one node on embedded storage, which
     // production allows only with an explicit MAESTRO_DATA_DIR, writable by the image's user.
@@ -302,6 +312,7 @@ describe('the image lifecycle: migrate, apikey, serve, HEALTHCHECK, a worker, SI
     env = {
       HOST: '127.0.0.1',
       PORT: String(port),
+      METRICS_PORT: String(metricsPort),
       DATABASE_URL: db.url,
       REDIS_URL: db.url ? process.env['REDIS_URL'] : undefined,
       REDIS_KEY_PREFIX: `image-${randomBytes(4).toString('hex')}:`,
@@ -382,8 +393,11 @@ describe('the image lifecycle: migrate, apikey, serve, HEALTHCHECK, a worker, SI
       return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(r.status) ? r : undefined;
     });
     expect(finished).toMatchObject({ status: 'SUCCEEDED', output: { remote: { echo: { message: 'hello image' } } } });
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/^maestro_jobs_succeeded_total\{workflow="smoke"\} 1$/m);
+    // Metrics are on their own port only, never on the API port (EXPOSEd: ${IMAGE.exposed.join(', ')}).
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+    expect(IMAGE.exposed).toEqual([IMAGE.env['PORT'], IMAGE.env['METRICS_PORT']]);
 
     process.kill(await pid1(worker), 'SIGTERM');
     expect(await worker.exited, worker.output()).toBe(0);

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/db';
+import { freePort } from '../helpers/net';
 
 const root = join(__dirname, '..', '..');
 
@@ -40,11 +41,42 @@ describe('the server process', () => {
     expect(lines[0]).toMatch(new RegExp(`^Invalid configuration: ${name} must be `));
   });
 
+  it('exits 1 with one fatal line naming the variable, host and port when Postgres cannot be reached', async () => {
+    const port = await freePort();
+    const { child, output } = startServer({
+      HOST: '127.0.0.1',
+      PORT: '0',
+      METRICS_PORT: '0',
+      DATABASE_URL: `postgres://maestro:hunter2@127.0.0.1:${port}/maestro`,
+    });
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(1);
+    const fatal = output()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l['level'] === 'fatal');
+    expect(fatal).toEqual({
+      level: 'fatal',
+      msg: 'start-up failed',
+      error: expect.stringMatching(
+        new RegExp(`^Cannot reach Postgres at 127\\.0\\.0\\.1:${port} \\(DATABASE_URL\\): connection refused\\. Check that Postgres is running`),
+      ),
+      dependency: 'Postgres',
+      variable: 'DATABASE_URL',
+      host: '127.0.0.1',
+      port,
+      reason: 'connection refused',
+    });
+    expect(output()).not.toContain('hunter2');
+  });
+
   it('serves /healthz and /readyz, then drains and exits 0 on SIGTERM', async () => {
     const testDb = await createTestDatabase();
     const port = 40_000 + Math.floor(Math.random() * 20_000);
     const { child, output } = startServer({
       PORT: String(port),
+      METRICS_PORT: '0',
       HOST: '127.0.0.1',
       DATABASE_URL: testDb.url,
       REDIS_URL: process.env['REDIS_URL'],

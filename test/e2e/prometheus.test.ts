@@ -52,7 +52,7 @@ describe('a real Prometheus scraping a conductor that did work', () => {
     const port = await freePort();
     writeFileSync(
       join(dir, 'prometheus.yml'),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: maestro\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['127.0.0.1:${t.app.port}']\n`,
+      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: maestro\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['127.0.0.1:${t.app.metricsPort}']\n`,
     );
     prometheus = spawn(
       'prometheus',
@@ -96,7 +96,7 @@ describe('a real Prometheus scraping a conductor that did work', () => {
   });
 
   it('serves /metrics that `promtool check metrics` accepts', async () => {
-    const text = await (await fetch(new URL('/metrics', t.app.url))).text();
+    const text = await t.scrape();
     const check = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     check.stdout!.on('data', (d: Buffer) => (out += d.toString()));

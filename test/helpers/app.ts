@@ -18,6 +18,8 @@ export interface TestApp {
   app: App;
   /** The environment the app was configured from. */
   env: Env;
+  /** GET the app's /metrics (on its metrics port, not the API port) as text. */
+  scrape(): Promise<string>;
   /** POST a GraphQL operation; `apiKey` sets Authorization: Bearer. */
   gql<T = any>(query: string, variables?: Record<string, unknown>, apiKey?: string): Promise<GqlResult<T>>;
   /** Like gql, but fails the test on errors and returns data. */
@@ -54,6 +56,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const env: Env = {
     NODE_ENV: 'test',
     PORT: '0',
+    METRICS_PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     DATABASE_URL: db.url,
@@ -82,6 +85,11 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     },
     env,
     gql,
+    async scrape() {
+      const res = await fetch(app.metricsUrl);
+      if (!res.ok) throw new Error(`GET ${app.metricsUrl}: ${res.status}`);
+      return res.text();
+    },
     async ok<T>(query: string, variables?: Record<string, unknown>, apiKey?: string): Promise<T> {
       const result = await gql<T>(query, variables, apiKey);
       if (result.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);

@@ -23,10 +23,19 @@ describe('/metrics', () => {
   });
 
   const scrape = async () => {
-    const res = await fetch(new URL('/metrics', t.app.url));
+    const res = await fetch(t.app.metricsUrl);
     expect(res.headers.get('content-type')).toMatch(/text\/plain/);
     return res.text();
   };
+
+  it('serves metrics on the metrics port only: the API port answers 404', async () => {
+    expect(t.app.metricsPort).not.toBe(t.app.port);
+    const onApi = await fetch(new URL('/metrics', t.app.url));
+    expect(onApi.status).toBe(404);
+    expect(await onApi.text()).not.toContain('maestro_jobs_started_total');
+    expect((await fetch(t.app.metricsUrl)).status).toBe(200);
+    expect((await fetch(new URL('/graphql', t.app.metricsUrl))).status).toBe(404);
+  });
 
   it('exposes every runbook metric with its type, counting runs, failures, reclaims and requests', async () => {
     await t.ok(`mutation($i: WorkflowInput!) { registerWorkflow(input: $i) { version } }`, {

@@ -80,14 +80,17 @@ describe('worker SDK against a conductor', () => {
   let t: TestApp;
   let apiKey: string;
   const workers: Worker[] = [];
-  /** GraphQL operations the workers sent, by operation name and task (from a fetch spy). */
+  /**
+   * GraphQL operations the workers sent, by operation name and task (from a fetch spy); `ok`: an
+   * HTTP 2xx answer (a restarting conductor answers 503 UNAVAILABLE while it connects).
+   */
   const sent: { op: string; taskId?: string; ok: boolean }[] = [];
 
   const spyFetch: typeof fetch = async (input, init) => {
     const body = JSON.parse(String(init?.body ?? '{}')) as { operationName?: string; variables?: { taskId?: string } };
     try {
       const res = await fetch(input, init);
-      sent.push({ op: body.operationName ?? '?', taskId: body.variables?.taskId, ok: true });
+      sent.push({ op: body.operationName ?? '?', taskId: body.variables?.taskId, ok: res.ok });
       return res;
     } catch (e: unknown) {
       sent.push({ op: body.operationName ?? '?', taskId: body.variables?.taskId, ok: false });

@@ -8,6 +8,10 @@ describe('loadConfig', () => {
       env: 'development',
       allowAnonymous: true,
       port: 4000,
+      metricsPort: 9464,
+      metricsLabelValuesMax: 100,
+      startupWaitMs: 0,
+      readinessTimeoutMs: 500,
       databaseUrl: undefined,
       redisUrl: undefined,
       dataDir: '.maestro/data',
@@ -69,6 +73,10 @@ describe('loadConfig', () => {
     ['HTTP_STEP_DEFAULT_TIMEOUT_MS', '0', /HTTP_STEP_DEFAULT_TIMEOUT_MS must be a number >= 1/],
     ['PLAYGROUND_ENABLED', 'yes', /PLAYGROUND_ENABLED must be one of .*true.*false/],
     ['REDIS_KEY_PREFIX', 'has space', /REDIS_KEY_PREFIX must be up to 64/],
+    ['METRICS_PORT', '4000', /METRICS_PORT must be different from PORT/],
+    ['METRICS_LABEL_VALUES_MAX', '0', /METRICS_LABEL_VALUES_MAX must be a number >= 1/],
+    ['STARTUP_WAIT_MS', '1m', /STARTUP_WAIT_MS must be an integer/],
+    ['READINESS_TIMEOUT_MS', '10', /READINESS_TIMEOUT_MS must be a number >= 50/],
   ])('%s=%s is rejected with a message naming the variable', (name, value, message) => {
     let error: unknown;
     try {

@@ -159,7 +159,10 @@ describe.each(Object.keys(VALUES) as ValuesName[])('charts/maestro with %s value
     const config = loadConfig(containerEnv(rendered[name], container, secretData(name)));
     expect(config.databaseUrl).toMatch(/^postgres:/);
     expect(config.redisUrl).toMatch(/^redis:/);
-    expect(container.ports).toEqual([{ name: 'http', containerPort: config.port, protocol: 'TCP' }]);
+    expect(container.ports).toEqual([
+      { name: 'http', containerPort: config.port, protocol: 'TCP' },
+      { name: 'metrics', containerPort: config.metricsPort, protocol: 'TCP' },
+    ]);
   });
 
   it('gives the migration Job the conductor image, environment and security context, as a hook after the ConfigMap and Secret', () => {
@@ -207,14 +210,25 @@ describe.each(Object.keys(VALUES) as ValuesName[])('charts/maestro with %s value
     expect(deployment.spec.template.metadata.labels[RB.podLabel[0]]).toBe(RB.podLabel[1]);
   });
 
-  it('scrapes /metrics as job "maestro" through the Service', () => {
+  it('scrapes /metrics as job "maestro" through the Service, on the metrics port, never the API port', () => {
     const monitor = one(rendered[name], 'ServiceMonitor');
     const service = one(rendered[name], 'Service', 'maestro');
     expect(service.metadata.labels![monitor.spec.jobLabel]).toBe(RB.job);
     expect(monitor.spec.selector.matchLabels).toEqual(expect.objectContaining(service.spec.selector));
     for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels)) expect(service.metadata.labels![k]).toBe(v);
-    expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: 'http', path: '/metrics' })]);
-    expect(service.spec.ports).toEqual([expect.objectContaining({ name: 'http', targetPort: 'http' })]);
+    expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })]);
+    expect(service.spec.ports).toEqual([
+      expect.objectContaining({ name: 'http', targetPort: 'http' }),
+      expect.objectContaining({ name: 'metrics', targetPort: 'metrics' }),
+    ]);
+    // The container's named ports are the configured PORT and METRICS_PORT, distinct.
+    const config = one(rendered[name], 'ConfigMap', RB.configMap).data;
+    const ports = conductor(rendered[name]).spec.template.spec.containers[0].ports;
+    expect(ports).toEqual([
+      { name: 'http', containerPort: Number(config.PORT), protocol: 'TCP' },
+      { name: 'metrics', containerPort: Number(config.METRICS_PORT), protocol: 'TCP' },
+    ]);
+    expect(config.PORT).not.toBe(config.METRICS_PORT);
   });
 
   it('ships prometheus-rules.yaml as the PrometheusRule, and grafana-dashboard-full.json byte for byte', () => {
@@ -244,8 +258,15 @@ describe.each(Object.keys(VALUES) as ValuesName[])('charts/maestro with %s value
         'a rule without ports is a CIDR of http steps',
       ).toBe(true);
     }
-    const from = policy.spec.ingress.flatMap((rule: any) => rule.from.map((peer: any) => peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name']));
-    expect(from).toEqual(expect.arrayContaining(['ingress-nginx', 'monitoring']));
+    const from = (port: string) =>
+      policy.spec.ingress
+        .filter((rule: any) => rule.ports.some((p: any) => p.port === port))
+        .flatMap((rule: any) => rule.from.map((peer: any) => peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name']));
+    // The ingress controller reaches the API; Prometheus reaches the metrics port and nothing else.
+    expect(from('http')).toContain('ingress-nginx');
+    expect(from('http')).not.toContain('monitoring');
+    expect(from('metrics')).toEqual(['monitoring']);
+    expect(policy.spec.ingress.flatMap((rule: any) => rule.ports.map((p: any) => p.port)).sort()).toEqual(['http', 'metrics']);
   });
 });
 

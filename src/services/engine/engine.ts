@@ -116,9 +116,16 @@ export class Engine {
         this.deps.workflows,
         leases.map((l) => l.taskId),
       ),
-      (s) => leases.filter((lease) => s.applyToTask(lease.taskId, (task) => decideLeaseExpired(task, lease.fence))),
+      (s) =>
+        leases.flatMap((lease) => {
+          // Read before applying: the run's ids for the log line and the hook.
+          const run = s.ofTask(lease.taskId)?.locked.run;
+          return run && s.applyToTask(lease.taskId, (task) => decideLeaseExpired(task, lease.fence))
+            ? [{ taskId: lease.taskId, fence: lease.fence, tenantId: run.tenantId, runId: run.id, workflow: run.workflowName }]
+            : [];
+        }),
     );
-    for (const lease of reclaimed) this.deps.hooks.emit('task:reclaimed', { taskId: lease.taskId, fence: lease.fence, tenantId: lease.tenantId });
+    for (const hook of reclaimed) this.deps.hooks.emit('task:reclaimed', hook);
     this.deps.hooks.emit('reclaim:committed', { tried: leases.length, reclaimed: reclaimed.length });
     return reclaimed.length;
   }
@@ -169,7 +176,8 @@ export class Engine {
 
   /** Records that a stale holder's result was refused (history and metrics). */
   private async recordFenced(taskId: string, fence: string): Promise<void> {
-    if (await markFenced(this.deps.db, taskId, fence)) this.deps.hooks.emit('task:fenced', { taskId, fence });
+    const fenced = await markFenced(this.deps.db, taskId, fence);
+    if (fenced) this.deps.hooks.emit('task:fenced', { taskId, fence, ...fenced });
   }
 
   /** A group of results in one transaction; if the group fails as a whole (a value Postgres refuses), each alone. */
