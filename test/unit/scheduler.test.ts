@@ -160,6 +160,7 @@ function build(options: Partial<SchedulerOptions>) {
   const leases = new FakeLeases();
   const work = new GatedExecutor();
   const errors: string[] = [];
+  const warnings: string[] = [];
   const scheduler = new Scheduler({
     engine,
     leases,
@@ -168,7 +169,7 @@ function build(options: Partial<SchedulerOptions>) {
       [sleepExecutor.type, sleepExecutor],
     ]),
     clock,
-    log: { error: (_obj, msg) => void errors.push(msg), debug: () => undefined },
+    log: { error: (_obj, msg) => void errors.push(msg), warn: (_obj, msg) => void warnings.push(msg), debug: () => undefined },
     workerId: 'conductor:test',
     concurrency: 2,
     // Distinct from the other intervals, so each armed timer can be told apart.
@@ -179,7 +180,7 @@ function build(options: Partial<SchedulerOptions>) {
     orphanSweepIntervalMs: 5_000,
     ...options,
   });
-  return { clock, engine, leases, work, errors, scheduler };
+  return { clock, engine, leases, work, errors, warnings, scheduler };
 }
 
 const stoppers: (() => Promise<void>)[] = [];
