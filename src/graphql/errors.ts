@@ -57,13 +57,24 @@ export function toGraphQLError(e: DomainError, withHttpStatus = false): GraphQLE
     case 'UNAVAILABLE':
       return new GraphQLError(e.message, {
         originalError: e,
-        extensions: { ...e.data, code, ...(withHttpStatus ? { http: { status: HTTP_STATUS[code] } } : {}) },
+        extensions: { ...e.data, code, ...(withHttpStatus ? { http: httpHead(e) } : {}) },
       });
     default: {
       const exhaustive: never = code;
       return exhaustive;
     }
   }
+}
+
+function httpHead(e: DomainError): { status: number; headers?: Map<string, string> } {
+  const retryAfterMs = e.data['retryAfterMs'];
+  if (typeof retryAfterMs !== 'number') return { status: HTTP_STATUS[e.code] };
+  return { status: HTTP_STATUS[e.code], headers: new Map([['retry-after', retryAfterSeconds(retryAfterMs)]]) };
+}
+
+/** `Retry-After` is whole seconds: at least 1. */
+function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1_000)));
 }
 
 /**
@@ -96,9 +107,10 @@ export function createFormatError(opts: { production: boolean; onInternal: (erro
 }
 
 /**
- * HTTP status of a response whose every error is UNAVAILABLE: 503 with `Retry-After`, so proxies,
- * load balancers and plain HTTP clients see a retryable outage, not a 200. (Inside a response with
- * other errors, or with data, the errors are data and the status stays as GraphQL over HTTP says.)
+ * HTTP status of a response that returned nothing (no data, or null for every root field) and
+ * whose every error is UNAVAILABLE: 503 with `Retry-After`, so proxies, load balancers and plain
+ * HTTP clients see a retryable outage, not a 200. (With other errors, or with some data, the
+ * errors are data and the status stays as GraphQL over HTTP says.)
  */
 export function unavailableStatusPlugin(): ApolloServerPlugin {
   return {
@@ -107,11 +119,11 @@ export function unavailableStatusPlugin(): ApolloServerPlugin {
         async willSendResponse({ response }) {
           if (response.body.kind !== 'single') return;
           const { errors, data } = response.body.singleResult;
-          if (!errors?.length || (data !== undefined && data !== null)) return;
+          if (!errors?.length || (data && Object.values(data).some((v) => v !== null))) return;
           if (!errors.every((e) => e.extensions?.['code'] === 'UNAVAILABLE')) return;
           const retryAfterMs = Math.max(...errors.map((e) => Number(e.extensions?.['retryAfterMs'] ?? 1_000)));
           response.http.status = 503;
-          response.http.headers.set('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1_000))));
+          response.http.headers.set('retry-after', retryAfterSeconds(retryAfterMs));
         },
       };
     },
