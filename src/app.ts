@@ -100,7 +100,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       url = embedded.url;
       logger.info({ dataDir: config.dataDir }, 'using embedded PGlite (set DATABASE_URL for a Postgres server)');
     }
-    const dataSource = createDataSource({ url, poolSize: embedded ? 1 : config.databasePoolSize, connectTimeoutMs: config.databaseConnectTimeoutMs, applicationName: `maestro:${replicaId}` });
+    const dataSource = createDataSource({
+      url,
+      poolSize: embedded ? 1 : config.databasePoolSize,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      applicationName: `maestro:${replicaId}`,
+    });
     await dataSource.initialize();
     closers.push({ name: 'database', close: () => dataSource.destroy() });
     const applied = await runMigrations(dataSource);

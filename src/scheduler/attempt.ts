@@ -102,7 +102,12 @@ async function reportResult(attempt: AttemptContext, signal: AbortSignal, ctx: o
   for (let failures = 0; ; failures++) {
     try {
       await write();
-      if (failures > 0) log.warn({ ...ctx, tries: failures + 1, waitedMs: clock.now().getTime() - startedAt }, 'result of a built-in attempt recorded after the database came back');
+      if (failures > 0) {
+        log.warn(
+          { ...ctx, tries: failures + 1, waitedMs: clock.now().getTime() - startedAt },
+          'result of a built-in attempt recorded after the database came back',
+        );
+      }
       return;
     } catch (e: unknown) {
       if (!(e instanceof UnavailableError) || signal.aborted) {

@@ -248,7 +248,12 @@ export class Scheduler implements LocalDispatch {
         }
       }),
     );
-    if (failed > 0) this.opts.log.warn({ failed, err: coerceError(firstError) }, 'lease renewals of built-in attempts failed; the attempts go on, retrying at the next heartbeat');
+    if (failed > 0) {
+      this.opts.log.warn(
+        { failed, err: coerceError(firstError) },
+        'lease renewals of built-in attempts failed; the attempts go on, retrying at the next heartbeat',
+      );
+    }
   }
 
   /** Claims while there is room and the last claim came back full. */

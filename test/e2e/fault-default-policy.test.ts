@@ -73,12 +73,18 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('faults of the system with the defau
     gql(url, `mutation($i: WorkflowInput!) { registerWorkflow(input: $i) { version } }`, { i: { name, steps: [{ key: 'work', ...step }] } });
   const start = async (url: string, workflow: string, inputs: Record<string, unknown>[]) => {
     const ids: string[] = [];
-    for (const input of inputs) ids.push((await gql(url, `mutation($w: String!, $input: JSON) { startRun(workflow: $w, input: $input) { id } }`, { w: workflow, input })).startRun.id);
+    for (const input of inputs) {
+      ids.push((await gql(url, `mutation($w: String!, $input: JSON) { startRun(workflow: $w, input: $input) { id } }`, { w: workflow, input })).startRun.id);
+    }
     return ids;
   };
   /** Runs by status, and per task its attempts' outcomes, straight from Postgres. */
   const outcome = async (ids: string[]) => {
-    const runs = (await pg.query(`SELECT id, status, error FROM runs WHERE id = ANY($1::uuid[])`, [ids])).rows as { id: string; status: string; error: string | null }[];
+    const runs = (await pg.query(`SELECT id, status, error FROM runs WHERE id = ANY($1::uuid[])`, [ids])).rows as {
+      id: string;
+      status: string;
+      error: string | null;
+    }[];
     const attempts = (
       await pg.query(
         `SELECT t.id, t.status, array_agg(coalesce(a.outcome, 'RUNNING') ORDER BY a.attempt) AS outcomes, array_agg(a."workerId" ORDER BY a.attempt) AS workers
@@ -106,7 +112,10 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('faults of the system with the defau
     expect(o.runs.filter((r) => r.status !== 'SUCCEEDED').map((r) => [r.status, r.error])).toEqual([]);
     for (const a of o.attempts) {
       expect(a.status).toBe('SUCCEEDED');
-      expect(a.outcomes.filter((x) => x === 'SUCCEEDED'), `task ${a.id}: ${a.outcomes.join(', ')}`).toHaveLength(1);
+      expect(
+        a.outcomes.filter((x) => x === 'SUCCEEDED'),
+        `task ${a.id}: ${a.outcomes.join(', ')}`,
+      ).toHaveLength(1);
     }
   };
 
@@ -114,7 +123,11 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('faults of the system with the defau
     const [a, b] = conductors as [(typeof conductors)[0], (typeof conductors)[0]];
     const N = 10;
     await register(a.url, 'kill-worker', { type: 'echo', queue: 'kill-worker', input: '{{ input }}' });
-    const ids = await start(a.url, 'kill-worker', Array.from({ length: N }, (_, n) => ({ n, sleepMs: 120_000, sleepAttempts: 1 })));
+    const ids = await start(
+      a.url,
+      'kill-worker',
+      Array.from({ length: N }, (_, n) => ({ n, sleepMs: 120_000, sleepAttempts: 1 })),
+    );
     const doomed = startWorkerProcess({ url: a.url, id: 'doomed', queue: 'kill-worker', concurrency: N, leaseMs: LEASE_TTL_MS });
     procs.push(doomed);
     await waitFor(() => doomed.lines().filter((l) => l.msg === 'task started').length === N, `the doomed worker to start ${N} tasks`);
@@ -123,7 +136,9 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('faults of the system with the defau
     const rescuer = startWorkerProcess({ url: b.url, id: 'rescuer', queue: 'kill-worker', concurrency: N, leaseMs: LEASE_TTL_MS });
     procs.push(rescuer);
     const o = await settled(ids, 'the runs of the killed worker to finish');
-    console.log(`[faults] worker kill -9 holding ${N} tasks: runs ${o.runs.map((r) => r.status).join(',')} ${Date.now() - killedAt} ms after the kill; attempts: ${summary(o)}`);
+    console.log(
+      `[faults] worker kill -9 holding ${N} tasks: runs ${o.runs.map((r) => r.status).join(',')} ${Date.now() - killedAt} ms after the kill; attempts: ${summary(o)}`,
+    );
     expectRecordedOnce(o);
     await rescuer.kill();
   }, 60_000);
@@ -147,9 +162,15 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('faults of the system with the defau
     try {
       const N = 6;
       await register(b.url, 'kill-conductor', { type: 'http', input: { url: `http://127.0.0.1:${port}/item/{{ input.n }}` } });
-      const ids = await start(b.url, 'kill-conductor', Array.from({ length: N }, (_, n) => ({ n })));
+      const ids = await start(
+        b.url,
+        'kill-conductor',
+        Array.from({ length: N }, (_, n) => ({ n })),
+      );
       await waitFor(() => held === N, `${N} http requests to arrive`);
-      const holders = (await pg.query(`SELECT "workerId", count(*)::int AS n FROM tasks WHERE "runId" = ANY($1::uuid[]) AND status = 'RUNNING' GROUP BY 1`, [ids])).rows as {
+      const holders = (
+        await pg.query(`SELECT "workerId", count(*)::int AS n FROM tasks WHERE "runId" = ANY($1::uuid[]) AND status = 'RUNNING' GROUP BY 1`, [ids])
+      ).rows as {
         workerId: string;
         n: number;
       }[];
@@ -182,7 +203,11 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('faults of the system with the defau
     const frozen = startWorkerProcess({ url: live.url, id: 'frozen', queue: 'frozen', concurrency: N + 1, leaseMs: LEASE_TTL_MS });
     procs.push(frozen);
     await waitFor(() => frozen.lines().some((l) => l.msg === 'worker started'), 'the frozen worker to start');
-    const ids = await start(live.url, 'frozen', Array.from({ length: N }, (_, n) => ({ n, sleepMs: 60_000, sleepAttempts: 1 })));
+    const ids = await start(
+      live.url,
+      'frozen',
+      Array.from({ length: N }, (_, n) => ({ n, sleepMs: 60_000, sleepAttempts: 1 })),
+    );
     await waitFor(() => frozen.lines().filter((l) => l.msg === 'task started').length === N, `the frozen worker to start ${N} tasks`);
     // Its claim loop is back in a long poll for the free slot.
     await new Promise((r) => setTimeout(r, 300));
@@ -196,7 +221,9 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('faults of the system with the defau
     } finally {
       frozen.signal('SIGCONT');
     }
-    console.log(`[faults] worker frozen (SIGSTOP) with ${N} tasks and an open long poll: runs ${o.runs.map((r) => r.status).join(',')} ${Date.now() - stoppedAt} ms after the freeze; attempts: ${summary(o)}`);
+    console.log(
+      `[faults] worker frozen (SIGSTOP) with ${N} tasks and an open long poll: runs ${o.runs.map((r) => r.status).join(',')} ${Date.now() - stoppedAt} ms after the freeze; attempts: ${summary(o)}`,
+    );
     expectRecordedOnce(o);
     await Promise.all([frozen.kill(), other.kill()]);
   }, 60_000);

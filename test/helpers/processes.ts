@@ -35,7 +35,11 @@ export interface Proc {
 function track(child: ChildProcess, wrapped = false): Proc {
   const target = (): number => {
     if (!wrapped) return child.pid!;
-    const children = execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n').filter(Boolean);
+    const children = execFileSync('pgrep', ['-P', String(child.pid)])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean);
     if (children.length !== 1) throw new Error(`expected one child of the faketime wrapper ${child.pid}, found ${children.length}`);
     return Number(children[0]);
   };
@@ -117,7 +121,11 @@ export function startConductorProcess(env: Record<string, string | undefined>): 
 }
 
 /** Polls `check` every 20 ms until it returns something truthy; fails naming `what` past the deadline. */
-export async function waitFor<T>(check: () => Promise<T | undefined | null | false> | T | undefined | null | false, what: string, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

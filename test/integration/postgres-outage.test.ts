@@ -126,9 +126,8 @@ describe.runIf(REAL_POSTGRES)('Postgres stopped with -m immediate under load (re
     // Every acked run finishes, checked in the database itself.
     const db = new Client({ connectionString: pg!.url });
     await db.connect();
-    let statuses: { status: string; n: number }[] = [];
-    let settledAt = 0;
     try {
+      let statuses: { status: string; n: number }[];
       const deadline = Date.now() + 45_000;
       for (;;) {
         statuses = (await db.query(`SELECT status, count(*)::int AS n FROM runs WHERE id = ANY($1::uuid[]) GROUP BY status ORDER BY status`, [acked])).rows;
@@ -136,7 +135,7 @@ describe.runIf(REAL_POSTGRES)('Postgres stopped with -m immediate under load (re
         if (done === acked.length || Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 200));
       }
-      settledAt = Date.now();
+      const settledAt = Date.now();
       const attempts: { outcome: string; n: number }[] = (
         await db.query(
           `SELECT a.outcome, count(*)::int AS n FROM task_attempts a JOIN tasks t ON t.id = a."taskId" WHERE t."runId" = ANY($1::uuid[]) GROUP BY a.outcome ORDER BY a.outcome`,

@@ -109,7 +109,12 @@ async function call<T>(t: TestApp, query: string, variables: Record<string, unkn
  * A two-step DAG per run (a → b) on one queue: `runs` runs are 2 × `runs` tasks. `retry`: the
  * steps' policy; null leaves it out (the default policy).
  */
-async function registerLoad(t: TestApp, workflow: string, queue: string, retry: Record<string, unknown> | null = { maxAttempts: 5, initialDelayMs: 0 }): Promise<void> {
+async function registerLoad(
+  t: TestApp,
+  workflow: string,
+  queue: string,
+  retry: Record<string, unknown> | null = { maxAttempts: 5, initialDelayMs: 0 },
+): Promise<void> {
   const policy = retry ? { retry } : {};
   await t.ok(REGISTER, {
     input: {
@@ -479,7 +484,10 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('Redis faults mid-load (a dedicated 
     const failed = runs.filter((r) => r.status !== 'SUCCEEDED');
     console.log(
       `[redis-faults] default policy: Redis kill -9, down ${downFor} ms, restarted empty at 150/300 tasks: ${runs.length - failed.length} of ${runs.length} runs SUCCEEDED, ${failed.length} not ` +
-        `(${failed.slice(0, 3).map((r) => `${r.status}: ${r.error}`).join('; ')}); ${reclaims.length} reclaims; load finished ${stats.finishedAt - respawnedAt} ms after the respawn; ` +
+        `(${failed
+          .slice(0, 3)
+          .map((r) => `${r.status}: ${r.error}`)
+          .join('; ')}); ${reclaims.length} reclaims; load finished ${stats.finishedAt - respawnedAt} ms after the respawn; ` +
         `${stats.refused} results refused, ${stats.abandoned} attempts abandoned, ${stats.transientErrors} transient errors`,
     );
     expect(failed.map((r) => [r.status, r.error])).toEqual([]);

@@ -25,7 +25,12 @@ async function post(t: TestApp, query: string, variables: Record<string, unknown
     body: JSON.stringify({ query, variables }),
     signal: AbortSignal.timeout(20_000),
   });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), ms: Math.round(performance.now() - started), body: (await res.json()) as Answer['body'] };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    ms: Math.round(performance.now() - started),
+    body: (await res.json()) as Answer['body'],
+  };
 }
 
 function expectUnavailable(a: Answer, what: string): void {
@@ -63,7 +68,9 @@ describe('a pool with no free connection within DATABASE_CONNECT_TIMEOUT_MS', ()
     const write = await post(t, START, { wf: 'pool' });
     release.open();
     await holding;
-    console.log(`[unavailable] pool of 1 held: a query answered ${read.status} after ${read.ms} ms, startRun ${write.status} after ${write.ms} ms (DATABASE_CONNECT_TIMEOUT_MS=300)`);
+    console.log(
+      `[unavailable] pool of 1 held: a query answered ${read.status} after ${read.ms} ms, startRun ${write.status} after ${write.ms} ms (DATABASE_CONNECT_TIMEOUT_MS=300)`,
+    );
     expectUnavailable(read, 'runs');
     expectUnavailable(write, 'startRun');
     expect(read.body.errors![0]!.extensions?.['reason']).toMatch(/timeout/);
@@ -107,7 +114,10 @@ describe.runIf(REAL_POSTGRES)('every request against a stopped Postgres (real-se
       ['claimTasks', await post(app, CLAIM, { q: 'down-q' })],
       [
         'completeTask',
-        await post(app, `mutation($id: ID!, $t: String!) { completeTask(taskId: $id, leaseToken: $t, output: {}) { id } }`, { id: one.task.id, t: one.leaseToken }),
+        await post(app, `mutation($id: ID!, $t: String!) { completeTask(taskId: $id, leaseToken: $t, output: {}) { id } }`, {
+          id: one.task.id,
+          t: one.leaseToken,
+        }),
       ],
       [
         'completeTasks',
@@ -117,7 +127,10 @@ describe.runIf(REAL_POSTGRES)('every request against a stopped Postgres (real-se
       ],
       [
         'failTask',
-        await post(app, `mutation($id: ID!, $t: String!) { failTask(taskId: $id, leaseToken: $t, error: "boom") { id } }`, { id: three.task.id, t: three.leaseToken }),
+        await post(app, `mutation($id: ID!, $t: String!) { failTask(taskId: $id, leaseToken: $t, error: "boom") { id } }`, {
+          id: three.task.id,
+          t: three.leaseToken,
+        }),
       ],
       ['an unknown API key', await post(app, `{ runs(first: 1) { totalCount } }`, {}, 'Bearer mk_not_cached')],
     ];
@@ -128,7 +141,9 @@ describe.runIf(REAL_POSTGRES)('every request against a stopped Postgres (real-se
     });
     await pg!.start();
 
-    console.log(`[unavailable] Postgres stopped: ${answers.map(([what, a]) => `${what} → ${a.status} ${a.body.errors?.[0]?.extensions?.['code']} in ${a.ms} ms`).join('; ')}; renewLease → ${renewed.status}`);
+    console.log(
+      `[unavailable] Postgres stopped: ${answers.map(([what, a]) => `${what} → ${a.status} ${a.body.errors?.[0]?.extensions?.['code']} in ${a.ms} ms`).join('; ')}; renewLease → ${renewed.status}`,
+    );
     for (const [what, a] of answers) expectUnavailable(a, what);
     for (const [what, a] of answers) expect(a.ms, what).toBeLessThan(10_000);
     expect(renewed.status).toBe(200);

@@ -14,10 +14,18 @@ describe('which failures are a dependency being unavailable', () => {
     ['08006 connection_failure', withCode('connection failure', '08006'), '08006'],
     ['pg: Connection terminated unexpectedly', new Error('Connection terminated unexpectedly'), 'Connection terminated unexpectedly'],
     ['pg-pool: timeout exceeded when trying to connect', new Error('timeout exceeded when trying to connect'), 'timeout exceeded when trying to connect'],
-    ['pg: not queryable', new Error('Client has encountered a connection error and is not queryable'), 'Client has encountered a connection error and is not queryable'],
+    [
+      'pg: not queryable',
+      new Error('Client has encountered a connection error and is not queryable'),
+      'Client has encountered a connection error and is not queryable',
+    ],
     ['ioredis: Connection is closed.', new Error('Connection is closed.'), 'Connection is closed.'],
     ['TypeORM wrapping 57P01', new QueryFailedError('SELECT 1', [], withCode('terminating connection due to administrator command', '57P01')), '57P01'],
-    ['an AggregateError of two refused addresses', Object.assign(new AggregateError([withCode('a', 'ECONNREFUSED'), withCode('b', 'ECONNREFUSED')], 'x'), {}), 'ECONNREFUSED'],
+    [
+      'an AggregateError of two refused addresses',
+      Object.assign(new AggregateError([withCode('a', 'ECONNREFUSED'), withCode('b', 'ECONNREFUSED')], 'x'), {}),
+      'ECONNREFUSED',
+    ],
     ['a cause chain', new Error('outer', { cause: withCode('inner', 'ECONNRESET') }), 'ECONNRESET'],
   ])('%s → UNAVAILABLE', (_name, error, cause) => {
     expect(unavailableCause(error)).toBe(cause);

@@ -20,7 +20,14 @@ const UNAVAILABLE = {
   data: null,
 };
 
-const TASK = { id: '6f1d7a3e-0000-4000-8000-000000000001', runId: '6f1d7a3e-0000-4000-8000-000000000002', key: 'work', type: 'job', attempt: 1, input: { n: 1 } };
+const TASK = {
+  id: '6f1d7a3e-0000-4000-8000-000000000001',
+  runId: '6f1d7a3e-0000-4000-8000-000000000002',
+  key: 'work',
+  type: 'job',
+  attempt: 1,
+  input: { n: 1 },
+};
 
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
@@ -36,7 +43,9 @@ function fakeConductor(opts: { completeDownFor: number; renewDown?: boolean }) {
       case 'ClaimTasks': {
         if (!claimed) {
           claimed = true;
-          return json({ data: { claimTasks: [{ leaseToken: '7', leaseExpiresAt: new Date(Date.now() + 1_000).toISOString(), task: { ...TASK, traceparent: null } }] } });
+          return json({
+            data: { claimTasks: [{ leaseToken: '7', leaseExpiresAt: new Date(Date.now() + 1_000).toISOString(), task: { ...TASK, traceparent: null } }] },
+          });
         }
         // An empty long poll: held until the worker stops.
         await new Promise<void>((resolve) => init?.signal?.addEventListener('abort', () => resolve(), { once: true }));
@@ -101,7 +110,9 @@ describe('worker SDK: results while the conductor answers UNAVAILABLE', () => {
     const completes = conductor.calls.filter((c) => c.op === 'CompleteTask');
     const renewals = conductor.calls.filter((c) => c.op === 'RenewLease' && c.at > completes[0]!.at);
     const spanMs = Math.round(completes.at(-1)!.at - completes[0]!.at);
-    console.log(`[sdk-unavailable] result sent ${completes.length} times over ${spanMs} ms (25 × 503 UNAVAILABLE, then recorded); ${renewals.length} renewals meanwhile`);
+    console.log(
+      `[sdk-unavailable] result sent ${completes.length} times over ${spanMs} ms (25 × 503 UNAVAILABLE, then recorded); ${renewals.length} renewals meanwhile`,
+    );
     expect(completes).toHaveLength(26);
     expect(abandoned).toEqual([]);
     // 25 retries at 10–100 ms each outlast the 1 s lease: only the renewals kept it.
@@ -118,7 +129,9 @@ describe('worker SDK: results while the conductor answers UNAVAILABLE', () => {
     expect((await abandoned).reason).toBe('LEASE_LAPSED');
     const elapsed = performance.now() - startedAt;
     const completes = conductor.calls.filter((c) => c.op === 'CompleteTask').length;
-    console.log(`[sdk-unavailable] no renewal got through: result given up ${Math.round(elapsed)} ms after the claim (lease 1000 ms), after ${completes} tries`);
+    console.log(
+      `[sdk-unavailable] no renewal got through: result given up ${Math.round(elapsed)} ms after the claim (lease 1000 ms), after ${completes} tries`,
+    );
     // Not before the lease lapses, and not long after (generous: a loaded machine).
     expect(elapsed).toBeGreaterThanOrEqual(1_000);
     expect(elapsed).toBeLessThan(5_000);
