@@ -22,7 +22,7 @@ import { RedisLeaseStore } from './leases/redis-lease-store';
 import { RedisEventBus } from './events/redis-event-bus';
 import { builtInExecutors } from './executors';
 import type { Services } from './graphql/context';
-import { createFormatError } from './graphql/errors';
+import { createFormatError, unavailableStatusPlugin } from './graphql/errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
 import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
@@ -150,7 +150,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       url = embedded.url;
       logger.info({ dataDir: config.dataDir }, 'using embedded PGlite (set DATABASE_URL for a Postgres server)');
     }
-    const dataSourceOptions = { url, poolSize: embedded ? 1 : config.databasePoolSize, applicationName: `maestro:${replicaId}` };
+    const dataSourceOptions = {
+      url,
+      poolSize: embedded ? 1 : config.databasePoolSize,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      applicationName: `maestro:${replicaId}`,
+    };
     const dataSource = embedded
       ? await createDataSource(dataSourceOptions).initialize()
       : await dependency('database', postgresTarget(url), async () => {
@@ -285,6 +290,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       plugins: [
         ApolloServerPluginDrainHttpServer({ httpServer }),
         graphqlMetricsPlugin(metrics),
+        unavailableStatusPlugin(),
         // Apollo installs cache control by default: a willResolveField hook on every field of every
         // request, for hints (@cacheControl) this schema never gives. Off, Apollo's part of the
         // bench scenario 5 read fell from 110 to 80 µs CPU. Usage reporting would start on an

@@ -11,6 +11,7 @@ export const ENV_VARS = [
   'LOG_LEVEL',
   'DATABASE_URL',
   'DATABASE_POOL_SIZE',
+  'DATABASE_CONNECT_TIMEOUT_MS',
   'MAESTRO_DATA_DIR',
   'REDIS_URL',
   'REDIS_KEY_PREFIX',
@@ -55,6 +56,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
+  DATABASE_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
   MAESTRO_DATA_DIR: z.string().min(1).default('.maestro/data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   REDIS_KEY_PREFIX: z
@@ -89,6 +91,12 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   /** @default 10 */
   readonly databasePoolSize: number;
+  /**
+   * Longest wait for a database connection (a new one, or a free one of the pool). Past it the
+   * request answers UNAVAILABLE (HTTP 503, retryable) instead of hanging while Postgres is down.
+   * @default 5000
+   */
+  readonly databaseConnectTimeoutMs: number;
   /** Where embedded PGlite keeps its files. `memory://` keeps nothing. @default .maestro/data */
   readonly dataDir: string;
   /** Unset: in-process leases and events (one replica only). */
@@ -231,6 +239,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
     logLevel: v.LOG_LEVEL,
     databaseUrl: v.DATABASE_URL,
     databasePoolSize: v.DATABASE_POOL_SIZE,
+    databaseConnectTimeoutMs: v.DATABASE_CONNECT_TIMEOUT_MS,
     dataDir: v.MAESTRO_DATA_DIR,
     redisUrl: v.REDIS_URL,
     redisKeyPrefix: v.REDIS_KEY_PREFIX,

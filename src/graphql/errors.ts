@@ -1,6 +1,8 @@
+import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { DomainError, type DomainErrorCode } from '../domain/errors';
+import { asUnavailable } from '../store/unavailable';
 
 /** HTTP status for errors raised before execution (the context): 401 for missing credentials. */
 const HTTP_STATUS: Record<DomainErrorCode, number> = {
@@ -16,6 +18,23 @@ const HTTP_STATUS: Record<DomainErrorCode, number> = {
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
 };
+
+/**
+ * What a thrown value means to a client: a domain error as it is; a dependency fault (the
+ * database or Redis unreachable, restarting, out of pool connections) as UNAVAILABLE, retryable;
+ * null for anything else (a bug: INTERNAL_SERVER_ERROR). Every transport maps through this.
+ */
+export function domainErrorOf(e: unknown): DomainError | null {
+  if (e instanceof DomainError) return e;
+  const typed = asUnavailable(e, 'A dependency of the conductor (the database or Redis)');
+  return typed instanceof DomainError ? typed : null;
+}
+
+/** `e` as a GraphQL error when it has a code (see `domainErrorOf`), else as it was. */
+export function mapError(e: unknown, withHttpStatus = false): unknown {
+  const domain = domainErrorOf(e);
+  return domain ? toGraphQLError(domain, withHttpStatus) : e;
+}
 
 /**
  * A domain error as a GraphQL error, `extensions.code` set: the one mapping of the API's error
@@ -38,13 +57,24 @@ export function toGraphQLError(e: DomainError, withHttpStatus = false): GraphQLE
     case 'UNAVAILABLE':
       return new GraphQLError(e.message, {
         originalError: e,
-        extensions: { ...e.data, code, ...(withHttpStatus ? { http: { status: HTTP_STATUS[code] } } : {}) },
+        extensions: { ...e.data, code, ...(withHttpStatus ? { http: httpHead(e) } : {}) },
       });
     default: {
       const exhaustive: never = code;
       return exhaustive;
     }
   }
+}
+
+function httpHead(e: DomainError): { status: number; headers?: Map<string, string> } {
+  const retryAfterMs = e.data['retryAfterMs'];
+  if (typeof retryAfterMs !== 'number') return { status: HTTP_STATUS[e.code] };
+  return { status: HTTP_STATUS[e.code], headers: new Map([['retry-after', retryAfterSeconds(retryAfterMs)]]) };
+}
+
+/** `Retry-After` is whole seconds: at least 1. */
+function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1_000)));
 }
 
 /**
@@ -54,8 +84,9 @@ export function toGraphQLError(e: DomainError, withHttpStatus = false): GraphQLE
 export function createFormatError(opts: { production: boolean; onInternal: (error: unknown) => void }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = error instanceof GraphQLError ? error.originalError : error;
-    if (original instanceof DomainError) {
-      return { ...formatted, message: original.message, extensions: { ...toGraphQLError(original).extensions } };
+    const domain = domainErrorOf(original);
+    if (domain) {
+      return { ...formatted, message: domain.message, extensions: { ...toGraphQLError(domain).extensions } };
     }
     const code = formatted.extensions?.['code'];
     if (code && code !== ApolloServerErrorCode.INTERNAL_SERVER_ERROR) {
@@ -72,5 +103,29 @@ export function createFormatError(opts: { production: boolean; onInternal: (erro
       path: formatted.path,
       extensions: { code: ApolloServerErrorCode.INTERNAL_SERVER_ERROR },
     };
+  };
+}
+
+/**
+ * HTTP status of a response that returned nothing (no data, or null for every root field) and
+ * whose every error is UNAVAILABLE: 503 with `Retry-After`, so proxies, load balancers and plain
+ * HTTP clients see a retryable outage, not a 200. (With other errors, or with some data, the
+ * errors are data and the status stays as GraphQL over HTTP says.)
+ */
+export function unavailableStatusPlugin(): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          const { errors, data } = response.body.singleResult;
+          if (!errors?.length || (data && Object.values(data).some((v) => v !== null))) return;
+          if (!errors.every((e) => e.extensions?.['code'] === 'UNAVAILABLE')) return;
+          const retryAfterMs = Math.max(...errors.map((e) => Number(e.extensions?.['retryAfterMs'] ?? 1_000)));
+          response.http.status = 503;
+          response.http.headers.set('retry-after', retryAfterSeconds(retryAfterMs));
+        },
+      };
+    },
   };
 }

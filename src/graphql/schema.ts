@@ -1,21 +1,19 @@
 import { createPubSub } from '@graphql-yoga/subscription';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema, type MiddlewareFn } from 'type-graphql';
-import { DomainError } from '../domain/errors';
-import { toGraphQLError } from './errors';
+import { mapError } from './errors';
 import { RunResolver } from './resolvers/run.resolver';
 import { SubscriptionResolver } from './resolvers/subscription.resolver';
 import { TaskResolver } from './resolvers/task.resolver';
 import { WorkerResolver } from './resolvers/worker.resolver';
 import { WorkflowResolver } from './resolvers/workflow.resolver';
 
-/** Domain errors become GraphQL errors with their code, over HTTP and WebSocket alike. */
+/** Domain errors (and dependency faults, as UNAVAILABLE) become GraphQL errors with their code, over HTTP and WebSocket alike. */
 const domainErrors: MiddlewareFn = async (_action, next) => {
   try {
     return await next();
   } catch (e: unknown) {
-    if (e instanceof DomainError) throw toGraphQLError(e);
-    throw e;
+    throw mapError(e);
   }
 };
 

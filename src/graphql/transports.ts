@@ -7,7 +7,7 @@ import { WebSocketServer } from 'ws';
 import { DomainError } from '../domain/errors';
 import type { Principal } from '../services/auth.service';
 import { createContext, type Context, type Services } from './context';
-import { toGraphQLError } from './errors';
+import { mapError } from './errors';
 import { SharedSubscriptions } from './shared-subscriptions';
 
 export interface WebSocketTransports {
@@ -43,8 +43,7 @@ export function httpContext(services: Services): (args: { req: IncomingMessage; 
       });
       return createContext(services, principal.tenantId, gone.signal);
     } catch (e: unknown) {
-      if (e instanceof DomainError) throw toGraphQLError(e, true);
-      throw e;
+      throw mapError(e, true);
     }
   };
 }

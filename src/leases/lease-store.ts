@@ -33,6 +33,11 @@ export interface LeaseStore {
    * once, each entry goes to one (a reaper that dies holding some leaves them to the orphan sweep).
    */
   takeExpired(limit: number): Promise<LeaseRef[]>;
+  /**
+   * Puts back entries `takeExpired` returned that could not be reclaimed (the database was
+   * unavailable): the next reaper pass takes them again, instead of the orphan sweep minutes later.
+   */
+  untake(leases: readonly LeaseRef[]): Promise<void>;
   /** Removes expired entries once the reaper has dealt with them. */
   forget(leases: readonly LeaseRef[]): Promise<void>;
   /** Whether each lease is still held (any state). */

@@ -77,6 +77,13 @@ export class MemoryLeaseStore implements LeaseStore {
     return taken;
   }
 
+  async untake(leases: readonly LeaseRef[]): Promise<void> {
+    for (const l of leases) {
+      const key = `${l.taskId}|${l.fence}`;
+      if (!this.expiries.has(key)) this.expiries.set(key, { ref: { taskId: l.taskId, fence: l.fence, tenantId: l.tenantId }, at: 0 });
+    }
+  }
+
   async forget(leases: readonly LeaseRef[]): Promise<void> {
     for (const l of leases) this.expiries.delete(`${l.taskId}|${l.fence}`);
   }

@@ -136,6 +136,12 @@ export class RedisLeaseStore implements LeaseStore {
     return (await this.redis.leaseTakeExpired(this.zset, limit)).map(parseMember);
   }
 
+  async untake(leases: readonly LeaseRef[]): Promise<void> {
+    if (leases.length === 0) return;
+    // Score 0: already expired, first in line for the next pass (NX: a renewal meanwhile wins).
+    await this.redis.zadd(this.zset, 'NX', ...leases.flatMap((l) => [0, member(l)]));
+  }
+
   async forget(leases: readonly LeaseRef[]): Promise<void> {
     if (leases.length === 0) return;
     await this.redis.zrem(this.zset, ...leases.map(member));

@@ -1,5 +1,5 @@
-import type { Clock } from '../domain/clock';
-import { coerceError, DomainError, LeaseLostError, RunCancelledError } from '../domain/errors';
+import { sleepOn, type Clock } from '../domain/clock';
+import { coerceError, DomainError, LeaseLostError, RunCancelledError, UnavailableError } from '../domain/errors';
 import { storable } from '../domain/json';
 import type { TaskRecord } from '../domain/model';
 import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
@@ -16,18 +16,39 @@ export interface AttemptContext {
   draining(): boolean;
   /** The attempt is about to park on a durable timer: it holds no lease from now on. */
   parking(): void;
+  /** Parking did not get through (the database is unavailable): the attempt holds its lease again until the next try. */
+  unparked(): void;
   /** The attempt parked on a durable timer due at `until`. */
   parked(until: Date): void;
+}
+
+/** First wait before writing a result again while the database is unavailable. */
+const RETRY_INITIAL_MS = 100;
+/**
+ * Longest wait between two tries: a Postgres restart (about 1–3 s) is caught within a second or
+ * two of its end, and 64 attempts waiting on a down database try ~32 times a second between them.
+ */
+const RETRY_MAX_MS = 2_000;
+
+/** Capped exponential backoff with equal jitter; `failures` counts from 0. */
+export function resultRetryDelayMs(failures: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(RETRY_MAX_MS, RETRY_INITIAL_MS * 2 ** Math.min(failures, 20));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
 /**
  * Runs one built-in attempt and reports how it ended: completed, failed, parked on a durable
  * timer (a sleep), or, when aborted, given back (shutdown) or abandoned (its lease was lost or
  * its run cancelled: whoever holds the task now decides). Never rejects.
+ *
+ * A result that cannot be written because the database is unavailable is kept and written again
+ * with backoff for as long as the attempt holds its lease: the scheduler goes on renewing it (in
+ * Redis, or in process), so a Postgres restart costs the step nothing. When the lease is lost
+ * meanwhile (the signal aborts), the result is dropped: the task belongs to another attempt.
  */
 export async function runAttempt(task: TaskRecord, signal: AbortSignal, ctx: AttemptContext): Promise<void> {
   const { engine, clock } = ctx;
-  const report = (write: () => Promise<unknown>) => reportResult(ctx.log, { taskId: task.id, runId: task.runId, tenantId: task.tenantId }, write);
+  const report = (write: () => Promise<unknown>) => reportResult(ctx, signal, { taskId: task.id, runId: task.runId, tenantId: task.tenantId }, write);
   const executor = ctx.executors.get(task.type);
   let result: ExecutionResult;
   try {
@@ -59,8 +80,15 @@ export async function runAttempt(task: TaskRecord, signal: AbortSignal, ctx: Att
     if (result.until.getTime() <= clock.now().getTime()) {
       await report(() => engine.complete(task.id, task.fence, task.input));
     } else {
-      ctx.parking();
-      await report(() => engine.setTimer(task.id, task.fence, task.tenantId, result.until));
+      await report(async () => {
+        ctx.parking();
+        try {
+          return await engine.setTimer(task.id, task.fence, task.tenantId, result.until);
+        } catch (e: unknown) {
+          ctx.unparked();
+          throw e;
+        }
+      });
       ctx.parked(result.until);
     }
     return;
@@ -68,17 +96,41 @@ export async function runAttempt(task: TaskRecord, signal: AbortSignal, ctx: Att
   await report(() => engine.complete(task.id, task.fence, storable(result.output)));
 }
 
-async function reportResult(log: SchedulerLog, ctx: object, write: () => Promise<unknown>): Promise<void> {
-  try {
-    await write();
-  } catch (e: unknown) {
-    if (e instanceof LeaseLostError || e instanceof RunCancelledError) {
-      log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt refused');
-    } else if (e instanceof DomainError) {
-      log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt not recorded');
-    } else {
-      // The attempt stays RUNNING; its lease expiry hands it to another attempt.
-      log.error({ ...ctx, err: coerceError(e) }, 'could not record the result of a built-in attempt');
+async function reportResult(attempt: AttemptContext, signal: AbortSignal, ctx: object, write: () => Promise<unknown>): Promise<void> {
+  const { log, clock } = attempt;
+  const startedAt = clock.now().getTime();
+  for (let failures = 0; ; failures++) {
+    try {
+      await write();
+      if (failures > 0) {
+        log.warn(
+          { ...ctx, tries: failures + 1, waitedMs: clock.now().getTime() - startedAt },
+          'result of a built-in attempt recorded after the database came back',
+        );
+      }
+      return;
+    } catch (e: unknown) {
+      if (!(e instanceof UnavailableError) || signal.aborted) {
+        logRefusal(log, ctx, e);
+        return;
+      }
+      if (failures === 0) log.warn({ ...ctx, err: e }, 'the database is unavailable: keeping the result of a built-in attempt (and its lease) and retrying');
+      await sleepOn(clock, new Date(clock.now().getTime() + resultRetryDelayMs(failures)), signal).catch(() => undefined);
+      if (signal.aborted) {
+        log.warn({ ...ctx, tries: failures + 1 }, 'the lease of a built-in attempt ended while its result waited for the database; dropping the result');
+        return;
+      }
     }
+  }
+}
+
+function logRefusal(log: SchedulerLog, ctx: object, e: unknown): void {
+  if (e instanceof LeaseLostError || e instanceof RunCancelledError) {
+    log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt refused');
+  } else if (e instanceof DomainError) {
+    log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt not recorded');
+  } else {
+    // The attempt stays RUNNING; its lease expiry hands it to another attempt.
+    log.error({ ...ctx, err: coerceError(e) }, 'could not record the result of a built-in attempt');
   }
 }

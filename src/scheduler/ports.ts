@@ -39,6 +39,7 @@ export interface SchedulerLeases {
 
 export interface SchedulerLog {
   error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
 }
 

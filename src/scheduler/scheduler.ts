@@ -2,7 +2,7 @@ import type { TaskRecord } from '../domain/model';
 import type { Clock } from '../domain/clock';
 import { coerceError } from '../domain/errors';
 import type { Executor } from '../executors/executor';
-import type { LeaseRef } from '../leases/lease-store';
+import type { LeaseRef, RenewResult } from '../leases/lease-store';
 import { SlotPool } from '../primitives/slot-pool';
 import { runAttempt } from './attempt';
 import { Every } from './every';
@@ -223,18 +223,37 @@ export class Scheduler implements LocalDispatch {
     };
   }
 
-  /** Renews the leases of running built-in attempts; one that lost its lease is abandoned. */
+  /**
+   * Renews the leases of running built-in attempts; one that lost its lease is abandoned. A
+   * renewal that fails (the lease store or the database unreachable) is not a lost lease: the
+   * attempt goes on, and the next heartbeat tries again.
+   */
   private async heartbeat(): Promise<void> {
+    let failed = 0;
+    let firstError: unknown;
     await Promise.all(
       [...this.inflight.values()].map(async (a) => {
         if (a.parked) return;
-        const result = await this.opts.leases.renew(a.lease, this.opts.leaseTtlMs);
+        let result: RenewResult;
+        try {
+          result = await this.opts.leases.renew(a.lease, this.opts.leaseTtlMs);
+        } catch (e: unknown) {
+          failed++;
+          firstError ??= e;
+          return;
+        }
         if (!result.ok) {
           this.opts.log.debug({ taskId: a.lease.taskId, reason: result.reason }, 'built-in attempt lost its lease; abandoning it');
           a.abort.abort();
         }
       }),
     );
+    if (failed > 0) {
+      this.opts.log.warn(
+        { failed, err: coerceError(firstError) },
+        'lease renewals of built-in attempts failed; the attempts go on, retrying at the next heartbeat',
+      );
+    }
   }
 
   /** Claims while there is room and the last claim came back full. */
@@ -314,6 +333,9 @@ export class Scheduler implements LocalDispatch {
       draining: () => this.phase.kind !== 'running',
       parking: () => {
         attempt.parked = true;
+      },
+      unparked: () => {
+        attempt.parked = false;
       },
       parked: (until) => this.armTimer(until),
     }).finally(() => {

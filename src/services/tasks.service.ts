@@ -2,7 +2,7 @@ import type { TaskRecord } from '../domain/model';
 import type { Clock } from '../domain/clock';
 import { QUEUE_PATTERN } from '../domain/dag';
 import { isUuid } from '../domain/ids';
-import { LeaseLostError, NotFoundError, RunCancelledError, ValidationError } from '../domain/errors';
+import { DomainError, LeaseLostError, NotFoundError, RunCancelledError, UnavailableError, ValidationError } from '../domain/errors';
 import type { Json } from '../domain/glossary';
 import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore, RenewResult } from '../leases/lease-store';
@@ -131,14 +131,19 @@ export class TasksService {
   /**
    * The heartbeat of a built-in attempt (the scheduler's): the same path as a remote worker's
    * renewal, so a lost lease is counted and Postgres decides a missing one, with the refusal as
-   * a result rather than an error: CANCELLED when the run was cancelled, else LOST.
+   * a result rather than an error: CANCELLED when the run was cancelled, LOST when another token
+   * holds it. Anything else (Redis or the database unreachable) is thrown: no answer is not a
+   * lost lease, and the attempt goes on.
    */
   async heartbeat(lease: LeaseRef, ttlMs: number): Promise<RenewResult> {
     let renewed: { leaseExpiresAt: Date };
     try {
       renewed = await this.renew(lease.tenantId, lease.taskId, lease.fence, ttlMs);
     } catch (e: unknown) {
-      return { ok: false, reason: e instanceof RunCancelledError ? 'CANCELLED' : 'LOST' };
+      if (e instanceof UnavailableError) throw e;
+      if (e instanceof RunCancelledError) return { ok: false, reason: 'CANCELLED' };
+      if (e instanceof DomainError) return { ok: false, reason: 'LOST' };
+      throw e;
     }
     return { ok: true, expiresAt: renewed.leaseExpiresAt };
   }
@@ -167,7 +172,14 @@ export class TasksService {
   async reap(limit = 100): Promise<number> {
     const expired = await this.deps.leases.takeExpired(limit);
     // One transaction for the whole batch: a dead worker's 100 tasks come back at once.
-    const reclaimed = await this.deps.engine.reclaim(expired);
+    let reclaimed: number;
+    try {
+      reclaimed = await this.deps.engine.reclaim(expired);
+    } catch (e: unknown) {
+      // Not reclaimed (the database is down): back in line for the next pass.
+      await this.deps.leases.untake(expired).catch(() => undefined);
+      throw e;
+    }
     return expired.length === limit ? reclaimed + (await this.reap(limit)) : reclaimed;
   }
 

@@ -6,6 +6,8 @@ export interface DataSourceOptions {
   url: string;
   /** @default 10 */
   poolSize: number;
+  /** Longest wait for a connection (new, or free in the pool) before a query fails as UNAVAILABLE. @default 5000 */
+  connectTimeoutMs?: number;
   /** Postgres `application_name`, to tell replicas apart in pg_stat_activity. */
   applicationName?: string;
 }
@@ -30,8 +32,9 @@ export function createDataSource(options: DataSourceOptions): DataSource {
     poolSize: options.poolSize,
     applicationName: options.applicationName ?? 'maestro-conductor',
     extra: {
-      // Fail fast when Postgres is down instead of queueing requests forever.
-      connectionTimeoutMillis: 5_000,
+      // Fail fast when Postgres is down instead of queueing requests forever: the request answers
+      // UNAVAILABLE (src/store/unavailable.ts) and the client retries.
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
     },
   });
 }

@@ -3,6 +3,7 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import type { Pool, PoolClient } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ValidationError } from '../domain/errors';
+import { asUnavailable } from './unavailable';
 
 /**
  * The executor store functions take (graphile's `withPgClient` habit): the caller owns the
@@ -80,12 +81,14 @@ export function sqlState(e: unknown): string | undefined {
 }
 
 /**
- * Postgres "data exception" (class 22): a value the caller sent cannot be stored (a NUL character,
- * an unpaired surrogate, a number out of range). That is bad input, not a server fault.
+ * The one place a database failure gets its type: Postgres unreachable, restarting or shutting
+ * down (or no pool connection within DATABASE_CONNECT_TIMEOUT_MS) is UNAVAILABLE, retryable; a
+ * "data exception" (class 22: a NUL character, an unpaired surrogate, a number out of range) is
+ * bad input, not a server fault. Anything else stays as it is (an internal error).
  */
-function asInputError(e: unknown): unknown {
+function typed(e: unknown): unknown {
   const state = sqlState(e);
-  if (state === undefined || !state.startsWith('22')) return e;
+  if (state === undefined || !state.startsWith('22')) return asUnavailable(e);
   const detail = (e as { message?: string }).message ?? state;
   return new ValidationError(
     `A value cannot be stored (${detail}): remove NUL characters (\\u0000) and unpaired surrogates from strings, and keep numbers and dates in range`,
@@ -111,7 +114,7 @@ export class Database {
         return await new RunnerSql(runner, this.prepare).rows<T>(text, params);
       } catch (e: unknown) {
         if (attempt === 1 && isStalePlan(e)) continue;
-        throw asInputError(e);
+        throw typed(e);
       } finally {
         await runner.release();
       }
@@ -139,7 +142,7 @@ export class Database {
       } catch (e: unknown) {
         const state = sqlState(e);
         const retryable = (state !== undefined && RETRYABLE_SQLSTATES.has(state)) || isStalePlan(e);
-        if (attempt >= 5 || !retryable) throw asInputError(e);
+        if (attempt >= 5 || !retryable) throw typed(e);
         await sleep(Math.round(10 * 2 ** attempt * (0.5 + Math.random())));
       } finally {
         await runner.release();

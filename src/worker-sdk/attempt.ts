@@ -59,16 +59,26 @@ export class Attempt {
   /** Cuts a report's backoff short when a heartbeat hears the lease end. */
   private retryWait: AbortController | null = null;
   private readonly startedAt = performance.now();
+  /**
+   * When (performance.now()) the lease would lapse if no renewal got through: the send time of
+   * the claim or of the last successful renewal plus `leaseMs`. Judged on this process's
+   * monotonic clock from durations only, never by comparing the server's `leaseExpiresAt` with
+   * the local wall clock: a worker whose clock is off by minutes still counts its lease right.
+   */
+  private leaseLapsesAt: number;
   /** The attempt's span in the run's trace (no-op without an OpenTelemetry SDK in this process). */
   private readonly span: AttemptSpan;
   private resolveSettled!: () => void;
   /** Resolves when the attempt is over and its slot free. */
   readonly settled = new Promise<void>((resolve) => (this.resolveSettled = resolve));
 
+  /** @param claimedAt performance.now() when the claim that granted the lease was sent. @default now */
   constructor(
     private readonly host: AttemptHost,
     private readonly lease: TaskLease,
+    claimedAt: number = performance.now(),
   ) {
+    this.leaseLapsesAt = claimedAt + host.leaseMs;
     const t = lease.task;
     this.span = startAttemptSpan(t, host.workerId);
     this.info = { taskId: t.id, runId: t.runId, key: t.key, type: t.type, attempt: t.attempt, leaseToken: lease.leaseToken, workerId: host.workerId };
@@ -230,11 +240,16 @@ export class Attempt {
         if (this.heardLost) return this.leaseEnded(this.heardLost, 'heartbeat');
         const err = asConductorError(e);
         if (err.retryable) {
+          // Unreachable, or UNAVAILABLE (its database is restarting): the result is kept and sent
+          // again with backoff for as long as the lease holds; the heartbeats go on meanwhile, and
+          // each one that gets through extends it.
           this.host.unreachable(err, call.during);
           if (this.finalTry) return givenUp();
+          const leftMs = this.leaseLapsesAt - performance.now();
+          if (leftMs <= 0) return this.lapsed(err);
           this.reportInFlight = false;
           this.retryWait = new AbortController();
-          await sleep(backoffDelay(failures++, this.host.backoff), AbortSignal.any([this.stopReporting.signal, this.retryWait.signal]));
+          await sleep(Math.min(backoffDelay(failures++, this.host.backoff), leftMs), AbortSignal.any([this.stopReporting.signal, this.retryWait.signal]));
           this.retryWait = null;
           if (this.phase !== 'reporting') return;
           if (this.stopReporting.signal.aborted || this.finalTry) return givenUp();
@@ -255,6 +270,15 @@ export class Attempt {
         this.reportInFlight = false;
       }
     }
+  }
+
+  /** The conductor stayed unavailable until the lease would have lapsed: it reclaims the task when it is back. */
+  private lapsed(err: ConductorError): void {
+    this.host.log.warn(
+      { ...this.logFields(), code: err.code, err: err.message },
+      'the conductor stayed unavailable until the lease lapsed; giving up the result (the task is retried when the conductor is back)',
+    );
+    this.host.emit('task:abandoned', { ...this.info, reason: 'LEASE_LAPSED' });
   }
 
   private scheduleHeartbeat(): void {
@@ -287,7 +311,9 @@ export class Attempt {
       try {
         // A renewal slower than a beat is worth less than the next beat: bound it by one.
         const timeoutMs = Math.max(1_000, this.host.heartbeatIntervalMs);
+        const sentAt = performance.now();
         const { leaseExpiresAt } = await this.host.client.renewLease(this.ref(), this.host.leaseMs, signal, timeoutMs);
+        this.leaseLapsesAt = Math.max(this.leaseLapsesAt, sentAt + this.host.leaseMs);
         this.host.reachable();
         this.host.emit('lease:renewed', { ...this.info, leaseExpiresAt });
       } catch (e: unknown) {

@@ -205,6 +205,9 @@ export class ConductorClient {
     } catch {
       parsed = undefined;
     }
+    // The conductor itself says it cannot serve now (its database is down): typed, retryable.
+    const unavailable = parsed?.errors?.find((e) => e.extensions?.['code'] === 'UNAVAILABLE');
+    if (unavailable) throw toConductorError(unavailable, opts.ref, res.status);
     // 502/503/504: a proxy whose upstream is down, or a draining conductor; 429: overloaded.
     if (res.status >= 502 || res.status === 429 || (!parsed && res.status >= 500)) {
       throw new ConductorUnavailableError(`${operationName}: the conductor answered HTTP ${res.status}`, { status: res.status });
@@ -234,10 +237,15 @@ function vars(ref: TaskRef): { taskId: string; leaseToken: string } {
   return { taskId: ref.taskId, leaseToken: ref.leaseToken };
 }
 
-function toConductorError(error: { message: string; extensions?: Record<string, unknown> }, ref: TaskRef | undefined): ConductorError {
+function toConductorError(error: { message: string; extensions?: Record<string, unknown> }, ref: TaskRef | undefined, status?: number): ConductorError {
   const { code: rawCode, ...data } = error.extensions ?? {};
   const code = typeof rawCode === 'string' ? rawCode : 'INTERNAL_SERVER_ERROR';
   switch (code) {
+    case 'UNAVAILABLE':
+      return new ConductorUnavailableError(error.message, {
+        status,
+        retryAfterMs: typeof data['retryAfterMs'] === 'number' ? data['retryAfterMs'] : undefined,
+      });
     case 'LEASE_LOST':
       return new LeaseLostError(ref?.taskId ?? String(data['taskId'] ?? ''), ref?.leaseToken ?? String(data['token'] ?? ''), error.message);
     case 'RUN_CANCELLED':

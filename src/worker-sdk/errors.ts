@@ -38,13 +38,22 @@ export class ConductorError extends Error {
   }
 }
 
-/** The conductor could not be reached or is not serving (ECONNREFUSED, 502/503/504, a timeout). */
+/**
+ * The conductor could not be reached or is not serving (ECONNREFUSED, 502/503/504, a timeout), or
+ * answered UNAVAILABLE itself (its database or Redis is down: nothing was recorded, try again).
+ */
 export class ConductorUnavailableError extends ConductorError {
   /** HTTP status, when there was an answer. */
   readonly status: number | undefined;
-  constructor(message: string, opts: { status?: number; code?: 'UNAVAILABLE' | 'TIMEOUT'; cause?: unknown } = {}) {
-    super(opts.code ?? 'UNAVAILABLE', message, { retryable: true, cause: opts.cause, data: opts.status === undefined ? {} : { status: opts.status } });
+  /** How long the conductor asked to wait before trying again, when it said. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, opts: { status?: number; code?: 'UNAVAILABLE' | 'TIMEOUT'; cause?: unknown; retryAfterMs?: number } = {}) {
+    const data: Record<string, unknown> = {};
+    if (opts.status !== undefined) data['status'] = opts.status;
+    if (opts.retryAfterMs !== undefined) data['retryAfterMs'] = opts.retryAfterMs;
+    super(opts.code ?? 'UNAVAILABLE', message, { retryable: true, cause: opts.cause, data });
     this.status = opts.status;
+    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 

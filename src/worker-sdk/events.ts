@@ -33,8 +33,12 @@ export type WorkerEvents = {
   'task:failed': [AttemptInfo & { error: string; retryable: boolean; durationMs: number }];
   /** A stopping worker gave the task back unfinished (not counted as an attempt). */
   'task:released': [AttemptInfo];
-  /** The attempt ended without its result being recorded (lease lost, run cancelled, worker stopped). */
-  'task:abandoned': [AttemptInfo & { reason: LeaseEndCode | 'STOPPING' | 'REPORT_FAILED' }];
+  /**
+   * The attempt ended without its result being recorded: lease lost, run cancelled, worker
+   * stopped, the result refused (`REPORT_FAILED`), or the conductor unavailable until the lease
+   * would have lapsed (`LEASE_LAPSED`: the conductor reclaims the task when it is back).
+   */
+  'task:abandoned': [AttemptInfo & { reason: LeaseEndCode | 'STOPPING' | 'REPORT_FAILED' | 'LEASE_LAPSED' }];
   /** A heartbeat extended the lease. */
   'lease:renewed': [AttemptInfo & { leaseExpiresAt: Date }];
   /**

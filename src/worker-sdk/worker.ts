@@ -263,7 +263,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.log.debug({ count: leases.length, max }, 'claimed');
         this.emitSafely('tasks:claimed', { count: leases.length, max });
         for (const lease of leases) {
-          const attempt = new Attempt(this.host, lease);
+          const attempt = new Attempt(this.host, lease, sentAt);
           this.active.set(attempt.id, attempt);
           attempt.start();
         }

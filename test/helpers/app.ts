@@ -42,6 +42,8 @@ export interface TestAppOptions extends AppOptions {
   replicaOf?: TestApp;
   /** Keep the embedded data on disk (restart tests); otherwise `memory://`. */
   persistent?: boolean;
+  /** A database the test owns (a private Postgres cluster): used as is, not created nor dropped. */
+  databaseUrl?: string;
 }
 
 /**
@@ -50,7 +52,11 @@ export interface TestAppOptions extends AppOptions {
  */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const shared = options.replicaOf;
-  const db: TestDatabase = shared ? { url: shared.env.DATABASE_URL, drop: async () => undefined } : await createTestDatabase();
+  const db: TestDatabase = shared
+    ? { url: shared.env.DATABASE_URL, drop: async () => undefined }
+    : options.databaseUrl
+      ? { url: options.databaseUrl, drop: async () => undefined }
+      : await createTestDatabase();
   if (shared && !db.url) throw new Error('replicas need a real database (DATABASE_URL)');
   const dataDir = db.url || !options.persistent ? 'memory://' : mkdtempSync(join(tmpdir(), 'maestro-test-'));
   const env: Env = {

@@ -105,14 +105,23 @@ async function call<T>(t: TestApp, query: string, variables: Record<string, unkn
   }
 }
 
-/** A two-step DAG per run (a → b) on one queue: `runs` runs are 2 × `runs` tasks. */
-async function registerLoad(t: TestApp, workflow: string, queue: string): Promise<void> {
+/**
+ * A two-step DAG per run (a → b) on one queue: `runs` runs are 2 × `runs` tasks. `retry`: the
+ * steps' policy; null leaves it out (the default policy).
+ */
+async function registerLoad(
+  t: TestApp,
+  workflow: string,
+  queue: string,
+  retry: Record<string, unknown> | null = { maxAttempts: 5, initialDelayMs: 0 },
+): Promise<void> {
+  const policy = retry ? { retry } : {};
   await t.ok(REGISTER, {
     input: {
       name: workflow,
       steps: [
-        { key: 'a', type: 'job', queue, input: { i: '{{ input.i }}' }, retry: { maxAttempts: 5, initialDelayMs: 0 } },
-        { key: 'b', type: 'job', queue, dependsOn: ['a'], input: { i: '{{ steps.a.output.i }}' }, retry: { maxAttempts: 5, initialDelayMs: 0 } },
+        { key: 'a', type: 'job', queue, input: { i: '{{ input.i }}' }, ...policy },
+        { key: 'b', type: 'job', queue, dependsOn: ['a'], input: { i: '{{ steps.a.output.i }}' }, ...policy },
       ],
     },
   });
@@ -325,6 +334,7 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('Redis faults mid-load (a dedicated 
     });
     await registerLoad(t, 'flushed', 'flush-q');
     await registerLoad(t, 'restarted', 'restart-q');
+    await registerLoad(t, 'defaulted', 'default-q', null);
     await t.ok(REGISTER, { input: { name: 'sentinel', steps: [{ key: 'only', type: 'job', queue: 'sentinel-q' }] } });
   });
   afterAll(async () => {
@@ -443,6 +453,46 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('Redis faults mid-load (a dedicated 
         `(its live publish ${sentinelPublishFailed ? 'failed' : 'went through'}; ${resyncs} bus resync(s)); ` +
         `${attemptsPerTask.toFixed(3)} attempts/task, ${stats.refused} results refused, ${stats.abandoned} attempts abandoned, ${stats.transientErrors} transient errors`,
     );
+  });
+  it('Redis killed (-9) and restarted empty halfway through 300 tasks, with the DEFAULT retry policy: 0 double completions, 0 failed runs', async () => {
+    let downFor = 0;
+    let respawnedAt = 0;
+    const reclaims: string[] = [];
+    const onReclaimed = (e: { taskId: string }) => reclaims.push(e.taskId);
+    t.app.hooks.on('task:reclaimed', onReclaimed);
+    const stats = await runLoad(t, {
+      workflow: 'defaulted',
+      queue: 'default-q',
+      runs: 150,
+      workers: 6,
+      hold: 3,
+      timeoutMs: 45_000,
+      fault: async (mark) => {
+        mark();
+        const killedAt = Date.now();
+        redis!.kill('SIGKILL');
+        await once(redis!, 'exit');
+        await pause(500);
+        // Nothing saved: the new server is empty, every lease gone (a restart and a flush at once).
+        redis = await spawnRedis(port);
+        respawnedAt = Date.now();
+        downFor = respawnedAt - killedAt;
+      },
+    });
+    t.app.hooks.off('task:reclaimed', onReclaimed);
+    const runs = await allRuns(t, 'defaulted');
+    const failed = runs.filter((r) => r.status !== 'SUCCEEDED');
+    console.log(
+      `[redis-faults] default policy: Redis kill -9, down ${downFor} ms, restarted empty at 150/300 tasks: ${runs.length - failed.length} of ${runs.length} runs SUCCEEDED, ${failed.length} not ` +
+        `(${failed
+          .slice(0, 3)
+          .map((r) => `${r.status}: ${r.error}`)
+          .join('; ')}); ${reclaims.length} reclaims; load finished ${stats.finishedAt - respawnedAt} ms after the respawn; ` +
+        `${stats.refused} results refused, ${stats.abandoned} attempts abandoned, ${stats.transientErrors} transient errors`,
+    );
+    expect(failed.map((r) => [r.status, r.error])).toEqual([]);
+    const { attemptsPerTask } = await expectExactlyOnce(t, 'defaulted', 150, stats);
+    console.log(`[redis-faults] default policy: 0 double completions, ${attemptsPerTask.toFixed(3)} attempts/task`);
   });
 });
 

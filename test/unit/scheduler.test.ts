@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/manual-clock';
 import type { TaskRecord } from '../../src/domain/model';
 import type { Executor } from '../../src/executors/executor';
+import { UnavailableError } from '../../src/domain/errors';
 import { sleepExecutor } from '../../src/executors/sleep';
 import type { LeaseRef, RenewResult } from '../../src/leases/lease-store';
 import type { ClaimedTask, SchedulerEngine, SchedulerLeases } from '../../src/scheduler/ports';
@@ -76,8 +77,17 @@ class FakeEngine implements SchedulerEngine {
     }
     return tasks.map((t) => ({ task: t, expiresAt: new Date(this.clock.now().getTime() + 3_000) }));
   }
+  /** While set, every write answers UNAVAILABLE (the database is down); tries are counted. */
+  down = false;
+  unavailableTries = 0;
+  private refuseWhileDown(): void {
+    if (!this.down) return;
+    this.unavailableTries++;
+    throw new UnavailableError('the database is unavailable (ECONNREFUSED)', { retryAfterMs: 1_000 });
+  }
   async complete(taskId: string): Promise<unknown> {
     await this.commit?.promise;
+    this.refuseWhileDown();
     this.reports.push(`complete ${taskId}`);
     return null;
   }
@@ -90,6 +100,7 @@ class FakeEngine implements SchedulerEngine {
     return null;
   }
   async setTimer(taskId: string, _fence: string, _tenantId: string, when: Date): Promise<boolean> {
+    this.refuseWhileDown();
     this.reports.push(`park ${taskId} until +${when.getTime() - T0}`);
     return true;
   }
@@ -107,6 +118,8 @@ class FakeEngine implements SchedulerEngine {
 class FakeLeases implements SchedulerLeases {
   readonly renewals: string[] = [];
   readonly lost = new Set<string>();
+  /** While set, renewals throw (the lease store unreachable): no answer, not a lost lease. */
+  failing = false;
   reaps = 0;
   /** While set, a reap pass waits on it; `reapEntered` opens when one does. */
   reapGate: Gate | null = null;
@@ -114,6 +127,7 @@ class FakeLeases implements SchedulerLeases {
   sweeps = 0;
   async renew(lease: LeaseRef): Promise<RenewResult> {
     this.renewals.push(lease.taskId);
+    if (this.failing) throw new Error('Connection is closed.');
     return this.lost.has(lease.taskId) ? { ok: false, reason: 'LOST' } : { ok: true, expiresAt: new Date(T0) };
   }
   async reap(): Promise<number> {
@@ -160,6 +174,7 @@ function build(options: Partial<SchedulerOptions>) {
   const leases = new FakeLeases();
   const work = new GatedExecutor();
   const errors: string[] = [];
+  const warnings: string[] = [];
   const scheduler = new Scheduler({
     engine,
     leases,
@@ -168,7 +183,7 @@ function build(options: Partial<SchedulerOptions>) {
       [sleepExecutor.type, sleepExecutor],
     ]),
     clock,
-    log: { error: (_obj, msg) => void errors.push(msg), debug: () => undefined },
+    log: { error: (_obj, msg) => void errors.push(msg), warn: (_obj, msg) => void warnings.push(msg), debug: () => undefined },
     workerId: 'conductor:test',
     concurrency: 2,
     // Distinct from the other intervals, so each armed timer can be told apart.
@@ -179,7 +194,7 @@ function build(options: Partial<SchedulerOptions>) {
     orphanSweepIntervalMs: 5_000,
     ...options,
   });
-  return { clock, engine, leases, work, errors, scheduler };
+  return { clock, engine, leases, work, errors, warnings, scheduler };
 }
 
 const stoppers: (() => Promise<void>)[] = [];
@@ -420,6 +435,86 @@ describe('Scheduler leases', () => {
     work.finish(kept.id);
     await ticks();
     expect(engine.reports).toEqual([`complete ${kept.id}`]);
+  });
+
+  it('a result the database cannot take is kept with its lease (renewed) and written with backoff once it is back', async () => {
+    const { clock, engine, leases, work, scheduler, warnings } = started();
+    const t1 = task();
+    engine.ready.push(t1);
+    scheduler.wake();
+    await ticks();
+    engine.down = true;
+    work.finish(t1.id);
+    await ticks();
+    expect(engine.unavailableTries).toBe(1);
+    expect(warnings).toEqual(['the database is unavailable: keeping the result of a built-in attempt (and its lease) and retrying']);
+    // Ten seconds of outage, three lease TTLs: still held, renewed every second, tried again and again.
+    await clock.advance(10_000);
+    expect(scheduler.inflightCount).toBe(1);
+    expect(leases.renewals.filter((id) => id === t1.id)).toHaveLength(10);
+    // Backoff 100 ms doubling to a 2 s cap (equal jitter: 50–100 % of it): 6 to 14 tries in 10 s.
+    expect(engine.unavailableTries).toBeGreaterThanOrEqual(6);
+    expect(engine.unavailableTries).toBeLessThanOrEqual(14);
+    expect(engine.reports).toEqual([]);
+    engine.down = false;
+    await clock.advance(2_000);
+    expect(engine.reports).toEqual([`complete ${t1.id}`]);
+    expect(scheduler.inflightCount).toBe(0);
+    expect(warnings.at(-1)).toBe('result of a built-in attempt recorded after the database came back');
+  });
+
+  it('a result waiting for the database is dropped when its lease is lost meanwhile', async () => {
+    const { clock, engine, leases, work, scheduler } = started();
+    const t1 = task();
+    engine.ready.push(t1);
+    scheduler.wake();
+    await ticks();
+    engine.down = true;
+    work.finish(t1.id);
+    await ticks();
+    leases.lost.add(t1.id);
+    await clock.advance(1_000);
+    expect(scheduler.inflightCount).toBe(0);
+    const tries = engine.unavailableTries;
+    engine.down = false;
+    await clock.advance(5_000);
+    // Whoever holds the task now decides: nothing more is written.
+    expect(engine.reports).toEqual([]);
+    expect(engine.unavailableTries).toBe(tries);
+  });
+
+  it('a sleep that cannot park keeps renewing its lease until parking gets through', async () => {
+    const { clock, engine, leases, scheduler } = started();
+    const nap = task('sleep', { ms: 60_000 });
+    engine.ready.push(nap);
+    engine.down = true;
+    scheduler.wake();
+    await ticks();
+    await clock.advance(3_000);
+    expect(leases.renewals.filter((id) => id === nap.id)).toHaveLength(3);
+    engine.down = false;
+    await clock.advance(2_000);
+    expect(engine.reports).toEqual([`park ${nap.id} until +60000`]);
+    const renewed = leases.renewals.length;
+    await clock.advance(3_000);
+    // Parked: no lease to renew any more.
+    expect(leases.renewals).toHaveLength(renewed);
+  });
+
+  it('a renewal that gets no answer is not a lost lease: the attempt goes on', async () => {
+    const { clock, leases, work, engine, scheduler, warnings } = started();
+    const t1 = task();
+    engine.ready.push(t1);
+    scheduler.wake();
+    await ticks();
+    leases.failing = true;
+    await clock.advance(3_000);
+    expect(work.aborted).toEqual([]);
+    expect(warnings).toContain('lease renewals of built-in attempts failed; the attempts go on, retrying at the next heartbeat');
+    leases.failing = false;
+    work.finish(t1.id);
+    await ticks();
+    expect(engine.reports).toEqual([`complete ${t1.id}`]);
   });
 
   it('reaps and sweeps every interval on the clock; a slow pass delays the next instead of overlapping it', async () => {

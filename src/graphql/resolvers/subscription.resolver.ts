@@ -1,7 +1,7 @@
 import type { RunEvent as DomainRunEvent } from '../../domain/model';
 import { Arg, Args, Resolver, Root, Subscription } from 'type-graphql';
-import { DomainError, ValidationError } from '../../domain/errors';
-import { toGraphQLError } from '../errors';
+import { ValidationError } from '../../domain/errors';
+import { mapError } from '../errors';
 import { RunUpdatedArgs } from '../inputs/args';
 import type { Context } from '../context';
 import { RunEvent, toRunEvent } from '../types/run.type';
@@ -11,7 +11,7 @@ async function mapped<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
     return await fn();
   } catch (e: unknown) {
-    throw e instanceof DomainError ? toGraphQLError(e) : e;
+    throw mapError(e);
   }
 }
 

@@ -1,6 +1,7 @@
 import { Args, Ctx, FieldResolver, Mutation, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
-import { DomainError, ValidationError } from '../../domain/errors';
+import { ValidationError } from '../../domain/errors';
+import { domainErrorOf } from '../errors';
 import { MAX_CLAIM } from '../../services/tasks.service';
 import { ClaimTasksArgs, CompleteTaskArgs, CompleteTasksArgs, FailTaskArgs, LeaseArgs, RenewLeaseArgs } from '../inputs/args';
 import { Task, TaskLease, toTask } from '../types/run.type';
@@ -53,9 +54,11 @@ export class WorkerResolver {
     return settled.map((s, i) => {
       const taskId = results[i]!.taskId;
       if (s.status === 'fulfilled') return { taskId, task: toTask(s.value), error: null };
-      // A fault of ours (the database down) fails the request: the worker retries the batch.
-      if (!(s.reason instanceof DomainError)) throw s.reason;
-      return { taskId, task: null, error: { code: s.reason.code, message: s.reason.message } };
+      // A fault of ours (a bug, or the database down: UNAVAILABLE) fails the request: the worker
+      // retries the batch.
+      const domain = domainErrorOf(s.reason);
+      if (!domain || domain.code === 'UNAVAILABLE') throw s.reason;
+      return { taskId, task: null, error: { code: domain.code, message: domain.message } };
     });
   }
 

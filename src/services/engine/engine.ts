@@ -1,6 +1,6 @@
 import type { Clock } from '../../domain/clock';
 import { decideCancel, decideLeaseExpired, decideResult, decideRetry, type AttemptResult } from '../../domain/decisions';
-import { coerceError, LeaseLostError, NotFoundError } from '../../domain/errors';
+import { coerceError, LeaseLostError, NotFoundError, UnavailableError } from '../../domain/errors';
 import type { Json } from '../../domain/glossary';
 import type { EngineHooks } from '../../domain/hooks';
 import type { RunEvent, RunRecord, TaskRecord } from '../../domain/model';
@@ -180,7 +180,12 @@ export class Engine {
     if (fenced) this.deps.hooks.emit('task:fenced', { taskId, fence, ...fenced });
   }
 
-  /** A group of results in one transaction; if the group fails as a whole (a value Postgres refuses), each alone. */
+  /**
+   * A group of results in one transaction; if the group fails as a whole (a value Postgres
+   * refuses), each alone. Not when the database is unavailable: each alone would fail the same
+   * way, one connection timeout after another; the whole group is refused at once and retried by
+   * its reporters.
+   */
   private async recordResults(reports: readonly Report[]): Promise<(TaskRecord | Error)[]> {
     try {
       const { value } = await this.kernel.run(
@@ -192,6 +197,7 @@ export class Engine {
       );
       return value;
     } catch (e: unknown) {
+      if (e instanceof UnavailableError) throw e;
       if (reports.length === 1) return [coerceError(e)];
       const out: (TaskRecord | Error)[] = [];
       for (const r of reports) out.push(...(await this.recordResults([r])));
