@@ -22,7 +22,9 @@ import { RedisLeaseStore } from './leases/redis-lease-store';
 import { RedisEventBus } from './events/redis-event-bus';
 import { builtInExecutors } from './executors';
 import type { Services } from './graphql/context';
-import { createFormatError } from './graphql/errors';
+import { limitsFromConfig } from './config/limits';
+import { GraphQLGuard } from './graphql/guard';
+import { bodyErrorHandler } from './graphql/http-body-errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
 import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
@@ -100,7 +102,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       url = embedded.url;
       logger.info({ dataDir: config.dataDir }, 'using embedded PGlite (set DATABASE_URL for a Postgres server)');
     }
-    const dataSource = createDataSource({ url, poolSize: embedded ? 1 : config.databasePoolSize, applicationName: `maestro:${replicaId}` });
+    const limits = limitsFromConfig(config);
+    // PGlite is one session in this process: a statement timeout there would guard nothing shared.
+    const dataSource = createDataSource({
+      url,
+      poolSize: embedded ? 1 : config.databasePoolSize,
+      applicationName: `maestro:${replicaId}`,
+      statementTimeoutMs: embedded ? 0 : limits.databaseStatementTimeoutMs,
+    });
     await dataSource.initialize();
     closers.push({ name: 'database', close: () => dataSource.destroy() });
     const applied = await runMigrations(dataSource);
@@ -186,7 +195,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // theirs (serve-static sets its own).
     expressApp.set('etag', false);
     const httpServer: Server = createServer(expressApp);
-    const ws: WebSocketTransports = attachWebSockets({ httpServer, path: GRAPHQL_PATH, schema, services });
+    // One parse, validation, limits and error masking for HTTP and both WebSocket protocols.
+    const guard = new GraphQLGuard({
+      limits: limits.graphql,
+      production: config.env === 'production',
+      onInternal: (e) => logger.error({ err: coerceError(e) }, 'unexpected error in a GraphQL operation'),
+    });
+    const ws: WebSocketTransports = attachWebSockets({ httpServer, path: GRAPHQL_PATH, schema, services, guard });
     const metrics = createMetrics(hooks, {
       clusterGauges: () => clusterCounts(db),
       subscriptions: () => ws.clientCount(),
@@ -207,16 +222,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     );
     const apollo = new ApolloServer({
       schema,
-      formatError: createFormatError({
-        production: config.env === 'production',
-        onInternal: (e) => logger.error({ err: coerceError(e) }, 'unexpected error in a GraphQL operation'),
-      }),
+      formatError: guard.formatError,
+      parseOptions: guard.parseOptions,
+      validationRules: [...guard.validationRules],
+      // The guard's rules refuse introspection when it is off (GRAPHQL_INTROSPECTION), on every transport.
       introspection: true,
       // Shutdown order is ours (server.ts): Apollo would otherwise stop itself and re-raise the signal.
       stopOnTerminationSignals: false,
       plugins: [
         ApolloServerPluginDrainHttpServer({ httpServer }),
         graphqlMetricsPlugin(metrics),
+        guard.apolloPlugin(),
         // Apollo installs cache control by default: a willResolveField hook on every field of every
         // request, for hints (@cacheControl) this schema never gives. Off, Apollo's part of the
         // bench scenario 5 read fell from 110 to 80 µs CPU. Usage reporting would start on an
@@ -230,6 +246,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
     expressApp.use(GRAPHQL_PATH, express.json({ limit: '2mb' }), expressMiddleware(apollo, { context: httpContext(services) }));
+    expressApp.use(bodyErrorHandler(logger));
 
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
