@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler } from 'express';
+import { coerceError } from '../domain/errors';
 import type { Logger } from '../observability/logger';
 
 /** What body-parser sets on the errors it raises (`type`, `status`, `limit`, `length`; `body` holds the raw text: never logged). */
@@ -43,11 +44,10 @@ export function bodyErrorHandler(logger: Logger): ErrorRequestHandler {
     } else {
       body = { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     }
-    const level = status >= 500 ? 'error' : 'warn';
-    logger[level](
-      { status, type: e.type ?? 'unknown', method: req.method, path: req.path, limit: e.limit, length: e.length },
-      'refused an HTTP request before GraphQL',
-    );
+    const fields = { status, type: e.type ?? 'unknown', method: req.method, path: req.path, limit: e.limit, length: e.length };
+    // A fault of ours keeps its stack (one JSON line); a refused body is logged without it (the error holds the body).
+    if (status >= 500) logger.error({ ...fields, err: coerceError(err) }, 'unexpected error before GraphQL');
+    else logger.warn(fields, 'refused an HTTP request before GraphQL');
     res
       .status(status >= 400 && status < 600 ? status : 500)
       .type('application/json')
