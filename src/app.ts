@@ -22,7 +22,10 @@ import { RedisLeaseStore } from './leases/redis-lease-store';
 import { RedisEventBus } from './events/redis-event-bus';
 import { builtInExecutors } from './executors';
 import type { Services } from './graphql/context';
-import { createFormatError, unavailableStatusPlugin } from './graphql/errors';
+import { unavailableStatusPlugin } from './graphql/errors';
+import { limitsFromConfig } from './config/limits';
+import { GraphQLGuard } from './graphql/guard';
+import { bodyErrorHandler } from './graphql/http-body-errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
 import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
@@ -150,11 +153,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       url = embedded.url;
       logger.info({ dataDir: config.dataDir }, 'using embedded PGlite (set DATABASE_URL for a Postgres server)');
     }
+    const limits = limitsFromConfig(config);
     const dataSourceOptions = {
       url,
       poolSize: embedded ? 1 : config.databasePoolSize,
       connectTimeoutMs: config.databaseConnectTimeoutMs,
       applicationName: `maestro:${replicaId}`,
+      // PGlite is one session in this process: a statement timeout there would guard nothing shared.
+      statementTimeoutMs: embedded ? 0 : limits.databaseStatementTimeoutMs,
     };
     const dataSource = embedded
       ? await createDataSource(dataSourceOptions).initialize()
@@ -255,7 +261,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // parses conditional headers for it; POST responses are never revalidated. Static assets keep
     // theirs (serve-static sets its own).
     expressApp.set('etag', false);
-    const ws: WebSocketTransports = attachWebSockets({ httpServer, path: GRAPHQL_PATH, schema, services });
+    // One parse, validation, limits and error masking for HTTP and both WebSocket protocols.
+    const guard = new GraphQLGuard({
+      limits: limits.graphql,
+      production: config.env === 'production',
+      onInternal: (e) => logger.error({ err: coerceError(e) }, 'unexpected error in a GraphQL operation'),
+    });
+    const ws: WebSocketTransports = attachWebSockets({ httpServer, path: GRAPHQL_PATH, schema, services, guard });
     const metrics = createMetrics(
       hooks,
       {
@@ -280,10 +292,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     );
     const apollo = new ApolloServer({
       schema,
-      formatError: createFormatError({
-        production: config.env === 'production',
-        onInternal: (e) => logger.error({ err: coerceError(e) }, 'unexpected error in a GraphQL operation'),
-      }),
+      formatError: guard.formatError,
+      parseOptions: guard.parseOptions,
+      validationRules: [...guard.validationRules],
+      // The guard's rules refuse introspection when it is off (GRAPHQL_INTROSPECTION), on every transport.
       introspection: true,
       // Shutdown order is ours (server.ts): Apollo would otherwise stop itself and re-raise the signal.
       stopOnTerminationSignals: false,
@@ -291,6 +303,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         ApolloServerPluginDrainHttpServer({ httpServer }),
         graphqlMetricsPlugin(metrics),
         unavailableStatusPlugin(),
+        guard.apolloPlugin(),
         // Apollo installs cache control by default: a willResolveField hook on every field of every
         // request, for hints (@cacheControl) this schema never gives. Off, Apollo's part of the
         // bench scenario 5 read fell from 110 to 80 µs CPU. Usage reporting would start on an
@@ -304,6 +317,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
     expressApp.use(GRAPHQL_PATH, express.json({ limit: '2mb' }), expressMiddleware(apollo, { context: httpContext(services) }));
+    expressApp.use(bodyErrorHandler(logger));
 
     const metricsServer = await startMetricsServer({ metrics, host: config.host, port: config.metricsPort });
     closers.push({ name: 'metrics server', close: () => metricsServer.close() });

@@ -29,6 +29,14 @@ export const ENV_VARS = [
   'METRICS_LABEL_VALUES_MAX',
   'STARTUP_WAIT_MS',
   'READINESS_TIMEOUT_MS',
+  'GRAPHQL_MAX_COST',
+  'GRAPHQL_MAX_DEPTH',
+  'GRAPHQL_MAX_ALIASES',
+  'GRAPHQL_MAX_TOKENS',
+  'GRAPHQL_MAX_DIRECTIVES',
+  'GRAPHQL_MAX_RESPONSE_BYTES',
+  'GRAPHQL_INTROSPECTION',
+  'DATABASE_STATEMENT_TIMEOUT_MS',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
@@ -77,6 +85,14 @@ const schema = z.object({
   METRICS_LABEL_VALUES_MAX: int(1, 10_000).default(100),
   STARTUP_WAIT_MS: int(0, 3_600_000).default(0),
   READINESS_TIMEOUT_MS: int(50, 60_000).default(500),
+  GRAPHQL_MAX_COST: int(1, 10_000_000).default(20_000),
+  GRAPHQL_MAX_DEPTH: int(1, 1_000).default(10),
+  GRAPHQL_MAX_ALIASES: int(0, 10_000).default(15),
+  GRAPHQL_MAX_TOKENS: int(100, 1_000_000).default(2_000),
+  GRAPHQL_MAX_DIRECTIVES: int(0, 10_000).default(50),
+  GRAPHQL_MAX_RESPONSE_BYTES: int(1_024, 1_073_741_824).default(16 * 1024 * 1024),
+  GRAPHQL_INTROSPECTION: bool.optional(),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
 });
 
 export interface Config {
@@ -145,6 +161,25 @@ export interface Config {
   readonly startupWaitMs: number;
   /** Each `/readyz` dependency check gets this long before it counts as failing. @default 500 */
   readonly readinessTimeoutMs: number;
+  /**
+   * Schema-aware cost of one GraphQL operation: every object it may return counts 1, lists by
+   * their `first`/`last`/`max` argument (see src/graphql/guard.ts). @default 20000
+   */
+  readonly graphqlMaxCost: number;
+  /** Nesting depth of one operation's selections. @default 10 */
+  readonly graphqlMaxDepth: number;
+  /** Aliases in one operation. @default 15 */
+  readonly graphqlMaxAliases: number;
+  /** Lexical tokens in one document, checked while parsing. @default 2000 */
+  readonly graphqlMaxTokens: number;
+  /** Directives in one operation. @default 50 */
+  readonly graphqlMaxDirectives: number;
+  /** Bytes of one response (HTTP body or WebSocket message); larger answers become a LIMIT_EXCEEDED error. @default 16777216 */
+  readonly graphqlMaxResponseBytes: number;
+  /** Schema introspection and "Did you mean" suggestions in errors. @default true outside production */
+  readonly graphqlIntrospection: boolean;
+  /** Postgres `statement_timeout` of the pool's connections (0: none; migrations run without it). @default 15000 */
+  readonly databaseStatementTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -257,5 +292,13 @@ export function loadConfig(env: Env = process.env as Env): Config {
     metricsLabelValuesMax: v.METRICS_LABEL_VALUES_MAX,
     startupWaitMs: v.STARTUP_WAIT_MS,
     readinessTimeoutMs: v.READINESS_TIMEOUT_MS,
+    graphqlMaxCost: v.GRAPHQL_MAX_COST,
+    graphqlMaxDepth: v.GRAPHQL_MAX_DEPTH,
+    graphqlMaxAliases: v.GRAPHQL_MAX_ALIASES,
+    graphqlMaxTokens: v.GRAPHQL_MAX_TOKENS,
+    graphqlMaxDirectives: v.GRAPHQL_MAX_DIRECTIVES,
+    graphqlMaxResponseBytes: v.GRAPHQL_MAX_RESPONSE_BYTES,
+    graphqlIntrospection: v.GRAPHQL_INTROSPECTION ?? v.NODE_ENV !== 'production',
+    databaseStatementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT_MS,
   });
 }

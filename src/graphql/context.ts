@@ -1,4 +1,4 @@
-import type { AttemptRecord, RunRecord, TaskRecord, WorkflowRecord } from '../domain/model';
+import type { AttemptRecord, RunEvent, RunRecord, TaskRecord, WorkflowRecord } from '../domain/model';
 import DataLoader from 'dataloader';
 import type { AuthService } from '../services/auth.service';
 import type { RunEventsService } from '../services/run-events.service';
@@ -18,7 +18,12 @@ export interface Services {
   tasks: TasksService;
 }
 
+/** `Run.events` returns at most this many events per run. */
+export const RUN_EVENTS_PAGE = 1000;
+
 export interface Loaders {
+  /** Keyed by run id and `afterSeq`: a page of runs asking the same `afterSeq` is one query. */
+  eventsByRun: DataLoader<{ runId: string; afterSeq: number }, RunEvent[], string>;
   attemptsByTask: DataLoader<string, AttemptRecord[]>;
   taskById: DataLoader<string, TaskRecord | undefined>;
   runById: DataLoader<string, RunRecord | undefined>;
@@ -46,6 +51,7 @@ export function createLoaders(services: Services, tenantId: string): Loaders {
 
 /** Getters on the prototype: an unused loader costs one undefined field, not a closure. */
 class LazyLoaders implements Loaders {
+  private events?: Loaders['eventsByRun'];
   private attempts?: Loaders['attemptsByTask'];
   private task?: Loaders['taskById'];
   private run?: Loaders['runById'];
@@ -56,6 +62,20 @@ class LazyLoaders implements Loaders {
     private readonly services: Services,
     private readonly tenantId: string,
   ) {}
+
+  get eventsByRun(): Loaders['eventsByRun'] {
+    return (this.events ??= new DataLoader(
+      async (keys) => {
+        // One query per distinct afterSeq in the batch (a page of runs asks one).
+        const bySeq = new Map<number, string[]>();
+        for (const k of keys) bySeq.set(k.afterSeq, [...(bySeq.get(k.afterSeq) ?? []), k.runId]);
+        const results = new Map<number, Map<string, RunEvent[]>>();
+        for (const [afterSeq, runIds] of bySeq) results.set(afterSeq, await this.services.runs.eventsOf(this.tenantId, runIds, afterSeq, RUN_EVENTS_PAGE));
+        return keys.map((k) => results.get(k.afterSeq)!.get(k.runId) ?? []);
+      },
+      { cacheKeyFn: (k) => `${k.runId}\u0000${k.afterSeq}` },
+    ));
+  }
 
   get attemptsByTask(): Loaders['attemptsByTask'] {
     return (this.attempts ??= new DataLoader(async (taskIds) => {

@@ -50,14 +50,30 @@ export class SharedSubscriptions {
   private readonly validated = new WeakMap<DocumentNode, readonly GraphQLError[]>();
   private readonly groups = new Map<string, Group>();
 
-  constructor(private readonly subscribeFn: (args: ExecutionArgs) => Promise<Stream | ExecutionResult> = graphqlSubscribe as never) {}
+  private readonly parseFn: (source: string | Source) => DocumentNode;
+  private readonly validateFn: (schema: GraphQLSchema, document: DocumentNode) => readonly GraphQLError[];
 
-  /** graphql-ws `parse`: a cached document per operation text. */
+  /**
+   * @param checks the parse (token limit) and validation (rules and limits) every operation
+   *   goes through (src/graphql/guard.ts); these cache their results. @default graphql-js's own
+   */
+  constructor(
+    private readonly subscribeFn: (args: ExecutionArgs) => Promise<Stream | ExecutionResult> = graphqlSubscribe as never,
+    checks: {
+      parse?: (source: string | Source) => DocumentNode;
+      validate?: (schema: GraphQLSchema, document: DocumentNode) => readonly GraphQLError[];
+    } = {},
+  ) {
+    this.parseFn = checks.parse ?? ((source) => parse(source));
+    this.validateFn = checks.validate ?? ((schema, document) => validate(schema, document));
+  }
+
+  /** graphql-ws `parse`: a cached document per operation text (a refused text throws each time). */
   readonly parse = (source: string | Source): DocumentNode => {
-    if (typeof source !== 'string') return parse(source);
+    if (typeof source !== 'string') return this.parseFn(source);
     const cached = this.documents.get(source);
     if (cached) return cached;
-    const document = parse(source);
+    const document = this.parseFn(source);
     if (source.length <= CACHEABLE_QUERY_LENGTH) {
       if (this.documents.size >= DOCUMENT_CACHE_SIZE) this.documents.delete(this.documents.keys().next().value!);
       this.documents.set(source, document);
@@ -68,7 +84,7 @@ export class SharedSubscriptions {
   /** graphql-ws `validate`: once per document (the schema never changes while serving). */
   readonly validate = (schema: GraphQLSchema, document: DocumentNode): readonly GraphQLError[] => {
     let errors = this.validated.get(document);
-    if (!errors) this.validated.set(document, (errors = validate(schema, document)));
+    if (!errors) this.validated.set(document, (errors = this.validateFn(schema, document)));
     return errors;
   };
 

@@ -8,6 +8,8 @@ import { DomainError } from '../domain/errors';
 import type { Principal } from '../services/auth.service';
 import { createContext, type Context, type Services } from './context';
 import { mapError } from './errors';
+import type { GraphQLGuard } from './guard';
+import { graphqlWsGuard, legacyGuard } from './guard-transports';
 import { SharedSubscriptions } from './shared-subscriptions';
 
 export interface WebSocketTransports {
@@ -54,17 +56,23 @@ export function httpContext(services: Services): (args: { req: IncomingMessage; 
  * `graphql-ws` subprotocol of subscriptions-transport-ws, which is served beside it so that the
  * landing page's subscriptions work too. Both authenticate in `connection_init` (`authorization`).
  */
-export function attachWebSockets(opts: { httpServer: Server; path: string; schema: GraphQLSchema; services: Services }): WebSocketTransports {
-  const { httpServer, path, schema, services } = opts;
+export function attachWebSockets(opts: {
+  httpServer: Server;
+  path: string;
+  schema: GraphQLSchema;
+  services: Services;
+  /** Parse, validation, limits and error masking: the same as on HTTP (src/graphql/guard.ts). */
+  guard: GraphQLGuard;
+}): WebSocketTransports {
+  const { httpServer, path, schema, services, guard } = opts;
   const modern = new WebSocketServer({ noServer: true });
   const legacy = new WebSocketServer({ noServer: true });
-  const shared = new SharedSubscriptions();
+  const shared = new SharedSubscriptions(undefined, { parse: guard.parse, validate: guard.validate });
 
   const modernCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       schema,
-      parse: shared.parse,
-      validate: shared.validate,
+      ...graphqlWsGuard(guard, schema, shared),
       subscribe: shared.subscribe,
       onConnect: async (ctx) => {
         try {
@@ -89,14 +97,16 @@ export function attachWebSockets(opts: { httpServer: Server; path: string; schem
       execute,
       subscribe,
       keepAlive: 15_000,
+      // The guard validates (in onOperation); the server's own pass would only repeat it.
+      validationRules: [],
       onConnect: async (params: ConnectionParams) => {
         const principal = await services.auth.authenticate(authorizationOf(params));
         return { principal };
       },
-      onOperation: (_message: unknown, params: { context: { principal: Principal } }) => ({
+      onOperation: legacyGuard(guard, schema, (_message: unknown, params: { query: unknown; context: { principal: Principal } }) => ({
         ...params,
         context: createContext(services, params.context.principal.tenantId),
-      }),
+      })),
     },
     legacy,
   );

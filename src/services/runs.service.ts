@@ -5,7 +5,7 @@ import { ConflictError, NotFoundError, TemplateError, ValidationError } from '..
 import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
 import { planRun, startEvents } from '../domain/run-machine';
-import { listEvents, numberEvents } from '../store/events.store';
+import { listEvents, listEventsOfRuns, numberEvents } from '../store/events.store';
 import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
 import type { Database } from '../store/sql';
 import { attemptsOfTasks } from '../store/attempts.store';
@@ -198,6 +198,20 @@ export class RunsService {
     const rows = valid.length ? await findTasks(this.deps.db, tenantId, valid) : [];
     const byId = new Map(rows.map((t) => [t.id, t]));
     return new Map(taskIds.flatMap((id) => (byId.has(id.toLowerCase()) ? [[id, byId.get(id.toLowerCase())!] as const] : [])));
+  }
+
+  /** Events after `afterSeq` of many runs in one query (the DataLoader batch), at most `limit` per run, oldest first. */
+  async eventsOf(tenantId: string, runIds: readonly string[], afterSeq: number, limit: number): Promise<Map<string, RunEvent[]>> {
+    const valid = [...new Set(runIds.filter(isUuid).map((id) => id.toLowerCase()))];
+    const byRun = new Map<string, RunEvent[]>();
+    if (valid.length) {
+      for (const e of await listEventsOfRuns(this.deps.db, tenantId, valid, afterSeq, limit)) {
+        let list = byRun.get(e.runId);
+        if (!list) byRun.set(e.runId, (list = []));
+        list.push(e);
+      }
+    }
+    return new Map(runIds.map((id) => [id, byRun.get(id.toLowerCase()) ?? []]));
   }
 
   async events(tenantId: string, runId: string, afterSeq: number, limit?: number): Promise<RunEvent[]> {

@@ -10,6 +10,12 @@ export interface DataSourceOptions {
   connectTimeoutMs?: number;
   /** Postgres `application_name`, to tell replicas apart in pg_stat_activity. */
   applicationName?: string;
+  /**
+   * Postgres `statement_timeout` of every pooled connection, ms; 0 or absent: none. Long polls
+   * wait in Node, not in SQL, so they are not bounded by it; migrations lift it on their own
+   * connection.
+   */
+  statementTimeoutMs?: number;
 }
 
 /**
@@ -35,6 +41,8 @@ export function createDataSource(options: DataSourceOptions): DataSource {
       // Fail fast when Postgres is down instead of queueing requests forever: the request answers
       // UNAVAILABLE (src/store/unavailable.ts) and the client retries.
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      // Sent in the startup packet: no extra round trip per connection.
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     },
   });
 }
@@ -45,6 +53,8 @@ export async function runMigrations(dataSource: DataSource): Promise<string[]> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   try {
+    // A migration (or waiting for another replica's) may take longer than a request may.
+    await runner.query('SET statement_timeout = 0');
     await runner.query('SELECT pg_advisory_lock(727400001)');
     // On the lock's own connection: an embedded pool has only that one.
     const executor = new MigrationExecutor(dataSource, runner);
@@ -53,6 +63,7 @@ export async function runMigrations(dataSource: DataSource): Promise<string[]> {
     return applied.map((m) => m.name);
   } finally {
     await runner.query('SELECT pg_advisory_unlock(727400001)').catch(() => undefined);
+    await runner.query('RESET statement_timeout').catch(() => undefined);
     await runner.release();
   }
 }

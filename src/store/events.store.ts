@@ -36,3 +36,17 @@ export async function listEvents(sql: Sql, tenantId: string, runId: string, afte
     limit,
   ]);
 }
+
+/**
+ * The events after `afterSeq` of many runs in one statement (the `Run.events` DataLoader batch):
+ * at most `limit` per run, each run's in seq order. One index range scan per run (primary key
+ * runId, seq) under a LATERAL join, instead of one statement per run.
+ */
+export async function listEventsOfRuns(sql: Sql, tenantId: string, runIds: readonly string[], afterSeq: number, limit: number): Promise<RunEvent[]> {
+  return sql.rows<RunEvent>(
+    `SELECT e.* FROM unnest($2::uuid[]) AS r(id)
+       CROSS JOIN LATERAL (SELECT * FROM run_events WHERE "tenantId" = $1 AND "runId" = r.id AND seq > $3 ORDER BY seq LIMIT $4) AS e
+     ORDER BY e."runId", e.seq`,
+    [tenantId, runIds, afterSeq, limit],
+  );
+}

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { Pool, PoolClient } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ValidationError } from '../domain/errors';
+import { UnavailableError, ValidationError } from '../domain/errors';
 import { asUnavailable } from './unavailable';
 
 /**
@@ -80,20 +80,34 @@ export function sqlState(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** What to fix, by Postgres "data exception" (class 22) condition; the server's own text stays in the logs. */
+const INPUT_PROBLEMS: Record<string, string> = {
+  '22P05': 'a string holds a NUL character (\\u0000) or an unpaired surrogate: remove it',
+  '22021': 'a string holds a NUL character (\\u0000) or an unpaired surrogate: remove it',
+  '22003': 'a number is out of range: keep integers within ±2^53 and numbers finite',
+  '22008': 'a date is out of range: keep dates between the years 1 and 9999',
+  '22007': 'a date or time is not valid: send an ISO 8601 date-time',
+  '22P02': 'a value has the wrong form for its type',
+  '22001': 'a string is too long',
+};
+
 /**
  * The one place a database failure gets its type: Postgres unreachable, restarting or shutting
- * down (or no pool connection within DATABASE_CONNECT_TIMEOUT_MS) is UNAVAILABLE, retryable; a
- * "data exception" (class 22: a NUL character, an unpaired surrogate, a number out of range) is
- * bad input, not a server fault. Anything else stays as it is (an internal error).
+ * down (or no pool connection within DATABASE_CONNECT_TIMEOUT_MS) is UNAVAILABLE, retryable, and
+ * so is a statement cut by DATABASE_STATEMENT_TIMEOUT_MS; a "data exception" (class 22: a NUL
+ * character, an unpaired surrogate, a number out of range) is bad input, not a server fault, and
+ * its message says what to fix with no Postgres text or SQLSTATE. Anything else stays as it is
+ * (an internal error).
  */
 function typed(e: unknown): unknown {
   const state = sqlState(e);
+  // statement_timeout (DATABASE_STATEMENT_TIMEOUT_MS) cancelled the statement: the caller may retry.
+  if (state === '57014') {
+    return new UnavailableError('A database statement took too long and was cancelled; try again, or ask for less at once', { reason: 'STATEMENT_TIMEOUT' });
+  }
   if (state === undefined || !state.startsWith('22')) return asUnavailable(e);
-  const detail = (e as { message?: string }).message ?? state;
-  return new ValidationError(
-    `A value cannot be stored (${detail}): remove NUL characters (\\u0000) and unpaired surrogates from strings, and keep numbers and dates in range`,
-    { sqlState: state },
-  );
+  const problem = INPUT_PROBLEMS[state] ?? 'remove NUL characters (\\u0000) and unpaired surrogates from strings, and keep numbers and dates in range';
+  return new ValidationError(`A value cannot be stored: ${problem}`, { reason: 'VALUE_NOT_STORABLE' });
 }
 
 export class Database {

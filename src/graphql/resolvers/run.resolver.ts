@@ -1,6 +1,6 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ValidationError } from '../../domain/errors';
-import type { Context } from '../context';
+import { RUN_EVENTS_PAGE, type Context } from '../context';
 import { RunsArgs, StartRunArgs } from '../inputs/args';
 import { toConnection } from '../types/common.type';
 import { Run, RunConnection, RunEvent, Task, toRun, toRunEvent, toTask } from '../types/run.type';
@@ -72,7 +72,7 @@ export class RunResolver {
     return (await ctx.loaders.tasksByRun.load(run.id)).map(toTask);
   }
 
-  @FieldResolver(() => [RunEvent], { description: 'Stored events after `afterSeq` (default 0: all), oldest first, at most 1000.' })
+  @FieldResolver(() => [RunEvent], { description: `Stored events after \`afterSeq\` (default 0: all), oldest first, at most ${RUN_EVENTS_PAGE}.` })
   async events(
     @Root() run: Run,
     @Arg('afterSeq', () => Int, { nullable: true, description: 'Only the events after this seq (0 or more; BAD_USER_INPUT otherwise). Default 0: all.' })
@@ -80,6 +80,6 @@ export class RunResolver {
     @Ctx() ctx: Context,
   ): Promise<RunEvent[]> {
     if (afterSeq != null && afterSeq < 0) throw new ValidationError('"afterSeq" must be 0 or more', { field: 'afterSeq' });
-    return (await ctx.services.runs.events(ctx.tenantId, run.id, afterSeq ?? 0, 1000)).map(toRunEvent);
+    return (await ctx.loaders.eventsByRun.load({ runId: run.id, afterSeq: afterSeq ?? 0 })).map(toRunEvent);
   }
 }
