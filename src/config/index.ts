@@ -24,12 +24,21 @@ export const ENV_VARS = [
   'PLAYGROUND_ENABLED',
   'OTEL_EXPORTER_OTLP_ENDPOINT',
   'OTEL_SERVICE_NAME',
+  // data sizes (docs/LIMITS.md)
+  'MAX_JSON_DEPTH',
+  'MAX_INPUT_BYTES',
+  'MAX_OUTPUT_BYTES',
+  'MAX_DEFINITION_BYTES',
+  'MAX_STEPS_PER_WORKFLOW',
+  'MAX_TEMPLATE_STRING_BYTES',
+  'MAX_TEMPLATE_TASK_BYTES',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
 export const SECRET_VARS: ReadonlySet<EnvVarName> = new Set<EnvVarName>(['DATABASE_URL', 'REDIS_URL']);
 export type Env = Partial<Record<EnvVarName, string | undefined>>;
 
+const MIB = 1024 * 1024;
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const url = (protocols: string[]) =>
@@ -67,6 +76,14 @@ const schema = z.object({
   PLAYGROUND_ENABLED: bool.optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
   OTEL_SERVICE_NAME: z.string().min(1).max(128).default('maestro-conductor'),
+  // data sizes: the upper bounds keep a misconfiguration from re-opening the holes they close
+  MAX_JSON_DEPTH: int(2, 1_000).default(64),
+  MAX_INPUT_BYTES: int(1_024, 64 * MIB).default(MIB),
+  MAX_OUTPUT_BYTES: int(1_024, 64 * MIB).default(MIB),
+  MAX_DEFINITION_BYTES: int(1_024, 64 * MIB).default(MIB),
+  MAX_STEPS_PER_WORKFLOW: int(1, 1_000).default(256),
+  MAX_TEMPLATE_STRING_BYTES: int(1_024, 64 * MIB).default(MIB),
+  MAX_TEMPLATE_TASK_BYTES: int(1_024, 256 * MIB).default(4 * MIB),
 });
 
 export interface Config {
@@ -110,6 +127,22 @@ export interface Config {
   readonly otlpEndpoint: string | undefined;
   /** @default maestro-conductor */
   readonly serviceName: string;
+
+  // data sizes (docs/LIMITS.md; read them through limitsFromConfig)
+  /** Nesting depth of any JSON value: inputs, outputs, definitions, the JSON scalar. @default 64 */
+  readonly maxJsonDepth: number;
+  /** UTF-8 bytes of a run input and of each step's input in a definition. @default 1048576 (1 MiB) */
+  readonly maxInputBytes: number;
+  /** UTF-8 bytes of a step's output (built-in or a worker's completeTask). @default 1048576 (1 MiB) */
+  readonly maxOutputBytes: number;
+  /** UTF-8 bytes of a whole workflow definition. @default 1048576 (1 MiB) */
+  readonly maxDefinitionBytes: number;
+  /** Steps of one workflow. @default 256 */
+  readonly maxStepsPerWorkflow: number;
+  /** UTF-8 bytes one templated string may expand to. @default 1048576 (1 MiB) */
+  readonly maxTemplateStringBytes: number;
+  /** UTF-8 bytes a task's whole input may expand to. @default 4194304 (4 MiB) */
+  readonly maxTemplateTaskBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -204,5 +237,12 @@ export function loadConfig(env: Env = process.env as Env): Config {
     playgroundEnabled: v.PLAYGROUND_ENABLED ?? v.NODE_ENV !== 'production',
     otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
     serviceName: v.OTEL_SERVICE_NAME,
+    maxJsonDepth: v.MAX_JSON_DEPTH,
+    maxInputBytes: v.MAX_INPUT_BYTES,
+    maxOutputBytes: v.MAX_OUTPUT_BYTES,
+    maxDefinitionBytes: v.MAX_DEFINITION_BYTES,
+    maxStepsPerWorkflow: v.MAX_STEPS_PER_WORKFLOW,
+    maxTemplateStringBytes: v.MAX_TEMPLATE_STRING_BYTES,
+    maxTemplateTaskBytes: v.MAX_TEMPLATE_TASK_BYTES,
   });
 }

@@ -65,7 +65,9 @@ export async function runAttempt(task: TaskRecord, signal: AbortSignal, ctx: Att
     }
     return;
   }
-  await report(() => engine.complete(task.id, task.fence, storable(result.output)));
+  // The engine checks the output's depth and size before anything recursive touches it, and fails
+  // the attempt at once when it cannot be stored (an http response nested 100k levels deep).
+  await report(() => engine.complete(task.id, task.fence, result.output, null, { sanitize: true }));
 }
 
 async function reportResult(log: SchedulerLog, ctx: object, write: () => Promise<unknown>): Promise<void> {
