@@ -128,8 +128,9 @@ function withStep<T>(key: string, fn: () => T): T {
   try {
     return fn();
   } catch (e: unknown) {
-    if (e instanceof LimitExceededError)
-      {throw new LimitExceededError(`Step "${key}": ${e.message}`, { ...e.data, limit: e.data.limit as string, max: e.data.max as number, step: key });}
+    if (e instanceof LimitExceededError) {
+      throw new LimitExceededError(`Step "${key}": ${e.message}`, { ...e.data, limit: e.data.limit as string, max: e.data.max as number, step: key });
+    }
     throw e;
   }
 }
