@@ -1,5 +1,5 @@
 import type { Clock } from '../domain/clock';
-import { coerceError, DomainError, LeaseLostError, RunCancelledError } from '../domain/errors';
+import { coerceError, DomainError, LeaseLostError, LimitExceededError, RunCancelledError } from '../domain/errors';
 import { storable } from '../domain/json';
 import type { TaskRecord } from '../domain/model';
 import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
@@ -74,7 +74,13 @@ async function reportResult(log: SchedulerLog, ctx: object, write: () => Promise
   try {
     await write();
   } catch (e: unknown) {
-    if (e instanceof LeaseLostError || e instanceof RunCancelledError) {
+    if (e instanceof LimitExceededError) {
+      // The output was over a limit: the engine failed the attempt instead of storing it.
+      log.debug(
+        { ...ctx, code: e.code, limit: e.data.limit, max: e.data.max, actual: e.data.actual },
+        'output of a built-in attempt refused; the attempt failed',
+      );
+    } else if (e instanceof LeaseLostError || e instanceof RunCancelledError) {
       log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt refused');
     } else if (e instanceof DomainError) {
       log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt not recorded');

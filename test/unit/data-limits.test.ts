@@ -1,9 +1,11 @@
+import { parseValue } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { limitsFromConfig } from '../../src/config/limits';
 import { LimitExceededError, ValidationError } from '../../src/domain/errors';
 import type { Json } from '../../src/domain/glossary';
-import { checkJson, checkWellFormed, jsonBytesUpTo } from '../../src/domain/json-limits';
+import { checkJson, checkWellFormed, HARD_MAX_JSON_DEPTH, jsonBytesUpTo } from '../../src/domain/json-limits';
+import { JSONScalar } from '../../src/graphql/scalars';
 import { checkExpansion, DEFAULT_EXPANSION_LIMITS, resolveTemplates } from '../../src/domain/templates';
 
 const MIB = 1024 * 1024;
@@ -132,5 +134,21 @@ describe('checkJson', () => {
   it('checkWellFormed refuses lone surrogates so two different keys cannot collapse into one', () => {
     expect(() => checkWellFormed('idempotencyKey', 'order-\uD800')).toThrow(ValidationError);
     expect(() => checkWellFormed('idempotencyKey', 'order-😀')).not.toThrow();
+  });
+});
+
+describe('the JSON scalar', () => {
+  it('parses literals iteratively into plain JSON, variables substituted', () => {
+    const ast = parseValue('{ a: [1, 2.5, "x", null, true, $v], b: { c: $missing } }');
+    expect(JSON.parse(JSON.stringify(JSONScalar.parseLiteral(ast, { v: { w: 1 } })))).toEqual({ a: [1, 2.5, 'x', null, true, { w: 1 }], b: { c: null } });
+  });
+
+  it('refuses literals and values nested past the hard bound, and unstorable ones', () => {
+    const deep = `${'['.repeat(HARD_MAX_JSON_DEPTH + 1)}1${']'.repeat(HARD_MAX_JSON_DEPTH + 1)}`;
+    expect(() => JSONScalar.parseLiteral(parseValue(deep), {})).toThrow(LimitExceededError);
+    expect(() => JSONScalar.parseValue(nested(HARD_MAX_JSON_DEPTH + 1))).toThrow(LimitExceededError);
+    expect(() => JSONScalar.parseValue(nested(HARD_MAX_JSON_DEPTH))).not.toThrow();
+    expect(() => JSONScalar.parseValue({ a: 'x\u0000' })).toThrow(ValidationError);
+    expect(() => JSONScalar.parseLiteral(parseValue('{ __proto__: 1 }'), {})).toThrow(ValidationError);
   });
 });
