@@ -12,6 +12,7 @@ import {
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import type { Config } from './config';
+import { limitsFromConfig } from './config/limits';
 import { systemClock, type Clock } from './domain/clock';
 import { coerceError } from './domain/errors';
 import type { EventBus } from './events/event-bus';
@@ -23,7 +24,6 @@ import { RedisEventBus } from './events/redis-event-bus';
 import { builtInExecutors } from './executors';
 import type { Services } from './graphql/context';
 import { unavailableStatusPlugin } from './graphql/errors';
-import { limitsFromConfig } from './config/limits';
 import { GraphQLGuard } from './graphql/guard';
 import { bodyErrorHandler } from './graphql/http-body-errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
@@ -194,7 +194,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logRunLifecycle(hooks, logger);
     traceRunLifecycle(hooks);
     const onPublishError = (e: unknown) => logger.warn({ err: coerceError(e) }, 'publishing events failed; subscribers will catch up from history');
-    const workflows = new WorkflowsService(db);
+    const workflows = new WorkflowsService(db, limits);
     const workerId = `conductor:${replicaId}`;
     // The engine hands eagerly claimed built-in tasks to the scheduler, which drives the engine:
     // the engine's port forwards to the scheduler built just below.
@@ -218,9 +218,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       onPublishError,
       random: options.random,
       groupCommits: embedded ? 1 : Math.max(1, Math.min(4, config.databasePoolSize - 2)),
+      limits,
     });
     const tasks = new TasksService({ db, engine, leases, bus, clock, hooks, leaseTtlMs: config.leaseTtlMs });
-    const runs = new RunsService({ db, workflows, engine, clock });
+    const runs = new RunsService({ db, workflows, engine, clock, limits });
     const runEvents = new RunEventsService({ bus, runs });
     const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous });
     const services: Services = { workflows, runs, runEvents, auth, tasks };

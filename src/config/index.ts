@@ -37,12 +37,21 @@ export const ENV_VARS = [
   'GRAPHQL_MAX_RESPONSE_BYTES',
   'GRAPHQL_INTROSPECTION',
   'DATABASE_STATEMENT_TIMEOUT_MS',
+  // data sizes (docs/LIMITS.md)
+  'MAX_JSON_DEPTH',
+  'MAX_INPUT_BYTES',
+  'MAX_OUTPUT_BYTES',
+  'MAX_DEFINITION_BYTES',
+  'MAX_STEPS_PER_WORKFLOW',
+  'MAX_TEMPLATE_STRING_BYTES',
+  'MAX_TEMPLATE_TASK_BYTES',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
 export const SECRET_VARS: ReadonlySet<EnvVarName> = new Set<EnvVarName>(['DATABASE_URL', 'REDIS_URL']);
 export type Env = Partial<Record<EnvVarName, string | undefined>>;
 
+const MIB = 1024 * 1024;
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const url = (protocols: string[]) =>
@@ -93,6 +102,14 @@ const schema = z.object({
   GRAPHQL_MAX_RESPONSE_BYTES: int(1_024, 1_073_741_824).default(16 * 1024 * 1024),
   GRAPHQL_INTROSPECTION: bool.optional(),
   DATABASE_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
+  // data sizes: the upper bounds keep a misconfiguration from re-opening the holes they close
+  MAX_JSON_DEPTH: int(2, 1_000).default(64),
+  MAX_INPUT_BYTES: int(1_024, 64 * MIB).default(MIB),
+  MAX_OUTPUT_BYTES: int(1_024, 64 * MIB).default(MIB),
+  MAX_DEFINITION_BYTES: int(1_024, 64 * MIB).default(MIB),
+  MAX_STEPS_PER_WORKFLOW: int(1, 1_000).default(256),
+  MAX_TEMPLATE_STRING_BYTES: int(1_024, 64 * MIB).default(MIB),
+  MAX_TEMPLATE_TASK_BYTES: int(1_024, 256 * MIB).default(4 * MIB),
 });
 
 export interface Config {
@@ -180,6 +197,22 @@ export interface Config {
   readonly graphqlIntrospection: boolean;
   /** Postgres `statement_timeout` of the pool's connections (0: none; migrations run without it). @default 15000 */
   readonly databaseStatementTimeoutMs: number;
+
+  // data sizes (docs/LIMITS.md; read them through limitsFromConfig)
+  /** Nesting depth of any JSON value: inputs, outputs, definitions, the JSON scalar. @default 64 */
+  readonly maxJsonDepth: number;
+  /** UTF-8 bytes of a run input and of each step's input in a definition. @default 1048576 (1 MiB) */
+  readonly maxInputBytes: number;
+  /** UTF-8 bytes of a step's output (built-in or a worker's completeTask). @default 1048576 (1 MiB) */
+  readonly maxOutputBytes: number;
+  /** UTF-8 bytes of a whole workflow definition. @default 1048576 (1 MiB) */
+  readonly maxDefinitionBytes: number;
+  /** Steps of one workflow. @default 256 */
+  readonly maxStepsPerWorkflow: number;
+  /** UTF-8 bytes one templated string may expand to. @default 1048576 (1 MiB) */
+  readonly maxTemplateStringBytes: number;
+  /** UTF-8 bytes a task's whole input may expand to. @default 4194304 (4 MiB) */
+  readonly maxTemplateTaskBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -300,5 +333,12 @@ export function loadConfig(env: Env = process.env as Env): Config {
     graphqlMaxResponseBytes: v.GRAPHQL_MAX_RESPONSE_BYTES,
     graphqlIntrospection: v.GRAPHQL_INTROSPECTION ?? v.NODE_ENV !== 'production',
     databaseStatementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT_MS,
+    maxJsonDepth: v.MAX_JSON_DEPTH,
+    maxInputBytes: v.MAX_INPUT_BYTES,
+    maxOutputBytes: v.MAX_OUTPUT_BYTES,
+    maxDefinitionBytes: v.MAX_DEFINITION_BYTES,
+    maxStepsPerWorkflow: v.MAX_STEPS_PER_WORKFLOW,
+    maxTemplateStringBytes: v.MAX_TEMPLATE_STRING_BYTES,
+    maxTemplateTaskBytes: v.MAX_TEMPLATE_TASK_BYTES,
   });
 }

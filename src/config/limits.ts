@@ -7,13 +7,30 @@ import type { Config } from './index';
  * Areas add their fields under their own heading.
  */
 export interface Limits {
-  // ops: metrics
-  /** Distinct values per tenant-chosen metric label (`workflow`, `queue`); beyond it `__other__`. METRICS_LABEL_VALUES_MAX, @default 100 */
-  readonly metricsLabelValuesMax: number;
+  // --- data sizes (inputs, outputs, definitions, templates) -----------------------------------
+  /** MAX_JSON_DEPTH: nesting depth of any JSON value (the scalar, inputs, outputs, definitions). */
+  readonly maxJsonDepth: number;
+  /** MAX_INPUT_BYTES: a run input, and each step's input as written in a definition. */
+  readonly maxInputBytes: number;
+  /** MAX_OUTPUT_BYTES: a step's output, from a built-in executor or a worker's completeTask. */
+  readonly maxOutputBytes: number;
+  /** MAX_DEFINITION_BYTES: a whole workflow definition as registered. */
+  readonly maxDefinitionBytes: number;
+  /** MAX_STEPS_PER_WORKFLOW: steps of one workflow (a run creates one task per step). */
+  readonly maxStepsPerWorkflow: number;
+  /** MAX_TEMPLATE_STRING_BYTES: what one templated string may expand to. */
+  readonly maxTemplateStringBytes: number;
+  /** MAX_TEMPLATE_TASK_BYTES: what a task's whole input may expand to. */
+  readonly maxTemplateTaskBytes: number;
+
   // --- GraphQL requests (src/graphql/guard.ts): the same on HTTP, graphql-ws and the legacy protocol ---
   readonly graphql: GraphQLRequestLimits;
   /** Postgres statement_timeout of the pool's connections, ms (0: none). */
   readonly databaseStatementTimeoutMs: number;
+
+  // --- metrics ---
+  /** Distinct values per tenant-chosen metric label (`workflow`, `queue`); beyond it `__other__`. METRICS_LABEL_VALUES_MAX, @default 100 */
+  readonly metricsLabelValuesMax: number;
 }
 
 /** What one GraphQL operation may ask for. */
@@ -36,8 +53,6 @@ export interface GraphQLRequestLimits {
 /** The limits of a configuration. */
 export function limitsFromConfig(config: Config): Limits {
   return Object.freeze({
-    // ops: metrics
-    metricsLabelValuesMax: config.metricsLabelValuesMax,
     graphql: Object.freeze({
       maxCost: config.graphqlMaxCost,
       maxDepth: config.graphqlMaxDepth,
@@ -50,5 +65,14 @@ export function limitsFromConfig(config: Config): Limits {
       introspection: config.graphqlIntrospection,
     }),
     databaseStatementTimeoutMs: config.databaseStatementTimeoutMs,
+    // data sizes
+    maxJsonDepth: config.maxJsonDepth,
+    maxInputBytes: config.maxInputBytes,
+    maxOutputBytes: config.maxOutputBytes,
+    maxDefinitionBytes: config.maxDefinitionBytes,
+    maxStepsPerWorkflow: config.maxStepsPerWorkflow,
+    maxTemplateStringBytes: config.maxTemplateStringBytes,
+    maxTemplateTaskBytes: config.maxTemplateTaskBytes,
+    metricsLabelValuesMax: config.metricsLabelValuesMax,
   });
 }

@@ -7,13 +7,13 @@
 import { createHash } from 'node:crypto';
 import type { Json, RetryPolicy, StepDefinition, StepDraft, WorkflowDefinition, WorkflowDraft } from './glossary';
 import { DEFAULT_RETRY } from './glossary';
-import { TemplateError, ValidationError } from './errors';
+import { LimitExceededError, TemplateError, ValidationError } from './errors';
 import { listTemplates } from './templates';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
 export const BUILT_IN_TYPES = ['noop', 'sleep', 'http'] as const;
 
-/** Steps per workflow. A run creates one task row per step, so this bounds a run's size. */
+/** Steps per workflow at most, whatever MAX_STEPS_PER_WORKFLOW says (its upper bound). A run creates one task row per step. */
 export const MAX_STEPS = 1000;
 export const MAX_ATTEMPTS = 100;
 /** Bound of `timeoutMs` and of retry delays: 7 days. Longer is a misconfiguration, not a wait. */
@@ -23,7 +23,18 @@ export const MAX_TYPE_LENGTH = 128;
 export const WORKFLOW_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
 /** No "." in keys: they are path segments in templates (`steps.<key>.output`). */
 export const STEP_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+/**
+ * Keys that match the pattern but are refused: names of Object.prototype's machinery. A step
+ * keyed `__proto__` could never be read back as `steps.__proto__.output`, and any of them as a
+ * property name invites prototype pollution in code that merges outputs.
+ */
+export const RESERVED_STEP_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 export const QUEUE_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export interface DefinitionLimits {
+  /** MAX_STEPS_PER_WORKFLOW; never above {@link MAX_STEPS}. @default MAX_STEPS */
+  maxSteps?: number;
+}
 
 /** `ValidationError.data.reason` for a rejected definition: the machine-readable contract. */
 export type DefinitionErrorReason =
@@ -53,13 +64,13 @@ export type DefinitionErrorReason =
  *
  * @throws ValidationError see {@link validateDefinition}.
  */
-export function normalizeDefinition(draft: WorkflowDraft): { name: string; definition: WorkflowDefinition } {
+export function normalizeDefinition(draft: WorkflowDraft, opts: DefinitionLimits = {}): { name: string; definition: WorkflowDefinition } {
   const definition: WorkflowDefinition = {
     description: draft.description ?? null,
     timeoutMs: draft.timeoutMs ?? null,
     steps: Array.isArray(draft.steps) ? draft.steps.map(normalizeStep) : [],
   };
-  validateDefinition(draft.name, definition);
+  validateDefinition(draft.name, definition, opts);
   return { name: draft.name, definition };
 }
 
@@ -95,17 +106,21 @@ function mergeRetry(partial: Partial<RetryPolicy> | null | undefined): RetryPoli
  * @throws ValidationError with a message that says what to fix and
  *   `data: { reason: DefinitionErrorReason, …fields naming the culprit }`.
  */
-export function validateDefinition(name: string, definition: WorkflowDefinition): void {
+export function validateDefinition(name: string, definition: WorkflowDefinition, opts: DefinitionLimits = {}): void {
   const steps: StepDefinition[] = Array.isArray(definition.steps) ? definition.steps : [];
   const wf = `Workflow ${quote(name)}`;
+  const maxSteps = Math.min(opts.maxSteps ?? MAX_STEPS, MAX_STEPS);
 
   if (steps.length === 0) {
     fail('EMPTY_WORKFLOW', `${wf} has no steps; declare at least one step`, {});
   }
-  if (steps.length > MAX_STEPS) {
-    fail('TOO_MANY_STEPS', `${wf} has ${steps.length} steps; the limit is ${MAX_STEPS}`, {
-      count: steps.length,
-      limit: MAX_STEPS,
+  if (steps.length > maxSteps) {
+    // A limit, not a malformed definition: LIMIT_EXCEEDED, with the reason the other refusals carry.
+    throw new LimitExceededError(`${wf} has ${steps.length} steps; the limit is ${maxSteps} (MAX_STEPS_PER_WORKFLOW)`, {
+      limit: 'MAX_STEPS_PER_WORKFLOW',
+      max: maxSteps,
+      actual: steps.length,
+      reason: 'TOO_MANY_STEPS',
     });
   }
 
@@ -120,6 +135,13 @@ export function validateDefinition(name: string, definition: WorkflowDefinition)
     });
   }
   steps.forEach((step, i) => {
+    if (RESERVED_STEP_KEYS.has(step.key)) {
+      fail(
+        'INVALID_KEY',
+        `${wf}: steps[${i}] has the reserved key ${quote(step.key)}: ${[...RESERVED_STEP_KEYS].join(', ')} cannot be step keys; choose another name`,
+        { step: step.key, index: i },
+      );
+    }
     if (typeof step.key !== 'string' || !STEP_KEY_PATTERN.test(step.key)) {
       fail(
         'INVALID_KEY',

@@ -9,7 +9,11 @@ import type { Json } from './glossary';
 import { isTerminalRun, type RunState, type TaskState, type Transition } from './run-machine';
 
 /** A result a holder reports for its attempt. */
-export type AttemptResult = { kind: 'succeeded'; output: Json } | { kind: 'failed'; error: string; retryable: boolean } | { kind: 'released' };
+export type AttemptResult =
+  | { kind: 'succeeded'; output: Json }
+  /** `reason`: a machine-readable cause the conductor found (OUTPUT_TOO_LARGE), kept in the event. */
+  | { kind: 'failed'; error: string; retryable: boolean; reason?: string }
+  | { kind: 'released' };
 
 /** What becomes of a reported result: a transition to apply, the task as it stands (a repeat), or a refusal. */
 export type ResultDecision = { transition: Transition } | { unchanged: true } | { refused: DomainError };

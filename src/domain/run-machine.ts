@@ -5,11 +5,11 @@
  * returns in the transaction of the transition (DESIGN: "a state change and its consequences
  * commit together"); nothing here does I/O or reads the clock.
  */
-import { coerceError, DomainError, TemplateError } from './errors';
+import { coerceError, DomainError, LimitExceededError, TemplateError } from './errors';
 import type { Json, RunStatus, StepDefinition, TaskStatus, WorkflowDefinition } from './glossary';
 import type { AttemptOutcome, RunEvent, RunRecord, TaskRecord } from './model';
 import { backoffDelayMs, shouldRetry } from './retry';
-import { resolveTemplates } from './templates';
+import { checkExpansion, resolveTemplates, type ExpansionLimits } from './templates';
 
 /** What the machine reads and changes of a task: the fields a transition may move. */
 export type TaskState = Pick<
@@ -58,6 +58,8 @@ export interface MachineContext {
   now: Date;
   /** Jitter source for retry backoff; injected so tests are deterministic. */
   random: () => number;
+  /** How far templates may expand a step's input. @default DEFAULT_EXPANSION_LIMITS */
+  limits?: ExpansionLimits;
 }
 
 /** A task the machine knows how to claim: the step's per-attempt bound decides the deadline. */
@@ -68,7 +70,7 @@ export type FailureKind = 'FAILED' | 'TIMED_OUT' | 'LEASE_EXPIRED';
 
 export type Transition =
   | { kind: 'succeeded'; taskId: string; output: Json }
-  | { kind: 'failed'; taskId: string; error: string; retryable: boolean; failure?: FailureKind }
+  | { kind: 'failed'; taskId: string; error: string; retryable: boolean; failure?: FailureKind; reason?: string }
   /** The holder gives the attempt back unfinished (a worker draining): queued again, not counted. */
   | { kind: 'released'; taskId: string }
   | { kind: 'cancel'; reason: string }
@@ -98,10 +100,17 @@ export interface InitialTask {
   input: Json;
 }
 
-/** Root steps start QUEUED with their input resolved against the run input; the rest wait. */
-export function planRun(definition: WorkflowDefinition, runInput: Json): InitialTask[] {
+/**
+ * Root steps start QUEUED with their input resolved against the run input; the rest wait.
+ *
+ * @throws TemplateError when a root's template cannot be resolved.
+ * @throws LimitExceededError (naming the step) when a root's input would expand past the limits,
+ *   or a later step's certainly will: its templates that read the run input alone already do.
+ */
+export function planRun(definition: WorkflowDefinition, runInput: Json, limits?: ExpansionLimits): InitialTask[] {
   return definition.steps.map((step) => {
     const root = step.dependsOn.length === 0;
+    if (!root) withStep(step.key, () => checkExpansion(step.input, runInput, limits));
     return {
       key: step.key,
       type: step.type,
@@ -109,9 +118,21 @@ export function planRun(definition: WorkflowDefinition, runInput: Json): Initial
       status: root ? 'QUEUED' : 'PENDING',
       // A root's templates can only reference the run input: resolve now, so a missing path is
       // reported to the caller of startRun instead of failing the run later.
-      input: root ? resolveTemplates(step.input, { input: runInput, steps: {} }) : null,
+      input: root ? withStep(step.key, () => resolveTemplates(step.input, { input: runInput, steps: {} }, limits)) : null,
     };
   });
+}
+
+/** Runs `fn`, naming the step in a LimitExceededError it throws. */
+function withStep<T>(key: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e: unknown) {
+    if (e instanceof LimitExceededError) {
+      throw new LimitExceededError(`Step "${key}": ${e.message}`, { ...e.data, limit: e.data.limit as string, max: e.data.max as number, step: key });
+    }
+    throw e;
+  }
 }
 
 /** The events a new run starts its history with: the run PENDING, then each ready root QUEUED. */
@@ -246,14 +267,14 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
         w.setTask(
           task,
           { status: 'QUEUED', error: transition.error, availableAt, queuedAt: ctx.now, timerAt: null, deadlineAt: null, workerId: null },
-          { error: transition.error, failure, retryInMs: delay },
+          { error: transition.error, failure, retryInMs: delay, ...(transition.reason ? { reason: transition.reason } : {}) },
         );
         w.ready.push({ queue: step.queue, availableAt });
       } else {
         w.setTask(
           task,
           { status: 'FAILED', error: transition.error, finishedAt: ctx.now, timerAt: null, deadlineAt: null },
-          { error: transition.error, failure },
+          { error: transition.error, failure, ...(transition.reason ? { reason: transition.reason } : {}) },
         );
         if (!isTerminalRun(w.run.status)) failRun(w, `Step "${task.key}" failed: ${transition.error}`);
       }
@@ -378,11 +399,13 @@ function promoteAndSettle(w: Working): void {
     if (!step.dependsOn.every((dep) => w.byKey.get(dep)?.status === 'SUCCEEDED')) continue;
     let input: Json;
     try {
-      input = resolveTemplates(step.input, { input: w.run.input, steps: outputs });
+      input = resolveTemplates(step.input, { input: w.run.input, steps: outputs }, w.ctx.limits);
     } catch (e: unknown) {
-      // A template that cannot be resolved will not resolve on a retry either: fail at once.
-      const message = e instanceof TemplateError ? e.message : coerceError(e).message;
-      w.setTask(task, { status: 'FAILED', error: message, finishedAt: w.ctx.now }, { error: message });
+      // A template that cannot be resolved (or expands past the limits) will not do better on a
+      // retry: the task fails at once, without an attempt.
+      const message = e instanceof TemplateError || e instanceof LimitExceededError ? e.message : coerceError(e).message;
+      const data: Json = e instanceof LimitExceededError ? { error: message, reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string } : { error: message };
+      w.setTask(task, { status: 'FAILED', error: message, finishedAt: w.ctx.now }, data);
       failRun(w, `Step "${step.key}" failed: ${message}`);
       return;
     }

@@ -24,7 +24,8 @@
  *   `Object.prototype`.
  */
 import type { Json } from './glossary';
-import { TemplateError } from './errors';
+import { LimitExceededError, TemplateError } from './errors';
+import { jsonBytesUpTo, utf8Bytes } from './json-limits';
 
 export const TEMPLATE_ROOTS = ['input', 'steps'] as const;
 export type TemplateRoot = (typeof TEMPLATE_ROOTS)[number];
@@ -54,23 +55,153 @@ const INDEX = /[0-9]+/y;
 /** Array indices in canonical decimal form only: "01" is not index 1. */
 const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
 
+/** How far templates may expand a task's input: per string and for the whole input. */
+export interface ExpansionLimits {
+  /** MAX_TEMPLATE_STRING_BYTES */
+  maxTemplateStringBytes: number;
+  /** MAX_TEMPLATE_TASK_BYTES */
+  maxTemplateTaskBytes: number;
+}
+
+/** The defaults of MAX_TEMPLATE_STRING_BYTES and MAX_TEMPLATE_TASK_BYTES (src/config; a test keeps them equal). */
+export const DEFAULT_EXPANSION_LIMITS: ExpansionLimits = Object.freeze({ maxTemplateStringBytes: 1024 * 1024, maxTemplateTaskBytes: 4 * 1024 * 1024 });
+
 /**
  * Replaces every template in `value` (walking arrays and objects) with what it points to in
  * `scope`. Returns a new value; the resolved parts share structure with `scope`, so treat the
  * result as immutable.
  *
+ * Expansion is counted as it goes, before any string is built: an interpolated string whose
+ * pieces add up to more than `maxTemplateStringBytes`, or an input whose JSON would exceed
+ * `maxTemplateTaskBytes` (values a whole-string template shares with the scope count each time
+ * they appear, as they will when the input is stored), is refused having allocated nothing big.
+ *
  * @throws TemplateError when a template is malformed, has an unknown root, names a step that is
  *   not in `scope.steps`, or points at something that does not exist. `data` is
  *   `{ template, path }`.
+ * @throws LimitExceededError (`MAX_TEMPLATE_STRING_BYTES`, `MAX_TEMPLATE_TASK_BYTES`) when the
+ *   expansion would be larger than allowed.
  */
-export function resolveTemplates(value: Json, scope: TemplateScope): Json {
-  if (typeof value === 'string') return resolveString(value, scope);
-  if (Array.isArray(value)) return value.map((item) => resolveTemplates(item, scope));
-  if (value !== null && typeof value === 'object') {
-    // fromEntries defines own properties, so a "__proto__" key stays data instead of a prototype.
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveTemplates(v, scope)]));
+export function resolveTemplates(value: Json, scope: TemplateScope, limits: ExpansionLimits = DEFAULT_EXPANSION_LIMITS): Json {
+  return expand(value, { scope, limits, used: 0, build: true }) as Json;
+}
+
+/**
+ * A lower bound of what `value` expands to when only the run input is known: templates that read
+ * step outputs count as empty. Lets startRun refuse a run whose later steps will certainly expand
+ * past the limits, instead of failing the run once they are reached. Builds nothing.
+ *
+ * @throws as {@link resolveTemplates} (a `steps.…` template is never a TemplateError here).
+ */
+export function checkExpansion(value: Json, input: Json, limits: ExpansionLimits = DEFAULT_EXPANSION_LIMITS): number {
+  const state: Expansion = { scope: { input, steps: {} }, limits, used: 0, build: false };
+  expand(value, state);
+  return state.used;
+}
+
+interface Expansion {
+  scope: TemplateScope;
+  limits: ExpansionLimits;
+  /** Bytes of the task input counted so far. */
+  used: number;
+  /** false: count only, with `steps.…` templates as empty (see checkExpansion). */
+  build: boolean;
+}
+
+function expand(value: Json, x: Expansion): Json | undefined {
+  if (typeof value === 'string') return expandString(value, x);
+  if (Array.isArray(value)) {
+    spend(x, 2 + Math.max(0, value.length - 1));
+    const out = value.map((item) => expand(item, x));
+    return x.build ? (out as Json[]) : undefined;
   }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value);
+    spend(x, 2 + Math.max(0, entries.length - 1));
+    const out = entries.map(([k, v]): [string, Json | undefined] => {
+      spend(x, utf8Bytes(k) + 3);
+      return [k, expand(v, x)];
+    });
+    // fromEntries defines own properties, so a "__proto__" key stays data instead of a prototype.
+    return x.build ? (Object.fromEntries(out) as Json) : undefined;
+  }
+  spend(x, value === null ? 4 : String(value).length);
   return value;
+}
+
+function expandString(text: string, x: Expansion): Json | undefined {
+  const parts = parseString(text);
+  if (!parts.some((p) => p.kind === 'template')) {
+    spend(x, utf8Bytes(text) + 2);
+    return text;
+  }
+  const known = (ref: TemplateRef): boolean => x.build || ref.stepKey === null;
+  if (parts.length === 1 && parts[0].kind === 'template') {
+    const ref = parts[0].ref;
+    if (!known(ref)) return undefined;
+    const raw = lookup(ref, x.scope);
+    // Shared with the scope in memory, but stored (and sent to workers) in full each time.
+    spend(x, jsonBytesUpTo(raw, remaining(x)));
+    return raw;
+  }
+  // Interpolation: measure every piece before building one.
+  const maxString = x.limits.maxTemplateStringBytes;
+  let size = 2;
+  const values: (Json | undefined)[] = [];
+  for (const p of parts) {
+    let bytes: number;
+    if (p.kind === 'text') {
+      bytes = utf8Bytes(p.text);
+      values.push(undefined);
+    } else if (!known(p.ref)) {
+      bytes = 0;
+      values.push(undefined);
+    } else {
+      const v = lookup(p.ref, x.scope);
+      values.push(v);
+      bytes = pieceBytes(v, maxString - size);
+    }
+    size += bytes;
+    if (size > maxString) {
+      throw new LimitExceededError(
+        `A templated string would expand to more than ${maxString} bytes (MAX_TEMPLATE_STRING_BYTES); ` +
+          `reference smaller values, or pass the value whole with a string that is exactly one template`,
+        { limit: 'MAX_TEMPLATE_STRING_BYTES', max: maxString, actual: size, template: firstTemplate(parts) },
+      );
+    }
+  }
+  spend(x, size);
+  if (!x.build) return undefined;
+  return parts.map((p, i) => (p.kind === 'text' ? p.text : interpolate(values[i] as Json))).join('');
+}
+
+/** Bytes a value adds to an interpolated string (JSON for objects), counted up to `budget`. */
+function pieceBytes(value: Json, budget: number): number {
+  if (value === null) return 0;
+  if (typeof value === 'string') return utf8Bytes(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value).length;
+  return jsonBytesUpTo(value, Math.max(0, budget));
+}
+
+function remaining(x: Expansion): number {
+  return Math.max(0, x.limits.maxTemplateTaskBytes - x.used);
+}
+
+function spend(x: Expansion, bytes: number): void {
+  x.used += bytes;
+  if (x.used > x.limits.maxTemplateTaskBytes) {
+    const max = x.limits.maxTemplateTaskBytes;
+    throw new LimitExceededError(`The step input would expand to more than ${max} bytes (MAX_TEMPLATE_TASK_BYTES); reference smaller values or fewer of them`, {
+      limit: 'MAX_TEMPLATE_TASK_BYTES',
+      max,
+      actual: x.used,
+    });
+  }
+}
+
+function firstTemplate(parts: Part[]): string | null {
+  for (const p of parts) if (p.kind === 'template') return p.ref.template;
+  return null;
 }
 
 /**
@@ -103,13 +234,6 @@ export function templateDependencies(value: Json): string[] {
   const keys = new Set<string>();
   for (const ref of listTemplates(value)) if (ref.stepKey !== null) keys.add(ref.stepKey);
   return [...keys].sort();
-}
-
-function resolveString(text: string, scope: TemplateScope): Json {
-  const parts = parseString(text);
-  if (parts.length === 1 && parts[0].kind === 'template') return lookup(parts[0].ref, scope);
-  if (!parts.some((p) => p.kind === 'template')) return text;
-  return parts.map((p) => (p.kind === 'text' ? p.text : interpolate(lookup(p.ref, scope)))).join('');
 }
 
 function interpolate(value: Json): string {

@@ -1,5 +1,5 @@
 import { sleepOn, type Clock } from '../domain/clock';
-import { coerceError, DomainError, LeaseLostError, RunCancelledError, UnavailableError } from '../domain/errors';
+import { coerceError, DomainError, LeaseLostError, LimitExceededError, RunCancelledError, UnavailableError } from '../domain/errors';
 import { storable } from '../domain/json';
 import type { TaskRecord } from '../domain/model';
 import { TaskFailure, type ExecutionResult, type Executor } from '../executors/executor';
@@ -93,7 +93,9 @@ export async function runAttempt(task: TaskRecord, signal: AbortSignal, ctx: Att
     }
     return;
   }
-  await report(() => engine.complete(task.id, task.fence, storable(result.output)));
+  // The engine checks the output's depth and size before anything recursive touches it, and fails
+  // the attempt at once when it cannot be stored (an http response nested 100k levels deep).
+  await report(() => engine.complete(task.id, task.fence, result.output, null, { sanitize: true }));
 }
 
 async function reportResult(attempt: AttemptContext, signal: AbortSignal, ctx: object, write: () => Promise<unknown>): Promise<void> {
@@ -125,7 +127,13 @@ async function reportResult(attempt: AttemptContext, signal: AbortSignal, ctx: o
 }
 
 function logRefusal(log: SchedulerLog, ctx: object, e: unknown): void {
-  if (e instanceof LeaseLostError || e instanceof RunCancelledError) {
+  if (e instanceof LimitExceededError) {
+    // The output was over a limit: the engine failed the attempt instead of storing it.
+    log.debug(
+      { ...ctx, code: e.code, limit: e.data.limit, max: e.data.max, actual: e.data.actual },
+      'output of a built-in attempt refused; the attempt failed',
+    );
+  } else if (e instanceof LeaseLostError || e instanceof RunCancelledError) {
     log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt refused');
   } else if (e instanceof DomainError) {
     log.debug({ ...ctx, code: e.code }, 'result of a built-in attempt not recorded');

@@ -16,7 +16,7 @@ export interface ClaimedTask {
 export interface SchedulerEngine {
   /** Claims ready built-in tasks (queue null) for this replica's executors. */
   claim(opts: { tenantId: null; queue: null; limit: number; workerId: string; leaseMs: number }): Promise<ClaimedTask[]>;
-  complete(taskId: string, fence: string, output: TaskRecord['output']): Promise<unknown>;
+  complete(taskId: string, fence: string, output: TaskRecord['output'], tenantId?: null, opts?: { sanitize?: boolean }): Promise<unknown>;
   fail(taskId: string, fence: string, error: string, retryable: boolean): Promise<unknown>;
   /** Gives an attempt back unfinished and uncounted (a draining replica). */
   release(taskId: string, fence: string): Promise<unknown>;

@@ -1,4 +1,7 @@
 import type { AttemptRecord, RunEvent, RunRecord, TaskRecord } from '../domain/model';
+import type { Limits } from '../config/limits';
+import { checkJson, checkWellFormed } from '../domain/json-limits';
+import { DEFAULT_EXPANSION_LIMITS } from '../domain/templates';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock';
 import { ConflictError, NotFoundError, TemplateError, ValidationError } from '../domain/errors';
@@ -35,6 +38,9 @@ export const runCursor: CursorCodec<Pick<RunRecord, 'createdAt' | 'id'>, RunKey>
   },
 };
 
+/** The configuration defaults, for services built without a config (tools, tests). */
+const DEFAULT_RUN_LIMITS = Object.freeze({ maxJsonDepth: 64, maxInputBytes: 1024 * 1024, ...DEFAULT_EXPANSION_LIMITS });
+
 export class RunsService {
   constructor(
     private readonly deps: {
@@ -42,6 +48,8 @@ export class RunsService {
       workflows: WorkflowsService;
       engine: Engine;
       clock: Clock;
+      /** @default the configuration defaults */
+      limits?: Pick<Limits, 'maxJsonDepth' | 'maxInputBytes' | 'maxTemplateStringBytes' | 'maxTemplateTaskBytes'>;
     },
   ) {}
 
@@ -56,7 +64,10 @@ export class RunsService {
     if (key !== null && (key.length === 0 || key.length > 256)) {
       throw new ValidationError('idempotencyKey must be 1 to 256 characters long', { field: 'idempotencyKey' });
     }
+    checkWellFormed('idempotencyKey', key);
     const input: Json = req.input ?? {};
+    const limits = this.deps.limits ?? DEFAULT_RUN_LIMITS;
+    checkJson(input, { what: 'the run input', maxDepth: limits.maxJsonDepth, maxBytes: limits.maxInputBytes, bytesLimit: 'MAX_INPUT_BYTES' });
     const now = clock.now();
     // The run's root span: a child of the request's span when the request is traced.
     const span = tracer().startSpan('maestro.run', { attributes: { 'maestro.workflow': req.workflow, 'maestro.tenant_id': tenantId } });
@@ -84,7 +95,7 @@ export class RunsService {
           this.deps.workflows.remember(workflow);
           let plan;
           try {
-            plan = planRun(workflow.definition, input);
+            plan = planRun(workflow.definition, input, limits);
           } catch (e: unknown) {
             if (e instanceof TemplateError) throw new ValidationError(`The run input does not fit the workflow: ${e.message}`, e.data);
             throw e;

@@ -3,6 +3,7 @@ import type { Clock } from '../domain/clock';
 import { QUEUE_PATTERN } from '../domain/dag';
 import { isUuid } from '../domain/ids';
 import { DomainError, LeaseLostError, NotFoundError, RunCancelledError, UnavailableError, ValidationError } from '../domain/errors';
+import { checkWellFormed } from '../domain/json-limits';
 import type { Json } from '../domain/glossary';
 import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore, RenewResult } from '../leases/lease-store';
@@ -57,6 +58,7 @@ export class TasksService {
     const waitMs = req.waitMs ?? 0;
     if (!QUEUE_PATTERN.test(req.queue)) throw new ValidationError('"queue" must be 1 to 128 letters, digits, "_", ".", ":" or "-"', { field: 'queue' });
     if (req.workerId.length < 1 || req.workerId.length > 256) throw new ValidationError('"workerId" must be 1 to 256 characters', { field: 'workerId' });
+    checkWellFormed('workerId', req.workerId);
     if (!Number.isInteger(max) || max < 1 || max > MAX_CLAIM) throw new ValidationError(`"max" must be between 1 and ${MAX_CLAIM}`, { field: 'max' });
     checkLeaseMs(leaseMs);
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) {

@@ -1,3 +1,6 @@
+import type { Limits } from '../config/limits';
+import { LimitExceededError } from '../domain/errors';
+import { checkJson, checkWellFormed } from '../domain/json-limits';
 import type { WorkflowRecord } from '../domain/model';
 import { definitionHash, normalizeDefinition, validateDefinition, WORKFLOW_NAME_PATTERN } from '../domain/dag';
 import type { WorkflowDefinition, WorkflowDraft } from '../domain/glossary';
@@ -5,6 +8,9 @@ import type { Database, Sql } from '../store/sql';
 import { sqlState } from '../store/sql';
 import { findLatestWorkflow, findWorkflowVersion, findWorkflowsByIds, insertWorkflow, listLatestWorkflows } from '../store/workflows.store';
 import { pageOf, pageWindow, type CursorCodec, type Page, type PageArgs } from './pagination';
+
+/** The configuration defaults, for services built without a config (tools, tests). */
+const DEFAULT_DEFINITION_LIMITS = Object.freeze({ maxJsonDepth: 64, maxInputBytes: 1024 * 1024, maxDefinitionBytes: 1024 * 1024, maxStepsPerWorkflow: 256 });
 
 export class WorkflowsService {
   /** Versions never change once written, so definitions are cached by id without invalidation. */
@@ -15,7 +21,11 @@ export class WorkflowsService {
    */
   private readonly latest = new Map<string, WorkflowRecord>();
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** @default the configuration defaults */
+    private readonly limits: Pick<Limits, 'maxJsonDepth' | 'maxInputBytes' | 'maxDefinitionBytes' | 'maxStepsPerWorkflow'> = DEFAULT_DEFINITION_LIMITS,
+  ) {}
 
   /**
    * Registers a definition: an identical one returns the existing latest version, a changed one
@@ -23,8 +33,9 @@ export class WorkflowsService {
    * the unique (tenant, name, version) index: the loser retries and sees the winner.
    */
   async register(tenantId: string, draft: WorkflowDraft): Promise<WorkflowRecord> {
-    const { name, definition } = normalizeDefinition(draft);
-    validateDefinition(name, definition);
+    this.checkSizes(draft);
+    const { name, definition } = normalizeDefinition(draft, { maxSteps: this.limits.maxStepsPerWorkflow });
+    validateDefinition(name, definition, { maxSteps: this.limits.maxStepsPerWorkflow });
     const hash = definitionHash(definition);
     for (let attempt = 1; ; attempt++) {
       const latest = await findLatestWorkflow(this.db, tenantId, name);
@@ -42,6 +53,47 @@ export class WorkflowsService {
         if (sqlState(e) !== '23505' || attempt >= 10) throw e;
       }
     }
+  }
+
+  /**
+   * Size, depth and well-formedness of a draft, before anything copies or hashes it (both
+   * recurse): each step input within MAX_INPUT_BYTES, the whole within MAX_DEFINITION_BYTES.
+   */
+  private checkSizes(draft: WorkflowDraft): void {
+    const { maxJsonDepth, maxInputBytes, maxDefinitionBytes, maxStepsPerWorkflow } = this.limits;
+    const steps: unknown[] = Array.isArray(draft.steps) ? draft.steps : [];
+    if (steps.length > maxStepsPerWorkflow) {
+      throw new LimitExceededError(
+        `Workflow ${JSON.stringify(draft.name)} has ${steps.length} steps; the limit is ${maxStepsPerWorkflow} (MAX_STEPS_PER_WORKFLOW)`,
+        {
+          limit: 'MAX_STEPS_PER_WORKFLOW',
+          max: maxStepsPerWorkflow,
+          actual: steps.length,
+          reason: 'TOO_MANY_STEPS',
+        },
+      );
+    }
+    checkWellFormed('name', draft.name);
+    checkWellFormed('description', draft.description);
+    for (const step of draft.steps ?? []) {
+      checkWellFormed('steps.key', step.key);
+      checkWellFormed('steps.type', step.type);
+      if (step.input !== undefined) {
+        checkJson(step.input, {
+          what: `the input of step ${JSON.stringify(step.key)}`,
+          maxDepth: maxJsonDepth,
+          maxBytes: maxInputBytes,
+          bytesLimit: 'MAX_INPUT_BYTES',
+        });
+      }
+    }
+    // The draft wraps step inputs three levels deep (steps[i].input), so their own depth bound holds.
+    checkJson(draft as unknown, {
+      what: 'the workflow definition',
+      maxDepth: maxJsonDepth + 3,
+      maxBytes: maxDefinitionBytes,
+      bytesLimit: 'MAX_DEFINITION_BYTES',
+    });
   }
 
   async get(tenantId: string, name: string, version?: number | null): Promise<WorkflowRecord | undefined> {

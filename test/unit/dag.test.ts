@@ -11,7 +11,7 @@ import {
   topologicalOrder,
   validateDefinition,
 } from '../../src/domain/dag';
-import { ValidationError } from '../../src/domain/errors';
+import { LimitExceededError, ValidationError } from '../../src/domain/errors';
 import type { Json, StepDraft, WorkflowDefinition, WorkflowDraft } from '../../src/domain/glossary';
 import { DEFAULT_RETRY } from '../../src/domain/glossary';
 
@@ -104,6 +104,24 @@ describe('validateDefinition', () => {
   const tooMany = Array.from({ length: MAX_STEPS + 1 }, (_, i) => step(`s${i}`));
   const maxSteps = Array.from({ length: MAX_STEPS }, (_, i) => step(`s${i}`));
 
+  it('refuses more steps than allowed with LIMIT_EXCEEDED naming MAX_STEPS_PER_WORKFLOW', () => {
+    const refused = (fn: () => unknown): LimitExceededError => {
+      try {
+        fn();
+      } catch (e: unknown) {
+        expect(e).toBeInstanceOf(LimitExceededError);
+        return e as LimitExceededError;
+      }
+      throw new Error('expected LIMIT_EXCEEDED');
+    };
+    const e = refused(() => normalizeDefinition(draft(tooMany)));
+    expect(e.data).toEqual({ limit: 'MAX_STEPS_PER_WORKFLOW', max: 1000, actual: 1001, reason: 'TOO_MANY_STEPS' });
+    expect(e.message).toContain('has 1001 steps; the limit is 1000');
+    const configured = refused(() => normalizeDefinition(draft(maxSteps.slice(0, 257)), { maxSteps: 256 }));
+    expect(configured.data).toMatchObject({ max: 256, actual: 257 });
+    expect(() => normalizeDefinition(draft(maxSteps.slice(0, 256)), { maxSteps: 256 })).not.toThrow();
+  });
+
   it.each<{ name: string; steps: StepDraft[] }>([
     { name: 'a single step', steps: [step('a')] },
     { name: `${MAX_STEPS} steps`, steps: maxSteps },
@@ -128,7 +146,6 @@ describe('validateDefinition', () => {
 
   it.each<{ case: string; name?: string; steps: StepDraft[]; data: Record<string, unknown>; message: string }>([
     { case: 'no steps', steps: [], data: { reason: 'EMPTY_WORKFLOW' }, message: 'Workflow "wf" has no steps; declare at least one step' },
-    { case: 'too many steps', steps: tooMany, data: { reason: 'TOO_MANY_STEPS', count: 1001, limit: 1000 }, message: 'has 1001 steps; the limit is 1000' },
     {
       case: 'name starting with a digit',
       name: '1wf',
@@ -147,6 +164,13 @@ describe('validateDefinition', () => {
       message: 'starting with a letter or "_"',
     },
     { case: 'empty key', steps: [step('')], data: { reason: 'INVALID_KEY', step: '' }, message: 'invalid key ""' },
+    // Issue 11, finding 12: "__proto__" matched the key pattern and could never be referenced.
+    ...['__proto__', 'constructor', 'prototype'].map((key) => ({
+      case: `reserved key ${key}`,
+      steps: [step('a'), step(key)],
+      data: { reason: 'INVALID_KEY', step: key, index: 1 },
+      message: `steps[1] has the reserved key "${key}"`,
+    })),
     { case: 'key too long', steps: [step(`k${'x'.repeat(64)}`)], data: { reason: 'INVALID_KEY' }, message: '1 to 64' },
     {
       case: 'duplicate key',

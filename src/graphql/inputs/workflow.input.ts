@@ -75,6 +75,6 @@ export class WorkflowInput {
   })
   timeoutMs?: number | null;
 
-  @Field(() => [StepInput], { description: '1 to 1000 steps with unique keys, whose dependencies form no cycle.' })
+  @Field(() => [StepInput], { description: '1 to MAX_STEPS_PER_WORKFLOW (default 256) steps with unique keys, whose dependencies form no cycle.' })
   steps: StepInput[];
 }

@@ -14,7 +14,9 @@ export class RunResolver {
     description:
       'Starts a run of the latest (or the given) version. The same idempotencyKey returns the same run. ' +
       "NOT_FOUND when the tenant has no such workflow or version; BAD_USER_INPUT when the input lacks a path the first steps' templates read, " +
-      'or for an idempotencyKey that is empty or longer than 256 characters; CONFLICT when new versions keep being registered meanwhile (start again).',
+      'or for an idempotencyKey that is empty, longer than 256 characters or not well-formed Unicode; CONFLICT when new versions keep being registered meanwhile (start again); ' +
+      'LIMIT_EXCEEDED (`extensions.limit`) for an input over MAX_INPUT_BYTES or deeper than MAX_JSON_DEPTH, or templates that would expand past ' +
+      'MAX_TEMPLATE_STRING_BYTES or MAX_TEMPLATE_TASK_BYTES (`extensions.step`).',
   })
   async startRun(@Args(() => StartRunArgs) { workflow, version, input, idempotencyKey }: StartRunArgs, @Ctx() ctx: Context): Promise<Run> {
     const row = await ctx.services.runs.start(ctx.tenantId, { workflow, version, input: input ?? {}, idempotencyKey });

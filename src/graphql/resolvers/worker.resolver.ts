@@ -34,7 +34,8 @@ export class WorkerResolver {
     description:
       'Records the result of the attempt holding `leaseToken`: the task SUCCEEDED with `output`. Idempotent for the current token; ' +
       "LEASE_LOST for a stale one (or another tenant's task); RUN_CANCELLED when its run was cancelled; " +
-      'BAD_USER_INPUT for a leaseToken this API did not issue or an output Postgres cannot store; NOT_FOUND for a taskId that is not a task id.',
+      'BAD_USER_INPUT for a leaseToken this API did not issue or an output Postgres cannot store; NOT_FOUND for a taskId that is not a task id; ' +
+      'LIMIT_EXCEEDED for an output over MAX_OUTPUT_BYTES or deeper than MAX_JSON_DEPTH, which also fails the attempt without retry (OUTPUT_TOO_LARGE).',
   })
   async completeTask(@Args(() => CompleteTaskArgs) { taskId, leaseToken, output }: CompleteTaskArgs, @Ctx() ctx: Context): Promise<Task> {
     return toTask(await ctx.services.tasks.complete(ctx.tenantId, taskId, leaseToken, output ?? null));

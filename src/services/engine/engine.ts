@@ -1,6 +1,10 @@
 import type { Clock } from '../../domain/clock';
 import { decideCancel, decideLeaseExpired, decideResult, decideRetry, type AttemptResult } from '../../domain/decisions';
-import { coerceError, LeaseLostError, NotFoundError, UnavailableError } from '../../domain/errors';
+import type { Limits } from '../../config/limits';
+import { coerceError, DomainError, LeaseLostError, LimitExceededError, NotFoundError, UnavailableError, ValidationError } from '../../domain/errors';
+import { storable } from '../../domain/json';
+import { checkJson } from '../../domain/json-limits';
+import { DEFAULT_EXPANSION_LIMITS } from '../../domain/templates';
 import type { Json } from '../../domain/glossary';
 import type { EngineHooks } from '../../domain/hooks';
 import type { RunEvent, RunRecord, TaskRecord } from '../../domain/model';
@@ -33,6 +37,8 @@ export interface EngineDeps {
   random?: () => number;
   /** Result groups committing at once (1 for embedded PGlite, which is one session). @default 4 */
   groupCommits?: number;
+  /** Output size and depth, template expansion. @default the configuration defaults */
+  limits?: Pick<Limits, 'maxJsonDepth' | 'maxOutputBytes' | 'maxTemplateStringBytes' | 'maxTemplateTaskBytes'>;
 }
 
 /** A holder's result for one attempt, as workers and built-in executors report it. */
@@ -43,6 +49,9 @@ interface Report {
   tenantId: string | null;
   result: AttemptResult;
 }
+
+/** The configuration defaults (MAX_JSON_DEPTH, MAX_OUTPUT_BYTES, template limits), for engines built without a config (tools, tests). */
+const DEFAULT_ENGINE_LIMITS = Object.freeze({ maxJsonDepth: 64, maxOutputBytes: 1024 * 1024, ...DEFAULT_EXPANSION_LIMITS });
 
 /** Results of one group commit at most (one transaction). */
 const MAX_RESULT_GROUP = 100;
@@ -56,11 +65,13 @@ export class Engine {
   private readonly kernel: TransitionKernel;
   private readonly results: GroupCommit<Report, TaskRecord>;
   private readonly timers: Timers;
+  private readonly limits: NonNullable<EngineDeps['limits']>;
 
   constructor(private readonly deps: EngineDeps) {
     const eager = deps.local ? new EagerDispatch(deps.local) : null;
     const announcer = new Announcer({ bus: deps.bus, leases: deps.leases, hooks: deps.hooks, eager, onPublishError: deps.onPublishError });
-    this.kernel = new TransitionKernel({ db: deps.db, clock: deps.clock, announcer, eager, random: deps.random ?? Math.random });
+    this.limits = deps.limits ?? DEFAULT_ENGINE_LIMITS;
+    this.kernel = new TransitionKernel({ db: deps.db, clock: deps.clock, announcer, eager, random: deps.random ?? Math.random, limits: this.limits });
     // Results arriving together (many workers completing at once) commit together; each keeps
     // its own answer: a stale token in the group gets LEASE_LOST without touching the others.
     this.results = new GroupCommit((reports) => this.recordResults(reports), { maxGroup: MAX_RESULT_GROUP, maxInFlight: deps.groupCommits ?? 4 });
@@ -88,9 +99,41 @@ export class Engine {
     return tasks.map((task) => ({ task, expiresAt: expiries.get(task.id) ?? this.deps.clock.now() }));
   }
 
-  /** Records a successful attempt. Accepted only with the task's current fencing token. */
-  complete(taskId: string, fence: string, output: Json, tenantId: string | null = null): Promise<TaskRecord> {
-    return this.report({ taskId, fence, tenantId, result: { kind: 'succeeded', output } });
+  /**
+   * Records a successful attempt. Accepted only with the task's current fencing token.
+   *
+   * An output deeper than MAX_JSON_DEPTH or larger than MAX_OUTPUT_BYTES is never stored: the
+   * attempt fails, not retryably (the step would produce the same output again; event reason
+   * OUTPUT_TOO_DEEP / OUTPUT_TOO_LARGE), and the caller gets the LimitExceededError. With
+   * `sanitize` (the conductor's own executors, e.g. an http response) NUL characters and unpaired
+   * surrogates become U+FFFD, and anything else that cannot be stored fails the attempt the same
+   * way (OUTPUT_UNSTORABLE); without it, such an output is refused (BAD_USER_INPUT) and nothing
+   * changes, as the API refuses it anyway.
+   */
+  async complete(taskId: string, fence: string, output: Json, tenantId: string | null = null, opts: { sanitize?: boolean } = {}): Promise<TaskRecord> {
+    let stored: Json;
+    try {
+      checkJson(output, {
+        what: 'the step output',
+        maxDepth: this.limits.maxJsonDepth,
+        maxBytes: this.limits.maxOutputBytes,
+        bytesLimit: 'MAX_OUTPUT_BYTES',
+        strict: !opts.sanitize,
+      });
+      stored = opts.sanitize ? storable(output) : output;
+    } catch (e: unknown) {
+      if (!opts.sanitize && !(e instanceof LimitExceededError)) throw e;
+      const refusal =
+        e instanceof DomainError ? e : new ValidationError(`The step output cannot be stored: ${coerceError(e).message}`, { reason: 'OUTPUT_UNSTORABLE' });
+      const reason = !(refusal instanceof LimitExceededError)
+        ? 'OUTPUT_UNSTORABLE'
+        : refusal.data.limit === 'MAX_JSON_DEPTH'
+          ? 'OUTPUT_TOO_DEEP'
+          : 'OUTPUT_TOO_LARGE';
+      await this.report({ taskId, fence, tenantId, result: { kind: 'failed', error: `${reason}: ${refusal.message}`, retryable: false, reason } });
+      throw refusal;
+    }
+    return this.report({ taskId, fence, tenantId, result: { kind: 'succeeded', output: stored } });
   }
 
   /** Records a failed attempt: retried after backoff while the policy allows, else the run fails. */

@@ -1,5 +1,6 @@
 import { applyTransition, isTerminalRun, type Transition } from '../../domain/run-machine';
 import type { WorkflowDefinition } from '../../domain/glossary';
+import type { ExpansionLimits } from '../../domain/templates';
 import type { RunRecord, TaskRecord } from '../../domain/model';
 import type { Clock } from '../../domain/clock';
 import { numberEvents } from '../../store/events.store';
@@ -33,6 +34,7 @@ export class Staging {
     private readonly random: () => number,
     /** Lease lengths of claims: the claim statement's (its caller's choice) and eager ones (the executors'). */
     private readonly leaseMs: { claimed: number; eager: number },
+    private readonly limits?: ExpansionLimits,
   ) {
     for (const l of locked) {
       this.byRun.set(l.run.id, l);
@@ -81,7 +83,7 @@ export class Staging {
     const { run, tasks, definition } = current;
     const b = this.batch;
     const now = b.now;
-    const result = applyTransition({ definition, run, tasks, now, random: this.random }, transition);
+    const result = applyTransition({ definition, run, tasks, now, random: this.random, limits: this.limits }, transition);
 
     const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
     b.events.push(...numberEvents(cursor, result.events, now));
@@ -131,6 +133,8 @@ export interface KernelDeps {
   announcer: Announcer;
   eager: EagerDispatch | null;
   random: () => number;
+  /** Template expansion limits of the transitions. @default DEFAULT_EXPANSION_LIMITS */
+  limits?: ExpansionLimits;
 }
 
 /**
@@ -152,7 +156,7 @@ export class TransitionKernel {
       value = await db.transaction(async (sql) => {
         eager?.giveBack(batch);
         batch = newBatch(now);
-        const staging = new Staging(batch, await load(sql, now), this.deps.random, { claimed: claimLeaseMs, eager: eager?.leaseMs ?? 0 });
+        const staging = new Staging(batch, await load(sql, now), this.deps.random, { claimed: claimLeaseMs, eager: eager?.leaseMs ?? 0 }, this.deps.limits);
         const decided = decide(staging);
         eager?.claim(batch, staging);
         await write(sql, batch);
