@@ -51,6 +51,8 @@ export const TASKS = {
     status: 'varchar',
     timeoutMs: 'int',
     attempt: 'int',
+    failures: 'int',
+    faults: 'int',
     fence: 'bigint',
     input: 'jsonb',
     output: 'jsonb',
@@ -69,6 +71,8 @@ export const TASKS = {
   transitionUpdates: every<Exclude<keyof TaskState, 'id' | 'key'>>()([
     'status',
     'attempt',
+    'failures',
+    'faults',
     'fence',
     'input',
     'output',

@@ -115,7 +115,7 @@ describe('worker protocol', () => {
     const { retryRun } = await t.ok(`mutation($id: ID!) { retryRun(id: $id) { status } }`, { id: startRun.id });
     expect(retryRun.status).toBe('RUNNING');
     const [again] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
-    expect(again.task).toMatchObject({ id: lease.task.id, attempt: 1, input: { n: 2 } });
+    expect(again.task).toMatchObject({ id: lease.task.id, attempt: 2, input: { n: 2 } });
     await t.ok(COMPLETE, { id: again.task.id, fence: again.leaseToken, output: { ok: 2 } });
     const done = await waitForRun(t, startRun.id);
     expect(done.status).toBe('SUCCEEDED');

@@ -41,6 +41,8 @@ function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): 
     key,
     status,
     attempt: running ? 1 : 0,
+    failures: 0,
+    faults: 0,
     fence: running ? '1' : '0',
     input: null,
     output: null,
@@ -252,15 +254,20 @@ describe('applyTransition', () => {
     expect(tasks).toEqual(before);
   });
 
-  it('retry: restarts the attempt budget, keeps the fencing token, and gives the run a new deadline', () => {
+  it('retry: restarts the retry and fault budgets, continues the attempt number and the fencing token, and gives the run a new deadline', () => {
     const result = applyTransition(
-      ctx(chain(1, 60_000), run('FAILED', { deadlineAt: NOW }), [task('a', 'FAILED', { attempt: 3, fence: '9' }), task('b', 'CANCELLED')]),
+      ctx(chain(1, 60_000), run('FAILED', { deadlineAt: NOW }), [
+        task('a', 'FAILED', { attempt: 3, failures: 1, faults: 2, fence: '9' }),
+        task('b', 'CANCELLED'),
+      ]),
       {
         kind: 'retry',
       },
     );
     const a = result.tasks.find((t) => t.key === 'a')!;
-    expect(a).toMatchObject({ attempt: 0, fence: '9', status: 'QUEUED' });
+    // The next claim is attempt 4: the history reads on from the attempts before the retry.
+    expect(a).toMatchObject({ attempt: 3, failures: 0, faults: 0, fence: '9', status: 'QUEUED' });
+    expect(claimTask({ ...a, timeoutMs: null }, 'w', NOW).attempt).toBe(4);
     expect(result.run).toMatchObject({ status: 'RUNNING', deadlineAt: later(60_000), finishedAt: null, error: null });
   });
 
@@ -273,7 +280,55 @@ describe('applyTransition', () => {
     });
     expect(result.tasks[0]).toMatchObject({ status: 'QUEUED', availableAt: later(1000), error: 'boom' });
     expect(result.ready).toEqual([{ queue: null, availableAt: later(1000) }]);
-    expect(result.events[0]!.data).toEqual({ error: 'boom', failure: 'FAILED', retryInMs: 1000 });
+    expect(result.events[0]!.data).toEqual({ error: 'boom', failure: 'FAILED', fault: false, retryInMs: 1000 });
+  });
+
+  describe("faults of the system do not spend the step's attempts", () => {
+    const expired = (taskId = 't-a'): Transition => ({ kind: 'failed', taskId, error: 'lease expired', retryable: true, failure: 'LEASE_EXPIRED' });
+
+    it('an expired lease queues a one-attempt step again at once, counted as a fault', () => {
+      const result = applyTransition(ctx(chain(1), run('RUNNING'), [task('a', 'RUNNING'), task('b', 'PENDING')]), expired());
+      expect(result.tasks[0]).toMatchObject({ status: 'QUEUED', availableAt: NOW, failures: 0, faults: 1, attempt: 1 });
+      expect(result.ready).toEqual([{ queue: null, availableAt: NOW }]);
+      expect(result.events[0]!.data).toEqual({ error: 'lease expired', failure: 'LEASE_EXPIRED', fault: true, retryInMs: 0 });
+      expect(result.attemptsEnded.map((a) => a.outcome)).toEqual(['LEASE_EXPIRED']);
+      expect(result.run).toBeNull();
+    });
+
+    it("after a fault, the step's own failure still has its whole budget (attempt 2 is failure 1)", () => {
+      const result = applyTransition(ctx(chain(2), run('RUNNING'), [task('a', 'RUNNING', { attempt: 2, faults: 1 }), task('b', 'PENDING')]), {
+        kind: 'failed',
+        taskId: 't-a',
+        error: 'boom',
+        retryable: true,
+      });
+      // Backoff of the first failure (1000 ms), not of the second attempt.
+      expect(result.tasks[0]).toMatchObject({ status: 'QUEUED', failures: 1, faults: 1, availableAt: later(1000) });
+    });
+
+    it('the fault past maxFaults fails the task and the run (a poison task ends)', () => {
+      const def = chain(3);
+      def.steps[0]!.retry.maxFaults = 2;
+      const survives = applyTransition(ctx(def, run('RUNNING'), [task('a', 'RUNNING', { attempt: 2, faults: 1 }), task('b', 'PENDING')]), expired());
+      expect(survives.tasks[0]).toMatchObject({ status: 'QUEUED', faults: 2 });
+      const fails = applyTransition(ctx(def, run('RUNNING'), [task('a', 'RUNNING', { attempt: 3, faults: 2 }), task('b', 'PENDING')]), expired());
+      expect(eventsOf(fails)).toEqual(['a:FAILED', 'b:CANCELLED', 'run:FAILED']);
+      expect(fails.tasks[0]).toMatchObject({ faults: 3, failures: 0, error: 'lease expired (fault 3; the step allows 2)' });
+    });
+
+    it('a definition stored before maxFaults existed gets the default fault budget', () => {
+      const def = chain(1);
+      delete (def.steps[0]!.retry as Partial<typeof DEFAULT_RETRY>).maxFaults;
+      const result = applyTransition(
+        ctx(def, run('RUNNING'), [task('a', 'RUNNING', { faults: DEFAULT_RETRY.maxFaults - 1 }), task('b', 'PENDING')]),
+        expired(),
+      );
+      expect(result.tasks[0]).toMatchObject({ status: 'QUEUED', faults: DEFAULT_RETRY.maxFaults });
+    });
+
+    it('the default policy: 3 attempts, 1 s then 2 s (±20 %), 60 s cap, 10 faults', () => {
+      expect(DEFAULT_RETRY).toEqual({ maxAttempts: 3, initialDelayMs: 1000, backoffFactor: 2, maxDelayMs: 60_000, maxFaults: 10 });
+    });
   });
 
   it('a dependent whose template cannot resolve fails the run at once', () => {
