@@ -188,7 +188,9 @@ class Working {
     }
     Object.assign(task, patch);
     this.changed.add(task.id);
-    if (patch.status) {
+    // A run's terminal event is its last: once the run has ended, a task's late change (a result
+    // of an attempt that ran before this ordering held) is written without an event.
+    if (patch.status && !isTerminalRun(this.run.status)) {
       this.events.push({ type: 'task.status', status: patch.status, taskId: task.id, taskKey: task.key, attempt: task.attempt, data });
     }
   }
@@ -302,6 +304,9 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       if (w.run.status !== 'FAILED' && w.run.status !== 'CANCELLED') {
         throw new IllegalTransitionError('retry', `only FAILED or CANCELLED runs can be retried, the run is ${w.run.status}`, { runId: w.run.id });
       }
+      // The run opens again first: its tasks' events follow its RUNNING, never its old terminal event.
+      const timeoutMs = ctx.definition.timeoutMs;
+      w.setRun({ status: 'RUNNING', output: null, error: null, finishedAt: null, deadlineAt: timeoutMs ? new Date(ctx.now.getTime() + timeoutMs) : null });
       for (const step of ctx.definition.steps) {
         const task = w.byKey.get(step.key)!;
         if (task.status !== 'FAILED' && task.status !== 'CANCELLED') continue;
@@ -322,8 +327,6 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
           finishedAt: null,
         });
       }
-      const timeoutMs = ctx.definition.timeoutMs;
-      w.setRun({ status: 'RUNNING', output: null, error: null, finishedAt: null, deadlineAt: timeoutMs ? new Date(ctx.now.getTime() + timeoutMs) : null });
       promoteAndSettle(w);
       break;
     }
@@ -411,12 +414,14 @@ function promoteAndSettle(w: Working): void {
   }
 }
 
-/** The run fails at once; steps that have not started are cancelled, running ones may finish. */
+/**
+ * The run fails at once, and every unfinished task is cancelled with it, running attempts
+ * included (their leases are revoked: the holder hears RUN_CANCELLED on its next heartbeat, its
+ * result is refused). So the run's FAILED is its last event: no task finishes after its run
+ * (Netflix Conductor cancels in-progress tasks of a failed workflow the same way). retryRun runs
+ * the cancelled steps again.
+ */
 function failRun(w: Working, error: string): void {
-  for (const task of w.byKey.values()) {
-    if (task.status === 'PENDING' || task.status === 'QUEUED') {
-      w.setTask(task, { status: 'CANCELLED', finishedAt: w.ctx.now, availableAt: null });
-    }
-  }
+  cancelUnfinished(w);
   w.setRun({ status: 'FAILED', error, finishedAt: w.ctx.now }, { error });
 }

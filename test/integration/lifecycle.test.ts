@@ -1,7 +1,9 @@
 import Redis from 'ioredis';
+import { SubscriptionClient } from 'subscriptions-transport-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { ManualClock } from '../../src/domain/manual-clock';
-import { startTestApp, type GqlResult, type TestApp } from '../helpers/app';
+import { collect, startTestApp, type GqlResult, type TestApp } from '../helpers/app';
 import { REAL_REDIS } from '../helpers/db';
 
 /**
@@ -94,6 +96,15 @@ describe('the default retry policy survives faults of the system', () => {
     expect(registered.registerWorkflow.steps[0].retry).toEqual({ maxAttempts: 3, maxFaults: 10 });
     await t.ok(REGISTER, {
       input: { name: 'strict', steps: [{ key: 'work', type: 'job', queue: 'strict-q', retry: { maxAttempts: 1, maxFaults: 1 } }] },
+    });
+    await t.ok(REGISTER, {
+      input: {
+        name: 'pair',
+        steps: [
+          { key: 'a', type: 'job', queue: 'pair-a', retry: { maxAttempts: 1 } },
+          { key: 'b', type: 'job', queue: 'pair-b', retry: { maxAttempts: 1 } },
+        ],
+      },
     });
   });
 
@@ -203,5 +214,86 @@ describe('the default retry policy survives faults of the system', () => {
       [2, 'SUCCEEDED'],
     ]);
     expect(r.events.filter((e) => e.taskKey === 'work' && e.status === 'RUNNING').map((e) => e.attempt)).toEqual([1, 2]);
+  });
+
+  it("a run's terminal event is its last: a sibling still running when the run fails is cancelled, its late result refused", async () => {
+    const id = await start('pair');
+    const [a] = await claim('pair-a', 'wa');
+    const [b] = await claim('pair-b', 'wb');
+    await t.ok(FAIL, { id: a!.task.id, token: a!.leaseToken, error: 'broken', retryable: false });
+
+    // b was running: it is cancelled with the run, and hears so on its next heartbeat and result.
+    expect(code(await t.gql(RENEW, { id: b!.task.id, token: b!.leaseToken }))).toBe('RUN_CANCELLED');
+    const late = await t.gql(COMPLETE, { id: b!.task.id, token: b!.leaseToken, output: 'late' });
+    expect(code(late)).toBe('RUN_CANCELLED');
+    expect(late.errors![0]!.message).toContain('ended FAILED');
+
+    const r = await run(id);
+    expect(r.status).toBe('FAILED');
+    expect(r.tasks.find((x) => x.key === 'b')).toMatchObject({ status: 'CANCELLED' });
+    expect(r.tasks.find((x) => x.key === 'b')!.attempts.map((x) => x.outcome)).toEqual(['CANCELLED']);
+    const last = r.events.at(-1)!;
+    expect(last).toMatchObject({ type: 'RUN_STATUS', status: 'FAILED' });
+    expect(r.events.filter((e) => e.taskKey === 'b').map((e) => e.status)).toEqual(['QUEUED', 'RUNNING', 'CANCELLED']);
+  });
+
+  describe("runUpdated completes after the run's terminal event", () => {
+    const RUN_UPDATED = `subscription($id: ID!, $afterSeq: Int) { runUpdated(id: $id, afterSeq: $afterSeq) { seq type status } }`;
+    type Ev = { runUpdated: { seq: number; type: string; status: string } };
+    /** A finished run and its last seq. */
+    const finished = async () => {
+      const id = await start('strict');
+      const [lease] = await claim('strict-q', 'w');
+      await t.ok(COMPLETE, { id: lease!.task.id, token: lease!.leaseToken, output: null });
+      const r = await run(id);
+      expect(r.status).toBe('SUCCEEDED');
+      return { id, lastSeq: r.events.at(-1)!.seq };
+    };
+    /** Everything the legacy protocol (Playground's) delivers until it completes. */
+    const legacy = (variables: Record<string, unknown>) =>
+      new Promise<Ev['runUpdated'][]>((resolve, reject) => {
+        const client = new SubscriptionClient(t.app.url.replace(/^http/, 'ws'), { reconnect: false }, WebSocket);
+        const seen: Ev['runUpdated'][] = [];
+        const timer = setTimeout(() => {
+          client.close();
+          reject(new Error(`legacy subscription did not complete: ${JSON.stringify(seen)}`));
+        }, 10_000);
+        client.request({ query: RUN_UPDATED, variables }).subscribe({
+          next: (r) => (r.errors ? reject(new Error(JSON.stringify(r.errors))) : seen.push((r.data as Ev).runUpdated)),
+          error: reject,
+          complete: () => {
+            clearTimeout(timer);
+            client.close();
+            resolve(seen);
+          },
+        });
+      });
+
+    it('replaying a finished run completes after its terminal event (graphql-ws and the legacy protocol)', async () => {
+      const { id, lastSeq } = await finished();
+      const modern = await collect<Ev>(t.ws(), RUN_UPDATED, { id, afterSeq: 0 }, () => false, 10_000).done;
+      expect(modern.map((e) => e.runUpdated.seq)).toEqual(Array.from({ length: lastSeq }, (_, i) => i + 1));
+      expect(modern.at(-1)!.runUpdated).toMatchObject({ type: 'RUN_STATUS', status: 'SUCCEEDED' });
+      const old = await legacy({ id, afterSeq: 0 });
+      expect(old.map((e) => e.seq)).toEqual(modern.map((e) => e.runUpdated.seq));
+    });
+
+    it('resuming after the terminal event completes at once with nothing (both protocols)', async () => {
+      const { id, lastSeq } = await finished();
+      expect(await collect<Ev>(t.ws(), RUN_UPDATED, { id, afterSeq: lastSeq }, () => false, 10_000).done).toEqual([]);
+      expect(await legacy({ id, afterSeq: lastSeq })).toEqual([]);
+      // Resuming in the middle replays the rest, then completes.
+      const rest = await collect<Ev>(t.ws(), RUN_UPDATED, { id, afterSeq: lastSeq - 2 }, () => false, 10_000).done;
+      expect(rest.map((e) => e.runUpdated.seq)).toEqual([lastSeq - 1, lastSeq]);
+    });
+
+    it('a live subscriber is completed by the terminal event', async () => {
+      const id = await start('strict');
+      const live = collect<Ev>(t.ws(), RUN_UPDATED, { id }, () => false, 10_000);
+      const [lease] = await claim('strict-q', 'w');
+      await t.ok(COMPLETE, { id: lease!.task.id, token: lease!.leaseToken, output: null });
+      const events = await live.done;
+      expect(events.at(-1)!.runUpdated).toMatchObject({ type: 'RUN_STATUS', status: 'SUCCEEDED' });
+    });
   });
 });

@@ -178,14 +178,35 @@ const table: Row[] = [
     ended: ['a:1:RELEASED'],
   },
   {
-    name: 'released after the run failed: cancelled, not run again',
+    name: 'released after the run failed (an attempt left running by an older version): cancelled, no event after the run ended',
     run: run('FAILED'),
     tasks: [task('a', 'RUNNING'), task('b', 'CANCELLED')],
     transition: { kind: 'released', taskId: 't-a' },
     tasksAfter: { a: 'CANCELLED' },
     runAfter: null,
-    events: ['a:CANCELLED'],
+    events: [],
     ended: ['a:1:RELEASED'],
+  },
+  {
+    name: 'succeeded after the run failed (an attempt left running by an older version): recorded, no event after the run ended',
+    run: run('FAILED'),
+    tasks: [task('a', 'RUNNING'), task('b', 'CANCELLED')],
+    transition: { kind: 'succeeded', taskId: 't-a', output: 1 },
+    tasksAfter: { a: 'SUCCEEDED' },
+    runAfter: null,
+    events: [],
+    ended: ['a:1:SUCCEEDED'],
+  },
+  {
+    name: 'failed while a sibling runs: the sibling is cancelled first, the run FAILED is the last event',
+    definition: { description: null, timeoutMs: null, steps: [step('a'), step('b'), step('c', ['a', 'b'])] },
+    run: run('RUNNING'),
+    tasks: [task('a', 'RUNNING'), task('b', 'RUNNING', { fence: '4' }), task('c', 'PENDING')],
+    transition: { kind: 'failed', taskId: 't-a', error: 'boom', retryable: false },
+    tasksAfter: { a: 'FAILED', b: 'CANCELLED', c: 'CANCELLED' },
+    runAfter: 'FAILED',
+    events: ['a:FAILED', 'b:CANCELLED', 'c:CANCELLED', 'run:FAILED'],
+    ended: ['a:1:FAILED', 'b:4:CANCELLED'],
   },
   {
     name: 'cancel: unfinished tasks are cancelled, a running attempt ends CANCELLED',
@@ -213,7 +234,7 @@ const table: Row[] = [
     transition: { kind: 'retry' },
     tasksAfter: { a: 'QUEUED', b: 'PENDING' },
     runAfter: 'RUNNING',
-    events: ['a:PENDING', 'b:PENDING', 'run:RUNNING', 'a:QUEUED'],
+    events: ['run:RUNNING', 'a:PENDING', 'b:PENDING', 'a:QUEUED'],
   },
   {
     name: 'claim (eager): a queued task runs under a new token; a pending run starts',
@@ -245,6 +266,9 @@ describe('applyTransition', () => {
     expect(eventsOf(result)).toEqual(row.events);
     expect(result.attemptsStarted.map((a) => `${a.taskId.slice(2)}:${a.attempt}:${a.fence}`)).toEqual(row.started ?? []);
     expect(result.attemptsEnded.map((a) => `${a.taskId.slice(2)}:${a.fence}:${a.outcome}`)).toEqual(row.ended ?? []);
+    // A run's terminal event is its last: no task event after it.
+    const terminal = result.events.findIndex((e) => e.type === 'run.status' && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(e.status));
+    if (terminal >= 0) expect(terminal).toBe(result.events.length - 1);
   });
 
   it('does not touch its input', () => {
