@@ -30,6 +30,8 @@ export interface RunRecord {
   output: Json;
   error: string | null;
   idempotencyKey: string | null;
+  /** With an idempotency key: SHA-256 of the request it was first used with (null before this was kept). */
+  requestHash: string | null;
   /** Seq of the last event appended; bumped under the run's row lock so seqs have no gaps. */
   lastSeq: number;
   createdAt: Date;

@@ -101,6 +101,7 @@ export const RUNS = {
     output: 'jsonb',
     error: 'text',
     idempotencyKey: 'varchar',
+    requestHash: 'varchar',
     lastSeq: 'int',
     createdAt: 'timestamptz',
     startedAt: 'timestamptz',
