@@ -16,6 +16,8 @@ export const BUILT_IN_TYPES = ['noop', 'sleep', 'http'] as const;
 /** Steps per workflow at most, whatever MAX_STEPS_PER_WORKFLOW says (its upper bound). A run creates one task row per step. */
 export const MAX_STEPS = 1000;
 export const MAX_ATTEMPTS = 100;
+/** Bound of `retry.maxFaults`: each fault costs a lease TTL, so 1000 is already hours of a stuck task. */
+export const MAX_FAULTS = 1000;
 /** Bound of `timeoutMs` and of retry delays: 7 days. Longer is a misconfiguration, not a wait. */
 export const MAX_DURATION_MS = 7 * 24 * 60 * 60 * 1000;
 export const MAX_TYPE_LENGTH = 128;
@@ -261,7 +263,7 @@ function checkRetry(wf: string, step: StepDefinition): void {
       value: retry[field],
     });
 
-  const { maxAttempts, initialDelayMs, backoffFactor, maxDelayMs } = retry;
+  const { maxAttempts, initialDelayMs, backoffFactor, maxDelayMs, maxFaults } = retry;
   if (!isIntIn(maxAttempts, 1, MAX_ATTEMPTS)) {
     problem('maxAttempts', `use an integer from 1 to ${MAX_ATTEMPTS}`);
   }
@@ -273,6 +275,9 @@ function checkRetry(wf: string, step: StepDefinition): void {
   }
   if (!isIntIn(maxDelayMs, initialDelayMs as number, MAX_DURATION_MS)) {
     problem('maxDelayMs', `use an integer from retry.initialDelayMs (${initialDelayMs}) to ${MAX_DURATION_MS} (7 days)`);
+  }
+  if (!isIntIn(maxFaults, 0, MAX_FAULTS)) {
+    problem('maxFaults', `use an integer from 0 to ${MAX_FAULTS} (0: the first expired lease fails the task)`);
   }
 }
 

@@ -24,7 +24,7 @@ export type ResultDecision = { transition: Transition } | { unchanged: true } | 
  */
 export function decideResult(run: Pick<RunState, 'id' | 'status'>, task: TaskState, fence: string, result: AttemptResult): ResultDecision {
   if (task.fence !== fence) return { refused: new LeaseLostError(task.id, fence) };
-  if (task.status === 'CANCELLED' || run.status === 'CANCELLED') return { refused: new RunCancelledError(run.id, task.id) };
+  if (task.status === 'CANCELLED' || run.status === 'CANCELLED') return { refused: new RunCancelledError(run.id, task.id, run.status) };
   if (task.status === 'SUCCEEDED' && result.kind === 'succeeded') return { unchanged: true };
   if (task.status !== 'RUNNING') return { refused: new LeaseLostError(task.id, fence) };
   return { transition: { ...result, taskId: task.id } };

@@ -54,8 +54,13 @@ export class LeaseLostError extends DomainError {
 
 export class RunCancelledError extends DomainError {
   readonly code = 'RUN_CANCELLED' as const;
-  constructor(runId: string, taskId?: string) {
-    super(`Run ${runId} was cancelled`, { runId, taskId });
+  /** @param runStatus how the run ended: a run that FAILED or timed out cancels its unfinished tasks too. */
+  constructor(runId: string, taskId?: string, runStatus: string = 'CANCELLED') {
+    super(runStatus === 'CANCELLED' ? `Run ${runId} was cancelled` : `Run ${runId} ended ${runStatus}: its unfinished tasks were cancelled`, {
+      runId,
+      taskId,
+      runStatus,
+    });
   }
 }
 

@@ -8,7 +8,12 @@
  * - **Run**: one execution of one workflow version with an input.
  * - **Task**: one step of one run. Tasks move PENDING (waiting on dependencies) → QUEUED (ready)
  *   → RUNNING → SUCCEEDED | FAILED | CANCELLED.
- * - **Attempt**: one try at executing a task; `attempt` counts from 1.
+ * - **Attempt**: one try at executing a task; `attempt` counts from 1 and keeps counting across
+ *   retries, faults and `retryRun` (only a RELEASED attempt gives its number back).
+ * - **Failure** vs **fault**: an attempt ends in a *failure* of the step when its holder reports
+ *   one or the step's `timeoutMs` passes; that counts against `retry.maxAttempts`. It ends in a
+ *   *fault* of the system when its lease expires (the worker or replica died, froze, or could not
+ *   record its result): that counts against `retry.maxFaults` instead, never against maxAttempts.
  * - **Lease**: the right to execute one attempt, held by one worker until it expires.
  * - **Fencing token**: a number that only ever increases, issued with each claim; a completion is
  *   accepted only with the task's current token (Kleppmann, "How to do distributed locking").
@@ -24,8 +29,20 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/**
+ * How a task is tried again. Two budgets, kept apart so a fault of the system never costs the
+ * step one of its own attempts:
+ *
+ * - the step's own failures (the holder reported a failure, the step timed out) count against
+ *   `maxAttempts` and wait a jittered exponential backoff
+ *   (`min(maxDelayMs, initialDelayMs × backoffFactor^(n−1))`, then ±20 %, never above maxDelayMs);
+ * - faults of the system (the lease expired: the worker or conductor replica died, froze, or could
+ *   not record a result) count against `maxFaults` and queue the task again at once (the lease's
+ *   TTL already spaced it out). A poison task that kills every worker taking it still ends: it
+ *   fails after `maxFaults + 1` faults.
+ */
 export interface RetryPolicy {
-  /** Attempts in all, the first included. @default 1 */
+  /** Attempts that may fail (the step's own failures), the first included. @default 3 */
   maxAttempts: number;
   /** Delay before the second attempt. @default 1000 */
   initialDelayMs: number;
@@ -33,6 +50,11 @@ export interface RetryPolicy {
   backoffFactor: number;
   /** Upper bound of one delay. @default 60000 */
   maxDelayMs: number;
+  /**
+   * Faults of the system (expired leases) a task survives; the next one fails it. Definitions
+   * stored before this field existed read as the default. @default 10
+   */
+  maxFaults: number;
 }
 
 export interface StepDefinition {
@@ -72,9 +94,21 @@ export interface WorkflowDraft {
   steps: StepDraft[];
 }
 
+/**
+ * The policy of every step (built-in and queue) that does not set its own, field by field: 3
+ * attempts, 1 s then 2 s between them (each ±20 % jitter), delays capped at 60 s, and 10 faults
+ * of the system tolerated. What Netflix Conductor defaults to (3 attempts); Temporal retries
+ * activities without limit, which a poison task would abuse.
+ */
 export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
-  maxAttempts: 1,
+  maxAttempts: 3,
   initialDelayMs: 1000,
   backoffFactor: 2,
   maxDelayMs: 60_000,
+  maxFaults: 10,
 });
+
+/** A step's fault budget; definitions stored before `maxFaults` existed have none and get the default. */
+export function maxFaultsOf(policy: Partial<RetryPolicy>): number {
+  return policy.maxFaults ?? DEFAULT_RETRY.maxFaults;
+}

@@ -4,6 +4,7 @@
  * observability imports it without pointing up at the services.
  */
 import { EventEmitter } from 'node:events';
+import type { AttemptCause, AttemptOutcome } from './model';
 
 /** What every hook about one task attempt carries (log fields, metric labels, trace). */
 export interface TaskHook {
@@ -48,6 +49,8 @@ export interface EngineHookMap {
   'task:reclaimed': [LeaseHook];
   'lease:renew-failed': [LeaseHook & { reason: string }];
   'task:finished': [TaskHook & { status: string; error: string | null }];
+  /** An attempt ended (committed), and whose fault its end was: the step's own, the system's, or nobody's. */
+  'attempt:ended': [{ taskId: string; fence: string; outcome: AttemptOutcome; cause: AttemptCause }];
 }
 
 export class EngineHooks extends EventEmitter<EngineHookMap> {}

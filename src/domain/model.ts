@@ -30,6 +30,8 @@ export interface RunRecord {
   output: Json;
   error: string | null;
   idempotencyKey: string | null;
+  /** With an idempotency key: SHA-256 of the request it was first used with (null before this was kept). */
+  requestHash: string | null;
   /** Seq of the last event appended; bumped under the run's row lock so seqs have no gaps. */
   lastSeq: number;
   createdAt: Date;
@@ -54,8 +56,12 @@ export interface TaskRecord {
   status: TaskStatus;
   /** The step's per-attempt bound, copied from the definition so a claim needs no join. */
   timeoutMs: number | null;
-  /** Attempts started so far; the current attempt while RUNNING. */
+  /** Attempts started so far; the current attempt while RUNNING. Never reset (retryRun continues it). */
   attempt: number;
+  /** The step's own failed attempts since the run started or was last retried: the `maxAttempts` budget. */
+  failures: number;
+  /** Faults of the system (expired leases) since the run started or was last retried: the `maxFaults` budget. */
+  faults: number;
   /** Fencing fence: bumped on every claim, never reset; results must present the current one. */
   fence: string;
   /** Resolved input, set when the task becomes ready. */
@@ -80,10 +86,33 @@ export interface TaskRecord {
 export const ATTEMPT_OUTCOMES = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'LEASE_EXPIRED', 'FENCED', 'CANCELLED', 'RELEASED'] as const;
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
+/**
+ * Whose fault an ended attempt was: STEP (its holder reported a failure, or the step timed out:
+ * counted against `maxAttempts`), SYSTEM (its lease expired: a worker or replica died or froze,
+ * or a result could not be recorded: counted against `maxFaults`), NONE (it succeeded, was
+ * cancelled or released).
+ */
+export type AttemptCause = 'STEP' | 'SYSTEM' | 'NONE';
+
+export function attemptCause(outcome: AttemptOutcome): AttemptCause {
+  switch (outcome) {
+    case 'FAILED':
+    case 'TIMED_OUT':
+      return 'STEP';
+    case 'LEASE_EXPIRED':
+    case 'FENCED':
+      return 'SYSTEM';
+    case 'SUCCEEDED':
+    case 'CANCELLED':
+    case 'RELEASED':
+      return 'NONE';
+  }
+}
+
 /** One attempt at a task: who held it (under which fencing token), when, and how it ended. */
 export interface AttemptRecord {
   taskId: string;
-  /** The fencing token of the claim: unique per task, unlike `attempt`, which retryRun restarts. */
+  /** The fencing token of the claim: unique per task, unlike `attempt` (a released attempt's number is used again). */
   fence: string;
   attempt: number;
   runId: string;

@@ -6,7 +6,7 @@
  * commit together"); nothing here does I/O or reads the clock.
  */
 import { coerceError, DomainError, LimitExceededError, TemplateError } from './errors';
-import type { Json, RunStatus, StepDefinition, TaskStatus, WorkflowDefinition } from './glossary';
+import { maxFaultsOf, type Json, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from './glossary';
 import type { AttemptOutcome, RunEvent, RunRecord, TaskRecord } from './model';
 import { backoffDelayMs, shouldRetry } from './retry';
 import { checkExpansion, resolveTemplates, type ExpansionLimits } from './templates';
@@ -18,6 +18,8 @@ export type TaskState = Pick<
   | 'key'
   | 'status'
   | 'attempt'
+  | 'failures'
+  | 'faults'
   | 'fence'
   | 'input'
   | 'output'
@@ -207,7 +209,9 @@ class Working {
     }
     Object.assign(task, patch);
     this.changed.add(task.id);
-    if (patch.status) {
+    // A run's terminal event is its last: once the run has ended, a task's late change (a result
+    // of an attempt that ran before this ordering held) is written without an event.
+    if (patch.status && !isTerminalRun(this.run.status)) {
       this.events.push({ type: 'task.status', status: patch.status, taskId: task.id, taskKey: task.key, attempt: task.attempt, data });
     }
   }
@@ -261,22 +265,29 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       const step = w.steps.get(task.key)!;
       const failure = transition.failure ?? 'FAILED';
       w.endTarget(task, failure, transition.error);
-      if (!isTerminalRun(w.run.status) && shouldRetry(step.retry, task.attempt, transition.retryable)) {
-        const delay = backoffDelayMs(step.retry, task.attempt, ctx.random);
+      // A fault of the system (the lease expired) spends the fault budget, never the step's
+      // attempts, and queues the task again at once: the lease TTL already spaced it out.
+      const fault = failure === 'LEASE_EXPIRED';
+      const failures = task.failures + (fault ? 0 : 1);
+      const faults = task.faults + (fault ? 1 : 0);
+      const again = fault ? faults <= maxFaultsOf(step.retry) : shouldRetry(step.retry, failures, transition.retryable);
+      if (!isTerminalRun(w.run.status) && again) {
+        const delay = fault ? 0 : backoffDelayMs(step.retry, failures, ctx.random);
         const availableAt = new Date(ctx.now.getTime() + delay);
         w.setTask(
           task,
-          { status: 'QUEUED', error: transition.error, availableAt, queuedAt: ctx.now, timerAt: null, deadlineAt: null, workerId: null },
-          { error: transition.error, failure, retryInMs: delay, ...(transition.reason ? { reason: transition.reason } : {}) },
+          { status: 'QUEUED', failures, faults, error: transition.error, availableAt, queuedAt: ctx.now, timerAt: null, deadlineAt: null, workerId: null },
+          { error: transition.error, failure, fault, retryInMs: delay, ...(transition.reason ? { reason: transition.reason } : {}) },
         );
         w.ready.push({ queue: step.queue, availableAt });
       } else {
+        const why = fault ? `${transition.error} (fault ${faults}; the step allows ${maxFaultsOf(step.retry)})` : transition.error;
         w.setTask(
           task,
-          { status: 'FAILED', error: transition.error, finishedAt: ctx.now, timerAt: null, deadlineAt: null },
-          { error: transition.error, failure, ...(transition.reason ? { reason: transition.reason } : {}) },
+          { status: 'FAILED', failures, faults, error: why, finishedAt: ctx.now, timerAt: null, deadlineAt: null },
+          { error: why, failure, fault, ...(transition.reason ? { reason: transition.reason } : {}) },
         );
-        if (!isTerminalRun(w.run.status)) failRun(w, `Step "${task.key}" failed: ${transition.error}`);
+        if (!isTerminalRun(w.run.status)) failRun(w, `Step "${task.key}" failed: ${why}`);
       }
       break;
     }
@@ -314,13 +325,17 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       if (w.run.status !== 'FAILED' && w.run.status !== 'CANCELLED') {
         throw new IllegalTransitionError('retry', `only FAILED or CANCELLED runs can be retried, the run is ${w.run.status}`, { runId: w.run.id });
       }
+      // The run opens again first: its tasks' events follow its RUNNING, never its old terminal event.
+      const timeoutMs = ctx.definition.timeoutMs;
+      w.setRun({ status: 'RUNNING', output: null, error: null, finishedAt: null, deadlineAt: timeoutMs ? new Date(ctx.now.getTime() + timeoutMs) : null });
       for (const step of ctx.definition.steps) {
         const task = w.byKey.get(step.key)!;
         if (task.status !== 'FAILED' && task.status !== 'CANCELLED') continue;
-        // A fresh retry budget; the fencing token keeps counting up.
+        // Fresh retry and fault budgets; the attempt number and the fencing token keep counting up.
         w.setTask(task, {
           status: 'PENDING',
-          attempt: 0,
+          failures: 0,
+          faults: 0,
           input: null,
           output: null,
           error: null,
@@ -333,8 +348,6 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
           finishedAt: null,
         });
       }
-      const timeoutMs = ctx.definition.timeoutMs;
-      w.setRun({ status: 'RUNNING', output: null, error: null, finishedAt: null, deadlineAt: timeoutMs ? new Date(ctx.now.getTime() + timeoutMs) : null });
       promoteAndSettle(w);
       break;
     }
@@ -424,12 +437,14 @@ function promoteAndSettle(w: Working): void {
   }
 }
 
-/** The run fails at once; steps that have not started are cancelled, running ones may finish. */
+/**
+ * The run fails at once, and every unfinished task is cancelled with it, running attempts
+ * included (their leases are revoked: the holder hears RUN_CANCELLED on its next heartbeat, its
+ * result is refused). So the run's FAILED is its last event: no task finishes after its run
+ * (Netflix Conductor cancels in-progress tasks of a failed workflow the same way). retryRun runs
+ * the cancelled steps again.
+ */
 function failRun(w: Working, error: string): void {
-  for (const task of w.byKey.values()) {
-    if (task.status === 'PENDING' || task.status === 'QUEUED') {
-      w.setTask(task, { status: 'CANCELLED', finishedAt: w.ctx.now, availableAt: null });
-    }
-  }
+  cancelUnfinished(w);
   w.setRun({ status: 'FAILED', error, finishedAt: w.ctx.now }, { error });
 }

@@ -1,6 +1,7 @@
 import client, { type Registry } from 'prom-client';
 import type { EngineHooks } from '../domain/hooks';
 import { LabelBudget } from './label-budget';
+import { ATTEMPT_OUTCOMES, attemptCause } from '../domain/model';
 
 /**
  * The metrics the runbook names (exact names and types), plus what an operator wants beside them.
@@ -97,6 +98,14 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
   const fenced = new client.Counter({
     name: 'maestro_fenced_completions_total',
     help: 'Results refused because they carried a superseded fencing token.',
+    registers: [registry],
+  });
+  // Lifecycle: whose fault an attempt's end was (STEP: spends retry.maxAttempts; SYSTEM: an
+  // expired lease, spends retry.maxFaults). Both labels are closed sets.
+  const attemptsEnded = new client.Counter({
+    name: 'maestro_task_attempts_ended_total',
+    help: "Task attempts ended, by outcome and cause: STEP (the step's own failure or timeout), SYSTEM (a fault: the lease expired), NONE.",
+    labelNames: ['outcome', 'cause'],
     registers: [registry],
   });
   const scheduleLatencyMs = new client.Gauge({
@@ -228,9 +237,11 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
   hooks.on('lease:renew-failed', (e) => leaseRenewFailures.inc({ reason: e.reason }));
   hooks.on('task:reclaimed', () => reclaimed.inc());
   hooks.on('task:fenced', () => fenced.inc());
+  hooks.on('attempt:ended', (e) => attemptsEnded.inc({ outcome: e.outcome, cause: e.cause }));
 
   // Initialise label-less series, so every runbook query returns data before the first event.
   for (const reason of ['LEASE_LOST', 'RUN_CANCELLED']) leaseRenewFailures.inc({ reason }, 0);
+  for (const outcome of ATTEMPT_OUTCOMES) if (outcome !== 'FENCED') attemptsEnded.inc({ outcome, cause: attemptCause(outcome) }, 0);
   return { registry, httpRequests, httpDuration, graphqlOperations, leaseRenewFailures };
 }
 

@@ -1,9 +1,16 @@
 import type { RunEvent } from '../domain/model';
 import { Repeater, SlidingBuffer } from '@repeaterjs/repeater';
 import type { EventBus } from '../events/event-bus';
+import type { RunStatus } from '../domain/glossary';
+import { isTerminalRun } from '../domain/run-machine';
 import type { RunsService } from './runs.service';
 
 const RESYNC = Symbol('resync');
+
+/** A run's terminal event: its last (the state machine appends nothing after it), so a run subscription completes after it. */
+function endsRun(e: RunEvent): boolean {
+  return e.type === 'run.status' && isTerminalRun(e.status as RunStatus);
+}
 const REPLAY_PAGE = 1_000;
 
 /** Live events a slow subscriber may lag behind; past it the OLDEST are dropped, so the newest always arrives and reveals the gap, which is refetched. */
@@ -18,21 +25,29 @@ const LIVE_BUFFER = 1024;
 export class RunEventsService {
   constructor(private readonly deps: { bus: EventBus; runs: RunsService }) {}
 
-  /** One run's events after `afterSeq` (stored first, then live). Throws NotFound for another tenant's run. */
+  /**
+   * One run's events after `afterSeq` (stored first, then live), completing after the run's
+   * terminal event (at once when the caller has seen it already). Throws NotFound for another
+   * tenant's run.
+   */
   async subscribeRun(tenantId: string, requestedId: string, afterSeq: number): Promise<AsyncIterableIterator<RunEvent>> {
     // The stored id: live events carry it in canonical (lower) case, whatever case was asked.
-    const runId = (await this.deps.runs.getOrThrow(tenantId, requestedId)).id;
+    const run = await this.deps.runs.getOrThrow(tenantId, requestedId);
+    const runId = run.id;
     const live = this.live(tenantId, (e) => e.runId === runId);
     // A repeater starts listening on its first next(): start it now, before the history is read.
     const firstLive = live.next();
     const runs = this.deps.runs;
     let last = afterSeq;
+    /** The newest event yielded: the stream ends after a terminal run event with nothing after it. */
+    let newest: RunEvent | null = null;
     /** Everything stored after `last`, page by page (a long run has more than one page). */
     async function* catchUp(): AsyncGenerator<RunEvent> {
       for (;;) {
         const page = await runs.events(tenantId, runId, last, REPLAY_PAGE);
         for (const e of page) {
           last = e.seq;
+          newest = e;
           yield e;
         }
         if (page.length < REPLAY_PAGE) return;
@@ -41,11 +56,14 @@ export class RunEventsService {
     async function* stream(): AsyncGenerator<RunEvent> {
       try {
         yield* catchUp();
+        // A finished run: the replay ended on its terminal event, or the caller had seen it already.
+        if (newest ? endsRun(newest) : isTerminalRun(run.status) && run.lastSeq <= last) return;
         let next = await firstLive;
         while (!next.done) {
           const e = next.value;
           if (e === RESYNC) {
             yield* catchUp();
+            if (newest && endsRun(newest)) return;
             next = await live.next();
             continue;
           }
@@ -58,6 +76,7 @@ export class RunEventsService {
           if (e.seq > last) {
             last = e.seq;
             yield e;
+            if (endsRun(e)) return;
           }
           next = await live.next();
         }

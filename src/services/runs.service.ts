@@ -2,12 +2,13 @@ import type { AttemptRecord, RunEvent, RunRecord, TaskRecord } from '../domain/m
 import type { Limits } from '../config/limits';
 import { checkJson, checkWellFormed } from '../domain/json-limits';
 import { DEFAULT_EXPANSION_LIMITS } from '../domain/templates';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock';
 import { ConflictError, NotFoundError, TemplateError, ValidationError } from '../domain/errors';
 import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
 import { planRun, startEvents } from '../domain/run-machine';
+import { canonicalJson } from '../domain/dag';
 import { listEvents, listEventsOfRuns, numberEvents } from '../store/events.store';
 import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
 import type { Database } from '../store/sql';
@@ -41,6 +42,35 @@ export const runCursor: CursorCodec<Pick<RunRecord, 'createdAt' | 'id'>, RunKey>
 /** The configuration defaults, for services built without a config (tools, tests). */
 const DEFAULT_RUN_LIMITS = Object.freeze({ maxJsonDepth: 64, maxInputBytes: 1024 * 1024, ...DEFAULT_EXPANSION_LIMITS });
 
+/** SHA-256 (hex) of a start request as its idempotency key remembers it: workflow, version asked for (null: latest) and input, canonical. */
+export function startRequestHash(req: { workflow: string; version: number | null; input: Json }): string {
+  return createHash('sha256')
+    .update(canonicalJson({ workflow: req.workflow, version: req.version, input: req.input }))
+    .digest('hex');
+}
+
+/**
+ * An idempotency key answers with its run only for the request it was first used with (Stripe's
+ * rule): the same workflow, version and input. Anything else is a client bug that a silent
+ * "here is the old run" would hide; the conflict names what differs.
+ */
+function sameRequest(existing: RunRecord, key: string, req: { workflow: string; version: number | null; input: Json }, hash: string): RunRecord {
+  if (existing.requestHash === hash) return existing;
+  const differs: string[] = [];
+  if (existing.workflowName !== req.workflow) differs.push('workflow');
+  if (req.version !== null && req.version !== existing.workflowVersion) differs.push('version');
+  if (canonicalJson(existing.input) !== canonicalJson(req.input)) differs.push('input');
+  // Same name, version and input, yet another hash: one request named the version, the other asked for the latest.
+  if (differs.length === 0 && existing.requestHash !== null) differs.push('version');
+  // A run started before requests were hashed: same fields is the same request.
+  if (differs.length === 0) return existing;
+  throw new ConflictError(
+    `idempotencyKey "${key}" was already used for run ${existing.id} with another ${differs.join(', ')}; ` +
+      'send the original request again to get that run, or use a new key for a new run',
+    { reason: 'IDEMPOTENCY_KEY_REUSED', idempotencyKey: key, runId: existing.id, differs },
+  );
+}
+
 export class RunsService {
   constructor(
     private readonly deps: {
@@ -55,8 +85,9 @@ export class RunsService {
 
   /**
    * Starts a run of the latest (or the given) version. With an idempotency key, every call of
-   * the tenant with that key returns the same run, also when the calls race: the unique index
-   * on (tenantId, idempotencyKey) lets one insert win and the others read it.
+   * the tenant with that key and the same request returns the same run, also when the calls
+   * race: the unique index on (tenantId, idempotencyKey) lets one insert win and the others read
+   * it; the key with another workflow, version or input is a CONFLICT naming what differs.
    */
   async start(tenantId: string, req: StartRunInput): Promise<RunRecord> {
     const { db, clock } = this.deps;
@@ -68,6 +99,8 @@ export class RunsService {
     const input: Json = req.input ?? {};
     const limits = this.deps.limits ?? DEFAULT_RUN_LIMITS;
     checkJson(input, { what: 'the run input', maxDepth: limits.maxJsonDepth, maxBytes: limits.maxInputBytes, bytesLimit: 'MAX_INPUT_BYTES' });
+    const request = { workflow: req.workflow, version: req.version ?? null, input };
+    const requestHash = key === null ? null : startRequestHash(request);
     const now = clock.now();
     // The run's root span: a child of the request's span when the request is traced.
     const span = tracer().startSpan('maestro.run', { attributes: { 'maestro.workflow': req.workflow, 'maestro.tenant_id': tenantId } });
@@ -83,7 +116,7 @@ export class RunsService {
       run = await (async () => {
         if (key !== null) {
           const existing = await findRunByIdempotencyKey(db, tenantId, key);
-          if (existing) return existing;
+          if (existing) return sameRequest(existing, key, request, requestHash!);
         }
         const latest = req.version == null;
         // The latest version comes from this replica's memory when it has seen it; the insert
@@ -115,6 +148,7 @@ export class RunsService {
               workflowVersion: workflow.version,
               input,
               idempotencyKey: key,
+              requestHash,
               createdAt: now,
               deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
               traceparent,
@@ -133,7 +167,7 @@ export class RunsService {
           // Another start with this idempotency key won the race: its run is the answer.
           if (key !== null) {
             const existing = await findRunByIdempotencyKey(db, tenantId, key);
-            if (existing) return existing;
+            if (existing) return sameRequest(existing, key, request, requestHash!);
           }
           // A newer version was registered (on any replica): read it and plan again.
           this.deps.workflows.forgetLatest(tenantId, req.workflow);

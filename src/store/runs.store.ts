@@ -13,6 +13,8 @@ export interface NewRun {
   workflowVersion: number;
   input: Json;
   idempotencyKey: string | null;
+  /** With an idempotency key: the hash of the request (see `startRequestHash`). */
+  requestHash: string | null;
   createdAt: Date;
   deadlineAt: Date | null;
   traceparent: string | null;
@@ -29,6 +31,7 @@ const NEW_RUN_COLUMNS = every<keyof NewRun>()([
   'workflowVersion',
   'input',
   'idempotencyKey',
+  'requestHash',
   'createdAt',
   'deadlineAt',
   'traceparent',

@@ -324,7 +324,7 @@ describe('execution of built-in steps', () => {
     });
 
     it('a 5xx fails the run with the status in the error', async () => {
-      await register('http-500', [{ key: 'call', type: 'http', input: { url: `${base}/status/500/plain` } }]);
+      await register('http-500', [{ key: 'call', type: 'http', input: { url: `${base}/status/500/plain` }, retry: { maxAttempts: 1 } }]);
       const run = await runToEnd('http-500');
 
       expect(run.status).toBe('FAILED');
@@ -359,7 +359,7 @@ describe('execution of built-in steps', () => {
     });
 
     it('a server that never answers fails the attempt once the step timeout passes', async () => {
-      await register('http-timeout', [{ key: 'call', type: 'http', input: { url: `${base}/hang` }, timeoutMs: 200 }]);
+      await register('http-timeout', [{ key: 'call', type: 'http', input: { url: `${base}/hang` }, timeoutMs: 200, retry: { maxAttempts: 1 } }]);
       const run = await runToEnd('http-timeout');
 
       expect(run.status).toBe('FAILED');

@@ -349,11 +349,11 @@ describe('fencing tokens and reapers in one conductor', () => {
     await t.ok(FAIL, { id: third!.task.id, fence: third!.leaseToken, error: 'broken', retryable: false });
     expect((await waitForRun(t, runId)).status).toBe('FAILED');
 
-    // 4. retryRun: a fresh attempt budget, but the token keeps counting up.
+    // 4. retryRun: a fresh attempt budget; the attempt number and the token keep counting up.
     await t.ok(RETRY, { id: runId });
     const [fourth] = await claim(t, { queue: 'fence-q', waitMs: 5_000 });
     tokens.push(BigInt(fourth!.leaseToken));
-    expect(fourth!.task.attempt).toBe(1);
+    expect(fourth!.task.attempt).toBe(3);
 
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]!).toBeGreaterThan(tokens[i - 1]!);
     // Every earlier token is refused, whatever it asks.

@@ -1,13 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventBus, Unsubscribe } from '../../src/events/event-bus';
 import type { RunEvent } from '../../src/domain/model';
 import { collect, startTestApp, type GqlResult, type TestApp } from '../helpers/app';
 import { REAL_POSTGRES, REAL_REDIS } from '../helpers/db';
-import { freePort } from '../helpers/net';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/private-services';
 
 /**
  * Faults under load: Redis flushed, Redis killed and restarted, the conductor restarted. Redis
@@ -301,36 +298,19 @@ async function expectExactlyOnce(t: TestApp, workflow: string, runCount: number,
 }
 
 // ---------------------------------------------------------------------------------------------
-// A dedicated redis-server: the faults must never touch the shared one.
+// A private redis-server (test/helpers/private-services.ts): the faults must never touch the shared one.
 // ---------------------------------------------------------------------------------------------
 
-async function spawnRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 200; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (up) return child;
-    await pause(25);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server did not start on port ${port}`);
-}
-
 describe.runIf(REAL_POSTGRES && REAL_REDIS)('Redis faults mid-load (a dedicated redis-server)', () => {
-  let port = 0;
-  let redis: ChildProcess | null = null;
+  let redis: PrivateRedis;
   let t: TestApp;
   let bus: ObservedBus;
 
   beforeAll(async () => {
-    port = await freePort();
-    redis = await spawnRedis(port);
+    redis = await startPrivateRedis();
     t = await startTestApp({
       wrapBus: (inner) => (bus = new ObservedBus(inner)),
-      env: { REDIS_URL: `redis://127.0.0.1:${port}`, LEASE_TTL_MS: '1000', REAPER_INTERVAL_MS: '50', ORPHAN_SWEEP_INTERVAL_MS: '100' },
+      env: { REDIS_URL: redis.url, LEASE_TTL_MS: '1000', REAPER_INTERVAL_MS: '50', ORPHAN_SWEEP_INTERVAL_MS: '100' },
     });
     await registerLoad(t, 'flushed', 'flush-q');
     await registerLoad(t, 'restarted', 'restart-q');
@@ -339,11 +319,11 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('Redis faults mid-load (a dedicated 
   });
   afterAll(async () => {
     await t?.close();
-    redis?.kill('SIGKILL');
+    await redis?.close();
   });
 
   it('FLUSHALL halfway through 300 tasks: no double completion, every run SUCCEEDED, abandoned attempts swept', async () => {
-    const admin = new Redis(`redis://127.0.0.1:${port}`);
+    const admin = new Redis(redis.url);
     // A worker that dies at the moment of the flush: its leases vanish with it, so the reaper
     // never sees them expire; only the orphan sweep can hand its tasks back.
     let doomed: Lease[] = [];
@@ -428,12 +408,11 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('Redis faults mid-load (a dedicated 
       fault: async (mark) => {
         mark();
         const killedAt = Date.now();
-        redis!.kill('SIGKILL');
-        await once(redis!, 'exit');
+        await redis.kill();
         // Committed in Postgres while Redis is down; its publish fails.
         const done = await t.gql(COMPLETE, { id: held!.task.id, fence: held!.leaseToken, output: { during: 'outage' } });
         expect(done.errors).toBeUndefined();
-        redis = await spawnRedis(port);
+        await redis.start();
         respawnedAt = Date.now();
         downFor = respawnedAt - killedAt;
       },
@@ -470,11 +449,10 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('Redis faults mid-load (a dedicated 
       fault: async (mark) => {
         mark();
         const killedAt = Date.now();
-        redis!.kill('SIGKILL');
-        await once(redis!, 'exit');
+        await redis.kill();
         await pause(500);
         // Nothing saved: the new server is empty, every lease gone (a restart and a flush at once).
-        redis = await spawnRedis(port);
+        await redis.start();
         respawnedAt = Date.now();
         downFor = respawnedAt - killedAt;
       },

@@ -152,6 +152,34 @@ describe('runs API', () => {
       expect((await t.ok(RUNS, { filter: { workflow: 'idempotent' } })).runs.totalCount).toBe(1);
     });
 
+    it('an idempotencyKey reused with another workflow, version or input is CONFLICT naming what differs; the same request returns the run', async () => {
+      await t.ok(REGISTER, { input: parked('idem-a') });
+      await t.ok(REGISTER, { input: parked('idem-b') });
+      const first = (await t.ok(START, { workflow: 'idem-a', input: { n: 1, tags: ['x'] }, key: 'order-77' })).startRun;
+      // The same request, its input keys in another order: the original run.
+      expect((await t.ok(START, { workflow: 'idem-a', input: { tags: ['x'], n: 1 }, key: 'order-77' })).startRun.id).toBe(first.id);
+      const conflicts: [Record<string, unknown>, string[]][] = [
+        [{ workflow: 'idem-b', input: { n: 1, tags: ['x'] } }, ['workflow']],
+        [{ workflow: 'idem-a', input: { n: 2, tags: ['x'] } }, ['input']],
+        [{ workflow: 'idem-a', input: { n: 1, tags: ['x'] }, version: 1 }, ['version']],
+        [{ workflow: 'idem-b', input: {} }, ['workflow', 'input']],
+      ];
+      for (const [request, differs] of conflicts) {
+        const { data, errors } = await t.gql(START, { ...request, key: 'order-77' });
+        expect(data, JSON.stringify(request)).toBeNull();
+        expect(errors?.[0]?.extensions).toMatchObject({
+          code: 'CONFLICT',
+          reason: 'IDEMPOTENCY_KEY_REUSED',
+          idempotencyKey: 'order-77',
+          runId: first.id,
+          differs,
+        });
+        expect(errors?.[0]?.message).toContain('order-77');
+      }
+      expect((await t.ok(RUNS, { filter: { workflow: 'idem-b' } })).runs.totalCount).toBe(0);
+      expect((await t.ok(RUNS, { filter: { workflow: 'idem-a' } })).runs.totalCount).toBe(1);
+    });
+
     it.each([
       ['empty', ''],
       ['longer than 256 characters', 'k'.repeat(257)],

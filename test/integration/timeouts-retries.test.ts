@@ -292,7 +292,8 @@ describe('retries, timeouts, cancel and retryRun over the worker protocol', () =
     // A cancelled run can be retried: the cancelled steps run again under a new token.
     expect((await t.ok(RETRY, { id: runId })).retryRun.status).toBe('RUNNING');
     const [again] = await claim('cancel-q', { waitMs: 5_000 });
-    expect(again!.task).toMatchObject({ id: lease!.task.id, attempt: 1 });
+    // The attempt numbering carries on across the retry.
+    expect(again!.task).toMatchObject({ id: lease!.task.id, attempt: 2 });
     expect(BigInt(again!.leaseToken)).toBeGreaterThan(BigInt(lease!.leaseToken));
     await t.ok(COMPLETE, { id: again!.task.id, fence: again!.leaseToken, output: { ok: true } });
     expect((await waitForRun(t, runId)).status).toBe('SUCCEEDED');
@@ -388,7 +389,9 @@ describe('real time: timer wake-ups for remote work do not wait for the schedule
     await t.ok(REGISTER, {
       input: { name: 'retry-once', steps: [{ key: 'work', type: 'job', queue: 'late-retry-q', retry: { maxAttempts: 2, initialDelayMs: 200 } }] },
     });
-    await t.ok(REGISTER, { input: { name: 'step-bound', steps: [{ key: 'work', type: 'job', queue: 'late-step-q', timeoutMs: 300 }] } });
+    await t.ok(REGISTER, {
+      input: { name: 'step-bound', steps: [{ key: 'work', type: 'job', queue: 'late-step-q', timeoutMs: 300, retry: { maxAttempts: 1 } }] },
+    });
     await t.ok(REGISTER, { input: { name: 'run-bound', timeoutMs: 300, steps: [{ key: 'work', type: 'job', queue: 'late-run-q' }] } });
   });
   afterAll(async () => {

@@ -115,7 +115,7 @@ describe('worker protocol', () => {
     const { retryRun } = await t.ok(`mutation($id: ID!) { retryRun(id: $id) { status } }`, { id: startRun.id });
     expect(retryRun.status).toBe('RUNNING');
     const [again] = (await t.ok(CLAIM, { queue: 'images', waitMs: 10_000 })).claimTasks;
-    expect(again.task).toMatchObject({ id: lease.task.id, attempt: 1, input: { n: 2 } });
+    expect(again.task).toMatchObject({ id: lease.task.id, attempt: 2, input: { n: 2 } });
     await t.ok(COMPLETE, { id: again.task.id, fence: again.leaseToken, output: { ok: 2 } });
     const done = await waitForRun(t, startRun.id);
     expect(done.status).toBe('SUCCEEDED');
@@ -191,7 +191,7 @@ describe('worker protocol', () => {
     expect(run.tasks[0].error).toMatch(/timed out after 300 ms/);
   });
 
-  it('a task released after its run failed is cancelled, not run again', async () => {
+  it('a task running when its run failed is cancelled with it, not run again: its release answers RUN_CANCELLED', async () => {
     await t.ok(REGISTER, {
       input: {
         name: 'fork',
@@ -205,11 +205,14 @@ describe('worker protocol', () => {
     const leases = (await t.ok(`mutation { claimTasks(queue: "fork-q", workerId: "w", max: 2, waitMs: 5000) { leaseToken task { id key } } }`)).claimTasks;
     expect(leases).toHaveLength(2);
     await t.ok(FAIL, { id: leases[0].task.id, fence: leases[0].leaseToken, error: 'boom', retryable: false });
-    const { releaseTask } = await t.ok(`mutation($id: ID!, $tok: String!) { releaseTask(taskId: $id, leaseToken: $tok) { status } }`, {
+    // The run failing cancelled the running sibling: giving it back answers RUN_CANCELLED.
+    const released = await t.gql(`mutation($id: ID!, $tok: String!) { releaseTask(taskId: $id, leaseToken: $tok) { status } }`, {
       id: leases[1].task.id,
       tok: leases[1].leaseToken,
     });
-    expect(releaseTask.status).toBe('CANCELLED');
-    expect((await waitForRun(t, startRun.id)).status).toBe('FAILED');
+    expect(released.errors?.[0]?.extensions).toMatchObject({ code: 'RUN_CANCELLED', runStatus: 'FAILED' });
+    const run = await waitForRun(t, startRun.id);
+    expect(run.status).toBe('FAILED');
+    expect(run.tasks.find((x: { key: string }) => x.key === leases[1].task.key).status).toBe('CANCELLED');
   });
 });

@@ -9,7 +9,7 @@ import { REAL_POSTGRES } from '../helpers/db';
  */
 
 const REGISTER = `mutation($input: WorkflowInput!) {
-  registerWorkflow(input: $input) { id name version description steps { key type queue dependsOn input timeoutMs retry { maxAttempts initialDelayMs backoffFactor maxDelayMs } } }
+  registerWorkflow(input: $input) { id name version description steps { key type queue dependsOn input timeoutMs retry { maxAttempts initialDelayMs backoffFactor maxDelayMs maxFaults } } }
 }`;
 const WORKFLOW = `query($name: String!, $version: Int) { workflow(name: $name, version: $version) { id name version steps { key input dependsOn } } }`;
 const WORKFLOWS = `query($first: Int, $after: String) {
@@ -217,13 +217,13 @@ describe('workflows API', () => {
         dependsOn: [],
         input: base.steps[0].input,
         timeoutMs: null,
-        retry: { maxAttempts: 1, initialDelayMs: 1000, backoffFactor: 2, maxDelayMs: 60000 },
+        retry: { maxAttempts: 3, initialDelayMs: 1000, backoffFactor: 2, maxDelayMs: 60000, maxFaults: 10 },
       });
       expect(wf.steps[2]).toMatchObject({
         queue: 'shipping',
         dependsOn: ['fetch', 'price'],
         timeoutMs: 60_000,
-        retry: { maxAttempts: 3, initialDelayMs: 1000, backoffFactor: 1.5, maxDelayMs: 60000 },
+        retry: { maxAttempts: 3, initialDelayMs: 1000, backoffFactor: 1.5, maxDelayMs: 60000, maxFaults: 10 },
       });
     });
 
@@ -263,7 +263,7 @@ describe('workflows API', () => {
               queue: null,
               dependsOn: [],
               timeoutMs: null,
-              retry: { maxAttempts: 1, initialDelayMs: 1000, backoffFactor: 2, maxDelayMs: 60000 },
+              retry: { maxAttempts: 3, initialDelayMs: 1000, backoffFactor: 2, maxDelayMs: 60000, maxFaults: 10 },
             },
             { key: 'price', type: 'noop' },
             { ...base.steps[2], retry: { maxAttempts: 3, backoffFactor: 1.5, initialDelayMs: 1000 } },

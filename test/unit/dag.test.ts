@@ -72,7 +72,7 @@ describe('normalizeDefinition', () => {
     { retry: { maxAttempts: 5 }, expected: { ...DEFAULT_RETRY, maxAttempts: 5 } },
     {
       retry: { maxAttempts: 3, initialDelayMs: 0, backoffFactor: 1, maxDelayMs: 0 },
-      expected: { maxAttempts: 3, initialDelayMs: 0, backoffFactor: 1, maxDelayMs: 0 },
+      expected: { maxAttempts: 3, initialDelayMs: 0, backoffFactor: 1, maxDelayMs: 0, maxFaults: 10 },
     },
     // GraphQL sends null for a field left out; unknown fields must not reach the hash.
     { retry: { maxAttempts: null, bogus: 1 } as never, expected: DEFAULT_RETRY },
@@ -138,7 +138,11 @@ describe('validateDefinition', () => {
       name: 'templates reading a transitive ancestor',
       steps: [step('a'), after('b', 'a'), step('c', { dependsOn: ['b'], input: ['{{ steps.a.output.items[0] }}'] })],
     },
-    { name: 'retry at its bounds', steps: [step('a', { retry: { maxAttempts: 100, initialDelayMs: 0, backoffFactor: 1, maxDelayMs: 604_800_000 } })] },
+    {
+      name: 'retry at its bounds',
+      steps: [step('a', { retry: { maxAttempts: 100, initialDelayMs: 0, backoffFactor: 1, maxDelayMs: 604_800_000, maxFaults: 1000 } })],
+    },
+    { name: 'no fault tolerated', steps: [step('a', { retry: { maxFaults: 0 } })] },
     { name: 'timeout at its bounds', steps: [step('a', { timeoutMs: 1 }), step('b', { timeoutMs: 604_800_000 })] },
   ])('accepts $name', ({ steps }) => {
     expect(() => normalizeDefinition(draft(steps, `W.${'x'.repeat(126)}`))).not.toThrow();
@@ -268,6 +272,12 @@ describe('validateDefinition', () => {
       steps: [step('a', { retry: { maxDelayMs: 604_800_001 } })],
       data: { reason: 'INVALID_RETRY', field: 'maxDelayMs' },
       message: '7 days',
+    },
+    {
+      case: 'maxFaults above 1000',
+      steps: [step('a', { retry: { maxFaults: 1001 } })],
+      data: { reason: 'INVALID_RETRY', field: 'maxFaults', value: 1001 },
+      message: 'from 0 to 1000',
     },
     {
       case: 'zero timeout',
@@ -471,9 +481,9 @@ describe('definitionHash', () => {
 
   it('ignores key order at every depth, as from differently ordered JSON', () => {
     const reordered = JSON.parse(
-      '{"steps":[{"timeoutMs":null,"retry":{"maxDelayMs":60000,"backoffFactor":2,"initialDelayMs":1000,"maxAttempts":1},' +
+      '{"steps":[{"timeoutMs":null,"retry":{"maxFaults":10,"maxDelayMs":60000,"backoffFactor":2,"initialDelayMs":1000,"maxAttempts":3},' +
         '"input":{"headers":{"a":2,"b":1},"url":"https://x"},"dependsOn":[],"queue":null,"type":"noop","key":"a"},' +
-        '{"input":{},"key":"b","type":"noop","queue":null,"dependsOn":["a"],"retry":{"maxAttempts":1,"initialDelayMs":1000,' +
+        '{"input":{},"key":"b","type":"noop","queue":null,"dependsOn":["a"],"retry":{"maxAttempts":3,"maxFaults":10,"initialDelayMs":1000,' +
         '"backoffFactor":2,"maxDelayMs":60000},"timeoutMs":null}],"timeoutMs":null,"description":null}',
     ) as WorkflowDefinition;
     expect(reordered).toEqual(base);

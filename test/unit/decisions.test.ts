@@ -21,6 +21,8 @@ function task(status: TaskStatus, extra: Partial<TaskState> = {}): TaskState & {
     key: 'a',
     status,
     attempt: 2,
+    failures: 1,
+    faults: 0,
     fence: '7',
     input: { in: 1 },
     output: null,

@@ -86,7 +86,9 @@ describe('shouldRetry', () => {
     expect(shouldRetry(policy({ maxAttempts }), attempt, retryable)).toBe(expected);
   });
 
-  it('with the default policy never retries: one attempt in all', () => {
-    expect(shouldRetry(DEFAULT_RETRY, 1, true)).toBe(false);
+  it('with the default policy retries twice: three attempts in all', () => {
+    expect(shouldRetry(DEFAULT_RETRY, 1, true)).toBe(true);
+    expect(shouldRetry(DEFAULT_RETRY, 2, true)).toBe(true);
+    expect(shouldRetry(DEFAULT_RETRY, 3, true)).toBe(false);
   });
 });

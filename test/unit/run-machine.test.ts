@@ -41,6 +41,8 @@ function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): 
     key,
     status,
     attempt: running ? 1 : 0,
+    failures: 0,
+    faults: 0,
     fence: running ? '1' : '0',
     input: null,
     output: null,
@@ -176,14 +178,35 @@ const table: Row[] = [
     ended: ['a:1:RELEASED'],
   },
   {
-    name: 'released after the run failed: cancelled, not run again',
+    name: 'released after the run failed (an attempt left running by an older version): cancelled, no event after the run ended',
     run: run('FAILED'),
     tasks: [task('a', 'RUNNING'), task('b', 'CANCELLED')],
     transition: { kind: 'released', taskId: 't-a' },
     tasksAfter: { a: 'CANCELLED' },
     runAfter: null,
-    events: ['a:CANCELLED'],
+    events: [],
     ended: ['a:1:RELEASED'],
+  },
+  {
+    name: 'succeeded after the run failed (an attempt left running by an older version): recorded, no event after the run ended',
+    run: run('FAILED'),
+    tasks: [task('a', 'RUNNING'), task('b', 'CANCELLED')],
+    transition: { kind: 'succeeded', taskId: 't-a', output: 1 },
+    tasksAfter: { a: 'SUCCEEDED' },
+    runAfter: null,
+    events: [],
+    ended: ['a:1:SUCCEEDED'],
+  },
+  {
+    name: 'failed while a sibling runs: the sibling is cancelled first, the run FAILED is the last event',
+    definition: { description: null, timeoutMs: null, steps: [step('a'), step('b'), step('c', ['a', 'b'])] },
+    run: run('RUNNING'),
+    tasks: [task('a', 'RUNNING'), task('b', 'RUNNING', { fence: '4' }), task('c', 'PENDING')],
+    transition: { kind: 'failed', taskId: 't-a', error: 'boom', retryable: false },
+    tasksAfter: { a: 'FAILED', b: 'CANCELLED', c: 'CANCELLED' },
+    runAfter: 'FAILED',
+    events: ['a:FAILED', 'b:CANCELLED', 'c:CANCELLED', 'run:FAILED'],
+    ended: ['a:1:FAILED', 'b:4:CANCELLED'],
   },
   {
     name: 'cancel: unfinished tasks are cancelled, a running attempt ends CANCELLED',
@@ -211,7 +234,7 @@ const table: Row[] = [
     transition: { kind: 'retry' },
     tasksAfter: { a: 'QUEUED', b: 'PENDING' },
     runAfter: 'RUNNING',
-    events: ['a:PENDING', 'b:PENDING', 'run:RUNNING', 'a:QUEUED'],
+    events: ['run:RUNNING', 'a:PENDING', 'b:PENDING', 'a:QUEUED'],
   },
   {
     name: 'claim (eager): a queued task runs under a new token; a pending run starts',
@@ -243,6 +266,9 @@ describe('applyTransition', () => {
     expect(eventsOf(result)).toEqual(row.events);
     expect(result.attemptsStarted.map((a) => `${a.taskId.slice(2)}:${a.attempt}:${a.fence}`)).toEqual(row.started ?? []);
     expect(result.attemptsEnded.map((a) => `${a.taskId.slice(2)}:${a.fence}:${a.outcome}`)).toEqual(row.ended ?? []);
+    // A run's terminal event is its last: no task event after it.
+    const terminal = result.events.findIndex((e) => e.type === 'run.status' && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(e.status));
+    if (terminal >= 0) expect(terminal).toBe(result.events.length - 1);
   });
 
   it('does not touch its input', () => {
@@ -252,15 +278,20 @@ describe('applyTransition', () => {
     expect(tasks).toEqual(before);
   });
 
-  it('retry: restarts the attempt budget, keeps the fencing token, and gives the run a new deadline', () => {
+  it('retry: restarts the retry and fault budgets, continues the attempt number and the fencing token, and gives the run a new deadline', () => {
     const result = applyTransition(
-      ctx(chain(1, 60_000), run('FAILED', { deadlineAt: NOW }), [task('a', 'FAILED', { attempt: 3, fence: '9' }), task('b', 'CANCELLED')]),
+      ctx(chain(1, 60_000), run('FAILED', { deadlineAt: NOW }), [
+        task('a', 'FAILED', { attempt: 3, failures: 1, faults: 2, fence: '9' }),
+        task('b', 'CANCELLED'),
+      ]),
       {
         kind: 'retry',
       },
     );
     const a = result.tasks.find((t) => t.key === 'a')!;
-    expect(a).toMatchObject({ attempt: 0, fence: '9', status: 'QUEUED' });
+    // The next claim is attempt 4: the history reads on from the attempts before the retry.
+    expect(a).toMatchObject({ attempt: 3, failures: 0, faults: 0, fence: '9', status: 'QUEUED' });
+    expect(claimTask({ ...a, timeoutMs: null }, 'w', NOW).attempt).toBe(4);
     expect(result.run).toMatchObject({ status: 'RUNNING', deadlineAt: later(60_000), finishedAt: null, error: null });
   });
 
@@ -273,7 +304,55 @@ describe('applyTransition', () => {
     });
     expect(result.tasks[0]).toMatchObject({ status: 'QUEUED', availableAt: later(1000), error: 'boom' });
     expect(result.ready).toEqual([{ queue: null, availableAt: later(1000) }]);
-    expect(result.events[0]!.data).toEqual({ error: 'boom', failure: 'FAILED', retryInMs: 1000 });
+    expect(result.events[0]!.data).toEqual({ error: 'boom', failure: 'FAILED', fault: false, retryInMs: 1000 });
+  });
+
+  describe("faults of the system do not spend the step's attempts", () => {
+    const expired = (taskId = 't-a'): Transition => ({ kind: 'failed', taskId, error: 'lease expired', retryable: true, failure: 'LEASE_EXPIRED' });
+
+    it('an expired lease queues a one-attempt step again at once, counted as a fault', () => {
+      const result = applyTransition(ctx(chain(1), run('RUNNING'), [task('a', 'RUNNING'), task('b', 'PENDING')]), expired());
+      expect(result.tasks[0]).toMatchObject({ status: 'QUEUED', availableAt: NOW, failures: 0, faults: 1, attempt: 1 });
+      expect(result.ready).toEqual([{ queue: null, availableAt: NOW }]);
+      expect(result.events[0]!.data).toEqual({ error: 'lease expired', failure: 'LEASE_EXPIRED', fault: true, retryInMs: 0 });
+      expect(result.attemptsEnded.map((a) => a.outcome)).toEqual(['LEASE_EXPIRED']);
+      expect(result.run).toBeNull();
+    });
+
+    it("after a fault, the step's own failure still has its whole budget (attempt 2 is failure 1)", () => {
+      const result = applyTransition(ctx(chain(2), run('RUNNING'), [task('a', 'RUNNING', { attempt: 2, faults: 1 }), task('b', 'PENDING')]), {
+        kind: 'failed',
+        taskId: 't-a',
+        error: 'boom',
+        retryable: true,
+      });
+      // Backoff of the first failure (1000 ms), not of the second attempt.
+      expect(result.tasks[0]).toMatchObject({ status: 'QUEUED', failures: 1, faults: 1, availableAt: later(1000) });
+    });
+
+    it('the fault past maxFaults fails the task and the run (a poison task ends)', () => {
+      const def = chain(3);
+      def.steps[0]!.retry.maxFaults = 2;
+      const survives = applyTransition(ctx(def, run('RUNNING'), [task('a', 'RUNNING', { attempt: 2, faults: 1 }), task('b', 'PENDING')]), expired());
+      expect(survives.tasks[0]).toMatchObject({ status: 'QUEUED', faults: 2 });
+      const fails = applyTransition(ctx(def, run('RUNNING'), [task('a', 'RUNNING', { attempt: 3, faults: 2 }), task('b', 'PENDING')]), expired());
+      expect(eventsOf(fails)).toEqual(['a:FAILED', 'b:CANCELLED', 'run:FAILED']);
+      expect(fails.tasks[0]).toMatchObject({ faults: 3, failures: 0, error: 'lease expired (fault 3; the step allows 2)' });
+    });
+
+    it('a definition stored before maxFaults existed gets the default fault budget', () => {
+      const def = chain(1);
+      delete (def.steps[0]!.retry as Partial<typeof DEFAULT_RETRY>).maxFaults;
+      const result = applyTransition(
+        ctx(def, run('RUNNING'), [task('a', 'RUNNING', { faults: DEFAULT_RETRY.maxFaults - 1 }), task('b', 'PENDING')]),
+        expired(),
+      );
+      expect(result.tasks[0]).toMatchObject({ status: 'QUEUED', faults: DEFAULT_RETRY.maxFaults });
+    });
+
+    it('the default policy: 3 attempts, 1 s then 2 s (±20 %), 60 s cap, 10 faults', () => {
+      expect(DEFAULT_RETRY).toEqual({ maxAttempts: 3, initialDelayMs: 1000, backoffFactor: 2, maxDelayMs: 60_000, maxFaults: 10 });
+    });
   });
 
   it('a dependent whose template cannot resolve fails the run at once', () => {

@@ -31,6 +31,8 @@ function task(type = 'work', input: TaskRecord['input'] = {}): TaskRecord {
     status: 'RUNNING',
     timeoutMs: null,
     attempt: 1,
+    failures: 0,
+    faults: 0,
     fence: String(n),
     input,
     output: null,

@@ -2,9 +2,12 @@ import { Field, Float, InputType, Int } from 'type-graphql';
 import type { Json } from '../../domain/glossary';
 import { JSONScalar } from '../scalars';
 
-@InputType({ description: 'Omitted fields take their defaults: 1 attempt, 1000 ms, ×2, 60000 ms.' })
+@InputType({ description: 'Omitted fields take their defaults: 3 attempts, 1000 ms, ×2, 60000 ms, 10 faults.' })
 export class RetryPolicyInput {
-  @Field(() => Int, { nullable: true, description: 'Attempts in all, 1 to 100. Default 1 (no retry).' })
+  @Field(() => Int, {
+    nullable: true,
+    description: "Attempts that may end in the step's own failure (failTask, a step timeout), the first included, 1 to 100. Default 3.",
+  })
   maxAttempts?: number | null;
 
   @Field(() => Int, { nullable: true, description: 'Delay before the second attempt in milliseconds, 0 to 604800000 (7 days). Default 1000.' })
@@ -15,6 +18,14 @@ export class RetryPolicyInput {
 
   @Field(() => Int, { nullable: true, description: 'Bound of every delay in milliseconds, from initialDelayMs to 604800000 (7 days). Default 60000.' })
   maxDelayMs?: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      'Faults of the system a task survives, 0 to 1000: an expired lease (a worker or conductor replica died or froze) queues it again at once ' +
+      'without spending one of maxAttempts; the fault after these fails it. Default 10.',
+  })
+  maxFaults?: number | null;
 }
 
 @InputType({ description: 'One step of a workflow definition: a node of its DAG.' })
@@ -49,7 +60,7 @@ export class StepInput {
   })
   input?: Json;
 
-  @Field(() => RetryPolicyInput, { nullable: true, description: 'How failed attempts are retried. Default: no retry.' })
+  @Field(() => RetryPolicyInput, { nullable: true, description: 'How failed attempts are retried. Default: 3 attempts, 1 s then 2 s apart (±20%), 10 faults.' })
   retry?: RetryPolicyInput | null;
 
   @Field(() => Int, {

@@ -12,7 +12,8 @@ const RUN_ID = 'The run id.';
 export class RunResolver {
   @Mutation(() => Run, {
     description:
-      'Starts a run of the latest (or the given) version. The same idempotencyKey returns the same run. ' +
+      'Starts a run of the latest (or the given) version. The same idempotencyKey with the same workflow, version and input returns the same run; ' +
+      'with another workflow, version or input it is CONFLICT (extensions.reason IDEMPOTENCY_KEY_REUSED, runId, differs). ' +
       "NOT_FOUND when the tenant has no such workflow or version; BAD_USER_INPUT when the input lacks a path the first steps' templates read, " +
       'or for an idempotencyKey that is empty, longer than 256 characters or not well-formed Unicode; CONFLICT when new versions keep being registered meanwhile (start again); ' +
       'LIMIT_EXCEEDED (`extensions.limit`) for an input over MAX_INPUT_BYTES or deeper than MAX_JSON_DEPTH, or templates that would expand past ' +

@@ -20,6 +20,7 @@ export class SubscriptionResolver {
   @Subscription(() => RunEvent, {
     description:
       'Events of one run. With `afterSeq`, the stored events after it come first, then live ones: nothing missed, nothing twice. ' +
+      "It completes after the run's terminal event (its last), at once when afterSeq is already past it. " +
       'NOT_FOUND when the tenant has no such run; BAD_USER_INPUT for a negative afterSeq.',
     subscribe: ({ args, context }) =>
       mapped(() => {

@@ -2,6 +2,8 @@ import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { RUN_STATUSES, TASK_STATUSES, type Json, type RunStatus as DomainRunStatus, type TaskStatus as DomainTaskStatus } from '../../domain/glossary';
 import {
   ATTEMPT_OUTCOMES,
+  attemptCause,
+  type AttemptCause as DomainAttemptCause,
   type AttemptOutcome as DomainAttemptOutcome,
   type AttemptRecord,
   type RunEvent as DomainRunEvent,
@@ -67,9 +69,28 @@ registerEnumType(AttemptOutcome, {
   },
 });
 
+export const AttemptCause = { STEP: 'STEP', SYSTEM: 'SYSTEM', NONE: 'NONE' } as const satisfies Record<DomainAttemptCause, DomainAttemptCause>;
+registerEnumType(AttemptCause, {
+  name: 'AttemptCause',
+  description: 'Whose fault the end of an attempt was.',
+  valuesConfig: {
+    STEP: {
+      description: "The step's own: its holder reported a failure (FAILED) or the step's timeoutMs passed (TIMED_OUT). Counted against retry.maxAttempts.",
+    },
+    SYSTEM: {
+      description:
+        'A fault of the system: the lease expired (a worker or conductor replica died or froze, or a result could not be recorded). Counted against retry.maxFaults.',
+    },
+    NONE: { description: 'Nobody failed: it succeeded, was cancelled or was released.' },
+  },
+});
+
 @ObjectType({ simpleResolvers: true, description: 'One attempt at a task: who held it, when, how it ended.' })
 export class TaskAttempt {
-  @Field(() => Int, { description: 'Which attempt of the task, from 1 (a RELEASED attempt is not counted: the next one has its number again).' })
+  @Field(() => Int, {
+    description:
+      'Which attempt of the task, from 1, counting on across retries, faults and retryRun (a RELEASED attempt is not counted: the next one has its number again).',
+  })
   attempt: number;
 
   @Field({ description: 'The fencing token the attempt held.' })
@@ -86,6 +107,15 @@ export class TaskAttempt {
 
   @Field(() => AttemptOutcome, { nullable: true, description: 'Null while the attempt runs.' })
   outcome: DomainAttemptOutcome | null;
+
+  @Field(() => AttemptCause, {
+    nullable: true,
+    description: 'Whose fault its end was: the step (counted against maxAttempts), the system (counted against maxFaults), or neither. Null while it runs.',
+  })
+  cause: DomainAttemptCause | null;
+
+  @Field({ description: "True when a fault of the system ended it (LEASE_EXPIRED, FENCED): it did not spend one of the step's maxAttempts." })
+  fault: boolean;
 
   @Field(() => String, { nullable: true, description: 'Why it failed or timed out, as reported; null otherwise.' })
   error: string | null;
@@ -111,8 +141,14 @@ export class Task {
   @Field(() => TaskStatus, { description: 'Where the task is.' })
   status: DomainTaskStatus;
 
-  @Field(() => Int, { description: 'Attempts started so far.' })
+  @Field(() => Int, { description: 'Attempts started so far (retryRun continues the count).' })
   attempt: number;
+
+  @Field(() => Int, { description: "The step's own failed attempts since the run started or was retried: spent of retry.maxAttempts." })
+  failures: number;
+
+  @Field(() => Int, { description: 'Faults of the system (expired leases) since the run started or was retried: spent of retry.maxFaults.' })
+  faults: number;
 
   @Field(() => JSONScalar, { nullable: true, description: 'The input with its templates resolved; null until the task is ready.' })
   input: Json;
@@ -278,6 +314,8 @@ export function toTask(row: TaskRecord): Task {
     queue: row.queue,
     status: row.status,
     attempt: row.attempt,
+    failures: row.failures,
+    faults: row.faults,
     input: row.input,
     output: row.output,
     error: row.error,
@@ -297,6 +335,8 @@ export function toAttempt(row: AttemptRecord): TaskAttempt {
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
     outcome: row.outcome,
+    cause: row.outcome === null ? null : attemptCause(row.outcome),
+    fault: row.outcome !== null && attemptCause(row.outcome) === 'SYSTEM',
     error: row.error,
   };
 }

@@ -1,15 +1,18 @@
 import type { WorkflowRecord } from '../../domain/model';
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
-import type { Json, RetryPolicy as DomainRetryPolicy, StepDefinition } from '../../domain/glossary';
+import { maxFaultsOf, type Json, type RetryPolicy as DomainRetryPolicy, type StepDefinition } from '../../domain/glossary';
 import { DateTimeScalar, JSONScalar } from '../scalars';
 import { PageInfo } from './common.type';
 
 @ObjectType({
   simpleResolvers: true,
-  description: 'How a failed attempt is retried: delay = min(maxDelayMs, initialDelayMs × backoffFactor^(attempt−1)), ±20% jitter.',
+  description:
+    "How a task is tried again. The step's own failures (failTask, a step timeout) count against maxAttempts and wait " +
+    'min(maxDelayMs, initialDelayMs × backoffFactor^(n−1)) ±20% jitter; faults of the system (an expired lease: a worker or replica died or froze) ' +
+    'count against maxFaults instead and queue the task again at once.',
 })
 export class RetryPolicy {
-  @Field(() => Int, { description: 'Attempts in all, the first included.' })
+  @Field(() => Int, { description: "Attempts that may end in the step's own failure, the first included." })
   maxAttempts: number;
 
   @Field(() => Int, { description: 'Delay before the second attempt, in milliseconds.' })
@@ -20,6 +23,9 @@ export class RetryPolicy {
 
   @Field(() => Int, { description: 'Bound of every delay, jitter included, in milliseconds.' })
   maxDelayMs: number;
+
+  @Field(() => Int, { description: 'Faults of the system (expired leases) a task survives; the next one fails it.' })
+  maxFaults: number;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'One node of a workflow DAG.' })
@@ -108,7 +114,8 @@ export function toWorkflow(row: WorkflowRecord): Workflow {
     version: row.version,
     description: row.description,
     timeoutMs: row.definition.timeoutMs ?? null,
-    steps: row.definition.steps,
+    // Definitions stored before `maxFaults` existed read with its default, as the engine applies it.
+    steps: row.definition.steps.map((s) => ({ ...s, retry: { ...s.retry, maxFaults: maxFaultsOf(s.retry) } })),
     createdAt: row.createdAt,
   };
 }

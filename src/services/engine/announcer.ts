@@ -1,5 +1,6 @@
 import type { EventBus } from '../../events/event-bus';
 import type { EngineHooks } from '../../domain/hooks';
+import { attemptCause } from '../../domain/model';
 import type { LeaseStore } from '../../leases/lease-store';
 import type { Batch } from './batch';
 import type { EagerDispatch } from './eager-dispatch';
@@ -100,6 +101,7 @@ export class Announcer {
         traceparent: run.traceparent,
       });
     }
+    for (const a of batch.attemptsEnded) hooks.emit('attempt:ended', { taskId: a.taskId, fence: a.fence, outcome: a.outcome, cause: attemptCause(a.outcome) });
     for (const f of batch.finishedRuns) {
       hooks.emit('run:finished', {
         tenantId: f.tenantId,

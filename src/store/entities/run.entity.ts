@@ -47,6 +47,10 @@ export class RunEntity implements RunRecord {
   @Column({ type: 'varchar', length: 256, nullable: true })
   idempotencyKey: string | null;
 
+  /** SHA-256 (hex) of the canonical startRun request (workflow, version, input) the idempotency key was first used with. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  requestHash: string | null;
+
   /** Seq of the last event appended; bumped under the run's row lock so seqs have no gaps. */
   @Column({ type: 'int', default: 0 })
   lastSeq: number;

@@ -50,6 +50,14 @@ export class TaskEntity implements TaskRecord {
   @Column({ type: 'int', default: 0 })
   attempt: number;
 
+  /** The step's own failed attempts since the run started or was retried (the maxAttempts budget). */
+  @Column({ type: 'int', default: 0 })
+  failures: number;
+
+  /** Faults of the system (expired leases) since the run started or was retried (the maxFaults budget). */
+  @Column({ type: 'int', default: 0 })
+  faults: number;
+
   /** Fencing token: bumped on every claim, never reset; completions must present the current one. */
   @Column({ type: 'bigint', default: 0 })
   fence: string;
