@@ -21,6 +21,8 @@ import { MemoryLeaseStore } from './leases/memory-lease-store';
 import { RedisLeaseStore } from './leases/redis-lease-store';
 import { RedisEventBus } from './events/redis-event-bus';
 import { builtInExecutors } from './executors';
+import type { Resolver } from './executors/http';
+import { limitsFromConfig } from './config/limits';
 import type { Services } from './graphql/context';
 import { createFormatError } from './graphql/errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
@@ -76,6 +78,8 @@ export interface AppOptions {
    * the app still closes the bus it built. @default the bus as built
    */
   wrapBus?: (bus: EventBus) => EventBus;
+  /** Resolves the host names of http steps (tests map names to loopback addresses). @default the system resolver */
+  httpResolver?: Resolver;
 }
 
 /** The composition root: builds every component from the config, starts them, and knows how to stop them. */
@@ -83,6 +87,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const replicaId = `${hostname()}:${process.pid}`;
+  const limits = limitsFromConfig(config);
   const closers: { name: string; close: () => Promise<unknown> }[] = [];
   const closeAll = async () => {
     for (const c of closers.reverse()) {
@@ -118,7 +123,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logRunLifecycle(hooks, logger);
     traceRunLifecycle(hooks);
     const onPublishError = (e: unknown) => logger.warn({ err: coerceError(e) }, 'publishing events failed; subscribers will catch up from history');
-    const workflows = new WorkflowsService(db);
+    const workflows = new WorkflowsService(db, limits);
     const workerId = `conductor:${replicaId}`;
     // The engine hands eagerly claimed built-in tasks to the scheduler, which drives the engine:
     // the engine's port forwards to the scheduler built just below.
@@ -162,7 +167,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       leaseTtlMs: config.leaseTtlMs,
       reaperIntervalMs: config.reaperIntervalMs,
       orphanSweepIntervalMs: config.orphanSweepIntervalMs,
-      executors: builtInExecutors({ httpDefaultTimeoutMs: config.httpStepDefaultTimeoutMs }),
+      executors: builtInExecutors({
+        defaultTimeoutMs: config.httpStepDefaultTimeoutMs,
+        policy: { allow: config.httpStepAllow, deny: config.httpStepDeny, ports: config.httpStepPorts },
+        limits: {
+          maxTimeoutMs: limits.httpStepMaxTimeoutMs,
+          maxResponseBytes: limits.httpStepMaxResponseBytes,
+          maxRequestBytes: limits.httpStepMaxRequestBytes,
+          maxRedirects: limits.httpStepMaxRedirects,
+        },
+        resolve: options.httpResolver,
+      }),
       clock,
       log: logger,
       workerId,

@@ -1,4 +1,5 @@
 import type { WorkflowRecord } from '../domain/model';
+import { LimitExceededError } from '../domain/errors';
 import { definitionHash, normalizeDefinition, validateDefinition, WORKFLOW_NAME_PATTERN } from '../domain/dag';
 import type { WorkflowDefinition, WorkflowDraft } from '../domain/glossary';
 import type { Database, Sql } from '../store/sql';
@@ -15,7 +16,11 @@ export class WorkflowsService {
    */
   private readonly latest = new Map<string, WorkflowRecord>();
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Bounds checked at registration beyond the definition's own rules. @default no http timeout bound */
+    private readonly limits: { httpStepMaxTimeoutMs: number } = { httpStepMaxTimeoutMs: Number.MAX_SAFE_INTEGER },
+  ) {}
 
   /**
    * Registers a definition: an identical one returns the existing latest version, a changed one
@@ -25,6 +30,7 @@ export class WorkflowsService {
   async register(tenantId: string, draft: WorkflowDraft): Promise<WorkflowRecord> {
     const { name, definition } = normalizeDefinition(draft);
     validateDefinition(name, definition);
+    checkHttpStepTimeouts(definition, this.limits.httpStepMaxTimeoutMs);
     const hash = definitionHash(definition);
     for (let attempt = 1; ; attempt++) {
       const latest = await findLatestWorkflow(this.db, tenantId, name);
@@ -109,4 +115,28 @@ export const workflowCursor: CursorCodec<Pick<WorkflowRecord, 'name'>, string> =
 
 function latestKey(tenantId: string, name: string): string {
   return `${tenantId}\u0000${name}`;
+}
+
+/**
+ * An http step holds a dispatch slot while it waits for its server: its timeout (the step's, or a
+ * literal `timeoutMs` in its input) is bounded by HTTP_STEP_MAX_TIMEOUT_MS, so no tenant parks
+ * slots for days. A templated `timeoutMs` is checked when the step runs.
+ */
+function checkHttpStepTimeouts(definition: WorkflowDefinition, max: number): void {
+  for (const step of definition.steps) {
+    if (step.type !== 'http' || step.queue !== null) continue;
+    const input = step.input;
+    const fromInput = input !== null && typeof input === 'object' && !Array.isArray(input) ? input['timeoutMs'] : undefined;
+    for (const [where, value] of [
+      ['timeoutMs', step.timeoutMs],
+      ['input.timeoutMs', fromInput],
+    ] as const) {
+      if (typeof value === 'number' && value > max) {
+        throw new LimitExceededError(
+          `Step "${step.key}" has ${where} ${value}: http steps may wait at most ${max} ms (HTTP_STEP_MAX_TIMEOUT_MS); lower it, or ask an operator to raise the limit`,
+          { limit: 'HTTP_STEP_MAX_TIMEOUT_MS', max, actual: value, step: step.key },
+        );
+      }
+    }
+  }
 }
