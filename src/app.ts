@@ -41,6 +41,7 @@ import { Engine } from './services/engine';
 import type { LocalDispatch } from './scheduler/ports';
 import { RunEventsService } from './services/run-events.service';
 import { RunsService } from './services/runs.service';
+import { TenantQuotas } from './services/quotas';
 import { TasksService } from './services/tasks.service';
 import { WorkflowsService } from './services/workflows.service';
 import { createDataSource, runMigrations } from './store/data-source';
@@ -134,6 +135,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       leaseMs: config.leaseTtlMs,
       reserve: (n) => dispatchTo?.reserve(n) ?? 0,
       unreserve: (n) => dispatchTo?.unreserve(n),
+      admit: (tenantId, type) => dispatchTo?.admit(tenantId, type) ?? false,
+      unadmit: (tenantId, type) => dispatchTo?.unadmit(tenantId, type),
       take: (claimed) => dispatchTo?.take(claimed),
     };
     const engine = new Engine({
@@ -149,7 +152,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       groupCommits: embedded ? 1 : Math.max(1, Math.min(4, config.databasePoolSize - 2)),
     });
     const tasks = new TasksService({ db, engine, leases, bus, clock, hooks, leaseTtlMs: config.leaseTtlMs });
-    const runs = new RunsService({ db, workflows, engine, clock });
+    const quotas = new TenantQuotas({ db, clock, maxActiveRuns: limits.tenantMaxActiveRuns, maxQueuedTasks: limits.tenantMaxQueuedTasks });
+    const runs = new RunsService({ db, workflows, engine, clock, quotas });
     const runEvents = new RunEventsService({ bus, runs });
     const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous });
     const services: Services = { workflows, runs, runEvents, auth, tasks };
@@ -182,6 +186,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       log: logger,
       workerId,
       concurrency: config.dispatchConcurrency,
+      tenantConcurrency: config.dispatchTenantConcurrency,
+      tenantHttpConcurrency: config.httpStepTenantConcurrency,
       pollIntervalMs: config.schedulerPollIntervalMs,
     });
     dispatchTo = scheduler;
