@@ -69,4 +69,19 @@ describe('fair shares of built-in dispatch', () => {
     // Still no more than A's share.
     expect(sockets.size).toBe(3);
   });
+
+  it('eager dispatch keeps a tenant within its share too: a result that readies many http steps starts only its share', async () => {
+    const port = (tarpit.address() as { port: number }).port;
+    const keyC = (await t.app.services.auth.createKey('tenant-c')).key;
+    const fan = Array.from({ length: 6 }, (_, i) => ({ key: `f${i}`, type: 'http', dependsOn: ['root'], input: { url: `http://127.0.0.1:${port}/c` }, timeoutMs: 120_000 }));
+    await t.ok(REGISTER, { input: { name: 'fan', steps: [{ key: 'root', type: 'noop' }, ...fan] } }, keyC);
+    const before = sockets.size;
+    await t.ok(START, { wf: 'fan' }, keyC);
+    const deadline = Date.now() + 10_000;
+    while (t.app.scheduler.tenantHolding('tenant-c').http < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Many turns for an excess attempt to show up.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(t.app.scheduler.tenantHolding('tenant-c')).toEqual({ total: 3, http: 3 });
+    console.log(`tenant C holds ${t.app.scheduler.tenantHolding('tenant-c').http} http steps of its 6 ready; tarpit connections ${before} → ${sockets.size}`);
+  });
 });
