@@ -73,7 +73,13 @@ describe('fair shares of built-in dispatch', () => {
   it('eager dispatch keeps a tenant within its share too: a result that readies many http steps starts only its share', async () => {
     const port = (tarpit.address() as { port: number }).port;
     const keyC = (await t.app.services.auth.createKey('tenant-c')).key;
-    const fan = Array.from({ length: 6 }, (_, i) => ({ key: `f${i}`, type: 'http', dependsOn: ['root'], input: { url: `http://127.0.0.1:${port}/c` }, timeoutMs: 120_000 }));
+    const fan = Array.from({ length: 6 }, (_, i) => ({
+      key: `f${i}`,
+      type: 'http',
+      dependsOn: ['root'],
+      input: { url: `http://127.0.0.1:${port}/c` },
+      timeoutMs: 120_000,
+    }));
     await t.ok(REGISTER, { input: { name: 'fan', steps: [{ key: 'root', type: 'noop' }, ...fan] } }, keyC);
     const before = sockets.size;
     await t.ok(START, { wf: 'fan' }, keyC);

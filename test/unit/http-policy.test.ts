@@ -80,7 +80,7 @@ describe('http step destination policy', () => {
     expect(addressAllowed(policy(dev), '127.0.0.1')).toBe(true);
     expect(addressAllowed(policy(dev), '::1')).toBe(true);
     expect(addressAllowed(policy(dev), '10.0.0.1')).toBe(false);
-    expect(prod.dispatchTenantConcurrency).toBe(32);
+    expect(prod.dispatchTenantConcurrency).toBe(64);
     expect(prod.httpStepTenantConcurrency).toBe(16);
   });
 });
