@@ -32,7 +32,7 @@ export const noisyNeighbour: Scenario = {
     {
       name: 'maestro',
       role: 'ours',
-      settings: { ...maestroSettings(), tarpitStepTimeoutMs: 300_000, floodRuns: ctx.scale(3000, 1000) },
+      settings: { ...maestroSettings(), tarpitStepTimeoutMs: 300_000, floodRuns: ctx.scale(3000, 600) },
       async sample() {
         const sockets = new Set<Socket>();
         const tarpit = createServer((socket) => {
@@ -62,11 +62,11 @@ export const noisyNeighbour: Scenario = {
             for (let i = 0; i < n; i++) out.push(await probe());
             return out;
           };
-          const n = ctx.scale(300, 80);
+          const n = ctx.scale(300, 60);
           await probes(20); // warm-up
           const quiet = summary(await probes(n));
 
-          const floodRuns = ctx.scale(3000, 1000);
+          const floodRuns = ctx.scale(3000, 600);
           let started = 0;
           const flood = pool(
             Array.from({ length: floodRuns }, (_, i) => i),
