@@ -22,6 +22,7 @@ import { MemoryLeaseStore } from './leases/memory-lease-store';
 import { RedisLeaseStore } from './leases/redis-lease-store';
 import { RedisEventBus } from './events/redis-event-bus';
 import { builtInExecutors } from './executors';
+import type { Resolver } from './executors/http';
 import type { Services } from './graphql/context';
 import { unavailableStatusPlugin } from './graphql/errors';
 import { GraphQLGuard } from './graphql/guard';
@@ -42,6 +43,7 @@ import { Engine } from './services/engine';
 import type { LocalDispatch } from './scheduler/ports';
 import { RunEventsService } from './services/run-events.service';
 import { RunsService } from './services/runs.service';
+import { TenantQuotas } from './services/quotas';
 import { TasksService } from './services/tasks.service';
 import { WorkflowsService } from './services/workflows.service';
 import { createDataSource, runMigrations } from './store/data-source';
@@ -84,6 +86,8 @@ export interface AppOptions {
    * the app still closes the bus it built. @default the bus as built
    */
   wrapBus?: (bus: EventBus) => EventBus;
+  /** Resolves the host names of http steps (tests map names to loopback addresses). @default the system resolver */
+  httpResolver?: Resolver;
 }
 
 /** The composition root: builds every component from the config, starts them, and knows how to stop them. */
@@ -91,6 +95,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const replicaId = `${hostname()}:${process.pid}`;
+  const limits = limitsFromConfig(config);
   const closers: { name: string; close: () => Promise<unknown> }[] = [];
   const closeAll = async () => {
     for (const c of closers.reverse()) {
@@ -153,7 +158,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       url = embedded.url;
       logger.info({ dataDir: config.dataDir }, 'using embedded PGlite (set DATABASE_URL for a Postgres server)');
     }
-    const limits = limitsFromConfig(config);
     const dataSourceOptions = {
       url,
       poolSize: embedded ? 1 : config.databasePoolSize,
@@ -205,6 +209,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       leaseMs: config.leaseTtlMs,
       reserve: (n) => dispatchTo?.reserve(n) ?? 0,
       unreserve: (n) => dispatchTo?.unreserve(n),
+      admit: (tenantId, type) => dispatchTo?.admit(tenantId, type) ?? false,
+      unadmit: (tenantId, type) => dispatchTo?.unadmit(tenantId, type),
       take: (claimed) => dispatchTo?.take(claimed),
     };
     const engine = new Engine({
@@ -221,7 +227,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       limits,
     });
     const tasks = new TasksService({ db, engine, leases, bus, clock, hooks, leaseTtlMs: config.leaseTtlMs });
-    const runs = new RunsService({ db, workflows, engine, clock, limits });
+    const quotas = new TenantQuotas({ db, clock, maxActiveRuns: limits.tenantMaxActiveRuns, maxQueuedTasks: limits.tenantMaxQueuedTasks });
+    const runs = new RunsService({ db, workflows, engine, clock, limits, quotas });
     const runEvents = new RunEventsService({ bus, runs });
     const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous });
     const services: Services = { workflows, runs, runEvents, auth, tasks };
@@ -239,11 +246,23 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       leaseTtlMs: config.leaseTtlMs,
       reaperIntervalMs: config.reaperIntervalMs,
       orphanSweepIntervalMs: config.orphanSweepIntervalMs,
-      executors: builtInExecutors({ httpDefaultTimeoutMs: config.httpStepDefaultTimeoutMs }),
+      executors: builtInExecutors({
+        defaultTimeoutMs: config.httpStepDefaultTimeoutMs,
+        policy: { allow: config.httpStepAllow, deny: config.httpStepDeny, ports: config.httpStepPorts },
+        limits: {
+          maxTimeoutMs: limits.httpStepMaxTimeoutMs,
+          maxResponseBytes: limits.httpStepMaxResponseBytes,
+          maxRequestBytes: limits.httpStepMaxRequestBytes,
+          maxRedirects: limits.httpStepMaxRedirects,
+        },
+        resolve: options.httpResolver,
+      }),
       clock,
       log: logger,
       workerId,
       concurrency: config.dispatchConcurrency,
+      tenantConcurrency: config.dispatchTenantConcurrency,
+      tenantHttpConcurrency: config.httpStepTenantConcurrency,
       pollIntervalMs: config.schedulerPollIntervalMs,
     });
     dispatchTo = scheduler;

@@ -3,8 +3,9 @@ import { dag } from './dag';
 import { fanout } from './fanout';
 import { graphqlRead } from './graphql-read';
 import { latency } from './latency';
+import { noisyNeighbour } from './noisy-neighbour';
 import { remote } from './remote';
 import { throughput } from './throughput';
 
 /** In the order they run: scenario 3 loads each side at half of the peak scenario 1 measured. */
-export const scenarios: Scenario[] = [throughput, remote, latency, dag, graphqlRead, fanout];
+export const scenarios: Scenario[] = [throughput, remote, latency, dag, graphqlRead, fanout, noisyNeighbour];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LOOPBACK_ALLOW, parseHostList, parsePorts, type HostList } from '../executors/http-policy';
 
 /**
  * Every environment variable the conductor reads. Nothing else in the code base reads
@@ -19,6 +20,17 @@ export const ENV_VARS = [
   'SCHEDULER_POLL_INTERVAL_MS',
   'DISPATCH_CONCURRENCY',
   'HTTP_STEP_DEFAULT_TIMEOUT_MS',
+  'HTTP_STEP_MAX_TIMEOUT_MS',
+  'HTTP_STEP_MAX_RESPONSE_BYTES',
+  'HTTP_STEP_MAX_REQUEST_BYTES',
+  'HTTP_STEP_MAX_REDIRECTS',
+  'HTTP_STEP_ALLOW',
+  'HTTP_STEP_DENY',
+  'HTTP_STEP_PORTS',
+  'HTTP_STEP_TENANT_CONCURRENCY',
+  'DISPATCH_TENANT_CONCURRENCY',
+  'TENANT_MAX_ACTIVE_RUNS',
+  'TENANT_MAX_QUEUED_TASKS',
   'LEASE_TTL_MS',
   'REAPER_INTERVAL_MS',
   'ORPHAN_SWEEP_INTERVAL_MS',
@@ -66,6 +78,18 @@ const url = (protocols: string[]) =>
     { message: `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   );
 
+const hostList = z.string().refine(
+  (v) => {
+    try {
+      parseHostList(v);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'a comma-separated list of CIDRs (10.0.0.0/8, fd00::/8), IP addresses and host names, or "none"' },
+);
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -84,6 +108,30 @@ const schema = z.object({
   SCHEDULER_POLL_INTERVAL_MS: int(10, 60_000).default(1_000),
   DISPATCH_CONCURRENCY: int(1, 10_000).default(64),
   HTTP_STEP_DEFAULT_TIMEOUT_MS: int(1, 600_000).default(30_000),
+  HTTP_STEP_MAX_TIMEOUT_MS: int(1, 3_600_000).default(300_000),
+  HTTP_STEP_MAX_RESPONSE_BYTES: int(1, 1024 * 1024 * 1024).default(1024 * 1024),
+  HTTP_STEP_MAX_REQUEST_BYTES: int(1, 1024 * 1024 * 1024).default(1024 * 1024),
+  HTTP_STEP_MAX_REDIRECTS: int(0, 20).default(5),
+  HTTP_STEP_ALLOW: hostList.optional(),
+  HTTP_STEP_DENY: hostList.optional(),
+  HTTP_STEP_PORTS: z
+    .string()
+    .refine(
+      (v) => {
+        try {
+          parsePorts(v);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'a comma-separated list of ports and ranges, like 80,443,8000-8999' },
+    )
+    .optional(),
+  HTTP_STEP_TENANT_CONCURRENCY: int(1, 10_000).optional(),
+  DISPATCH_TENANT_CONCURRENCY: int(1, 10_000).optional(),
+  TENANT_MAX_ACTIVE_RUNS: int(1, 100_000_000).default(10_000),
+  TENANT_MAX_QUEUED_TASKS: int(1, 100_000_000).default(100_000),
   LEASE_TTL_MS: int(1_000, 3_600_000).default(30_000),
   REAPER_INTERVAL_MS: int(10, 60_000).default(1_000),
   ORPHAN_SWEEP_INTERVAL_MS: int(100, 600_000).default(15_000),
@@ -144,6 +192,32 @@ export interface Config {
   readonly dispatchConcurrency: number;
   /** Timeout of an `http` step that sets none. @default 30000 */
   readonly httpStepDefaultTimeoutMs: number;
+  /** Longest `timeoutMs` an `http` step may set; a longer one is refused at registerWorkflow (LIMIT_EXCEEDED). @default 300000 (5 min) */
+  readonly httpStepMaxTimeoutMs: number;
+  /** An `http` step whose response is larger fails at once (read as a stream, aborted past it). @default 1048576 (1 MiB) */
+  readonly httpStepMaxResponseBytes: number;
+  /** An `http` step whose request body is larger fails at once, before sending. @default 1048576 (1 MiB) */
+  readonly httpStepMaxRequestBytes: number;
+  /** Redirects an `http` step follows, each checked against the destination policy. @default 5 */
+  readonly httpStepMaxRedirects: number;
+  /**
+   * Destinations `http` steps may reach beyond public addresses: CIDRs and host names
+   * (`HTTP_STEP_ALLOW=10.1.0.0/16,billing.internal`; `none`: nothing).
+   * @default loopback (127.0.0.0/8, ::1) in development and test; nothing in production
+   */
+  readonly httpStepAllow: HostList;
+  /** Destinations `http` steps may never reach, whatever the allow-list says (CIDRs and host names). @default none */
+  readonly httpStepDeny: HostList;
+  /** The only ports `http` steps may reach (`80,443,8000-8999`); null: any. @default any */
+  readonly httpStepPorts: readonly (readonly [number, number])[] | null;
+  /** `http` steps of one tenant executing at once in this replica; the rest wait queued. @default a quarter of DISPATCH_CONCURRENCY (16 of 64) */
+  readonly httpStepTenantConcurrency: number;
+  /** Built-in steps of one tenant executing at once in this replica: its share of DISPATCH_CONCURRENCY. @default DISPATCH_CONCURRENCY: only http steps hold a slot for long, and they have their own share; a share of 48 of 64 drained 4,000 one-step runs of one tenant in 16.5 s instead of 11.1 s */
+  readonly dispatchTenantConcurrency: number;
+  /** Runs of one tenant PENDING or RUNNING at once; startRun beyond it answers QUOTA_EXCEEDED. @default 10000 */
+  readonly tenantMaxActiveRuns: number;
+  /** Tasks of one tenant QUEUED at once; startRun beyond it answers QUOTA_EXCEEDED. @default 100000 */
+  readonly tenantMaxQueuedTasks: number;
   /**
    * Lease of an attempt when the worker asks for none, and of built-in attempts (renewed every
    * third of it). A dead holder's task is reclaimed within this plus one reaper interval. @default 30000
@@ -315,6 +389,17 @@ export function loadConfig(env: Env = process.env as Env): Config {
     schedulerPollIntervalMs: v.SCHEDULER_POLL_INTERVAL_MS,
     dispatchConcurrency: v.DISPATCH_CONCURRENCY,
     httpStepDefaultTimeoutMs: v.HTTP_STEP_DEFAULT_TIMEOUT_MS,
+    httpStepMaxTimeoutMs: v.HTTP_STEP_MAX_TIMEOUT_MS,
+    httpStepMaxResponseBytes: v.HTTP_STEP_MAX_RESPONSE_BYTES,
+    httpStepMaxRequestBytes: v.HTTP_STEP_MAX_REQUEST_BYTES,
+    httpStepMaxRedirects: v.HTTP_STEP_MAX_REDIRECTS,
+    httpStepAllow: parseHostList(v.HTTP_STEP_ALLOW ?? (v.NODE_ENV === 'production' ? 'none' : LOOPBACK_ALLOW)),
+    httpStepDeny: parseHostList(v.HTTP_STEP_DENY ?? 'none'),
+    httpStepPorts: parsePorts(v.HTTP_STEP_PORTS),
+    dispatchTenantConcurrency: Math.min(v.DISPATCH_CONCURRENCY, v.DISPATCH_TENANT_CONCURRENCY ?? Math.max(1, v.DISPATCH_CONCURRENCY)),
+    httpStepTenantConcurrency: Math.min(v.DISPATCH_CONCURRENCY, v.HTTP_STEP_TENANT_CONCURRENCY ?? Math.max(1, Math.ceil(v.DISPATCH_CONCURRENCY / 4))),
+    tenantMaxActiveRuns: v.TENANT_MAX_ACTIVE_RUNS,
+    tenantMaxQueuedTasks: v.TENANT_MAX_QUEUED_TASKS,
     leaseTtlMs: v.LEASE_TTL_MS,
     reaperIntervalMs: v.REAPER_INTERVAL_MS,
     orphanSweepIntervalMs: v.ORPHAN_SWEEP_INTERVAL_MS,

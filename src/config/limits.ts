@@ -31,6 +31,24 @@ export interface Limits {
   // --- metrics ---
   /** Distinct values per tenant-chosen metric label (`workflow`, `queue`); beyond it `__other__`. METRICS_LABEL_VALUES_MAX, @default 100 */
   readonly metricsLabelValuesMax: number;
+
+  // --- http steps and fair shares (SSRF, per-tenant shares, quotas) ---
+  /** Longest `timeoutMs` of an http step (step or input); longer is refused at registerWorkflow. */
+  readonly httpStepMaxTimeoutMs: number;
+  /** Response bytes an http step reads before it fails. */
+  readonly httpStepMaxResponseBytes: number;
+  /** Request body bytes an http step may send. */
+  readonly httpStepMaxRequestBytes: number;
+  /** Redirects an http step follows. */
+  readonly httpStepMaxRedirects: number;
+  /** Built-in steps of one tenant executing at once per replica. */
+  readonly dispatchTenantConcurrency: number;
+  /** http steps of one tenant executing at once per replica. */
+  readonly httpStepTenantConcurrency: number;
+  /** Runs of one tenant PENDING or RUNNING at once (QUOTA_EXCEEDED beyond). */
+  readonly tenantMaxActiveRuns: number;
+  /** Tasks of one tenant QUEUED at once (QUOTA_EXCEEDED beyond). */
+  readonly tenantMaxQueuedTasks: number;
 }
 
 /** What one GraphQL operation may ask for. */
@@ -74,5 +92,14 @@ export function limitsFromConfig(config: Config): Limits {
     maxTemplateStringBytes: config.maxTemplateStringBytes,
     maxTemplateTaskBytes: config.maxTemplateTaskBytes,
     metricsLabelValuesMax: config.metricsLabelValuesMax,
+    // --- http steps and fair shares ---
+    httpStepMaxTimeoutMs: config.httpStepMaxTimeoutMs,
+    httpStepMaxResponseBytes: config.httpStepMaxResponseBytes,
+    httpStepMaxRequestBytes: config.httpStepMaxRequestBytes,
+    httpStepMaxRedirects: config.httpStepMaxRedirects,
+    dispatchTenantConcurrency: config.dispatchTenantConcurrency,
+    httpStepTenantConcurrency: config.httpStepTenantConcurrency,
+    tenantMaxActiveRuns: config.tenantMaxActiveRuns,
+    tenantMaxQueuedTasks: config.tenantMaxQueuedTasks,
   });
 }

@@ -1,9 +1,9 @@
 import type { Executor } from './executor';
-import { createHttpExecutor } from './http';
+import { createHttpExecutor, type HttpExecutorOptions } from './http';
 import { noopExecutor } from './noop';
 import { sleepExecutor } from './sleep';
 
-export function builtInExecutors(opts: { httpDefaultTimeoutMs: number }): Map<string, Executor> {
-  const list = [noopExecutor, sleepExecutor, createHttpExecutor({ defaultTimeoutMs: opts.httpDefaultTimeoutMs })];
+export function builtInExecutors(http: HttpExecutorOptions): Map<string, Executor> {
+  const list = [noopExecutor, sleepExecutor, createHttpExecutor(http)];
   return new Map(list.map((e) => [e.type, e]));
 }

@@ -5,6 +5,7 @@
  */
 import type { TaskRecord } from '../domain/model';
 import type { LeaseRef, RenewResult } from '../leases/lease-store';
+import type { ShareBudgets } from '../primitives/tenant-shares';
 
 /** A task claimed for an executor, with the lease the claim granted. */
 export interface ClaimedTask {
@@ -15,7 +16,7 @@ export interface ClaimedTask {
 /** What the scheduler needs from the engine. */
 export interface SchedulerEngine {
   /** Claims ready built-in tasks (queue null) for this replica's executors. */
-  claim(opts: { tenantId: null; queue: null; limit: number; workerId: string; leaseMs: number }): Promise<ClaimedTask[]>;
+  claim(opts: { tenantId: null; queue: null; limit: number; workerId: string; leaseMs: number; budgets: ShareBudgets }): Promise<ClaimedTask[]>;
   complete(taskId: string, fence: string, output: TaskRecord['output'], tenantId?: null, opts?: { sanitize?: boolean }): Promise<unknown>;
   fail(taskId: string, fence: string, error: string, retryable: boolean): Promise<unknown>;
   /** Gives an attempt back unfinished and uncounted (a draining replica). */
@@ -53,8 +54,12 @@ export interface LocalDispatch {
   readonly leaseMs: number;
   /** Reserves up to `n` executor slots; returns how many it got (0 while draining). */
   reserve(n: number): number;
+  /** Counts a task of the tenant against its share before an eager claim; false: the tenant holds its share. */
+  admit(tenantId: string, type: string): boolean;
+  /** An admitted task that was not claimed after all. */
+  unadmit(tenantId: string, type: string): void;
   /** Gives back reserved slots that were not used. */
   unreserve(n: number): void;
-  /** Starts the claimed tasks on reserved slots (one slot each). */
+  /** Starts the claimed tasks on reserved slots (one slot each), each admitted before. */
   take(claimed: readonly ClaimedTask[]): void;
 }

@@ -4,6 +4,7 @@ import { coerceError } from '../domain/errors';
 import type { Executor } from '../executors/executor';
 import type { LeaseRef, RenewResult } from '../leases/lease-store';
 import { SlotPool } from '../primitives/slot-pool';
+import { TenantShares, type ShareBudgets } from '../primitives/tenant-shares';
 import { runAttempt } from './attempt';
 import { Every } from './every';
 import { Passes } from './passes';
@@ -21,6 +22,10 @@ export interface SchedulerOptions {
   workerId: string;
   /** Built-in attempts executing at once. */
   concurrency: number;
+  /** Built-in attempts of one tenant executing at once (its share). @default concurrency */
+  tenantConcurrency?: number;
+  /** http steps of one tenant executing at once. @default tenantConcurrency */
+  tenantHttpConcurrency?: number;
   /** Longest wait between two looks at the database when nothing wakes the loop. */
   pollIntervalMs: number;
   /** Lease of built-in attempts; renewed every third of it. */
@@ -79,6 +84,10 @@ export class Scheduler implements LocalDispatch {
    * (up to AWAITING_COMMIT more than executors). A claim reserves a slot in both pools.
    */
   private readonly held: SlotPool;
+  /** Each tenant's share of the executors: a tenant whose steps hang holds its share, not the pool. */
+  private readonly shares: TenantShares;
+  /** A claim left ready work behind for a tenant's share: the next slot a tenant frees dispatches again. */
+  private shareWaiting = false;
   /** Dispatch claims: one, or two while claims come back full (see `dispatchPass`). */
   private readonly dispatch: Passes;
   /** Set while a pass that stopped at a full house waits for a slot: one waiter, however many passes stopped. */
@@ -94,6 +103,8 @@ export class Scheduler implements LocalDispatch {
     const running = () => this.phase.kind === 'running';
     this.executors = new SlotPool(opts.concurrency);
     this.held = new SlotPool(opts.concurrency + AWAITING_COMMIT);
+    const tenantTotal = Math.min(opts.concurrency, opts.tenantConcurrency ?? opts.concurrency);
+    this.shares = new TenantShares({ total: tenantTotal, http: Math.min(tenantTotal, opts.tenantHttpConcurrency ?? tenantTotal) });
     this.dispatch = new Passes(() => this.dispatchPass(), { parallel: PARALLEL_CLAIMS, active: running });
     this.timers = new Passes(() => this.timerPass(), { parallel: 1, active: running });
     this.wakeUp = new WakeUp(clock, opts.pollIntervalMs, () => {
@@ -175,7 +186,23 @@ export class Scheduler implements LocalDispatch {
     this.held.release(n);
   }
 
-  /** Tasks claimed on reserved slots. Launched even while draining: they are claimed, and drain waits for them. */
+  admit(tenantId: string, type: string): boolean {
+    return this.phase.kind === 'running' && this.shares.take(tenantId, type === 'http');
+  }
+
+  unadmit(tenantId: string, type: string): void {
+    this.shares.free(tenantId, type === 'http');
+  }
+
+  /** What a tenant executes now (tests and metrics). */
+  tenantHolding(tenantId: string): { total: number; http: number } {
+    return this.shares.holding(tenantId);
+  }
+
+  /**
+   * Tasks claimed on reserved slots, each admitted to its tenant's share. Launched even while
+   * draining: they are claimed, and drain waits for them.
+   */
   take(claimed: readonly ClaimedTask[]): void {
     this.executors.take(claimed.length);
     this.held.take(claimed.length);
@@ -268,18 +295,33 @@ export class Scheduler implements LocalDispatch {
           return;
         }
         let claimed: ClaimedTask[];
+        // Round robin across tenants, none beyond its share: one tenant's hanging steps leave
+        // the rest of the pool to the others.
+        const budgets = this.shares.budgets();
         try {
-          claimed = await this.opts.engine.claim({ tenantId: null, queue: null, limit, workerId: this.opts.workerId, leaseMs: this.opts.leaseTtlMs });
+          claimed = await this.opts.engine.claim({ tenantId: null, queue: null, limit, workerId: this.opts.workerId, leaseMs: this.opts.leaseTtlMs, budgets });
         } catch (e: unknown) {
           this.unreserve(limit);
           throw e;
+        } finally {
+          this.shares.settle(budgets);
         }
-        this.take(claimed);
+        const admitted: ClaimedTask[] = [];
+        const over: ClaimedTask[] = [];
+        for (const c of claimed) (this.shares.take(c.task.tenantId, c.task.type === 'http') ? admitted : over).push(c);
+        this.take(admitted);
+        // A tenant new to both claims running at once can come back over its share: those go back
+        // to the queue, uncounted.
+        for (const { task } of over) void this.giveBack(task);
         // Slots this claim held and did not use may have turned others away meanwhile (an eager
         // claim, a ready signal): giving them back wakes a pass waiting for a slot now, not at
         // the next poll.
-        this.unreserve(limit - claimed.length);
-        if (claimed.length < limit) return;
+        this.unreserve(limit - admitted.length);
+        // A claim cut short by a tenant's share is not an empty queue: claim again at once (the
+        // others' work may be next), and when that tenant frees a slot.
+        const cut = cutByShare(budgets, claimed);
+        if (cut) this.shareWaiting = true;
+        if (claimed.length === 0 || (claimed.length < limit && !cut)) return;
         // A full claim: there is likely more. A second pass claims while this one commits
         // (claims skip each other's rows): 1.5k → 2.xk one-step runs/s in bench scenario 1.
         this.wake();
@@ -316,6 +358,18 @@ export class Scheduler implements LocalDispatch {
     }
   }
 
+  private async giveBack(task: TaskRecord): Promise<void> {
+    try {
+      await this.opts.engine.release(task.id, task.fence);
+    } catch (e: unknown) {
+      // Its lease expires and the reaper queues it again.
+      this.opts.log.error(
+        { err: coerceError(e), taskId: task.id, runId: task.runId, tenantId: task.tenantId },
+        'could not give back a task over its tenant share',
+      );
+    }
+  }
+
   private launch(task: TaskRecord): void {
     const abort = new AbortController();
     const attempt: Attempt = { promise: Promise.resolve(), abort, lease: { taskId: task.id, fence: task.fence, tenantId: task.tenantId }, parked: false };
@@ -328,6 +382,11 @@ export class Scheduler implements LocalDispatch {
         if (executorDone) return;
         executorDone = true;
         this.executors.free();
+        this.shares.free(task.tenantId, task.type === 'http');
+        if (this.shareWaiting) {
+          this.shareWaiting = false;
+          this.wake();
+        }
       },
       // An abort while running abandons the attempt (lease lost); while draining, gives it back.
       draining: () => this.phase.kind !== 'running',
@@ -343,4 +402,24 @@ export class Scheduler implements LocalDispatch {
       this.held.free();
     });
   }
+}
+
+/** Whether some tenant's share, not the queue, bounded what a claim got (or some tenant was already at its share). */
+function cutByShare(budgets: ShareBudgets, claimed: readonly ClaimedTask[]): boolean {
+  const got = new Map<string, { total: number; http: number }>();
+  for (const { task } of claimed) {
+    const g = got.get(task.tenantId) ?? { total: 0, http: 0 };
+    g.total++;
+    if (task.type === 'http') g.http++;
+    got.set(task.tenantId, g);
+  }
+  const index = new Map(budgets.tenants.map((t, i) => [t, i]));
+  if (budgets.tenants.some((_, i) => budgets.total[i]! === 0 || budgets.http[i]! === 0)) return true;
+  for (const [tenant, g] of got) {
+    const i = index.get(tenant);
+    const total = i === undefined ? budgets.defaults.total : budgets.total[i]!;
+    const http = i === undefined ? budgets.defaults.http : budgets.http[i]!;
+    if (g.total >= total || g.http >= http) return true;
+  }
+  return false;
 }

@@ -18,6 +18,7 @@ import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.stor
 import { traceparentOf, tracer } from '../observability/tracing';
 import type { Engine } from './engine';
 import type { WorkflowsService } from './workflows.service';
+import type { TenantQuotas } from './quotas';
 import { pageOf, pageWindow, type CursorCodec, type Page, type PageArgs } from './pagination';
 
 export interface StartRunInput {
@@ -80,6 +81,8 @@ export class RunsService {
       clock: Clock;
       /** @default the configuration defaults */
       limits?: Pick<Limits, 'maxJsonDepth' | 'maxInputBytes' | 'maxTemplateStringBytes' | 'maxTemplateTaskBytes'>;
+      /** Per-tenant quotas on runs in flight and queued tasks. @default none */
+      quotas?: TenantQuotas;
     },
   ) {}
 
@@ -118,6 +121,8 @@ export class RunsService {
           const existing = await findRunByIdempotencyKey(db, tenantId, key);
           if (existing) return sameRequest(existing, key, request, requestHash!);
         }
+        // After the idempotency lookup: repeating an accepted start answers its run, over quota or not.
+        await this.deps.quotas?.check(tenantId);
         const latest = req.version == null;
         // The latest version comes from this replica's memory when it has seen it; the insert
         // checks that no newer version exists, and if one does we read it and plan again.
@@ -162,6 +167,7 @@ export class RunsService {
             events.push(...firstEvents);
             for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
             created = true;
+            this.deps.quotas?.started(tenantId, ready.length);
             return inserted;
           }
           // Another start with this idempotency key won the race: its run is the answer.

@@ -10,7 +10,13 @@ import { findLatestWorkflow, findWorkflowVersion, findWorkflowsByIds, insertWork
 import { pageOf, pageWindow, type CursorCodec, type Page, type PageArgs } from './pagination';
 
 /** The configuration defaults, for services built without a config (tools, tests). */
-const DEFAULT_DEFINITION_LIMITS = Object.freeze({ maxJsonDepth: 64, maxInputBytes: 1024 * 1024, maxDefinitionBytes: 1024 * 1024, maxStepsPerWorkflow: 256 });
+const DEFAULT_DEFINITION_LIMITS = Object.freeze({
+  maxJsonDepth: 64,
+  maxInputBytes: 1024 * 1024,
+  maxDefinitionBytes: 1024 * 1024,
+  maxStepsPerWorkflow: 256,
+  httpStepMaxTimeoutMs: Number.MAX_SAFE_INTEGER,
+});
 
 export class WorkflowsService {
   /** Versions never change once written, so definitions are cached by id without invalidation. */
@@ -23,8 +29,11 @@ export class WorkflowsService {
 
   constructor(
     private readonly db: Database,
-    /** @default the configuration defaults */
-    private readonly limits: Pick<Limits, 'maxJsonDepth' | 'maxInputBytes' | 'maxDefinitionBytes' | 'maxStepsPerWorkflow'> = DEFAULT_DEFINITION_LIMITS,
+    /** @default the configuration defaults, and no http timeout bound */
+    private readonly limits: Pick<
+      Limits,
+      'maxJsonDepth' | 'maxInputBytes' | 'maxDefinitionBytes' | 'maxStepsPerWorkflow' | 'httpStepMaxTimeoutMs'
+    > = DEFAULT_DEFINITION_LIMITS,
   ) {}
 
   /**
@@ -36,6 +45,7 @@ export class WorkflowsService {
     this.checkSizes(draft);
     const { name, definition } = normalizeDefinition(draft, { maxSteps: this.limits.maxStepsPerWorkflow });
     validateDefinition(name, definition, { maxSteps: this.limits.maxStepsPerWorkflow });
+    checkHttpStepTimeouts(definition, this.limits.httpStepMaxTimeoutMs);
     const hash = definitionHash(definition);
     for (let attempt = 1; ; attempt++) {
       const latest = await findLatestWorkflow(this.db, tenantId, name);
@@ -161,4 +171,28 @@ export const workflowCursor: CursorCodec<Pick<WorkflowRecord, 'name'>, string> =
 
 function latestKey(tenantId: string, name: string): string {
   return `${tenantId}\u0000${name}`;
+}
+
+/**
+ * An http step holds a dispatch slot while it waits for its server: its timeout (the step's, or a
+ * literal `timeoutMs` in its input) is bounded by HTTP_STEP_MAX_TIMEOUT_MS, so no tenant parks
+ * slots for days. A templated `timeoutMs` is checked when the step runs.
+ */
+function checkHttpStepTimeouts(definition: WorkflowDefinition, max: number): void {
+  for (const step of definition.steps) {
+    if (step.type !== 'http' || step.queue !== null) continue;
+    const input = step.input;
+    const fromInput = input !== null && typeof input === 'object' && !Array.isArray(input) ? input['timeoutMs'] : undefined;
+    for (const [where, value] of [
+      ['timeoutMs', step.timeoutMs],
+      ['input.timeoutMs', fromInput],
+    ] as const) {
+      if (typeof value === 'number' && value > max) {
+        throw new LimitExceededError(
+          `Step "${step.key}" has ${where} ${value}: http steps may wait at most ${max} ms (HTTP_STEP_MAX_TIMEOUT_MS); lower it, or ask an operator to raise the limit`,
+          { limit: 'HTTP_STEP_MAX_TIMEOUT_MS', max, actual: value, step: step.key },
+        );
+      }
+    }
+  }
 }

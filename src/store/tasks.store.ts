@@ -74,6 +74,50 @@ export async function claimReadyTasks(
   );
 }
 
+/**
+ * Claims ready built-in tasks fairly across tenants: round robin (each tenant's oldest first, then
+ * each one's second, …), and no tenant beyond what it may still start (`budgets`: its share of
+ * the executors, and of them its share of http steps; tenants not listed get the defaults).
+ * The ranking reads every ready built-in task (a window over them, ~1 ms per 1,000): the price
+ * of seeing a quiet tenant's one task behind another's 10,000.
+ */
+export async function claimReadyBuiltIn(
+  sql: Sql,
+  opts: {
+    limit: number;
+    workerId: string;
+    now: Date;
+    budgets: { tenants: string[]; total: number[]; http: number[]; defaults: { total: number; http: number } };
+  },
+): Promise<TaskRecord[]> {
+  const b = opts.budgets;
+  return sql.rows<TaskRecord>(
+    `WITH budgets AS (
+       SELECT * FROM unnest($4::text[], $5::int[], $6::int[]) AS b(tenant, total, http)
+     ), ranked AS (
+       SELECT t.id, t."tenantId", t."availableAt", coalesce(b.total, $7) AS total, coalesce(b.http, $8) AS http,
+         CASE WHEN t.type = 'http' THEN row_number() OVER (PARTITION BY t."tenantId", t.type = 'http' ORDER BY t."availableAt", t.id) ELSE 0 END AS http_rank
+       FROM tasks t LEFT JOIN budgets b ON b.tenant = t."tenantId"
+       WHERE t.status = 'QUEUED' AND t.queue IS NULL AND t."availableAt" <= $1
+     ), fair AS (
+       SELECT id, "availableAt", total, row_number() OVER (PARTITION BY "tenantId" ORDER BY "availableAt", id) AS turn
+       FROM ranked WHERE http_rank <= http
+     ), picked AS (
+       SELECT t.id FROM fair JOIN tasks t ON t.id = fair.id JOIN runs r ON r.id = t."runId"
+       WHERE fair.turn <= fair.total AND t.status = 'QUEUED'
+       ORDER BY fair.turn, fair."availableAt"
+       LIMIT $2
+       FOR UPDATE OF t, r SKIP LOCKED
+     )
+     UPDATE tasks t SET status = 'RUNNING', attempt = t.attempt + 1, fence = t.fence + 1, "workerId" = $3,
+       "startedAt" = $1, "availableAt" = NULL,
+       "deadlineAt" = $1::timestamptz + t."timeoutMs" * interval '1 millisecond'
+     FROM picked WHERE t.id = picked.id
+     RETURNING t.*`,
+    [opts.now, opts.limit, opts.workerId, b.tenants, b.total, b.http, b.defaults.total, b.defaults.http],
+  );
+}
+
 /** Sets a durable timer on a running attempt, only if the caller still holds it. */
 export async function setTaskTimer(sql: Sql, taskId: string, fence: string, at: Date): Promise<boolean> {
   const rows = await sql.rows<{ id: string }>(`UPDATE tasks SET "timerAt" = $3 WHERE id = $1 AND fence = $2 AND status = 'RUNNING' RETURNING id`, [

@@ -40,7 +40,9 @@ describe('eager dispatch of built-in steps', () => {
     // No fallback poll during the test: a poll's claim holds the free slots while it looks, and
     // a result committing meanwhile would leave its next step to the ready signal (correct, but
     // not what this test counts).
-    t = await startTestApp({ env: { DISPATCH_CONCURRENCY: '2', SCHEDULER_POLL_INTERVAL_MS: '60000' } });
+    t = await startTestApp({
+      env: { DISPATCH_CONCURRENCY: '2', DISPATCH_TENANT_CONCURRENCY: '2', HTTP_STEP_TENANT_CONCURRENCY: '2', SCHEDULER_POLL_INTERVAL_MS: '60000' },
+    });
   });
   afterAll(async () => {
     for (const release of held.splice(0)) release();

@@ -48,6 +48,8 @@ export interface Batch {
   finishedRuns: RunRecord[];
   /** Local executor slots reserved for this batch's eager claims (given back when unused or rolled back). */
   reserved: number;
+  /** Eager candidates counted against their tenant's share, by task id (uncounted when not claimed). */
+  admitted: Map<string, { tenantId: string; type: string }>;
 }
 
 export function newBatch(now: Date): Batch {
@@ -68,5 +70,6 @@ export function newBatch(now: Date): Batch {
     finishedTasks: [],
     finishedRuns: [],
     reserved: 0,
+    admitted: new Map(),
   };
 }

@@ -15,21 +15,27 @@ export class EagerDispatch {
 
   /** Claims the ready built-in tasks of the runs this batch changed, on reserved local slots. */
   claim(batch: Batch, staging: Staging): void {
-    const candidates: { runId: string; taskId: string }[] = [];
+    const candidates: { runId: string; taskId: string; tenantId: string; type: string }[] = [];
     for (const { run, tasks } of staging.runs) {
       // Runs locked only to answer LEASE_LOST and the like are left alone.
       if (!staging.changed(run.id) || isTerminalRun(run.status)) continue;
       for (const t of tasks) {
         if (t.status === 'QUEUED' && t.queue === null && (t.availableAt === null || t.availableAt <= batch.now)) {
-          candidates.push({ runId: run.id, taskId: t.id });
+          candidates.push({ runId: run.id, taskId: t.id, tenantId: run.tenantId, type: t.type });
         }
       }
     }
     if (candidates.length === 0) return;
-    const granted = this.local.reserve(candidates.length);
+    // Each tenant within its share of the executors: the rest stays queued for the dispatcher.
+    const admitted = candidates.filter((c) => this.local.admit(c.tenantId, c.type));
+    const granted = this.local.reserve(admitted.length);
+    for (const c of admitted.slice(granted)) this.local.unadmit(c.tenantId, c.type);
     batch.reserved += granted;
     const byRun = new Map<string, string[]>();
-    for (const c of candidates.slice(0, granted)) byRun.set(c.runId, [...(byRun.get(c.runId) ?? []), c.taskId]);
+    for (const c of admitted.slice(0, granted)) {
+      batch.admitted.set(c.taskId, { tenantId: c.tenantId, type: c.type });
+      byRun.set(c.runId, [...(byRun.get(c.runId) ?? []), c.taskId]);
+    }
     for (const [runId, taskIds] of byRun) staging.apply(runId, { kind: 'claim', taskIds, workerId: this.local.workerId });
     // Every ready built-in task is in hand: no replica needs waking for them.
     if (granted === candidates.length) batch.ready = batch.ready.filter((q) => q !== null);
@@ -39,6 +45,8 @@ export class EagerDispatch {
   giveBack(batch: Batch): void {
     if (batch.reserved > 0) this.local.unreserve(batch.reserved);
     batch.reserved = 0;
+    for (const a of batch.admitted.values()) this.local.unadmit(a.tenantId, a.type);
+    batch.admitted.clear();
   }
 
   /** After commit: the claimed tasks go to the executors (launched even while draining: they are claimed), unused slots back. */
@@ -46,6 +54,9 @@ export class EagerDispatch {
     const claimed = batch.claims.filter((c) => c.eager);
     if (batch.reserved > claimed.length) this.local.unreserve(batch.reserved - claimed.length);
     batch.reserved = 0;
+    for (const c of claimed) batch.admitted.delete(c.task.id);
+    for (const a of batch.admitted.values()) this.local.unadmit(a.tenantId, a.type);
+    batch.admitted.clear();
     if (claimed.length) this.local.take(claimed.map((c) => ({ task: c.task, expiresAt: expiries.get(c.task.id) ?? batch.now })));
   }
 

@@ -13,6 +13,7 @@ import type { EventBus } from '../../events/event-bus';
 import type { LeaseRef, LeaseStore } from '../../leases/lease-store';
 import { GroupCommit } from '../../primitives/group-commit';
 import type { LocalDispatch } from '../../scheduler/ports';
+import type { ShareBudgets } from '../../primitives/tenant-shares';
 import { markFenced } from '../../store/attempts.store';
 import type { Database } from '../../store/sql';
 import type { WorkflowsService } from '../workflows.service';
@@ -88,6 +89,8 @@ export class Engine {
     limit: number;
     workerId: string;
     leaseMs: number;
+    /** Built-in claims: what each tenant may still start (fair shares, round robin). */
+    budgets?: ShareBudgets;
   }): Promise<{ task: TaskRecord; expiresAt: Date }[]> {
     if (opts.limit <= 0) return [];
     const { value: tasks, expiries } = await this.kernel.run(

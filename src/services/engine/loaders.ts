@@ -7,7 +7,8 @@ import { NotFoundError } from '../../domain/errors';
 import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks } from '../../store/runs.store';
 import type { Sql } from '../../store/sql';
-import { claimReadyTasks, tasksOfLockedRun, tasksOfLockedRuns } from '../../store/tasks.store';
+import type { ShareBudgets } from '../../primitives/tenant-shares';
+import { claimReadyBuiltIn, claimReadyTasks, tasksOfLockedRun, tasksOfLockedRuns } from '../../store/tasks.store';
 import type { WorkflowsService } from '../workflows.service';
 import type { Loader, LockedRun } from './kernel';
 
@@ -52,9 +53,16 @@ export function oneRun(workflows: WorkflowsService, runId: string, tenantId: str
  * Ready tasks of a queue claimed by the claim statement (their runs locked with them, SKIP
  * LOCKED): each run comes with the tasks claimed from it only — the claim needs no other.
  */
-export function claimed(workflows: WorkflowsService, opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string }): Loader {
+export function claimed(
+  workflows: WorkflowsService,
+  opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string; budgets?: ShareBudgets },
+): Loader {
   return async (sql, now) => {
-    const tasks = await claimReadyTasks(sql, { ...opts, now });
+    const { budgets } = opts;
+    const tasks =
+      opts.queue === null && opts.tenantId === null && budgets
+        ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets })
+        : await claimReadyTasks(sql, { ...opts, now });
     if (tasks.length === 0) return [];
     const runs = await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]);
     return withDefinitions(sql, workflows, runs, tasks);

@@ -1,0 +1,58 @@
+/**
+ * Per-tenant quotas on runs in flight and queued tasks (issue #11, fair shares): startRun beyond
+ * them answers QUOTA_EXCEEDED naming the quota, changes nothing, and leaves other tenants alone.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/domain/manual-clock';
+import { startTestApp, type TestApp } from '../helpers/app';
+
+const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { version } }`;
+const START = `mutation($wf: String!, $key: String) { startRun(workflow: $wf, idempotencyKey: $key) { id } }`;
+const CANCEL = `mutation($id: ID!) { cancelRun(id: $id) { status } }`;
+const COUNT = `query { runs(first: 100) { nodes { id } } }`;
+
+describe('tenant quotas', () => {
+  let t: TestApp;
+  const clock = new ManualClock(new Date('2026-01-01T00:00:00Z'));
+  let keyA: string;
+  let keyB: string;
+  let keyC: string;
+
+  beforeAll(async () => {
+    t = await startTestApp({ clock, env: { TENANT_MAX_ACTIVE_RUNS: '3', TENANT_MAX_QUEUED_TASKS: '5' } });
+    keyA = (await t.app.services.auth.createKey('quota-a')).key;
+    keyB = (await t.app.services.auth.createKey('quota-b')).key;
+    keyC = (await t.app.services.auth.createKey('quota-c')).key;
+    for (const key of [keyA, keyB]) await t.ok(REGISTER, { input: { name: 'parked', steps: [{ key: 'w', type: 'work', queue: 'nobody' }] } }, key);
+    const four = ['a', 'b', 'c', 'd'].map((k) => ({ key: k, type: 'work', queue: 'nobody' }));
+    await t.ok(REGISTER, { input: { name: 'wide', steps: four } }, keyC);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('refuses a start beyond the runs in flight, with a typed error, and lets the tenant start again once runs end', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await t.ok(START, { wf: 'parked', key: `k${i}` }, keyA)).startRun.id);
+    const refused = await t.gql(START, { wf: 'parked' }, keyA);
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'QUOTA_EXCEEDED', quota: 'TENANT_MAX_ACTIVE_RUNS', max: 3 });
+    expect(refused.errors?.[0]?.message).toContain('TENANT_MAX_ACTIVE_RUNS');
+    // Nothing was created.
+    expect((await t.ok(COUNT, {}, keyA)).runs.nodes).toHaveLength(3);
+    // Repeating an accepted start answers its run, quota or not.
+    expect((await t.ok(START, { wf: 'parked', key: 'k0' }, keyA)).startRun.id).toBe(ids[0]);
+    // Another tenant is not held back.
+    expect((await t.gql(START, { wf: 'parked' }, keyB)).errors).toBeUndefined();
+
+    await t.ok(CANCEL, { id: ids[0] }, keyA);
+    await clock.advance(1_000);
+    expect((await t.gql(START, { wf: 'parked' }, keyA)).errors).toBeUndefined();
+  });
+
+  it('refuses a start beyond the queued tasks', async () => {
+    expect((await t.gql(START, { wf: 'wide' }, keyC)).errors).toBeUndefined();
+    expect((await t.gql(START, { wf: 'wide' }, keyC)).errors).toBeUndefined();
+    const refused = await t.gql(START, { wf: 'wide' }, keyC);
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'QUOTA_EXCEEDED', quota: 'TENANT_MAX_QUEUED_TASKS', max: 5 });
+  });
+});
