@@ -39,6 +39,8 @@ export interface EngineDeps {
 interface Report {
   taskId: string;
   fence: string;
+  /** The secret of a remote holder's token; undefined for the conductor's own executors. */
+  secret?: string | null;
   /** null: the conductor's own executors (any tenant). */
   tenantId: string | null;
   result: AttemptResult;
@@ -77,6 +79,8 @@ export class Engine {
     limit: number;
     workerId: string;
     leaseMs: number;
+    /** Skip tasks reclaimed from `workerId` since then (its long poll predates the reclaim). @default null */
+    notReclaimedSince?: Date | null;
   }): Promise<{ task: TaskRecord; expiresAt: Date }[]> {
     if (opts.limit <= 0) return [];
     const { value: tasks, expiries } = await this.kernel.run(
@@ -89,18 +93,18 @@ export class Engine {
   }
 
   /** Records a successful attempt. Accepted only with the task's current fencing token. */
-  complete(taskId: string, fence: string, output: Json, tenantId: string | null = null): Promise<TaskRecord> {
-    return this.report({ taskId, fence, tenantId, result: { kind: 'succeeded', output } });
+  complete(taskId: string, fence: string, output: Json, tenantId: string | null = null, secret?: string | null): Promise<TaskRecord> {
+    return this.report({ taskId, fence, secret, tenantId, result: { kind: 'succeeded', output } });
   }
 
   /** Records a failed attempt: retried after backoff while the policy allows, else the run fails. */
-  fail(taskId: string, fence: string, error: string, retryable: boolean, tenantId: string | null = null): Promise<TaskRecord> {
-    return this.report({ taskId, fence, tenantId, result: { kind: 'failed', error, retryable } });
+  fail(taskId: string, fence: string, error: string, retryable: boolean, tenantId: string | null = null, secret?: string | null): Promise<TaskRecord> {
+    return this.report({ taskId, fence, secret, tenantId, result: { kind: 'failed', error, retryable } });
   }
 
   /** Gives an attempt back unfinished: the task is queued again and the attempt does not count. */
-  release(taskId: string, fence: string, tenantId: string | null = null): Promise<TaskRecord> {
-    return this.report({ taskId, fence, tenantId, result: { kind: 'released' } });
+  release(taskId: string, fence: string, tenantId: string | null = null, secret?: string | null): Promise<TaskRecord> {
+    return this.report({ taskId, fence, secret, tenantId, result: { kind: 'released' } });
   }
 
   /**
@@ -194,7 +198,7 @@ export class Engine {
   private decideReport(s: Staging, r: Report): TaskRecord | Error {
     const found = s.ofTask(r.taskId);
     if (!found || (r.tenantId !== null && found.locked.run.tenantId !== r.tenantId)) return new NotFoundError('Task', r.taskId);
-    const decision = decideResult(found.locked.run, found.task, r.fence, r.result);
+    const decision = decideResult(found.locked.run, found.task, r.fence, r.result, r.secret);
     if ('refused' in decision) return decision.refused;
     if ('unchanged' in decision) return found.task;
     return s.apply(found.locked.run.id, decision.transition).tasks.find((t) => t.id === r.taskId)!;

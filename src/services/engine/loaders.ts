@@ -52,7 +52,10 @@ export function oneRun(workflows: WorkflowsService, runId: string, tenantId: str
  * Ready tasks of a queue claimed by the claim statement (their runs locked with them, SKIP
  * LOCKED): each run comes with the tasks claimed from it only — the claim needs no other.
  */
-export function claimed(workflows: WorkflowsService, opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string }): Loader {
+export function claimed(
+  workflows: WorkflowsService,
+  opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string; notReclaimedSince?: Date | null },
+): Loader {
   return async (sql, now) => {
     const tasks = await claimReadyTasks(sql, { ...opts, now });
     if (tasks.length === 0) return [];
