@@ -6,6 +6,7 @@
  */
 import { ConflictError, LeaseLostError, RunCancelledError, type DomainError } from './errors';
 import type { Json } from './glossary';
+import { secretMatches } from './lease-token';
 import { isTerminalRun, type RunState, type TaskState, type Transition } from './run-machine';
 
 /** A result a holder reports for its attempt. */
@@ -22,8 +23,16 @@ export type ResultDecision = { transition: Transition } | { unchanged: true } | 
  * A holder's result is accepted only with the task's current fencing token, while its attempt
  * runs. Completing twice with the current token is idempotent: the first result stands.
  */
-export function decideResult(run: Pick<RunState, 'id' | 'status'>, task: TaskState, fence: string, result: AttemptResult): ResultDecision {
-  if (task.fence !== fence) return { refused: new LeaseLostError(task.id, fence) };
+export function decideResult(
+  run: Pick<RunState, 'id' | 'status'>,
+  task: TaskState,
+  fence: string,
+  result: AttemptResult,
+  /** The secret of the caller's lease token; undefined: the conductor's own executors, which hold the task record. */
+  secret?: string | null,
+): ResultDecision {
+  // A wrong secret is refused like a stale token: the caller learns nothing about the lease.
+  if (task.fence !== fence || (secret !== undefined && !secretMatches(task.leaseSecret, secret))) return { refused: new LeaseLostError(task.id, fence) };
   if (task.status === 'CANCELLED' || run.status === 'CANCELLED') return { refused: new RunCancelledError(run.id, task.id, run.status) };
   if (task.status === 'SUCCEEDED' && result.kind === 'succeeded') return { unchanged: true };
   if (task.status !== 'RUNNING') return { refused: new LeaseLostError(task.id, fence) };

@@ -16,7 +16,9 @@
  *   record its result): that counts against `retry.maxFaults` instead, never against maxAttempts.
  * - **Lease**: the right to execute one attempt, held by one worker until it expires.
  * - **Fencing token**: a number that only ever increases, issued with each claim; a completion is
- *   accepted only with the task's current token (Kleppmann, "How to do distributed locking").
+ *   accepted only with the task's current token (Kleppmann, "How to do distributed locking"). The
+ *   lease token a worker holds is `<fence>.<secret>` (domain/lease-token.ts): the number orders,
+ *   the secret proves the claim was handed to the caller.
  * - **Worker**: what executes tasks: a built-in executor in the conductor (steps without a queue)
  *   or a remote process claiming from a **queue** over the API.
  * - **Event**: an append-only record of a run or task status change, numbered per run by `seq`.

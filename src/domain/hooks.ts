@@ -39,6 +39,8 @@ export interface EngineHookMap {
   'task:claimed': [TaskHook & { queue: string | null; workerId: string; waitedMs: number | null }];
   /** A claim transaction of the claim statement ended (also an empty one: nothing was ready). */
   'claim:committed': [{ queue: string | null; workerId: string; claimed: number }];
+  /** Tasks a claim took could not be handed over (the caller went away first): given back, uncounted. */
+  'claim:undelivered': [{ workerId: string; taskIds: string[] }];
   /** A reaper pass's reclaim transaction ended: leases it was handed, and how many were still current and reclaimed. */
   'reclaim:committed': [{ tried: number; reclaimed: number }];
   /** Something time-driven was scheduled (a retry delay, an attempt or run deadline): the local scheduler arms a wake-up. */

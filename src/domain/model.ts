@@ -64,6 +64,8 @@ export interface TaskRecord {
   faults: number;
   /** Fencing fence: bumped on every claim, never reset; results must present the current one. */
   fence: string;
+  /** The secret half of the current lease token (see domain/lease-token.ts); null for attempts claimed before tokens had one. */
+  leaseSecret: string | null;
   /** Resolved input, set when the task becomes ready. */
   input: Json;
   output: Json;

@@ -21,6 +21,7 @@ export type TaskState = Pick<
   | 'failures'
   | 'faults'
   | 'fence'
+  | 'leaseSecret'
   | 'input'
   | 'output'
   | 'error'
@@ -62,6 +63,8 @@ export interface MachineContext {
   random: () => number;
   /** How far templates may expand a step's input. @default DEFAULT_EXPANSION_LIMITS */
   limits?: ExpansionLimits;
+  /** A new lease secret for each claim made in memory (128 random bits, base64url); injected: the domain does no I/O. */
+  newSecret: () => string;
 }
 
 /** A task the machine knows how to claim: the step's per-attempt bound decides the deadline. */
@@ -159,12 +162,13 @@ const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(['SUCCEEDED', 'FAILED', 'CA
  * for claims made in memory under the run's lock (eager dispatch). The fencing token goes up by
  * one, as on every claim.
  */
-export function claimTask(task: ClaimableTask, workerId: string, now: Date): TaskState {
+export function claimTask(task: ClaimableTask, workerId: string, now: Date, secret: string): TaskState {
   return {
     ...task,
     status: 'RUNNING',
     attempt: task.attempt + 1,
     fence: (BigInt(task.fence) + 1n).toString(),
+    leaseSecret: secret,
     workerId,
     startedAt: now,
     availableAt: null,
@@ -361,7 +365,7 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
           });
         }
         // The claim's RUNNING event is recordClaim's (it names the worker), not setTask's.
-        Object.assign(task, claimTask(task, transition.workerId, ctx.now));
+        Object.assign(task, claimTask(task, transition.workerId, ctx.now, ctx.newSecret()));
         w.changed.add(task.id);
         w.recordClaim(task, transition.workerId);
       }

@@ -37,6 +37,8 @@ export interface Context {
   loaders: Loaders;
   /** Aborted when the client goes away before the response is sent (ends long polls). */
   signal?: AbortSignal;
+  /** Runs `fn` if the response cannot be delivered (the client went away before it was sent); HTTP only. */
+  undelivered?: (fn: () => void) => void;
 }
 
 /**
@@ -117,6 +119,6 @@ class LazyLoaders implements Loaders {
   }
 }
 
-export function createContext(services: Services, tenantId: string, signal?: AbortSignal): Context {
-  return { tenantId, services, loaders: createLoaders(services, tenantId), signal };
+export function createContext(services: Services, tenantId: string, signal?: AbortSignal, undelivered?: (fn: () => void) => void): Context {
+  return { tenantId, services, loaders: createLoaders(services, tenantId), signal, undelivered };
 }

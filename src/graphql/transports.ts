@@ -40,10 +40,15 @@ export function httpContext(services: Services): (args: { req: IncomingMessage; 
     try {
       const principal = await services.auth.authenticate(req.headers.authorization);
       const gone = new AbortController();
+      const onGone: (() => void)[] = [];
       res.once('close', () => {
-        if (!res.writableFinished) gone.abort();
+        if (res.writableFinished) return;
+        gone.abort();
+        for (const fn of onGone.splice(0)) fn();
       });
-      return createContext(services, principal.tenantId, gone.signal);
+      // Registered after the client left: run at once.
+      const undelivered = (fn: () => void) => (gone.signal.aborted ? fn() : onGone.push(fn));
+      return createContext(services, principal.tenantId, gone.signal, undelivered);
     } catch (e: unknown) {
       throw mapError(e, true);
     }

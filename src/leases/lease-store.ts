@@ -10,6 +10,12 @@ export interface LeaseRef {
   fence: string;
   /** Part of the lease's value: a caller of another tenant cannot renew it even knowing the task id. */
   tenantId: string;
+  /**
+   * The secret of the lease token (domain/lease-token.ts), kept with the lease: a renewal must
+   * present it. Release, revoke, `held` and the reaper go by the fence alone (the conductor's
+   * side, which may not know it). Absent or null: a lease from before tokens had a secret.
+   */
+  secret?: string | null;
 }
 
 export type RenewResult =

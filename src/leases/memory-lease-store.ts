@@ -4,6 +4,7 @@ import type { LeaseRef, LeaseStore, RenewResult } from './lease-store';
 interface Entry {
   tenantId: string;
   fence: string;
+  secret: string | null;
   revoked: boolean;
   expiresAt: number;
 }
@@ -31,7 +32,7 @@ export class MemoryLeaseStore implements LeaseStore {
       const held = this.live(l.taskId);
       if (held && BigInt(held.fence) > BigInt(l.fence)) return null;
       const expiresAt = now + l.ttlMs;
-      this.leases.set(l.taskId, { tenantId: l.tenantId, fence: l.fence, revoked: false, expiresAt });
+      this.leases.set(l.taskId, { tenantId: l.tenantId, fence: l.fence, secret: l.secret ?? null, revoked: false, expiresAt });
       this.expiries.set(`${l.taskId}|${l.fence}`, { ref: { taskId: l.taskId, fence: l.fence, tenantId: l.tenantId }, at: expiresAt });
       return new Date(expiresAt);
     });
@@ -40,7 +41,7 @@ export class MemoryLeaseStore implements LeaseStore {
   async renew(lease: LeaseRef, ttlMs: number): Promise<RenewResult> {
     const e = this.live(lease.taskId);
     if (!e) return { ok: false, reason: 'MISSING' };
-    if (e.fence !== lease.fence || e.tenantId !== lease.tenantId) return { ok: false, reason: 'LOST' };
+    if (e.fence !== lease.fence || e.tenantId !== lease.tenantId || e.secret !== (lease.secret ?? null)) return { ok: false, reason: 'LOST' };
     if (e.revoked) return { ok: false, reason: 'CANCELLED' };
     e.expiresAt = this.clock.now().getTime() + ttlMs;
     this.expiries.set(`${lease.taskId}|${lease.fence}`, { ref: { taskId: lease.taskId, fence: lease.fence, tenantId: lease.tenantId }, at: e.expiresAt });

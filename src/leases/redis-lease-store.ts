@@ -3,7 +3,8 @@ import type { LeaseRef, LeaseStore, RenewResult } from './lease-store';
 import { connectRedis } from '../startup/redis-connect';
 
 /**
- * Lease key `<prefix>lease:<taskId>` = `<tenantId>/<token>` (or `X:` before it once revoked), with
+ * Lease key `<prefix>lease:<taskId>` = `<tenantId>/<fence>#<secret>` (`<tenantId>/<fence>` for a
+ * lease from before secrets; `X:` before it once revoked), with
  * a TTL; a sorted set `<prefix>lease-expiries` of `<taskId>|<token>|<tenantId>` scored by expiry,
  * for the reaper. Every
  * script reads Redis's own clock (TIME), so all replicas judge expiry by one clock.
@@ -15,7 +16,7 @@ local ttl = tonumber(ARGV[2])
 -- Never replace a newer holder: a grant delayed in flight must not overwrite a later claim's.
 local held = redis.call('GET', KEYS[1])
 if held then
-  local token = tonumber(string.match(held, '/(%d+)$'))
+  local token = tonumber(string.match(held, '/(%d+)#') or string.match(held, '/(%d+)$'))
   if token and token > tonumber(ARGV[4]) then return -1 end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
@@ -32,12 +33,22 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
 return {1, now + ttl}`;
 
-const RELEASE = `local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] or v == 'X:' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
+/** Whether a stored value is the lease of base `<tenantId>/<fence>`, whatever its secret (revoked or not). */
+const SAME = `local function same(v, base)
+  if not v then return false end
+  if string.sub(v, 1, 2) == 'X:' then v = string.sub(v, 3) end
+  return v == base or string.sub(v, 1, #base + 1) == base .. '#'
+end`;
+
+const RELEASE = `${SAME}
+local v = redis.call('GET', KEYS[1])
+if same(v, ARGV[1]) then redis.call('DEL', KEYS[1]) end
 redis.call('ZREM', KEYS[2], ARGV[2])
 return 1`;
 
-const REVOKE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], 'X:' .. ARGV[1], 'KEEPTTL') end
+const REVOKE = `${SAME}
+local v = redis.call('GET', KEYS[1])
+if same(v, ARGV[1]) and string.sub(v, 1, 2) ~= 'X:' then redis.call('SET', KEYS[1], 'X:' .. v, 'KEEPTTL') end
 return 1`;
 
 const EXPIRED = `${NOW}
@@ -57,7 +68,10 @@ type Scripts = {
   leaseExpired(zset: string, limit: number): Promise<string[]>;
 };
 
+/** The lease's base: tenant and fence, what the conductor's side matches on. */
 const value = (l: LeaseRef) => `${l.tenantId}/${l.fence}`;
+/** The whole stored value: a renewal must present the secret too. */
+const full = (l: LeaseRef) => (l.secret ? `${value(l)}#${l.secret}` : value(l));
 const member = (l: LeaseRef) => `${l.taskId}|${l.fence}|${l.tenantId}`;
 
 function parseMember(m: string): LeaseRef {
@@ -99,7 +113,7 @@ export class RedisLeaseStore implements LeaseStore {
     // One round trip for a whole claim batch.
     // Queued in the pipeline, not sent: exec() sends them in one round trip.
     const pipeline = this.redis.pipeline() as unknown as Scripts & { exec(): Promise<[Error | null, unknown][]> };
-    for (const l of leases) void pipeline.leaseAcquire(this.key(l.taskId), this.zset, value(l), l.ttlMs, member(l), l.fence);
+    for (const l of leases) void pipeline.leaseAcquire(this.key(l.taskId), this.zset, full(l), l.ttlMs, member(l), l.fence);
     const results = await pipeline.exec();
     return results.map(([err, at]) => {
       if (err) throw err;
@@ -108,7 +122,7 @@ export class RedisLeaseStore implements LeaseStore {
   }
 
   async renew(lease: LeaseRef, ttlMs: number): Promise<RenewResult> {
-    const [ok, result] = await this.redis.leaseRenew(this.key(lease.taskId), this.zset, value(lease), ttlMs, member(lease));
+    const [ok, result] = await this.redis.leaseRenew(this.key(lease.taskId), this.zset, full(lease), ttlMs, member(lease));
     if (ok === 1) return { ok: true, expiresAt: new Date(Number(result)) };
     return { ok: false, reason: result as 'LOST' | 'CANCELLED' | 'MISSING' };
   }
@@ -150,7 +164,10 @@ export class RedisLeaseStore implements LeaseStore {
   async held(leases: readonly LeaseRef[]): Promise<boolean[]> {
     if (leases.length === 0) return [];
     const values = await this.redis.mget(...leases.map((l) => this.key(l.taskId)));
-    return leases.map((l, i) => values[i] === value(l) || values[i] === `X:${value(l)}`);
+    return leases.map((l, i) => {
+      const v = values[i]?.replace(/^X:/, '');
+      return v === value(l) || Boolean(v?.startsWith(`${value(l)}#`));
+    });
   }
 
   async ping(): Promise<void> {

@@ -372,7 +372,12 @@ export class Scheduler implements LocalDispatch {
 
   private launch(task: TaskRecord): void {
     const abort = new AbortController();
-    const attempt: Attempt = { promise: Promise.resolve(), abort, lease: { taskId: task.id, fence: task.fence, tenantId: task.tenantId }, parked: false };
+    const attempt: Attempt = {
+      promise: Promise.resolve(),
+      abort,
+      lease: { taskId: task.id, fence: task.fence, tenantId: task.tenantId, secret: task.leaseSecret },
+      parked: false,
+    };
     const key = `${task.id}:${task.fence}`;
     this.inflight.set(key, attempt);
     let executorDone = false;

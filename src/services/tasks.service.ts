@@ -10,10 +10,10 @@ import type { LeaseRef, LeaseStore, RenewResult } from '../leases/lease-store';
 import type { Database } from '../store/sql';
 import { findTask, runningAttempts, taskRunOf } from '../store/tasks.store';
 import type { EngineHooks } from '../domain/hooks';
+import { formatLeaseToken, parseLeaseToken, secretMatches } from '../domain/lease-token';
 import type { Engine } from './engine';
 
 export const MAX_CLAIM = 100;
-const MAX_BIGINT = 2n ** 63n - 1n;
 export const MIN_LEASE_MS = 1_000;
 export const MAX_LEASE_MS = 3_600_000;
 export const MAX_WAIT_MS = 60_000;
@@ -65,7 +65,8 @@ export class TasksService {
       throw new ValidationError(`"waitMs" must be between 0 and ${MAX_WAIT_MS}`, { field: 'waitMs' });
     }
 
-    const deadline = this.deps.clock.now().getTime() + waitMs;
+    const openedAt = this.deps.clock.now();
+    const deadline = openedAt.getTime() + waitMs;
     for (;;) {
       // Listen before looking: a task made ready between an empty claim and the wait still wakes us.
       let signalled = false;
@@ -81,8 +82,18 @@ export class TasksService {
       signal?.addEventListener('abort', wake, { once: true });
       try {
         if (signal?.aborted) return [];
-        const claimed = await this.deps.engine.claim({ tenantId, queue: req.queue, limit: max, workerId: req.workerId, leaseMs });
-        if (claimed.length > 0) return claimed.map((c) => ({ task: c.task, leaseToken: c.task.fence, leaseExpiresAt: c.expiresAt }));
+        // A task reclaimed from this worker while this request waited is not handed back to it:
+        // a process frozen with its long poll open would get the task it just lost.
+        const claimed = await this.deps.engine.claim({ tenantId, queue: req.queue, limit: max, workerId: req.workerId, leaseMs, notReclaimedSince: openedAt });
+        if (claimed.length > 0) {
+          const leases = claimed.map((c) => ({ task: c.task, leaseToken: formatLeaseToken(c.task.fence, c.task.leaseSecret), leaseExpiresAt: c.expiresAt }));
+          // The caller went away while the claim committed: nobody will work on these.
+          if (signal?.aborted) {
+            await this.giveBack(tenantId, req.workerId, leases);
+            return [];
+          }
+          return leases;
+        }
         const remaining = deadline - this.deps.clock.now().getTime();
         if (remaining <= 0 || this.draining) return [];
         if (!signalled) {
@@ -116,18 +127,19 @@ export class TasksService {
     if (result.ok) return { taskId, leaseToken, leaseExpiresAt: result.expiresAt };
     if (result.reason === 'MISSING') {
       const task = await findTask(this.deps.db, tenantId, ref.taskId);
-      if (task && task.fence === leaseToken && task.status === 'RUNNING' && task.timerAt === null) {
+      const current = task !== undefined && task.fence === ref.fence && secretMatches(task.leaseSecret, ref.secret ?? null);
+      if (task && current && task.status === 'RUNNING' && task.timerAt === null) {
         const [expiresAt] = await this.deps.leases.acquire([{ ...ref, ttlMs: ttl }]);
         if (expiresAt) return { taskId, leaseToken, leaseExpiresAt: expiresAt };
       }
-      if (task && task.fence === leaseToken && task.status === 'CANCELLED') return await this.renewFailed(ref, new RunCancelledError(task.runId, taskId));
-      return await this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));
+      if (task && current && task.status === 'CANCELLED') return await this.renewFailed(ref, new RunCancelledError(task.runId, taskId));
+      return await this.renewFailed(ref, new LeaseLostError(taskId, ref.fence));
     }
     if (result.reason === 'CANCELLED') {
       const task = await findTask(this.deps.db, tenantId, ref.taskId);
       return await this.renewFailed(ref, new RunCancelledError(task?.runId ?? 'unknown', taskId));
     }
-    return await this.renewFailed(ref, new LeaseLostError(taskId, leaseToken));
+    return await this.renewFailed(ref, new LeaseLostError(taskId, ref.fence));
   }
 
   /**
@@ -140,7 +152,7 @@ export class TasksService {
   async heartbeat(lease: LeaseRef, ttlMs: number): Promise<RenewResult> {
     let renewed: { leaseExpiresAt: Date };
     try {
-      renewed = await this.renew(lease.tenantId, lease.taskId, lease.fence, ttlMs);
+      renewed = await this.renew(lease.tenantId, lease.taskId, formatLeaseToken(lease.fence, lease.secret ?? null), ttlMs);
     } catch (e: unknown) {
       if (e instanceof UnavailableError) throw e;
       if (e instanceof RunCancelledError) return { ok: false, reason: 'CANCELLED' };
@@ -152,7 +164,7 @@ export class TasksService {
 
   async complete(tenantId: string, taskId: string, leaseToken: string, output: Json): Promise<TaskRecord> {
     const ref = this.ref(tenantId, taskId, leaseToken);
-    return this.notFoundAsLost(ref, () => this.deps.engine.complete(ref.taskId, leaseToken, output, tenantId));
+    return this.notFoundAsLost(ref, () => this.deps.engine.complete(ref.taskId, ref.fence, output, tenantId, { secret: ref.secret ?? null }));
   }
 
   async fail(tenantId: string, taskId: string, leaseToken: string, error: string, retryable: boolean): Promise<TaskRecord> {
@@ -162,12 +174,12 @@ export class TasksService {
     // surrogate pair (a lone surrogate cannot be stored in jsonb).
     const cut = /[\uD800-\uDBFF]/.test(error[8_191] ?? '') ? 8_191 : 8_192;
     const message = error.length > 8_192 ? `${error.slice(0, cut)}… (truncated)` : error;
-    return this.notFoundAsLost(ref, () => this.deps.engine.fail(ref.taskId, leaseToken, message, retryable, tenantId));
+    return this.notFoundAsLost(ref, () => this.deps.engine.fail(ref.taskId, ref.fence, message, retryable, tenantId, ref.secret ?? null));
   }
 
   async release(tenantId: string, taskId: string, leaseToken: string): Promise<TaskRecord> {
     const ref = this.ref(tenantId, taskId, leaseToken);
-    return this.notFoundAsLost(ref, () => this.deps.engine.release(ref.taskId, leaseToken, tenantId));
+    return this.notFoundAsLost(ref, () => this.deps.engine.release(ref.taskId, ref.fence, tenantId, ref.secret ?? null));
   }
 
   /** Reclaims the tasks of expired leases (each reclaimed once however many replicas reap). */
@@ -198,6 +210,16 @@ export class TasksService {
     return this.deps.engine.reclaim(refs.filter((_, i) => !held[i]));
   }
 
+  /**
+   * Gives back claimed tasks whose response could not be delivered (the client went away): each
+   * is queued again at once and its attempt is not counted (RELEASED), instead of waiting for its
+   * lease to expire. A task another attempt already holds is left alone.
+   */
+  async giveBack(tenantId: string, workerId: string, leases: readonly TaskLease[]): Promise<void> {
+    const given = await Promise.allSettled(leases.map((l) => this.deps.engine.release(l.task.id, l.task.fence, tenantId, l.task.leaseSecret)));
+    this.deps.hooks.emit('claim:undelivered', { workerId, taskIds: leases.filter((_, i) => given[i]!.status === 'fulfilled').map((l) => l.task.id) });
+  }
+
   /** Long polls waiting right now on this replica. */
   get waitingClaims(): number {
     return this.waiters.size;
@@ -210,12 +232,12 @@ export class TasksService {
   }
 
   private ref(tenantId: string, taskId: string, leaseToken: string): LeaseRef {
-    // Canonical decimal within Postgres bigint: "01" or 2^63 would compare wrong or overflow there.
-    if (!/^(0|[1-9]\d{0,18})$/.test(leaseToken) || BigInt(leaseToken) > MAX_BIGINT) {
-      throw new ValidationError('"leaseToken" is not a token this API issued', { field: 'leaseToken' });
-    }
+    // `<fence>.<secret>`, the fence a canonical decimal within Postgres bigint ("01" or 2^63 would
+    // compare wrong or overflow there); a bare fence only matches an attempt from before secrets.
+    const token = parseLeaseToken(leaseToken);
+    if (!token) throw new ValidationError('"leaseToken" is not a token this API issued', { field: 'leaseToken' });
     if (!isUuid(taskId)) throw new NotFoundError('Task', taskId);
-    return { taskId: taskId.toLowerCase(), fence: leaseToken, tenantId };
+    return { taskId: taskId.toLowerCase(), fence: token.fence, secret: token.secret, tenantId };
   }
 
   /** Counts and logs a refused renewal (with the run's ids: a rare event, one small query), then throws. */

@@ -45,6 +45,14 @@ export async function findTasks(sql: Sql, tenantId: string, taskIds: readonly st
 }
 
 /**
+ * A new lease secret per claimed row: 128 bits of two v4 UUIDs (244 bits from Postgres's strong
+ * random source, pg_strong_random) through SHA-256, base64url without padding (22 characters).
+ * Built-in functions only (gen_random_uuid and sha256 are core since Postgres 13 and 11), so it
+ * runs on PGlite too; per row, unlike a parameter, however many rows the claim takes.
+ */
+const NEW_SECRET = `translate(rtrim(encode(substring(sha256((gen_random_uuid()::text || gen_random_uuid()::text)::bytea) from 1 for 16), 'base64'), '='), '+/', '-_')`;
+
+/**
  * (`queue IS NULL` and `queue = $1` are separate statements: `IS NOT DISTINCT FROM` cannot use
  * the ready index, and every claim would scan all queued tasks.)
  *
@@ -54,23 +62,39 @@ export async function findTasks(sql: Sql, tenantId: string, taskIds: readonly st
  */
 export async function claimReadyTasks(
   sql: Sql,
-  opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string; now: Date },
+  opts: {
+    tenantId: string | null;
+    queue: string | null;
+    limit: number;
+    workerId: string;
+    now: Date;
+    /**
+     * Skip tasks reclaimed from this worker (lease expired) at or after this instant: a long
+     * poll open since then belongs to a process that froze with it open (SIGSTOP, a debugger, a
+     * GC pause) and must not be handed back the very task it lost. @default null (none skipped)
+     */
+    notReclaimedSince?: Date | null;
+  },
 ): Promise<TaskRecord[]> {
   return sql.rows<TaskRecord>(
     `WITH picked AS (
        SELECT t.id FROM tasks t JOIN runs r ON r.id = t."runId"
        WHERE t.status = 'QUEUED' AND ${opts.queue === null ? 't.queue IS NULL AND $1::text IS NULL' : 't.queue = $1'} AND t."availableAt" <= $2
          AND ($5::text IS NULL OR t."tenantId" = $5)
+         AND ($6::timestamptz IS NULL OR NOT EXISTS (
+           SELECT 1 FROM task_attempts a
+           WHERE a."taskId" = t.id AND a."workerId" = $4 AND a.outcome IN ('LEASE_EXPIRED', 'FENCED') AND a."finishedAt" >= $6))
        ORDER BY t."availableAt"
        LIMIT $3
        FOR UPDATE OF t, r SKIP LOCKED
      )
      UPDATE tasks t SET status = 'RUNNING', attempt = t.attempt + 1, fence = t.fence + 1, "workerId" = $4,
+       "leaseSecret" = ${NEW_SECRET},
        "startedAt" = $2, "availableAt" = NULL,
        "deadlineAt" = $2::timestamptz + t."timeoutMs" * interval '1 millisecond'
      FROM picked WHERE t.id = picked.id
      RETURNING t.*`,
-    [opts.queue, opts.now, opts.limit, opts.workerId, opts.tenantId],
+    [opts.queue, opts.now, opts.limit, opts.workerId, opts.tenantId, opts.notReclaimedSince ?? null],
   );
 }
 

@@ -7,8 +7,9 @@
  * - **lease**: the right to execute one attempt until `leaseExpiresAt` (by the conductor's clock),
  *   extended by heartbeats (`renewLease`). A worker that stops heartbeating loses it: the
  *   conductor reclaims the task and hands it to another worker.
- * - **fencing token** (`leaseToken`): a number that only ever increases, issued with each
- *   claim. The conductor accepts a result only with the task's current token, so a worker that
+ * - **fencing token** (`leaseToken`): opaque to the SDK, `<number>.<secret>`: the number only
+ *   ever increases, issued with each claim; the secret proves the claim was handed to this
+ *   worker. The conductor accepts a result only with the task's current token, so a worker that
  *   was paused past its lease can never overwrite the result of the worker that took over.
  *
  * These types are the SDK's own: it shares no code with the conductor, only the GraphQL API.

@@ -331,20 +331,20 @@ describe('fencing tokens and reapers in one conductor', () => {
 
     // 1. Claimed, then released (a draining worker).
     const [first] = await claim(t, { queue: 'fence-q', waitMs: 5_000 });
-    tokens.push(BigInt(first!.leaseToken));
+    tokens.push(BigInt(first!.leaseToken.split('.')[0]!));
     expect((await t.ok(RELEASE, { id: first!.task.id, fence: first!.leaseToken })).releaseTask).toMatchObject({ status: 'QUEUED', attempt: 0 });
 
     // 2. Claimed and abandoned: no heartbeat, the reaper reclaims it after the 1 s lease.
     const reclaimed = countHooks([t], 'task:reclaimed', 1, 10_000);
     const [second] = await claim(t, { queue: 'fence-q', waitMs: 5_000, leaseMs: 1_000 });
-    tokens.push(BigInt(second!.leaseToken));
+    tokens.push(BigInt(second!.leaseToken.split('.')[0]!));
     await expire([second!]);
     await reclaimed.reached;
     reclaimed.off();
 
     // 3. Claimed again (woken by the reclaim), then failed for good.
     const [third] = await claim(t, { queue: 'fence-q', waitMs: 5_000 });
-    tokens.push(BigInt(third!.leaseToken));
+    tokens.push(BigInt(third!.leaseToken.split('.')[0]!));
     expect(third!.task.attempt).toBe(2);
     await t.ok(FAIL, { id: third!.task.id, fence: third!.leaseToken, error: 'broken', retryable: false });
     expect((await waitForRun(t, runId)).status).toBe('FAILED');
@@ -352,7 +352,7 @@ describe('fencing tokens and reapers in one conductor', () => {
     // 4. retryRun: a fresh attempt budget; the attempt number and the token keep counting up.
     await t.ok(RETRY, { id: runId });
     const [fourth] = await claim(t, { queue: 'fence-q', waitMs: 5_000 });
-    tokens.push(BigInt(fourth!.leaseToken));
+    tokens.push(BigInt(fourth!.leaseToken.split('.')[0]!));
     expect(fourth!.task.attempt).toBe(3);
 
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]!).toBeGreaterThan(tokens[i - 1]!);
@@ -607,7 +607,9 @@ describe('a renewal after the lease vanished from the store', () => {
     expect(new Date(renewed.leaseExpiresAt).getTime()).toBeGreaterThan(new Date(lease!.leaseExpiresAt).getTime());
     // The re-established lease is a real one: renewable again, and held by this token only.
     expect((await t.ok(RENEW, { id: lease!.task.id, fence: lease!.leaseToken })).renewLease.leaseToken).toBe(lease!.leaseToken);
-    expect(code(await t.gql(RENEW, { id: lease!.task.id, fence: String(BigInt(lease!.leaseToken) + 1n) }))).toBe('LEASE_LOST');
+    expect(code(await t.gql(RENEW, { id: lease!.task.id, fence: `${BigInt(lease!.leaseToken.split('.')[0]!) + 1n}.${lease!.leaseToken.split('.')[1]}` }))).toBe(
+      'LEASE_LOST',
+    );
     await t.ok(COMPLETE, { id: lease!.task.id, fence: lease!.leaseToken, output: { kept: true } });
     expect((await waitForRun(t, runId)).status).toBe('SUCCEEDED');
     const { run } = await t.ok<{ run: { tasks: { attempts: Attempt[] }[] } }>(ATTEMPTS, { id: runId });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ManualClock } from '../../src/domain/manual-clock';
 import { collect, startTestApp, type GqlResult, type TestApp } from '../helpers/app';
+import { until } from '../helpers/gates';
 import { REAL_REDIS } from '../helpers/db';
 
 /**
@@ -19,6 +20,9 @@ const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $in
 const START = `mutation($wf: String!, $input: JSON) { startRun(workflow: $wf, input: $input) { id } }`;
 const CLAIM = `mutation($queue: String!, $worker: String!, $leaseMs: Int) {
   claimTasks(queue: $queue, workerId: $worker, leaseMs: $leaseMs) { leaseToken leaseExpiresAt task { id runId key attempt status } }
+}`;
+const CLAIM_WAIT = `mutation($queue: String!, $worker: String!, $waitMs: Int) {
+  claimTasks(queue: $queue, workerId: $worker, leaseMs: 1000, waitMs: $waitMs) { leaseToken task { id attempt } }
 }`;
 const RENEW = `mutation($id: ID!, $token: String!) { renewLease(taskId: $id, leaseToken: $token) { leaseExpiresAt } }`;
 const COMPLETE = `mutation($id: ID!, $token: String!, $output: JSON) { completeTask(taskId: $id, leaseToken: $token, output: $output) { id status attempt } }`;
@@ -294,6 +298,76 @@ describe('the default retry policy survives faults of the system', () => {
       await t.ok(COMPLETE, { id: lease!.task.id, token: lease!.leaseToken, output: null });
       const events = await live.done;
       expect(events.at(-1)!.runUpdated).toMatchObject({ type: 'RUN_STATUS', status: 'SUCCEEDED' });
+    });
+  });
+
+  it('a lease token carries a secret: the right fence with a wrong or missing secret is refused as LEASE_LOST', async () => {
+    const id = await start('strict');
+    const [lease] = await claim('strict-q', 'w');
+    expect(lease!.leaseToken).toMatch(/^\d+\.[A-Za-z0-9_-]{22}$/);
+    const [fence, secret] = lease!.leaseToken.split('.') as [string, string];
+    const forged = `${fence}.${secret.startsWith('A') ? 'B' : 'A'}${secret.slice(1)}`;
+    for (const token of [forged, fence]) {
+      expect(code(await t.gql(RENEW, { id: lease!.task.id, token })), token).toBe('LEASE_LOST');
+      expect(code(await t.gql(COMPLETE, { id: lease!.task.id, token, output: 'forged' })), token).toBe('LEASE_LOST');
+      expect(code(await t.gql(FAIL, { id: lease!.task.id, token, error: 'forged', retryable: false })), token).toBe('LEASE_LOST');
+    }
+    // The holder's own token still works, and nothing the forger sent was recorded.
+    await t.ok(RENEW, { id: lease!.task.id, token: lease!.leaseToken });
+    await t.ok(COMPLETE, { id: lease!.task.id, token: lease!.leaseToken, output: 'real' });
+    const r = await run(id);
+    expect(r.status).toBe('SUCCEEDED');
+    expect(r.tasks[0]!.attempts.map((a) => a.outcome)).toEqual(['SUCCEEDED']);
+    // The history shows the fencing number only, never the secret.
+    expect((await t.ok(`query($id: ID!) { run(id: $id) { tasks { attempts { leaseToken } } } }`, { id })).run.tasks[0].attempts[0].leaseToken).toBe(fence);
+  });
+
+  describe('no work handed to a dead or frozen worker', () => {
+    it('a worker frozen with its long poll open is not handed back the task it lost; a live worker gets it', async () => {
+      const id = await start('plain');
+      const [lost] = await claim('life-q', 'frozen');
+      // The frozen worker's next long poll is already open (its process stops right after sending it).
+      const poll = t.gql(CLAIM_WAIT, { queue: 'life-q', worker: 'frozen', waitMs: 30_000 });
+      await until(() => t.app.services.tasks.waitingClaims > 0, 'the long poll to wait');
+      await expire(lost!);
+      // The reclaim woke the poll; it must not take the task back. A live worker does.
+      const [live] = await claim('life-q', 'live');
+      expect(live!.task).toMatchObject({ id: lost!.task.id, attempt: 2 });
+      await t.ok(COMPLETE, { id: live!.task.id, token: live!.leaseToken, output: null });
+      expect((await run(id)).status).toBe('SUCCEEDED');
+      // Other work still reaches the open poll.
+      const other = await start('plain');
+      const got = (await poll).data!.claimTasks as { task: { id: string } }[];
+      expect(got).toHaveLength(1);
+      expect(got[0]!.task.id).not.toBe(lost!.task.id);
+      const otherRun = await run(other);
+      expect(otherRun.tasks[0]!.attempts.map((a) => a.workerId)).toEqual(['frozen']);
+    });
+
+    it('a claim whose caller went away while it committed gives its tasks back at once, the attempt not counted', async () => {
+      const id = await start('strict');
+      const caller = new AbortController();
+      const leave = (e: { workerId: string; claimed: number }) => {
+        if (e.workerId === 'leaving' && e.claimed > 0) caller.abort();
+      };
+      t.app.hooks.on('claim:committed', leave);
+      const givenBack = new Promise<string[]>((resolve) => t.app.hooks.once('claim:undelivered', (e) => resolve(e.taskIds)));
+      try {
+        const tenantId = (await t.app.services.auth.authenticate(undefined)).tenantId;
+        const leases = await t.app.services.tasks.claim(tenantId, { queue: 'strict-q', workerId: 'leaving', waitMs: 5_000 }, caller.signal);
+        expect(leases).toEqual([]);
+      } finally {
+        t.app.hooks.off('claim:committed', leave);
+      }
+      expect(await givenBack).toHaveLength(1);
+      const before = await run(id);
+      expect(before.tasks[0]).toMatchObject({ status: 'QUEUED', attempt: 0, failures: 0, faults: 0 });
+      expect(before.tasks[0]!.attempts.map((a) => [a.workerId, a.outcome])).toEqual([['leaving', 'RELEASED']]);
+      // Queued again at once: the next worker gets it as attempt 1.
+      const [next] = await claim('strict-q', 'next');
+      expect(next!.task.attempt).toBe(1);
+      await t.ok(COMPLETE, { id: next!.task.id, token: next!.leaseToken, output: null });
+      expect((await run(id)).status).toBe('SUCCEEDED');
     });
   });
 });

@@ -23,6 +23,7 @@ function task(status: TaskStatus, extra: Partial<TaskState> = {}): TaskState & {
     attempt: 2,
     failures: 1,
     faults: 0,
+    leaseSecret: null,
     fence: '7',
     input: { in: 1 },
     output: null,

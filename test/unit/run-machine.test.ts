@@ -43,6 +43,7 @@ function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): 
     attempt: running ? 1 : 0,
     failures: 0,
     faults: 0,
+    leaseSecret: running ? 'secret' : null,
     fence: running ? '1' : '0',
     input: null,
     output: null,
@@ -64,7 +65,7 @@ function run(status: RunStatus, extra: Partial<RunState> = {}): RunState {
 }
 
 function ctx(definition: WorkflowDefinition, r: RunState, tasks: TaskState[]): MachineContext {
-  return { definition, run: r, tasks, now: NOW, random: () => 0.5 };
+  return { definition, run: r, tasks, now: NOW, random: () => 0.5, newSecret: () => 'secret' };
 }
 
 const statusOf = (result: ReturnType<typeof applyTransition>, key: string) => result.tasks.find((t) => t.key === key)?.status;
@@ -95,8 +96,17 @@ describe('planRun and startEvents', () => {
 
 describe('claimTask', () => {
   it('bumps the attempt and the fencing token, sets the holder and the deadline, clears availability', () => {
-    const claimed = claimTask({ ...task('a', 'QUEUED', { attempt: 2, fence: '41' }), timeoutMs: 500 }, 'w9', NOW);
-    expect(claimed).toMatchObject({ status: 'RUNNING', attempt: 3, fence: '42', workerId: 'w9', startedAt: NOW, availableAt: null, deadlineAt: later(500) });
+    const claimed = claimTask({ ...task('a', 'QUEUED', { attempt: 2, fence: '41' }), timeoutMs: 500 }, 'w9', NOW, 's3cret');
+    expect(claimed).toMatchObject({
+      status: 'RUNNING',
+      attempt: 3,
+      fence: '42',
+      leaseSecret: 's3cret',
+      workerId: 'w9',
+      startedAt: NOW,
+      availableAt: null,
+      deadlineAt: later(500),
+    });
   });
 });
 
@@ -291,7 +301,7 @@ describe('applyTransition', () => {
     const a = result.tasks.find((t) => t.key === 'a')!;
     // The next claim is attempt 4: the history reads on from the attempts before the retry.
     expect(a).toMatchObject({ attempt: 3, failures: 0, faults: 0, fence: '9', status: 'QUEUED' });
-    expect(claimTask({ ...a, timeoutMs: null }, 'w', NOW).attempt).toBe(4);
+    expect(claimTask({ ...a, timeoutMs: null }, 'w', NOW, 's').attempt).toBe(4);
     expect(result.run).toMatchObject({ status: 'RUNNING', deadlineAt: later(60_000), finishedAt: null, error: null });
   });
 

@@ -33,6 +33,7 @@ function task(type = 'work', input: TaskRecord['input'] = {}): TaskRecord {
     attempt: 1,
     failures: 0,
     faults: 0,
+    leaseSecret: null,
     fence: String(n),
     input,
     output: null,

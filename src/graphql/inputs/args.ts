@@ -14,7 +14,7 @@ const PAGE = {
     'Without `first` or `last`, the 20 items just before it.',
 };
 const TASK_ID = 'The task, as claimTasks returned it (`TaskLease.taskId`).';
-const LEASE_TOKEN = "The attempt's fencing token (`TaskLease.leaseToken`): a result is accepted only with the task's current one.";
+const LEASE_TOKEN = "The attempt's lease token as claimTasks gave it (`TaskLease.leaseToken`): a result is accepted only with the task's current one.";
 
 /**
  * Arguments as classes: the schema lists them in this declaration order (parameter decorators

@@ -18,6 +18,9 @@ export class WorkerResolver {
   })
   async claimTasks(@Args(() => ClaimTasksArgs) { queue, workerId, max, leaseMs, waitMs }: ClaimTasksArgs, @Ctx() ctx: Context): Promise<TaskLease[]> {
     const leases = await ctx.services.tasks.claim(ctx.tenantId, { queue, workerId, max, leaseMs, waitMs }, ctx.signal);
+    // A response that never reaches the worker (its connection closed before it was sent) gives
+    // the tasks back at once rather than leaving them to the lease TTL.
+    if (leases.length > 0) ctx.undelivered?.(() => void ctx.services.tasks.giveBack(ctx.tenantId, workerId, leases).catch(() => undefined));
     return leases.map((l) => ({ taskId: l.task.id, leaseToken: l.leaseToken, leaseExpiresAt: l.leaseExpiresAt, taskRow: l.task }));
   }
 

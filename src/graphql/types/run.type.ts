@@ -93,7 +93,7 @@ export class TaskAttempt {
   })
   attempt: number;
 
-  @Field({ description: 'The fencing token the attempt held.' })
+  @Field({ description: "The fencing number of the token the attempt held (the token's secret is never shown)." })
   leaseToken: string;
 
   @Field({ description: "Who held it: the `workerId` of a remote worker's claimTasks, or `conductor:<replica id>` for a built-in step." })
@@ -183,7 +183,11 @@ export class TaskLease {
   @Field(() => ID, { description: 'The claimed task.' })
   taskId: string;
 
-  @Field({ description: 'The fencing token: present it with renewLease, completeTask, failTask and releaseTask.' })
+  @Field({
+    description:
+      'The lease token, `<fencing number>.<secret>`: opaque, present it as given with renewLease, completeTask, failTask and releaseTask. ' +
+      "The secret (128 random bits) means a task id and a guessed number are not enough to act on another worker's attempt.",
+  })
   leaseToken: string;
 
   @Field(() => DateTimeScalar, { description: "By the conductor's clock." })

@@ -57,7 +57,7 @@ export class Announcer {
     if (batch.claims.length === 0) return expiries;
     try {
       const granted = await this.deps.leases.acquire(
-        batch.claims.map((c) => ({ taskId: c.task.id, fence: c.task.fence, tenantId: c.task.tenantId, ttlMs: c.leaseMs })),
+        batch.claims.map((c) => ({ taskId: c.task.id, fence: c.task.fence, secret: c.task.leaseSecret, tenantId: c.task.tenantId, ttlMs: c.leaseMs })),
       );
       // null: a newer claim already holds the task (this grant was late); the holder hears LEASE_LOST.
       batch.claims.forEach((c, i) => expiries.set(c.task.id, granted[i] ?? batch.now));

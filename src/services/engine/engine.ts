@@ -46,6 +46,8 @@ export interface EngineDeps {
 interface Report {
   taskId: string;
   fence: string;
+  /** The secret of a remote holder's token; undefined for the conductor's own executors. */
+  secret?: string | null;
   /** null: the conductor's own executors (any tenant). */
   tenantId: string | null;
   result: AttemptResult;
@@ -91,6 +93,8 @@ export class Engine {
     leaseMs: number;
     /** Built-in claims: what each tenant may still start (fair shares, round robin). */
     budgets?: ShareBudgets;
+    /** Skip tasks reclaimed from `workerId` since then (its long poll predates the reclaim). @default null */
+    notReclaimedSince?: Date | null;
   }): Promise<{ task: TaskRecord; expiresAt: Date }[]> {
     if (opts.limit <= 0) return [];
     const { value: tasks, expiries } = await this.kernel.run(
@@ -111,9 +115,16 @@ export class Engine {
    * `sanitize` (the conductor's own executors, e.g. an http response) NUL characters and unpaired
    * surrogates become U+FFFD, and anything else that cannot be stored fails the attempt the same
    * way (OUTPUT_UNSTORABLE); without it, such an output is refused (BAD_USER_INPUT) and nothing
-   * changes, as the API refuses it anyway.
+   * changes, as the API refuses it anyway. `secret`: the lease token's secret, for remote workers.
    */
-  async complete(taskId: string, fence: string, output: Json, tenantId: string | null = null, opts: { sanitize?: boolean } = {}): Promise<TaskRecord> {
+  async complete(
+    taskId: string,
+    fence: string,
+    output: Json,
+    tenantId: string | null = null,
+    opts: { sanitize?: boolean; secret?: string | null } = {},
+  ): Promise<TaskRecord> {
+    const { secret } = opts;
     let stored: Json;
     try {
       checkJson(output, {
@@ -133,20 +144,20 @@ export class Engine {
         : refusal.data.limit === 'MAX_JSON_DEPTH'
           ? 'OUTPUT_TOO_DEEP'
           : 'OUTPUT_TOO_LARGE';
-      await this.report({ taskId, fence, tenantId, result: { kind: 'failed', error: `${reason}: ${refusal.message}`, retryable: false, reason } });
+      await this.report({ taskId, fence, secret, tenantId, result: { kind: 'failed', error: `${reason}: ${refusal.message}`, retryable: false, reason } });
       throw refusal;
     }
-    return this.report({ taskId, fence, tenantId, result: { kind: 'succeeded', output: stored } });
+    return this.report({ taskId, fence, secret, tenantId, result: { kind: 'succeeded', output: stored } });
   }
 
   /** Records a failed attempt: retried after backoff while the policy allows, else the run fails. */
-  fail(taskId: string, fence: string, error: string, retryable: boolean, tenantId: string | null = null): Promise<TaskRecord> {
-    return this.report({ taskId, fence, tenantId, result: { kind: 'failed', error, retryable } });
+  fail(taskId: string, fence: string, error: string, retryable: boolean, tenantId: string | null = null, secret?: string | null): Promise<TaskRecord> {
+    return this.report({ taskId, fence, secret, tenantId, result: { kind: 'failed', error, retryable } });
   }
 
   /** Gives an attempt back unfinished: the task is queued again and the attempt does not count. */
-  release(taskId: string, fence: string, tenantId: string | null = null): Promise<TaskRecord> {
-    return this.report({ taskId, fence, tenantId, result: { kind: 'released' } });
+  release(taskId: string, fence: string, tenantId: string | null = null, secret?: string | null): Promise<TaskRecord> {
+    return this.report({ taskId, fence, secret, tenantId, result: { kind: 'released' } });
   }
 
   /**
@@ -254,7 +265,7 @@ export class Engine {
   private decideReport(s: Staging, r: Report): TaskRecord | Error {
     const found = s.ofTask(r.taskId);
     if (!found || (r.tenantId !== null && found.locked.run.tenantId !== r.tenantId)) return new NotFoundError('Task', r.taskId);
-    const decision = decideResult(found.locked.run, found.task, r.fence, r.result);
+    const decision = decideResult(found.locked.run, found.task, r.fence, r.result, r.secret);
     if ('refused' in decision) return decision.refused;
     if ('unchanged' in decision) return found.task;
     return s.apply(found.locked.run.id, decision.transition).tasks.find((t) => t.id === r.taskId)!;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { applyTransition, isTerminalRun, type Transition } from '../../domain/run-machine';
 import type { WorkflowDefinition } from '../../domain/glossary';
 import type { ExpansionLimits } from '../../domain/templates';
@@ -16,6 +17,9 @@ export interface LockedRun {
   tasks: TaskRecord[];
   definition: WorkflowDefinition;
 }
+
+/** A lease secret for a claim made in memory: 128 random bits, base64url (22 characters), as the claim statement makes them. */
+const newSecret = (): string => randomBytes(16).toString('base64url');
 
 /** How a transition finds and locks its runs (by task, by run, or by the claim statement). */
 export type Loader = (sql: Sql, now: Date) => Promise<LockedRun[]>;
@@ -83,7 +87,7 @@ export class Staging {
     const { run, tasks, definition } = current;
     const b = this.batch;
     const now = b.now;
-    const result = applyTransition({ definition, run, tasks, now, random: this.random, limits: this.limits }, transition);
+    const result = applyTransition({ definition, run, tasks, now, random: this.random, limits: this.limits, newSecret }, transition);
 
     const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
     b.events.push(...numberEvents(cursor, result.events, now));

@@ -55,7 +55,7 @@ export function oneRun(workflows: WorkflowsService, runId: string, tenantId: str
  */
 export function claimed(
   workflows: WorkflowsService,
-  opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string; budgets?: ShareBudgets },
+  opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string; budgets?: ShareBudgets; notReclaimedSince?: Date | null },
 ): Loader {
   return async (sql, now) => {
     const { budgets } = opts;

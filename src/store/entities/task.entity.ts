@@ -62,6 +62,10 @@ export class TaskEntity implements TaskRecord {
   @Column({ type: 'bigint', default: 0 })
   fence: string;
 
+  /** The secret half of the current lease token; null for attempts claimed before tokens had one. */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  leaseSecret: string | null;
+
   /** Resolved input, set when the task becomes ready. */
   @Column({ type: 'jsonb', nullable: true })
   input: Json;
