@@ -11,7 +11,10 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
+import { Gatekeeper } from './access/gatekeeper';
+import { RateLimits } from './access/rate-limits';
 import type { Config } from './config';
+import { limitsFromConfig } from './config/limits';
 import { systemClock, type Clock } from './domain/clock';
 import { coerceError } from './domain/errors';
 import type { EventBus } from './events/event-bus';
@@ -26,6 +29,9 @@ import { createFormatError } from './graphql/errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
 import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
+import { WsGuard } from './graphql/ws-guard';
+import { BrowserAccess } from './http/browser-access';
+import { applyHttpHygiene } from './http/hygiene';
 import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
 import { createLogger, type Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
@@ -81,6 +87,7 @@ export interface AppOptions {
 /** The composition root: builds every component from the config, starts them, and knows how to stop them. */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const clock = options.clock ?? systemClock;
+  const limits = limitsFromConfig(config);
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const replicaId = `${hostname()}:${process.pid}`;
   const closers: { name: string; close: () => Promise<unknown> }[] = [];
@@ -143,10 +150,40 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       random: options.random,
       groupCommits: embedded ? 1 : Math.max(1, Math.min(4, config.databasePoolSize - 2)),
     });
-    const tasks = new TasksService({ db, engine, leases, bus, clock, hooks, leaseTtlMs: config.leaseTtlMs });
+    // eslint-disable-next-line prefer-const -- bound below, once the registry exists; read only at request time
+    let metrics: Metrics | undefined;
+    const tasks = new TasksService({
+      db,
+      engine,
+      leases,
+      bus,
+      clock,
+      hooks,
+      leaseTtlMs: config.leaseTtlMs,
+      longPollsPerTenant: limits.longPollsPerTenant,
+      onLongPollRefused: () => metrics?.rateLimited.inc({ scope: 'long_poll' }),
+    });
     const runs = new RunsService({ db, workflows, engine, clock });
     const runEvents = new RunEventsService({ bus, runs });
-    const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous });
+    const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous, announceRevoked: (ids) => bus.announceRevoked(ids) });
+    const rates = await RateLimits.create({
+      perKey: limits.rateLimitPerKey,
+      perTenant: limits.rateLimitPerTenant,
+      authFailuresPerIp: limits.authFailuresPerIp,
+      redisUrl: config.redisUrl,
+      redisKeyPrefix: config.redisKeyPrefix,
+    });
+    closers.push({ name: 'rate limits', close: () => rates.close() });
+    const gatekeeper = new Gatekeeper({
+      auth,
+      rates,
+      log: logger,
+      trustProxy: config.trustProxy,
+      observer: {
+        authFailed: (reason) => metrics?.authFailures.inc({ reason }),
+        rateLimited: (scope) => metrics?.rateLimited.inc({ scope }),
+      },
+    });
     const services: Services = { workflows, runs, runEvents, auth, tasks };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
@@ -185,9 +222,31 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // parses conditional headers for it; POST responses are never revalidated. Static assets keep
     // theirs (serve-static sets its own).
     expressApp.set('etag', false);
+    const browser = new BrowserAccess({ corsOrigins: config.corsOrigins, allowedHosts: config.allowedHosts, production: config.env === 'production' });
+    applyHttpHygiene(expressApp, { browser, graphqlPath: GRAPHQL_PATH, playground: config.playgroundEnabled, trustProxy: config.trustProxy });
     const httpServer: Server = createServer(expressApp);
-    const ws: WebSocketTransports = attachWebSockets({ httpServer, path: GRAPHQL_PATH, schema, services });
-    const metrics = createMetrics(hooks, {
+    const guard = new WsGuard({
+      gatekeeper,
+      browser,
+      limits,
+      stillActive: (ids) => auth.stillActive(ids),
+      onError: (e) => logger.warn({ err: coerceError(e) }, 're-checking the API keys of open WebSockets failed'),
+    });
+    // A key revoked on any replica: forget cached credentials, close its sockets here.
+    const offRevoked = bus.onRevoked((apiKeyId) => {
+      auth.forgetCached();
+      guard.revoked(apiKeyId);
+    });
+    const ws: WebSocketTransports = attachWebSockets({
+      httpServer,
+      path: GRAPHQL_PATH,
+      schema,
+      services,
+      guard,
+      maxPayload: limits.requestBodyMaxBytes,
+      initTimeoutMs: limits.wsInitTimeoutMs,
+    });
+    metrics = createMetrics(hooks, {
       clusterGauges: () => clusterCounts(db),
       subscriptions: () => ws.clientCount(),
       pool: () => db.poolStats(),
@@ -229,7 +288,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await apollo.start();
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
-    expressApp.use(GRAPHQL_PATH, express.json({ limit: '2mb' }), expressMiddleware(apollo, { context: httpContext(services) }));
+    expressApp.use(
+      GRAPHQL_PATH,
+      express.json({ limit: limits.requestBodyMaxBytes }),
+      expressMiddleware(apollo, { context: httpContext(services, gatekeeper) }),
+    );
 
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
@@ -245,6 +308,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         accepting = false;
         logger.info({ graceMs: config.shutdownGraceMs }, 'draining');
         offReady();
+        offRevoked();
         tasks.stopWaiting();
         // Stop taking work first; in-flight attempts get the grace period, then are abandoned
         // (their leases expire and another replica reclaims them).

@@ -1,14 +1,16 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { execute, subscribe, type GraphQLSchema } from 'graphql';
+import { HeaderMap } from '@apollo/server';
+import { execute, GraphQLError, subscribe, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { SubscriptionServer } from 'subscriptions-transport-ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Gatekeeper } from '../access/gatekeeper';
 import { DomainError } from '../domain/errors';
-import type { Principal } from '../services/auth.service';
 import { createContext, type Context, type Services } from './context';
 import { toGraphQLError } from './errors';
 import { SharedSubscriptions } from './shared-subscriptions';
+import { countedSubscribe, type GuardedSocket, type WsGuard } from './ws-guard';
 
 export interface WebSocketTransports {
   /** Open sockets of both protocols, for the subscriptions gauge. */
@@ -28,22 +30,38 @@ function authorizationOf(params: ConnectionParams): string | undefined {
   return typeof fromHeaders === 'string' ? fromHeaders : undefined;
 }
 
+/** A refusal before execution as Apollo answers it: its HTTP status, and Retry-After when rate limited. */
+function httpRefusal(e: DomainError): GraphQLError {
+  const error = toGraphQLError(e, true);
+  const retryAfterMs = e.code === 'RATE_LIMITED' ? Number(e.data['retryAfterMs']) : NaN;
+  if (!Number.isFinite(retryAfterMs)) return error;
+  const http = error.extensions['http'] as { status: number };
+  return new GraphQLError(error.message, {
+    originalError: e,
+    extensions: {
+      ...error.extensions,
+      http: { status: http.status, headers: new HeaderMap([['retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000)))]]) },
+    },
+  });
+}
+
 /**
  * The context of an operation over HTTP: the tenant of the caller's API key, and a signal that
  * aborts when the client goes away before its response is sent (ending a long poll). A refused
- * key is a GraphQL error with its HTTP status.
+ * key or a spent rate is a GraphQL error with its HTTP status (401, 429 with Retry-After).
  */
-export function httpContext(services: Services): (args: { req: IncomingMessage; res: ServerResponse }) => Promise<Context> {
+export function httpContext(services: Services, gatekeeper: Gatekeeper): (args: { req: IncomingMessage; res: ServerResponse }) => Promise<Context> {
   return async ({ req, res }) => {
     try {
-      const principal = await services.auth.authenticate(req.headers.authorization);
+      const ip = (req as { ip?: string }).ip ?? gatekeeper.clientIp(req);
+      const principal = await gatekeeper.admit(req.headers.authorization, { ip, transport: 'http' });
       const gone = new AbortController();
       res.once('close', () => {
         if (!res.writableFinished) gone.abort();
       });
       return createContext(services, principal.tenantId, gone.signal);
     } catch (e: unknown) {
-      if (e instanceof DomainError) throw toGraphQLError(e, true);
+      if (e instanceof DomainError) throw httpRefusal(e);
       throw e;
     }
   };
@@ -53,23 +71,39 @@ export function httpContext(services: Services): (args: { req: IncomingMessage; 
  * Subscriptions on the HTTP server's port and path. Clients speaking `graphql-transport-ws`
  * (graphql-ws, the current protocol) get graphql-ws; GraphQL Playground still speaks the legacy
  * `graphql-ws` subprotocol of subscriptions-transport-ws, which is served beside it so that the
- * landing page's subscriptions work too. Both authenticate in `connection_init` (`authorization`).
+ * landing page's subscriptions work too. Both authenticate in `connection_init` (`authorization`);
+ * the connection-level rules of both (WsGuard) are: Origin/Host on upgrade, a message size cap,
+ * an init timeout, sockets per key, operations per socket, credentials and rates per operation.
  */
-export function attachWebSockets(opts: { httpServer: Server; path: string; schema: GraphQLSchema; services: Services }): WebSocketTransports {
-  const { httpServer, path, schema, services } = opts;
-  const modern = new WebSocketServer({ noServer: true });
-  const legacy = new WebSocketServer({ noServer: true });
+export function attachWebSockets(opts: {
+  httpServer: Server;
+  path: string;
+  schema: GraphQLSchema;
+  services: Services;
+  guard: WsGuard;
+  /** Largest message, bytes: the HTTP body limit (the `ws` default of 100 MiB applies before authentication). */
+  maxPayload: number;
+  initTimeoutMs: number;
+}): WebSocketTransports {
+  const { httpServer, path, schema, services, guard } = opts;
+  const modern = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload });
+  const legacy = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload });
   const shared = new SharedSubscriptions();
 
-  const modernCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
+  const modernCleanup = useServer<Record<string, unknown>, { guarded?: GuardedSocket; ip?: string }>(
     {
       schema,
       parse: shared.parse,
       validate: shared.validate,
       subscribe: shared.subscribe,
+      connectionInitWaitTimeout: opts.initTimeoutMs,
       onConnect: async (ctx) => {
+        const request = ctx.extra.request;
         try {
-          ctx.extra.principal = await services.auth.authenticate(authorizationOf(ctx.connectionParams));
+          ctx.extra.guarded = await guard.connect(authorizationOf(ctx.connectionParams), request, 'graphql-ws', (code, reason) =>
+            ctx.extra.socket.close(code, reason),
+          );
+          ctx.extra.ip = request.socket.remoteAddress ?? 'unknown';
           // graphql-ws keeps the upgrade request for the socket's life and nothing here reads it
           // after authentication: ~1.5 KB of headers per idle subscriber (bench scenario 6).
           delete (ctx.extra as { request?: unknown }).request;
@@ -79,25 +113,62 @@ export function attachWebSockets(opts: { httpServer: Server; path: string; schem
           throw e;
         }
       },
-      context: (ctx) => createContext(services, ctx.extra.principal!.tenantId),
+      onSubscribe: async (ctx) => {
+        const guarded = ctx.extra.guarded;
+        if (!guarded) return undefined;
+        const refused = await guard.operation(guarded, authorizationOf(ctx.connectionParams), Object.keys(ctx.subscriptions).length, {
+          ip: ctx.extra.ip ?? 'unknown',
+          transport: 'graphql-ws',
+        });
+        return refused ? [...refused] : undefined;
+      },
+      onClose: (ctx) => ctx.extra.guarded?.release(),
+      context: (ctx) => createContext(services, ctx.extra.guarded!.principal.tenantId),
     },
     modern,
   );
 
+  // Legacy sockets: the per-socket state the guard needs, and live subscriptions per socket.
+  const legacySockets = new WeakMap<WebSocket, { guarded?: GuardedSocket; initialised(): void; live: number; ip: string }>();
+  const counters = new WeakMap<object, { live: number; max: number }>();
+  legacy.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    legacySockets.set(ws, { ...guard.watchInit(ws), live: 0, ip: req.socket.remoteAddress ?? 'unknown' });
+  });
   const legacyServer = new SubscriptionServer(
     {
       schema,
       execute,
-      subscribe,
+      subscribe: countedSubscribe(subscribe, (contextValue) => counters.get(contextValue as object)),
       keepAlive: 15_000,
-      onConnect: async (params: ConnectionParams) => {
-        const principal = await services.auth.authenticate(authorizationOf(params));
-        return { principal };
+      onConnect: async (params: ConnectionParams, socket: WebSocket, connection: { request: IncomingMessage }) => {
+        const state = legacySockets.get(socket);
+        state?.initialised();
+        const authorization = authorizationOf(params);
+        const guarded = await guard.connect(authorization, connection.request, 'subscriptions-transport-ws', (code, reason) => socket.close(code, reason));
+        if (state) state.guarded = guarded;
+        socket.once('close', () => guarded.release());
+        return { principal: guarded.principal, authorization };
       },
-      onOperation: (_message: unknown, params: { context: { principal: Principal } }) => ({
-        ...params,
-        context: createContext(services, params.context.principal.tenantId),
-      }),
+      onOperation: async (_message: unknown, params: { context: { authorization?: string } }, socket: WebSocket) => {
+        const state = legacySockets.get(socket);
+        if (state?.guarded) {
+          const refused = await guard.operation(state.guarded, params.context.authorization, 0, { ip: state.ip, transport: 'subscriptions-transport-ws' });
+          // The legacy server answers an error carrying `errors` as GQL_DATA { errors }.
+          if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
+        }
+        const context = createContext(services, state!.guarded!.principal.tenantId);
+        if (state)
+          counters.set(context, {
+            get live() {
+              return state.live;
+            },
+            set live(n: number) {
+              state.live = n;
+            },
+            max: guard.maxOperationsPerSocket,
+          });
+        return { ...params, context };
+      },
     },
     legacy,
   );
@@ -108,6 +179,7 @@ export function attachWebSockets(opts: { httpServer: Server; path: string; schem
       socket.destroy();
       return;
     }
+    if (guard.refuseUpgrade(req, socket)) return;
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     const target = protocols.includes('graphql-ws') && !protocols.includes('graphql-transport-ws') ? legacy : modern;
     target.handleUpgrade(req, socket, head, (ws) => target.emit('connection', ws, req));
@@ -119,6 +191,7 @@ export function attachWebSockets(opts: { httpServer: Server; path: string; schem
     shared,
     async close() {
       httpServer.off('upgrade', onUpgrade);
+      guard.close();
       legacyServer.close();
       await modernCleanup.dispose();
       for (const ws of legacy.clients) ws.terminate();
