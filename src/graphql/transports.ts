@@ -158,7 +158,7 @@ export function attachWebSockets(opts: {
         }
         const context = createContext(services, state!.guarded!.principal.tenantId);
         if (state)
-          counters.set(context, {
+          {counters.set(context, {
             get live() {
               return state.live;
             },
@@ -166,7 +166,7 @@ export function attachWebSockets(opts: {
               state.live = n;
             },
             max: guard.maxOperationsPerSocket,
-          });
+          });}
         return { ...params, context };
       },
     },

@@ -153,7 +153,7 @@ export class WsGuard {
       return null;
     } catch (e: unknown) {
       if (!(e instanceof DomainError)) throw e;
-      if (e.code === 'UNAUTHENTICATED') this.closeKey(socket.principal.apiKeyId, socket);
+      if (e.code === 'UNAUTHENTICATED') this.closeKey(socket.principal.apiKeyId, socket, 100);
       return [toGraphQLError(e)];
     }
   }
@@ -172,14 +172,16 @@ export class WsGuard {
     clearInterval(this.timer);
   }
 
-  private closeKey(apiKeyId: string | null, only?: GuardedSocket): void {
+  /** `afterMs`: let a refusal just returned reach the client before its socket closes. */
+  private closeKey(apiKeyId: string | null, only?: GuardedSocket, afterMs = 0): void {
     if (!apiKeyId) return;
     const sockets = this.byKey.get(apiKeyId);
     if (!sockets) return;
     for (const [handle, close] of [...sockets]) {
       if (only && handle !== only) continue;
       handle.release();
-      close(WS_CLOSE.unauthorized, 'The API key was revoked');
+      if (afterMs > 0) setTimeout(() => close(WS_CLOSE.unauthorized, 'The API key was revoked'), afterMs).unref();
+      else close(WS_CLOSE.unauthorized, 'The API key was revoked');
     }
   }
 
@@ -232,10 +234,20 @@ export function countedSubscribe(
         ],
       };
     }
-    const result = await subscribe(args);
-    if (!(Symbol.asyncIterator in Object(result))) return result as ExecutionResult;
-    if (!counter) return result as AsyncIterableIterator<ExecutionResult>;
+    if (!counter) return (await subscribe(args)) as AsyncIterableIterator<ExecutionResult> | ExecutionResult;
+    // Counted before subscribing: subscriptions started together all see each other.
     counter.live++;
+    let result: AsyncIterable<ExecutionResult> | ExecutionResult;
+    try {
+      result = await subscribe(args);
+    } catch (e: unknown) {
+      counter.live--;
+      throw e;
+    }
+    if (!(Symbol.asyncIterator in Object(result))) {
+      counter.live--;
+      return result as ExecutionResult;
+    }
     const inner = (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
     let counted = true;
     const done = () => {
