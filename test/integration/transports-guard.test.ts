@@ -186,7 +186,8 @@ describe('browser access (finding 11)', () => {
   });
 
   it.each(PROTOCOLS)('%s: same-origin pages (Playground), listed origins and clients without Origin may connect', async (_name, protocol) => {
-    for (const headers of [{ origin: `http://127.0.0.1:${t.app.port}` }, { origin: 'https://app.example.com' }, {}]) {
+    const cases: Record<string, string>[] = [{ origin: `http://127.0.0.1:${t.app.port}` }, { origin: 'https://app.example.com' }, {}];
+    for (const headers of cases) {
       const s = await open(t, protocol, headers);
       s.send({ type: 'connection_init', payload: {} });
       await s.next((m) => m.type === 'connection_ack');
