@@ -157,8 +157,8 @@ export function attachWebSockets(opts: {
           if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
         }
         const context = createContext(services, state!.guarded!.principal.tenantId);
-        if (state)
-          {counters.set(context, {
+        if (state) {
+          counters.set(context, {
             get live() {
               return state.live;
             },
@@ -166,7 +166,8 @@ export function attachWebSockets(opts: {
               state.live = n;
             },
             max: guard.maxOperationsPerSocket,
-          });}
+          });
+        }
         return { ...params, context };
       },
     },

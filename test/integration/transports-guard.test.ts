@@ -308,10 +308,16 @@ describe('request rates (finding 10)', () => {
   });
 
   it('a key over its rate gets HTTP 429 RATE_LIMITED with Retry-After', async () => {
+    const startedAt = performance.now();
     const answers = await Promise.all(Array.from({ length: 30 }, () => post(t, { query: WORKFLOWS }, { authorization: `Bearer ${key}` })));
+    const elapsedMs = performance.now() - startedAt;
     const limited = answers.filter((a) => a.status === 429);
-    console.log(`30 requests at RATE_LIMIT_PER_KEY=5: ${30 - limited.length} served, ${limited.length} refused`);
-    expect(limited.length).toBeGreaterThanOrEqual(20);
+    const served = answers.length - limited.length;
+    // Fixed one-second windows: at most 5 served in each window the burst spans.
+    const windows = Math.ceil(elapsedMs / 1000) + 1;
+    console.log(`30 requests at RATE_LIMIT_PER_KEY=5 in ${Math.round(elapsedMs)} ms: ${served} served (bound ${5 * windows}), ${limited.length} refused`);
+    expect(served).toBeLessThanOrEqual(5 * windows);
+    expect(limited.length).toBeGreaterThan(0);
     expect(limited[0]!.json.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'RATE_LIMIT_PER_KEY', max: 5 });
     expect(Number(limited[0]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
@@ -327,8 +333,40 @@ describe('request rates (finding 10)', () => {
     s.ws.close();
   });
 
+  it('300 invalid-key requests: counted, logged without key material, and mostly refused before any lookup', async () => {
+    const counts = async () => {
+      const m = await t.app.metrics.authFailures.get();
+      return (reason: string) => m.values.find((v) => v.labels['reason'] === reason)?.value ?? 0;
+    };
+    const before = await counts();
+    const [invalidBefore, limitedBefore] = [before('invalid'), before('ip_limited')];
+    const bogus = Array.from({ length: 300 }, (_, i) => `mk_bogus${String(i).padStart(4, '0')}secretsecret`);
+    const answers = await Promise.all(bogus.map((k) => post(t, { query: WORKFLOWS }, { authorization: `Bearer ${k}` })));
+    expect(answers.every((a) => a.status === 401 || a.status === 429)).toBe(true);
+    const after = await counts();
+    const looked = after('invalid') - invalidBefore;
+    const unchecked = after('ip_limited') - limitedBefore;
+    console.log(`300 invalid keys from one address: ${looked} looked up, ${unchecked} refused unchecked (AUTH_FAILURES_PER_IP=10)`);
+    expect(looked + unchecked).toBe(300);
+    // Concurrent requests may each pass the check before the first failures are counted.
+    expect(looked).toBeLessThan(100);
+    expect(answers.some((a) => a.status === 429 && a.json.errors[0].extensions.code === 'RATE_LIMITED')).toBe(true);
+    const logged = lines.filter((l) => l.includes('authentication failed'));
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged.join('\n')).not.toMatch(/mk_bogus|secretsecret/);
+  });
+});
+
+describe('concurrent long polls (finding 10)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { NODE_ENV: 'production', LONG_POLLS_PER_TENANT: '3' } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
   it('concurrent long polls beyond the per-tenant cap are refused RATE_LIMITED at once', async () => {
-    await new Promise((r) => setTimeout(r, 1_100));
     const { key: pollKey } = await t.app.services.auth.createKey('tenant-polls');
     const CLAIM = `mutation { claimTasks(queue: "empty", workerId: "w", waitMs: 60000) { taskId } }`;
     // The probe waits 1 ms when a slot is free, so it never holds one for long.
@@ -361,27 +399,4 @@ describe('request rates (finding 10)', () => {
     for (const c of controllers) c.abort();
     await Promise.all(held);
   }, 60_000);
-
-  it('300 invalid-key requests: counted, logged without key material, and mostly refused before any lookup', async () => {
-    const counts = async () => {
-      const m = await t.app.metrics.authFailures.get();
-      return (reason: string) => m.values.find((v) => v.labels['reason'] === reason)?.value ?? 0;
-    };
-    const before = await counts();
-    const [invalidBefore, limitedBefore] = [before('invalid'), before('ip_limited')];
-    const bogus = Array.from({ length: 300 }, (_, i) => `mk_bogus${String(i).padStart(4, '0')}secretsecret`);
-    const answers = await Promise.all(bogus.map((k) => post(t, { query: WORKFLOWS }, { authorization: `Bearer ${k}` })));
-    expect(answers.every((a) => a.status === 401 || a.status === 429)).toBe(true);
-    const after = await counts();
-    const looked = after('invalid') - invalidBefore;
-    const unchecked = after('ip_limited') - limitedBefore;
-    console.log(`300 invalid keys from one address: ${looked} looked up, ${unchecked} refused unchecked (AUTH_FAILURES_PER_IP=10)`);
-    expect(looked + unchecked).toBe(300);
-    // Concurrent requests may each pass the check before the first failures are counted.
-    expect(looked).toBeLessThan(100);
-    expect(answers.some((a) => a.status === 429 && a.json.errors[0].extensions.code === 'RATE_LIMITED')).toBe(true);
-    const logged = lines.filter((l) => l.includes('authentication failed'));
-    expect(logged.length).toBeGreaterThan(0);
-    expect(logged.join('\n')).not.toMatch(/mk_bogus|secretsecret/);
-  });
 });
