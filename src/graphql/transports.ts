@@ -6,7 +6,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { SubscriptionServer } from 'subscriptions-transport-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Gatekeeper } from '../access/gatekeeper';
-import { DomainError } from '../domain/errors';
+import { DomainError, UnauthenticatedError } from '../domain/errors';
 import { createContext, type Context, type Services } from './context';
 import { toGraphQLError } from './errors';
 import { SharedSubscriptions } from './shared-subscriptions';
@@ -151,23 +151,22 @@ export function attachWebSockets(opts: {
       },
       onOperation: async (_message: unknown, params: { context: { authorization?: string } }, socket: WebSocket) => {
         const state = legacySockets.get(socket);
-        if (state?.guarded) {
-          const refused = await guard.operation(state.guarded, params.context.authorization, 0, { ip: state.ip, transport: 'subscriptions-transport-ws' });
-          // The legacy server answers an error carrying `errors` as GQL_DATA { errors }.
-          if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
-        }
+        // The legacy server runs a `start` sent before `connection_init` as if initialised.
+        const refused = state?.guarded
+          ? await guard.operation(state.guarded, params.context.authorization, 0, { ip: state.ip, transport: 'subscriptions-transport-ws' })
+          : [toGraphQLError(new UnauthenticatedError('Send connection_init (with "authorization") before any operation'))];
+        // The legacy server answers an error carrying `errors` as GQL_DATA { errors }.
+        if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
         const context = createContext(services, state!.guarded!.principal.tenantId);
-        if (state) {
-          counters.set(context, {
-            get live() {
-              return state.live;
-            },
-            set live(n: number) {
-              state.live = n;
-            },
-            max: guard.maxOperationsPerSocket,
-          });
-        }
+        counters.set(context, {
+          get live() {
+            return state!.live;
+          },
+          set live(n: number) {
+            state!.live = n;
+          },
+          max: guard.maxOperationsPerSocket,
+        });
         return { ...params, context };
       },
     },

@@ -141,6 +141,15 @@ describe('WebSocket limits (finding 7)', () => {
     expect(at - openedAt).toBeLessThan(5_000);
   });
 
+  it('subscriptions-transport-ws: an operation before connection_init is refused UNAUTHENTICATED, not run', async () => {
+    const s = await open(t, LEGACY);
+    start(s, LEGACY, 'early', WORKFLOWS);
+    const errors = await errorsOf(s, 'early');
+    expect(errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    s.ws.close();
+    await s.closed;
+  });
+
   it.each(PROTOCOLS)('%s: operations beyond the per-socket cap are refused LIMIT_EXCEEDED', async (_name, protocol) => {
     const s = await connect(t, protocol, key);
     for (const id of ['1', '2', '3']) start(s, protocol, id, RUN_EVENTS);
