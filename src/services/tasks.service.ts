@@ -59,6 +59,11 @@ export class TasksService {
     this.longPolls = new KeyedSlots(deps.longPollsPerTenant ?? 100);
   }
 
+  /** Long polls `tenantId` holds open on this replica now (LONG_POLLS_PER_TENANT counts them). */
+  longPollsHeld(tenantId: string): number {
+    return this.longPolls.count(tenantId);
+  }
+
   /**
    * Claims up to `max` ready tasks of `queue`. With `waitMs`, an empty claim waits (long poll)
    * until a task of the queue becomes ready anywhere in the cluster, then claims again.
