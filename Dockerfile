@@ -20,7 +20,7 @@ FROM ${NODE_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
-ENV NODE_ENV=production PORT=4000 METRICS_PORT=9464
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=4000 METRICS_PORT=9464
 WORKDIR /app
 # Owned by root and read-only to the runtime user: the process cannot rewrite its own code, and
 # it writes nothing under /app (production runs on Postgres; Kubernetes mounts /tmp).

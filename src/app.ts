@@ -11,6 +11,8 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
+import { Gatekeeper } from './access/gatekeeper';
+import { RateLimits } from './access/rate-limits';
 import type { Config } from './config';
 import { limitsFromConfig } from './config/limits';
 import { systemClock, type Clock } from './domain/clock';
@@ -30,6 +32,9 @@ import { bodyErrorHandler } from './graphql/http-body-errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
 import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
+import { WsGuard } from './graphql/ws-guard';
+import { BrowserAccess } from './http/browser-access';
+import { applyHttpHygiene } from './http/hygiene';
 import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
 import { createLogger, type Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
@@ -226,11 +231,41 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       groupCommits: embedded ? 1 : Math.max(1, Math.min(4, config.databasePoolSize - 2)),
       limits,
     });
-    const tasks = new TasksService({ db, engine, leases, bus, clock, hooks, leaseTtlMs: config.leaseTtlMs });
+    // eslint-disable-next-line prefer-const -- bound below, once the registry exists; read only at request time
+    let metrics: Metrics | undefined;
+    const tasks = new TasksService({
+      db,
+      engine,
+      leases,
+      bus,
+      clock,
+      hooks,
+      leaseTtlMs: config.leaseTtlMs,
+      longPollsPerTenant: limits.longPollsPerTenant,
+      onLongPollRefused: () => metrics?.rateLimited.inc({ scope: 'long_poll' }),
+    });
     const quotas = new TenantQuotas({ db, clock, maxActiveRuns: limits.tenantMaxActiveRuns, maxQueuedTasks: limits.tenantMaxQueuedTasks });
     const runs = new RunsService({ db, workflows, engine, clock, limits, quotas });
     const runEvents = new RunEventsService({ bus, runs });
-    const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous });
+    const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous, announceRevoked: (ids) => bus.announceRevoked(ids) });
+    const rates = await RateLimits.create({
+      perKey: limits.rateLimitPerKey,
+      perTenant: limits.rateLimitPerTenant,
+      authFailuresPerIp: limits.authFailuresPerIp,
+      redisUrl: config.redisUrl,
+      redisKeyPrefix: config.redisKeyPrefix,
+    });
+    closers.push({ name: 'rate limits', close: () => rates.close() });
+    const gatekeeper = new Gatekeeper({
+      auth,
+      rates,
+      log: logger,
+      trustProxy: config.trustProxy,
+      observer: {
+        authFailed: (reason) => metrics?.authFailures.inc({ reason }),
+        rateLimited: (scope) => metrics?.rateLimited.inc({ scope }),
+      },
+    });
     const services: Services = { workflows, runs, runEvents, auth, tasks };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
@@ -281,14 +316,38 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // parses conditional headers for it; POST responses are never revalidated. Static assets keep
     // theirs (serve-static sets its own).
     expressApp.set('etag', false);
+    const browser = new BrowserAccess({ corsOrigins: config.corsOrigins, allowedHosts: config.allowedHosts, production: config.env === 'production' });
+    applyHttpHygiene(expressApp, { browser, graphqlPath: GRAPHQL_PATH, playground: config.playgroundEnabled, trustProxy: config.trustProxy });
     // One parse, validation, limits and error masking for HTTP and both WebSocket protocols.
     const guard = new GraphQLGuard({
       limits: limits.graphql,
       production: config.env === 'production',
       onInternal: (e) => logger.error({ err: coerceError(e) }, 'unexpected error in a GraphQL operation'),
     });
-    const ws: WebSocketTransports = attachWebSockets({ httpServer, path: GRAPHQL_PATH, schema, services, guard });
-    const metrics = createMetrics(
+    // Connection-level limits of WebSockets: origins, credentials re-checked, caps.
+    const wsGuard = new WsGuard({
+      gatekeeper,
+      browser,
+      limits,
+      stillActive: (ids) => auth.stillActive(ids),
+      onError: (e) => logger.warn({ err: coerceError(e) }, 're-checking the API keys of open WebSockets failed'),
+    });
+    // A key revoked on any replica: forget cached credentials, close its sockets here.
+    const offRevoked = bus.onRevoked((apiKeyId) => {
+      auth.forgetCached();
+      wsGuard.revoked(apiKeyId);
+    });
+    const ws: WebSocketTransports = attachWebSockets({
+      httpServer,
+      path: GRAPHQL_PATH,
+      schema,
+      services,
+      guard,
+      wsGuard,
+      maxPayload: limits.requestBodyMaxBytes,
+      initTimeoutMs: limits.wsInitTimeoutMs,
+    });
+    metrics = createMetrics(
       hooks,
       {
         clusterGauges: () => clusterCounts(db),
@@ -336,7 +395,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await apollo.start();
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
-    expressApp.use(GRAPHQL_PATH, express.json({ limit: '2mb' }), expressMiddleware(apollo, { context: httpContext(services) }));
+    expressApp.use(
+      GRAPHQL_PATH,
+      express.json({ limit: limits.requestBodyMaxBytes }),
+      expressMiddleware(apollo, { context: httpContext(services, gatekeeper) }),
+    );
     expressApp.use(bodyErrorHandler(logger));
 
     const metricsServer = await startMetricsServer({ metrics, host: config.host, port: config.metricsPort });
@@ -354,6 +417,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         accepting = false;
         logger.info({ graceMs: config.shutdownGraceMs }, 'draining');
         offReady();
+        offRevoked();
         tasks.stopWaiting();
         // Stop taking work first; in-flight attempts get the grace period, then are abandoned
         // (their leases expire and another replica reclaims them).

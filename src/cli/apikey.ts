@@ -3,6 +3,8 @@
  * `npm run apikey -- list [--tenant <t>]`; `npm run apikey -- revoke <id>`.
  */
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../config';
+import { RedisEventBus } from '../events/redis-event-bus';
 import { systemClock } from '../domain/clock';
 import { DomainError } from '../domain/errors';
 import { AuthService } from '../services/auth.service';
@@ -32,9 +34,25 @@ async function main(): Promise<number> {
     console.error('revoke needs the id of the key (see `list`)\n' + USAGE);
     return 2;
   }
-  const { db, close } = await openDatabase();
+  const config = loadConfig();
+  const { db, close } = await openDatabase(config);
   try {
-    const auth = new AuthService({ db, clock: systemClock, allowAnonymous: false });
+    const auth = new AuthService({
+      db,
+      clock: systemClock,
+      allowAnonymous: false,
+      // With Redis, running conductors hear of the revocation at once (cached credentials dropped,
+      // the key's WebSockets closed); without it they notice within seconds from the database.
+      announceRevoked: async (ids) => {
+        if (!config.redisUrl) return;
+        const bus = await RedisEventBus.connect(config.redisUrl, config.redisKeyPrefix);
+        try {
+          await bus.announceRevoked(ids);
+        } finally {
+          await bus.close();
+        }
+      },
+    });
     if (command === 'create') {
       const { key, row } = await auth.createKey(values.tenant!, values.name ?? null);
       console.log(`Created API key ${row.id} for tenant "${row.tenantId}". It is shown only this once:\n\n${key}\n`);

@@ -57,6 +57,18 @@ export const ENV_VARS = [
   'MAX_STEPS_PER_WORKFLOW',
   'MAX_TEMPLATE_STRING_BYTES',
   'MAX_TEMPLATE_TASK_BYTES',
+  // Transports: request sizes, WebSocket caps, browser access, rate limits (docs/LIMITS.md).
+  'REQUEST_BODY_MAX_BYTES',
+  'WS_INIT_TIMEOUT_MS',
+  'WS_MAX_SUBSCRIPTIONS_PER_CONNECTION',
+  'WS_MAX_CONNECTIONS_PER_KEY',
+  'CORS_ORIGINS',
+  'ALLOWED_HOSTS',
+  'TRUST_PROXY',
+  'RATE_LIMIT_PER_KEY',
+  'RATE_LIMIT_PER_TENANT',
+  'AUTH_FAILURES_PER_IP',
+  'LONG_POLLS_PER_TENANT',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
@@ -89,10 +101,24 @@ const hostList = z.string().refine(
   },
   { message: 'a comma-separated list of CIDRs (10.0.0.0/8, fd00::/8), IP addresses and host names, or "none"' },
 );
+/** `scheme://host[:port]` as browsers send it in `Origin`, or `*`. */
+const ORIGIN = /^(\*|https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?)$/;
+/** A host name or address as it appears in `Host` (without the port), or `*`. */
+const HOST_NAME = /^(\*|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/;
+const list = (item: RegExp, message: string) =>
+  z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .refine((items) => items.every((i) => item.test(i)), { message });
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(0, 65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
@@ -158,12 +184,29 @@ const schema = z.object({
   MAX_STEPS_PER_WORKFLOW: int(1, 1_000).default(256),
   MAX_TEMPLATE_STRING_BYTES: int(1_024, 64 * MIB).default(MIB),
   MAX_TEMPLATE_TASK_BYTES: int(1_024, 256 * MIB).default(4 * MIB),
+  REQUEST_BODY_MAX_BYTES: int(1_024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
+  WS_INIT_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 100_000).default(100),
+  WS_MAX_CONNECTIONS_PER_KEY: int(1, 1_000_000).default(200),
+  CORS_ORIGINS: list(ORIGIN, 'a comma-separated list of origins such as https://app.example.com (scheme://host[:port], no path), or *').default([]),
+  ALLOWED_HOSTS: list(HOST_NAME, 'a comma-separated list of host names such as maestro.example.com, or *').default([]),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^([0-9]|(loopback|linklocal|uniquelocal|[0-9A-Fa-f.:]+(\/[0-9]{1,3})?)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9A-Fa-f.:]+(\/[0-9]{1,3})?))*)$/, {
+      message: 'a number of proxy hops (0-9) or a comma-separated list of proxy addresses/CIDRs (loopback, linklocal, uniquelocal allowed)',
+    })
+    .optional(),
+  RATE_LIMIT_PER_KEY: int(0, 1_000_000).default(500),
+  RATE_LIMIT_PER_TENANT: int(0, 1_000_000).default(1_000),
+  AUTH_FAILURES_PER_IP: int(0, 1_000_000).default(100),
+  LONG_POLLS_PER_TENANT: int(1, 100_000).default(100),
 });
 
 export interface Config {
   readonly env: 'development' | 'production' | 'test';
   /** Requests without an API key act as tenant `default` unless in production. */
   readonly allowAnonymous: boolean;
+  /** Interface to listen on. @default 127.0.0.1 (the image and the chart set 0.0.0.0) */
   readonly host: string;
   /** @default 4000; 0 picks a free port (tests). */
   readonly port: number;
@@ -287,6 +330,40 @@ export interface Config {
   readonly maxTemplateStringBytes: number;
   /** UTF-8 bytes a task's whole input may expand to. @default 4194304 (4 MiB) */
   readonly maxTemplateTaskBytes: number;
+
+  // Transports (docs/LIMITS.md "Transports").
+  /** Largest HTTP request body, and largest WebSocket message (`maxPayload`), in bytes. @default 2097152 (2 MiB) */
+  readonly requestBodyMaxBytes: number;
+  /** A WebSocket that sends no `connection_init` within this is closed (both protocols). @default 10000 */
+  readonly wsInitTimeoutMs: number;
+  /** Operations open at once on one WebSocket; more are refused with LIMIT_EXCEEDED. @default 100 */
+  readonly wsMaxSubscriptionsPerConnection: number;
+  /** WebSockets one API key (or the anonymous development tenant) holds open on one replica. @default 200 */
+  readonly wsMaxConnectionsPerKey: number;
+  /**
+   * Browser origins allowed cross-origin (CORS on HTTP, `Origin` on WebSocket upgrades); `*` allows
+   * any. Same-origin pages (Playground) and clients that send no `Origin` are always allowed. @default none
+   */
+  readonly corsOrigins: readonly string[];
+  /**
+   * Host names the server answers to (`Host` header; DNS rebinding). Outside production localhost,
+   * 127.0.0.1 and [::1] are always allowed and nothing else unless listed; in production no check
+   * unless set. `*` turns the check off. @default none
+   */
+  readonly allowedHosts: readonly string[];
+  /**
+   * Proxies whose `X-Forwarded-For` names the client (the per-IP failed-authentication limit keys
+   * on it): a hop count or addresses/CIDRs (Express `trust proxy`). @default unset: the socket's peer
+   */
+  readonly trustProxy: number | string | undefined;
+  /** Requests (HTTP operations and WebSocket operations) per second per API key; 0: no limit. @default 500 */
+  readonly rateLimitPerKey: number;
+  /** Requests per second per tenant over all its keys; 0: no limit. @default 1000 */
+  readonly rateLimitPerTenant: number;
+  /** Failed authentications per client IP per minute before that IP's unknown keys are refused unchecked; 0: no limit. @default 100 */
+  readonly authFailuresPerIp: number;
+  /** `claimTasks` long polls (`waitMs` > 0) one tenant holds open at once on one replica. @default 100 */
+  readonly longPollsPerTenant: number;
 }
 
 export class ConfigError extends Error {
@@ -425,5 +502,16 @@ export function loadConfig(env: Env = process.env as Env): Config {
     maxStepsPerWorkflow: v.MAX_STEPS_PER_WORKFLOW,
     maxTemplateStringBytes: v.MAX_TEMPLATE_STRING_BYTES,
     maxTemplateTaskBytes: v.MAX_TEMPLATE_TASK_BYTES,
+    requestBodyMaxBytes: v.REQUEST_BODY_MAX_BYTES,
+    wsInitTimeoutMs: v.WS_INIT_TIMEOUT_MS,
+    wsMaxSubscriptionsPerConnection: v.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    wsMaxConnectionsPerKey: v.WS_MAX_CONNECTIONS_PER_KEY,
+    corsOrigins: Object.freeze(v.CORS_ORIGINS),
+    allowedHosts: Object.freeze(v.ALLOWED_HOSTS),
+    trustProxy: v.TRUST_PROXY === undefined ? undefined : /^[0-9]$/.test(v.TRUST_PROXY) ? Number(v.TRUST_PROXY) : v.TRUST_PROXY,
+    rateLimitPerKey: v.RATE_LIMIT_PER_KEY,
+    rateLimitPerTenant: v.RATE_LIMIT_PER_TENANT,
+    authFailuresPerIp: v.AUTH_FAILURES_PER_IP,
+    longPollsPerTenant: v.LONG_POLLS_PER_TENANT,
   });
 }

@@ -20,6 +20,12 @@ export interface EventBus {
    * catch up from the stored history.
    */
   onResync(listener: () => void): Unsubscribe;
+  /**
+   * Tells every replica (this one at once) that API keys were revoked: they drop cached
+   * credentials and close the keys' open WebSockets.
+   */
+  announceRevoked(apiKeyIds: readonly string[]): Promise<void>;
+  onRevoked(listener: (apiKeyId: string) => void): Unsubscribe;
   /** Throws when the backend is unreachable (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -30,6 +36,7 @@ export class LocalFanout {
   private readonly byTenant = new Map<string, Set<(event: RunEvent) => void>>();
   private readonly readyListeners = new Set<(queue: string | null) => void>();
   private readonly resyncListeners = new Set<() => void>();
+  private readonly revokedListeners = new Set<(apiKeyId: string) => void>();
 
   subscribe(tenantId: string, listener: (event: RunEvent) => void): Unsubscribe {
     let set = this.byTenant.get(tenantId);
@@ -75,5 +82,22 @@ export class LocalFanout {
 
   resync(): void {
     for (const listener of [...this.resyncListeners]) listener();
+  }
+
+  onRevoked(listener: (apiKeyId: string) => void): Unsubscribe {
+    this.revokedListeners.add(listener);
+    return () => this.revokedListeners.delete(listener);
+  }
+
+  deliverRevoked(apiKeyIds: readonly string[]): void {
+    for (const id of apiKeyIds) {
+      for (const listener of [...this.revokedListeners]) {
+        try {
+          listener(id);
+        } catch {
+          /* one listener's fault must not keep the others from closing the key's sockets */
+        }
+      }
+    }
   }
 }

@@ -28,6 +28,14 @@ export class MemoryEventBus implements EventBus {
     return this.fanout.onResync(listener);
   }
 
+  async announceRevoked(apiKeyIds: readonly string[]): Promise<void> {
+    this.fanout.deliverRevoked(apiKeyIds);
+  }
+
+  onRevoked(listener: (apiKeyId: string) => void): Unsubscribe {
+    return this.fanout.onRevoked(listener);
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {}

@@ -24,11 +24,13 @@ export class RedisEventBus implements EventBus {
   private readonly sub: Redis;
   private readonly eventsChannel: string;
   private readonly readyChannel: string;
+  private readonly revokedChannel: string;
   private readonly origin = `${FROM}${randomUUID()}`;
 
   private constructor(url: string, prefix: string) {
     this.eventsChannel = `${prefix}events`;
     this.readyChannel = `${prefix}ready`;
+    this.revokedChannel = `${prefix}revoked`;
     // Commands queue while reconnecting: a Redis restart delays events instead of failing requests.
     this.pub = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
     this.sub = new Redis(url, { lazyConnect: true });
@@ -51,7 +53,7 @@ export class RedisEventBus implements EventBus {
       const [pub, sub] = await Promise.allSettled([connectRedis(bus.pub), connectRedis(bus.sub)]);
       if (pub.status === 'rejected') throw pub.reason;
       if (sub.status === 'rejected') throw sub.reason;
-      await bus.sub.subscribe(bus.eventsChannel, bus.readyChannel);
+      await bus.sub.subscribe(bus.eventsChannel, bus.readyChannel, bus.revokedChannel);
     } catch (e: unknown) {
       // Nothing left reconnecting in the background after a failed start.
       bus.pub.disconnect();
@@ -72,6 +74,9 @@ export class RedisEventBus implements EventBus {
       const names = JSON.parse(message) as string[];
       if (names[0] === this.origin) return;
       this.fanout.deliverReady(names.filter((q) => !q.startsWith(FROM)).map((q) => (q === BUILT_IN ? null : q)));
+    } else if (channel === this.revokedChannel) {
+      const [from, ...ids] = JSON.parse(message) as string[];
+      if (from !== this.origin) this.fanout.deliverRevoked(ids);
     }
   }
 
@@ -111,6 +116,21 @@ export class RedisEventBus implements EventBus {
 
   onResync(listener: () => void): Unsubscribe {
     return this.fanout.onResync(listener);
+  }
+
+  /**
+   * Delivered here at once, and to the other replicas through Redis. A revocation published
+   * while a replica is cut off from Redis is not lost for good: every replica also re-checks the
+   * keys of its open sockets against Postgres (see WsGuard).
+   */
+  async announceRevoked(apiKeyIds: readonly string[]): Promise<void> {
+    if (apiKeyIds.length === 0) return;
+    this.fanout.deliverRevoked(apiKeyIds);
+    await this.pub.publish(this.revokedChannel, JSON.stringify([this.origin, ...apiKeyIds]));
+  }
+
+  onRevoked(listener: (apiKeyId: string) => void): Unsubscribe {
+    return this.fanout.onRevoked(listener);
   }
 
   async ping(): Promise<void> {

@@ -39,24 +39,25 @@ interface LegacyParams {
  * `validationRules` option, which must then be `[]` (the guard has validated). A refusal, or any
  * failure of `onOperation`, reaches the client as `{ errors }`, masked.
  */
-export function legacyGuard<P extends LegacyParams, R extends LegacyParams>(
+export function legacyGuard<P extends LegacyParams, R extends LegacyParams, S>(
   guard: GraphQLGuard,
   schema: GraphQLSchema,
-  onOperation: (message: unknown, params: P) => R | Promise<R>,
-): (message: unknown, params: P) => Promise<R> {
-  return async (message, params) => {
+  onOperation: (message: unknown, params: P, socket: S) => R | Promise<R>,
+): (message: unknown, params: P, socket: S) => Promise<R> {
+  return async (message, params, socket) => {
     try {
       const prepared = guard.prepare(schema, params.query);
       if ('errors' in prepared) throw new RefusedOperation(guard.formatErrors(prepared.errors));
       params.query = prepared.document;
-      const next = await onOperation(message, params);
+      const next = await onOperation(message, params, socket);
       return {
         ...next,
         formatResponse: (value: ExecutionResult) => guard.formatResult(value),
         formatError: (error: unknown) => guard.formatErrors([error])[0],
       };
     } catch (e: unknown) {
-      if (e instanceof RefusedOperation) throw e;
+      // Already an answer for the client (`{ errors }`, e.g. a refusal of the connection's rules).
+      if (e instanceof RefusedOperation || Array.isArray((e as { errors?: unknown } | null)?.errors)) throw e;
       throw new RefusedOperation(guard.formatErrors([e]));
     }
   };

@@ -81,17 +81,17 @@ export class GraphQLGuard {
     const armor = new ApolloArmor({
       maxDepth: {
         n: limits.maxDepth,
-        onReject: [report('graphqlMaxDepth', limits.maxDepth, 'levels of nesting', 'GRAPHQL_MAX_DEPTH')],
+        onReject: [report('GRAPHQL_MAX_DEPTH', limits.maxDepth, 'levels of nesting', 'GRAPHQL_MAX_DEPTH')],
         propagateOnRejection: false,
       },
       maxAliases: {
         n: limits.maxAliases,
-        onReject: [report('graphqlMaxAliases', limits.maxAliases, 'aliases', 'GRAPHQL_MAX_ALIASES')],
+        onReject: [report('GRAPHQL_MAX_ALIASES', limits.maxAliases, 'aliases', 'GRAPHQL_MAX_ALIASES')],
         propagateOnRejection: false,
       },
       maxDirectives: {
         n: limits.maxDirectives,
-        onReject: [report('graphqlMaxDirectives', limits.maxDirectives, 'directives', 'GRAPHQL_MAX_DIRECTIVES')],
+        onReject: [report('GRAPHQL_MAX_DIRECTIVES', limits.maxDirectives, 'directives', 'GRAPHQL_MAX_DIRECTIVES')],
         propagateOnRejection: false,
       },
       // Armor's cost is schema-blind (every selection set is an object, lists unknown): the
@@ -202,7 +202,7 @@ export class GraphQLGuard {
   private responseTooLarge(): GraphQLError {
     const max = this.limits.maxResponseBytes;
     return limitError(`The response would exceed ${max} bytes; ask for fewer items (first/last) or fields, or raise GRAPHQL_MAX_RESPONSE_BYTES`, {
-      limit: 'graphqlMaxResponseBytes',
+      limit: 'GRAPHQL_MAX_RESPONSE_BYTES',
       max,
     });
   }
@@ -234,7 +234,7 @@ function tokenLimitOf(e: unknown, max: number): GraphQLError | null {
   // Apollo wraps the parser's error in its own SyntaxError (originalError).
   for (let i = 0; i < 3 && error instanceof GraphQLError; i++) {
     if (/Document contains more tha[nt] \d+ tokens/.test(error.message)) {
-      return limitError(`The document has more than ${max} tokens; send a shorter one or raise GRAPHQL_MAX_TOKENS`, { limit: 'graphqlMaxTokens', max });
+      return limitError(`The document has more than ${max} tokens; send a shorter one or raise GRAPHQL_MAX_TOKENS`, { limit: 'GRAPHQL_MAX_TOKENS', max });
     }
     error = error.originalError;
   }
@@ -306,7 +306,7 @@ export function operationBudgetRule(limits: Pick<GraphQLRequestLimits, 'maxCost'
           limitError(
             `The operation may cost ${budget.cost}, more than the ${limits.maxCost} allowed (every object returned counts 1, lists by their first/last/max): ` +
               'ask for smaller pages, fewer nested lists or fewer aliases, or raise GRAPHQL_MAX_COST',
-            { limit: 'graphqlMaxCost', max: limits.maxCost, actual: budget.cost },
+            { limit: 'GRAPHQL_MAX_COST', max: limits.maxCost, actual: budget.cost },
           ),
         );
       }
@@ -315,7 +315,7 @@ export function operationBudgetRule(limits: Pick<GraphQLRequestLimits, 'maxCost'
           limitError(
             `The operation has ${budget.longPolls} claimTasks that may long-poll (waitMs > 0 or a variable); at most ${limits.maxLongPolls} per operation: ` +
               'send them as separate requests, or give the others waitMs: 0',
-            { limit: 'graphqlMaxLongPolls', max: limits.maxLongPolls, actual: budget.longPolls },
+            { limit: 'GRAPHQL_MAX_LONG_POLLS', max: limits.maxLongPolls, actual: budget.longPolls },
           ),
         );
       }

@@ -29,10 +29,10 @@ export function bodyErrorHandler(logger: Logger): ErrorRequestHandler {
     let body: { message: string; extensions: Record<string, unknown> };
     if (e.type === 'entity.too.large') {
       body = {
-        message: `The request body is larger than the ${e.limit ?? 'allowed'} bytes allowed; send a smaller document or variables`,
+        message: `The request body is larger than the ${e.limit ?? 'allowed'} bytes allowed (REQUEST_BODY_MAX_BYTES); send a smaller document or variables`,
         extensions: {
           code: 'LIMIT_EXCEEDED',
-          limit: 'httpMaxBodyBytes',
+          limit: 'REQUEST_BODY_MAX_BYTES',
           ...(e.limit !== undefined ? { max: e.limit } : {}),
           ...(e.length !== undefined ? { actual: e.length } : {}),
         },

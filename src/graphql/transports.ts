@@ -3,14 +3,15 @@ import type { Duplex } from 'node:stream';
 import { execute, subscribe, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { SubscriptionServer } from 'subscriptions-transport-ws';
-import { WebSocketServer } from 'ws';
-import { DomainError } from '../domain/errors';
-import type { Principal } from '../services/auth.service';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Gatekeeper } from '../access/gatekeeper';
+import { DomainError, UnauthenticatedError } from '../domain/errors';
 import { createContext, type Context, type Services } from './context';
-import { mapError } from './errors';
+import { mapError, toGraphQLError } from './errors';
 import type { GraphQLGuard } from './guard';
 import { graphqlWsGuard, legacyGuard } from './guard-transports';
 import { SharedSubscriptions } from './shared-subscriptions';
+import { countedSubscribe, type GuardedSocket, type WsGuard } from './ws-guard';
 
 export interface WebSocketTransports {
   /** Open sockets of both protocols, for the subscriptions gauge. */
@@ -33,12 +34,13 @@ function authorizationOf(params: ConnectionParams): string | undefined {
 /**
  * The context of an operation over HTTP: the tenant of the caller's API key, and a signal that
  * aborts when the client goes away before its response is sent (ending a long poll). A refused
- * key is a GraphQL error with its HTTP status.
+ * key or a spent rate is a GraphQL error with its HTTP status (401, 429 with Retry-After).
  */
-export function httpContext(services: Services): (args: { req: IncomingMessage; res: ServerResponse }) => Promise<Context> {
+export function httpContext(services: Services, gatekeeper: Gatekeeper): (args: { req: IncomingMessage; res: ServerResponse }) => Promise<Context> {
   return async ({ req, res }) => {
     try {
-      const principal = await services.auth.authenticate(req.headers.authorization);
+      const ip = (req as { ip?: string }).ip ?? gatekeeper.clientIp(req);
+      const principal = await gatekeeper.admit(req.headers.authorization, { ip, transport: 'http' });
       const gone = new AbortController();
       const onGone: (() => void)[] = [];
       res.once('close', () => {
@@ -59,7 +61,9 @@ export function httpContext(services: Services): (args: { req: IncomingMessage; 
  * Subscriptions on the HTTP server's port and path. Clients speaking `graphql-transport-ws`
  * (graphql-ws, the current protocol) get graphql-ws; GraphQL Playground still speaks the legacy
  * `graphql-ws` subprotocol of subscriptions-transport-ws, which is served beside it so that the
- * landing page's subscriptions work too. Both authenticate in `connection_init` (`authorization`).
+ * landing page's subscriptions work too. Both authenticate in `connection_init` (`authorization`);
+ * the connection-level rules of both (WsGuard) are: Origin/Host on upgrade, a message size cap,
+ * an init timeout, sockets per key, operations per socket, credentials and rates per operation.
  */
 export function attachWebSockets(opts: {
   httpServer: Server;
@@ -68,20 +72,32 @@ export function attachWebSockets(opts: {
   services: Services;
   /** Parse, validation, limits and error masking: the same as on HTTP (src/graphql/guard.ts). */
   guard: GraphQLGuard;
+  /** Connection-level rules: origins, credentials re-checked, caps and rates (src/graphql/ws-guard.ts). */
+  wsGuard: WsGuard;
+  /** Largest message, bytes: the HTTP body limit (the `ws` default of 100 MiB applies before authentication). */
+  maxPayload: number;
+  initTimeoutMs: number;
 }): WebSocketTransports {
-  const { httpServer, path, schema, services, guard } = opts;
-  const modern = new WebSocketServer({ noServer: true });
-  const legacy = new WebSocketServer({ noServer: true });
+  const { httpServer, path, schema, services, guard, wsGuard } = opts;
+  const modern = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload });
+  const legacy = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload });
   const shared = new SharedSubscriptions(undefined, { parse: guard.parse, validate: guard.validate });
 
-  const modernCleanup = useServer<Record<string, unknown>, { principal?: Principal }>(
+  const graphqlChecks = graphqlWsGuard(guard, schema, shared);
+  const modernCleanup = useServer<Record<string, unknown>, { guarded?: GuardedSocket; ip?: string }>(
     {
       schema,
-      ...graphqlWsGuard(guard, schema, shared),
+      onNext: graphqlChecks.onNext,
+      onError: graphqlChecks.onError,
       subscribe: shared.subscribe,
+      connectionInitWaitTimeout: opts.initTimeoutMs,
       onConnect: async (ctx) => {
+        const request = ctx.extra.request;
         try {
-          ctx.extra.principal = await services.auth.authenticate(authorizationOf(ctx.connectionParams));
+          ctx.extra.guarded = await wsGuard.connect(authorizationOf(ctx.connectionParams), request, 'graphql-ws', (code, reason) =>
+            ctx.extra.socket.close(code, reason),
+          );
+          ctx.extra.ip = request.socket.remoteAddress ?? 'unknown';
           // graphql-ws keeps the upgrade request for the socket's life and nothing here reads it
           // after authentication: ~1.5 KB of headers per idle subscriber (bench scenario 6).
           delete (ctx.extra as { request?: unknown }).request;
@@ -91,27 +107,67 @@ export function attachWebSockets(opts: {
           throw e;
         }
       },
-      context: (ctx) => createContext(services, ctx.extra.principal!.tenantId),
+      // Connection-level rules first (credentials, rates, operations per socket), then the same
+      // parse, validation and limits as on HTTP.
+      onSubscribe: async (ctx, id, payload) => {
+        const guarded = ctx.extra.guarded;
+        if (!guarded) return undefined;
+        const refused = await wsGuard.operation(guarded, authorizationOf(ctx.connectionParams), Object.keys(ctx.subscriptions).length, {
+          ip: ctx.extra.ip ?? 'unknown',
+          transport: 'graphql-ws',
+        });
+        if (refused) return [...refused];
+        return graphqlChecks.onSubscribe!(ctx, id, payload);
+      },
+      onClose: (ctx) => ctx.extra.guarded?.release(),
+      context: (ctx) => createContext(services, ctx.extra.guarded!.principal.tenantId),
     },
     modern,
   );
 
+  // Legacy sockets: the per-socket state the guard needs, and live subscriptions per socket.
+  const legacySockets = new WeakMap<WebSocket, { guarded?: GuardedSocket; initialised(): void; live: number; ip: string }>();
+  const counters = new WeakMap<object, { live: number; max: number }>();
+  legacy.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    legacySockets.set(ws, { ...wsGuard.watchInit(ws), live: 0, ip: req.socket.remoteAddress ?? 'unknown' });
+  });
   const legacyServer = new SubscriptionServer(
     {
       schema,
       execute,
-      subscribe,
+      subscribe: countedSubscribe(subscribe, (contextValue) => counters.get(contextValue as object)),
       keepAlive: 15_000,
+      onConnect: async (params: ConnectionParams, socket: WebSocket, connection: { request: IncomingMessage }) => {
+        const state = legacySockets.get(socket);
+        state?.initialised();
+        const authorization = authorizationOf(params);
+        const guarded = await wsGuard.connect(authorization, connection.request, 'subscriptions-transport-ws', (code, reason) => socket.close(code, reason));
+        if (state) state.guarded = guarded;
+        socket.once('close', () => guarded.release());
+        return { principal: guarded.principal, authorization };
+      },
       // The guard validates (in onOperation); the server's own pass would only repeat it.
       validationRules: [],
-      onConnect: async (params: ConnectionParams) => {
-        const principal = await services.auth.authenticate(authorizationOf(params));
-        return { principal };
-      },
-      onOperation: legacyGuard(guard, schema, (_message: unknown, params: { query: unknown; context: { principal: Principal } }) => ({
-        ...params,
-        context: createContext(services, params.context.principal.tenantId),
-      })),
+      onOperation: legacyGuard(guard, schema, async (_message: unknown, params: { query: unknown; context: { authorization?: string } }, socket: WebSocket) => {
+        const state = legacySockets.get(socket);
+        // The legacy server runs a `start` sent before `connection_init` as if initialised.
+        const refused = state?.guarded
+          ? await wsGuard.operation(state.guarded, params.context.authorization, 0, { ip: state.ip, transport: 'subscriptions-transport-ws' })
+          : [toGraphQLError(new UnauthenticatedError('Send connection_init (with "authorization") before any operation'))];
+        // The legacy server answers an error carrying `errors` as GQL_DATA { errors }.
+        if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
+        const context = createContext(services, state!.guarded!.principal.tenantId);
+        counters.set(context, {
+          get live() {
+            return state!.live;
+          },
+          set live(n: number) {
+            state!.live = n;
+          },
+          max: wsGuard.maxOperationsPerSocket,
+        });
+        return { ...params, context };
+      }),
     },
     legacy,
   );
@@ -122,6 +178,7 @@ export function attachWebSockets(opts: {
       socket.destroy();
       return;
     }
+    if (wsGuard.refuseUpgrade(req, socket)) return;
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     const target = protocols.includes('graphql-ws') && !protocols.includes('graphql-transport-ws') ? legacy : modern;
     target.handleUpgrade(req, socket, head, (ws) => target.emit('connection', ws, req));
@@ -133,6 +190,7 @@ export function attachWebSockets(opts: {
     shared,
     async close() {
       httpServer.off('upgrade', onUpgrade);
+      wsGuard.close();
       legacyServer.close();
       await modernCleanup.dispose();
       for (const ws of legacy.clients) ws.terminate();

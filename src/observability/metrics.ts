@@ -35,6 +35,10 @@ export interface Metrics {
   httpDuration: client.Histogram<'method' | 'route' | 'status_code'>;
   graphqlOperations: client.Counter<'operation' | 'type' | 'outcome'>;
   leaseRenewFailures: client.Counter<'reason'>;
+  /** Failed authentications: `missing` key, `invalid` (unknown or revoked) key, `ip_limited` (refused unchecked). */
+  authFailures: client.Counter<'reason'>;
+  /** Requests refused RATE_LIMITED, by what ran out: `key`, `tenant`, `long_poll`. */
+  rateLimited: client.Counter<'scope'>;
 }
 
 /** Job latency: runs last from milliseconds to hours; a bucket above the 600 s alert threshold. */
@@ -88,6 +92,18 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
     name: 'maestro_lease_renew_failures_total',
     help: 'Lease renewals refused: LEASE_LOST (another holder or expired) or RUN_CANCELLED.',
     labelNames: ['reason'],
+    registers: [registry],
+  });
+  const authFailures = new client.Counter({
+    name: 'maestro_auth_failures_total',
+    help: 'Failed authentications: missing key, invalid (unknown or revoked) key, or refused unchecked after too many failures from one address.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const rateLimited = new client.Counter({
+    name: 'maestro_rate_limited_total',
+    help: 'Requests refused RATE_LIMITED, by what ran out: key, tenant or long_poll.',
+    labelNames: ['scope'],
     registers: [registry],
   });
   const reclaimed = new client.Counter({
@@ -242,7 +258,9 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
   // Initialise label-less series, so every runbook query returns data before the first event.
   for (const reason of ['LEASE_LOST', 'RUN_CANCELLED']) leaseRenewFailures.inc({ reason }, 0);
   for (const outcome of ATTEMPT_OUTCOMES) if (outcome !== 'FENCED') attemptsEnded.inc({ outcome, cause: attemptCause(outcome) }, 0);
-  return { registry, httpRequests, httpDuration, graphqlOperations, leaseRenewFailures };
+  for (const reason of ['missing', 'invalid', 'ip_limited']) authFailures.inc({ reason }, 0);
+  for (const scope of ['key', 'tenant', 'long_poll']) rateLimited.inc({ scope }, 0);
+  return { registry, httpRequests, httpDuration, graphqlOperations, leaseRenewFailures, authFailures, rateLimited };
 }
 
 /** At most one computation per `ttlMs`, shared by concurrent callers (scrapes, several Prometheus). */

@@ -1,14 +1,24 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../domain/clock';
 import { UnauthenticatedError, ValidationError } from '../domain/errors';
-import { findActiveApiKey, insertApiKey, listApiKeys, revokeApiKey, type ApiKeyRow } from '../store/api-keys.store';
+import { activeApiKeyIds, findActiveApiKey, insertApiKey, listApiKeys, revokeApiKey, type ApiKeyRow } from '../store/api-keys.store';
 import type { Database } from '../store/sql';
 
 export const API_KEY_PREFIX = 'mk_';
 export const DEFAULT_TENANT = 'default';
 const TENANT_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
-/** A revoked key keeps working on a replica for at most this long. */
+/**
+ * A revoked key keeps working on a replica for at most this long when its revocation was not
+ * announced (a revocation through the service or the CLI with REDIS_URL clears every replica's
+ * cache at once).
+ */
 const CACHE_TTL_MS = 10_000;
+/**
+ * An unknown key is refused from memory for this long: a client retrying a bad key in a loop costs
+ * one database lookup per 5 s, not one per request (300 invalid-key requests were 300 lookups).
+ */
+const NEGATIVE_TTL_MS = 5_000;
+const CACHE_MAX = 10_000;
 
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
@@ -26,8 +36,36 @@ export interface Principal {
  */
 export class AuthService {
   private readonly cache = new Map<string, { principal: Principal; until: number }>();
+  private readonly unknown = new Map<string, number>();
 
-  constructor(private readonly deps: { db: Database; clock: Clock; allowAnonymous: boolean }) {}
+  constructor(
+    private readonly deps: {
+      db: Database;
+      clock: Clock;
+      allowAnonymous: boolean;
+      /** Tells every replica a key was revoked (the event bus). @default nothing beyond this process's cache */
+      announceRevoked?: (apiKeyIds: readonly string[]) => Promise<void>;
+    },
+  ) {}
+
+  /** Drops every cached credential (a key was revoked somewhere). */
+  forgetCached(): void {
+    this.cache.clear();
+  }
+
+  /** True when a request with this `Authorization` would be answered from memory, without a lookup. */
+  isCached(authorization: string | null | undefined): boolean {
+    const raw = authorization?.trim();
+    if (!raw) return true;
+    const hash = hashApiKey(raw.replace(/^Bearer\s+/i, ''));
+    const now = this.deps.clock.now().getTime();
+    return (this.cache.get(hash)?.until ?? 0) > now || (this.unknown.get(hash) ?? 0) > now;
+  }
+
+  /** Which of these key ids are still active (open sockets are re-checked with it). */
+  async stillActive(apiKeyIds: readonly string[]): Promise<Set<string>> {
+    return activeApiKeyIds(this.deps.db, apiKeyIds);
+  }
 
   async createKey(tenantId: string, name: string | null = null): Promise<{ key: string; row: ApiKeyRow }> {
     if (!TENANT_PATTERN.test(tenantId)) {
@@ -42,9 +80,12 @@ export class AuthService {
     return listApiKeys(this.deps.db, tenantId);
   }
 
+  /** Revokes a key; every replica drops it from its cache and closes its open WebSockets within moments. */
   async revokeKey(id: string): Promise<boolean> {
     this.cache.clear();
-    return revokeApiKey(this.deps.db, id, this.deps.clock.now());
+    const revoked = await revokeApiKey(this.deps.db, id, this.deps.clock.now());
+    if (revoked) await this.deps.announceRevoked?.([id]);
+    return revoked;
   }
 
   /**
@@ -63,10 +104,16 @@ export class AuthService {
     const now = this.deps.clock.now().getTime();
     const cached = this.cache.get(hash);
     if (cached && cached.until > now) return cached.principal;
+    if ((this.unknown.get(hash) ?? 0) > now) throw new UnauthenticatedError('The API key is not valid or was revoked');
     const row = await findActiveApiKey(this.deps.db, hash);
-    if (!row) throw new UnauthenticatedError('The API key is not valid or was revoked');
+    if (!row) {
+      if (this.unknown.size >= CACHE_MAX) this.unknown.clear();
+      this.unknown.set(hash, now + NEGATIVE_TTL_MS);
+      throw new UnauthenticatedError('The API key is not valid or was revoked');
+    }
+    this.unknown.delete(hash);
     const principal = { tenantId: row.tenantId, apiKeyId: row.id };
-    if (this.cache.size > 10_000) this.cache.clear();
+    if (this.cache.size >= CACHE_MAX) this.cache.clear();
     this.cache.set(hash, { principal, until: now + CACHE_TTL_MS });
     return principal;
   }

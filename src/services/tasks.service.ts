@@ -2,8 +2,9 @@ import type { TaskRecord } from '../domain/model';
 import type { Clock } from '../domain/clock';
 import { QUEUE_PATTERN } from '../domain/dag';
 import { isUuid } from '../domain/ids';
-import { DomainError, LeaseLostError, NotFoundError, RunCancelledError, UnavailableError, ValidationError } from '../domain/errors';
+import { DomainError, LeaseLostError, NotFoundError, RateLimitedError, RunCancelledError, UnavailableError, ValidationError } from '../domain/errors';
 import { checkWellFormed } from '../domain/json-limits';
+import { KeyedSlots } from '../primitives/keyed-slots';
 import type { Json } from '../domain/glossary';
 import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore, RenewResult } from '../leases/lease-store';
@@ -38,10 +39,31 @@ export interface TaskLease {
 export class TasksService {
   private readonly waiters = new Set<() => void>();
   private draining = false;
+  /** Long polls held open per tenant on this replica (LONG_POLLS_PER_TENANT). */
+  private readonly longPolls: KeyedSlots;
 
   constructor(
-    private readonly deps: { db: Database; engine: Engine; leases: LeaseStore; bus: EventBus; clock: Clock; hooks: EngineHooks; leaseTtlMs: number },
-  ) {}
+    private readonly deps: {
+      db: Database;
+      engine: Engine;
+      leases: LeaseStore;
+      bus: EventBus;
+      clock: Clock;
+      hooks: EngineHooks;
+      leaseTtlMs: number;
+      /** Concurrent long polls (`waitMs` > 0) per tenant on this replica. @default 100 */
+      longPollsPerTenant?: number;
+      /** A long poll was refused at the cap (metrics). */
+      onLongPollRefused?: () => void;
+    },
+  ) {
+    this.longPolls = new KeyedSlots(deps.longPollsPerTenant ?? 100);
+  }
+
+  /** Long polls `tenantId` holds open on this replica now (LONG_POLLS_PER_TENANT counts them). */
+  longPollsHeld(tenantId: string): number {
+    return this.longPolls.count(tenantId);
+  }
 
   /**
    * Claims up to `max` ready tasks of `queue`. With `waitMs`, an empty claim waits (long poll)
@@ -65,6 +87,34 @@ export class TasksService {
       throw new ValidationError(`"waitMs" must be between 0 and ${MAX_WAIT_MS}`, { field: 'waitMs' });
     }
 
+    if (waitMs === 0) return this.claimUntil(tenantId, req.queue, req.workerId, max, leaseMs, 0, signal);
+    // A long poll holds a request, a socket and a bus listener for up to a minute: a tenant may
+    // hold only so many at once (300 concurrent 60 s polls were accepted before).
+    const release = this.longPolls.tryAcquire(tenantId);
+    if (!release) {
+      this.deps.onLongPollRefused?.();
+      throw new RateLimitedError(
+        `This tenant already holds ${this.longPolls.capacity} long polls (claimTasks with waitMs) on this replica: retry later, or claim with waitMs: 0`,
+        { retryAfterMs: 1_000, limit: 'LONG_POLLS_PER_TENANT', max: this.longPolls.capacity },
+      );
+    }
+    try {
+      return await this.claimUntil(tenantId, req.queue, req.workerId, max, leaseMs, waitMs, signal);
+    } finally {
+      release();
+    }
+  }
+
+  private async claimUntil(
+    tenantId: string,
+    queue: string,
+    workerId: string,
+    max: number,
+    leaseMs: number,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<TaskLease[]> {
+    const req = { queue, workerId };
     const openedAt = this.deps.clock.now();
     const deadline = openedAt.getTime() + waitMs;
     for (;;) {

@@ -26,3 +26,10 @@ export async function revokeApiKey(sql: Sql, id: string, now: Date): Promise<boo
   const rows = await sql.rows<{ id: string }>(`UPDATE api_keys SET "revokedAt" = $2 WHERE id = $1 AND "revokedAt" IS NULL RETURNING id`, [id, now]);
   return rows.length === 1;
 }
+
+/** Which of these key ids are still active (not revoked, not deleted). */
+export async function activeApiKeyIds(sql: Sql, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await sql.rows<{ id: string }>(`SELECT id FROM api_keys WHERE id = ANY($1::uuid[]) AND "revokedAt" IS NULL`, [ids]);
+  return new Set(rows.map((r) => r.id));
+}

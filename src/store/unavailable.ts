@@ -19,13 +19,14 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT
 const SERVER_STATES = new Set(['57P01', '57P02', '57P03']);
 
 /** Messages without a code: pg's dropped socket, pg-pool's connection timeout, ioredis with its connection down. */
-const MESSAGES = [
-  /^Connection terminated/, // pg: "Connection terminated unexpectedly", pg-pool: "… due to connection timeout"
-  /^timeout exceeded when trying to connect$/, // pg-pool: no connection within connectionTimeoutMillis
-  /is not queryable$/, // pg: "Client has encountered a connection error and is not queryable"
-  /^Connection is closed\.$/, // ioredis
-  /^Reached the max retries per request limit/, // ioredis MaxRetriesPerRequestError
-  /^Stream isn't writeable and enableOfflineQueue options is false$/, // ioredis
+const MESSAGES: [RegExp, string][] = [
+  [/^Connection terminated due to connection timeout/, 'POOL_TIMEOUT'], // pg-pool
+  [/^Connection terminated/, 'CONNECTION_LOST'], // pg: "Connection terminated unexpectedly"
+  [/^timeout exceeded when trying to connect$/, 'POOL_TIMEOUT'], // pg-pool: no connection within connectionTimeoutMillis
+  [/is not queryable$/, 'CONNECTION_LOST'], // pg: "Client has encountered a connection error and is not queryable"
+  [/^Connection is closed\.$/, 'CONNECTION_LOST'], // ioredis
+  [/^Reached the max retries per request limit/, 'CONNECTION_LOST'], // ioredis MaxRetriesPerRequestError
+  [/^Stream isn't writeable and enableOfflineQueue options is false$/, 'CONNECTION_LOST'], // ioredis
 ];
 
 function codesOf(e: unknown): string[] {
@@ -55,14 +56,19 @@ function messagesOf(e: unknown): string[] {
   return out;
 }
 
-/** What made `e` a dependency fault (`ECONNREFUSED`, `57P01`, a message), or null when it is not one. */
+/**
+ * What made `e` a dependency fault, as a token safe to show a caller (`ECONNREFUSED`, `57P01`,
+ * `CONNECTION_LOST`, `POOL_TIMEOUT`; never the driver's text, which may hold hosts and
+ * credentials), or null when it is not one.
+ */
 export function unavailableCause(e: unknown): string | null {
   if (e instanceof DomainError) return null;
   for (const code of codesOf(e)) {
     if (NETWORK_CODES.has(code) || SERVER_STATES.has(code) || code.startsWith('08')) return code;
   }
   for (const message of messagesOf(e)) {
-    if (MESSAGES.some((m) => m.test(message))) return message;
+    const hit = MESSAGES.find(([m]) => m.test(message));
+    if (hit) return hit[1];
   }
   return null;
 }

@@ -251,8 +251,9 @@ function toConductorError(error: { message: string; extensions?: Record<string, 
     case 'RUN_CANCELLED':
       return new RunCancelledError(ref?.taskId ?? String(data['taskId'] ?? ''), typeof data['runId'] === 'string' ? data['runId'] : undefined, error.message);
     default:
-      // An internal error is often a conductor losing its database mid-restart: worth another try.
-      return new ConductorError(code, error.message, { data, retryable: code === 'INTERNAL_SERVER_ERROR' });
+      // An internal error is often a conductor losing its database mid-restart: worth another try;
+      // RATE_LIMITED (a request rate, or the tenant's long polls) passes with time.
+      return new ConductorError(code, error.message, { data, retryable: code === 'INTERNAL_SERVER_ERROR' || code === 'RATE_LIMITED' });
   }
 }
 

@@ -266,6 +266,17 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['METRICS_LABEL_VALUES_MAX', '0', /must be a number >= 1/],
   ['STARTUP_WAIT_MS', '1m', /must be an integer/],
   ['READINESS_TIMEOUT_MS', '10', /must be a number >= 50/],
+  ['REQUEST_BODY_MAX_BYTES', '2mb', /must be an integer/],
+  ['WS_INIT_TIMEOUT_MS', '10', /must be a number >= 100/],
+  ['WS_MAX_SUBSCRIPTIONS_PER_CONNECTION', '0', /must be a number >= 1/],
+  ['WS_MAX_CONNECTIONS_PER_KEY', '0', /must be a number >= 1/],
+  ['CORS_ORIGINS', 'app.example.com', /must be a comma-separated list of origins/],
+  ['ALLOWED_HOSTS', 'http://maestro.example.com', /must be a comma-separated list of host names/],
+  ['TRUST_PROXY', 'true', /must be a number of proxy hops/],
+  ['RATE_LIMIT_PER_KEY', '-1', /must be a number >= 0/],
+  ['RATE_LIMIT_PER_TENANT', 'lots', /must be an integer/],
+  ['AUTH_FAILURES_PER_IP', '-1', /must be a number >= 0/],
+  ['LONG_POLLS_PER_TENANT', '0', /must be a number >= 1/],
 ];
 const ANY_STRING: EnvVarName[] = ['HOST', 'MAESTRO_DATA_DIR'];
 

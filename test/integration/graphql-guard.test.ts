@@ -41,10 +41,10 @@ describe('GraphQL request limits, the same on every transport', () => {
       codes?.every((c) => c === 'LIMIT_EXCEEDED'),
       JSON.stringify(result.errors),
     ).toBe(true);
-    const cost = result.errors!.find((e) => e.extensions?.['limit'] === 'graphqlMaxCost')!;
-    expect(cost.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'graphqlMaxCost', max: 20_000, actual: 44_040 });
+    const cost = result.errors!.find((e) => e.extensions?.['limit'] === 'GRAPHQL_MAX_COST')!;
+    expect(cost.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_COST', max: 20_000, actual: 44_040 });
     expect(cost.message).toMatch(/GRAPHQL_MAX_COST/);
-    expect(result.errors!.find((e) => e.extensions?.['limit'] === 'graphqlMaxAliases')?.extensions).toMatchObject({ max: 15, actual: 40 });
+    expect(result.errors!.find((e) => e.extensions?.['limit'] === 'GRAPHQL_MAX_ALIASES')?.extensions).toMatchObject({ max: 15, actual: 40 });
     // Executed, it would be at least 80 (a listing and an events batch per alias); a WebSocket
     // connection's own set-up and background passes account for the few seen.
     expect(statements).toBeLessThan(10);
@@ -53,7 +53,7 @@ describe('GraphQL request limits, the same on every transport', () => {
   it.each(TRANSPORTS)('a costly operation within the alias limit is refused by its cost (%s)', async (transport) => {
     const result = await sendOver(transport, t, aliases(2, 'runs(first: 100) { nodes { tasks { attempts { attempt } } } }'));
     expect(result.errors).toHaveLength(1);
-    expect(result.errors![0]!.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'graphqlMaxCost', max: 20_000, actual: 22_202 });
+    expect(result.errors![0]!.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_COST', max: 20_000, actual: 22_202 });
     // A page size from a variable counts as the largest page.
     const viaVariable = await sendOver(
       transport,
@@ -61,7 +61,7 @@ describe('GraphQL request limits, the same on every transport', () => {
       `query($n: Int) { a: runs(first: $n) { nodes { tasks { attempts { attempt } } } } b: runs(last: $n) { nodes { tasks { attempts { attempt } } } } }`,
       { n: 1 },
     );
-    expect(viaVariable.errors?.[0]?.extensions).toMatchObject({ limit: 'graphqlMaxCost', actual: 22_202 });
+    expect(viaVariable.errors?.[0]?.extensions).toMatchObject({ limit: 'GRAPHQL_MAX_COST', actual: 22_202 });
   });
 
   it.each(TRANSPORTS)('depth, directives and tokens are limited (%s)', async (transport) => {
@@ -76,12 +76,12 @@ describe('GraphQL request limits, the same on every transport', () => {
     const nested = (n: number) => `query { ${'... on Query { '.repeat(n)}__typename${' }'.repeat(n)} }`;
     expect((await sendOver(transport, t, nested(8))).errors).toBeUndefined();
     const tooDeep = await sendOver(transport, t, nested(12));
-    expect(tooDeep.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'graphqlMaxDepth', max: 10 });
+    expect(tooDeep.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_DEPTH', max: 10 });
     const directives = `query { runs { totalCount ${Array.from({ length: 60 }, () => '@include(if: true)').join(' ')} } }`;
-    expect((await sendOver(transport, t, directives)).errors?.map((e) => e.extensions?.['limit'])).toContain('graphqlMaxDirectives');
+    expect((await sendOver(transport, t, directives)).errors?.map((e) => e.extensions?.['limit'])).toContain('GRAPHQL_MAX_DIRECTIVES');
     const tokens = `query { ${Array.from({ length: 1100 }, (_, i) => `f${i}: __typename`).join(' ')} }`;
     const refused = await sendOver(transport, t, tokens);
-    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'graphqlMaxTokens', max: 2000 });
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_TOKENS', max: 2000 });
   });
 
   it.each(TRANSPORTS)('finding 10: a second long-polling claimTasks in one operation is refused at validation (%s)', async (transport) => {
@@ -91,7 +91,7 @@ describe('GraphQL request limits, the same on every transport', () => {
       t,
       `mutation { a: claimTasks(queue: "q1", workerId: "w", waitMs: 60000) { taskId } b: claimTasks(queue: "q2", workerId: "w", waitMs: 60000) { taskId } }`,
     );
-    expect(two.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'graphqlMaxLongPolls', max: 1, actual: 2 });
+    expect(two.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_LONG_POLLS', max: 1, actual: 2 });
     expect(Date.now() - started).toBeLessThan(10_000);
     const viaVariable = await sendOver(
       transport,
@@ -99,7 +99,7 @@ describe('GraphQL request limits, the same on every transport', () => {
       `mutation($w: Int) { a: claimTasks(queue: "q1", workerId: "w", waitMs: $w) { taskId } b: claimTasks(queue: "q2", workerId: "w", waitMs: $w) { taskId } }`,
       { w: 0 },
     );
-    expect(viaVariable.errors?.[0]?.extensions).toMatchObject({ limit: 'graphqlMaxLongPolls' });
+    expect(viaVariable.errors?.[0]?.extensions).toMatchObject({ limit: 'GRAPHQL_MAX_LONG_POLLS' });
     // One long poll and any number of plain claims are fine.
     const fine = await sendOver(
       transport,
@@ -160,7 +160,7 @@ describe('response size cap', () => {
     const result = await sendOver(transport, t, `query { a: runs(first: 5) { nodes { input } } b: runs(first: 5) { nodes { input } } }`);
     if (transport === 'http') expect(result.status).toBe(200);
     expect(result.data ?? null).toBeNull();
-    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'graphqlMaxResponseBytes', max: 65536 });
+    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_RESPONSE_BYTES', max: 65536 });
     expect(result.errors?.[0]?.message).toMatch(/GRAPHQL_MAX_RESPONSE_BYTES/);
   });
 });
@@ -181,13 +181,24 @@ describe('error masking and introspection in production, the same on every trans
   it.each(TRANSPORTS)('finding 9: an unexpected error says only "Internal server error" (%s)', async (transport) => {
     const list = vi
       .spyOn(t.app.services.runs, 'list')
-      .mockRejectedValue(new Error('Connection terminated unexpectedly: pg-pool at 10.1.2.3:5432 (password=hunter2)'));
+      .mockRejectedValue(new Error("Cannot read properties of undefined (reading 'tenantId') at pg-pool 10.1.2.3:5432 (password=hunter2)"));
     try {
       const result = await sendOver(transport, t, `query { runs { totalCount } }`, undefined, key);
       expect(result.errors).toEqual([expect.objectContaining({ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } })]);
       expect(JSON.stringify(result)).not.toMatch(/pg-pool|hunter2|stack|at /);
     } finally {
       list.mockRestore();
+    }
+    // A dropped database connection is a typed, retryable UNAVAILABLE: its text stays in the logs.
+    const dropped = vi
+      .spyOn(t.app.services.runs, 'list')
+      .mockRejectedValue(new Error('Connection terminated unexpectedly: pg-pool at 10.1.2.3:5432 (password=hunter2)'));
+    try {
+      const result = await sendOver(transport, t, `query { runs { totalCount } }`, undefined, key);
+      expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'UNAVAILABLE', reason: 'CONNECTION_LOST', retryAfterMs: 1000 });
+      expect(JSON.stringify(result)).not.toMatch(/pg-pool|hunter2|10\.1\.2\.3|Connection terminated/);
+    } finally {
+      dropped.mockRestore();
     }
     const crash = vi.spyOn(t.app.services.runs, 'list').mockImplementation(() => {
       const f = (): never => f();
@@ -274,7 +285,7 @@ describe('HTTP hygiene', () => {
     const res = await post(JSON.stringify({ query: '{ __typename }', variables: { blob: 'x'.repeat(3 * 1024 * 1024) } }));
     expect(res.status).toBe(413);
     const body = (await res.json()) as { errors: { extensions: Record<string, unknown> }[] };
-    expect(body.errors[0].extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'httpMaxBodyBytes', max: 2 * 1024 * 1024 });
+    expect(body.errors[0].extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'REQUEST_BODY_MAX_BYTES', max: 2 * 1024 * 1024 });
   });
 
   it('logs a refused body as one line without the body', async () => {

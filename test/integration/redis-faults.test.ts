@@ -77,6 +77,14 @@ class ObservedBus implements EventBus {
     return this.inner.onResync(listener);
   }
 
+  announceRevoked(apiKeyIds: readonly string[]): Promise<void> {
+    return this.inner.announceRevoked(apiKeyIds);
+  }
+
+  onRevoked(listener: (apiKeyId: string) => void): Unsubscribe {
+    return this.inner.onRevoked(listener);
+  }
+
   ping(): Promise<void> {
     return this.inner.ping();
   }

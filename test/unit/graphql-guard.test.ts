@@ -12,7 +12,7 @@ describe('operationBudgetRule', () => {
   });
   const costOf = (query: string) => {
     const errors = validate(schema, parse(query), [operationBudgetRule({ maxCost: 0, maxLongPolls: 1 })]);
-    const cost = errors.find((e) => e.extensions['limit'] === 'graphqlMaxCost');
+    const cost = errors.find((e) => e.extensions['limit'] === 'GRAPHQL_MAX_COST');
     return cost ? (cost.extensions['actual'] as number) : 0;
   };
 
@@ -44,7 +44,7 @@ describe('operationBudgetRule', () => {
 
   it('counts claimTasks that may long-poll', () => {
     const longPolls = (query: string) =>
-      validate(schema, parse(query), [operationBudgetRule({ maxCost: 1e9, maxLongPolls: 1 })]).filter((e) => e.extensions['limit'] === 'graphqlMaxLongPolls')
+      validate(schema, parse(query), [operationBudgetRule({ maxCost: 1e9, maxLongPolls: 1 })]).filter((e) => e.extensions['limit'] === 'GRAPHQL_MAX_LONG_POLLS')
         .length;
     const claim = (wait: string) => `claimTasks(queue: "q", workerId: "w"${wait}) { taskId }`;
     expect(longPolls(`mutation { a: ${claim(', waitMs: 1000')} b: ${claim(', waitMs: 0')} c: ${claim('')} }`)).toBe(0);

@@ -12,14 +12,10 @@ describe('which failures are a dependency being unavailable', () => {
     ['57P01 admin_shutdown', withCode('terminating connection due to administrator command', '57P01'), '57P01'],
     ['57P03 cannot_connect_now', withCode('the database system is starting up', '57P03'), '57P03'],
     ['08006 connection_failure', withCode('connection failure', '08006'), '08006'],
-    ['pg: Connection terminated unexpectedly', new Error('Connection terminated unexpectedly'), 'Connection terminated unexpectedly'],
-    ['pg-pool: timeout exceeded when trying to connect', new Error('timeout exceeded when trying to connect'), 'timeout exceeded when trying to connect'],
-    [
-      'pg: not queryable',
-      new Error('Client has encountered a connection error and is not queryable'),
-      'Client has encountered a connection error and is not queryable',
-    ],
-    ['ioredis: Connection is closed.', new Error('Connection is closed.'), 'Connection is closed.'],
+    ['pg: Connection terminated unexpectedly', new Error('Connection terminated unexpectedly'), 'CONNECTION_LOST'],
+    ['pg-pool: timeout exceeded when trying to connect', new Error('timeout exceeded when trying to connect'), 'POOL_TIMEOUT'],
+    ['pg: not queryable', new Error('Client has encountered a connection error and is not queryable'), 'CONNECTION_LOST'],
+    ['ioredis: Connection is closed.', new Error('Connection is closed.'), 'CONNECTION_LOST'],
     ['TypeORM wrapping 57P01', new QueryFailedError('SELECT 1', [], withCode('terminating connection due to administrator command', '57P01')), '57P01'],
     [
       'an AggregateError of two refused addresses',

@@ -1,0 +1,107 @@
+import Redis from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimitedError } from '../domain/errors';
+
+/** What the request rate limits count in: one bucket family each. */
+export type RateScope = 'key' | 'tenant' | 'ip';
+
+export interface RateLimitsOptions {
+  /** Requests per second per API key; 0: no limit. */
+  perKey: number;
+  /** Requests per second per tenant; 0: no limit. */
+  perTenant: number;
+  /** Failed authentications per client IP per minute; 0: no limit. */
+  authFailuresPerIp: number;
+  /** Shared counters for every replica; unset: this process's memory (embedded mode). */
+  redisUrl?: string;
+  /** @default maestro: */
+  redisKeyPrefix?: string;
+}
+
+const CONFIG_NAME: Record<RateScope, string> = { key: 'RATE_LIMIT_PER_KEY', tenant: 'RATE_LIMIT_PER_TENANT', ip: 'AUTH_FAILURES_PER_IP' };
+
+/**
+ * Fixed-window request counters (rate-limiter-flexible): per API key and per tenant per second,
+ * and failed authentications per client IP per minute. With Redis every replica counts in the same
+ * buckets (one INCR+PEXPIRE round trip per request); each Redis limiter carries an in-memory
+ * insurance limiter, so a Redis outage falls back to per-replica counting instead of failing
+ * requests. Refusals are `RateLimitedError` with `retryAfterMs`.
+ */
+export class RateLimits {
+  private readonly limiters: Partial<Record<RateScope, RateLimiterAbstract>> = {};
+  private readonly points: Record<RateScope, number>;
+
+  private constructor(
+    opts: RateLimitsOptions,
+    private readonly redis: Redis | null,
+  ) {
+    this.points = { key: opts.perKey, tenant: opts.perTenant, ip: opts.authFailuresPerIp };
+    const prefix = `${opts.redisKeyPrefix ?? 'maestro:'}rl`;
+    for (const scope of ['key', 'tenant', 'ip'] as const) {
+      const points = this.points[scope];
+      if (points <= 0) continue;
+      const duration = scope === 'ip' ? 60 : 1;
+      const keyPrefix = `${prefix}:${scope}`;
+      const memory = new RateLimiterMemory({ points, duration, keyPrefix });
+      this.limiters[scope] = redis
+        ? new RateLimiterRedis({ storeClient: redis, points, duration, keyPrefix, insuranceLimiter: memory, rejectIfRedisNotReady: true })
+        : memory;
+    }
+  }
+
+  static async create(opts: RateLimitsOptions): Promise<RateLimits> {
+    const needsStore = opts.perKey > 0 || opts.perTenant > 0 || opts.authFailuresPerIp > 0;
+    if (!opts.redisUrl || !needsStore) return new RateLimits(opts, null);
+    // No offline queue: while Redis is away a request counts in memory at once instead of waiting.
+    const redis = new Redis(opts.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    await redis.connect();
+    return new RateLimits(opts, redis);
+  }
+
+  /** Counts one request of a caller; throws RateLimitedError when a key's or tenant's budget is spent. */
+  async consume(principal: { tenantId: string; apiKeyId: string | null }): Promise<void> {
+    if (principal.apiKeyId) await this.take('key', principal.apiKeyId);
+    await this.take('tenant', principal.tenantId);
+  }
+
+  /** Counts a failed authentication from `ip`. */
+  async authFailed(ip: string): Promise<void> {
+    const limiter = this.limiters.ip;
+    if (!limiter) return;
+    await limiter.consume(ip).catch(() => undefined);
+  }
+
+  /** Throws RateLimitedError when `ip` failed to authenticate too often in the current minute. */
+  async checkIp(ip: string): Promise<void> {
+    const limiter = this.limiters.ip;
+    if (!limiter) return;
+    const res = await limiter.get(ip).catch(() => null);
+    if (res && res.consumedPoints >= this.points.ip) throw this.refusal('ip', res.msBeforeNext);
+  }
+
+  async close(): Promise<void> {
+    await this.redis?.quit().catch(() => undefined);
+  }
+
+  private async take(scope: RateScope, key: string): Promise<void> {
+    const limiter = this.limiters[scope];
+    if (!limiter) return;
+    try {
+      await limiter.consume(key);
+    } catch (e: unknown) {
+      // A RateLimiterRes is a refusal; an Error (Redis and insurance both failed) lets the request through.
+      if (e instanceof RateLimiterRes) throw this.refusal(scope, e.msBeforeNext);
+    }
+  }
+
+  private refusal(scope: RateScope, msBeforeNext: number): RateLimitedError {
+    const retryAfterMs = Math.max(1, Math.ceil(msBeforeNext));
+    const max = this.points[scope];
+    const what =
+      scope === 'ip'
+        ? `Too many failed authentications from this address (max ${max} a minute)`
+        : `Too many requests for this ${scope === 'key' ? 'API key' : 'tenant'} (max ${max} a second)`;
+    return new RateLimitedError(`${what}: retry in ${retryAfterMs} ms`, { retryAfterMs, limit: CONFIG_NAME[scope], max });
+  }
+}
