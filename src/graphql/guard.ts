@@ -110,6 +110,14 @@ export class GraphQLGuard {
     this.allRules = [...specifiedRules, ...this.validationRules];
     const format = createFormatError({ production: opts.production, onInternal: opts.onInternal });
     this.formatError = (formatted, error) => {
+      // graphql-js parses nested values recursively: a literal nested thousands deep overflows the
+      // stack before the token limit stops it. Say what to fix, not what the runtime said.
+      if (/Maximum call stack size exceeded/.test(formatted.message)) {
+        return {
+          message: `The document is nested too deeply to parse; keep nesting within ${limits.maxDepth} levels (GRAPHQL_MAX_DEPTH) and send deep data as variables`,
+          extensions: { code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_DEPTH', max: limits.maxDepth },
+        };
+      }
       const tokens = tokenLimitOf(error, limits.maxTokens);
       const result = tokens ? format(tokens.toJSON(), tokens) : format(formatted, error);
       return limits.introspection ? result : { ...result, message: withoutSuggestions(result.message) };

@@ -53,9 +53,10 @@ describe('/metrics', () => {
     expect((await waitForRun(t, ok)).status).toBe('SUCCEEDED');
     expect((await waitForRun(t, bad)).status).toBe('FAILED');
     // A worker that never heartbeats: its lease expires and the task is reclaimed.
-    const claim = `mutation { claimTasks(queue: "metrics-q", workerId: "m", waitMs: 5000) { leaseToken task { id } } }`;
-    const [first] = (await t.ok(claim)).claimTasks;
-    const [second] = (await t.ok(claim)).claimTasks;
+    const claim = (workerId: string) => `mutation { claimTasks(queue: "metrics-q", workerId: "${workerId}", waitMs: 5000) { leaseToken task { id } } }`;
+    const [first] = (await t.ok(claim('m'))).claimTasks;
+    // Another worker takes it over (the same worker's poll would not get back the task it lost).
+    const [second] = (await t.ok(claim('m2'))).claimTasks;
     const lost = await t.gql(`mutation($id: ID!, $tok: String!) { renewLease(taskId: $id, leaseToken: $tok) { leaseExpiresAt } }`, {
       id: first.task.id,
       tok: first.leaseToken,
