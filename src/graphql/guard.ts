@@ -112,7 +112,7 @@ export class GraphQLGuard {
     this.formatError = (formatted, error) => {
       // graphql-js parses nested values recursively: a literal nested thousands deep overflows the
       // stack before the token limit stops it. Say what to fix, not what the runtime said.
-      if (/Maximum call stack size exceeded/.test(formatted.message)) {
+      if (formatted.extensions?.['code'] === 'GRAPHQL_PARSE_FAILED' && /Maximum call stack size exceeded/.test(formatted.message)) {
         return {
           message: `The document is nested too deeply to parse; keep nesting within ${limits.maxDepth} levels (GRAPHQL_MAX_DEPTH) and send deep data as variables`,
           extensions: { code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_DEPTH', max: limits.maxDepth },

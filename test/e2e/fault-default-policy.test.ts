@@ -36,6 +36,7 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('faults of the system with the defau
       const port = await freePort();
       const proc = startConductorProcess({
         PORT: String(port),
+        METRICS_PORT: String(await freePort()),
         HOST: '127.0.0.1',
         DATABASE_URL: db.url,
         REDIS_URL: process.env['REDIS_URL'],

@@ -277,6 +277,33 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['RATE_LIMIT_PER_TENANT', 'lots', /must be an integer/],
   ['AUTH_FAILURES_PER_IP', '-1', /must be a number >= 0/],
   ['LONG_POLLS_PER_TENANT', '0', /must be a number >= 1/],
+  ['DATABASE_CONNECT_TIMEOUT_MS', '5s', /must be an integer/],
+  ['DATABASE_STATEMENT_TIMEOUT_MS', '15s', /must be an integer/],
+  ['DISPATCH_TENANT_CONCURRENCY', 'half', /must be an integer/],
+  ['GRAPHQL_INTROSPECTION', 'on', /must be one of 0, 1, true, false/],
+  ['GRAPHQL_MAX_ALIASES', '-1', /must be a number >= 0/],
+  ['GRAPHQL_MAX_COST', '0', /must be a number >= 1/],
+  ['GRAPHQL_MAX_DEPTH', 'deep', /must be an integer/],
+  ['GRAPHQL_MAX_DIRECTIVES', 'many', /must be an integer/],
+  ['GRAPHQL_MAX_RESPONSE_BYTES', '16MiB', /must be an integer/],
+  ['GRAPHQL_MAX_TOKENS', '50', /must be a number >= 100/],
+  ['HTTP_STEP_ALLOW', '10.0.0.0/33', /must be a comma-separated list of CIDRs \(10\.0\.0\.0\/8, fd00::\/8\), IP addresses and host names, or "none"/],
+  ['HTTP_STEP_DENY', '*.internal', /must be a comma-separated list of CIDRs \(10\.0\.0\.0\/8, fd00::\/8\), IP addresses and host names, or "none"/],
+  ['HTTP_STEP_MAX_REDIRECTS', '50', /must be a number <= 20/],
+  ['HTTP_STEP_MAX_REQUEST_BYTES', '0', /must be a number >= 1/],
+  ['HTTP_STEP_MAX_RESPONSE_BYTES', '1MB', /must be an integer/],
+  ['HTTP_STEP_MAX_TIMEOUT_MS', '0', /must be a number >= 1/],
+  ['HTTP_STEP_PORTS', 'https', /must be a comma-separated list of ports and ranges, like 80,443,8000-8999/],
+  ['HTTP_STEP_TENANT_CONCURRENCY', '0', /must be a number >= 1/],
+  ['MAX_DEFINITION_BYTES', '1MiB', /must be an integer/],
+  ['MAX_INPUT_BYTES', '1MB', /must be an integer/],
+  ['MAX_JSON_DEPTH', '1', /must be a number >= 2/],
+  ['MAX_OUTPUT_BYTES', '100', /must be a number >= 1024/],
+  ['MAX_STEPS_PER_WORKFLOW', '5000', /must be a number <= 1000/],
+  ['MAX_TEMPLATE_STRING_BYTES', '0', /must be a number >= 1024/],
+  ['MAX_TEMPLATE_TASK_BYTES', '4MiB', /must be an integer/],
+  ['TENANT_MAX_ACTIVE_RUNS', '0', /must be a number >= 1/],
+  ['TENANT_MAX_QUEUED_TASKS', '-1', /must be a number >= 1/],
 ];
 const ANY_STRING: EnvVarName[] = ['HOST', 'MAESTRO_DATA_DIR'];
 
@@ -330,6 +357,8 @@ describe('the image lifecycle: migrate, apikey, serve, HEALTHCHECK, a worker, SI
       MAESTRO_DATA_DIR: dataDir,
       SHUTDOWN_GRACE_MS: String(SHUTDOWN_GRACE_MS),
       LOG_LEVEL: 'info',
+      // Production lets http steps reach public addresses only; the drain test's endpoint is on loopback.
+      HTTP_STEP_ALLOW: '127.0.0.1/32',
     };
   }, 60_000);
 

@@ -41,9 +41,10 @@ describe('a real Prometheus scraping a conductor that did work', () => {
     await t.ok(`mutation { startRun(workflow: "p-waiting") { id } }`);
     // One reclaimed lease: claimed, never renewed, reclaimed, claimed again and completed.
     const remote = (await t.ok(`mutation { startRun(workflow: "p-remote") { id } }`)).startRun.id;
-    const claim = `mutation { claimTasks(queue: "prom-q", workerId: "p", waitMs: 5000) { leaseToken task { id } } }`;
-    const [first] = (await t.ok(claim)).claimTasks;
-    const [second] = (await t.ok(claim)).claimTasks;
+    const claim = (workerId: string) => `mutation { claimTasks(queue: "prom-q", workerId: "${workerId}", waitMs: 5000) { leaseToken task { id } } }`;
+    const [first] = (await t.ok(claim('p'))).claimTasks;
+    // Another worker takes it over (the same worker's open poll never gets back the task it lost).
+    const [second] = (await t.ok(claim('p2'))).claimTasks;
     await t.gql(`mutation($id: ID!, $tok: String!) { renewLease(taskId: $id, leaseToken: $tok) { leaseToken } }`, { id: first.task.id, tok: first.leaseToken });
     await t.ok(`mutation($id: ID!, $tok: String!) { completeTask(taskId: $id, leaseToken: $tok) { status } }`, { id: second.task.id, tok: second.leaseToken });
     await waitForRun(t, remote);
