@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { LOOPBACK_ALLOW, parseHostList, parsePorts, type HostList } from '../executors/http-policy';
+import { bool, ConfigError, describe, HOST_NAME, hostList, int, list, MIB, ORIGIN, url } from './values';
+
+export { ConfigError } from './values';
 
 /**
  * Every environment variable the conductor reads. Nothing else in the code base reads
@@ -74,47 +77,6 @@ export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
 export const SECRET_VARS: ReadonlySet<EnvVarName> = new Set<EnvVarName>(['DATABASE_URL', 'REDIS_URL']);
 export type Env = Partial<Record<EnvVarName, string | undefined>>;
-
-const MIB = 1024 * 1024;
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const url = (protocols: string[]) =>
-  z.string().refine(
-    (v) => {
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
-  );
-
-const hostList = z.string().refine(
-  (v) => {
-    try {
-      parseHostList(v);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'a comma-separated list of CIDRs (10.0.0.0/8, fd00::/8), IP addresses and host names, or "none"' },
-);
-/** `scheme://host[:port]` as browsers send it in `Origin`, or `*`. */
-const ORIGIN = /^(\*|https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?)$/;
-/** A host name or address as it appears in `Host` (without the port), or `*`. */
-const HOST_NAME = /^(\*|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/;
-const list = (item: RegExp, message: string) =>
-  z
-    .string()
-    .transform((v) =>
-      v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
-    .refine((items) => items.every((i) => item.test(i)), { message });
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -364,34 +326,6 @@ export interface Config {
   readonly authFailuresPerIp: number;
   /** `claimTasks` long polls (`waitMs` > 0) one tenant holds open at once on one replica. @default 100 */
   readonly longPollsPerTenant: number;
-}
-
-export class ConfigError extends Error {
-  constructor(readonly issues: { variable: string; expected: string; received: string | undefined }[]) {
-    super(
-      issues
-        .map((i) => `Invalid configuration: ${i.variable} must be ${i.expected} (got ${i.received === undefined ? 'nothing' : JSON.stringify(i.received)})`)
-        .join('\n'),
-    );
-    this.name = 'ConfigError';
-  }
-}
-
-function describe(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case 'invalid_value':
-      return `one of ${issue.values.map((v) => String(v)).join(', ')}`;
-    case 'too_small':
-      return issue.origin === 'string' ? `at least ${String(issue.minimum)} characters` : `a number >= ${String(issue.minimum)}`;
-    case 'too_big':
-      return issue.origin === 'string' ? `at most ${String(issue.maximum)} characters` : `a number <= ${String(issue.maximum)}`;
-    case 'invalid_type':
-      return issue.expected === 'number' || issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`;
-    case 'custom':
-      return issue.message;
-    default:
-      return issue.message;
-  }
 }
 
 /**
