@@ -10,6 +10,12 @@ export interface NewTask {
   status: TaskStatus;
   input: Json;
   timeoutMs: number | null;
+  parentTaskId: string | null;
+  item: Json;
+  itemIndex: number | null;
+  itemCount: number | null;
+  itemsLeft: number | null;
+  itemsActive: number | null;
 }
 
 export async function tasksOfRuns(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<TaskRecord[]> {
