@@ -30,13 +30,14 @@ export interface FanWork {
 }
 
 /** The fields of a new task that are not about fan-out. */
-export const NO_FAN: Pick<TaskState, 'parentTaskId' | 'item' | 'itemIndex' | 'itemCount' | 'itemsLeft' | 'itemsActive'> = Object.freeze({
+export const NO_FAN: Pick<TaskState, 'parentTaskId' | 'item' | 'itemIndex' | 'itemCount' | 'itemsLeft' | 'itemsActive' | 'failedItems'> = Object.freeze({
   parentTaskId: null,
   item: null,
   itemIndex: null,
   itemCount: null,
   itemsLeft: null,
   itemsActive: null,
+  failedItems: null,
 });
 
 /** The list of a forEach step and each item's resolved input; throws what a step's input would. */
@@ -62,7 +63,11 @@ export function fanOut(w: FanWork, step: StepDefinition, fan: TaskState, scope: 
     return { ok: false, message };
   }
   if (items.length === 0) {
-    w.setTask(fan, { status: 'SUCCEEDED', input: null, output: [], itemCount: 0, itemsLeft: 0, itemsActive: 0, startedAt: now, finishedAt: now }, { items: 0 });
+    w.setTask(
+      fan,
+      { status: 'SUCCEEDED', input: null, output: [], itemCount: 0, itemsLeft: 0, itemsActive: 0, failedItems: [], startedAt: now, finishedAt: now },
+      { items: 0, failedItems: [] },
+    );
     return { ok: true };
   }
   w.setTask(fan, { status: 'RUNNING', input: null, itemCount: items.length, itemsLeft: items.length, itemsActive: 0, startedAt: now }, { items: items.length });
@@ -131,7 +136,7 @@ export function itemEnded(w: FanWork, item: TaskState): ItemOutcome {
   w.setTask(fan, { itemsLeft: fan.itemsLeft! - 1, itemsActive: Math.max(0, fan.itemsActive! - 1) });
   if (item.status === 'FAILED' && !step.continueOnItemFailure) {
     const error = `item ${item.itemIndex} failed: ${item.error}`;
-    w.setTask(fan, { status: 'FAILED', error, finishedAt: w.ctx.now }, { error, failedItems: [item.itemIndex!] });
+    w.setTask(fan, { status: 'FAILED', error, failedItems: [item.itemIndex!], finishedAt: w.ctx.now }, { error, failedItems: [item.itemIndex!] });
     return { fan: 'failed', error };
   }
   if (fan.itemsLeft! > 0) {
@@ -151,7 +156,7 @@ function fanIn(w: FanWork, fan: TaskState): void {
   }
   const output = items.map((t) => (t.status === 'SUCCEEDED' ? t.output : null));
   const failedItems = items.filter((t) => t.status === 'FAILED').map((t) => t.itemIndex!);
-  w.setTask(fan, { status: 'SUCCEEDED', output, error: null, finishedAt: w.ctx.now }, { items: items.length, failedItems });
+  w.setTask(fan, { status: 'SUCCEEDED', output, error: null, failedItems, finishedAt: w.ctx.now }, { items: items.length, failedItems });
 }
 
 /**
@@ -165,7 +170,7 @@ export function retryFan(w: FanWork, step: StepDefinition, fan: TaskState, reset
     if (item.status === 'FAILED' || item.status === 'CANCELLED') resetTask(item);
     if (item.status !== 'SUCCEEDED') left++;
   }
-  w.setTask(fan, { status: 'RUNNING', output: null, error: null, finishedAt: null, failures: 0, faults: 0, itemsLeft: left, itemsActive: 0 });
+  w.setTask(fan, { status: 'RUNNING', output: null, error: null, failedItems: null, finishedAt: null, failures: 0, faults: 0, itemsLeft: left, itemsActive: 0 });
   if (left === 0) fanIn(w, fan);
   else releaseItems(w, step, fan);
 }

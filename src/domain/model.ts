@@ -94,6 +94,8 @@ export interface TaskRecord {
   itemsLeft: number | null;
   /** A fan task: its items QUEUED or RUNNING (bounded by the step's maxConcurrency). */
   itemsActive: number | null;
+  /** A fan task that ended: the indexes of its items that failed (their outputs are null); null before. */
+  failedItems: number[] | null;
 }
 
 /** How an attempt ended. FENCED: its lease expired and the holder's late result was refused. */

@@ -39,6 +39,7 @@ export type TaskState = Pick<
   | 'itemCount'
   | 'itemsLeft'
   | 'itemsActive'
+  | 'failedItems'
 >;
 
 /** What the machine reads and changes of a run. */

@@ -26,6 +26,7 @@ export interface InitialTask {
   itemCount: number | null;
   itemsLeft: number | null;
   itemsActive: number | null;
+  failedItems: number[] | null;
 }
 
 /**

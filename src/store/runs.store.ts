@@ -53,6 +53,7 @@ const NEW_TASK_FIELDS = [
     'itemCount',
     'itemsLeft',
     'itemsActive',
+    'failedItems',
   ]),
   'position',
 ] as const;

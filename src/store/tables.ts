@@ -72,6 +72,7 @@ export const TASKS = {
     itemCount: 'int',
     itemsLeft: 'int',
     itemsActive: 'int',
+    failedItems: 'jsonb',
   },
   primaryKey: ['id'],
   // A task's whole state but its identity (`id`, `key`, and an item's place: fixed at insert).
@@ -95,6 +96,7 @@ export const TASKS = {
     'itemCount',
     'itemsLeft',
     'itemsActive',
+    'failedItems',
   ]),
   // A forEach step's items, created whole by the transition that fans the step out.
   transitionInserts: every<keyof TaskRecord>()([
@@ -129,6 +131,7 @@ export const TASKS = {
     'itemCount',
     'itemsLeft',
     'itemsActive',
+    'failedItems',
   ]),
 } as const satisfies TableDescription<TaskRecord>;
 

@@ -42,6 +42,7 @@ function task(status: TaskStatus, extra: Partial<TaskState> = {}): TaskState & {
     itemCount: null,
     itemsLeft: null,
     itemsActive: null,
+    failedItems: null,
     ...extra,
   };
 }

@@ -54,6 +54,7 @@ describe('lease tokens', () => {
     itemCount: null,
     itemsLeft: null,
     itemsActive: null,
+    failedItems: null,
   });
   const run = { id: 'r1', status: 'RUNNING' as const };
   const ok = { kind: 'succeeded' as const, output: 1 };

@@ -61,6 +61,7 @@ function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): 
     itemCount: null,
     itemsLeft: null,
     itemsActive: null,
+    failedItems: null,
     ...extra,
   };
 }

@@ -52,6 +52,7 @@ function task(type = 'work', input: TaskRecord['input'] = {}): TaskRecord {
     itemCount: null,
     itemsLeft: null,
     itemsActive: null,
+    failedItems: null,
   };
 }
 

@@ -253,10 +253,14 @@ export class Engine {
    */
   private async recordResults(reports: readonly Report[]): Promise<(TaskRecord | Error)[]> {
     try {
+      // Successes and releases touch their own tasks and their fan tasks' next items; a failure
+      // may fail the run and cancel every unfinished task, so it loads them all.
+      const full = reports.some((r) => r.result.kind === 'failed');
       const { value } = await this.kernel.run(
         runsOfTasks(
           this.deps.workflows,
           reports.map((r) => r.taskId),
+          { full },
         ),
         (s) => reports.map((r) => this.decideReport(s, r)),
       );

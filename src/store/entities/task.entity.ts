@@ -131,4 +131,8 @@ export class TaskEntity implements TaskRecord {
   /** A fan task: its items QUEUED or RUNNING. */
   @Column({ type: 'int', nullable: true })
   itemsActive: number | null;
+
+  /** A fan task that ended: the indexes of its failed items. */
+  @Column({ type: 'jsonb', nullable: true })
+  failedItems: number[] | null;
 }

@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class ForEachItems1796008639921 implements MigrationInterface {
-  name = 'ForEachItems1796008639921';
+export class ForEachItems1796009171861 implements MigrationInterface {
+  name = 'ForEachItems1796009171861';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DROP INDEX "public"."UQ_tasks_run_key"`);
@@ -11,6 +11,7 @@ export class ForEachItems1796008639921 implements MigrationInterface {
     await queryRunner.query(`ALTER TABLE "tasks" ADD "itemCount" integer`);
     await queryRunner.query(`ALTER TABLE "tasks" ADD "itemsLeft" integer`);
     await queryRunner.query(`ALTER TABLE "tasks" ADD "itemsActive" integer`);
+    await queryRunner.query(`ALTER TABLE "tasks" ADD "failedItems" jsonb`);
     await queryRunner.query(`CREATE UNIQUE INDEX "UQ_tasks_parent_item" ON "tasks"  ("parentTaskId", "itemIndex") WHERE "parentTaskId" IS NOT NULL`);
     await queryRunner.query(`CREATE UNIQUE INDEX "UQ_tasks_run_step" ON "tasks"  ("runId", "key") WHERE "parentTaskId" IS NULL`);
   }
@@ -18,6 +19,7 @@ export class ForEachItems1796008639921 implements MigrationInterface {
   public async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DROP INDEX "public"."UQ_tasks_run_step"`);
     await queryRunner.query(`DROP INDEX "public"."UQ_tasks_parent_item"`);
+    await queryRunner.query(`ALTER TABLE "tasks" DROP COLUMN "failedItems"`);
     await queryRunner.query(`ALTER TABLE "tasks" DROP COLUMN "itemsActive"`);
     await queryRunner.query(`ALTER TABLE "tasks" DROP COLUMN "itemsLeft"`);
     await queryRunner.query(`ALTER TABLE "tasks" DROP COLUMN "itemCount"`);
