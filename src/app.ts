@@ -245,7 +245,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       onLongPollRefused: () => metrics?.rateLimited.inc({ scope: 'long_poll' }),
     });
     const quotas = new TenantQuotas({ db, clock, maxActiveRuns: limits.tenantMaxActiveRuns, maxQueuedTasks: limits.tenantMaxQueuedTasks });
-    const runs = new RunsService({ db, workflows, engine, clock, limits, quotas });
+    const runs = new RunsService({ db, workflows, engine, clock, limits, quotas, maxForEachItems: limits.maxForEachItems });
     const runEvents = new RunEventsService({ bus, runs });
     const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous, announceRevoked: (ids) => bus.announceRevoked(ids) });
     const rates = await RateLimits.create({

@@ -60,6 +60,7 @@ export const ENV_VARS = [
   'MAX_STEPS_PER_WORKFLOW',
   'MAX_TEMPLATE_STRING_BYTES',
   'MAX_TEMPLATE_TASK_BYTES',
+  'MAX_FOREACH_ITEMS',
   // Transports: request sizes, WebSocket caps, browser access, rate limits (docs/LIMITS.md).
   'REQUEST_BODY_MAX_BYTES',
   'WS_INIT_TIMEOUT_MS',
@@ -146,6 +147,7 @@ const schema = z.object({
   MAX_STEPS_PER_WORKFLOW: int(1, 1_000).default(256),
   MAX_TEMPLATE_STRING_BYTES: int(1_024, 64 * MIB).default(MIB),
   MAX_TEMPLATE_TASK_BYTES: int(1_024, 256 * MIB).default(4 * MIB),
+  MAX_FOREACH_ITEMS: int(1, 1_000_000).default(10_000),
   REQUEST_BODY_MAX_BYTES: int(1_024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
   WS_INIT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 100_000).default(100),
@@ -292,6 +294,8 @@ export interface Config {
   readonly maxTemplateStringBytes: number;
   /** UTF-8 bytes a task's whole input may expand to. @default 4194304 (4 MiB) */
   readonly maxTemplateTaskBytes: number;
+  /** Items one forEach step fans out to (one task row each). @default 10000 */
+  readonly maxForEachItems: number;
 
   // Transports (docs/LIMITS.md "Transports").
   /** Largest HTTP request body, and largest WebSocket message (`maxPayload`), in bytes. @default 2097152 (2 MiB) */
@@ -436,6 +440,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
     maxStepsPerWorkflow: v.MAX_STEPS_PER_WORKFLOW,
     maxTemplateStringBytes: v.MAX_TEMPLATE_STRING_BYTES,
     maxTemplateTaskBytes: v.MAX_TEMPLATE_TASK_BYTES,
+    maxForEachItems: v.MAX_FOREACH_ITEMS,
     requestBodyMaxBytes: v.REQUEST_BODY_MAX_BYTES,
     wsInitTimeoutMs: v.WS_INIT_TIMEOUT_MS,
     wsMaxSubscriptionsPerConnection: v.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,

@@ -22,6 +22,8 @@ export interface Limits {
   readonly maxTemplateStringBytes: number;
   /** MAX_TEMPLATE_TASK_BYTES: what a task's whole input may expand to. */
   readonly maxTemplateTaskBytes: number;
+  /** MAX_FOREACH_ITEMS: items one forEach step fans out to. */
+  readonly maxForEachItems: number;
 
   // --- GraphQL requests (src/graphql/guard.ts): the same on HTTP, graphql-ws and the legacy protocol ---
   readonly graphql: GraphQLRequestLimits;
@@ -109,6 +111,7 @@ export function limitsFromConfig(config: Config): Limits {
     maxStepsPerWorkflow: config.maxStepsPerWorkflow,
     maxTemplateStringBytes: config.maxTemplateStringBytes,
     maxTemplateTaskBytes: config.maxTemplateTaskBytes,
+    maxForEachItems: config.maxForEachItems,
     metricsLabelValuesMax: config.metricsLabelValuesMax,
     // --- http steps and fair shares ---
     httpStepMaxTimeoutMs: config.httpStepMaxTimeoutMs,

@@ -9,6 +9,7 @@ import type { Json, RetryPolicy, StepDefinition, StepDraft, WorkflowDefinition, 
 import { DEFAULT_RETRY } from './glossary';
 import { LimitExceededError, TemplateError, ValidationError } from './errors';
 import { listTemplates } from './templates';
+import { forEachRef, MAX_FOREACH_ITEMS_BOUND, readsItem } from './for-each';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
 export const BUILT_IN_TYPES = ['noop', 'sleep', 'http'] as const;
@@ -54,7 +55,8 @@ export type DefinitionErrorReason =
   | 'INVALID_TIMEOUT'
   | 'INVALID_TEMPLATE'
   | 'CYCLE'
-  | 'TEMPLATE_REFERENCES_NON_DEPENDENCY';
+  | 'TEMPLATE_REFERENCES_NON_DEPENDENCY'
+  | 'INVALID_FOR_EACH';
 
 /**
  * Fills the defaults of a draft and validates the result.
@@ -86,6 +88,10 @@ function normalizeStep(draft: StepDraft): StepDefinition {
     input: draft.input === undefined ? {} : structuredClone(draft.input),
     retry: mergeRetry(draft.retry),
     timeoutMs: draft.timeoutMs ?? null,
+    // Only when set: a definition without fan-out hashes as it did before these fields existed.
+    ...(draft.forEach !== undefined && draft.forEach !== null ? { forEach: draft.forEach } : {}),
+    ...(draft.maxConcurrency !== undefined && draft.maxConcurrency !== null ? { maxConcurrency: draft.maxConcurrency } : {}),
+    ...(draft.continueOnItemFailure ? { continueOnItemFailure: true } : {}),
   };
 }
 
@@ -191,8 +197,9 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
   }
 
   const refs = steps.map((step) => {
+    let refs;
     try {
-      return listTemplates(step.input);
+      refs = listTemplates(step.input);
     } catch (e: unknown) {
       if (!(e instanceof TemplateError)) throw e;
       fail('INVALID_TEMPLATE', `${wf}: the input of step "${step.key}" has an invalid template. ${e.message}`, {
@@ -200,6 +207,14 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
         ...e.data,
       });
     }
+    const item = refs.find(readsItem);
+    if (item && step.forEach === undefined) {
+      fail('INVALID_TEMPLATE', `${wf}: the input of step "${step.key}" reads ${JSON.stringify(item.template)}, but only a step with forEach has an item`, {
+        step: step.key,
+        template: item.template,
+      });
+    }
+    return [...refs, ...checkForEach(wf, step)];
   });
 
   const graph = buildGraph(steps);
@@ -278,6 +293,34 @@ function checkRetry(wf: string, step: StepDefinition): void {
   }
   if (!isIntIn(maxFaults, 0, MAX_FAULTS)) {
     problem('maxFaults', `use an integer from 0 to ${MAX_FAULTS} (0: the first expired lease fails the task)`);
+  }
+}
+
+/** The forEach fields of a step; the list's template (its references are checked with the input's). */
+function checkForEach(wf: string, step: StepDefinition): ReturnType<typeof forEachRef>[] {
+  const { forEach, maxConcurrency, continueOnItemFailure } = step;
+  if (forEach === undefined) {
+    if (maxConcurrency !== undefined || continueOnItemFailure !== undefined) {
+      const field = maxConcurrency !== undefined ? 'maxConcurrency' : 'continueOnItemFailure';
+      fail('INVALID_FOR_EACH', `${wf}: step "${step.key}" sets ${field}, which applies to a step with forEach only; set forEach or remove ${field}`, {
+        step: step.key,
+        field,
+      });
+    }
+    return [];
+  }
+  if (maxConcurrency !== undefined && !isIntIn(maxConcurrency, 1, MAX_FOREACH_ITEMS_BOUND)) {
+    fail('INVALID_FOR_EACH', `${wf}: step "${step.key}" has maxConcurrency ${quote(maxConcurrency)}; use an integer from 1 to ${MAX_FOREACH_ITEMS_BOUND}`, {
+      step: step.key,
+      field: 'maxConcurrency',
+      value: maxConcurrency,
+    });
+  }
+  try {
+    return [forEachRef(forEach)];
+  } catch (e: unknown) {
+    if (!(e instanceof TemplateError)) throw e;
+    return fail('INVALID_FOR_EACH', `${wf}: step "${step.key}" has an invalid forEach. ${e.message}`, { step: step.key, field: 'forEach', ...e.data });
   }
 }
 

@@ -51,7 +51,8 @@ export function decideTimerFired(task: TaskState | undefined, fence: string): Tr
  * timeout still bounds it.
  */
 export function decideLeaseExpired(task: TaskState | undefined, fence: string): Transition | null {
-  if (!task || task.status !== 'RUNNING' || task.fence !== fence || task.timerAt !== null) return null;
+  // A fan task runs with no holder and no lease of its own: its items hold theirs.
+  if (!task || task.status !== 'RUNNING' || task.fence !== fence || task.timerAt !== null || task.itemsLeft !== null) return null;
   return { kind: 'failed', taskId: task.id, error: 'The lease expired: the worker stopped heartbeating', retryable: true, failure: 'LEASE_EXPIRED' };
 }
 

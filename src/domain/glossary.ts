@@ -21,6 +21,10 @@
  *   the secret proves the claim was handed to the caller.
  * - **Worker**: what executes tasks: a built-in executor in the conductor (steps without a queue)
  *   or a remote process claiming from a **queue** over the API.
+ * - **Fan-out**: a step with `forEach` runs once per item of a list. Its own task is the **fan
+ *   task** (RUNNING, held by no worker, while its items run); each item is an **item task**
+ *   (`parentTaskId` the fan task, `itemIndex`, `item`) of the same key, type and queue. The fan
+ *   task's output is the item outputs in item order.
  * - **Event**: an append-only record of a run or task status change, numbered per run by `seq`.
  */
 export const RUN_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
@@ -69,6 +73,16 @@ export interface StepDefinition {
   retry: RetryPolicy;
   /** Bound of one attempt, start to finish. Null: no bound. */
   timeoutMs: number | null;
+  /**
+   * Fan-out: a single `{{ … }}` template yielding a JSON array; the step runs once per item, each
+   * item a task of its own (its input may read `{{ item }}` and `{{ index }}`). Absent: one task.
+   * Left out of the definition when unset, so definitions stored before it hash the same.
+   */
+  forEach?: string;
+  /** Item tasks QUEUED or RUNNING at once; absent: all of them. Only with forEach. */
+  maxConcurrency?: number;
+  /** A failed item (after its retries) yields null instead of failing the step. Only with forEach. @default false */
+  continueOnItemFailure?: boolean;
 }
 
 export interface WorkflowDefinition {
@@ -87,6 +101,9 @@ export interface StepDraft {
   input?: Json;
   retry?: Partial<RetryPolicy> | null;
   timeoutMs?: number | null;
+  forEach?: string | null;
+  maxConcurrency?: number | null;
+  continueOnItemFailure?: boolean | null;
 }
 
 export interface WorkflowDraft {

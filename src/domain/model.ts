@@ -82,6 +82,20 @@ export interface TaskRecord {
   queuedAt: Date | null;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** An item task: its fan task (the step's own task); null for every other task. */
+  parentTaskId: string | null;
+  /** An item task: its item of the forEach list. */
+  item: Json;
+  /** An item task: its position in the forEach list, from 0. */
+  itemIndex: number | null;
+  /** A fan task, once fanned out: how many items its list had. */
+  itemCount: number | null;
+  /** A fan task: its items not finished yet (PENDING, QUEUED or RUNNING). */
+  itemsLeft: number | null;
+  /** A fan task: its items QUEUED or RUNNING (bounded by the step's maxConcurrency). */
+  itemsActive: number | null;
+  /** A fan task that ended: the indexes of its items that failed (their outputs are null); null before. */
+  failedItems: number[] | null;
 }
 
 /** How an attempt ended. FENCED: its lease expired and the holder's late result was refused. */

@@ -9,7 +9,8 @@ import { coerceError, DomainError, LimitExceededError, TemplateError } from './e
 import { maxFaultsOf, type Json, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from './glossary';
 import type { AttemptOutcome, RunEvent, RunRecord, TaskRecord } from './model';
 import { backoffDelayMs, shouldRetry } from './retry';
-import { checkExpansion, resolveTemplates, type ExpansionLimits } from './templates';
+import { resolveTemplates, type ExpansionLimits, type TemplateScope } from './templates';
+import { fanOut, itemEnded, retryFan, type CreatedTask, type FanWork } from './fan-out-machine';
 
 /** What the machine reads and changes of a task: the fields a transition may move. */
 export type TaskState = Pick<
@@ -32,6 +33,13 @@ export type TaskState = Pick<
   | 'queuedAt'
   | 'startedAt'
   | 'finishedAt'
+  | 'parentTaskId'
+  | 'item'
+  | 'itemIndex'
+  | 'itemCount'
+  | 'itemsLeft'
+  | 'itemsActive'
+  | 'failedItems'
 >;
 
 /** What the machine reads and changes of a run. */
@@ -43,6 +51,8 @@ export type EventDraft = Pick<RunEvent, 'type' | 'status' | 'taskId' | 'taskKey'
 export interface TransitionResult {
   /** Tasks whose state changed, in their new state. */
   tasks: TaskState[];
+  /** Tasks this transition created (a forEach step's items), in their state at its end. */
+  created: CreatedTask[];
   /** The run in its new state when it changed, else null. */
   run: RunState | null;
   events: EventDraft[];
@@ -65,6 +75,10 @@ export interface MachineContext {
   limits?: ExpansionLimits;
   /** A new lease secret for each claim made in memory (128 random bits, base64url); injected: the domain does no I/O. */
   newSecret: () => string;
+  /** An id for each task a transition creates (a forEach step's items). */
+  newId: () => string;
+  /** MAX_FOREACH_ITEMS. @default DEFAULT_MAX_FOREACH_ITEMS */
+  maxForEachItems?: number;
 }
 
 /** A task the machine knows how to claim: the step's per-attempt bound decides the deadline. */
@@ -94,60 +108,6 @@ export class IllegalTransitionError extends DomainError {
   constructor(kind: Transition['kind'], why: string, data: Record<string, unknown> = {}) {
     super(`Illegal transition ${kind}: ${why}`, { kind, ...data });
   }
-}
-
-/** A task a new run starts with, before it has an id. */
-export interface InitialTask {
-  key: string;
-  type: string;
-  queue: string | null;
-  status: 'PENDING' | 'QUEUED';
-  input: Json;
-}
-
-/**
- * Root steps start QUEUED with their input resolved against the run input; the rest wait.
- *
- * @throws TemplateError when a root's template cannot be resolved.
- * @throws LimitExceededError (naming the step) when a root's input would expand past the limits,
- *   or a later step's certainly will: its templates that read the run input alone already do.
- */
-export function planRun(definition: WorkflowDefinition, runInput: Json, limits?: ExpansionLimits): InitialTask[] {
-  return definition.steps.map((step) => {
-    const root = step.dependsOn.length === 0;
-    if (!root) withStep(step.key, () => checkExpansion(step.input, runInput, limits));
-    return {
-      key: step.key,
-      type: step.type,
-      queue: step.queue,
-      status: root ? 'QUEUED' : 'PENDING',
-      // A root's templates can only reference the run input: resolve now, so a missing path is
-      // reported to the caller of startRun instead of failing the run later.
-      input: root ? withStep(step.key, () => resolveTemplates(step.input, { input: runInput, steps: {} }, limits)) : null,
-    };
-  });
-}
-
-/** Runs `fn`, naming the step in a LimitExceededError it throws. */
-function withStep<T>(key: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e: unknown) {
-    if (e instanceof LimitExceededError) {
-      throw new LimitExceededError(`Step "${key}": ${e.message}`, { ...e.data, limit: e.data.limit as string, max: e.data.max as number, step: key });
-    }
-    throw e;
-  }
-}
-
-/** The events a new run starts its history with: the run PENDING, then each ready root QUEUED. */
-export function startEvents(tasks: readonly (Pick<InitialTask, 'key' | 'status'> & { id: string })[]): EventDraft[] {
-  return [
-    { type: 'run.status', status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
-    ...tasks
-      .filter((t) => t.status === 'QUEUED')
-      .map((t): EventDraft => ({ type: 'task.status', status: 'QUEUED', taskId: t.id, taskKey: t.key, attempt: 0, data: null })),
-  ];
 }
 
 const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
@@ -180,9 +140,14 @@ export function isTerminalRun(status: RunStatus): boolean {
   return TERMINAL_RUN.has(status);
 }
 
-class Working {
+class Working implements FanWork {
+  /** The step's own task by key (item tasks share their fan task's key: they are in `items`). */
   readonly byKey = new Map<string, TaskState>();
   readonly byId = new Map<string, TaskState>();
+  /** Loaded item tasks by fan task id. */
+  readonly items = new Map<string, TaskState[]>();
+  /** Tasks this transition created. */
+  readonly created = new Set<string>();
   readonly steps = new Map<string, StepDefinition>();
   readonly changed = new Set<string>();
   /** Tasks whose running attempt this transition already ended. */
@@ -197,11 +162,24 @@ class Working {
   constructor(readonly ctx: MachineContext) {
     this.run = { ...ctx.run };
     for (const step of ctx.definition.steps) this.steps.set(step.key, step);
-    for (const t of ctx.tasks) {
-      const copy = { ...t };
-      this.byKey.set(copy.key, copy);
-      this.byId.set(copy.id, copy);
-    }
+    for (const t of ctx.tasks) this.add({ ...t });
+  }
+
+  private add(task: TaskState): void {
+    this.byId.set(task.id, task);
+    if (task.parentTaskId === null) this.byKey.set(task.key, task);
+    else this.itemsOf(task.parentTaskId).push(task);
+  }
+
+  itemsOf(fanId: string): TaskState[] {
+    let list = this.items.get(fanId);
+    if (!list) this.items.set(fanId, (list = []));
+    return list;
+  }
+
+  create(task: CreatedTask): void {
+    this.add(task);
+    this.created.add(task.id);
   }
 
   setTask(task: TaskState, patch: Partial<TaskState>, data: Json = null): void {
@@ -244,7 +222,8 @@ class Working {
 
   result(): TransitionResult {
     return {
-      tasks: [...this.changed].map((id) => this.byId.get(id)!),
+      tasks: [...this.changed].filter((id) => !this.created.has(id)).map((id) => this.byId.get(id)!),
+      created: [...this.created].map((id) => this.byId.get(id) as CreatedTask),
       run: this.runChanged ? this.run : null,
       events: this.events,
       ready: this.ready,
@@ -261,7 +240,7 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       const task = mustBeRunning(w, transition);
       w.endTarget(task, 'SUCCEEDED');
       w.setTask(task, { status: 'SUCCEEDED', output: transition.output, error: null, finishedAt: ctx.now, timerAt: null });
-      if (!isTerminalRun(w.run.status)) promoteAndSettle(w);
+      if (!isTerminalRun(w.run.status)) settleAfter(w, task);
       break;
     }
     case 'failed': {
@@ -291,7 +270,10 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
           { status: 'FAILED', failures, faults, error: why, finishedAt: ctx.now, timerAt: null, deadlineAt: null },
           { error: why, failure, fault, ...(transition.reason ? { reason: transition.reason } : {}) },
         );
-        if (!isTerminalRun(w.run.status)) failRun(w, `Step "${task.key}" failed: ${why}`);
+        if (!isTerminalRun(w.run.status)) {
+          if (task.parentTaskId === null) failRun(w, `Step "${task.key}" failed: ${why}`);
+          else settleAfter(w, task);
+        }
       }
       break;
     }
@@ -332,15 +314,14 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       // The run opens again first: its tasks' events follow its RUNNING, never its old terminal event.
       const timeoutMs = ctx.definition.timeoutMs;
       w.setRun({ status: 'RUNNING', output: null, error: null, finishedAt: null, deadlineAt: timeoutMs ? new Date(ctx.now.getTime() + timeoutMs) : null });
-      for (const step of ctx.definition.steps) {
-        const task = w.byKey.get(step.key)!;
-        if (task.status !== 'FAILED' && task.status !== 'CANCELLED') continue;
-        // Fresh retry and fault budgets; the attempt number and the fencing token keep counting up.
+      // Fresh retry and fault budgets; the attempt number and the fencing token keep counting up.
+      // An item keeps its input (resolved when its step fanned out).
+      const reset = (task: TaskState): void =>
         w.setTask(task, {
           status: 'PENDING',
           failures: 0,
           faults: 0,
-          input: null,
+          input: task.parentTaskId === null ? null : task.input,
           output: null,
           error: null,
           workerId: null,
@@ -351,6 +332,12 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
           startedAt: null,
           finishedAt: null,
         });
+      for (const step of ctx.definition.steps) {
+        const task = w.byKey.get(step.key)!;
+        if (task.status !== 'FAILED' && task.status !== 'CANCELLED') continue;
+        // A step that fanned out runs its failed and cancelled items again, not its whole list.
+        if (task.itemCount !== null && task.itemCount > 0) retryFan(w, step, task, reset);
+        else reset(task);
       }
       promoteAndSettle(w);
       break;
@@ -383,8 +370,18 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
   return w.result();
 }
 
+/** After a task ended: an item counts toward its fan task (which may fail or finish the step); then the run moves on. */
+function settleAfter(w: Working, task: TaskState): void {
+  if (task.parentTaskId !== null) {
+    const outcome = itemEnded(w, task);
+    if (outcome.fan === 'failed') return failRun(w, `Step "${task.key}" failed: ${outcome.error}`);
+    if (outcome.fan === 'running') return;
+  }
+  promoteAndSettle(w);
+}
+
 function cancelUnfinished(w: Working): void {
-  for (const task of w.byKey.values()) {
+  for (const task of w.byId.values()) {
     if (!TERMINAL_TASK.has(task.status)) {
       w.setTask(task, { status: 'CANCELLED', finishedAt: w.ctx.now, timerAt: null, deadlineAt: null, availableAt: null });
     }
@@ -405,29 +402,43 @@ function mustBeRunning(w: Working, transition: Extract<Transition, { taskId: str
   return task;
 }
 
-/** Queue every PENDING step whose dependencies all succeeded; finish the run when nothing is left. */
+/**
+ * Queue every PENDING step whose dependencies all succeeded (a forEach step fans out instead);
+ * finish the run when nothing is left. Again while a step finished at once (an empty forEach).
+ */
 function promoteAndSettle(w: Working): void {
-  const outputs: Record<string, { output: Json }> = {};
-  for (const t of w.byKey.values()) if (t.status === 'SUCCEEDED') outputs[t.key] = { output: t.output };
+  for (let again = true; again; ) {
+    again = false;
+    const outputs: Record<string, { output: Json }> = {};
+    for (const t of w.byKey.values()) if (t.status === 'SUCCEEDED') outputs[t.key] = { output: t.output };
 
-  for (const step of w.ctx.definition.steps) {
-    const task = w.byKey.get(step.key)!;
-    if (task.status !== 'PENDING') continue;
-    if (!step.dependsOn.every((dep) => w.byKey.get(dep)?.status === 'SUCCEEDED')) continue;
-    let input: Json;
-    try {
-      input = resolveTemplates(step.input, { input: w.run.input, steps: outputs }, w.ctx.limits);
-    } catch (e: unknown) {
-      // A template that cannot be resolved (or expands past the limits) will not do better on a
-      // retry: the task fails at once, without an attempt.
-      const message = e instanceof TemplateError || e instanceof LimitExceededError ? e.message : coerceError(e).message;
-      const data: Json = e instanceof LimitExceededError ? { error: message, reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string } : { error: message };
-      w.setTask(task, { status: 'FAILED', error: message, finishedAt: w.ctx.now }, data);
-      failRun(w, `Step "${step.key}" failed: ${message}`);
-      return;
+    for (const step of w.ctx.definition.steps) {
+      const task = w.byKey.get(step.key)!;
+      if (task.status !== 'PENDING') continue;
+      if (!step.dependsOn.every((dep) => w.byKey.get(dep)?.status === 'SUCCEEDED')) continue;
+      const scope: TemplateScope = { input: w.run.input, steps: outputs };
+      if (step.forEach !== undefined) {
+        const fanned = fanOut(w, step, task, scope);
+        if (!fanned.ok) return failRun(w, `Step "${step.key}" failed: ${fanned.message}`);
+        // An empty list succeeded at once: its dependents may be ready now.
+        if ((task.status as TaskStatus) === 'SUCCEEDED') again = true;
+        continue;
+      }
+      let input: Json;
+      try {
+        input = resolveTemplates(step.input, scope, w.ctx.limits);
+      } catch (e: unknown) {
+        // A template that cannot be resolved (or expands past the limits) will not do better on a
+        // retry: the task fails at once, without an attempt.
+        const message = e instanceof TemplateError || e instanceof LimitExceededError ? e.message : coerceError(e).message;
+        const data: Json = e instanceof LimitExceededError ? { error: message, reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string } : { error: message };
+        w.setTask(task, { status: 'FAILED', error: message, finishedAt: w.ctx.now }, data);
+        failRun(w, `Step "${step.key}" failed: ${message}`);
+        return;
+      }
+      w.setTask(task, { status: 'QUEUED', input, queuedAt: w.ctx.now, availableAt: w.ctx.now });
+      w.ready.push({ queue: step.queue, availableAt: w.ctx.now });
     }
-    w.setTask(task, { status: 'QUEUED', input, queuedAt: w.ctx.now, availableAt: w.ctx.now });
-    w.ready.push({ queue: step.queue, availableAt: w.ctx.now });
   }
 
   const tasks = [...w.byKey.values()];

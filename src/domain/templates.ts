@@ -7,7 +7,8 @@
  * ```
  * template := "{{" ws path ws "}}"
  * path     := root ( "." segment | "[" index "]" )*
- * root     := "input" | "steps"            steps paths are steps.<key>.output…
+ * root     := "input" | "steps" | "item" | "index"   steps paths are steps.<key>.output…;
+ *                                          item and index only in a forEach step's input
  * segment  := name | index
  * name     := [A-Za-z_$][A-Za-z0-9_$-]*    "-" because step keys may contain it
  * index    := [0-9]+
@@ -27,13 +28,15 @@ import type { Json } from './glossary';
 import { LimitExceededError, TemplateError } from './errors';
 import { jsonBytesUpTo, utf8Bytes } from './json-limits';
 
-export const TEMPLATE_ROOTS = ['input', 'steps'] as const;
+export const TEMPLATE_ROOTS = ['input', 'steps', 'item', 'index'] as const;
 export type TemplateRoot = (typeof TEMPLATE_ROOTS)[number];
 
 /** What templates may read. `steps` holds the finished (transitive) dependencies of the step. */
 export interface TemplateScope {
   input: Json;
   steps: Record<string, { output: Json }>;
+  /** An item task of a forEach step: its item and its index in the list. */
+  fanItem?: { item: Json; index: number };
 }
 
 /** One parsed `{{ … }}` occurrence. */
@@ -135,7 +138,7 @@ function expandString(text: string, x: Expansion): Json | undefined {
     spend(x, utf8Bytes(text) + 2);
     return text;
   }
-  const known = (ref: TemplateRef): boolean => x.build || ref.stepKey === null;
+  const known = (ref: TemplateRef): boolean => x.build || ref.segments[0] === 'input';
   if (parts.length === 1 && parts[0].kind === 'template') {
     const ref = parts[0].ref;
     if (!known(ref)) return undefined;
@@ -299,8 +302,12 @@ function parsePath(template: string, source: string): TemplateRef {
 
   const path = segments.join('.');
   if (!isRoot(root)) {
-    throw new TemplateError(`Template ${JSON.stringify(template)} has unknown root "${root}": paths start with "input" or "steps"`, { template, path });
+    throw new TemplateError(`Template ${JSON.stringify(template)} has unknown root "${root}": paths start with "input", "steps", "item" or "index"`, {
+      template,
+      path,
+    });
   }
+  if (root === 'index' && segments.length > 1) throw malformed(template, source, '{{ index }} is a number: it has no fields');
   if (root === 'steps' && (segments.length < 3 || segments[2] !== 'output')) {
     // The only thing a step exposes is its output; catching `steps.fetch.body` at registration
     // beats a failed task later.
@@ -316,6 +323,15 @@ function lookup(ref: TemplateRef, scope: TemplateScope): Json {
   let start: number;
   if (segments[0] === 'input') {
     current = scope.input;
+    start = 1;
+  } else if (segments[0] === 'item' || segments[0] === 'index') {
+    if (!scope.fanItem) {
+      throw new TemplateError(`Template ${JSON.stringify(ref.template)} cannot be resolved: only the input of a step with forEach reads item and index`, {
+        template: ref.template,
+        path: ref.path,
+      });
+    }
+    current = segments[0] === 'item' ? scope.fanItem.item : scope.fanItem.index;
     start = 1;
   } else {
     const key = segments[1];

@@ -7,7 +7,7 @@ import type { Clock } from '../domain/clock';
 import { ConflictError, NotFoundError, TemplateError, ValidationError } from '../domain/errors';
 import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
-import { planRun, startEvents } from '../domain/run-machine';
+import { planRun, startEvents } from '../domain/run-plan';
 import { canonicalJson } from '../domain/dag';
 import { listEvents, listEventsOfRuns, numberEvents } from '../store/events.store';
 import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
@@ -83,6 +83,8 @@ export class RunsService {
       limits?: Pick<Limits, 'maxJsonDepth' | 'maxInputBytes' | 'maxTemplateStringBytes' | 'maxTemplateTaskBytes'>;
       /** Per-tenant quotas on runs in flight and queued tasks. @default none */
       quotas?: TenantQuotas;
+      /** MAX_FOREACH_ITEMS, for a root forEach step fanned out at start. @default DEFAULT_MAX_FOREACH_ITEMS */
+      maxForEachItems?: number;
     },
   ) {}
 
@@ -133,14 +135,13 @@ export class RunsService {
           this.deps.workflows.remember(workflow);
           let plan;
           try {
-            plan = planRun(workflow.definition, input, limits);
+            plan = planRun(workflow.definition, input, limits, { newId: randomUUID, maxForEachItems: this.deps.maxForEachItems });
           } catch (e: unknown) {
             if (e instanceof TemplateError) throw new ValidationError(`The run input does not fit the workflow: ${e.message}`, e.data);
             throw e;
           }
           const runId = randomUUID();
-          const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));
-          const tasks = plan.map((t) => ({ ...t, id: randomUUID(), timeoutMs: steps.get(t.key)!.timeoutMs }));
+          const tasks = plan;
           const cursor = { runId, tenantId, workflowName: workflow.name, lastSeq: 0 };
           const firstEvents = numberEvents(cursor, startEvents(tasks), now);
           const inserted = await insertRun(

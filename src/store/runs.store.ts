@@ -38,7 +38,25 @@ const NEW_RUN_COLUMNS = every<keyof NewRun>()([
   'lastSeq',
 ]);
 /** A task's columns from its `NewTask` (and its position in the list). */
-const NEW_TASK_FIELDS = [...every<keyof NewTask>()(['id', 'key', 'type', 'queue', 'status', 'input', 'timeoutMs']), 'position'] as const;
+const NEW_TASK_FIELDS = [
+  ...every<keyof NewTask>()([
+    'id',
+    'key',
+    'type',
+    'queue',
+    'status',
+    'input',
+    'timeoutMs',
+    'parentTaskId',
+    'item',
+    'itemIndex',
+    'itemCount',
+    'itemsLeft',
+    'itemsActive',
+    'failedItems',
+  ]),
+  'position',
+] as const;
 /** The rest of a new task's columns, from its run (`r`) and its own fields (`t`). */
 const NEW_TASK_FROM_RUN = {
   tenantId: `r.${ident('tenantId')}`,
@@ -46,6 +64,8 @@ const NEW_TASK_FROM_RUN = {
   createdAt: `r.${ident('createdAt')}`,
   queuedAt: `CASE WHEN t.${ident('status')} = 'QUEUED' THEN r.${ident('createdAt')} END`,
   availableAt: `CASE WHEN t.${ident('status')} = 'QUEUED' THEN r.${ident('createdAt')} END`,
+  // A root forEach step's fan task runs from the start.
+  startedAt: `CASE WHEN t.${ident('status')} = 'RUNNING' THEN r.${ident('createdAt')} END`,
 } satisfies Partial<Record<keyof typeof TASKS.columns, string>>;
 
 const param = (column: keyof NewRun) => `$${NEW_RUN_COLUMNS.indexOf(column) + 1}`;
@@ -90,11 +110,20 @@ export async function insertRun(
 ): Promise<RunRecord | undefined> {
   const [row] = await sql.rows<RunRecord>(INSERT_RUN, [
     ...NEW_RUN_COLUMNS.map((c) => (RUNS.columns[c] === 'jsonb' ? JSON.stringify(run[c]) : run[c])),
-    JSON.stringify(tasks.map((t, position) => ({ ...t, position }))),
+    JSON.stringify(positioned(tasks)),
     JSON.stringify(events),
     latestVersion,
   ]);
   return row;
+}
+
+/** Each task's step index: an item task takes its fan task's. */
+function positioned(tasks: readonly NewTask[]): (NewTask & { position: number })[] {
+  const byKey = new Map<string, number>();
+  return tasks.map((t) => {
+    if (!byKey.has(t.key)) byKey.set(t.key, byKey.size);
+    return { ...t, position: byKey.get(t.key)! };
+  });
 }
 
 export async function findRunByIdempotencyKey(sql: Sql, tenantId: string, key: string): Promise<RunRecord | undefined> {

@@ -10,10 +10,20 @@ export interface NewTask {
   status: TaskStatus;
   input: Json;
   timeoutMs: number | null;
+  parentTaskId: string | null;
+  item: Json;
+  itemIndex: number | null;
+  itemCount: number | null;
+  itemsLeft: number | null;
+  itemsActive: number | null;
+  failedItems: number[] | null;
 }
 
 export async function tasksOfRuns(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<TaskRecord[]> {
-  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND "runId" = ANY($2::uuid[]) ORDER BY "runId", position`, [tenantId, runIds]);
+  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "tenantId" = $1 AND "runId" = ANY($2::uuid[]) ORDER BY "runId", position, "itemIndex" NULLS FIRST`, [
+    tenantId,
+    runIds,
+  ]);
 }
 
 /** The tasks of a run whose row the caller has locked. */
@@ -21,9 +31,31 @@ export async function tasksOfLockedRun(sql: Sql, runId: string): Promise<TaskRec
   return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "runId" = $1 FOR UPDATE`, [runId]);
 }
 
+/**
+ * What a result needs of runs the caller has locked, without the items of their fan tasks: each
+ * run's step tasks and the tasks named. (An item's fan task keeps its progress; see
+ * `itemsOfFans` and `nextPendingItems` for the items a transition may also touch.)
+ */
+export async function stepTasksOfLockedRuns(sql: Sql, runIds: readonly string[], taskIds: readonly string[]): Promise<TaskRecord[]> {
+  return sql.rows<TaskRecord>(
+    `SELECT * FROM tasks WHERE "runId" = ANY($1::uuid[]) AND ("parentTaskId" IS NULL OR id = ANY($2::uuid[])) ORDER BY "runId", position, "itemIndex" FOR UPDATE`,
+    [runIds, taskIds],
+  );
+}
+
+/** Every item of these fan tasks (their runs locked by the caller). */
+export async function itemsOfFans(sql: Sql, fanIds: readonly string[]): Promise<TaskRecord[]> {
+  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "parentTaskId" = ANY($1::uuid[]) ORDER BY "parentTaskId", "itemIndex" FOR UPDATE`, [fanIds]);
+}
+
+/** The next `limit` PENDING items of a fan task, lowest index first (its run locked by the caller). */
+export async function nextPendingItems(sql: Sql, fanId: string, limit: number): Promise<TaskRecord[]> {
+  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "parentTaskId" = $1 AND status = 'PENDING' ORDER BY "itemIndex" LIMIT $2 FOR UPDATE`, [fanId, limit]);
+}
+
 /** The tasks of several runs whose rows the caller has locked. */
 export async function tasksOfLockedRuns(sql: Sql, runIds: readonly string[]): Promise<TaskRecord[]> {
-  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "runId" = ANY($1::uuid[]) ORDER BY "runId", position FOR UPDATE`, [runIds]);
+  return sql.rows<TaskRecord>(`SELECT * FROM tasks WHERE "runId" = ANY($1::uuid[]) ORDER BY "runId", position, "itemIndex" NULLS FIRST FOR UPDATE`, [runIds]);
 }
 
 export async function findTask(sql: Sql, tenantId: string, taskId: string): Promise<TaskRecord | undefined> {
@@ -168,7 +200,8 @@ export async function dueDeadlines(sql: Sql, now: Date, limit: number): Promise<
  */
 export async function runningAttempts(sql: Sql, startedBefore: Date, limit: number): Promise<Pick<TaskRecord, 'id' | 'fence' | 'tenantId'>[]> {
   return sql.rows(
-    `SELECT id, fence, "tenantId" FROM tasks WHERE status = 'RUNNING' AND "timerAt" IS NULL AND "startedAt" <= $1 ORDER BY "startedAt" LIMIT $2`,
+    // A fan task runs with no holder (its items hold the leases): no attempt of its own to sweep.
+    `SELECT id, fence, "tenantId" FROM tasks WHERE status = 'RUNNING' AND "timerAt" IS NULL AND "workerId" IS NOT NULL AND "startedAt" <= $1 ORDER BY "startedAt" LIMIT $2`,
     [startedBefore, limit],
   );
 }

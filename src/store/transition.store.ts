@@ -1,4 +1,4 @@
-import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord } from '../domain/model';
+import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord, TaskRecord } from '../domain/model';
 import type { TaskState } from '../domain/run-machine';
 import type { Sql } from './sql';
 import { ident, insertFromJson, RUN_EVENTS, RUNS, TASK_ATTEMPTS, TASKS, updateFromJson } from './tables';
@@ -9,6 +9,8 @@ type AttemptStart = (typeof TASK_ATTEMPTS.transitionInserts)[number];
 /** Everything one transaction of the engine writes: changed tasks and runs, new events, attempts begun and ended. */
 export interface TransitionWrites {
   tasks: readonly TaskState[];
+  /** Tasks the transition created (a forEach step's items), whole. */
+  created: readonly TaskRecord[];
   runs: readonly Pick<RunRecord, 'id' | RunUpdate>[];
   events: readonly RunEvent[];
   attemptsStarted: readonly Pick<AttemptRecord, AttemptStart>[];
@@ -37,6 +39,10 @@ const WRITE_TRANSITION = `WITH
      ended_attempts AS (
        ${updateFromJson(TASK_ATTEMPTS, 'a', 5, 8, ` AND a.${ident('outcome')} IS NULL`)}
        RETURNING 1
+     ),
+     new_tasks AS (
+       ${insertFromJson(TASKS, 9)}
+       RETURNING 1
      )
      SELECT 1`;
 
@@ -58,7 +64,7 @@ function pick<T, K extends keyof T>(row: T, keys: readonly K[]): Pick<T, K> {
  * cost that grows with every run ever stored. With the array it probes the primary key.
  */
 export async function writeTransition(sql: Sql, w: TransitionWrites): Promise<void> {
-  if (w.tasks.length + w.runs.length + w.events.length + w.attemptsStarted.length + w.attemptsEnded.length === 0) return;
+  if (w.tasks.length + w.created.length + w.runs.length + w.events.length + w.attemptsStarted.length + w.attemptsEnded.length === 0) return;
   await sql.rows(WRITE_TRANSITION, [
     JSON.stringify(w.tasks),
     JSON.stringify(w.runs.map((r) => pick(r, RUN_FIELDS))),
@@ -68,5 +74,6 @@ export async function writeTransition(sql: Sql, w: TransitionWrites): Promise<vo
     w.tasks.map((t) => t.id),
     w.runs.map((r) => r.id),
     w.attemptsEnded.map((a) => a.taskId),
+    JSON.stringify(w.created),
   ]);
 }

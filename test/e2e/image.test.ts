@@ -302,6 +302,7 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['MAX_STEPS_PER_WORKFLOW', '5000', /must be a number <= 1000/],
   ['MAX_TEMPLATE_STRING_BYTES', '0', /must be a number >= 1024/],
   ['MAX_TEMPLATE_TASK_BYTES', '4MiB', /must be an integer/],
+  ['MAX_FOREACH_ITEMS', '0', /must be a number >= 1/],
   ['TENANT_MAX_ACTIVE_RUNS', '0', /must be a number >= 1/],
   ['TENANT_MAX_QUEUED_TASKS', '-1', /must be a number >= 1/],
 ];

@@ -36,6 +36,13 @@ function task(status: TaskStatus, extra: Partial<TaskState> = {}): TaskState & {
     startedAt: NOW,
     finishedAt: null,
     timeoutMs: 500,
+    parentTaskId: null,
+    item: null,
+    itemIndex: null,
+    itemCount: null,
+    itemsLeft: null,
+    itemsActive: null,
+    failedItems: null,
     ...extra,
   };
 }

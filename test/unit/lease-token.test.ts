@@ -48,6 +48,13 @@ describe('lease tokens', () => {
     queuedAt: null,
     startedAt: null,
     finishedAt: null,
+    parentTaskId: null,
+    item: null,
+    itemIndex: null,
+    itemCount: null,
+    itemsLeft: null,
+    itemsActive: null,
+    failedItems: null,
   });
   const run = { id: 'r1', status: 'RUNNING' as const };
   const ok = { kind: 'succeeded' as const, output: 1 };

@@ -4,13 +4,12 @@ import {
   applyTransition,
   claimTask,
   IllegalTransitionError,
-  planRun,
-  startEvents,
   type MachineContext,
   type RunState,
   type TaskState,
   type Transition,
 } from '../../src/domain/run-machine';
+import { planRun, startEvents } from '../../src/domain/run-plan';
 
 /**
  * The run state machine, table-driven: for each transition from each relevant state, the new task
@@ -56,6 +55,13 @@ function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): 
     startedAt: running ? NOW : null,
     finishedAt: null,
     timeoutMs: null,
+    parentTaskId: null,
+    item: null,
+    itemIndex: null,
+    itemCount: null,
+    itemsLeft: null,
+    itemsActive: null,
+    failedItems: null,
     ...extra,
   };
 }
@@ -65,7 +71,7 @@ function run(status: RunStatus, extra: Partial<RunState> = {}): RunState {
 }
 
 function ctx(definition: WorkflowDefinition, r: RunState, tasks: TaskState[]): MachineContext {
-  return { definition, run: r, tasks, now: NOW, random: () => 0.5, newSecret: () => 'secret' };
+  return { definition, run: r, tasks, now: NOW, random: () => 0.5, newSecret: () => 'secret', newId: () => 'new-id' };
 }
 
 const statusOf = (result: ReturnType<typeof applyTransition>, key: string) => result.tasks.find((t) => t.key === key)?.status;

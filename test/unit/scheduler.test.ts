@@ -46,6 +46,13 @@ function task(type = 'work', input: TaskRecord['input'] = {}): TaskRecord {
     queuedAt: new Date(T0),
     startedAt: new Date(T0),
     finishedAt: null,
+    parentTaskId: null,
+    item: null,
+    itemIndex: null,
+    itemCount: null,
+    itemsLeft: null,
+    itemsActive: null,
+    failedItems: null,
   };
 }
 

@@ -69,6 +69,25 @@ export class StepInput {
       'Bound of one attempt in milliseconds, 1 to 604800000 (7 days); past it the attempt is TIMED_OUT and retried by the policy. Default: no bound.',
   })
   timeoutMs?: number | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'Fan-out: a single `{{ … }}` template over `input` and dependencies\' outputs yielding a JSON array, e.g. `"{{ steps.list.output.ids }}"`. ' +
+      'The step runs once per item, each item a task of its own whose input may read `{{ item }}` and `{{ index }}`; its output is the ' +
+      'array of item outputs in item order. At most MAX_FOREACH_ITEMS (default 10000) items. Default: none (one task).',
+  })
+  forEach?: string | null;
+
+  @Field(() => Int, { nullable: true, description: 'With forEach: item tasks QUEUED or RUNNING at once, at least 1. Default: all of them.' })
+  maxConcurrency?: number | null;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    description:
+      'With forEach: an item that fails (after its retries) yields null and the step goes on; `Task.failedItems` lists them. Default false: it fails the step.',
+  })
+  continueOnItemFailure?: boolean | null;
 }
 
 @InputType({ description: 'A workflow definition to register: a name and a DAG of steps.' })

@@ -176,6 +176,27 @@ export class Task {
 
   @Field(() => DateTimeScalar, { nullable: true, description: 'When it became SUCCEEDED, FAILED or CANCELLED; null before.' })
   finishedAt: Date | null;
+
+  @Field(() => ID, { nullable: true, description: "An item task of a forEach step: its step's own task (the fan task); null otherwise." })
+  parentTaskId: string | null;
+
+  @Field(() => JSONScalar, { nullable: true, description: 'An item task: its item of the forEach list (`{{ item }}`); null otherwise.' })
+  item: Json;
+
+  @Field(() => Int, { nullable: true, description: 'An item task: its index in the forEach list, from 0 (`{{ index }}`); null otherwise.' })
+  index: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'A forEach step\'s own task: how many items it fanned out to (it is RUNNING, held by no worker, while they run); null otherwise.',
+  })
+  itemCount: number | null;
+
+  @Field(() => [Int], {
+    nullable: true,
+    description: 'A forEach step\'s own task, once ended: the indexes of the items that failed (null in its output with continueOnItemFailure).',
+  })
+  failedItems: number[] | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'The right to execute one attempt of a task until leaseExpiresAt; renew it with renewLease.' })
@@ -328,6 +349,11 @@ export function toTask(row: TaskRecord): Task {
     queuedAt: row.queuedAt,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
+    parentTaskId: row.parentTaskId ?? null,
+    item: row.item ?? null,
+    index: row.itemIndex ?? null,
+    itemCount: row.itemCount ?? null,
+    failedItems: row.failedItems ?? null,
   };
 }
 

@@ -53,6 +53,15 @@ export class Step {
 
   @Field(() => Int, { nullable: true, description: 'Bound of one attempt, start to finish, in milliseconds; null: no bound.' })
   timeoutMs: number | null;
+
+  @Field(() => String, { nullable: true, description: 'The list the step fans out over (one task per item); null: one task.' })
+  forEach?: string;
+
+  @Field(() => Int, { nullable: true, description: 'With forEach: item tasks QUEUED or RUNNING at once; null: all of them.' })
+  maxConcurrency?: number;
+
+  @Field(() => Boolean, { description: 'With forEach: a failed item yields null instead of failing the step.' })
+  continueOnItemFailure?: boolean;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'One version of a registered workflow.' })
@@ -115,7 +124,7 @@ export function toWorkflow(row: WorkflowRecord): Workflow {
     description: row.description,
     timeoutMs: row.definition.timeoutMs ?? null,
     // Definitions stored before `maxFaults` existed read with its default, as the engine applies it.
-    steps: row.definition.steps.map((s) => ({ ...s, retry: { ...s.retry, maxFaults: maxFaultsOf(s.retry) } })),
+    steps: row.definition.steps.map((s) => ({ ...s, retry: { ...s.retry, maxFaults: maxFaultsOf(s.retry) }, continueOnItemFailure: s.continueOnItemFailure ?? false })),
     createdAt: row.createdAt,
   };
 }

@@ -29,6 +29,8 @@ export interface Batch {
   runs: Map<string, RunRecord>;
   /** Tasks to write, in their latest state. */
   tasks: Map<string, TaskRecord>;
+  /** Tasks to insert (a forEach step's items), in their latest state. */
+  created: Map<string, TaskRecord>;
   events: RunEvent[];
   attemptsStarted: AttemptStart[];
   attemptsEnded: AttemptEnd[];
@@ -57,6 +59,7 @@ export function newBatch(now: Date): Batch {
     now,
     runs: new Map(),
     tasks: new Map(),
+    created: new Map(),
     events: [],
     attemptsStarted: [],
     attemptsEnded: [],

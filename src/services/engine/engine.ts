@@ -39,7 +39,7 @@ export interface EngineDeps {
   /** Result groups committing at once (1 for embedded PGlite, which is one session). @default 4 */
   groupCommits?: number;
   /** Output size and depth, template expansion. @default the configuration defaults */
-  limits?: Pick<Limits, 'maxJsonDepth' | 'maxOutputBytes' | 'maxTemplateStringBytes' | 'maxTemplateTaskBytes'>;
+  limits?: Pick<Limits, 'maxJsonDepth' | 'maxOutputBytes' | 'maxTemplateStringBytes' | 'maxTemplateTaskBytes'> & Partial<Pick<Limits, 'maxForEachItems'>>;
 }
 
 /** A holder's result for one attempt, as workers and built-in executors report it. */
@@ -74,7 +74,15 @@ export class Engine {
     const eager = deps.local ? new EagerDispatch(deps.local) : null;
     const announcer = new Announcer({ bus: deps.bus, leases: deps.leases, hooks: deps.hooks, eager, onPublishError: deps.onPublishError });
     this.limits = deps.limits ?? DEFAULT_ENGINE_LIMITS;
-    this.kernel = new TransitionKernel({ db: deps.db, clock: deps.clock, announcer, eager, random: deps.random ?? Math.random, limits: this.limits });
+    this.kernel = new TransitionKernel({
+      db: deps.db,
+      clock: deps.clock,
+      announcer,
+      eager,
+      random: deps.random ?? Math.random,
+      limits: this.limits,
+      maxForEachItems: this.limits.maxForEachItems,
+    });
     // Results arriving together (many workers completing at once) commit together; each keeps
     // its own answer: a stale token in the group gets LEASE_LOST without touching the others.
     this.results = new GroupCommit((reports) => this.recordResults(reports), { maxGroup: MAX_RESULT_GROUP, maxInFlight: deps.groupCommits ?? 4 });
@@ -245,10 +253,14 @@ export class Engine {
    */
   private async recordResults(reports: readonly Report[]): Promise<(TaskRecord | Error)[]> {
     try {
+      // Successes and releases touch their own tasks and their fan tasks' next items; a failure
+      // may fail the run and cancel every unfinished task, so it loads them all.
+      const full = reports.some((r) => r.result.kind === 'failed');
       const { value } = await this.kernel.run(
         runsOfTasks(
           this.deps.workflows,
           reports.map((r) => r.taskId),
+          { full },
         ),
         (s) => reports.map((r) => this.decideReport(s, r)),
       );

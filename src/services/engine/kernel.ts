@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { applyTransition, isTerminalRun, type Transition } from '../../domain/run-machine';
 import type { WorkflowDefinition } from '../../domain/glossary';
 import type { ExpansionLimits } from '../../domain/templates';
@@ -39,6 +39,7 @@ export class Staging {
     /** Lease lengths of claims: the claim statement's (its caller's choice) and eager ones (the executors'). */
     private readonly leaseMs: { claimed: number; eager: number },
     private readonly limits?: ExpansionLimits,
+    private readonly maxForEachItems?: number,
   ) {
     for (const l of locked) {
       this.byRun.set(l.run.id, l);
@@ -87,7 +88,10 @@ export class Staging {
     const { run, tasks, definition } = current;
     const b = this.batch;
     const now = b.now;
-    const result = applyTransition({ definition, run, tasks, now, random: this.random, limits: this.limits, newSecret }, transition);
+    const result = applyTransition(
+      { definition, run, tasks, now, random: this.random, limits: this.limits, newSecret, newId: randomUUID, maxForEachItems: this.maxForEachItems },
+      transition,
+    );
 
     const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
     b.events.push(...numberEvents(cursor, result.events, now));
@@ -98,9 +102,18 @@ export class Staging {
       return c ? { ...t, ...c } : t;
     });
     const byId = new Map(nextTasks.map((t) => [t.id, t]));
+    for (const c of result.created) {
+      // An item task sorts with its fan task: same position, then its index.
+      const created: TaskRecord = { ...c, tenantId: run.tenantId, runId: run.id, position: byId.get(c.parentTaskId!)?.position ?? 0, createdAt: now };
+      nextTasks.push(created);
+      byId.set(created.id, created);
+      b.created.set(created.id, created);
+      this.runOfTask.set(created.id, run.id);
+    }
 
     b.runs.set(run.id, nextRun);
-    for (const id of changed.keys()) b.tasks.set(id, byId.get(id)!);
+    // A task created earlier in this batch is still to be inserted: it is inserted as it is now.
+    for (const id of changed.keys()) (b.created.has(id) ? b.created : b.tasks).set(id, byId.get(id)!);
     for (const a of result.attemptsStarted) b.attemptsStarted.push({ ...a, runId: run.id, tenantId: run.tenantId, startedAt: now });
     for (const a of result.attemptsEnded) {
       b.attemptsEnded.push({ ...a, finishedAt: now });
@@ -139,6 +152,8 @@ export interface KernelDeps {
   random: () => number;
   /** Template expansion limits of the transitions. @default DEFAULT_EXPANSION_LIMITS */
   limits?: ExpansionLimits;
+  /** MAX_FOREACH_ITEMS. @default DEFAULT_MAX_FOREACH_ITEMS */
+  maxForEachItems?: number;
 }
 
 /**
@@ -160,7 +175,10 @@ export class TransitionKernel {
       value = await db.transaction(async (sql) => {
         eager?.giveBack(batch);
         batch = newBatch(now);
-        const staging = new Staging(batch, await load(sql, now), this.deps.random, { claimed: claimLeaseMs, eager: eager?.leaseMs ?? 0 }, this.deps.limits);
+        const staging = new Staging(batch, await load(sql, now), this.deps.random, { claimed: claimLeaseMs, eager: eager?.leaseMs ?? 0 },
+          this.deps.limits,
+          this.deps.maxForEachItems,
+        );
         const decided = decide(staging);
         eager?.claim(batch, staging);
         await write(sql, batch);
@@ -185,6 +203,7 @@ export class TransitionKernel {
 function write(sql: Sql, b: Batch): Promise<void> {
   return writeTransition(sql, {
     tasks: [...b.tasks.values()],
+    created: [...b.created.values()],
     runs: [...b.runs.values()],
     events: b.events,
     attemptsStarted: b.attemptsStarted,

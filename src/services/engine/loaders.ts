@@ -8,7 +8,15 @@ import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks } from '../../store/runs.store';
 import type { Sql } from '../../store/sql';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
-import { claimReadyBuiltIn, claimReadyTasks, tasksOfLockedRun, tasksOfLockedRuns } from '../../store/tasks.store';
+import {
+  claimReadyBuiltIn,
+  claimReadyTasks,
+  itemsOfFans,
+  nextPendingItems,
+  stepTasksOfLockedRuns,
+  tasksOfLockedRun,
+  tasksOfLockedRuns,
+} from '../../store/tasks.store';
 import type { WorkflowsService } from '../workflows.service';
 import type { Loader, LockedRun } from './kernel';
 
@@ -23,20 +31,40 @@ async function withDefinitions(sql: Sql, workflows: WorkflowsService, runs: read
   });
 }
 
-/** The runs of these tasks, locked in id order, with all their tasks. */
-export function runsOfTasks(workflows: WorkflowsService, taskIds: readonly string[]): Loader {
+/**
+ * The runs of these tasks, locked in id order, with the tasks a result for `taskIds` may change.
+ *
+ * `full`: all their tasks — a failure may fail the run and cancel every unfinished task. Else
+ * the step tasks and the named ones, and of each fan task with a named item what ending those
+ * items can touch: every item when they may be its last (fan-in reads all outputs), else as many
+ * next PENDING items as slots they free. One item of 10,000 ending reads ~the run's steps and two
+ * items, not 10,000 rows.
+ */
+export function runsOfTasks(workflows: WorkflowsService, taskIds: readonly string[], opts: { full?: boolean } = {}): Loader {
   return async (sql) => {
     const runs = await lockRunsOfTasks(sql, taskIds);
     if (runs.length === 0) return [];
-    return withDefinitions(
-      sql,
-      workflows,
-      runs,
-      await tasksOfLockedRuns(
-        sql,
-        runs.map((r) => r.id),
-      ),
-    );
+    const runIds = runs.map((r) => r.id);
+    if (opts.full !== false) return withDefinitions(sql, workflows, runs, await tasksOfLockedRuns(sql, runIds));
+    const tasks = await stepTasksOfLockedRuns(sql, runIds, taskIds);
+    const named = new Map<string, number>();
+    for (const t of tasks) if (t.parentTaskId !== null) named.set(t.parentTaskId, (named.get(t.parentTaskId) ?? 0) + 1);
+    const whole: string[] = [];
+    for (const fan of tasks) {
+      const ending = named.get(fan.id);
+      if (!ending || fan.status !== 'RUNNING' || fan.itemsLeft === null) continue;
+      if (fan.itemsLeft <= ending) {
+        whole.push(fan.id);
+        continue;
+      }
+      const pending = fan.itemsLeft - (fan.itemsActive ?? 0);
+      if (pending > 0) tasks.push(...(await nextPendingItems(sql, fan.id, Math.min(ending, pending))));
+    }
+    if (whole.length > 0) {
+      const loaded = new Set(tasks.map((t) => t.id));
+      for (const item of await itemsOfFans(sql, whole)) if (!loaded.has(item.id)) tasks.push(item);
+    }
+    return withDefinitions(sql, workflows, runs, tasks);
   };
 }
 

@@ -4,7 +4,11 @@ import type { Json, TaskStatus } from '../../domain/glossary';
 import { RunEntity } from './run.entity';
 
 @Entity({ name: 'tasks' })
-@Index('UQ_tasks_run_key', ['runId', 'key'], { unique: true })
+// One task per step of a run (its items share the key: they are unique by their index), and the
+// access path of a transition's load: a run's step tasks without its items.
+@Index('UQ_tasks_run_step', ['runId', 'key'], { unique: true, where: `"parentTaskId" IS NULL` })
+// A fan task's items by index: all of them at fan-in, the next PENDING ones as slots free up.
+@Index('UQ_tasks_parent_item', ['parentTaskId', 'itemIndex'], { unique: true, where: `"parentTaskId" IS NOT NULL` })
 // The claim query's access path: ready tasks of one queue (NULL = built-in) in availability order.
 @Index('IDX_tasks_ready', ['queue', 'availableAt'], { where: `"status" = 'QUEUED'` })
 // Durable timers (sleep wake-ups) due first.
@@ -103,4 +107,32 @@ export class TaskEntity implements TaskRecord {
 
   @Column({ type: 'timestamptz', nullable: true })
   finishedAt: Date | null;
+
+  /** An item task: its fan task (the step's own task). */
+  @Column({ type: 'uuid', nullable: true })
+  parentTaskId: string | null;
+
+  /** An item task: its item of the forEach list. */
+  @Column({ type: 'jsonb', nullable: true })
+  item: Json;
+
+  /** An item task: its index in the forEach list. */
+  @Column({ type: 'int', nullable: true })
+  itemIndex: number | null;
+
+  /** A fan task: how many items its list had. */
+  @Column({ type: 'int', nullable: true })
+  itemCount: number | null;
+
+  /** A fan task: its items not finished yet. */
+  @Column({ type: 'int', nullable: true })
+  itemsLeft: number | null;
+
+  /** A fan task: its items QUEUED or RUNNING. */
+  @Column({ type: 'int', nullable: true })
+  itemsActive: number | null;
+
+  /** A fan task that ended: the indexes of its failed items. */
+  @Column({ type: 'jsonb', nullable: true })
+  failedItems: number[] | null;
 }
