@@ -96,6 +96,8 @@ export interface SignalRecord {
   name: string;
   payload: Json;
   createdAt: Date;
+  /** Send order (a database sequence): FIFO per name, also within one millisecond. */
+  seq: string;
   /** The task whose wait consumed it; null while it is pending. */
   consumedByTaskId: string | null;
   consumedAt: Date | null;

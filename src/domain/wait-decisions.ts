@@ -91,7 +91,8 @@ export function decideAwaitSignal(
   pending: readonly SignalRecord[],
 ): AwaitDecision {
   if (!task || task.status !== 'RUNNING' || task.fence !== fence || task.signalName !== null) return null;
-  const first = pending.filter((s) => s.name === name && s.consumedAt === null).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())[0];
+  // Send order: `seq` comes from a sequence (a string: bigint), so compare as integers.
+  const first = pending.filter((s) => s.name === name && s.consumedAt === null).sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1))[0];
   if (first) return { consume: first, transition: { kind: 'succeeded', taskId: task.id, output: first.payload } };
   return { transition: { kind: 'awaitSignal', taskId: task.id, name, timeoutAt } };
 }

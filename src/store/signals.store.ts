@@ -1,15 +1,16 @@
 import type { SignalRecord } from '../domain/model';
 import type { Sql } from './sql';
 
-/** A run's signals no step has consumed yet, oldest first (FIFO per name), locked with the run's transition. */
+/** A run's signals no step has consumed yet, in send order (FIFO per name), locked with the run's transition. */
 export async function pendingSignals(sql: Sql, runIds: readonly string[]): Promise<SignalRecord[]> {
-  return sql.rows<SignalRecord>(`SELECT * FROM signals WHERE "runId" = ANY($1::uuid[]) AND "consumedAt" IS NULL ORDER BY "createdAt", id FOR UPDATE`, [runIds]);
+  return sql.rows<SignalRecord>(`SELECT * FROM signals WHERE "runId" = ANY($1::uuid[]) AND "consumedAt" IS NULL ORDER BY seq FOR UPDATE`, [runIds]);
 }
 
 /** Signals sent and consumed by one transition, in its transaction: one statement, nothing when there are none. */
 export async function writeSignals(
   sql: Sql,
-  sent: readonly SignalRecord[],
+  /** `seq` is left to the sequence. */
+  sent: readonly Omit<SignalRecord, 'seq'>[],
   consumed: readonly { id: string; taskId: string; consumedAt: Date }[],
 ): Promise<void> {
   if (sent.length === 0 && consumed.length === 0) return;

@@ -47,7 +47,7 @@ export interface Batch {
   finishedTasks: { run: RunRecord; task: TaskRecord }[];
   finishedRuns: RunRecord[];
   /** Signals sent to runs (signalRun), consumed already when a waiting step took them at once. */
-  signalsSent: SignalRecord[];
+  signalsSent: Omit<SignalRecord, 'seq'>[];
   /** Pending signals a step's wait consumed now. */
   signalsConsumed: { id: string; taskId: string; consumedAt: Date }[];
   /** Local executor slots reserved for this batch's eager claims (given back when unused or rolled back). */

@@ -80,7 +80,7 @@ export class Staging {
   }
 
   /** Writes a signal sent to a run with the batch (consumed already when `consumedByTaskId` is set). */
-  sendSignal(signal: SignalRecord): void {
+  sendSignal(signal: Omit<SignalRecord, 'seq'>): void {
     this.batch.signalsSent.push(signal);
   }
 
@@ -146,7 +146,7 @@ export class Staging {
     if (result.run && isTerminalRun(result.run.status)) b.finishedRuns.push(nextRun);
 
     // Resumed: timers that fell due while paused fire at the next timer pass, later ones on time.
-    if (transition.kind === 'resume') for (const t of nextTasks) if (t.timerAt) b.wakeAt.push(Math.max(t.timerAt.getTime(), now.getTime() + 1));
+    if (transition.kind === 'resume') for (const t of nextTasks) if (t.timerAt) b.wakeAt.push(Math.max(t.timerAt.getTime(), now.getTime()));
     if (transition.kind === 'awaitSignal') {
       const parked = byId.get(transition.taskId);
       if (parked?.timerAt) b.wakeAt.push(parked.timerAt.getTime());
