@@ -25,9 +25,12 @@
  *   task** (RUNNING, held by no worker, while its items run); each item is an **item task**
  *   (`parentTaskId` the fan task, `itemIndex`, `item`) of the same key, type and queue. The fan
  *   task's output is the item outputs in item order.
+ * - **Signal**: a named message sent to a run (`signalRun`) that a `signal` step waits for. Kept
+ *   in Postgres until a step of that name consumes it, first sent first consumed per name.
  * - **Event**: an append-only record of a run or task status change, numbered per run by `seq`.
  */
-export const RUN_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+/** PAUSED (pauseRun): nothing new starts until resumeRun; running attempts finish. Not terminal. */
+export const RUN_STATUSES = ['PENDING', 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const TASK_STATUSES = ['PENDING', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;

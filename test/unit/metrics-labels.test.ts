@@ -21,7 +21,10 @@ describe('LabelBudget', () => {
 });
 
 /** A replica's metrics fed through its hooks, as the engine would: `n` runs of distinct workflows. */
-function replica(labelValuesMax: number | undefined, gauges: ClusterGauges = { runsActive: 0, tasksInflight: 0, queueDepth: [] }) {
+function replica(
+  labelValuesMax: number | undefined,
+  gauges: ClusterGauges = { runsActive: 0, tasksInflight: 0, runsPaused: 0, signalsWaiting: 0, queueDepth: [] },
+) {
   const hooks = new EngineHooks();
   const metrics = createMetrics(
     hooks,
@@ -87,7 +90,7 @@ describe('tenant-chosen label values (issue #11 finding 6)', () => {
 
   it('bounds queue names in maestro_queue_depth and the schedule latency; builtin always keeps its name', async () => {
     const queueDepth = [{ queue: 'builtin', depth: 4 }, ...names('q', 50).map((queue) => ({ queue, depth: 2 }))];
-    const r = replica(10, { runsActive: 0, tasksInflight: 0, queueDepth });
+    const r = replica(10, { runsActive: 0, tasksInflight: 0, runsPaused: 0, signalsWaiting: 0, queueDepth });
     const text = await r.scrape();
     const depth = samples(text, 'maestro_queue_depth');
     expect(depth).toHaveLength(12); // builtin, 10 names, __other__
