@@ -41,6 +41,12 @@ export interface RunRecord {
   traceparent: string | null;
   /** When the run times out (the workflow's timeoutMs after start or retry). */
   deadlineAt: Date | null;
+  /** A child run: the run whose `workflow` step started it; null for a run started by startRun. */
+  parentRunId: string | null;
+  /** A child run: the parent's task (the `workflow` step's attempt) that waits for it. */
+  parentTaskId: string | null;
+  /** Levels of parents above the run: 0 for a run started by startRun, its parent's + 1 for a child. */
+  depth: number;
 }
 
 /** One step of one run. */
@@ -78,6 +84,8 @@ export interface TaskRecord {
   deadlineAt: Date | null;
   /** A durable timer on a RUNNING task (a `sleep` step's wake-up). */
   timerAt: Date | null;
+  /** A `workflow` step: the child run its latest attempt started (RUNNING: the one it waits for). */
+  childRunId: string | null;
   createdAt: Date;
   queuedAt: Date | null;
   startedAt: Date | null;

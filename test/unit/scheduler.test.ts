@@ -42,6 +42,7 @@ function task(type = 'work', input: TaskRecord['input'] = {}): TaskRecord {
     availableAt: null,
     deadlineAt: null,
     timerAt: null,
+    childRunId: null,
     createdAt: new Date(T0),
     queuedAt: new Date(T0),
     startedAt: new Date(T0),

@@ -176,6 +176,9 @@ export class Task {
 
   @Field(() => DateTimeScalar, { nullable: true, description: 'When it became SUCCEEDED, FAILED or CANCELLED; null before.' })
   finishedAt: Date | null;
+
+  /** Not a field: Task.childRun resolves it. */
+  childRunId: string | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'The right to execute one attempt of a task until leaseExpiresAt; renew it with renewLease.' })
@@ -260,9 +263,16 @@ export class Run {
   @Field(() => DateTimeScalar, { nullable: true, description: 'When it became SUCCEEDED, FAILED or CANCELLED; null before (and again after retryRun).' })
   finishedAt: Date | null;
 
+  @Field(() => Int, {
+    description: "Levels of parent runs above it: 0 for a run started by startRun, its parent's depth + 1 for a child run (at most MAX_WORKFLOW_DEPTH).",
+  })
+  depth: number;
+
   /** Not fields: what the field resolvers need. */
   workflowId: string;
   tenantId: string;
+  parentRunId: string | null;
+  parentTaskId: string | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'A run and its cursor in the runs listing.' })
@@ -304,8 +314,11 @@ export function toRun(row: RunRecord): Run {
     createdAt: row.createdAt,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
+    depth: row.depth,
     workflowId: row.workflowId,
     tenantId: row.tenantId,
+    parentRunId: row.parentRunId,
+    parentTaskId: row.parentTaskId,
   };
 }
 
@@ -328,6 +341,7 @@ export function toTask(row: TaskRecord): Task {
     queuedAt: row.queuedAt,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
+    childRunId: row.childRunId,
   };
 }
 

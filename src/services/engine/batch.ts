@@ -1,3 +1,4 @@
+import type { ChildRunPlan } from '../../domain/child-runs';
 import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord, TaskRecord } from '../../domain/model';
 import type { LeaseRef } from '../../leases/lease-store';
 
@@ -46,6 +47,12 @@ export interface Batch {
   startedRuns: RunRecord[];
   finishedTasks: { run: RunRecord; task: TaskRecord }[];
   finishedRuns: RunRecord[];
+  /** Child runs the transitions started (`workflow` steps): inserted with the batch. */
+  childRuns: ChildRunPlan[];
+  /** Unfinished child runs whose parent's attempt stopped waiting for them: cancelled after commit. */
+  orphanedChildren: string[];
+  /** Runs with ready `workflow` steps no transition of theirs looked at yet (children just created): launched after commit. */
+  launch: string[];
   /** Local executor slots reserved for this batch's eager claims (given back when unused or rolled back). */
   reserved: number;
   /** Eager candidates counted against their tenant's share, by task id (uncounted when not claimed). */
@@ -69,6 +76,9 @@ export function newBatch(now: Date): Batch {
     startedRuns: [],
     finishedTasks: [],
     finishedRuns: [],
+    childRuns: [],
+    orphanedChildren: [],
+    launch: [],
     reserved: 0,
     admitted: new Map(),
   };

@@ -12,6 +12,8 @@ import { RunEntity } from './run.entity';
 // Running attempts by deadline (step timeouts) and by start (the orphan sweep).
 @Index('IDX_tasks_deadline', ['deadlineAt'], { where: `"deadlineAt" IS NOT NULL` })
 @Index('IDX_tasks_running', ['startedAt'], { where: `"status" = 'RUNNING'` })
+// `workflow` steps waiting for their child run (the sweep that completes them when a child ended).
+@Index('IDX_tasks_child_waiting', ['childRunId'], { where: `"status" = 'RUNNING' AND "childRunId" IS NOT NULL` })
 export class TaskEntity implements TaskRecord {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -91,6 +93,10 @@ export class TaskEntity implements TaskRecord {
   /** A durable timer on a RUNNING task (a `sleep` step's wake-up). */
   @Column({ type: 'timestamptz', nullable: true })
   timerAt: Date | null;
+
+  /** A `workflow` step: the child run its latest attempt started. */
+  @Column({ type: 'uuid', nullable: true })
+  childRunId: string | null;
 
   @Column({ type: 'timestamptz' })
   createdAt: Date;
