@@ -76,6 +76,11 @@ const retrying = {
 };
 /** Starts itself: stopped by MAX_WORKFLOW_DEPTH (3 here), not by a retry loop (3 attempts per level). */
 const recursive = { name: 'rec', steps: [{ key: 'again', type: 'workflow', input: { workflow: 'rec' } }] };
+/** Its step's timeoutMs bounds the child run: the attempt times out, the child is cancelled. */
+const timed = {
+  name: 'timed',
+  steps: [{ key: 'call', type: 'workflow', timeoutMs: 400, retry: { maxAttempts: 1 }, input: { workflow: 'stuck-leaf' } }],
+};
 const ghost = { name: 'ghost-caller', steps: [{ key: 'call', type: 'workflow', input: { workflow: 'no-such-workflow' } }] };
 
 async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
@@ -102,7 +107,7 @@ function suite(name: string, opts: { childFollowUps: boolean }) {
 
     beforeAll(async () => {
       t = await startTestApp({ env: { MAX_WORKFLOW_DEPTH: '3' }, childFollowUps: opts.childFollowUps });
-      for (const input of [leaf, middle, top, stuckLeaf, stuckMiddle, stuckTop, broken, retrying, recursive, ghost]) await t.ok(REGISTER, { input });
+      for (const input of [leaf, middle, top, stuckLeaf, stuckMiddle, stuckTop, broken, retrying, recursive, ghost, timed]) await t.ok(REGISTER, { input });
     });
 
     afterAll(async () => {
@@ -203,6 +208,17 @@ function suite(name: string, opts: { childFollowUps: boolean }) {
       expect(run.tasks[0]).toMatchObject({ attempt: 1, failures: 1 });
     });
 
+    it("the step's timeoutMs ends the attempt and cancels the child", async () => {
+      const id = await start('timed');
+      const run = await finished(id);
+      expect(run.status).toBe('FAILED');
+      expect(run.tasks[0]!.error).toMatch(/timed out after 400 ms/);
+      expect(run.children).toHaveLength(1);
+      const child = await finished(run.children[0]!.id);
+      expect(child.status).toBe('CANCELLED');
+      expect(child.tasks[0]!.status).toBe('CANCELLED');
+    });
+
     it('an unknown child workflow fails the step at once, saying so', async () => {
       const id = await start('ghost-caller');
       const run = await finished(id);
@@ -224,3 +240,44 @@ function suite(name: string, opts: { childFollowUps: boolean }) {
 
 suite('child workflows', { childFollowUps: true });
 suite('child workflows recovered by the sweep alone (follow-ups lost)', { childFollowUps: false });
+
+describe('child runs and TENANT_MAX_ACTIVE_RUNS', () => {
+  let t: TestApp;
+  const read = async (id: string) => (await t.ok<{ run: RunView }>(RUN, { id })).run;
+  const start = async (wf: string, input: unknown = {}) => (await t.ok<{ startRun: { id: string } }>(START, { wf, input })).startRun.id;
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { TENANT_MAX_ACTIVE_RUNS: '2' } });
+    for (const input of [leaf, middle, stuckLeaf]) await t.ok(REGISTER, { input });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('a child over the quota waits (QUEUED, no run, no failure) and starts once a run ends', async () => {
+    const blocker = await start('stuck-leaf');
+    const id = await start('middle', { v: 1 });
+    // Two runs are active: the child cannot start; the step waits and is looked at every second.
+    const waiting = await until(
+      'the quota wait',
+      () => read(id),
+      (r) => r.tasks[0]!.status === 'QUEUED' && r.status === 'PENDING',
+    );
+    expect(waiting.children).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const still = await read(id);
+    expect(still.tasks[0]).toMatchObject({ status: 'QUEUED', attempt: 0, failures: 0 });
+    expect(still.children).toHaveLength(0);
+
+    await t.ok(CANCEL, { id: blocker });
+    const run = await until(
+      'the run to finish',
+      () => read(id),
+      (r) => r.status === 'SUCCEEDED',
+      10_000,
+    );
+    expect(run.children).toHaveLength(1);
+    expect(run.output).toEqual({ call: { echo: { v: 1, from: 'leaf' } } });
+  });
+});
