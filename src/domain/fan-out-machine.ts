@@ -92,6 +92,7 @@ export function fanOut(w: FanWork, step: StepDefinition, fan: TaskState, scope: 
       availableAt: null,
       timerAt: null,
       signalName: null,
+      childRunId: null,
       deadlineAt: null,
       queuedAt: null,
       startedAt: null,

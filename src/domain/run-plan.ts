@@ -1,16 +1,20 @@
 /**
  * How a run starts: its tasks (root steps QUEUED with their input resolved, a root forEach step
  * fanned out, the rest PENDING) and its first events. Pure; the run, its tasks and its events
- * are inserted in one statement.
+ * are inserted in one statement. Shared by startRun and by a `workflow` step starting a child run
+ * inside a transition (src/domain/child-runs.ts).
  */
 import { LimitExceededError, TemplateError } from './errors';
 import { NO_FAN, planItems } from './fan-out-machine';
 import { DEFAULT_MAX_FOREACH_ITEMS } from './for-each';
 import type { Json, WorkflowDefinition } from './glossary';
-import type { EventDraft } from './run-machine';
+import type { RunEvent } from './model';
 import { checkExpansion, resolveTemplates, type ExpansionLimits, type TemplateScope } from './templates';
 
-/** A task a new run starts with, before it has an id. */
+/** An event before the store numbers it: the run's history entry without its seq, run and time. */
+export type EventDraft = Pick<RunEvent, 'type' | 'status' | 'taskId' | 'taskKey' | 'attempt' | 'data'>;
+
+/** A task a new run starts with, its id made by the plan (a fan task's items name it). */
 export interface InitialTask {
   id: string;
   key: string;
@@ -65,17 +69,15 @@ export function planRun(
       const fanTask: InitialTask = { ...base, status: 'RUNNING', input: null, itemCount: items.length, itemsLeft: items.length, itemsActive: active };
       return [
         fanTask,
-        ...items.map(
-          ({ item, input }, index): InitialTask => ({
-            ...base,
-            id: fan.newId(),
-            status: index < active ? 'QUEUED' : 'PENDING',
-            input,
-            parentTaskId: fanTask.id,
-            item,
-            itemIndex: index,
-          }),
-        ),
+        ...items.map(({ item, input }, index): InitialTask => ({
+          ...base,
+          id: fan.newId(),
+          status: index < active ? 'QUEUED' : 'PENDING',
+          input,
+          parentTaskId: fanTask.id,
+          item,
+          itemIndex: index,
+        })),
       ];
     }
     return [
@@ -108,16 +110,13 @@ export function startEvents(tasks: readonly (Pick<InitialTask, 'key' | 'status'>
     { type: 'run.status', status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
     ...tasks
       .filter((t) => t.status === 'QUEUED' || t.status === 'RUNNING')
-      .map(
-        (t): EventDraft => ({
-          type: 'task.status',
-          status: t.status,
-          taskId: t.id,
-          taskKey: t.key,
-          attempt: 0,
-          data: t.status === 'RUNNING' ? { items: t.itemCount ?? 0 } : null,
-        }),
-      ),
+      .map((t): EventDraft => ({
+        type: 'task.status',
+        status: t.status,
+        taskId: t.id,
+        taskKey: t.key,
+        attempt: 0,
+        data: t.status === 'RUNNING' ? { items: t.itemCount ?? 0 } : null,
+      })),
   ];
 }
-

@@ -19,6 +19,19 @@ describe('schema resolvers', () => {
       if (type === schema.getQueryType() || type === schema.getMutationType() || type === schema.getSubscriptionType()) continue;
       for (const field of Object.values(type.getFields())) if (field.resolve) wrapped.push(`${type.name}.${field.name}`);
     }
-    expect(wrapped.sort()).toEqual(['Run.events', 'Run.tasks', 'Run.workflow', 'Task.attempts', 'Task.traceparent', 'TaskLease.task'].sort());
+    expect(wrapped.sort()).toEqual(
+      [
+        'Run.children',
+        'Run.events',
+        'Run.parent',
+        'Run.parentTask',
+        'Run.tasks',
+        'Run.workflow',
+        'Task.attempts',
+        'Task.childRun',
+        'Task.traceparent',
+        'TaskLease.task',
+      ].sort(),
+    );
   });
 });

@@ -192,15 +192,17 @@ export class Task {
 
   @Field(() => Int, {
     nullable: true,
-    description: 'A forEach step\'s own task: how many items it fanned out to (it is RUNNING, held by no worker, while they run); null otherwise.',
+    description: "A forEach step's own task: how many items it fanned out to (it is RUNNING, held by no worker, while they run); null otherwise.",
   })
   itemCount: number | null;
 
   @Field(() => [Int], {
     nullable: true,
-    description: 'A forEach step\'s own task, once ended: the indexes of the items that failed (null in its output with continueOnItemFailure).',
+    description: "A forEach step's own task, once ended: the indexes of the items that failed (null in its output with continueOnItemFailure).",
   })
   failedItems: number[] | null;
+  /** Not a field: Task.childRun resolves it. */
+  childRunId: string | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'The right to execute one attempt of a task until leaseExpiresAt; renew it with renewLease.' })
@@ -287,10 +289,16 @@ export class Run {
 
   @Field(() => DateTimeScalar, { nullable: true, description: 'When pauseRun paused it; null unless it is PAUSED.' })
   pausedAt: Date | null;
+  @Field(() => Int, {
+    description: "Levels of parent runs above it: 0 for a run started by startRun, its parent's depth + 1 for a child run (at most MAX_WORKFLOW_DEPTH).",
+  })
+  depth: number;
 
   /** Not fields: what the field resolvers need. */
   workflowId: string;
   tenantId: string;
+  parentRunId: string | null;
+  parentTaskId: string | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'A run and its cursor in the runs listing.' })
@@ -333,8 +341,11 @@ export function toRun(row: RunRecord): Run {
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
     pausedAt: row.pausedAt ?? null,
+    depth: row.depth,
     workflowId: row.workflowId,
     tenantId: row.tenantId,
+    parentRunId: row.parentRunId,
+    parentTaskId: row.parentTaskId,
   };
 }
 
@@ -362,6 +373,7 @@ export function toTask(row: TaskRecord): Task {
     index: row.itemIndex ?? null,
     itemCount: row.itemCount ?? null,
     failedItems: row.failedItems ?? null,
+    childRunId: row.childRunId,
   };
 }
 

@@ -24,6 +24,8 @@ import { TransitionKernel, type Loader, type Staging } from './kernel';
 import { claimed, oneRun, runsOfTasks } from './loaders';
 import { Timers } from './timers';
 import { Waits } from './waits';
+import { ChildRuns } from './child-runs';
+import type { ChildLimits } from './child-lookups';
 
 export interface EngineDeps {
   db: Database;
@@ -41,6 +43,10 @@ export interface EngineDeps {
   groupCommits?: number;
   /** Output size and depth, template expansion. @default the configuration defaults */
   limits?: Pick<Limits, 'maxJsonDepth' | 'maxOutputBytes' | 'maxTemplateStringBytes' | 'maxTemplateTaskBytes'> & Partial<Pick<Limits, 'maxForEachItems'>>;
+  /** MAX_WORKFLOW_DEPTH and TENANT_MAX_ACTIVE_RUNS for child runs. @default DEFAULT_CHILD_LIMITS */
+  children?: ChildLimits;
+  /** Child runs' chained transitions right after each commit; false: the sweep alone applies them. @default true */
+  childFollowUps?: boolean;
 }
 
 /** A holder's result for one attempt, as workers and built-in executors report it. */
@@ -70,6 +76,7 @@ export class Engine {
   private readonly results: GroupCommit<Report, TaskRecord>;
   private readonly timers: Timers;
   private readonly waits: Waits;
+  private readonly children: ChildRuns;
   private readonly limits: NonNullable<EngineDeps['limits']>;
 
   constructor(private readonly deps: EngineDeps) {
@@ -84,7 +91,10 @@ export class Engine {
       random: deps.random ?? Math.random,
       limits: this.limits,
       maxForEachItems: this.limits.maxForEachItems,
+      children: deps.children,
+      afterCommit: deps.childFollowUps === false ? undefined : (batch) => this.children.afterCommit(batch),
     });
+    this.children = new ChildRuns({ db: deps.db, workflows: deps.workflows, kernel: this.kernel, limits: this.limits, onError: deps.onPublishError });
     // Results arriving together (many workers completing at once) commit together; each keeps
     // its own answer: a stale token in the group gets LEASE_LOST without touching the others.
     this.results = new GroupCommit((reports) => this.recordResults(reports), { maxGroup: MAX_RESULT_GROUP, maxInFlight: deps.groupCommits ?? 4 });
@@ -234,8 +244,9 @@ export class Engine {
   }
 
   /** One pass over everything time-driven; how many transitions it applied. */
-  fireDue(limit = 100): Promise<number> {
-    return this.timers.fireDue(limit);
+  async fireDue(limit = 100): Promise<number> {
+    const fired = await this.timers.fireDue(limit);
+    return fired + (await this.children.sweep(this.deps.clock.now(), limit));
   }
 
   /** When the scheduler next has something to do. */
@@ -243,10 +254,12 @@ export class Engine {
     return this.timers.nextWakeAt();
   }
 
-  /** Announces a run just created (its start is one insert, no lock to take): its first events, ready roots, deadline. */
-  async announceStart(run: RunRecord, events: RunEvent[], readyQueues: (string | null)[]): Promise<void> {
+  /** Announces a run just created (its start is one insert, no lock to take): its first events, ready roots, deadline; `startsChildren`: it has ready `workflow` steps. */
+  async announceStart(run: RunRecord, events: RunEvent[], readyQueues: (string | null)[], startsChildren = false): Promise<void> {
     const batch = newBatch(run.createdAt);
     batch.createdRuns.push(run);
+    // Its ready `workflow` steps start their children in the run's first transition.
+    if (startsChildren) batch.launch.push(run.id);
     batch.events.push(...events);
     batch.ready.push(...readyQueues);
     if (run.deadlineAt) batch.wakeAt.push(run.deadlineAt.getTime());
