@@ -188,6 +188,22 @@ describe('run metadata, filters, bulk cancel and input contracts', () => {
       expect((await t.ok(RUNS, { filter: { status: ['PENDING', 'RUNNING'] } }, keyA)).runs.totalCount).toBe(activeA);
     });
 
+    it('cancels each run exactly once when calls race each other and a worker claiming the tasks', async () => {
+      await t.ok(REGISTER, { input: { name: 'race', steps: [{ key: 'work', type: 'work', queue: 'race-q' }] } }, keyA);
+      const runs = await Promise.all(Array.from({ length: 20 }, () => start(keyA, { workflow: 'race', tags: ['race'] })));
+      const drain = async () => {
+        const counts: number[] = [];
+        for (let n = -1; n !== 0; counts.push(n)) n = (await t.ok(CANCEL_RUNS, { filter: { tags: ['race'] } }, keyA)).cancelRuns;
+        return counts;
+      };
+      const claim = t.ok(`mutation { claimTasks(queue: "race-q", workerId: "racer", max: 10) { taskId } }`, {}, keyA);
+      const [one, two, claimed] = await Promise.all([drain(), drain(), claim]);
+      const total = [...one, ...two].reduce((a, b) => a + b, 0);
+      console.log(`racing cancelRuns calls answered [${one.join(', ')}] and [${two.join(', ')}]; the worker claimed ${claimed.claimTasks.length} tasks`);
+      expect(total).toBe(runs.length);
+      for (const run of runs) expect((await t.ok(RUN, { id: run.id }, keyA)).run.status).toBe('CANCELLED');
+    });
+
     it.each([
       ['an empty reason', { filter: { tags: ['x'] }, reason: '' }],
       ['a reason over 1024 characters', { filter: { tags: ['x'] }, reason: 'r'.repeat(1025) }],
