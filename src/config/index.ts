@@ -34,6 +34,7 @@ export const ENV_VARS = [
   'DISPATCH_TENANT_CONCURRENCY',
   'TENANT_MAX_ACTIVE_RUNS',
   'TENANT_MAX_QUEUED_TASKS',
+  'CANCEL_RUNS_MAX',
   'LEASE_TTL_MS',
   'REAPER_INTERVAL_MS',
   'ORPHAN_SWEEP_INTERVAL_MS',
@@ -122,6 +123,7 @@ const schema = z.object({
   DISPATCH_TENANT_CONCURRENCY: int(1, 10_000).optional(),
   TENANT_MAX_ACTIVE_RUNS: int(1, 100_000_000).default(10_000),
   TENANT_MAX_QUEUED_TASKS: int(1, 100_000_000).default(100_000),
+  CANCEL_RUNS_MAX: int(1, 100_000).default(1_000),
   LEASE_TTL_MS: int(1_000, 3_600_000).default(30_000),
   REAPER_INTERVAL_MS: int(10, 60_000).default(1_000),
   ORPHAN_SWEEP_INTERVAL_MS: int(100, 600_000).default(15_000),
@@ -227,6 +229,8 @@ export interface Config {
   readonly tenantMaxActiveRuns: number;
   /** Tasks of one tenant QUEUED at once; startRun beyond it answers QUOTA_EXCEEDED. @default 100000 */
   readonly tenantMaxQueuedTasks: number;
+  /** Runs one `cancelRuns` call cancels at most; the caller repeats it for more. @default 1000 */
+  readonly cancelRunsMax: number;
   /**
    * Lease of an attempt when the worker asks for none, and of built-in attempts (renewed every
    * third of it). A dead holder's task is reclaimed within this plus one reaper interval. @default 30000
@@ -419,6 +423,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
     httpStepTenantConcurrency: Math.min(v.DISPATCH_CONCURRENCY, v.HTTP_STEP_TENANT_CONCURRENCY ?? Math.max(1, Math.ceil(v.DISPATCH_CONCURRENCY / 4))),
     tenantMaxActiveRuns: v.TENANT_MAX_ACTIVE_RUNS,
     tenantMaxQueuedTasks: v.TENANT_MAX_QUEUED_TASKS,
+    cancelRunsMax: v.CANCEL_RUNS_MAX,
     leaseTtlMs: v.LEASE_TTL_MS,
     reaperIntervalMs: v.REAPER_INTERVAL_MS,
     orphanSweepIntervalMs: v.ORPHAN_SWEEP_INTERVAL_MS,

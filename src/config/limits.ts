@@ -53,6 +53,8 @@ export interface Limits {
   readonly tenantMaxActiveRuns: number;
   /** Tasks of one tenant QUEUED at once (QUOTA_EXCEEDED beyond). */
   readonly tenantMaxQueuedTasks: number;
+  /** Runs one `cancelRuns` call cancels at most (CANCEL_RUNS_MAX); the caller repeats it for more. */
+  readonly cancelRunsMax: number;
 
   // Transports: request sizes, WebSocket caps, request rates (docs/LIMITS.md "Transports").
   /** Largest HTTP body and WebSocket message, bytes (REQUEST_BODY_MAX_BYTES). */
@@ -125,6 +127,7 @@ export function limitsFromConfig(config: Config): Limits {
     httpStepTenantConcurrency: config.httpStepTenantConcurrency,
     tenantMaxActiveRuns: config.tenantMaxActiveRuns,
     tenantMaxQueuedTasks: config.tenantMaxQueuedTasks,
+    cancelRunsMax: config.cancelRunsMax,
     // Transports
     requestBodyMaxBytes: config.requestBodyMaxBytes,
     wsInitTimeoutMs: config.wsInitTimeoutMs,

@@ -76,6 +76,8 @@ export type DefinitionErrorReason =
 export function normalizeDefinition(draft: WorkflowDraft, opts: DefinitionLimits = {}): { name: string; definition: WorkflowDefinition } {
   const definition: WorkflowDefinition = {
     description: draft.description ?? null,
+    // Only when given: a definition without one hashes as before the field existed.
+    ...(draft.inputSchema != null ? { inputSchema: structuredClone(draft.inputSchema) } : {}),
     timeoutMs: draft.timeoutMs ?? null,
     steps: Array.isArray(draft.steps) ? draft.steps.map(normalizeStep) : [],
   };

@@ -90,6 +90,11 @@ export interface StepDefinition {
 
 export interface WorkflowDefinition {
   description: string | null;
+  /**
+   * JSON Schema (draft 2020-12) every run input must fit. Absent (not null) when none: definitions
+   * without one hash as they did before the field existed.
+   */
+  inputSchema?: Json;
   /** Bound of a whole run, start to finish. Null: no bound. */
   timeoutMs: number | null;
   steps: StepDefinition[];
@@ -112,6 +117,7 @@ export interface StepDraft {
 export interface WorkflowDraft {
   name: string;
   description?: string | null;
+  inputSchema?: Json | null;
   timeoutMs?: number | null;
   steps: StepDraft[];
 }

@@ -32,6 +32,10 @@ export interface RunRecord {
   idempotencyKey: string | null;
   /** With an idempotency key: SHA-256 of the request it was first used with (null before this was kept). */
   requestHash: string | null;
+  /** Labels from startRun, distinct and sorted; [] when none (and for runs stored before tags existed). */
+  tags: string[];
+  /** A JSON object from startRun, for filters on its top-level keys; {} when none. */
+  metadata: { [key: string]: Json };
   /** Seq of the last event appended; bumped under the run's row lock so seqs have no gaps. */
   lastSeq: number;
   createdAt: Date;

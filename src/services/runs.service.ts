@@ -6,12 +6,15 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock';
 import { ConflictError, NotFoundError, TemplateError, ValidationError } from '../domain/errors';
 import { isUuid } from '../domain/ids';
+import { checkInput } from '../domain/input-schema';
+import { checkMetadata, normalizeTags, type RunMetadata } from '../domain/run-metadata';
 import type { Json } from '../domain/glossary';
 import { planRun, startEvents } from '../domain/run-plan';
 import { WORKFLOW_STEP_TYPE } from '../domain/child-runs';
 import { canonicalJson, MAX_SIGNAL_NAME_LENGTH } from '../domain/dag';
 import { listEvents, listEventsOfRuns, numberEvents } from '../store/events.store';
 import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
+import { hasCondition } from '../store/run-filter';
 import type { Database } from '../store/sql';
 import { attemptsOfTasks } from '../store/attempts.store';
 import { childrenOfRuns } from '../store/children.store';
@@ -28,6 +31,20 @@ export interface StartRunInput {
   version?: number | null;
   input?: Json;
   idempotencyKey?: string | null;
+  /** Labels to find the run by (see domain/run-metadata.ts). @default [] */
+  tags?: readonly string[] | null;
+  /** A JSON object to find the run by its top-level keys. @default {} */
+  metadata?: Json | null;
+}
+
+/** What an idempotency key remembers of a start request. */
+interface StartRequest {
+  workflow: string;
+  version: number | null;
+  input: Json;
+  /** Canonical: distinct and sorted. */
+  tags: string[];
+  metadata: RunMetadata;
 }
 
 /** Cursor of the runs listing: the row's (createdAt, id), opaque to clients. */
@@ -43,13 +60,28 @@ export const runCursor: CursorCodec<Pick<RunRecord, 'createdAt' | 'id'>, RunKey>
 };
 
 /** The configuration defaults, for services built without a config (tools, tests). */
-const DEFAULT_RUN_LIMITS = Object.freeze({ maxJsonDepth: 64, maxInputBytes: 1024 * 1024, ...DEFAULT_EXPANSION_LIMITS });
+const DEFAULT_RUN_LIMITS = Object.freeze({ maxJsonDepth: 64, maxInputBytes: 1024 * 1024, cancelRunsMax: 1_000, ...DEFAULT_EXPANSION_LIMITS });
 
-/** SHA-256 (hex) of a start request as its idempotency key remembers it: workflow, version asked for (null: latest) and input, canonical. */
-export function startRequestHash(req: { workflow: string; version: number | null; input: Json }): string {
-  return createHash('sha256')
-    .update(canonicalJson({ workflow: req.workflow, version: req.version, input: req.input }))
-    .digest('hex');
+/** A runs filter as callers send it (tags and metadata not yet checked). */
+export interface RunFilterInput extends Omit<RunListFilter, 'tags' | 'metadata'> {
+  tags?: readonly string[] | null;
+  metadata?: Json | null;
+}
+
+/** The longest `reason` of a bulk cancel, characters (it becomes each run's `error`). */
+const MAX_CANCEL_REASON = 1024;
+
+/**
+ * SHA-256 (hex) of a start request as its idempotency key remembers it: workflow, version asked
+ * for (null: latest), input, tags and metadata, canonical. Tags and metadata count only when
+ * given: a request without them hashes as it did before they existed, so a key used then still
+ * matches its repeat.
+ */
+export function startRequestHash(req: { workflow: string; version: number | null; input: Json; tags?: readonly string[]; metadata?: RunMetadata }): string {
+  const hashed: { [key: string]: Json } = { workflow: req.workflow, version: req.version, input: req.input };
+  if (req.tags?.length) hashed['tags'] = [...req.tags];
+  if (req.metadata && Object.keys(req.metadata).length > 0) hashed['metadata'] = req.metadata;
+  return createHash('sha256').update(canonicalJson(hashed)).digest('hex');
 }
 
 /**
@@ -57,12 +89,15 @@ export function startRequestHash(req: { workflow: string; version: number | null
  * rule): the same workflow, version and input. Anything else is a client bug that a silent
  * "here is the old run" would hide; the conflict names what differs.
  */
-function sameRequest(existing: RunRecord, key: string, req: { workflow: string; version: number | null; input: Json }, hash: string): RunRecord {
+function sameRequest(existing: RunRecord, key: string, req: StartRequest, hash: string): RunRecord {
   if (existing.requestHash === hash) return existing;
   const differs: string[] = [];
   if (existing.workflowName !== req.workflow) differs.push('workflow');
   if (req.version !== null && req.version !== existing.workflowVersion) differs.push('version');
   if (canonicalJson(existing.input) !== canonicalJson(req.input)) differs.push('input');
+  // Runs stored before tags and metadata existed read as [] and {}, what a request without them asks.
+  if (canonicalJson(existing.tags ?? []) !== canonicalJson(req.tags)) differs.push('tags');
+  if (canonicalJson(existing.metadata ?? {}) !== canonicalJson(req.metadata)) differs.push('metadata');
   // Same name, version and input, yet another hash: one request named the version, the other asked for the latest.
   if (differs.length === 0 && existing.requestHash !== null) differs.push('version');
   // A run started before requests were hashed: same fields is the same request.
@@ -82,7 +117,7 @@ export class RunsService {
       engine: Engine;
       clock: Clock;
       /** @default the configuration defaults */
-      limits?: Pick<Limits, 'maxJsonDepth' | 'maxInputBytes' | 'maxTemplateStringBytes' | 'maxTemplateTaskBytes'>;
+      limits?: Pick<Limits, 'maxJsonDepth' | 'maxInputBytes' | 'maxTemplateStringBytes' | 'maxTemplateTaskBytes' | 'cancelRunsMax'>;
       /** Per-tenant quotas on runs in flight and queued tasks. @default none */
       quotas?: TenantQuotas;
       /** MAX_FOREACH_ITEMS, for a root forEach step fanned out at start. @default DEFAULT_MAX_FOREACH_ITEMS */
@@ -106,7 +141,9 @@ export class RunsService {
     const input: Json = req.input ?? {};
     const limits = this.deps.limits ?? DEFAULT_RUN_LIMITS;
     checkJson(input, { what: 'the run input', maxDepth: limits.maxJsonDepth, maxBytes: limits.maxInputBytes, bytesLimit: 'MAX_INPUT_BYTES' });
-    const request = { workflow: req.workflow, version: req.version ?? null, input };
+    const tags = normalizeTags(req.tags);
+    const metadata = checkMetadata(req.metadata, limits.maxJsonDepth);
+    const request: StartRequest = { workflow: req.workflow, version: req.version ?? null, input, tags, metadata };
     const requestHash = key === null ? null : startRequestHash(request);
     const now = clock.now();
     // The run's root span: a child of the request's span when the request is traced.
@@ -136,6 +173,8 @@ export class RunsService {
           workflow ??= latest ? await findLatestWorkflow(db, tenantId, req.workflow) : await findWorkflowVersion(db, tenantId, req.workflow, req.version!);
           if (!workflow) throw new NotFoundError('Workflow', latest ? req.workflow : `${req.workflow}@${req.version}`);
           this.deps.workflows.remember(workflow);
+          const validator = this.deps.workflows.inputValidator(workflow);
+          if (validator) checkInput(workflow.name, validator, input);
           let plan;
           try {
             plan = planRun(workflow.definition, input, limits, { newId: randomUUID, maxForEachItems: this.deps.maxForEachItems });
@@ -158,6 +197,8 @@ export class RunsService {
               input,
               idempotencyKey: key,
               requestHash,
+              tags,
+              metadata,
               createdAt: now,
               deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
               traceparent,
@@ -204,6 +245,39 @@ export class RunsService {
   async cancel(tenantId: string, runId: string): Promise<RunRecord> {
     if (!isUuid(runId)) throw new NotFoundError('Run', runId);
     return this.deps.engine.cancel(tenantId, runId);
+  }
+
+  /**
+   * Cancels the tenant's unfinished runs matching a filter, at most CANCEL_RUNS_MAX per call, each
+   * through the engine's cancel transition; returns how many. An empty filter is refused unless
+   * `all` says so: a forgotten filter must not cancel everything.
+   */
+  async cancelMany(tenantId: string, filter: RunFilterInput, opts: { reason?: string | null; all?: boolean | null } = {}): Promise<number> {
+    const reason = opts.reason ?? 'Cancelled by request';
+    if (reason.length === 0 || reason.length > MAX_CANCEL_REASON) {
+      throw new ValidationError(`reason must be 1 to ${MAX_CANCEL_REASON} characters long`, { field: 'reason' });
+    }
+    checkWellFormed('reason', reason);
+    const checked = this.checkedFilter(filter);
+    if (!hasCondition(checked) && opts.all !== true) {
+      throw new ValidationError(
+        'cancelRuns needs at least one condition in filter (workflow, status, tags, metadata, createdAfter/Before, finishedAfter/Before); ' +
+          'to cancel every unfinished run of the tenant, pass all: true',
+        { field: 'filter', reason: 'EMPTY_FILTER' },
+      );
+    }
+    const limits = this.deps.limits ?? DEFAULT_RUN_LIMITS;
+    return this.deps.engine.cancelRuns(tenantId, checked, limits.cancelRunsMax, reason);
+  }
+
+  /** A filter's tags and metadata checked as startRun checks them (BAD_USER_INPUT / LIMIT_EXCEEDED naming the field). */
+  private checkedFilter(filter: RunFilterInput): RunListFilter {
+    const limits = this.deps.limits ?? DEFAULT_RUN_LIMITS;
+    return {
+      ...filter,
+      tags: normalizeTags(filter.tags, 'filter.tags'),
+      metadata: checkMetadata(filter.metadata, limits.maxJsonDepth, 'filter.metadata'),
+    };
   }
 
   async retry(tenantId: string, runId: string): Promise<RunRecord> {
@@ -255,9 +329,9 @@ export class RunsService {
   }
 
   /** The tenant's runs, newest first, a page at a time (`pageWindow` says which). */
-  async list(tenantId: string, filter: RunListFilter, args: PageArgs): Promise<Page<RunRecord>> {
+  async list(tenantId: string, filter: RunFilterInput, args: PageArgs): Promise<Page<RunRecord>> {
     const window = pageWindow(args, runCursor);
-    return pageOf(window, await listRuns(this.deps.db, tenantId, filter, window), runCursor);
+    return pageOf(window, await listRuns(this.deps.db, tenantId, this.checkedFilter(filter), window), runCursor);
   }
 
   /** Tasks of many runs in one query (the DataLoader batch), in declaration order. */

@@ -1,6 +1,7 @@
 import type { Limits } from '../config/limits';
 import { LimitExceededError } from '../domain/errors';
 import { checkJson, checkWellFormed } from '../domain/json-limits';
+import { compileInputSchema, INPUT_SCHEMA_MAX_BYTES, type InputValidator } from '../domain/input-schema';
 import type { WorkflowRecord } from '../domain/model';
 import { definitionHash, normalizeDefinition, validateDefinition, WORKFLOW_NAME_PATTERN } from '../domain/dag';
 import type { WorkflowDefinition, WorkflowDraft } from '../domain/glossary';
@@ -26,6 +27,8 @@ export class WorkflowsService {
    * checks it in its insert and reads again when another replica registered a newer one.
    */
   private readonly latest = new Map<string, WorkflowRecord>();
+  /** Compiled input schemas by version id: each version's schema is compiled once per replica (versions never change). */
+  private readonly validators = new Map<string, InputValidator>();
 
   constructor(
     private readonly db: Database,
@@ -46,12 +49,14 @@ export class WorkflowsService {
     const { name, definition } = normalizeDefinition(draft, { maxSteps: this.limits.maxStepsPerWorkflow });
     validateDefinition(name, definition, { maxSteps: this.limits.maxStepsPerWorkflow });
     checkHttpStepTimeouts(definition, this.limits.httpStepMaxTimeoutMs);
+    // Refused here, not at the first start: an invalid schema is BAD_USER_INPUT at registration.
+    const validator = definition.inputSchema === undefined ? null : compileInputSchema(definition.inputSchema);
     const hash = definitionHash(definition);
     for (let attempt = 1; ; attempt++) {
       const latest = await findLatestWorkflow(this.db, tenantId, name);
       if (latest?.definitionHash === hash) return latest;
       try {
-        return await insertWorkflow(this.db, {
+        const row = await insertWorkflow(this.db, {
           tenantId,
           name,
           version: (latest?.version ?? 0) + 1,
@@ -59,6 +64,8 @@ export class WorkflowsService {
           definition,
           definitionHash: hash,
         });
+        if (validator) this.validators.set(row.id, validator);
+        return row;
       } catch (e: unknown) {
         if (sqlState(e) !== '23505' || attempt >= 10) throw e;
       }
@@ -85,6 +92,14 @@ export class WorkflowsService {
     }
     checkWellFormed('name', draft.name);
     checkWellFormed('description', draft.description);
+    if (draft.inputSchema != null) {
+      checkJson(draft.inputSchema, {
+        what: 'the inputSchema',
+        maxDepth: maxJsonDepth,
+        maxBytes: Math.min(INPUT_SCHEMA_MAX_BYTES, maxDefinitionBytes),
+        bytesLimit: 'INPUT_SCHEMA_MAX_BYTES',
+      });
+    }
     for (const step of draft.steps ?? []) {
       checkWellFormed('steps.key', step.key);
       checkWellFormed('steps.type', step.type);
@@ -135,6 +150,21 @@ export class WorkflowsService {
   async byIds(ids: readonly string[]): Promise<Map<string, WorkflowRecord>> {
     await this.definitions(ids, this.db);
     return new Map(ids.flatMap((id) => (this.byId.has(id) ? [[id, this.byId.get(id)!] as const] : [])));
+  }
+
+  /**
+   * The compiled input schema of a version (null: it has none), compiled on first use on this
+   * replica and kept while the version is (at most 10k, as the definitions).
+   */
+  inputValidator(row: WorkflowRecord): InputValidator | null {
+    if (row.definition.inputSchema === undefined) return null;
+    let validator = this.validators.get(row.id);
+    if (!validator) {
+      validator = compileInputSchema(row.definition.inputSchema);
+      if (this.validators.size >= 10_000) this.validators.delete(this.validators.keys().next().value!);
+      this.validators.set(row.id, validator);
+    }
+    return validator;
   }
 
   cachedLatest(tenantId: string, name: string): WorkflowRecord | undefined {

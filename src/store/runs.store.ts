@@ -1,8 +1,10 @@
 import type { RunEvent, RunRecord } from '../domain/model';
-import type { Json, RunStatus } from '../domain/glossary';
+import { RUN_STATUSES, type Json } from '../domain/glossary';
+import { isTerminalRun } from '../domain/run-machine';
 import type { KeysetRead, KeysetWindow } from './keyset';
 import type { Sql } from './sql';
 import type { NewTask } from './tasks.store';
+import { runFilterWhere, type RunListFilter } from './run-filter';
 import { columnList, every, ident, insertFromJson, recordType, RUN_EVENTS, RUNS, TASKS } from './tables';
 
 export interface NewRun {
@@ -15,6 +17,9 @@ export interface NewRun {
   idempotencyKey: string | null;
   /** With an idempotency key: the hash of the request (see `startRequestHash`). */
   requestHash: string | null;
+  /** Canonical (see `normalizeTags`). */
+  tags: string[];
+  metadata: { [key: string]: Json };
   createdAt: Date;
   deadlineAt: Date | null;
   traceparent: string | null;
@@ -37,6 +42,8 @@ const NEW_RUN_COLUMNS = every<keyof NewRun>()([
   'input',
   'idempotencyKey',
   'requestHash',
+  'tags',
+  'metadata',
   'createdAt',
   'deadlineAt',
   'traceparent',
@@ -172,11 +179,22 @@ export async function dueRunDeadlines(sql: Sql, now: Date, limit: number): Promi
   ]);
 }
 
-export interface RunListFilter {
-  workflow?: string | null;
-  statuses?: readonly RunStatus[] | null;
-  createdAfter?: Date | null;
-  createdBefore?: Date | null;
+export type { RunListFilter } from './run-filter';
+
+const TERMINAL_RUN_STATUSES = RUN_STATUSES.filter(isTerminalRun);
+
+/**
+ * Locks up to `limit` unfinished runs of a tenant matching a filter, in id order (the order every
+ * loader locks runs in, so this cannot deadlock with them). It waits for a run another
+ * transaction holds rather than skipping it: a bulk cancel repeated until it answers 0 must not
+ * leave runs behind that were only busy.
+ */
+export async function lockUnfinishedRunsMatching(sql: Sql, tenantId: string, filter: RunListFilter, limit: number): Promise<RunRecord[]> {
+  const { where, params } = runFilterWhere(tenantId, filter);
+  return sql.rows<RunRecord>(
+    `SELECT * FROM runs WHERE ${where} AND status <> ALL($${params.length + 1}::text[]) ORDER BY id LIMIT $${params.length + 2} FOR UPDATE`,
+    [...params, TERMINAL_RUN_STATUSES, limit],
+  );
 }
 
 /** A position in the runs listing. */
@@ -199,17 +217,7 @@ const OLDEST_BOUND = { createdAt: '-infinity', id: '00000000-0000-0000-0000-0000
  * the filtered runs anyway for `total`; the rows on either side of the cursors ride along in it.
  */
 export async function listRuns(sql: Sql, tenantId: string, filter: RunListFilter, window: KeysetWindow<RunKey>): Promise<KeysetRead<RunRecord>> {
-  const where = [`"tenantId" = $1`];
-  const params: unknown[] = [tenantId];
-  const add = (clause: (n: number) => string, value: unknown) => {
-    params.push(value);
-    where.push(clause(params.length));
-  };
-  if (filter.workflow) add((n) => `"workflowName" = $${n}`, filter.workflow);
-  if (filter.statuses?.length) add((n) => `status = ANY($${n}::text[])`, filter.statuses);
-  if (filter.createdAfter) add((n) => `"createdAt" >= $${n}`, filter.createdAfter);
-  if (filter.createdBefore) add((n) => `"createdAt" < $${n}`, filter.createdBefore);
-  const filtered = where.join(' AND ');
+  const { where: filtered, params } = runFilterWhere(tenantId, filter);
   const after = window.after ?? NEWEST_BOUND;
   const before = window.before ?? OLDEST_BOUND;
   params.push(after.createdAt, after.id, before.createdAt, before.id);

@@ -155,6 +155,8 @@ export const RUNS = {
     error: 'text',
     idempotencyKey: 'varchar',
     requestHash: 'varchar',
+    tags: 'jsonb',
+    metadata: 'jsonb',
     lastSeq: 'int',
     createdAt: 'timestamptz',
     startedAt: 'timestamptz',

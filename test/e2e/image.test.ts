@@ -306,6 +306,7 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['MAX_FOREACH_ITEMS', '0', /must be a number >= 1/],
   ['TENANT_MAX_ACTIVE_RUNS', '0', /must be a number >= 1/],
   ['TENANT_MAX_QUEUED_TASKS', '-1', /must be a number >= 1/],
+  ['CANCEL_RUNS_MAX', '0', /must be a number >= 1/],
 ];
 const ANY_STRING: EnvVarName[] = ['HOST', 'MAESTRO_DATA_DIR'];
 

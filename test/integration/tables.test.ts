@@ -22,6 +22,8 @@ const FIXED_AT_CREATION: Record<string, readonly string[]> = {
     'input',
     'idempotencyKey',
     'requestHash',
+    'tags',
+    'metadata',
     'createdAt',
     'traceparent',
     'parentRunId',

@@ -79,6 +79,40 @@ export class StartRunArgs {
       'The same key for the same tenant returns the same run, also under concurrent calls. 1 to 256 characters. Default: none (every call starts a run).',
   })
   idempotencyKey: string | null;
+
+  @Field(() => [String], {
+    nullable: true,
+    description:
+      'Labels to find the run by (`runs(filter: { tags })`, `cancelRuns`): at most 32 (RUN_TAGS_MAX), each 1 to 128 letters, digits, "_", "-", ".", ":", "/", "=", "@" or "+". ' +
+      'Order and repeats do not matter. Part of the idempotent request. Default: none.',
+  })
+  tags: string[] | null;
+
+  @Field(() => JSONScalar, {
+    nullable: true,
+    description:
+      'A JSON object to find the run by (`runs(filter: { metadata })` matches its top-level keys), at most 16 KiB (RUN_METADATA_MAX_BYTES). ' +
+      'Part of the idempotent request. Default `{}`.',
+  })
+  metadata: Json | undefined;
+}
+
+@ArgsType()
+export class CancelRunsArgs {
+  @Field(() => RunFilter, {
+    description: 'Which runs: those of the tenant matching every condition given, and not finished. At least one condition, or `all: true`.',
+  })
+  filter: RunFilter;
+
+  @Field(() => String, { nullable: true, description: 'Kept as each run\'s `error`, 1 to 1024 characters. Default: "Cancelled by request".' })
+  reason: string | null;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    description:
+      'true: an empty filter cancels every unfinished run of the tenant (still CANCEL_RUNS_MAX per call). Default false: an empty filter is BAD_USER_INPUT.',
+  })
+  all: boolean | null;
 }
 
 @ArgsType()

@@ -98,6 +98,16 @@ export class WorkflowInput {
   @Field(() => String, { nullable: true, description: 'Free text for people; part of the definition (changing it registers a new version). Default: none.' })
   description?: string | null;
 
+  @Field(() => JSONScalar, {
+    nullable: true,
+    description:
+      'A JSON Schema (draft 2020-12) every run input must fit: startRun with an input that does not is BAD_USER_INPUT (reason INPUT_SCHEMA_VIOLATION, ' +
+      '`extensions.errors`: [{ path, rule, message }]). Part of the definition (changing it registers a new version). At most 64 KiB (INPUT_SCHEMA_MAX_BYTES); ' +
+      'no remote `$ref`; unknown keywords refused; `pattern` uses RE2 syntax (no lookaround or back-references). ' +
+      'An invalid schema is BAD_USER_INPUT (reason INVALID_INPUT_SCHEMA). Default: none (any input).',
+  })
+  inputSchema?: Json | null;
+
   @Field(() => Int, {
     nullable: true,
     description:

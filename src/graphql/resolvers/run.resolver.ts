@@ -3,7 +3,9 @@ import { ValidationError } from '../../domain/errors';
 import type { Json } from '../../domain/glossary';
 import { JSONScalar } from '../scalars';
 import { RUN_CHILDREN_PAGE, RUN_EVENTS_PAGE, type Context } from '../context';
-import { RunsArgs, StartRunArgs } from '../inputs/args';
+import { CancelRunsArgs, RunsArgs, StartRunArgs } from '../inputs/args';
+import type { RunFilter } from '../inputs/run-filter.input';
+import type { RunFilterInput } from '../../services/runs.service';
 import { toConnection } from '../types/common.type';
 import { Run, RunConnection, RunEvent, Task, toRun, toRunEvent, toTask } from '../types/run.type';
 import { toWorkflow, Workflow } from '../types/workflow.type';
@@ -14,15 +16,18 @@ const RUN_ID = 'The run id.';
 export class RunResolver {
   @Mutation(() => Run, {
     description:
-      'Starts a run of the latest (or the given) version. The same idempotencyKey with the same workflow, version and input returns the same run; ' +
-      'with another workflow, version or input it is CONFLICT (extensions.reason IDEMPOTENCY_KEY_REUSED, runId, differs). ' +
+      'Starts a run of the latest (or the given) version. The same idempotencyKey with the same workflow, version, input, tags and metadata returns the same run; ' +
+      'with another of them it is CONFLICT (extensions.reason IDEMPOTENCY_KEY_REUSED, runId, differs). ' +
       "NOT_FOUND when the tenant has no such workflow or version; BAD_USER_INPUT when the input lacks a path the first steps' templates read, " +
+      "when it does not fit the workflow's inputSchema (reason INPUT_SCHEMA_VIOLATION, `extensions.errors`: [{ path, rule, message }]), " +
+      'for an invalid tag (reason INVALID_TAG) or metadata that is not a JSON object (INVALID_METADATA), ' +
       'or for an idempotencyKey that is empty, longer than 256 characters or not well-formed Unicode; CONFLICT when new versions keep being registered meanwhile (start again); ' +
       'LIMIT_EXCEEDED (`extensions.limit`) for an input over MAX_INPUT_BYTES or deeper than MAX_JSON_DEPTH, or templates that would expand past ' +
-      'MAX_TEMPLATE_STRING_BYTES or MAX_TEMPLATE_TASK_BYTES (`extensions.step`).',
+      'MAX_TEMPLATE_STRING_BYTES or MAX_TEMPLATE_TASK_BYTES (`extensions.step`), more than RUN_TAGS_MAX tags, a tag longer than RUN_TAG_MAX_LENGTH, ' +
+      'or metadata over RUN_METADATA_MAX_BYTES.',
   })
-  async startRun(@Args(() => StartRunArgs) { workflow, version, input, idempotencyKey }: StartRunArgs, @Ctx() ctx: Context): Promise<Run> {
-    const row = await ctx.services.runs.start(ctx.tenantId, { workflow, version, input: input ?? {}, idempotencyKey });
+  async startRun(@Args(() => StartRunArgs) { workflow, version, input, idempotencyKey, tags, metadata }: StartRunArgs, @Ctx() ctx: Context): Promise<Run> {
+    const row = await ctx.services.runs.start(ctx.tenantId, { workflow, version, input: input ?? {}, idempotencyKey, tags, metadata });
     return toRun(row);
   }
 
@@ -33,6 +38,16 @@ export class RunResolver {
   })
   async cancelRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
     return toRun(await ctx.services.runs.cancel(ctx.tenantId, id));
+  }
+
+  @Mutation(() => Int, {
+    description:
+      "Cancels the tenant's unfinished runs matching `filter` (as `runs` filters them), each as cancelRun does, and answers how many it cancelled: " +
+      'at most CANCEL_RUNS_MAX (default 1000) per call, so repeat the call until it answers 0. Runs of other tenants are never touched. ' +
+      'BAD_USER_INPUT (reason EMPTY_FILTER) for a filter without any condition unless `all: true`, and for the filter errors `runs` refuses.',
+  })
+  async cancelRuns(@Args(() => CancelRunsArgs) { filter, reason, all }: CancelRunsArgs, @Ctx() ctx: Context): Promise<number> {
+    return ctx.services.runs.cancelMany(ctx.tenantId, filterOf(filter), { reason, all });
   }
 
   @Mutation(() => Run, {
@@ -89,14 +104,11 @@ export class RunResolver {
   @Query(() => RunConnection, {
     description:
       "The tenant's runs, newest first (by createdAt, then id), as a Relay cursor connection: page forwards with `first` and `after`, " +
-      'backwards with `last` and `before`. BAD_USER_INPUT for `first` with `last`, a size outside 1 to 100, or a cursor this API did not return.',
+      'backwards with `last` and `before`. BAD_USER_INPUT for `first` with `last`, a size outside 1 to 100, a cursor this API did not return, ' +
+      'an invalid tag or a metadata filter that is not a JSON object; LIMIT_EXCEEDED for more than 32 tags or metadata over 16 KiB.',
   })
   async runs(@Args(() => RunsArgs) { filter, ...page }: RunsArgs, @Ctx() ctx: Context): Promise<RunConnection> {
-    const result = await ctx.services.runs.list(
-      ctx.tenantId,
-      { workflow: filter?.workflow, statuses: filter?.status, createdAfter: filter?.createdAfter, createdBefore: filter?.createdBefore },
-      page,
-    );
+    const result = await ctx.services.runs.list(ctx.tenantId, filter ? filterOf(filter) : {}, page);
     for (const row of result.rows) ctx.loaders.runById.prime(row.id, row);
     return toConnection(result, toRun);
   }
@@ -147,4 +159,17 @@ export class RunResolver {
     if (afterSeq != null && afterSeq < 0) throw new ValidationError('"afterSeq" must be 0 or more', { field: 'afterSeq' });
     return (await ctx.loaders.eventsByRun.load({ runId: run.id, afterSeq: afterSeq ?? 0 })).map(toRunEvent);
   }
+}
+
+function filterOf(f: RunFilter): RunFilterInput {
+  return {
+    workflow: f.workflow,
+    statuses: f.status,
+    createdAfter: f.createdAfter,
+    createdBefore: f.createdBefore,
+    finishedAfter: f.finishedAfter,
+    finishedBefore: f.finishedBefore,
+    tags: f.tags,
+    metadata: f.metadata,
+  };
 }

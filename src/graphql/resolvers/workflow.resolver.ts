@@ -12,14 +12,15 @@ export class WorkflowResolver {
       'Registers a workflow. A changed definition becomes the next version; an identical one returns the existing version. ' +
       'An invalid definition is BAD_USER_INPUT with `extensions.reason`: EMPTY_WORKFLOW, INVALID_NAME, INVALID_KEY, ' +
       'DUPLICATE_KEY, SELF_DEPENDENCY, UNKNOWN_DEPENDENCY, UNKNOWN_BUILT_IN_TYPE, INVALID_TYPE, INVALID_QUEUE, INVALID_RETRY, ' +
-      'INVALID_TIMEOUT, INVALID_TEMPLATE, CYCLE, TEMPLATE_REFERENCES_NON_DEPENDENCY or INVALID_FOR_EACH, and a message saying what to fix. ' +
+      'INVALID_TIMEOUT, INVALID_TEMPLATE, INVALID_SIGNAL_INPUT, INVALID_STEP_INPUT, CYCLE, TEMPLATE_REFERENCES_NON_DEPENDENCY, INVALID_FOR_EACH or INVALID_INPUT_SCHEMA, and a message saying what to fix. ' +
       'LIMIT_EXCEEDED (`extensions.limit`, `max`, `actual`) for more steps than MAX_STEPS_PER_WORKFLOW (reason TOO_MANY_STEPS), a definition over ' +
-      'MAX_DEFINITION_BYTES, a step input over MAX_INPUT_BYTES or JSON deeper than MAX_JSON_DEPTH.',
+      'MAX_DEFINITION_BYTES, a step input over MAX_INPUT_BYTES, an inputSchema over INPUT_SCHEMA_MAX_BYTES or JSON deeper than MAX_JSON_DEPTH.',
   })
   async registerWorkflow(@Arg('input', () => WorkflowInput, { description: 'The definition.' }) input: WorkflowInput, @Ctx() ctx: Context): Promise<Workflow> {
     const row = await ctx.services.workflows.register(ctx.tenantId, {
       name: input.name,
       description: input.description ?? null,
+      inputSchema: input.inputSchema ?? null,
       timeoutMs: input.timeoutMs ?? null,
       steps: input.steps.map((s) => ({
         key: s.key,

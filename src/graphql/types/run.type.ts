@@ -278,6 +278,12 @@ export class Run {
   @Field(() => String, { nullable: true, description: 'The idempotency key it was started with; null when none.' })
   idempotencyKey: string | null;
 
+  @Field(() => [String], { description: 'The tags it was started with, distinct and sorted; empty when none.' })
+  tags: string[];
+
+  @Field(() => JSONScalar, { description: 'The metadata object it was started with; `{}` when none.' })
+  metadata: Json;
+
   @Field(() => DateTimeScalar, { description: "When startRun created it, by the conductor's clock; the runs listing is ordered by it." })
   createdAt: Date;
 
@@ -337,6 +343,9 @@ export function toRun(row: RunRecord): Run {
     output: row.output,
     error: row.error,
     idempotencyKey: row.idempotencyKey,
+    // Rows read before the migration ran (a replica on the old schema) have neither.
+    tags: row.tags ?? [],
+    metadata: row.metadata ?? {},
     createdAt: row.createdAt,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,

@@ -78,6 +78,9 @@ export class Workflow {
   @Field(() => String, { nullable: true, description: 'Free text from the registration; null when none.' })
   description: string | null;
 
+  @Field(() => JSONScalar, { nullable: true, description: 'The JSON Schema (draft 2020-12) run inputs must fit; null: any input.' })
+  inputSchema: Json | null;
+
   @Field(() => Int, { nullable: true, description: 'Bound of a whole run, start to finish, in milliseconds; null: no bound.' })
   timeoutMs: number | null;
 
@@ -122,9 +125,14 @@ export function toWorkflow(row: WorkflowRecord): Workflow {
     name: row.name,
     version: row.version,
     description: row.description,
+    inputSchema: row.definition.inputSchema ?? null,
     timeoutMs: row.definition.timeoutMs ?? null,
     // Definitions stored before `maxFaults` existed read with its default, as the engine applies it.
-    steps: row.definition.steps.map((s) => ({ ...s, retry: { ...s.retry, maxFaults: maxFaultsOf(s.retry) }, continueOnItemFailure: s.continueOnItemFailure ?? false })),
+    steps: row.definition.steps.map((s) => ({
+      ...s,
+      retry: { ...s.retry, maxFaults: maxFaultsOf(s.retry) },
+      continueOnItemFailure: s.continueOnItemFailure ?? false,
+    })),
     createdAt: row.createdAt,
   };
 }

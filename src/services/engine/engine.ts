@@ -21,7 +21,8 @@ import { Announcer } from './announcer';
 import { newBatch } from './batch';
 import { EagerDispatch } from './eager-dispatch';
 import { TransitionKernel, type Loader, type Staging } from './kernel';
-import { claimed, oneRun, runsOfTasks } from './loaders';
+import { claimed, oneRun, runsOfTasks, unfinishedRunsMatching } from './loaders';
+import type { RunListFilter } from '../../store/runs.store';
 import { Timers } from './timers';
 import { Waits } from './waits';
 import { ChildRuns } from './child-runs';
@@ -65,6 +66,13 @@ const DEFAULT_ENGINE_LIMITS = Object.freeze({ maxJsonDepth: 64, maxOutputBytes: 
 
 /** Results of one group commit at most (one transaction). */
 const MAX_RESULT_GROUP = 100;
+
+/**
+ * Runs one bulk-cancel transaction cancels at most: 100 runs with their tasks are one lock
+ * statement, one load and one write (a few thousand rows), short enough not to hold up the
+ * claims and results of the runs it locks for long.
+ */
+const CANCEL_BATCH = 100;
 
 /**
  * Every state change of runs and tasks: claims, results, reclaims, timers, cancellation and
@@ -211,6 +219,31 @@ export class Engine {
   /** Cancels a run: every task not finished is CANCELLED; running attempts' results are refused. */
   async cancel(tenantId: string, runId: string, reason = 'Cancelled by request'): Promise<RunRecord> {
     return this.onRun(oneRun(this.deps.workflows, runId, tenantId), (run) => decideCancel(run, reason));
+  }
+
+  /**
+   * Cancels up to `max` unfinished runs of a tenant matching a filter, each through the same
+   * decision and transition as `cancel`, CANCEL_BATCH runs per transaction. Returns how many it
+   * cancelled; fewer than `max` means none matching is left (but runs started meanwhile).
+   */
+  async cancelRuns(tenantId: string, filter: RunListFilter, max: number, reason: string): Promise<number> {
+    let cancelled = 0;
+    while (cancelled < max) {
+      const { value } = await this.kernel.run(unfinishedRunsMatching(this.deps.workflows, tenantId, filter, Math.min(CANCEL_BATCH, max - cancelled)), (s) => {
+        let n = 0;
+        for (const { run } of s.runs) {
+          const transition = decideCancel(run, reason);
+          if (transition) {
+            s.apply(run.id, transition);
+            n++;
+          }
+        }
+        return n;
+      });
+      if (value === 0) break;
+      cancelled += value;
+    }
+    return cancelled;
   }
 
   /** Re-runs a FAILED or CANCELLED run from its failed and cancelled steps, keeping succeeded outputs. */

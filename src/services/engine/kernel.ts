@@ -293,7 +293,7 @@ async function write(sql: Sql, b: Batch): Promise<void> {
     const cursor = { runId: c.id, tenantId: c.tenantId, workflowName: c.workflowName, lastSeq: 0 };
     const events = numberEvents(cursor, c.events, b.now);
     const { tasks, events: _drafts, ...run } = c;
-    const row = await insertRun(sql, { ...run, idempotencyKey: null, requestHash: null, lastSeq: cursor.lastSeq }, tasks, events, null);
+    const row = await insertRun(sql, { ...run, idempotencyKey: null, requestHash: null, tags: [], metadata: {}, lastSeq: cursor.lastSeq }, tasks, events, null);
     if (!row) throw new Error(`child run ${c.id} was not inserted`);
     b.createdRuns.push(row);
     b.events.push(...events);

@@ -5,7 +5,7 @@
  */
 import { NotFoundError } from '../../domain/errors';
 import type { RunRecord, TaskRecord } from '../../domain/model';
-import { findRunsByIds, lockRun, lockRunsOfTasks } from '../../store/runs.store';
+import { findRunsByIds, lockRun, lockRunsOfTasks, lockUnfinishedRunsMatching, type RunListFilter } from '../../store/runs.store';
 import type { Sql } from '../../store/sql';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
 import {
@@ -74,6 +74,23 @@ export function oneRun(workflows: WorkflowsService, runId: string, tenantId: str
     const run = await lockRun(sql, tenantId ?? '', runId, tenantId === null);
     if (!run) throw new NotFoundError('Run', runId);
     return withDefinitions(sql, workflows, [run], await tasksOfLockedRun(sql, run.id));
+  };
+}
+
+/** Up to `limit` unfinished runs of a tenant matching a filter, locked in id order, with all their tasks. */
+export function unfinishedRunsMatching(workflows: WorkflowsService, tenantId: string, filter: RunListFilter, limit: number): Loader {
+  return async (sql) => {
+    const runs = await lockUnfinishedRunsMatching(sql, tenantId, filter, limit);
+    if (runs.length === 0) return [];
+    return withDefinitions(
+      sql,
+      workflows,
+      runs,
+      await tasksOfLockedRuns(
+        sql,
+        runs.map((r) => r.id),
+      ),
+    );
   };
 }
 

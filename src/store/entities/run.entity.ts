@@ -9,6 +9,11 @@ import { WorkflowEntity } from './workflow.entity';
 // Listing newest first with a (createdAt, id) cursor.
 @Index('IDX_runs_tenant_created', ['tenantId', 'createdAt', 'id'])
 @Index('IDX_runs_tenant_status', ['tenantId', 'status'])
+// Filters on tags and metadata (containment, @>): GIN with jsonb_path_ops, the smaller and faster operator class for @>.
+@Index('IDX_runs_tags', { synchronize: false })
+@Index('IDX_runs_metadata', { synchronize: false })
+// Filters on when runs finished (finishedAfter / finishedBefore).
+@Index('IDX_runs_tenant_finished', ['tenantId', 'finishedAt'], { where: `"finishedAt" IS NOT NULL` })
 @Index('IDX_runs_deadline', ['deadlineAt'], { where: `"deadlineAt" IS NOT NULL` })
 // Unfinished runs (the runs-active gauge) without scanning history.
 @Index('IDX_runs_active', ['status'], { where: `"status" IN ('PENDING', 'RUNNING')` })
@@ -54,6 +59,14 @@ export class RunEntity implements RunRecord {
   /** SHA-256 (hex) of the canonical startRun request (workflow, version, input) the idempotency key was first used with. */
   @Column({ type: 'varchar', length: 64, nullable: true })
   requestHash: string | null;
+
+  /** Labels from startRun, distinct and sorted (a JSON array of strings: `tags @> '["a"]'` uses the GIN index). */
+  @Column({ type: 'jsonb', default: [] })
+  tags: string[];
+
+  /** A JSON object from startRun; filters match its top-level keys. */
+  @Column({ type: 'jsonb', default: {} })
+  metadata: { [key: string]: Json };
 
   /** Seq of the last event appended; bumped under the run's row lock so seqs have no gaps. */
   @Column({ type: 'int', default: 0 })
