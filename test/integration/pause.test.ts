@@ -49,6 +49,12 @@ describe('pause and resume', () => {
         ],
       },
     });
+    await t.ok(REGISTER, {
+      input: {
+        name: 'backoff',
+        steps: [{ key: 'gate', type: 'signal', input: { name: 'go', timeoutMs: 100 }, retry: { maxAttempts: 2, initialDelayMs: 1000 } }],
+      },
+    });
     await t.ok(REGISTER, { input: { name: 'bounded', timeoutMs: 1000, steps: [{ key: 'work', type: 'job', queue: 'pause-bounded' }] } });
     await t.ok(REGISTER, {
       input: {
@@ -127,6 +133,33 @@ describe('pause and resume', () => {
     expect(task(held, 'after').status).toBe('PENDING');
     await t.ok(RESUME, { id: first });
     expect((await waitForRun(t, first)).status).toBe('SUCCEEDED');
+  });
+
+  it('holds a built-in retry whose backoff ends while paused, and claims it on resume', async () => {
+    const parkedTwice = new Promise<void>((resolve) => {
+      let n = 0;
+      const listener = () => {
+        if (++n < 2) return;
+        t.app.hooks.off('signal:parked', listener);
+        resolve();
+      };
+      t.app.hooks.on('signal:parked', listener);
+    });
+    const firstPark = new Promise<void>((resolve) => t.app.hooks.once('signal:parked', () => resolve()));
+    const runId = await start('backoff');
+    await firstPark;
+    await clock.advance(100);
+    await t.app.scheduler.settleTimers();
+    expect(task(await read(runId), 'gate')).toMatchObject({ status: 'QUEUED', attempt: 1 });
+    await t.ok(PAUSE, { id: runId });
+    // The backoff (1 s ±20 %) ends while paused: the dispatcher claims nothing.
+    await clock.advance(2000);
+    await t.app.scheduler.settleTimers();
+    expect(task(await read(runId), 'gate')).toMatchObject({ status: 'QUEUED', attempt: 1 });
+    await t.ok(RESUME, { id: runId });
+    await parkedTwice;
+    expect(task(await read(runId), 'gate')).toMatchObject({ status: 'RUNNING', attempt: 2 });
+    await t.ok(CANCEL, { id: runId });
   });
 
   it("keeps counting the run's own timeout while it is paused", async () => {
