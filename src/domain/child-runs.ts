@@ -156,9 +156,9 @@ export function planLaunch(
       data: { reason: 'NOT_FOUND', workflow: parsed.workflow },
     };
   }
-  let plan: InitialTask[];
+  let planned: InitialTask[];
   try {
-    plan = planRun(workflow.definition, parsed.input, limits, { newId: ctx.newId, maxForEachItems });
+    planned = planRun(workflow.definition, parsed.input, limits, { newId: ctx.newId, maxForEachItems });
   } catch (e: unknown) {
     const fit = e instanceof TemplateError || e instanceof LimitExceededError;
     const error = `The child input does not fit workflow ${workflow.name} version ${workflow.version}: ${fit ? e.message : coerceError(e).message}`;
@@ -175,7 +175,7 @@ export function planLaunch(
   }
   if (!room) return { kind: 'wait', availableAt: new Date(now.getTime() + CHILD_QUOTA_WAIT_MS) };
   // The plan made the ids (a root forEach step's items name their fan task) and copied each step's timeoutMs.
-  const tasks = plan;
+  const tasks = planned;
   const timeoutMs = workflow.definition.timeoutMs;
   return {
     kind: 'start',

@@ -12,9 +12,9 @@ import { backoffDelayMs, shouldRetry } from './retry';
 import { resolveTemplates, type ExpansionLimits, type TemplateScope } from './templates';
 import { fanOut, itemEnded, retryFan, type CreatedTask, type FanWork } from './fan-out-machine';
 import type { EventDraft } from './run-plan';
-import { ChildLookupsNeeded, planLaunch, WORKFLOW_STEP_TYPE, type ChildContext, type ChildRunPlan, type ChildWorkflowRef } from './child-runs';
 
 export { planRun, startEvents, type EventDraft, type InitialTask } from './run-plan';
+import { ChildLookupsNeeded, planLaunch, WORKFLOW_STEP_TYPE, type ChildContext, type ChildRunPlan, type ChildWorkflowRef } from './child-runs';
 
 /** What the machine reads and changes of a task: the fields a transition may move. */
 export type TaskState = Pick<

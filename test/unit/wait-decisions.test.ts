@@ -1,3 +1,4 @@
+import { NO_FAN } from '../../src/domain/fan-out-machine';
 import { describe, expect, it } from 'vitest';
 import { decideLeaseExpired, decideRunDeadline, decideTimerFired } from '../../src/domain/decisions';
 import { ConflictError, LimitExceededError, ValidationError } from '../../src/domain/errors';
@@ -44,6 +45,8 @@ function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): 
     availableAt: null,
     timerAt: null,
     signalName: null,
+    childRunId: null,
+    ...NO_FAN,
     deadlineAt: null,
     queuedAt: null,
     startedAt: running ? NOW : null,
@@ -57,7 +60,7 @@ function run(status: RunStatus, extra: Partial<RunState> = {}): RunState {
 }
 
 function apply(r: RunState, tasks: TaskState[], transition: Transition) {
-  return applyTransition({ definition: DEFINITION, run: r, tasks, now: NOW, random: () => 0.5, newSecret: () => 's' }, transition);
+  return applyTransition({ definition: DEFINITION, run: r, tasks, now: NOW, random: () => 0.5, newSecret: () => 's', newId: () => 'new-id' }, transition);
 }
 
 function signal(n: number, seq: string): SignalRecord {

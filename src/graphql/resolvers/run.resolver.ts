@@ -33,7 +33,7 @@ export class RunResolver {
 
   @Mutation(() => Run, {
     description:
-      'Cancels a PENDING, RUNNING or PAUSED run: unfinished tasks become CANCELLED and their workers get RUN_CANCELLED. ' +
+      'Cancels a PENDING, RUNNING or PAUSED run: unfinished tasks become CANCELLED and their workers get RUN_CANCELLED; its unfinished child runs (and theirs) are cancelled too. ' +
       'A finished run is returned unchanged. NOT_FOUND when the tenant has no such run.',
   })
   async cancelRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
@@ -53,7 +53,7 @@ export class RunResolver {
   @Mutation(() => Run, {
     description:
       'Re-runs a FAILED or CANCELLED run from its failed and cancelled steps, each with a fresh retry budget; succeeded steps keep their outputs. ' +
-      'CONFLICT for a run in any other status; NOT_FOUND when the tenant has no such run.',
+      'CONFLICT for a run in any other status, and for a child run (extensions.reason CHILD_RUN: retry its parent, which starts a new child); NOT_FOUND when the tenant has no such run.',
   })
   async retryRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
     return toRun(await ctx.services.runs.retry(ctx.tenantId, id));
