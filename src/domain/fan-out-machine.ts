@@ -170,7 +170,17 @@ export function retryFan(w: FanWork, step: StepDefinition, fan: TaskState, reset
     if (item.status === 'FAILED' || item.status === 'CANCELLED') resetTask(item);
     if (item.status !== 'SUCCEEDED') left++;
   }
-  w.setTask(fan, { status: 'RUNNING', output: null, error: null, failedItems: null, finishedAt: null, failures: 0, faults: 0, itemsLeft: left, itemsActive: 0 });
+  w.setTask(fan, {
+    status: 'RUNNING',
+    output: null,
+    error: null,
+    failedItems: null,
+    finishedAt: null,
+    failures: 0,
+    faults: 0,
+    itemsLeft: left,
+    itemsActive: 0,
+  });
   if (left === 0) fanIn(w, fan);
   else releaseItems(w, step, fan);
 }

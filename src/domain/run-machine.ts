@@ -407,7 +407,7 @@ function mustBeRunning(w: Working, transition: Extract<Transition, { taskId: str
  * finish the run when nothing is left. Again while a step finished at once (an empty forEach).
  */
 function promoteAndSettle(w: Working): void {
-  for (let again = true; again; ) {
+  for (let again = true; again;) {
     again = false;
     const outputs: Record<string, { output: Json }> = {};
     for (const t of w.byKey.values()) if (t.status === 'SUCCEEDED') outputs[t.key] = { output: t.output };

@@ -65,17 +65,15 @@ export function planRun(
       const fanTask: InitialTask = { ...base, status: 'RUNNING', input: null, itemCount: items.length, itemsLeft: items.length, itemsActive: active };
       return [
         fanTask,
-        ...items.map(
-          ({ item, input }, index): InitialTask => ({
-            ...base,
-            id: fan.newId(),
-            status: index < active ? 'QUEUED' : 'PENDING',
-            input,
-            parentTaskId: fanTask.id,
-            item,
-            itemIndex: index,
-          }),
-        ),
+        ...items.map(({ item, input }, index): InitialTask => ({
+          ...base,
+          id: fan.newId(),
+          status: index < active ? 'QUEUED' : 'PENDING',
+          input,
+          parentTaskId: fanTask.id,
+          item,
+          itemIndex: index,
+        })),
       ];
     }
     return [
@@ -108,16 +106,13 @@ export function startEvents(tasks: readonly (Pick<InitialTask, 'key' | 'status'>
     { type: 'run.status', status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
     ...tasks
       .filter((t) => t.status === 'QUEUED' || t.status === 'RUNNING')
-      .map(
-        (t): EventDraft => ({
-          type: 'task.status',
-          status: t.status,
-          taskId: t.id,
-          taskKey: t.key,
-          attempt: 0,
-          data: t.status === 'RUNNING' ? { items: t.itemCount ?? 0 } : null,
-        }),
-      ),
+      .map((t): EventDraft => ({
+        type: 'task.status',
+        status: t.status,
+        taskId: t.id,
+        taskKey: t.key,
+        attempt: 0,
+        data: t.status === 'RUNNING' ? { items: t.itemCount ?? 0 } : null,
+      })),
   ];
 }
-

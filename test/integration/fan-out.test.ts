@@ -59,7 +59,7 @@ interface RunView {
 async function readRun(t: TestApp, id: string): Promise<RunView> {
   const first = (await t.ok<{ run: RunView }>(RUN, { id, after: 0 })).run;
   const events = [...first.events];
-  for (let page = first.events; page.length === 1000; ) {
+  for (let page = first.events; page.length === 1000;) {
     page = (await t.ok<{ run: RunView }>(RUN, { id, after: events[events.length - 1]!.seq })).run.events;
     events.push(...page);
   }
@@ -81,7 +81,13 @@ function maxInFlight(run: RunView, fanId: string): number {
 }
 
 /** A remote worker: claims from `queue` until `stop`, answering each item with `answer`. */
-async function work(t: TestApp, queue: string, worker: string, answer: (input: any) => { output: unknown } | { error: string }, stop: () => boolean): Promise<number> {
+async function work(
+  t: TestApp,
+  queue: string,
+  worker: string,
+  answer: (input: any) => { output: unknown } | { error: string },
+  stop: () => boolean,
+): Promise<number> {
   let done = 0;
   while (!stop()) {
     const { claimTasks } = await t.ok<{ claimTasks: { leaseToken: string; task: { id: string; input: any } }[] }>(CLAIM, { queue, worker, max: 5 });
@@ -113,7 +119,14 @@ describe('forEach fan-out', () => {
         name: 'fan-1000',
         steps: [
           { key: 'list', type: 'noop', input: { ids: '{{ input.ids }}' } },
-          { key: 'each', type: 'noop', dependsOn: ['list'], forEach: '{{ steps.list.output.ids }}', maxConcurrency: 10, input: { id: '{{ item }}', at: '{{ index }}' } },
+          {
+            key: 'each',
+            type: 'noop',
+            dependsOn: ['list'],
+            forEach: '{{ steps.list.output.ids }}',
+            maxConcurrency: 10,
+            input: { id: '{{ item }}', at: '{{ index }}' },
+          },
           { key: 'after', type: 'noop', dependsOn: ['each'], input: { n: '{{ steps.each.output.999.id }}' } },
         ],
       },
@@ -161,7 +174,13 @@ describe('forEach fan-out', () => {
       });
       const id = await start(name, { n: [0, 1, 2, 3, 4, 5, 6, 7] });
       let finished = false;
-      const worker = work(t, name, 'w1', (input: { n: number }) => (input.n === 3 ? { error: 'bad item' } : { output: input.n * 10 }), () => finished);
+      const worker = work(
+        t,
+        name,
+        'w1',
+        (input: { n: number }) => (input.n === 3 ? { error: 'bad item' } : { output: input.n * 10 }),
+        () => finished,
+      );
       await waitForRun(t, id, 30_000);
       finished = true;
       await worker;
@@ -186,7 +205,13 @@ describe('forEach fan-out', () => {
         const kept = items.filter((x) => x.status === 'SUCCEEDED').map((x) => x.id);
         await t.ok(RETRY, { id });
         let again = false;
-        const retryWorker = work(t, name, 'w2', (input: { n: number }) => ({ output: input.n * 10 }), () => again);
+        const retryWorker = work(
+          t,
+          name,
+          'w2',
+          (input: { n: number }) => ({ output: input.n * 10 }),
+          () => again,
+        );
         await waitForRun(t, id, 30_000);
         again = true;
         await retryWorker;
@@ -236,7 +261,15 @@ describe('forEach fan-out', () => {
 
   it('checks forEach at registration', async () => {
     const bad = async (step: Record<string, unknown>, reason: string, text: string) => {
-      const r = await t.gql(REGISTER, { input: { name: 'fan-bad', steps: [{ key: 'a', type: 'noop' }, { key: 'b', type: 'noop', ...step }] } });
+      const r = await t.gql(REGISTER, {
+        input: {
+          name: 'fan-bad',
+          steps: [
+            { key: 'a', type: 'noop' },
+            { key: 'b', type: 'noop', ...step },
+          ],
+        },
+      });
       expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason });
       expect(r.errors?.[0]?.message).toContain(text);
     };
@@ -269,8 +302,20 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('forEach over two replicas', () => {
     const id = (await a.ok<{ startRun: { id: string } }>(START, { wf: 'fan-two', input: { n } })).startRun.id;
     let finished = false;
     const [onA, onB] = await Promise.all([
-      work(a, 'fan-two', 'worker-a', (x: number) => ({ output: x + 1 }), () => finished),
-      work(b, 'fan-two', 'worker-b', (x: number) => ({ output: x + 1 }), () => finished),
+      work(
+        a,
+        'fan-two',
+        'worker-a',
+        (x: number) => ({ output: x + 1 }),
+        () => finished,
+      ),
+      work(
+        b,
+        'fan-two',
+        'worker-b',
+        (x: number) => ({ output: x + 1 }),
+        () => finished,
+      ),
       waitForRun(b, id, 60_000).then(() => (finished = true)),
     ]);
     console.log(`two replicas: worker-a did ${onA} items, worker-b ${onB}`);

@@ -186,7 +186,12 @@ describe('resolveTemplates', () => {
     { case: 'function call', value: '{{ input.a() }}', template: '{{ input.a() }}', message: 'unexpected "("' },
     { case: 'expression', value: '{{ input.a + 1 }}', template: '{{ input.a + 1 }}', message: 'unexpected " "' },
     { case: 'triple braces', value: '{{{ input.a }}}', template: '{{{ input.a }}', message: 'must start with "input" or "steps"' },
-    { case: 'unknown root', value: '{{ env.SECRET }}', template: '{{ env.SECRET }}', message: 'unknown root "env": paths start with "input", "steps", "item" or "index"' },
+    {
+      case: 'unknown root',
+      value: '{{ env.SECRET }}',
+      template: '{{ env.SECRET }}',
+      message: 'unknown root "env": paths start with "input", "steps", "item" or "index"',
+    },
     { case: 'root with wrong case', value: '{{ Input.a }}', template: '{{ Input.a }}', message: 'unknown root "Input"' },
     { case: 'bare steps', value: '{{ steps }}', template: '{{ steps }}', message: 'a step is read as steps.<key>.output' },
     { case: 'step without output', value: '{{ steps.fetch }}', template: '{{ steps.fetch }}', message: 'a step is read as steps.fetch.output' },

@@ -188,13 +188,13 @@ export class Task {
 
   @Field(() => Int, {
     nullable: true,
-    description: 'A forEach step\'s own task: how many items it fanned out to (it is RUNNING, held by no worker, while they run); null otherwise.',
+    description: "A forEach step's own task: how many items it fanned out to (it is RUNNING, held by no worker, while they run); null otherwise.",
   })
   itemCount: number | null;
 
   @Field(() => [Int], {
     nullable: true,
-    description: 'A forEach step\'s own task, once ended: the indexes of the items that failed (null in its output with continueOnItemFailure).',
+    description: "A forEach step's own task, once ended: the indexes of the items that failed (null in its output with continueOnItemFailure).",
   })
   failedItems: number[] | null;
 }

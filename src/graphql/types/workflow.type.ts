@@ -124,7 +124,11 @@ export function toWorkflow(row: WorkflowRecord): Workflow {
     description: row.description,
     timeoutMs: row.definition.timeoutMs ?? null,
     // Definitions stored before `maxFaults` existed read with its default, as the engine applies it.
-    steps: row.definition.steps.map((s) => ({ ...s, retry: { ...s.retry, maxFaults: maxFaultsOf(s.retry) }, continueOnItemFailure: s.continueOnItemFailure ?? false })),
+    steps: row.definition.steps.map((s) => ({
+      ...s,
+      retry: { ...s.retry, maxFaults: maxFaultsOf(s.retry) },
+      continueOnItemFailure: s.continueOnItemFailure ?? false,
+    })),
     createdAt: row.createdAt,
   };
 }

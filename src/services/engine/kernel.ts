@@ -175,7 +175,11 @@ export class TransitionKernel {
       value = await db.transaction(async (sql) => {
         eager?.giveBack(batch);
         batch = newBatch(now);
-        const staging = new Staging(batch, await load(sql, now), this.deps.random, { claimed: claimLeaseMs, eager: eager?.leaseMs ?? 0 },
+        const staging = new Staging(
+          batch,
+          await load(sql, now),
+          this.deps.random,
+          { claimed: claimLeaseMs, eager: eager?.leaseMs ?? 0 },
           this.deps.limits,
           this.deps.maxForEachItems,
         );
