@@ -259,6 +259,25 @@ describe('forEach fan-out', () => {
     expect(done).toMatchObject({ status: 'SUCCEEDED', output: { each: [] } });
   }, 60_000);
 
+  it('takes a CEL expression as the list', async () => {
+    await t.ok(REGISTER, {
+      input: {
+        name: 'fan-cel',
+        steps: [
+          { key: 'users', type: 'noop', input: '{{ input.users }}' },
+          { key: 'each', type: 'noop', dependsOn: ['users'], forEach: 'steps.users.output.filter(u, u.active).map(u, u.id * 2)', input: { v: '{{ item }}' } },
+        ],
+      },
+    });
+    const users = [
+      { id: 1, active: true },
+      { id: 2, active: false },
+      { id: 3, active: true },
+    ];
+    const done = await waitForRun(t, await start('fan-cel', { users }));
+    expect(done).toMatchObject({ status: 'SUCCEEDED', output: { each: [{ v: 2 }, { v: 6 }] } });
+  });
+
   it('checks forEach at registration', async () => {
     const bad = async (step: Record<string, unknown>, reason: string, text: string) => {
       const r = await t.gql(REGISTER, {
@@ -279,6 +298,9 @@ describe('forEach fan-out', () => {
     await bad({ maxConcurrency: 3 }, 'INVALID_FOR_EACH', 'applies to a step with forEach only');
     await bad({ forEach: '{{ input.x }}', maxConcurrency: 0 }, 'INVALID_FOR_EACH', 'maxConcurrency 0');
     await bad({ input: '{{ item.id }}' }, 'INVALID_TEMPLATE', 'only a step with forEach has an item');
+    await bad({ forEach: 'input.items.map(' }, 'INVALID_FOR_EACH', 'invalid forEach');
+    await bad({ forEach: 'steps.a.output', dependsOn: [] }, 'TEMPLATE_REFERENCES_NON_DEPENDENCY', 'not a dependency');
+    await bad({ forEach: '1 + 2' }, 'INVALID_FOR_EACH', 'invalid forEach');
   });
 });
 
