@@ -292,7 +292,7 @@ describe('forEach fan-out', () => {
       expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason });
       expect(r.errors?.[0]?.message).toContain(text);
     };
-    await bad({ forEach: 'input.items' }, 'INVALID_FOR_EACH', 'must be exactly one template');
+    await bad({ forEach: 'items: {{ input.items }}' }, 'INVALID_FOR_EACH', 'must be exactly one template');
     await bad({ forEach: '{{ steps.a.output }}' }, 'TEMPLATE_REFERENCES_NON_DEPENDENCY', 'not a dependency');
     await bad({ forEach: '{{ item }}' }, 'INVALID_FOR_EACH', 'a list comes from input or steps');
     await bad({ maxConcurrency: 3 }, 'INVALID_FOR_EACH', 'applies to a step with forEach only');
