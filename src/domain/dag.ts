@@ -9,7 +9,7 @@ import type { Json, RetryPolicy, StepDefinition, StepDraft, WorkflowDefinition, 
 import { DEFAULT_RETRY } from './glossary';
 import { LimitExceededError, TemplateError, ValidationError } from './errors';
 import { listTemplates } from './templates';
-import { forEachRef, MAX_FOREACH_ITEMS_BOUND, readsItem } from './for-each';
+import { forEachReads, MAX_FOREACH_ITEMS_BOUND, readsItem } from './for-each';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
 export const BUILT_IN_TYPES = ['noop', 'sleep', 'http', 'signal'] as const;
@@ -204,7 +204,7 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
     checkTimeout(wf, step);
   }
 
-  const refs = steps.map((step) => {
+  const refs = steps.map((step, index) => {
     let refs;
     try {
       refs = listTemplates(step.input);
@@ -222,7 +222,7 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
         template: item.template,
       });
     }
-    return [...refs, ...checkForEach(wf, step)];
+    return [...refs, ...checkForEach(wf, step, index)];
   });
 
   const graph = buildGraph(steps);
@@ -355,8 +355,8 @@ function checkRetry(wf: string, step: StepDefinition): void {
   }
 }
 
-/** The forEach fields of a step; the list's template (its references are checked with the input's). */
-function checkForEach(wf: string, step: StepDefinition): ReturnType<typeof forEachRef>[] {
+/** The forEach fields of a step; what the list reads (its references are checked with the input's). */
+function checkForEach(wf: string, step: StepDefinition, index: number): ReturnType<typeof forEachReads> {
   const { forEach, maxConcurrency, continueOnItemFailure } = step;
   if (forEach === undefined) {
     if (maxConcurrency !== undefined || continueOnItemFailure !== undefined) {
@@ -376,10 +376,17 @@ function checkForEach(wf: string, step: StepDefinition): ReturnType<typeof forEa
     });
   }
   try {
-    return [forEachRef(forEach)];
+    return forEachReads(forEach, `steps[${index}].forEach`);
   } catch (e: unknown) {
-    if (!(e instanceof TemplateError)) throw e;
-    return fail('INVALID_FOR_EACH', `${wf}: step "${step.key}" has an invalid forEach. ${e.message}`, { step: step.key, field: 'forEach', ...e.data });
+    if (!(e instanceof ValidationError)) throw e;
+    // A CEL error's own reason (EXPRESSION_SYNTAX, EXPRESSION_TYPE, …) and offset stay as data.
+    const { reason: detail, ...data } = e.data as { reason?: string };
+    return fail('INVALID_FOR_EACH', `${wf}: step "${step.key}" has an invalid forEach. ${e.message}`, {
+      step: step.key,
+      field: 'forEach',
+      ...data,
+      ...(detail ? { detail } : {}),
+    });
   }
 }
 

@@ -547,8 +547,12 @@ function promoteAndSettle(w: Working): void {
       if (step.forEach !== undefined) {
         const fanned = fanOut(w, step, task, scope);
         if (!fanned.ok) return failRun(w, `Step "${step.key}" failed: ${fanned.message}`);
-        // An empty list succeeded at once: its dependents may be ready now.
-        if ((task.status as TaskStatus) === 'SUCCEEDED') again = true;
+        // An empty list succeeded at once: its dependents may be ready now (later ones in this
+        // pass read its output; earlier ones in the next).
+        if ((task.status as TaskStatus) === 'SUCCEEDED') {
+          outputs[step.key] = { output: task.output };
+          again = true;
+        }
         continue;
       }
       let input: Json;

@@ -59,7 +59,7 @@ interface RunView {
 async function readRun(t: TestApp, id: string): Promise<RunView> {
   const first = (await t.ok<{ run: RunView }>(RUN, { id, after: 0 })).run;
   const events = [...first.events];
-  for (let page = first.events; page.length === 1000; ) {
+  for (let page = first.events; page.length === 1000;) {
     page = (await t.ok<{ run: RunView }>(RUN, { id, after: events[events.length - 1]!.seq })).run.events;
     events.push(...page);
   }
@@ -81,7 +81,13 @@ function maxInFlight(run: RunView, fanId: string): number {
 }
 
 /** A remote worker: claims from `queue` until `stop`, answering each item with `answer`. */
-async function work(t: TestApp, queue: string, worker: string, answer: (input: any) => { output: unknown } | { error: string }, stop: () => boolean): Promise<number> {
+async function work(
+  t: TestApp,
+  queue: string,
+  worker: string,
+  answer: (input: any) => { output: unknown } | { error: string },
+  stop: () => boolean,
+): Promise<number> {
   let done = 0;
   while (!stop()) {
     const { claimTasks } = await t.ok<{ claimTasks: { leaseToken: string; task: { id: string; input: any } }[] }>(CLAIM, { queue, worker, max: 5 });
@@ -113,7 +119,14 @@ describe('forEach fan-out', () => {
         name: 'fan-1000',
         steps: [
           { key: 'list', type: 'noop', input: { ids: '{{ input.ids }}' } },
-          { key: 'each', type: 'noop', dependsOn: ['list'], forEach: '{{ steps.list.output.ids }}', maxConcurrency: 10, input: { id: '{{ item }}', at: '{{ index }}' } },
+          {
+            key: 'each',
+            type: 'noop',
+            dependsOn: ['list'],
+            forEach: '{{ steps.list.output.ids }}',
+            maxConcurrency: 10,
+            input: { id: '{{ item }}', at: '{{ index }}' },
+          },
           { key: 'after', type: 'noop', dependsOn: ['each'], input: { n: '{{ steps.each.output.999.id }}' } },
         ],
       },
@@ -161,7 +174,13 @@ describe('forEach fan-out', () => {
       });
       const id = await start(name, { n: [0, 1, 2, 3, 4, 5, 6, 7] });
       let finished = false;
-      const worker = work(t, name, 'w1', (input: { n: number }) => (input.n === 3 ? { error: 'bad item' } : { output: input.n * 10 }), () => finished);
+      const worker = work(
+        t,
+        name,
+        'w1',
+        (input: { n: number }) => (input.n === 3 ? { error: 'bad item' } : { output: input.n * 10 }),
+        () => finished,
+      );
       await waitForRun(t, id, 30_000);
       finished = true;
       await worker;
@@ -186,7 +205,13 @@ describe('forEach fan-out', () => {
         const kept = items.filter((x) => x.status === 'SUCCEEDED').map((x) => x.id);
         await t.ok(RETRY, { id });
         let again = false;
-        const retryWorker = work(t, name, 'w2', (input: { n: number }) => ({ output: input.n * 10 }), () => again);
+        const retryWorker = work(
+          t,
+          name,
+          'w2',
+          (input: { n: number }) => ({ output: input.n * 10 }),
+          () => again,
+        );
         await waitForRun(t, id, 30_000);
         again = true;
         await retryWorker;
@@ -234,18 +259,48 @@ describe('forEach fan-out', () => {
     expect(done).toMatchObject({ status: 'SUCCEEDED', output: { each: [] } });
   }, 60_000);
 
+  it('takes a CEL expression as the list', async () => {
+    await t.ok(REGISTER, {
+      input: {
+        name: 'fan-cel',
+        steps: [
+          { key: 'users', type: 'noop', input: '{{ input.users }}' },
+          { key: 'each', type: 'noop', dependsOn: ['users'], forEach: 'steps.users.output.filter(u, u.active).map(u, u.id * 2)', input: { v: '{{ item }}' } },
+        ],
+      },
+    });
+    const users = [
+      { id: 1, active: true },
+      { id: 2, active: false },
+      { id: 3, active: true },
+    ];
+    const done = await waitForRun(t, await start('fan-cel', { users }));
+    expect(done).toMatchObject({ status: 'SUCCEEDED', output: { each: [{ v: 2 }, { v: 6 }] } });
+  });
+
   it('checks forEach at registration', async () => {
     const bad = async (step: Record<string, unknown>, reason: string, text: string) => {
-      const r = await t.gql(REGISTER, { input: { name: 'fan-bad', steps: [{ key: 'a', type: 'noop' }, { key: 'b', type: 'noop', ...step }] } });
+      const r = await t.gql(REGISTER, {
+        input: {
+          name: 'fan-bad',
+          steps: [
+            { key: 'a', type: 'noop' },
+            { key: 'b', type: 'noop', ...step },
+          ],
+        },
+      });
       expect(r.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason });
       expect(r.errors?.[0]?.message).toContain(text);
     };
-    await bad({ forEach: 'input.items' }, 'INVALID_FOR_EACH', 'must be exactly one template');
+    await bad({ forEach: 'items: {{ input.items }}' }, 'INVALID_FOR_EACH', 'must be exactly one template');
     await bad({ forEach: '{{ steps.a.output }}' }, 'TEMPLATE_REFERENCES_NON_DEPENDENCY', 'not a dependency');
     await bad({ forEach: '{{ item }}' }, 'INVALID_FOR_EACH', 'a list comes from input or steps');
     await bad({ maxConcurrency: 3 }, 'INVALID_FOR_EACH', 'applies to a step with forEach only');
     await bad({ forEach: '{{ input.x }}', maxConcurrency: 0 }, 'INVALID_FOR_EACH', 'maxConcurrency 0');
     await bad({ input: '{{ item.id }}' }, 'INVALID_TEMPLATE', 'only a step with forEach has an item');
+    await bad({ forEach: 'input.items.map(' }, 'INVALID_FOR_EACH', 'invalid forEach');
+    await bad({ forEach: 'steps.a.output', dependsOn: [] }, 'TEMPLATE_REFERENCES_NON_DEPENDENCY', 'not a dependency');
+    await bad({ forEach: '1 + 2' }, 'INVALID_FOR_EACH', 'invalid forEach');
   });
 });
 
@@ -269,8 +324,20 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('forEach over two replicas', () => {
     const id = (await a.ok<{ startRun: { id: string } }>(START, { wf: 'fan-two', input: { n } })).startRun.id;
     let finished = false;
     const [onA, onB] = await Promise.all([
-      work(a, 'fan-two', 'worker-a', (x: number) => ({ output: x + 1 }), () => finished),
-      work(b, 'fan-two', 'worker-b', (x: number) => ({ output: x + 1 }), () => finished),
+      work(
+        a,
+        'fan-two',
+        'worker-a',
+        (x: number) => ({ output: x + 1 }),
+        () => finished,
+      ),
+      work(
+        b,
+        'fan-two',
+        'worker-b',
+        (x: number) => ({ output: x + 1 }),
+        () => finished,
+      ),
       waitForRun(b, id, 60_000).then(() => (finished = true)),
     ]);
     console.log(`two replicas: worker-a did ${onA} items, worker-b ${onB}`);

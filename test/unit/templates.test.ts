@@ -186,7 +186,12 @@ describe('resolveTemplates', () => {
     { case: 'function call', value: '{{ input.a() }}', template: '{{ input.a() }}', message: 'unexpected "("' },
     { case: 'expression', value: '{{ input.a + 1 }}', template: '{{ input.a + 1 }}', message: 'unexpected " "' },
     { case: 'triple braces', value: '{{{ input.a }}}', template: '{{{ input.a }}', message: 'must start with "input" or "steps"' },
-    { case: 'unknown root', value: '{{ env.SECRET }}', template: '{{ env.SECRET }}', message: 'unknown root "env": paths start with "input" or "steps"' },
+    {
+      case: 'unknown root',
+      value: '{{ env.SECRET }}',
+      template: '{{ env.SECRET }}',
+      message: 'unknown root "env": paths start with "input", "steps", "item" or "index"',
+    },
     { case: 'root with wrong case', value: '{{ Input.a }}', template: '{{ Input.a }}', message: 'unknown root "Input"' },
     { case: 'bare steps', value: '{{ steps }}', template: '{{ steps }}', message: 'a step is read as steps.<key>.output' },
     { case: 'step without output', value: '{{ steps.fetch }}', template: '{{ steps.fetch }}', message: 'a step is read as steps.fetch.output' },
@@ -236,5 +241,24 @@ describe('templateDependencies and listTemplates', () => {
 
   it('throws on malformed templates', () => {
     expect(() => templateDependencies({ a: ['{{ steps..x }}'] })).toThrow(TemplateError);
+  });
+});
+
+describe('item and index (a forEach step)', () => {
+  const scope = { input: { k: 'v' }, steps: {}, fanItem: { item: { id: 7, tags: ['a'] }, index: 3 } };
+
+  it('reads the item whole, by path, and its index', () => {
+    expect(resolveTemplates({ whole: '{{ item }}', id: '{{ item.id }}', tag: '{{ item.tags[0] }}', at: '{{ index }}', s: 'n{{ index }}' }, scope)).toEqual({
+      whole: { id: 7, tags: ['a'] },
+      id: 7,
+      tag: 'a',
+      at: 3,
+      s: 'n3',
+    });
+  });
+
+  it('is an error outside a forEach step, and index has no fields', () => {
+    expect(() => resolveTemplates('{{ item.id }}', { input: {}, steps: {} })).toThrow(/only the input of a step with forEach reads item and index/);
+    expect(() => resolveTemplates('{{ index.x }}', scope)).toThrow(/is a number: it has no fields/);
   });
 });

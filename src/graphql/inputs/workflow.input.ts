@@ -75,7 +75,8 @@ export class StepInput {
   @Field(() => String, {
     nullable: true,
     description:
-      'Fan-out: a single `{{ … }}` template over `input` and dependencies\' outputs yielding a JSON array, e.g. `"{{ steps.list.output.ids }}"`. ' +
+      'Fan-out: a CEL expression over `input` and `steps.<dependency>.output` yielding a list (`"input.users.filter(u, u.active)"`), ' +
+      'or a single `{{ … }}` template naming a JSON array (`"{{ steps.list.output.ids }}"`). ' +
       'The step runs once per item, each item a task of its own whose input may read `{{ item }}` and `{{ index }}`; its output is the ' +
       'array of item outputs in item order. At most MAX_FOREACH_ITEMS (default 10000) items. Default: none (one task).',
   })

@@ -57,7 +57,9 @@ export class Timers {
     const now = clock.now();
     let fired = 0;
     for (const timer of await dueTimers(db, now, limit)) {
-      fired += await this.quietly(runsOfTasks(workflows, [timer.id], { full: false }), (s) => s.applyToTask(timer.id, (task) => decideTimerFired(task, timer.fence)));
+      fired += await this.quietly(runsOfTasks(workflows, [timer.id], { full: false }), (s) =>
+        s.applyToTask(timer.id, (task) => decideTimerFired(task, timer.fence)),
+      );
     }
     for (const d of await dueDeadlines(db, now, limit)) {
       fired += await this.quietly(runsOfTasks(workflows, [d.id]), (s) => s.applyToTask(d.id, (task) => decideAttemptTimedOut(task, d.fence)));
