@@ -9,6 +9,7 @@ import type { Json, RetryPolicy, StepDefinition, StepDraft, WorkflowDefinition, 
 import { DEFAULT_RETRY } from './glossary';
 import { LimitExceededError, TemplateError, ValidationError } from './errors';
 import { listTemplates } from './templates';
+import { checkBuiltInInputs, checkConditions, type StepCheckReason } from './step-checks';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
 export const BUILT_IN_TYPES = ['noop', 'sleep', 'http'] as const;
@@ -54,7 +55,8 @@ export type DefinitionErrorReason =
   | 'INVALID_TIMEOUT'
   | 'INVALID_TEMPLATE'
   | 'CYCLE'
-  | 'TEMPLATE_REFERENCES_NON_DEPENDENCY';
+  | 'TEMPLATE_REFERENCES_NON_DEPENDENCY'
+  | StepCheckReason;
 
 /**
  * Fills the defaults of a draft and validates the result.
@@ -86,6 +88,7 @@ function normalizeStep(draft: StepDraft): StepDefinition {
     input: draft.input === undefined ? {} : structuredClone(draft.input),
     retry: mergeRetry(draft.retry),
     timeoutMs: draft.timeoutMs ?? null,
+    ...(draft.when === undefined || draft.when === null ? {} : { when: draft.when }),
   };
 }
 
@@ -103,7 +106,8 @@ function mergeRetry(partial: Partial<RetryPolicy> | null | undefined): RetryPoli
  * Checks a normalized definition and throws on the first problem, found in this order:
  * empty / too many steps, workflow name, step keys, duplicate keys, self and unknown
  * dependencies, types and queues, retry and timeout, template syntax, cycles, templates that read
- * a step which is not a (transitive) dependency. Within a phase, steps go in declaration order.
+ * a step which is not a (transitive) dependency, `when` conditions (step-checks.ts), literal
+ * inputs of built-in steps. Within a phase, steps go in declaration order.
  *
  * @throws ValidationError with a message that says what to fix and
  *   `data: { reason: DefinitionErrorReason, …fields naming the culprit }`.
@@ -228,6 +232,8 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
       });
     }
   });
+  checkConditions(wf, steps, (i, j) => ancestry[i].has(j));
+  checkBuiltInInputs(wf, steps);
 }
 
 function checkTypeAndQueue(wf: string, step: StepDefinition): void {

@@ -7,7 +7,8 @@
  *   `dependsOn` edges, an `input` template, a retry policy and a per-attempt timeout.
  * - **Run**: one execution of one workflow version with an input.
  * - **Task**: one step of one run. Tasks move PENDING (waiting on dependencies) → QUEUED (ready)
- *   → RUNNING → SUCCEEDED | FAILED | CANCELLED.
+ *   → RUNNING → SUCCEEDED | FAILED | CANCELLED, or PENDING → SKIPPED when its `when` condition is
+ *   false (it never runs; its output reads as null to the steps after it).
  * - **Attempt**: one try at executing a task; `attempt` counts from 1 and keeps counting across
  *   retries, faults and `retryRun` (only a RELEASED attempt gives its number back).
  * - **Failure** vs **fault**: an attempt ends in a *failure* of the step when its holder reports
@@ -26,7 +27,7 @@
 export const RUN_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-export const TASK_STATUSES = ['PENDING', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+export const TASK_STATUSES = ['PENDING', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -69,6 +70,12 @@ export interface StepDefinition {
   retry: RetryPolicy;
   /** Bound of one attempt, start to finish. Null: no bound. */
   timeoutMs: number | null;
+  /**
+   * A CEL condition over `input` and `steps.<key>.output` of its dependencies, evaluated when
+   * they are all done: false skips the step (SKIPPED). Absent (never null) when the step has
+   * none, so definitions without conditions hash as they did before conditions existed.
+   */
+  when?: string;
 }
 
 export interface WorkflowDefinition {
@@ -87,6 +94,7 @@ export interface StepDraft {
   input?: Json;
   retry?: Partial<RetryPolicy> | null;
   timeoutMs?: number | null;
+  when?: string | null;
 }
 
 export interface WorkflowDraft {

@@ -5,6 +5,7 @@
  * returns in the transaction of the transition (DESIGN: "a state change and its consequences
  * commit together"); nothing here does I/O or reads the clock.
  */
+import { CelEvaluationError, compileExpression } from './cel';
 import { coerceError, DomainError, LimitExceededError, TemplateError } from './errors';
 import { maxFaultsOf, type Json, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from './glossary';
 import type { AttemptOutcome, RunEvent, RunRecord, TaskRecord } from './model';
@@ -81,8 +82,14 @@ export type Transition =
   | { kind: 'cancel'; reason: string }
   /** The run's own timeout: it fails, and every unfinished task is cancelled. */
   | { kind: 'runTimedOut'; error: string }
-  /** retryRun: failed and cancelled steps run again; succeeded ones keep their outputs. */
+  /**
+   * retryRun: failed and cancelled steps run again; succeeded ones keep their outputs, skipped
+   * ones stay SKIPPED: a step is only skipped once its dependencies are all done and none failed,
+   * so nothing its condition read runs again.
+   */
   | { kind: 'retry' }
+  /** Queue (or skip) the steps whose dependencies are done, finish the run when all are: a run's conditional roots after its start. */
+  | { kind: 'promote' }
   /** Claims QUEUED tasks in memory, under the run's lock (eager dispatch): each gets a new fencing token. */
   | { kind: 'claim'; taskIds: readonly string[]; workerId: string }
   /** The claim statement already claimed these tasks (they are RUNNING): the run starts, the claims are recorded. */
@@ -106,7 +113,9 @@ export interface InitialTask {
 }
 
 /**
- * Root steps start QUEUED with their input resolved against the run input; the rest wait.
+ * Root steps start QUEUED with their input resolved against the run input; the rest wait. A root
+ * with a `when` condition waits too (PENDING): the `promote` transition that follows the start
+ * evaluates it, so a condition is only ever decided in the state machine.
  *
  * @throws TemplateError when a root's template cannot be resolved.
  * @throws LimitExceededError (naming the step) when a root's input would expand past the limits,
@@ -114,7 +123,7 @@ export interface InitialTask {
  */
 export function planRun(definition: WorkflowDefinition, runInput: Json, limits?: ExpansionLimits): InitialTask[] {
   return definition.steps.map((step) => {
-    const root = step.dependsOn.length === 0;
+    const root = step.dependsOn.length === 0 && step.when === undefined;
     if (!root) withStep(step.key, () => checkExpansion(step.input, runInput, limits));
     return {
       key: step.key,
@@ -150,7 +159,9 @@ export function startEvents(tasks: readonly (Pick<InitialTask, 'key' | 'status'>
   ];
 }
 
-const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED']);
+/** Dependencies in these states let a step go ahead (a SKIPPED one's output reads as null). */
+const DONE_OK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'SKIPPED']);
 
 export function isTerminalTask(status: TaskStatus): boolean {
   return TERMINAL_TASK.has(status);
@@ -355,6 +366,10 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       promoteAndSettle(w);
       break;
     }
+    case 'promote': {
+      if (!isTerminalRun(w.run.status)) promoteAndSettle(w);
+      break;
+    }
     case 'claim': {
       if (isTerminalRun(w.run.status)) throw new IllegalTransitionError('claim', `the run is already ${w.run.status}`, { runId: w.run.id });
       for (const taskId of transition.taskIds) {
@@ -405,40 +420,68 @@ function mustBeRunning(w: Working, transition: Extract<Transition, { taskId: str
   return task;
 }
 
-/** Queue every PENDING step whose dependencies all succeeded; finish the run when nothing is left. */
+/**
+ * Decides every PENDING step whose dependencies are all done and none failed (SUCCEEDED or
+ * SKIPPED): a false `when` skips it, else it is queued with its input resolved; a condition or
+ * template that cannot be evaluated fails it at once (no attempt: it would not do better on a
+ * retry). Repeats until nothing moves, since a skip can make its dependents ready. Finishes the
+ * run when every step SUCCEEDED or was SKIPPED.
+ */
 function promoteAndSettle(w: Working): void {
   const outputs: Record<string, { output: Json }> = {};
-  for (const t of w.byKey.values()) if (t.status === 'SUCCEEDED') outputs[t.key] = { output: t.output };
+  for (const t of w.byKey.values()) if (DONE_OK.has(t.status)) outputs[t.key] = { output: t.status === 'SKIPPED' ? null : t.output };
 
-  for (const step of w.ctx.definition.steps) {
-    const task = w.byKey.get(step.key)!;
-    if (task.status !== 'PENDING') continue;
-    if (!step.dependsOn.every((dep) => w.byKey.get(dep)?.status === 'SUCCEEDED')) continue;
-    let input: Json;
-    try {
-      input = resolveTemplates(step.input, { input: w.run.input, steps: outputs }, w.ctx.limits);
-    } catch (e: unknown) {
-      // A template that cannot be resolved (or expands past the limits) will not do better on a
-      // retry: the task fails at once, without an attempt.
-      const message = e instanceof TemplateError || e instanceof LimitExceededError ? e.message : coerceError(e).message;
-      const data: Json = e instanceof LimitExceededError ? { error: message, reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string } : { error: message };
-      w.setTask(task, { status: 'FAILED', error: message, finishedAt: w.ctx.now }, data);
-      failRun(w, `Step "${step.key}" failed: ${message}`);
-      return;
+  for (let moved = true; moved;) {
+    moved = false;
+    for (const step of w.ctx.definition.steps) {
+      const task = w.byKey.get(step.key)!;
+      if (task.status !== 'PENDING') continue;
+      if (!step.dependsOn.every((dep) => DONE_OK.has(w.byKey.get(dep)!.status))) continue;
+      let input: Json;
+      try {
+        if (step.when !== undefined && !conditionHolds(w, step, outputs)) {
+          w.setTask(task, { status: 'SKIPPED', input: null, output: null, error: null, finishedAt: w.ctx.now }, { reason: 'CONDITION_FALSE', when: step.when });
+          outputs[step.key] = { output: null };
+          moved = true;
+          continue;
+        }
+        input = resolveTemplates(step.input, { input: w.run.input, steps: outputs }, w.ctx.limits);
+      } catch (e: unknown) {
+        const message = e instanceof TemplateError || e instanceof LimitExceededError ? e.message : coerceError(e).message;
+        const data: Json =
+          e instanceof LimitExceededError
+            ? { error: message, reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string }
+            : e instanceof CelEvaluationError
+              ? { error: message, reason: 'CONDITION_ERROR', when: step.when ?? null, offset: e.data.offset as number }
+              : { error: message };
+        w.setTask(task, { status: 'FAILED', error: message, finishedAt: w.ctx.now }, data);
+        failRun(w, `Step "${step.key}" failed: ${message}`);
+        return;
+      }
+      w.setTask(task, { status: 'QUEUED', input, queuedAt: w.ctx.now, availableAt: w.ctx.now });
+      w.ready.push({ queue: step.queue, availableAt: w.ctx.now });
     }
-    w.setTask(task, { status: 'QUEUED', input, queuedAt: w.ctx.now, availableAt: w.ctx.now });
-    w.ready.push({ queue: step.queue, availableAt: w.ctx.now });
   }
 
   const tasks = [...w.byKey.values()];
-  if (tasks.every((t) => t.status === 'SUCCEEDED')) {
+  if (tasks.every((t) => DONE_OK.has(t.status))) {
     const dependedOn = new Set(w.ctx.definition.steps.flatMap((s) => s.dependsOn));
     const output: Record<string, Json> = {};
     for (const step of w.ctx.definition.steps) {
-      if (!dependedOn.has(step.key)) output[step.key] = w.byKey.get(step.key)!.output;
+      if (!dependedOn.has(step.key)) output[step.key] = outputs[step.key].output;
     }
-    w.setRun({ status: 'SUCCEEDED', output, error: null, finishedAt: w.ctx.now });
+    const started = w.run.startedAt ?? w.ctx.now;
+    w.setRun({ status: 'SUCCEEDED', output, error: null, startedAt: started, finishedAt: w.ctx.now });
   }
+}
+
+/** A step's `when` over the run input and its dependencies' outputs. @throws CelEvaluationError */
+function conditionHolds(w: Working, step: StepDefinition, outputs: Record<string, { output: Json }>): boolean {
+  const index = w.ctx.definition.steps.indexOf(step);
+  const where = `the condition of step "${step.key}" (steps[${index}].when)`;
+  const steps: Record<string, Json> = {};
+  for (const [key, value] of Object.entries(outputs)) steps[key] = value as unknown as Json;
+  return compileExpression(step.when!, { expect: 'bool', where }).evaluate({ input: w.run.input, steps }) === true;
 }
 
 /**

@@ -29,6 +29,7 @@ export class WorkflowResolver {
         input: s.input === undefined ? {} : s.input,
         retry: s.retry ? Object.fromEntries(Object.entries(s.retry).filter(([, v]) => v !== null && v !== undefined)) : null,
         timeoutMs: s.timeoutMs ?? null,
+        when: s.when ?? null,
       })),
     });
     return toWorkflow(row);
