@@ -93,6 +93,21 @@ describe('conditions (`when`) and SKIPPED', () => {
     expect(status(ran)).toEqual({ a: 'SUCCEEDED', b: 'SUCCEEDED' });
   });
 
+  it('a start whose conditional roots were never promoted (the replica died) is promoted by the timer sweep', async () => {
+    await register('stranded', [{ key: 'a', type: 'noop', when: 'input.go' }]);
+    const id = await start('stranded', { go: false });
+    await waitForRun(t, id);
+    // Put the run back as a crash right after the start's insert leaves it: PENDING, nothing moved, older than 10 s.
+    await t.app.db.rows(`UPDATE tasks SET status = 'PENDING', "finishedAt" = NULL WHERE "runId" = $1`, [id]);
+    await t.app.db.rows(
+      `UPDATE runs SET status = 'PENDING', output = NULL, "startedAt" = NULL, "finishedAt" = NULL, "createdAt" = "createdAt" - interval '1 minute' WHERE id = $1`,
+      [id],
+    );
+    const swept = await waitForRun(t, id, 30_000);
+    expect(swept.status).toBe('SUCCEEDED');
+    expect(swept.tasks[0].status).toBe('SKIPPED');
+  });
+
   it('the SKIPPED event reaches a runUpdated subscriber', async () => {
     await register('skip-sub', [
       { key: 'first', type: 'sleep', input: { ms: 50 } },
