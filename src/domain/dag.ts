@@ -10,6 +10,7 @@ import { DEFAULT_RETRY } from './glossary';
 import { LimitExceededError, TemplateError, ValidationError } from './errors';
 import { listTemplates } from './templates';
 import { forEachReads, MAX_FOREACH_ITEMS_BOUND, readsItem } from './for-each';
+import { checkBuiltInInputs, checkConditions, type StepCheckReason } from './step-checks';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
 export const BUILT_IN_TYPES = ['noop', 'sleep', 'http', 'signal'] as const;
@@ -61,7 +62,8 @@ export type DefinitionErrorReason =
   | 'INVALID_STEP_INPUT'
   | 'CYCLE'
   | 'TEMPLATE_REFERENCES_NON_DEPENDENCY'
-  | 'INVALID_FOR_EACH';
+  | 'INVALID_FOR_EACH'
+  | StepCheckReason;
 
 /**
  * Fills the defaults of a draft and validates the result.
@@ -99,6 +101,7 @@ function normalizeStep(draft: StepDraft): StepDefinition {
     ...(draft.forEach !== undefined && draft.forEach !== null ? { forEach: draft.forEach } : {}),
     ...(draft.maxConcurrency !== undefined && draft.maxConcurrency !== null ? { maxConcurrency: draft.maxConcurrency } : {}),
     ...(draft.continueOnItemFailure ? { continueOnItemFailure: true } : {}),
+    ...(draft.when === undefined || draft.when === null ? {} : { when: draft.when }),
   };
 }
 
@@ -116,7 +119,8 @@ function mergeRetry(partial: Partial<RetryPolicy> | null | undefined): RetryPoli
  * Checks a normalized definition and throws on the first problem, found in this order:
  * empty / too many steps, workflow name, step keys, duplicate keys, self and unknown
  * dependencies, types and queues, retry and timeout, template syntax, cycles, templates that read
- * a step which is not a (transitive) dependency. Within a phase, steps go in declaration order.
+ * a step which is not a (transitive) dependency, `when` conditions (step-checks.ts), literal
+ * inputs of built-in steps. Within a phase, steps go in declaration order.
  *
  * @throws ValidationError with a message that says what to fix and
  *   `data: { reason: DefinitionErrorReason, …fields naming the culprit }`.
@@ -251,6 +255,8 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
       });
     }
   });
+  checkConditions(wf, steps, (i, j) => ancestry[i].has(j));
+  checkBuiltInInputs(wf, steps);
 }
 
 function checkTypeAndQueue(wf: string, step: StepDefinition): void {

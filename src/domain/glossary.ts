@@ -7,7 +7,8 @@
  *   `dependsOn` edges, an `input` template, a retry policy and a per-attempt timeout.
  * - **Run**: one execution of one workflow version with an input.
  * - **Task**: one step of one run. Tasks move PENDING (waiting on dependencies) → QUEUED (ready)
- *   → RUNNING → SUCCEEDED | FAILED | CANCELLED.
+ *   → RUNNING → SUCCEEDED | FAILED | CANCELLED, or PENDING → SKIPPED when its `when` condition is
+ *   false (it never runs; its output reads as null to the steps after it).
  * - **Attempt**: one try at executing a task; `attempt` counts from 1 and keeps counting across
  *   retries, faults and `retryRun` (only a RELEASED attempt gives its number back).
  * - **Failure** vs **fault**: an attempt ends in a *failure* of the step when its holder reports
@@ -33,7 +34,7 @@
 export const RUN_STATUSES = ['PENDING', 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-export const TASK_STATUSES = ['PENDING', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+export const TASK_STATUSES = ['PENDING', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -77,7 +78,7 @@ export interface StepDefinition {
   /** Bound of one attempt, start to finish. Null: no bound. */
   timeoutMs: number | null;
   /**
-   * Fan-out: a single `{{ … }}` template yielding a JSON array; the step runs once per item, each
+   * Fan-out: a CEL expression or a single `{{ … }}` template yielding a JSON array; the step runs once per item, each
    * item a task of its own (its input may read `{{ item }}` and `{{ index }}`). Absent: one task.
    * Left out of the definition when unset, so definitions stored before it hash the same.
    */
@@ -86,6 +87,12 @@ export interface StepDefinition {
   maxConcurrency?: number;
   /** A failed item (after its retries) yields null instead of failing the step. Only with forEach. @default false */
   continueOnItemFailure?: boolean;
+  /**
+   * A CEL condition over `input` and `steps.<key>.output` of its dependencies, evaluated when
+   * they are all done: false skips the step (SKIPPED). Absent (never null) when the step has
+   * none, so definitions without conditions hash as they did before conditions existed.
+   */
+  when?: string;
 }
 
 export interface WorkflowDefinition {
@@ -112,6 +119,7 @@ export interface StepDraft {
   forEach?: string | null;
   maxConcurrency?: number | null;
   continueOnItemFailure?: boolean | null;
+  when?: string | null;
 }
 
 export interface WorkflowDraft {

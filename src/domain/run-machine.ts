@@ -5,6 +5,7 @@
  * returns in the transaction of the transition (DESIGN: "a state change and its consequences
  * commit together"); nothing here does I/O or reads the clock.
  */
+import { CelEvaluationError, compileExpression } from './cel';
 import { coerceError, DomainError, LimitExceededError, TemplateError } from './errors';
 import { maxFaultsOf, type Json, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from './glossary';
 import type { AttemptOutcome, RunRecord, TaskRecord } from './model';
@@ -107,8 +108,14 @@ export type Transition =
   | { kind: 'cancel'; reason: string }
   /** The run's own timeout: it fails, and every unfinished task is cancelled. */
   | { kind: 'runTimedOut'; error: string }
-  /** retryRun: failed and cancelled steps run again; succeeded ones keep their outputs. */
+  /**
+   * retryRun: failed and cancelled steps run again; succeeded ones keep their outputs, skipped
+   * ones stay SKIPPED: a step is only skipped once its dependencies are all done and none failed,
+   * so nothing its condition read runs again.
+   */
   | { kind: 'retry' }
+  /** Queue (or skip) the steps whose dependencies are done, finish the run when all are: a run's conditional roots after its start. */
+  | { kind: 'promote' }
   /** Claims QUEUED tasks in memory, under the run's lock (eager dispatch): each gets a new fencing token. */
   | { kind: 'claim'; taskIds: readonly string[]; workerId: string }
   /** The claim statement already claimed these tasks (they are RUNNING): the run starts, the claims are recorded. */
@@ -128,7 +135,9 @@ export class IllegalTransitionError extends DomainError {
   }
 }
 
-const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED']);
+/** Dependencies in these states let a step go ahead (a SKIPPED one's output reads as null). */
+const DONE_OK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'SKIPPED']);
 
 export function isTerminalTask(status: TaskStatus): boolean {
   return TERMINAL_TASK.has(status);
@@ -374,6 +383,10 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       promoteAndSettle(w);
       break;
     }
+    case 'promote': {
+      if (!isTerminalRun(w.run.status)) promoteAndSettle(w);
+      break;
+    }
     case 'claim': {
       if (isTerminalRun(w.run.status) || w.run.status === 'PAUSED') {
         throw new IllegalTransitionError('claim', `the run is ${w.run.status}`, { runId: w.run.id });
@@ -534,35 +547,46 @@ function mustBeRunning(w: Working, transition: Extract<Transition, { taskId: str
  */
 function promoteAndSettle(w: Working): void {
   if (w.run.status === 'PAUSED') return;
-  for (let again = true; again;) {
-    again = false;
-    const outputs: Record<string, { output: Json }> = {};
-    for (const t of w.byKey.values()) if (t.status === 'SUCCEEDED') outputs[t.key] = { output: t.output };
+  const outputs: Record<string, { output: Json }> = {};
+  for (const t of w.byKey.values()) if (DONE_OK.has(t.status)) outputs[t.key] = { output: t.status === 'SKIPPED' ? null : t.output };
 
+  // Again while something moved: a skip or an empty list finishes a step at once, and its
+  // dependents (later in this pass or earlier in the next) may be ready now.
+  for (let moved = true; moved;) {
+    moved = false;
     for (const step of w.ctx.definition.steps) {
       const task = w.byKey.get(step.key)!;
       if (task.status !== 'PENDING') continue;
-      if (!step.dependsOn.every((dep) => w.byKey.get(dep)?.status === 'SUCCEEDED')) continue;
+      if (!step.dependsOn.every((dep) => DONE_OK.has(w.byKey.get(dep)!.status))) continue;
       const scope: TemplateScope = { input: w.run.input, steps: outputs };
-      if (step.forEach !== undefined) {
-        const fanned = fanOut(w, step, task, scope);
-        if (!fanned.ok) return failRun(w, `Step "${step.key}" failed: ${fanned.message}`);
-        // An empty list succeeded at once: its dependents may be ready now (later ones in this
-        // pass read its output; earlier ones in the next).
-        if ((task.status as TaskStatus) === 'SUCCEEDED') {
-          outputs[step.key] = { output: task.output };
-          again = true;
-        }
-        continue;
-      }
       let input: Json;
       try {
+        if (step.when !== undefined && !conditionHolds(w, step, outputs)) {
+          w.setTask(task, { status: 'SKIPPED', input: null, output: null, error: null, finishedAt: w.ctx.now }, { reason: 'CONDITION_FALSE', when: step.when });
+          outputs[step.key] = { output: null };
+          moved = true;
+          continue;
+        }
+        if (step.forEach !== undefined) {
+          const fanned = fanOut(w, step, task, scope);
+          if (!fanned.ok) return failRun(w, `Step "${step.key}" failed: ${fanned.message}`);
+          if ((task.status as TaskStatus) === 'SUCCEEDED') {
+            outputs[step.key] = { output: task.output };
+            moved = true;
+          }
+          continue;
+        }
         input = resolveTemplates(step.input, scope, w.ctx.limits);
       } catch (e: unknown) {
-        // A template that cannot be resolved (or expands past the limits) will not do better on a
-        // retry: the task fails at once, without an attempt.
+        // A condition or template that cannot be evaluated (or expands past the limits) will not
+        // do better on a retry: the task fails at once, without an attempt.
         const message = e instanceof TemplateError || e instanceof LimitExceededError ? e.message : coerceError(e).message;
-        const data: Json = e instanceof LimitExceededError ? { error: message, reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string } : { error: message };
+        const data: Json =
+          e instanceof LimitExceededError
+            ? { error: message, reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string }
+            : e instanceof CelEvaluationError
+              ? { error: message, reason: 'CONDITION_ERROR', when: step.when ?? null, offset: e.data.offset as number }
+              : { error: message };
         w.setTask(task, { status: 'FAILED', error: message, finishedAt: w.ctx.now }, data);
         failRun(w, `Step "${step.key}" failed: ${message}`);
         return;
@@ -573,14 +597,25 @@ function promoteAndSettle(w: Working): void {
   }
 
   const tasks = [...w.byKey.values()];
-  if (tasks.every((t) => t.status === 'SUCCEEDED')) {
+  if (tasks.every((t) => DONE_OK.has(t.status))) {
     const dependedOn = new Set(w.ctx.definition.steps.flatMap((s) => s.dependsOn));
     const output: Record<string, Json> = {};
     for (const step of w.ctx.definition.steps) {
-      if (!dependedOn.has(step.key)) output[step.key] = w.byKey.get(step.key)!.output;
+      if (!dependedOn.has(step.key)) output[step.key] = outputs[step.key].output;
     }
-    w.setRun({ status: 'SUCCEEDED', output, error: null, finishedAt: w.ctx.now });
+    // A run whose every step was skipped at once never started: it did now.
+    const started = w.run.startedAt ?? w.ctx.now;
+    w.setRun({ status: 'SUCCEEDED', output, error: null, startedAt: started, finishedAt: w.ctx.now });
   }
+}
+
+/** A step's `when` over the run input and its dependencies' outputs. @throws CelEvaluationError */
+function conditionHolds(w: Working, step: StepDefinition, outputs: Record<string, { output: Json }>): boolean {
+  const index = w.ctx.definition.steps.indexOf(step);
+  const where = `the condition of step "${step.key}" (steps[${index}].when)`;
+  const steps: Record<string, Json> = {};
+  for (const [key, value] of Object.entries(outputs)) steps[key] = value as unknown as Json;
+  return compileExpression(step.when!, { expect: 'bool', where }).evaluate({ input: w.run.input, steps }) === true;
 }
 
 /**

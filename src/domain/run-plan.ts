@@ -47,7 +47,9 @@ export function planRun(
   fan: { newId: () => string; maxForEachItems?: number } = { newId: () => crypto.randomUUID() },
 ): InitialTask[] {
   return definition.steps.flatMap((step): InitialTask[] => {
-    const root = step.dependsOn.length === 0;
+    // A root with a `when` waits too (PENDING): the `promote` transition that follows the start
+    // evaluates it, so a condition is only ever decided in the state machine.
+    const root = step.dependsOn.length === 0 && step.when === undefined;
     const base = { ...NO_FAN, id: fan.newId(), key: step.key, type: step.type, queue: step.queue, timeoutMs: step.timeoutMs };
     if (!root) {
       // A forEach step's input reads its item: what it expands to is known per item, later.

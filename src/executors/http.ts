@@ -1,3 +1,4 @@
+import { HTTP_METHODS } from '../domain/step-checks';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { request as httpRequest, validateHeaderName, validateHeaderValue, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -6,7 +7,7 @@ import type { Json } from '../domain/glossary';
 import { isObject, TaskFailure, type Executor } from './executor';
 import { addressAllowed, ipLiteral, judgeHostName, normalHost, portAllowed, type DestinationPolicy } from './http-policy';
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const METHODS: ReadonlySet<string> = new Set(HTTP_METHODS);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Dropped when a redirect leaves the origin (the Fetch standard drops Authorization the same way). */
 const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];

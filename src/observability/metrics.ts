@@ -110,6 +110,12 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
     labelNames: ['scope'],
     registers: [registry],
   });
+  const skipped = new client.Counter({
+    name: 'maestro_tasks_skipped_total',
+    help: 'Tasks SKIPPED because their `when` condition was false, by workflow (capped).',
+    labelNames: ['workflow'],
+    registers: [registry],
+  });
   const reclaimed = new client.Counter({
     name: 'maestro_orphaned_tasks_reclaimed_total',
     help: 'Tasks reclaimed because their lease expired or vanished.',
@@ -280,6 +286,9 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
   });
   hooks.on('signal:sent', (e) => signalsDelivered.inc({ consumed: String(e.consumed) }));
   for (const consumed of ['true', 'false']) signalsDelivered.inc({ consumed }, 0);
+  hooks.on('task:finished', (e) => {
+    if (e.status === 'SKIPPED') skipped.inc({ workflow: workflows.value(e.workflow) });
+  });
   hooks.on('task:fenced', () => fenced.inc());
   hooks.on('attempt:ended', (e) => attemptsEnded.inc({ outcome: e.outcome, cause: e.cause }));
 

@@ -153,6 +153,7 @@ export class RunsService {
     const ready: (string | null)[] = [];
     let created = false;
     let startsChildren = false;
+    let conditionalRoots = false;
     let run: RunRecord;
     try {
       // Single statements, no transaction: the run with its tasks and first events is ONE insert
@@ -216,6 +217,7 @@ export class RunsService {
             for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
             startsChildren = plan.some((t) => t.status === 'QUEUED' && t.type === WORKFLOW_STEP_TYPE);
             created = true;
+            conditionalRoots = workflow.definition.steps.some((s) => s.dependsOn.length === 0 && s.when !== undefined);
             this.deps.quotas?.started(tenantId, ready.length);
             return inserted;
           }
@@ -238,6 +240,9 @@ export class RunsService {
     span.end();
     if (created) {
       await this.deps.engine.announceStart(run, events, ready, startsChildren);
+      // Roots with a `when` start PENDING: their conditions are decided by the state machine, in
+      // a transition of their own (the start itself is one insert, without it).
+      if (conditionalRoots) run = await this.deps.engine.promote(run.id);
     }
     return run;
   }

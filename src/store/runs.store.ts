@@ -179,6 +179,20 @@ export async function dueRunDeadlines(sql: Sql, now: Date, limit: number): Promi
   ]);
 }
 
+/**
+ * PENDING runs created before `before` none of whose tasks has moved: a start whose conditional
+ * roots (PENDING until the `promote` transition) were never promoted, because the replica died
+ * between the insert and that transition. Every other new run has a QUEUED root.
+ */
+export async function strandedPendingRuns(sql: Sql, before: Date, limit: number): Promise<Pick<RunRecord, 'id'>[]> {
+  return sql.rows(
+    `SELECT r.id FROM runs r WHERE r.status = 'PENDING' AND r."createdAt" <= $1
+       AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t."runId" = r.id AND t.status <> 'PENDING')
+     ORDER BY r."createdAt" LIMIT $2`,
+    [before, limit],
+  );
+}
+
 export type { RunListFilter } from './run-filter';
 
 const TERMINAL_RUN_STATUSES = RUN_STATUSES.filter(isTerminalRun);

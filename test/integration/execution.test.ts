@@ -438,7 +438,14 @@ describe('execution of built-in steps', () => {
 
     const finishedRuns: { status: string; steps: StepSpec[] }[] = [
       { status: 'SUCCEEDED', steps: [{ key: 'only', type: 'noop', input: { v: 1 } }] },
-      { status: 'FAILED', steps: [{ key: 'only', type: 'sleep', input: { ms: -1 } }] },
+      // A literal bad ms is refused at registration: this one comes from a template and fails at run time.
+      {
+        status: 'FAILED',
+        steps: [
+          { key: 'a', type: 'noop', input: { ms: -1 } },
+          { key: 'only', type: 'sleep', dependsOn: ['a'], input: { ms: '{{ steps.a.output.ms }}' } },
+        ],
+      },
     ];
     it.each(finishedRuns)('cancelling a $status run returns it unchanged', async ({ status, steps }) => {
       const name = `cancel-finished-${status.toLowerCase()}`;

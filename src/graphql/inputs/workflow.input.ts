@@ -50,7 +50,8 @@ export class StepInput {
 
   @Field(() => [String], {
     nullable: true,
-    description: 'Keys of the steps that must succeed before this one starts (order and repeats do not matter). Default: none, it starts with the run.',
+    description:
+      'Keys of the steps that must be done (SUCCEEDED or SKIPPED) before this one starts (order and repeats do not matter). Default: none, it starts with the run.',
   })
   dependsOn?: string[] | null;
 
@@ -71,6 +72,16 @@ export class StepInput {
       'Bound of one attempt in milliseconds, 1 to 604800000 (7 days); past it the attempt is TIMED_OUT and retried by the policy. Default: no bound.',
   })
   timeoutMs?: number | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'A condition in CEL over `input` and `steps.<dependency>.output` (a skipped dependency reads as null), e.g. ' +
+      '`steps.check.output.status == 200 && input.notify`; it must yield a bool and is type-checked at registration. Evaluated when the ' +
+      'dependencies are done: false ends the task SKIPPED without running. JSON integers are CEL `int`, fractions `double`; test an ' +
+      'optional key with `has(input.x)`. At most 4096 characters. Default: none, the step always runs.',
+  })
+  when?: string | null;
 
   @Field(() => String, {
     nullable: true,

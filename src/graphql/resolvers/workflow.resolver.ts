@@ -30,6 +30,7 @@ export class WorkflowResolver {
         input: s.input === undefined ? {} : s.input,
         retry: s.retry ? Object.fromEntries(Object.entries(s.retry).filter(([, v]) => v !== null && v !== undefined)) : null,
         timeoutMs: s.timeoutMs ?? null,
+        when: s.when ?? null,
         forEach: s.forEach ?? null,
         maxConcurrency: s.maxConcurrency ?? null,
         continueOnItemFailure: s.continueOnItemFailure ?? null,

@@ -27,7 +27,7 @@ registerEnumType(RunStatus, {
       description:
         "Paused by `pauseRun`: nothing new starts and no timer fires until `resumeRun`; running attempts finish. The run's own timeout keeps counting.",
     },
-    SUCCEEDED: { description: 'Every step succeeded; `output` holds the results of the final steps.' },
+    SUCCEEDED: { description: 'Every step succeeded or was skipped; `output` holds the results of the final steps (null for a skipped one).' },
     FAILED: { description: "A step failed after its retries, or the workflow's `timeoutMs` passed; `error` says which and why." },
     CANCELLED: { description: 'Cancelled by `cancelRun`; `error` holds the reason.' },
   },
@@ -36,7 +36,8 @@ registerEnumType(RunStatus, {
 export const TaskStatus = enumOf(TASK_STATUSES);
 registerEnumType(TaskStatus, {
   name: 'TaskStatus',
-  description: 'Where a task is: PENDING, QUEUED, RUNNING (back to QUEUED for a retry), then SUCCEEDED, FAILED or CANCELLED.',
+  description:
+    'Where a task is: PENDING, QUEUED, RUNNING (back to QUEUED for a retry), then SUCCEEDED, FAILED or CANCELLED; or PENDING then SKIPPED when its `when` condition is false.',
   valuesConfig: {
     PENDING: { description: 'Waiting on its dependencies.' },
     QUEUED: { description: 'Ready; waiting for a worker (or for its retry delay).' },
@@ -44,6 +45,10 @@ registerEnumType(TaskStatus, {
     SUCCEEDED: { description: 'An attempt succeeded; `output` holds its result.' },
     FAILED: { description: 'The last attempt failed and the retry policy allows no other (or the failure was not retryable); `error` says why.' },
     CANCELLED: { description: 'Will not run (any more): its run was cancelled, failed or timed out first.' },
+    SKIPPED: {
+      description:
+        "Did not run: its `when` condition was false when its dependencies were done (the event's data says so). Final; its output reads as null to later steps.",
+    },
   },
 });
 

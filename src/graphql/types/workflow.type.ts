@@ -39,7 +39,9 @@ export class Step {
   @Field(() => String, { nullable: true, description: 'Remote workers claim this step from this queue.' })
   queue: string | null;
 
-  @Field(() => [String], { description: 'Keys of the steps that must succeed before this one starts, sorted; empty: it starts with the run.' })
+  @Field(() => [String], {
+    description: 'Keys of the steps that must be done (SUCCEEDED or SKIPPED) before this one starts, sorted; empty: it starts with the run.',
+  })
   dependsOn: string[];
 
   @Field(() => JSONScalar, {
@@ -54,6 +56,8 @@ export class Step {
   @Field(() => Int, { nullable: true, description: 'Bound of one attempt, start to finish, in milliseconds; null: no bound.' })
   timeoutMs: number | null;
 
+  @Field(() => String, { nullable: true, description: 'The CEL condition of the step (false: the task is SKIPPED); null: none, it always runs.' })
+  when?: string | null;
   @Field(() => String, { nullable: true, description: 'The list the step fans out over (one task per item); null: one task.' })
   forEach?: string;
 

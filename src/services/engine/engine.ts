@@ -271,6 +271,15 @@ export class Engine {
     return this.waits.resume(tenantId, runId);
   }
 
+  /**
+   * Decides the steps of a run whose dependencies are done (its conditional roots, right after
+   * the start inserted them PENDING): queued, or SKIPPED by a false `when`; the run finishes if
+   * nothing is left. Any tenant: the engine's own follow-up of a start.
+   */
+  async promote(runId: string): Promise<RunRecord> {
+    return this.onRun(oneRun(this.deps.workflows, runId, null), () => ({ kind: 'promote' }));
+  }
+
   /** Parks a running attempt on a durable timer (a `sleep` step); false when the attempt is no longer held. */
   setTimer(taskId: string, fence: string, tenantId: string, at: Date): Promise<boolean> {
     return this.timers.park(taskId, fence, tenantId, at);

@@ -172,7 +172,9 @@ export class Staging {
     // run skipped them (SKIP LOCKED), and no other signal would come for them.
     for (const t of nextTasks) if (t.status === 'QUEUED' && (t.availableAt === null || t.availableAt <= now)) b.ready.push(t.queue);
     if (!isTerminalRun(nextRun.status) && nextRun.deadlineAt) b.wakeAt.push(nextRun.deadlineAt.getTime());
-    for (const t of result.tasks) if (t.status === 'SUCCEEDED' || t.status === 'FAILED') b.finishedTasks.push({ run: nextRun, task: byId.get(t.id)! });
+    for (const t of result.tasks) {
+      if (t.status === 'SUCCEEDED' || t.status === 'FAILED' || t.status === 'SKIPPED') b.finishedTasks.push({ run: nextRun, task: byId.get(t.id)! });
+    }
     if (result.run && run.status === 'PENDING' && result.run.status === 'RUNNING') b.startedRuns.push(nextRun);
     if (result.run && isTerminalRun(result.run.status)) b.finishedRuns.push(nextRun);
 

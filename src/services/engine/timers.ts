@@ -4,12 +4,15 @@ import { decideAttemptTimedOut, decideRunDeadline, decideTimerFired } from '../.
 import { NotFoundError } from '../../domain/errors';
 import type { EventBus } from '../../events/event-bus';
 import type { LeaseStore } from '../../leases/lease-store';
-import { dueRunDeadlines } from '../../store/runs.store';
+import { dueRunDeadlines, strandedPendingRuns } from '../../store/runs.store';
 import type { Database } from '../../store/sql';
 import { dueDeadlines, dueTimers, nextWakeAt, queuesAvailableBetween, setTaskTimer } from '../../store/tasks.store';
 import type { WorkflowsService } from '../workflows.service';
 import type { Loader, Staging, TransitionKernel } from './kernel';
 import { oneRun, runsOfTasks } from './loaders';
+
+/** How old a PENDING run with nothing moved must be before the sweep promotes it (see fireDue). */
+const STRANDED_AFTER_MS = 10_000;
 
 export interface TimersDeps {
   db: Database;
@@ -70,6 +73,15 @@ export class Timers {
         const transition = locked && decideRunDeadline(locked.run, now);
         if (transition) s.apply(locked.run.id, transition);
         return Boolean(transition);
+      });
+    }
+    // A start promotes its conditional roots right after its insert; a replica that died in
+    // between left the run PENDING with nothing queued. 10 s: far past a normal start's promote.
+    for (const r of await strandedPendingRuns(db, new Date(now.getTime() - STRANDED_AFTER_MS), limit)) {
+      fired += await this.quietly(oneRun(workflows, r.id, null), (s) => {
+        const [locked] = s.runs;
+        if (!locked || locked.run.status !== 'PENDING') return false;
+        return s.apply(locked.run.id, { kind: 'promote' }).run.status !== 'PENDING' || s.changed(locked.run.id);
       });
     }
     const queues = await queuesAvailableBetween(db, this.lastAvailabilityScan, now);

@@ -6,7 +6,7 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
-/** Where a task is: PENDING, QUEUED, RUNNING (back to QUEUED for a retry), then SUCCEEDED, FAILED or CANCELLED. */
+/** Where a task is: PENDING, QUEUED, RUNNING (back to QUEUED for a retry), then SUCCEEDED, FAILED or CANCELLED; or PENDING then SKIPPED when its `when` condition is false. */
 export type TaskStatus =
   /** Waiting on its dependencies. */
   | 'PENDING'
@@ -19,7 +19,9 @@ export type TaskStatus =
   /** The last attempt failed and the retry policy allows no other (or the failure was not retryable); `error` says why. */
   | 'FAILED'
   /** Will not run (any more): its run was cancelled, failed or timed out first. */
-  | 'CANCELLED';
+  | 'CANCELLED'
+  /** Did not run: its `when` condition was false when its dependencies were done (the event's data says so). Final; its output reads as null to later steps. */
+  | 'SKIPPED';
 
 /** One successful attempt, as `completeTask` takes it. */
 export type TaskCompletionInput = {
