@@ -19,6 +19,8 @@ describe('schema resolvers', () => {
       if (type === schema.getQueryType() || type === schema.getMutationType() || type === schema.getSubscriptionType()) continue;
       for (const field of Object.values(type.getFields())) if (field.resolve) wrapped.push(`${type.name}.${field.name}`);
     }
-    expect(wrapped.sort()).toEqual(['Run.events', 'Run.tasks', 'Run.workflow', 'Task.attempts', 'Task.traceparent', 'TaskLease.task'].sort());
+    expect(wrapped.sort()).toEqual(
+      ['Run.events', 'Run.tasks', 'Run.waitingFor', 'Run.workflow', 'Task.attempts', 'Task.traceparent', 'Task.waitingFor', 'TaskLease.task'].sort(),
+    );
   });
 });

@@ -176,6 +176,9 @@ export class Task {
 
   @Field(() => DateTimeScalar, { nullable: true, description: 'When it became SUCCEEDED, FAILED or CANCELLED; null before.' })
   finishedAt: Date | null;
+
+  /** Not a field: the row, for what field resolvers compute from it (`waitingFor`). */
+  row?: TaskRecord;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'The right to execute one attempt of a task until leaseExpiresAt; renew it with renewLease.' })
@@ -328,6 +331,7 @@ export function toTask(row: TaskRecord): Task {
     queuedAt: row.queuedAt,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
+    row,
   };
 }
 
