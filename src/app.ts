@@ -355,7 +355,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics = createMetrics(
       hooks,
       {
-        clusterGauges: () => clusterCounts(db),
+        clusterGauges: () => {
+          const now = clock.now();
+          return clusterCounts(db, { now, unpolledSince: new Date(now.getTime() - config.noWorkerAfterMs) });
+        },
         subscriptions: () => ws.clientCount(),
         pool: () => db.poolStats(),
         redisUp: async () => (config.redisUrl ? ((await check('redis', () => leases.ping(), config.readinessTimeoutMs)).ok ? 1 : 0) : null),

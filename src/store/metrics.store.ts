@@ -1,15 +1,35 @@
 import type { Sql } from './sql';
 
-/** Cluster-wide counts for the metrics gauges: two statements, served by partial indexes. */
-export async function clusterCounts(sql: Sql): Promise<{ runsActive: number; tasksInflight: number; queueDepth: { queue: string; depth: number }[] }> {
+export interface ClusterCounts {
+  runsActive: number;
+  tasksInflight: number;
+  queueDepth: { queue: string; depth: number }[];
+  /** Tasks claimable now on a queue no worker polled since `unpolledSince` (waitingFor NO_WORKER), by queue. */
+  noWorker: { queue: string; tasks: number }[];
+}
+
+/**
+ * Cluster-wide counts for the metrics gauges: three statements, served by partial indexes (the
+ * third reads the ready tasks as the second does, plus `queue_poll`, one row per tenant and queue).
+ */
+export async function clusterCounts(sql: Sql, at: { now: Date; unpolledSince: Date }): Promise<ClusterCounts> {
   const [counts] = await sql.rows<{ runs_active: string; tasks_inflight: string }>(
     `SELECT (SELECT count(*) FROM runs WHERE status IN ('PENDING', 'RUNNING')) AS runs_active,
             (SELECT count(*) FROM tasks WHERE status = 'RUNNING') AS tasks_inflight`,
   );
   const queues = await sql.rows<{ queue: string | null; depth: string }>(`SELECT queue, count(*) AS depth FROM tasks WHERE status = 'QUEUED' GROUP BY queue`);
+  const unserved = await sql.rows<{ queue: string; tasks: string }>(
+    `SELECT t.queue, count(*) AS tasks FROM tasks t
+     LEFT JOIN queue_poll p ON p."tenantId" = t."tenantId" AND p.queue = t.queue
+     WHERE t.status = 'QUEUED' AND t.queue IS NOT NULL AND (t."availableAt" IS NULL OR t."availableAt" <= $1)
+       AND (p."lastPolledAt" IS NULL OR p."lastPolledAt" <= $2)
+     GROUP BY t.queue`,
+    [at.now, at.unpolledSince],
+  );
   return {
     runsActive: Number(counts?.runs_active ?? 0),
     tasksInflight: Number(counts?.tasks_inflight ?? 0),
     queueDepth: queues.map((q) => ({ queue: q.queue ?? 'builtin', depth: Number(q.depth) })),
+    noWorker: unserved.map((q) => ({ queue: q.queue, tasks: Number(q.tasks) })),
   };
 }

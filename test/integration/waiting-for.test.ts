@@ -81,6 +81,8 @@ describe('waitingFor on real runs', () => {
     ]);
     // Task.waitingFor says the same, task by task.
     expect(run.tasks.map((x) => x.waitingFor)).toEqual(run.waitingFor);
+    // And the gauge an operator alerts on counts it.
+    expect(await t.scrape()).toMatch(new RegExp(`^maestro_queue_no_worker_tasks\\{queue="${QUEUE}"\\} 1$`, 'm'));
 
     // A worker polls and claims it: held by w-1 until the lease's expiry.
     const [lease] = await claim();
