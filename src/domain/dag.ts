@@ -11,7 +11,7 @@ import { LimitExceededError, TemplateError, ValidationError } from './errors';
 import { listTemplates } from './templates';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
-export const BUILT_IN_TYPES = ['noop', 'sleep', 'http'] as const;
+export const BUILT_IN_TYPES = ['noop', 'sleep', 'http', 'signal'] as const;
 
 /** Steps per workflow at most, whatever MAX_STEPS_PER_WORKFLOW says (its upper bound). A run creates one task row per step. */
 export const MAX_STEPS = 1000;
@@ -53,6 +53,7 @@ export type DefinitionErrorReason =
   | 'INVALID_RETRY'
   | 'INVALID_TIMEOUT'
   | 'INVALID_TEMPLATE'
+  | 'INVALID_SIGNAL_INPUT'
   | 'CYCLE'
   | 'TEMPLATE_REFERENCES_NON_DEPENDENCY';
 
@@ -185,6 +186,7 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
   }
 
   for (const step of steps) checkTypeAndQueue(wf, step);
+  for (const step of steps) checkSignalInput(wf, step);
   for (const step of steps) {
     checkRetry(wf, step);
     checkTimeout(wf, step);
@@ -252,6 +254,30 @@ function checkTypeAndQueue(wf: string, step: StepDefinition): void {
       type,
     });
   }
+}
+
+/** Longest signal name: a column of the signals table, and a label of what a run waits for. */
+export const MAX_SIGNAL_NAME_LENGTH = 128;
+
+/**
+ * A built-in `signal` step's input is literal: `name` a non-empty string (signalRun checks names
+ * against the definition, so a template could never be matched), `timeoutMs` absent, null or an
+ * integer from 1 to 7 days.
+ */
+function checkSignalInput(wf: string, step: StepDefinition): void {
+  if (step.type !== 'signal' || (step.queue !== null && step.queue !== undefined)) return;
+  const input = step.input;
+  const shape = `use { "name": "<signal name>", "timeoutMs": <optional integer from 1 to ${MAX_DURATION_MS}> }`;
+  const bad = (what: string): never => fail('INVALID_SIGNAL_INPUT', `${wf}: signal step "${step.key}" ${what}; ${shape}`, { step: step.key });
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) bad(`has input ${quote(input)}`);
+  const { name, timeoutMs, ...rest } = input as Record<string, unknown>;
+  if (typeof name !== 'string' || name.trim().length === 0 || name.length > MAX_SIGNAL_NAME_LENGTH) {
+    bad(`has name ${quote(name)}: the name must be a non-empty string of at most ${MAX_SIGNAL_NAME_LENGTH} characters`);
+  }
+  if ((name as string).includes('{{')) bad(`has name ${quote(name)}: the name must be literal, not a template`);
+  if (timeoutMs !== undefined && timeoutMs !== null && !isIntIn(timeoutMs, 1, MAX_DURATION_MS)) bad(`has timeoutMs ${quote(timeoutMs)}`);
+  const extra = Object.keys(rest);
+  if (extra.length) bad(`has unknown input field(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}`);
 }
 
 function checkRetry(wf: string, step: StepDefinition): void {

@@ -39,9 +39,22 @@ export function decideResult(
   return { transition: { ...result, taskId: task.id } };
 }
 
-/** A durable timer (a `sleep` step) came due: the attempt succeeds with its input, if it still sleeps. */
+/**
+ * A durable timer came due, if the attempt still waits on it: a `sleep` step succeeds with its
+ * input; a `signal` step's timeout fails the attempt (retryable: the retry policy decides whether
+ * it waits again).
+ */
 export function decideTimerFired(task: TaskState | undefined, fence: string): Transition | null {
   if (!task || task.status !== 'RUNNING' || task.fence !== fence || task.timerAt === null) return null;
+  if (task.signalName !== null) {
+    return {
+      kind: 'failed',
+      taskId: task.id,
+      error: `No signal "${task.signalName}" arrived by ${task.timerAt.toISOString()}`,
+      retryable: true,
+      failure: 'TIMED_OUT',
+    };
+  }
   return { kind: 'succeeded', taskId: task.id, output: task.input };
 }
 
@@ -51,7 +64,7 @@ export function decideTimerFired(task: TaskState | undefined, fence: string): Tr
  * timeout still bounds it.
  */
 export function decideLeaseExpired(task: TaskState | undefined, fence: string): Transition | null {
-  if (!task || task.status !== 'RUNNING' || task.fence !== fence || task.timerAt !== null) return null;
+  if (!task || task.status !== 'RUNNING' || task.fence !== fence || task.timerAt !== null || task.signalName !== null) return null;
   return { kind: 'failed', taskId: task.id, error: 'The lease expired: the worker stopped heartbeating', retryable: true, failure: 'LEASE_EXPIRED' };
 }
 
@@ -61,7 +74,10 @@ export function decideAttemptTimedOut(task: (TaskState & { timeoutMs: number | n
   return { kind: 'failed', taskId: task.id, error: `Attempt ${task.attempt} timed out after ${task.timeoutMs} ms`, retryable: true, failure: 'TIMED_OUT' };
 }
 
-/** The run's own deadline passed. */
+/**
+ * The run's own deadline passed. It keeps counting while the run is PAUSED (as Temporal's
+ * workflow execution timeout does): a pause does not extend the bound its owner set.
+ */
 export function decideRunDeadline(run: Pick<RunState, 'status' | 'deadlineAt'>, now: Date): Transition | null {
   if (isTerminalRun(run.status) || !run.deadlineAt || run.deadlineAt > now) return null;
   return { kind: 'runTimedOut', error: `Run timed out: it did not finish by its deadline ${run.deadlineAt.toISOString()}` };

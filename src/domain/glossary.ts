@@ -21,9 +21,12 @@
  *   the secret proves the claim was handed to the caller.
  * - **Worker**: what executes tasks: a built-in executor in the conductor (steps without a queue)
  *   or a remote process claiming from a **queue** over the API.
+ * - **Signal**: a named message sent to a run (`signalRun`) that a `signal` step waits for. Kept
+ *   in Postgres until a step of that name consumes it, first sent first consumed per name.
  * - **Event**: an append-only record of a run or task status change, numbered per run by `seq`.
  */
-export const RUN_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+/** PAUSED (pauseRun): nothing new starts until resumeRun; running attempts finish. Not terminal. */
+export const RUN_STATUSES = ['PENDING', 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const TASK_STATUSES = ['PENDING', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;

@@ -47,6 +47,13 @@ export interface EngineHookMap {
   'timer:armed': [{ at: Date }];
   /** A running attempt was parked on its durable timer (a `sleep` step), due at `at`. */
   'timer:parked': [{ taskId: string; at: Date }];
+  /** A signal was delivered to a run (signalRun): to a waiting step at once (`consumed`), or kept for one to come. */
+  'signal:sent': [{ tenantId: string; runId: string; workflow: string; name: string; consumed: boolean }];
+  /** A `signal` step's attempt parked waiting for its signal (a pending one was not there), until `timeoutAt` (null: no timeout). */
+  'signal:parked': [{ taskId: string; runId: string; name: string; timeoutAt: Date | null }];
+  /** A run was paused or resumed. */
+  'run:paused': [{ tenantId: string; runId: string; workflow: string }];
+  'run:resumed': [{ tenantId: string; runId: string; workflow: string; pausedMs: number }];
   'task:fenced': [LeaseHook];
   'task:reclaimed': [LeaseHook];
   'lease:renew-failed': [LeaseHook & { reason: string }];

@@ -41,6 +41,8 @@ export interface RunRecord {
   traceparent: string | null;
   /** When the run times out (the workflow's timeoutMs after start or retry). */
   deadlineAt: Date | null;
+  /** When the run was paused (pauseRun); null unless it is PAUSED. */
+  pausedAt: Date | null;
 }
 
 /** One step of one run. */
@@ -76,12 +78,29 @@ export interface TaskRecord {
   availableAt: Date | null;
   /** When the current attempt times out (claim + the step's timeoutMs), whatever the heartbeats say. */
   deadlineAt: Date | null;
-  /** A durable timer on a RUNNING task (a `sleep` step's wake-up). */
+  /** A durable timer on a RUNNING task (a `sleep` step's wake-up, a `signal` step's timeout). */
   timerAt: Date | null;
+  /** The signal a RUNNING `signal` step waits for, parked (no lease, no slot); its timeout is `timerAt` (null: none). */
+  signalName: string | null;
   createdAt: Date;
   queuedAt: Date | null;
   startedAt: Date | null;
   finishedAt: Date | null;
+}
+
+/** A signal sent to a run (signalRun): kept until a `signal` step of its name consumes it, FIFO per name. */
+export interface SignalRecord {
+  id: string;
+  tenantId: string;
+  runId: string;
+  name: string;
+  payload: Json;
+  createdAt: Date;
+  /** Send order (a database sequence): FIFO per name, also within one millisecond. */
+  seq: string;
+  /** The task whose wait consumed it; null while it is pending. */
+  consumedByTaskId: string | null;
+  consumedAt: Date | null;
 }
 
 /** How an attempt ended. FENCED: its lease expired and the holder's late result was refused. */

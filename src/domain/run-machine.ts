@@ -28,6 +28,7 @@ export type TaskState = Pick<
   | 'workerId'
   | 'availableAt'
   | 'timerAt'
+  | 'signalName'
   | 'deadlineAt'
   | 'queuedAt'
   | 'startedAt'
@@ -35,7 +36,7 @@ export type TaskState = Pick<
 >;
 
 /** What the machine reads and changes of a run. */
-export type RunState = Pick<RunRecord, 'id' | 'status' | 'input' | 'output' | 'error' | 'startedAt' | 'finishedAt' | 'deadlineAt'>;
+export type RunState = Pick<RunRecord, 'id' | 'status' | 'input' | 'output' | 'error' | 'startedAt' | 'finishedAt' | 'deadlineAt' | 'pausedAt'>;
 
 /** An event before the store numbers it: the run's history entry without its seq, run and time. */
 export type EventDraft = Pick<RunEvent, 'type' | 'status' | 'taskId' | 'taskKey' | 'attempt' | 'data'>;
@@ -86,7 +87,13 @@ export type Transition =
   /** Claims QUEUED tasks in memory, under the run's lock (eager dispatch): each gets a new fencing token. */
   | { kind: 'claim'; taskIds: readonly string[]; workerId: string }
   /** The claim statement already claimed these tasks (they are RUNNING): the run starts, the claims are recorded. */
-  | { kind: 'claimed'; taskIds: readonly string[]; workerId: string };
+  | { kind: 'claimed'; taskIds: readonly string[]; workerId: string }
+  /** A `signal` step's attempt parks until a signal of `name` or `timeoutAt` (null: no timeout): RUNNING, no lease. */
+  | { kind: 'awaitSignal'; taskId: string; name: string; timeoutAt: Date | null }
+  /** pauseRun: nothing new starts; running attempts finish, their dependents wait for resume. */
+  | { kind: 'pause' }
+  /** resumeRun: the run continues where it stopped (dependents of what finished meanwhile become ready). */
+  | { kind: 'resume' };
 
 /** A transition that does not apply to the state it was given: a caller's guard is missing. */
 export class IllegalTransitionError extends DomainError {
@@ -212,6 +219,8 @@ class Working {
       this.ended.add(task.id);
     }
     Object.assign(task, patch);
+    // A step leaving RUNNING waits for no signal any more.
+    if (task.status !== 'RUNNING') task.signalName = null;
     this.changed.add(task.id);
     // A run's terminal event is its last: once the run has ended, a task's late change (a result
     // of an attempt that ran before this ordering held) is written without an event.
@@ -356,7 +365,9 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       break;
     }
     case 'claim': {
-      if (isTerminalRun(w.run.status)) throw new IllegalTransitionError('claim', `the run is already ${w.run.status}`, { runId: w.run.id });
+      if (isTerminalRun(w.run.status) || w.run.status === 'PAUSED') {
+        throw new IllegalTransitionError('claim', `the run is ${w.run.status}`, { runId: w.run.id });
+      }
       for (const taskId of transition.taskIds) {
         const task = mustGet(w, taskId) as ClaimableTask;
         if (task.status !== 'QUEUED' || (task.availableAt !== null && task.availableAt > ctx.now)) {
@@ -377,6 +388,29 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
         if (task.status !== 'RUNNING') throw new IllegalTransitionError('claimed', `task ${task.key} is ${task.status}, not claimed`, { taskId });
         w.recordClaim(task, transition.workerId);
       }
+      break;
+    }
+    case 'awaitSignal': {
+      const task = mustBeRunning(w, transition);
+      // Parked: no event (the attempt still runs); `signalName` and `timerAt` say what it waits for.
+      w.setTask(task, { signalName: transition.name, timerAt: transition.timeoutAt });
+      break;
+    }
+    case 'pause': {
+      if (isTerminalRun(w.run.status) || w.run.status === 'PAUSED') {
+        throw new IllegalTransitionError('pause', `the run is ${w.run.status}`, { runId: w.run.id });
+      }
+      w.setRun({ status: 'PAUSED', pausedAt: ctx.now });
+      break;
+    }
+    case 'resume': {
+      if (w.run.status !== 'PAUSED') throw new IllegalTransitionError('resume', `the run is ${w.run.status}, not PAUSED`, { runId: w.run.id });
+      // A run paused before its first claim had not started: it goes back to PENDING.
+      w.setRun(
+        { status: w.run.startedAt ? 'RUNNING' : 'PENDING', pausedAt: null },
+        { resumed: true, pausedMs: ctx.now.getTime() - (w.run.pausedAt?.getTime() ?? ctx.now.getTime()) },
+      );
+      promoteAndSettle(w);
       break;
     }
   }
@@ -405,8 +439,12 @@ function mustBeRunning(w: Working, transition: Extract<Transition, { taskId: str
   return task;
 }
 
-/** Queue every PENDING step whose dependencies all succeeded; finish the run when nothing is left. */
+/**
+ * Queue every PENDING step whose dependencies all succeeded; finish the run when nothing is left.
+ * A PAUSED run does neither: what finished stays as it is until resume promotes and settles.
+ */
 function promoteAndSettle(w: Working): void {
+  if (w.run.status === 'PAUSED') return;
   const outputs: Record<string, { output: Json }> = {};
   for (const t of w.byKey.values()) if (t.status === 'SUCCEEDED') outputs[t.key] = { output: t.output };
 

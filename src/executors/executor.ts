@@ -18,7 +18,9 @@ export type ExecutionResult =
   /** The attempt succeeded with this output. */
   | { kind: 'completed'; output: Json }
   /** Park the attempt on a durable timer; it completes (output = input) when the timer fires. */
-  | { kind: 'sleep'; until: Date };
+  | { kind: 'sleep'; until: Date }
+  /** Park the attempt until a signal of `name` arrives (its payload is the output), failing at `timeoutAt` (null: never). */
+  | { kind: 'signal'; name: string; timeoutAt: Date | null };
 
 /** A failed attempt; `retryable: false` fails the task at once, whatever its retry policy. */
 export class TaskFailure extends Error {

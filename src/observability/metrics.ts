@@ -15,6 +15,10 @@ import { ATTEMPT_OUTCOMES, attemptCause } from '../domain/model';
 export interface ClusterGauges {
   runsActive: number;
   tasksInflight: number;
+  /** Runs PAUSED (pauseRun). */
+  runsPaused: number;
+  /** Signal steps parked waiting for their signal. */
+  signalsWaiting: number;
   queueDepth: { queue: string; depth: number }[];
   /** Claimable tasks on queues nobody polled for NO_WORKER_AFTER_MS (waitingFor NO_WORKER), by queue. */
   noWorker: { queue: string; tasks: number }[];
@@ -158,6 +162,22 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
     },
   });
   new client.Gauge({
+    name: 'maestro_runs_paused',
+    help: 'Runs PAUSED by pauseRun, cluster-wide (every replica reports the same figure: use max).',
+    registers: [registry],
+    async collect() {
+      this.set((await cached()).runsPaused);
+    },
+  });
+  new client.Gauge({
+    name: 'maestro_signals_waiting',
+    help: 'Signal steps waiting for their signal, cluster-wide (every replica reports the same figure: use max).',
+    registers: [registry],
+    async collect() {
+      this.set((await cached()).signalsWaiting);
+    },
+  });
+  new client.Gauge({
     name: 'maestro_queue_depth',
     help: 'Tasks ready and waiting for a worker, by queue ("builtin" for built-in steps), cluster-wide (use max).',
     labelNames: ['queue'],
@@ -269,6 +289,14 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
   });
   hooks.on('lease:renew-failed', (e) => leaseRenewFailures.inc({ reason: e.reason }));
   hooks.on('task:reclaimed', () => reclaimed.inc());
+  const signalsDelivered = new client.Counter({
+    name: 'maestro_signals_delivered_total',
+    help: 'Signals accepted by signalRun on this replica, by whether a waiting step took it at once (consumed) or it was kept for a step to come.',
+    labelNames: ['consumed'],
+    registers: [registry],
+  });
+  hooks.on('signal:sent', (e) => signalsDelivered.inc({ consumed: String(e.consumed) }));
+  for (const consumed of ['true', 'false']) signalsDelivered.inc({ consumed }, 0);
   hooks.on('task:fenced', () => fenced.inc());
   hooks.on('attempt:ended', (e) => attemptsEnded.inc({ outcome: e.outcome, cause: e.cause }));
 

@@ -93,6 +93,21 @@ export async function runAttempt(task: TaskRecord, signal: AbortSignal, ctx: Att
     }
     return;
   }
+  if (result.kind === 'signal') {
+    const { name, timeoutAt } = result;
+    // Parked like a sleep: the slot is already free, the lease goes with the park.
+    await report(async () => {
+      ctx.parking();
+      try {
+        return await engine.awaitSignal(task.id, task.fence, task.tenantId, name, timeoutAt);
+      } catch (e: unknown) {
+        ctx.unparked();
+        throw e;
+      }
+    });
+    if (timeoutAt) ctx.parked(timeoutAt);
+    return;
+  }
   // The engine checks the output's depth and size before anything recursive touches it, and fails
   // the attempt at once when it cannot be stored (an http response nested 100k levels deep).
   await report(() => engine.complete(task.id, task.fence, result.output, null, { sanitize: true }));

@@ -23,6 +23,8 @@ export interface SchedulerEngine {
   release(taskId: string, fence: string): Promise<unknown>;
   /** Parks a running attempt on a durable timer (a sleep); false when the attempt is no longer held. */
   setTimer(taskId: string, fence: string, tenantId: string, at: Date): Promise<boolean>;
+  /** A `signal` step waits: takes a pending signal (succeeds) or parks until one or `timeoutAt`; false when the attempt is no longer held. */
+  awaitSignal(taskId: string, fence: string, tenantId: string, name: string, timeoutAt: Date | null): Promise<boolean>;
   /** Fires up to `limit` due timers and deadlines; returns how many it fired. */
   fireDue(limit?: number): Promise<number>;
   /** When something time-driven is next due (null: nothing is). */

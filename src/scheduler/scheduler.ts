@@ -149,6 +149,12 @@ export class Scheduler implements LocalDispatch {
     this.timers.request();
   }
 
+  /** A timer pass now; resolves when no timer pass runs (a seam for tests and tools: "has everything due fired?"). */
+  async settleTimers(): Promise<void> {
+    this.wakeTimers();
+    await this.timers.idle();
+  }
+
   /** Something comes due at `at` (a retry delay, a deadline): make sure a timer pass runs then. */
   armTimer(at: Date): void {
     if (this.phase.kind !== 'running') return;

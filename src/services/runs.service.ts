@@ -8,7 +8,7 @@ import { ConflictError, NotFoundError, TemplateError, ValidationError } from '..
 import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
 import { planRun, startEvents } from '../domain/run-machine';
-import { canonicalJson } from '../domain/dag';
+import { canonicalJson, MAX_SIGNAL_NAME_LENGTH } from '../domain/dag';
 import { listEvents, listEventsOfRuns, numberEvents } from '../store/events.store';
 import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
 import type { Database } from '../store/sql';
@@ -201,6 +201,31 @@ export class RunsService {
   async retry(tenantId: string, runId: string): Promise<RunRecord> {
     if (!isUuid(runId)) throw new NotFoundError('Run', runId);
     return this.deps.engine.retryRun(tenantId, runId);
+  }
+
+  /**
+   * signalRun: the payload is checked like a run input (MAX_INPUT_BYTES, MAX_JSON_DEPTH, storable
+   * strings) before anything is locked; the name must be one a signal step of the run waits for.
+   */
+  async signal(tenantId: string, runId: string, name: string, payload: Json): Promise<RunRecord> {
+    if (!isUuid(runId)) throw new NotFoundError('Run', runId);
+    if (name.length === 0 || name.length > MAX_SIGNAL_NAME_LENGTH) {
+      throw new ValidationError(`The signal name must be 1 to ${MAX_SIGNAL_NAME_LENGTH} characters long`, { field: 'name' });
+    }
+    checkWellFormed('name', name);
+    const limits = this.deps.limits ?? DEFAULT_RUN_LIMITS;
+    checkJson(payload, { what: 'the signal payload', maxDepth: limits.maxJsonDepth, maxBytes: limits.maxInputBytes, bytesLimit: 'MAX_INPUT_BYTES' });
+    return this.deps.engine.signal(tenantId, runId, name, payload);
+  }
+
+  async pause(tenantId: string, runId: string): Promise<RunRecord> {
+    if (!isUuid(runId)) throw new NotFoundError('Run', runId);
+    return this.deps.engine.pause(tenantId, runId);
+  }
+
+  async resume(tenantId: string, runId: string): Promise<RunRecord> {
+    if (!isUuid(runId)) throw new NotFoundError('Run', runId);
+    return this.deps.engine.resume(tenantId, runId);
   }
 
   async get(tenantId: string, runId: string): Promise<RunRecord | undefined> {

@@ -7,7 +7,7 @@ import type { Sql } from './sql';
 export async function tenantLoad(sql: Sql, tenantId: string, maxRuns: number, maxQueued: number): Promise<{ runs: number; queued: number }> {
   const [row] = await sql.rows<{ runs: string; queued: string }>(
     `SELECT
-       (SELECT count(*) FROM (SELECT 1 FROM runs WHERE "tenantId" = $1 AND status IN ('PENDING', 'RUNNING') LIMIT $2) a) AS runs,
+       (SELECT count(*) FROM (SELECT 1 FROM runs WHERE "tenantId" = $1 AND status IN ('PENDING', 'RUNNING', 'PAUSED') LIMIT $2) a) AS runs,
        (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE "tenantId" = $1 AND status = 'QUEUED' LIMIT $3) q) AS queued`,
     [tenantId, maxRuns, maxQueued],
   );

@@ -127,9 +127,12 @@ export async function lockRunsOfTasks(sql: Sql, taskIds: readonly string[]): Pro
   return sql.rows<RunRecord>(`SELECT r.* FROM runs r WHERE r.id IN (SELECT "runId" FROM tasks WHERE id = ANY($1::uuid[])) ORDER BY r.id FOR UPDATE`, [taskIds]);
 }
 
-/** Unfinished runs past their workflow's timeout. */
+/** Unfinished runs past their workflow's timeout, PAUSED ones included (their timeout keeps counting). */
 export async function dueRunDeadlines(sql: Sql, now: Date, limit: number): Promise<Pick<RunRecord, 'id' | 'tenantId'>[]> {
-  return sql.rows(`SELECT id, "tenantId" FROM runs WHERE "deadlineAt" <= $1 AND status IN ('PENDING', 'RUNNING') ORDER BY "deadlineAt" LIMIT $2`, [now, limit]);
+  return sql.rows(`SELECT id, "tenantId" FROM runs WHERE "deadlineAt" <= $1 AND status IN ('PENDING', 'RUNNING', 'PAUSED') ORDER BY "deadlineAt" LIMIT $2`, [
+    now,
+    limit,
+  ]);
 }
 
 export interface RunListFilter {

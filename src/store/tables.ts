@@ -62,6 +62,7 @@ export const TASKS = {
     availableAt: 'timestamptz',
     deadlineAt: 'timestamptz',
     timerAt: 'timestamptz',
+    signalName: 'varchar',
     createdAt: 'timestamptz',
     queuedAt: 'timestamptz',
     startedAt: 'timestamptz',
@@ -82,6 +83,7 @@ export const TASKS = {
     'workerId',
     'availableAt',
     'timerAt',
+    'signalName',
     'deadlineAt',
     'queuedAt',
     'startedAt',
@@ -110,9 +112,10 @@ export const RUNS = {
     finishedAt: 'timestamptz',
     traceparent: 'varchar',
     deadlineAt: 'timestamptz',
+    pausedAt: 'timestamptz',
   },
   primaryKey: ['id'],
-  transitionUpdates: ['status', 'output', 'error', 'lastSeq', 'startedAt', 'finishedAt', 'deadlineAt'],
+  transitionUpdates: ['status', 'output', 'error', 'lastSeq', 'startedAt', 'finishedAt', 'deadlineAt', 'pausedAt'],
   transitionInserts: [],
 } as const satisfies TableDescription<RunRecord>;
 

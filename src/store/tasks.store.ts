@@ -57,7 +57,8 @@ const NEW_SECRET = `translate(rtrim(encode(substring(sha256((gen_random_uuid()::
  * the ready index, and every claim would scan all queued tasks.)
  *
  * Claims up to `limit` ready tasks of one queue (null: built-in steps) in one statement, each
- * with a new fencing token. The run rows are locked with SKIP LOCKED too: a claim never waits
+ * with a new fencing token; tasks of PAUSED runs are skipped (the recheck under the row lock sees
+ * a pause committed meanwhile). The run rows are locked with SKIP LOCKED too: a claim never waits
  * for a lock, so it cannot deadlock with a transition that holds a run and then its tasks.
  */
 export async function claimReadyTasks(
@@ -80,6 +81,7 @@ export async function claimReadyTasks(
     `WITH picked AS (
        SELECT t.id FROM tasks t JOIN runs r ON r.id = t."runId"
        WHERE t.status = 'QUEUED' AND ${opts.queue === null ? 't.queue IS NULL AND $1::text IS NULL' : 't.queue = $1'} AND t."availableAt" <= $2
+         AND r.status <> 'PAUSED'
          AND ($5::text IS NULL OR t."tenantId" = $5)
          AND ($6::timestamptz IS NULL OR NOT EXISTS (
            SELECT 1 FROM task_attempts a
@@ -123,12 +125,13 @@ export async function claimReadyBuiltIn(
          CASE WHEN t.type = 'http' THEN row_number() OVER (PARTITION BY t."tenantId", t.type = 'http' ORDER BY t."availableAt", t.id) ELSE 0 END AS http_rank
        FROM tasks t LEFT JOIN budgets b ON b.tenant = t."tenantId"
        WHERE t.status = 'QUEUED' AND t.queue IS NULL AND t."availableAt" <= $1
+         AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = t."runId" AND p.status = 'PAUSED')
      ), fair AS (
        SELECT id, "availableAt", total, row_number() OVER (PARTITION BY "tenantId" ORDER BY "availableAt", id) AS turn
        FROM ranked WHERE http_rank <= http
      ), picked AS (
        SELECT t.id FROM fair JOIN tasks t ON t.id = fair.id JOIN runs r ON r.id = t."runId"
-       WHERE fair.turn <= fair.total AND t.status = 'QUEUED'
+       WHERE fair.turn <= fair.total AND t.status = 'QUEUED' AND r.status <> 'PAUSED'
        ORDER BY fair.turn, fair."availableAt"
        LIMIT $2
        FOR UPDATE OF t, r SKIP LOCKED
@@ -152,8 +155,13 @@ export async function setTaskTimer(sql: Sql, taskId: string, fence: string, at: 
   return rows.length === 1;
 }
 
+/** Due timers (sleep wake-ups, signal timeouts); those of PAUSED runs wait for resume. */
 export async function dueTimers(sql: Sql, now: Date, limit: number): Promise<Pick<TaskRecord, 'id' | 'fence'>[]> {
-  return sql.rows(`SELECT id, fence FROM tasks WHERE "timerAt" <= $1 AND status = 'RUNNING' ORDER BY "timerAt" LIMIT $2`, [now, limit]);
+  return sql.rows(
+    `SELECT t.id, t.fence FROM tasks t JOIN runs r ON r.id = t."runId"
+     WHERE t."timerAt" <= $1 AND t.status = 'RUNNING' AND r.status <> 'PAUSED' ORDER BY t."timerAt" LIMIT $2`,
+    [now, limit],
+  );
 }
 
 /** Running attempts past their step's timeout. */
@@ -162,13 +170,13 @@ export async function dueDeadlines(sql: Sql, now: Date, limit: number): Promise<
 }
 
 /**
- * Running attempts that started before `startedBefore` and are not parked on a timer: the
+ * Running attempts that started before `startedBefore` and are not parked (on a timer or a signal): the
  * candidates for the orphan sweep (attempts whose lease vanished with a Redis flush or a crash
  * between commit and lease grant).
  */
 export async function runningAttempts(sql: Sql, startedBefore: Date, limit: number): Promise<Pick<TaskRecord, 'id' | 'fence' | 'tenantId'>[]> {
   return sql.rows(
-    `SELECT id, fence, "tenantId" FROM tasks WHERE status = 'RUNNING' AND "timerAt" IS NULL AND "startedAt" <= $1 ORDER BY "startedAt" LIMIT $2`,
+    `SELECT id, fence, "tenantId" FROM tasks WHERE status = 'RUNNING' AND "timerAt" IS NULL AND "signalName" IS NULL AND "startedAt" <= $1 ORDER BY "startedAt" LIMIT $2`,
     [startedBefore, limit],
   );
 }
@@ -182,13 +190,18 @@ export async function queuesAvailableBetween(sql: Sql, since: Date, now: Date): 
   return rows.map((r) => r.queue);
 }
 
-/** When the scheduler next has something to do: a timer, a deadline, or a delayed task coming due. */
+/**
+ * When the scheduler next has something to do: a timer, a deadline, or a delayed task coming due.
+ * Timers of PAUSED runs do not count (they fire on resume, which arms its own wake-up); run
+ * deadlines of PAUSED runs do (the run's timeout keeps counting while it is paused).
+ */
 export async function nextWakeAt(sql: Sql, now: Date): Promise<Date | null> {
   const [row] = await sql.rows<{ at: Date | null }>(
     `SELECT LEAST(
-       (SELECT min("timerAt") FROM tasks WHERE "timerAt" IS NOT NULL AND status = 'RUNNING'),
+       (SELECT min(t."timerAt") FROM tasks t JOIN runs r ON r.id = t."runId"
+         WHERE t."timerAt" IS NOT NULL AND t.status = 'RUNNING' AND r.status <> 'PAUSED'),
        (SELECT min("deadlineAt") FROM tasks WHERE "deadlineAt" IS NOT NULL AND status = 'RUNNING'),
-       (SELECT min("deadlineAt") FROM runs WHERE "deadlineAt" IS NOT NULL AND status IN ('PENDING', 'RUNNING')),
+       (SELECT min("deadlineAt") FROM runs WHERE "deadlineAt" IS NOT NULL AND status IN ('PENDING', 'RUNNING', 'PAUSED')),
        (SELECT min("availableAt") FROM tasks WHERE status = 'QUEUED' AND "availableAt" > $1)
      ) AS at`,
     [now],

@@ -33,7 +33,7 @@ function rejection(fn: () => unknown): ValidationError {
 
 describe('BUILT_IN_TYPES', () => {
   it('lists the executors the conductor runs itself', () => {
-    expect(BUILT_IN_TYPES).toEqual(['noop', 'sleep', 'http']);
+    expect(BUILT_IN_TYPES).toEqual(['noop', 'sleep', 'http', 'signal']);
   });
 });
 
@@ -125,7 +125,7 @@ describe('validateDefinition', () => {
   it.each<{ name: string; steps: StepDraft[] }>([
     { name: 'a single step', steps: [step('a')] },
     { name: `${MAX_STEPS} steps`, steps: maxSteps },
-    { name: 'every built-in type', steps: BUILT_IN_TYPES.map((type) => step(`s_${type}`, { type })) },
+    { name: 'every built-in type', steps: BUILT_IN_TYPES.map((type) => step(`s_${type}`, { type, ...(type === 'signal' ? { input: { name: 'go' } } : {}) })) },
     { name: 'any type with a queue', steps: [step('a', { type: 'Anything at all: 🎉', queue: 'q.x:y-z_1' })] },
     { name: 'a diamond', steps: [step('a'), after('b', 'a'), after('c', 'a'), after('d', 'b', 'c')] },
     { name: 'dependencies declared later', steps: [after('b', 'a'), step('a')] },
@@ -197,8 +197,8 @@ describe('validateDefinition', () => {
     {
       case: 'unknown built-in type',
       steps: [step('a', { type: 'email' })],
-      data: { reason: 'UNKNOWN_BUILT_IN_TYPE', step: 'a', type: 'email', builtInTypes: ['noop', 'sleep', 'http'] },
-      message: 'step "a" has type "email", which is not built in (built-in types: noop, sleep, http); to run it on remote workers, set "queue"',
+      data: { reason: 'UNKNOWN_BUILT_IN_TYPE', step: 'a', type: 'email', builtInTypes: ['noop', 'sleep', 'http', 'signal'] },
+      message: 'step "a" has type "email", which is not built in (built-in types: noop, sleep, http, signal); to run it on remote workers, set "queue"',
     },
     {
       case: 'built-in type with different case',

@@ -31,6 +31,7 @@ function task(status: TaskStatus, extra: Partial<TaskState> = {}): TaskState & {
     workerId: 'w',
     availableAt: null,
     timerAt: null,
+    signalName: null,
     deadlineAt: null,
     queuedAt: null,
     startedAt: NOW,

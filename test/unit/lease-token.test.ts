@@ -44,6 +44,7 @@ describe('lease tokens', () => {
     workerId: 'w',
     availableAt: null,
     timerAt: null,
+    signalName: null,
     deadlineAt: null,
     queuedAt: null,
     startedAt: null,

@@ -51,6 +51,7 @@ function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): 
     workerId: running ? 'w1' : null,
     availableAt: status === 'QUEUED' ? NOW : null,
     timerAt: null,
+    signalName: null,
     deadlineAt: null,
     queuedAt: status === 'QUEUED' ? NOW : null,
     startedAt: running ? NOW : null,
@@ -61,7 +62,7 @@ function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): 
 }
 
 function run(status: RunStatus, extra: Partial<RunState> = {}): RunState {
-  return { id: 'r1', status, input: {}, output: null, error: null, startedAt: null, finishedAt: null, deadlineAt: null, ...extra };
+  return { id: 'r1', status, input: {}, output: null, error: null, startedAt: null, finishedAt: null, deadlineAt: null, pausedAt: null, ...extra };
 }
 
 function ctx(definition: WorkflowDefinition, r: RunState, tasks: TaskState[]): MachineContext {

@@ -42,6 +42,7 @@ function task(type = 'work', input: TaskRecord['input'] = {}): TaskRecord {
     availableAt: null,
     deadlineAt: null,
     timerAt: null,
+    signalName: null,
     createdAt: new Date(T0),
     queuedAt: new Date(T0),
     startedAt: new Date(T0),
@@ -102,6 +103,12 @@ class FakeEngine implements SchedulerEngine {
     this.reports.push(`release ${taskId}`);
     return null;
   }
+  async awaitSignal(taskId: string, _fence: string, _tenantId: string, name: string): Promise<boolean> {
+    this.refuseWhileDown();
+    this.reports.push(`await ${name} ${taskId}`);
+    return true;
+  }
+
   async setTimer(taskId: string, _fence: string, _tenantId: string, when: Date): Promise<boolean> {
     this.refuseWhileDown();
     this.reports.push(`park ${taskId} until +${when.getTime() - T0}`);

@@ -1,5 +1,7 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ValidationError } from '../../domain/errors';
+import type { Json } from '../../domain/glossary';
+import { JSONScalar } from '../scalars';
 import { RUN_EVENTS_PAGE, type Context } from '../context';
 import { RunsArgs, StartRunArgs } from '../inputs/args';
 import { toConnection } from '../types/common.type';
@@ -28,7 +30,7 @@ export class RunResolver {
 
   @Mutation(() => Run, {
     description:
-      'Cancels a PENDING or RUNNING run: unfinished tasks become CANCELLED and their workers get RUN_CANCELLED. ' +
+      'Cancels a PENDING, RUNNING or PAUSED run: unfinished tasks become CANCELLED and their workers get RUN_CANCELLED. ' +
       'A finished run is returned unchanged. NOT_FOUND when the tenant has no such run.',
   })
   async cancelRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
@@ -42,6 +44,42 @@ export class RunResolver {
   })
   async retryRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
     return toRun(await ctx.services.runs.retry(ctx.tenantId, id));
+  }
+
+  @Mutation(() => Run, {
+    description:
+      'Sends the signal `name` to a run: the `signal` step waiting for it completes with `payload` as its output; sent before any step waits, ' +
+      'it is kept and taken, oldest first per name, when a signal step of that name is reached. CONFLICT (`extensions.status`) for a finished run; ' +
+      "BAD_USER_INPUT for a name none of the workflow's signal steps waits for (`extensions.knownNames`); LIMIT_EXCEEDED for a payload over " +
+      'MAX_INPUT_BYTES or deeper than MAX_JSON_DEPTH, or when the run already holds MAX_PENDING_SIGNALS_PER_RUN (100) unconsumed signals; ' +
+      'NOT_FOUND when the tenant has no such run.',
+  })
+  async signalRun(
+    @Arg('id', () => ID, { description: RUN_ID }) id: string,
+    @Arg('name', () => String, { description: 'The signal name, as a signal step\'s input "name" says.' }) name: string,
+    @Arg('payload', () => JSONScalar, { nullable: true, description: 'Any JSON; the output of the step that takes the signal. Default null.' })
+    payload: Json | undefined,
+    @Ctx() ctx: Context,
+  ): Promise<Run> {
+    return toRun(await ctx.services.runs.signal(ctx.tenantId, id, name, payload ?? null));
+  }
+
+  @Mutation(() => Run, {
+    description:
+      'Pauses a PENDING or RUNNING run: PAUSED, nothing new starts (no claims, no timers fire), running attempts finish and their results are kept; ' +
+      "the run's own timeout keeps counting. Pausing a PAUSED run returns it unchanged. CONFLICT for a finished run; NOT_FOUND when the tenant has no such run.",
+  })
+  async pauseRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
+    return toRun(await ctx.services.runs.pause(ctx.tenantId, id));
+  }
+
+  @Mutation(() => Run, {
+    description:
+      'Resumes a PAUSED run where it stopped: steps whose dependencies finished meanwhile start, timers that fell due fire. ' +
+      'A PENDING or RUNNING run is returned unchanged. CONFLICT for a finished run; NOT_FOUND when the tenant has no such run.',
+  })
+  async resumeRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
+    return toRun(await ctx.services.runs.resume(ctx.tenantId, id));
   }
 
   @Query(() => Run, { nullable: true, description: "A run of the tenant by id; null when there is none (another tenant's run is none too)." })

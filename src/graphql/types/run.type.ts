@@ -19,10 +19,14 @@ export const RunStatus = enumOf(RUN_STATUSES);
 registerEnumType(RunStatus, {
   name: 'RunStatus',
   description:
-    'Where a run is: PENDING, then RUNNING, then one of SUCCEEDED, FAILED or CANCELLED (final, until `retryRun` takes a FAILED or CANCELLED run back to RUNNING).',
+    'Where a run is: PENDING, then RUNNING (PAUSED between pauseRun and resumeRun), then one of SUCCEEDED, FAILED or CANCELLED (final, until `retryRun` takes a FAILED or CANCELLED run back to RUNNING).',
   valuesConfig: {
     PENDING: { description: 'Started; no task has been picked up yet.' },
     RUNNING: { description: 'At least one task has been picked up.' },
+    PAUSED: {
+      description:
+        "Paused by `pauseRun`: nothing new starts and no timer fires until `resumeRun`; running attempts finish. The run's own timeout keeps counting.",
+    },
     SUCCEEDED: { description: 'Every step succeeded; `output` holds the results of the final steps.' },
     FAILED: { description: "A step failed after its retries, or the workflow's `timeoutMs` passed; `error` says which and why." },
     CANCELLED: { description: 'Cancelled by `cancelRun`; `error` holds the reason.' },
@@ -263,6 +267,9 @@ export class Run {
   @Field(() => DateTimeScalar, { nullable: true, description: 'When it became SUCCEEDED, FAILED or CANCELLED; null before (and again after retryRun).' })
   finishedAt: Date | null;
 
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When pauseRun paused it; null unless it is PAUSED.' })
+  pausedAt: Date | null;
+
   /** Not fields: what the field resolvers need. */
   workflowId: string;
   tenantId: string;
@@ -307,6 +314,7 @@ export function toRun(row: RunRecord): Run {
     createdAt: row.createdAt,
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
+    pausedAt: row.pausedAt ?? null,
     workflowId: row.workflowId,
     tenantId: row.tenantId,
   };

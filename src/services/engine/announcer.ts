@@ -70,7 +70,8 @@ export class Announcer {
 
   private emitHooks(batch: Batch, hooks: EngineHooks): void {
     const now = batch.now.getTime();
-    const future = batch.wakeAt.filter((at) => at > now);
+    // `now` included: a resumed run's timers that fell due while it was paused fire at once.
+    const future = batch.wakeAt.filter((at) => at >= now);
     if (future.length) hooks.emit('timer:armed', { at: new Date(Math.min(...future)) });
     for (const r of batch.startedRuns) hooks.emit('run:started', { tenantId: r.tenantId, runId: r.id, workflow: r.workflowName, traceparent: r.traceparent });
     for (const { task: t, workerId } of batch.claims) {

@@ -1,4 +1,4 @@
-import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord, TaskRecord } from '../../domain/model';
+import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord, SignalRecord, TaskRecord } from '../../domain/model';
 import type { LeaseRef } from '../../leases/lease-store';
 
 export type AttemptStart = Pick<AttemptRecord, 'taskId' | 'fence' | 'attempt' | 'runId' | 'tenantId' | 'workerId' | 'startedAt'>;
@@ -46,6 +46,10 @@ export interface Batch {
   startedRuns: RunRecord[];
   finishedTasks: { run: RunRecord; task: TaskRecord }[];
   finishedRuns: RunRecord[];
+  /** Signals sent to runs (signalRun), consumed already when a waiting step took them at once. */
+  signalsSent: Omit<SignalRecord, 'seq'>[];
+  /** Pending signals a step's wait consumed now. */
+  signalsConsumed: { id: string; taskId: string; consumedAt: Date }[];
   /** Local executor slots reserved for this batch's eager claims (given back when unused or rolled back). */
   reserved: number;
   /** Eager candidates counted against their tenant's share, by task id (uncounted when not claimed). */
@@ -69,6 +73,8 @@ export function newBatch(now: Date): Batch {
     startedRuns: [],
     finishedTasks: [],
     finishedRuns: [],
+    signalsSent: [],
+    signalsConsumed: [],
     reserved: 0,
     admitted: new Map(),
   };

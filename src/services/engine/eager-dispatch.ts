@@ -18,7 +18,8 @@ export class EagerDispatch {
     const candidates: { runId: string; taskId: string; tenantId: string; type: string }[] = [];
     for (const { run, tasks } of staging.runs) {
       // Runs locked only to answer LEASE_LOST and the like are left alone.
-      if (!staging.changed(run.id) || isTerminalRun(run.status)) continue;
+      // A PAUSED run starts nothing: its ready tasks wait for resume.
+      if (!staging.changed(run.id) || isTerminalRun(run.status) || run.status === 'PAUSED') continue;
       for (const t of tasks) {
         if (t.status === 'QUEUED' && t.queue === null && (t.availableAt === null || t.availableAt <= batch.now)) {
           candidates.push({ runId: run.id, taskId: t.id, tenantId: run.tenantId, type: t.type });

@@ -23,6 +23,7 @@ import { EagerDispatch } from './eager-dispatch';
 import { TransitionKernel, type Loader, type Staging } from './kernel';
 import { claimed, oneRun, runsOfTasks } from './loaders';
 import { Timers } from './timers';
+import { Waits } from './waits';
 
 export interface EngineDeps {
   db: Database;
@@ -68,6 +69,7 @@ export class Engine {
   private readonly kernel: TransitionKernel;
   private readonly results: GroupCommit<Report, TaskRecord>;
   private readonly timers: Timers;
+  private readonly waits: Waits;
   private readonly limits: NonNullable<EngineDeps['limits']>;
 
   constructor(private readonly deps: EngineDeps) {
@@ -79,6 +81,7 @@ export class Engine {
     // its own answer: a stale token in the group gets LEASE_LOST without touching the others.
     this.results = new GroupCommit((reports) => this.recordResults(reports), { maxGroup: MAX_RESULT_GROUP, maxInFlight: deps.groupCommits ?? 4 });
     this.timers = new Timers({ ...deps, kernel: this.kernel });
+    this.waits = new Waits({ ...deps, kernel: this.kernel });
   }
 
   /**
@@ -195,6 +198,26 @@ export class Engine {
   /** Re-runs a FAILED or CANCELLED run from its failed and cancelled steps, keeping succeeded outputs. */
   async retryRun(tenantId: string, runId: string): Promise<RunRecord> {
     return this.onRun(oneRun(this.deps.workflows, runId, tenantId), (run) => decideRetry(run));
+  }
+
+  /** signalRun: delivers a signal to the step waiting for it, or keeps it for the step to come. */
+  signal(tenantId: string, runId: string, name: string, payload: Json): Promise<RunRecord> {
+    return this.waits.signal(tenantId, runId, name, payload);
+  }
+
+  /** A `signal` step's attempt waits: takes a pending signal and succeeds, or parks; false when the attempt is no longer held. */
+  awaitSignal(taskId: string, fence: string, tenantId: string, name: string, timeoutAt: Date | null): Promise<boolean> {
+    return this.waits.awaitSignal(taskId, fence, tenantId, name, timeoutAt);
+  }
+
+  /** pauseRun: nothing new starts until resume; running attempts finish. */
+  pause(tenantId: string, runId: string): Promise<RunRecord> {
+    return this.waits.pause(tenantId, runId);
+  }
+
+  /** resumeRun: the run continues where it stopped. */
+  resume(tenantId: string, runId: string): Promise<RunRecord> {
+    return this.waits.resume(tenantId, runId);
   }
 
   /** Parks a running attempt on a durable timer (a `sleep` step); false when the attempt is no longer held. */

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { applyTransition, isTerminalRun, type Transition } from '../../domain/run-machine';
 import type { WorkflowDefinition } from '../../domain/glossary';
 import type { ExpansionLimits } from '../../domain/templates';
-import type { RunRecord, TaskRecord } from '../../domain/model';
+import type { RunRecord, SignalRecord, TaskRecord } from '../../domain/model';
 import type { Clock } from '../../domain/clock';
 import { numberEvents } from '../../store/events.store';
 import type { Database, Sql } from '../../store/sql';
+import { writeSignals } from '../../store/signals.store';
 import { writeTransition } from '../../store/transition.store';
 import { newBatch, type Batch } from './batch';
 import type { Announcer } from './announcer';
@@ -16,6 +17,8 @@ export interface LockedRun {
   run: RunRecord;
   tasks: TaskRecord[];
   definition: WorkflowDefinition;
+  /** The run's pending signals, oldest first, when the loader read them (signal transitions). */
+  signals?: SignalRecord[];
 }
 
 /** A lease secret for a claim made in memory: 128 random bits, base64url (22 characters), as the claim statement makes them. */
@@ -46,6 +49,11 @@ export class Staging {
     }
   }
 
+  /** The instant of the transaction's transitions. */
+  get now(): Date {
+    return this.batch.now;
+  }
+
   get runs(): LockedRun[] {
     return [...this.byRun.values()];
   }
@@ -69,6 +77,18 @@ export class Staging {
     if (!found || !transition) return false;
     this.apply(found.locked.run.id, transition);
     return true;
+  }
+
+  /** Writes a signal sent to a run with the batch (consumed already when `consumedByTaskId` is set). */
+  sendSignal(signal: Omit<SignalRecord, 'seq'>): void {
+    this.batch.signalsSent.push(signal);
+  }
+
+  /** Marks a pending signal consumed by a task's wait, with the batch; it leaves the run's pending list. */
+  consumeSignal(runId: string, signalId: string, taskId: string): void {
+    this.batch.signalsConsumed.push({ id: signalId, taskId, consumedAt: this.batch.now });
+    const locked = this.byRun.get(runId);
+    if (locked?.signals) locked.signals = locked.signals.filter((s) => s.id !== signalId);
   }
 
   /** Whether a transition of this batch changed the run. */
@@ -125,7 +145,14 @@ export class Staging {
     if (result.run && run.status === 'PENDING' && result.run.status === 'RUNNING') b.startedRuns.push(nextRun);
     if (result.run && isTerminalRun(result.run.status)) b.finishedRuns.push(nextRun);
 
-    const next = { run: nextRun, tasks: nextTasks, definition };
+    // Resumed: timers that fell due while paused fire at the next timer pass, later ones on time.
+    if (transition.kind === 'resume') for (const t of nextTasks) if (t.timerAt) b.wakeAt.push(Math.max(t.timerAt.getTime(), now.getTime()));
+    if (transition.kind === 'awaitSignal') {
+      const parked = byId.get(transition.taskId);
+      if (parked?.timerAt) b.wakeAt.push(parked.timerAt.getTime());
+    }
+
+    const next = { run: nextRun, tasks: nextTasks, definition, signals: current.signals };
     this.byRun.set(run.id, next);
     return next;
   }
@@ -182,12 +209,13 @@ export class TransitionKernel {
   }
 }
 
-function write(sql: Sql, b: Batch): Promise<void> {
-  return writeTransition(sql, {
+async function write(sql: Sql, b: Batch): Promise<void> {
+  await writeTransition(sql, {
     tasks: [...b.tasks.values()],
     runs: [...b.runs.values()],
     events: b.events,
     attemptsStarted: b.attemptsStarted,
     attemptsEnded: b.attemptsEnded,
   });
+  await writeSignals(sql, b.signalsSent, b.signalsConsumed);
 }

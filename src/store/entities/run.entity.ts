@@ -71,4 +71,8 @@ export class RunEntity implements RunRecord {
   /** When the run times out (the workflow's timeoutMs after start or retry). */
   @Column({ type: 'timestamptz', nullable: true })
   deadlineAt: Date | null;
+
+  /** When the run was paused (pauseRun); null unless it is PAUSED. */
+  @Column({ type: 'timestamptz', nullable: true })
+  pausedAt: Date | null;
 }

@@ -88,9 +88,13 @@ export class TaskEntity implements TaskRecord {
   @Column({ type: 'timestamptz', nullable: true })
   deadlineAt: Date | null;
 
-  /** A durable timer on a RUNNING task (a `sleep` step's wake-up). */
+  /** A durable timer on a RUNNING task (a `sleep` step's wake-up, a `signal` step's timeout). */
   @Column({ type: 'timestamptz', nullable: true })
   timerAt: Date | null;
+
+  /** The signal a RUNNING `signal` step waits for (parked: no lease, no slot). */
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  signalName: string | null;
 
   @Column({ type: 'timestamptz' })
   createdAt: Date;
