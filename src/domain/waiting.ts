@@ -7,7 +7,7 @@
 import type { RunStatus, TaskStatus } from './glossary';
 import type { TaskRecord } from './model';
 
-export const WAIT_KINDS = ['DEPENDENCIES', 'NO_WORKER', 'DISPATCH', 'WORKER', 'RETRY_BACKOFF', 'SLEEP'] as const;
+export const WAIT_KINDS = ['DEPENDENCIES', 'NO_WORKER', 'DISPATCH', 'WORKER', 'RETRY_BACKOFF', 'SLEEP', 'SIGNAL', 'RUN_PAUSED'] as const;
 export type WaitKind = (typeof WAIT_KINDS)[number];
 
 /** The last time any worker polled (claimTasks) a queue of a tenant: the `queue_poll` row. */
@@ -34,6 +34,9 @@ export type WaitReason = WaitCommon &
     | { kind: 'WORKER'; workerId: string; leaseExpiresAt: Date | null; deadlineAt: Date | null }
     | { kind: 'RETRY_BACKOFF'; until: Date; error: string | null; attempt: number }
     | { kind: 'SLEEP'; until: Date }
+    /** `until`: the signal step's timeout; null: it waits for as long as it takes. */
+    | { kind: 'SIGNAL'; name: string; until: Date | null }
+    | { kind: 'RUN_PAUSED'; pausedAt: Date | null }
   );
 
 /** Statuses after which a task waits for nothing. */
@@ -53,6 +56,7 @@ export type WaitTask = Pick<
   | 'availableAt'
   | 'deadlineAt'
   | 'timerAt'
+  | 'signalName'
   | 'createdAt'
   | 'queuedAt'
   | 'startedAt'
@@ -61,6 +65,8 @@ export type WaitTask = Pick<
 export interface WaitInput {
   task: WaitTask;
   runStatus: RunStatus;
+  /** When the run was paused (PAUSED runs). */
+  runPausedAt: Date | null;
   /** The step's `dependsOn`, in declaration order. */
   dependsOn: readonly string[];
   /** The status of each task of the run by step key. */
@@ -79,8 +85,13 @@ export function waitReasonOf(input: WaitInput): WaitReason | null {
   const { task, now } = input;
   if (TERMINAL.has(task.status)) return null;
   const common = { taskId: task.id, taskKey: task.key };
+  // A paused run starts nothing and fires no timer until resumeRun: whatever is not running under
+  // a worker or waiting for a signal (delivered while paused too) waits for the resume.
+  const paused = { ...common, since: input.runPausedAt, kind: 'RUN_PAUSED' as const, pausedAt: input.runPausedAt };
+  const isPaused = input.runStatus === 'PAUSED';
   switch (task.status) {
     case 'PENDING':
+      if (isPaused) return paused;
       return {
         ...common,
         since: task.createdAt,
@@ -89,6 +100,7 @@ export function waitReasonOf(input: WaitInput): WaitReason | null {
       };
     case 'QUEUED': {
       const since = task.queuedAt;
+      if (isPaused) return paused;
       if (task.availableAt && task.availableAt.getTime() > now.getTime()) {
         return { ...common, since, kind: 'RETRY_BACKOFF', until: task.availableAt, error: task.error, attempt: task.attempt };
       }
@@ -100,8 +112,14 @@ export function waitReasonOf(input: WaitInput): WaitReason | null {
       return { ...common, since, kind: 'DISPATCH', queue: task.queue, lastPolledAt };
     }
     case 'RUNNING':
+      // A signal step parks its attempt (no lease) until signalRun or its timeout (`timerAt`).
+      if (task.signalName !== null) return { ...common, since: task.startedAt, kind: 'SIGNAL', name: task.signalName, until: task.timerAt };
       // A built-in sleep parks its attempt on a durable timer: it waits for the time, not a worker.
-      if (task.timerAt !== null && task.type === 'sleep') return { ...common, since: task.startedAt, kind: 'SLEEP', until: task.timerAt };
+      if (task.timerAt !== null && task.type === 'sleep') {
+        // A timer due while the run is paused fires on resume.
+        if (isPaused && task.timerAt.getTime() <= now.getTime()) return paused;
+        return { ...common, since: task.startedAt, kind: 'SLEEP', until: task.timerAt };
+      }
       return {
         ...common,
         since: task.startedAt,

@@ -28,6 +28,7 @@ export async function clusterCounts(sql: Sql, at: { now: Date; unpolledSince: Da
      LEFT JOIN queue_poll p ON p."tenantId" = t."tenantId" AND p.queue = t.queue
      WHERE t.status = 'QUEUED' AND t.queue IS NOT NULL AND (t."availableAt" IS NULL OR t."availableAt" <= $1)
        AND (p."lastPolledAt" IS NULL OR p."lastPolledAt" <= $2)
+       AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = t."runId" AND r.status = 'PAUSED')
      GROUP BY t.queue`,
     [at.now, at.unpolledSince],
   );

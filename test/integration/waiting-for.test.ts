@@ -14,13 +14,16 @@ const NO_WORKER_AFTER_MS = 30_000;
 const BACKOFF_MS = 60_000;
 const SLEEP_MS = 5_000;
 const HOUR = 3_600_000;
+const SIGNAL_TIMEOUT_MS = 600_000;
 
 const WAIT = `kind taskId taskKey since until
   ... on DependenciesWait { stepKeys }
   ... on NoWorkerWait { queue lastPolledAt lastWorkerId }
   ... on DispatchWait { queue lastPolledAt }
   ... on WorkerWait { workerId leaseExpiresAt deadlineAt }
-  ... on RetryBackoffWait { error attempt }`;
+  ... on RetryBackoffWait { error attempt }
+  ... on SignalWait { name }
+  ... on RunPausedWait { pausedAt }`;
 const RUN = `query($id: ID!) { run(id: $id) { id status waitingFor { ${WAIT} } tasks { key status waitingFor { ${WAIT} } } } }`;
 const START = `mutation($wf: String!) { startRun(workflow: $wf) { id } }`;
 const CLAIM = `mutation($queue: String!, $max: Int) {
@@ -59,6 +62,15 @@ describe('waitingFor on real runs', () => {
         steps: [
           { key: 'fetch', type: 'fetch', queue: QUEUE, retry: { maxAttempts: 3, initialDelayMs: BACKOFF_MS, backoffFactor: 1, maxDelayMs: BACKOFF_MS } },
           { key: 'report', type: 'noop', dependsOn: ['fetch'] },
+        ],
+      },
+    });
+    await t.ok(`mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { id } }`, {
+      input: {
+        name: 'gate',
+        steps: [
+          { key: 'gate', type: 'signal', input: { name: 'approve', timeoutMs: SIGNAL_TIMEOUT_MS } },
+          { key: 'after', type: 'noop', dependsOn: ['gate'] },
         ],
       },
     });
@@ -153,6 +165,41 @@ describe('waitingFor on real runs', () => {
     }
     expect(wait).toMatchObject({ kind: 'SLEEP', taskKey: 'nap', until: iso(SLEEP_MS), since: iso() });
     await clock.advance(SLEEP_MS);
+    expect((await waitForRun(t, id)).status).toBe('SUCCEEDED');
+    expect((await read(id)).waitingFor).toEqual([]);
+  });
+
+  /** Reads the run until its first wait is of `kind`: a built-in attempt parks in a transition of its own, right after its claim. */
+  const untilFirst = async (id: string, kind: string): Promise<RunView> => {
+    let run = await read(id);
+    for (let i = 0; i < 500 && run.waitingFor[0]?.kind !== kind; i++) {
+      await new Promise((r) => setImmediate(r));
+      run = await read(id);
+    }
+    return run;
+  };
+
+  it('SIGNAL, then RUN_PAUSED while paused (the signal wait goes on), then nothing once resumed and finished', async () => {
+    const id = await start('gate');
+    let run = await untilFirst(id, 'SIGNAL');
+    expect(run.waitingFor).toEqual([
+      { kind: 'SIGNAL', taskId: expect.any(String), taskKey: 'gate', since: iso(), until: iso(SIGNAL_TIMEOUT_MS), name: 'approve' },
+      { kind: 'DEPENDENCIES', taskId: expect.any(String), taskKey: 'after', since: iso(), until: null, stepKeys: ['gate'] },
+    ]);
+
+    const pausedAt = (await t.ok<{ pauseRun: { pausedAt: string } }>(`mutation($id: ID!) { pauseRun(id: $id) { pausedAt } }`, { id })).pauseRun.pausedAt;
+    run = await read(id);
+    expect(run.status).toBe('PAUSED');
+    // A paused run still takes signals: the signal step keeps waiting for one; what follows waits for the resume.
+    expect(run.waitingFor.map((w) => w.kind)).toEqual(['SIGNAL', 'RUN_PAUSED']);
+    expect(run.waitingFor[1]).toEqual({ kind: 'RUN_PAUSED', taskId: expect.any(String), taskKey: 'after', since: pausedAt, until: null, pausedAt });
+
+    await t.ok(`mutation($id: ID!) { signalRun(id: $id, name: "approve", payload: { ok: true }) { id } }`, { id });
+    run = await read(id);
+    expect(run.tasks.map((x) => x.status)).toEqual(['SUCCEEDED', expect.stringMatching(/^(PENDING|QUEUED)$/)]);
+    expect(run.waitingFor).toEqual([{ kind: 'RUN_PAUSED', taskId: expect.any(String), taskKey: 'after', since: pausedAt, until: null, pausedAt }]);
+
+    await t.ok(`mutation($id: ID!) { resumeRun(id: $id) { id } }`, { id });
     expect((await waitForRun(t, id)).status).toBe('SUCCEEDED');
     expect((await read(id)).waitingFor).toEqual([]);
   });

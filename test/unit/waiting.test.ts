@@ -18,6 +18,7 @@ const task = (over: Partial<WaitTask> = {}): WaitTask => ({
   availableAt: at(-5_000),
   deadlineAt: null,
   timerAt: null,
+  signalName: null,
   createdAt: at(-60_000),
   queuedAt: at(-5_000),
   startedAt: null,
@@ -27,6 +28,7 @@ const task = (over: Partial<WaitTask> = {}): WaitTask => ({
 const input = (over: Partial<WaitInput> = {}): WaitInput => ({
   task: task(),
   runStatus: 'RUNNING',
+  runPausedAt: null,
   dependsOn: [],
   statusByKey: new Map(),
   poll: undefined,
@@ -75,6 +77,46 @@ describe('waitReasonOf', () => {
       'RUNNING sleep on its timer: SLEEP',
       { task: task({ status: 'RUNNING', type: 'sleep', queue: null, workerId: 'conductor:r', timerAt: at(1_500), startedAt: at(-1) }) },
       { kind: 'SLEEP', until: at(1_500), since: at(-1) },
+    ],
+    [
+      'RUNNING signal step: SIGNAL with its name and timeout',
+      { task: task({ status: 'RUNNING', type: 'signal', queue: null, signalName: 'approve', timerAt: at(60_000), startedAt: at(-1) }) },
+      { kind: 'SIGNAL', name: 'approve', until: at(60_000), since: at(-1) },
+    ],
+    [
+      'RUNNING signal step without timeout: SIGNAL until null',
+      { task: task({ status: 'RUNNING', type: 'signal', queue: null, signalName: 'approve' }) },
+      { kind: 'SIGNAL', name: 'approve', until: null },
+    ],
+    [
+      'PAUSED run, QUEUED: RUN_PAUSED since the pause',
+      { runStatus: 'PAUSED', runPausedAt: at(-7), poll: poll(1) },
+      { kind: 'RUN_PAUSED', pausedAt: at(-7), since: at(-7) },
+    ],
+    [
+      'PAUSED run, PENDING: RUN_PAUSED',
+      { runStatus: 'PAUSED', runPausedAt: at(-7), task: task({ status: 'PENDING' }), dependsOn: ['a'] },
+      { kind: 'RUN_PAUSED' },
+    ],
+    [
+      'PAUSED run, a running attempt finishes: WORKER',
+      { runStatus: 'PAUSED', runPausedAt: at(-7), task: task({ status: 'RUNNING', workerId: 'w-2' }) },
+      { kind: 'WORKER' },
+    ],
+    [
+      'PAUSED run, a signal wait still takes signals: SIGNAL',
+      { runStatus: 'PAUSED', runPausedAt: at(-7), task: task({ status: 'RUNNING', type: 'signal', signalName: 'go' }) },
+      { kind: 'SIGNAL', name: 'go' },
+    ],
+    [
+      'PAUSED run, sleep not due yet: SLEEP',
+      { runStatus: 'PAUSED', runPausedAt: at(-7), task: task({ status: 'RUNNING', type: 'sleep', timerAt: at(1) }) },
+      { kind: 'SLEEP', until: at(1) },
+    ],
+    [
+      'PAUSED run, sleep due: fires on resume, RUN_PAUSED',
+      { runStatus: 'PAUSED', runPausedAt: at(-7), task: task({ status: 'RUNNING', type: 'sleep', timerAt: NOW }) },
+      { kind: 'RUN_PAUSED', pausedAt: at(-7) },
     ],
   ])('%s', (_name, over, expected) => {
     const reason = waitReasonOf(input(over));

@@ -23,6 +23,7 @@ export async function waitReasonsOf(ctx: Context, runId: string, tasks: readonly
     const reason = waitReasonOf({
       task,
       runStatus: run.status,
+      runPausedAt: run.pausedAt,
       dependsOn: dependsOn.get(task.key) ?? [],
       statusByKey,
       poll: polls[i],

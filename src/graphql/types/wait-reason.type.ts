@@ -17,7 +17,12 @@ registerEnumType(WaitKind, {
     },
     WORKER: { description: 'RUNNING: an attempt is held by a worker (or the conductor, for a built-in step) under a lease (WorkerWait).' },
     RETRY_BACKOFF: { description: 'QUEUED after a failed attempt: the retry delay has not passed yet (RetryBackoffWait.until).' },
-    SLEEP: { description: 'RUNNING a `sleep` step: its durable timer fires at SleepWait.until.' },
+    SLEEP: { description: 'RUNNING a `sleep` step: its durable timer fires at `until`.' },
+    SIGNAL: { description: 'RUNNING a `signal` step: waits for signalRun with its name (SignalWait.name) until `until` (its timeout; null: none).' },
+    RUN_PAUSED: {
+      description:
+        'The run is PAUSED (pauseRun): the task starts (or its due timer fires) only after resumeRun. Running attempts and signal waits go on meanwhile.',
+    },
   },
 });
 
@@ -28,6 +33,8 @@ const TYPE_OF_KIND: Record<DomainWaitKind, string> = {
   WORKER: 'WorkerWait',
   RETRY_BACKOFF: 'RetryBackoffWait',
   SLEEP: 'SleepWait',
+  SIGNAL: 'SignalWait',
+  RUN_PAUSED: 'RunPausedWait',
 };
 
 @InterfaceType({
@@ -55,7 +62,8 @@ export abstract class WaitReason {
   @Field(() => DateTimeScalar, {
     nullable: true,
     description:
-      'When the wait ends by itself: the end of a retry delay (RETRY_BACKOFF), the timer of a sleep (SLEEP). Null when only an event ends it (a dependency finishing, a worker polling or reporting).',
+      'When the wait ends by itself: the end of a retry delay (RETRY_BACKOFF), the timer of a sleep (SLEEP), the timeout of a signal step (SIGNAL). ' +
+      'Null when only an event ends it (a dependency finishing, a worker polling or reporting, a signal without timeout, resumeRun).',
   })
   until?: Date | null;
 }
@@ -120,5 +128,21 @@ export class RetryBackoffWait extends WaitReason {
 @ObjectType({ implements: WaitReason, simpleResolvers: true, description: 'SLEEP: a `sleep` step waits for its durable timer, which fires at `until`.' })
 export class SleepWait extends WaitReason {}
 
+@ObjectType({
+  implements: WaitReason,
+  simpleResolvers: true,
+  description: 'SIGNAL: a `signal` step waits for signalRun with its name, until `until` (its timeout).',
+})
+export class SignalWait extends WaitReason {
+  @Field({ description: 'The signal name to send with signalRun(id, name, payload).' })
+  name: string;
+}
+
+@ObjectType({ implements: WaitReason, simpleResolvers: true, description: 'RUN_PAUSED: the run is PAUSED; resumeRun continues it.' })
+export class RunPausedWait extends WaitReason {
+  @Field(() => DateTimeScalar, { nullable: true, description: 'When the run was paused.' })
+  pausedAt: Date | null;
+}
+
 /** Every concrete type: the schema includes them even where no field names them. */
-export const WAIT_REASON_TYPES = [DependenciesWait, NoWorkerWait, DispatchWait, WorkerWait, RetryBackoffWait, SleepWait];
+export const WAIT_REASON_TYPES = [DependenciesWait, NoWorkerWait, DispatchWait, WorkerWait, RetryBackoffWait, SleepWait, SignalWait, RunPausedWait];
