@@ -1,5 +1,6 @@
 import { QueuePoll1796008663889 } from './1796008663889-QueuePoll';
 import { SignalsAndPause1796009198911 } from './1796009198911-SignalsAndPause';
+import { ChildRuns1796008886353 } from './1796008886353-ChildRuns';
 import { LeaseSecret1796001634583 } from './1796001634583-LeaseSecret';
 import { IdempotencyRequestHash1796000742520 } from './1796000742520-IdempotencyRequestHash';
 import { RetryFaultBudget1795997575674 } from './1795997575674-RetryFaultBudget';
@@ -8,4 +9,4 @@ import { Init1795820925254 } from './1795820925254-Init';
 import type { MigrationInterface } from 'typeorm';
 
 /** Every migration, oldest first. `npm run migration:generate -- <Name>` appends to this list. */
-export const MIGRATIONS: (new () => MigrationInterface)[] = [Init1795820925254, DistributedExecution1795822818150, RetryFaultBudget1795997575674, IdempotencyRequestHash1796000742520, LeaseSecret1796001634583, QueuePoll1796008663889, SignalsAndPause1796009198911];
+export const MIGRATIONS: (new () => MigrationInterface)[] = [Init1795820925254, DistributedExecution1795822818150, RetryFaultBudget1795997575674, IdempotencyRequestHash1796000742520, LeaseSecret1796001634583, QueuePoll1796008663889, ChildRuns1796008886353, SignalsAndPause1796009198911];

@@ -95,6 +95,11 @@ export interface AppOptions {
   wrapBus?: (bus: EventBus) => EventBus;
   /** Resolves the host names of http steps (tests map names to loopback addresses). @default the system resolver */
   httpResolver?: Resolver;
+  /**
+   * Child runs' chained transitions right after a commit; false leaves them all to the sweep, as
+   * a crash between a commit and its follow-up would (crash-recovery tests). @default true
+   */
+  childFollowUps?: boolean;
 }
 
 /** The composition root: builds every component from the config, starts them, and knows how to stop them. */
@@ -232,6 +237,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       random: options.random,
       groupCommits: embedded ? 1 : Math.max(1, Math.min(4, config.databasePoolSize - 2)),
       limits,
+      children: { maxDepth: limits.maxWorkflowDepth, maxActiveRuns: limits.tenantMaxActiveRuns },
+      childFollowUps: options.childFollowUps,
     });
     // eslint-disable-next-line prefer-const -- bound below, once the registry exists; read only at request time
     let metrics: Metrics | undefined;

@@ -59,6 +59,7 @@ export const ENV_VARS = [
   'MAX_OUTPUT_BYTES',
   'MAX_DEFINITION_BYTES',
   'MAX_STEPS_PER_WORKFLOW',
+  'MAX_WORKFLOW_DEPTH',
   'MAX_TEMPLATE_STRING_BYTES',
   'MAX_TEMPLATE_TASK_BYTES',
   // Transports: request sizes, WebSocket caps, browser access, rate limits (docs/LIMITS.md).
@@ -146,6 +147,7 @@ const schema = z.object({
   MAX_OUTPUT_BYTES: int(1_024, 64 * MIB).default(MIB),
   MAX_DEFINITION_BYTES: int(1_024, 64 * MIB).default(MIB),
   MAX_STEPS_PER_WORKFLOW: int(1, 1_000).default(256),
+  MAX_WORKFLOW_DEPTH: int(1, 1_000).default(16),
   MAX_TEMPLATE_STRING_BYTES: int(1_024, 64 * MIB).default(MIB),
   MAX_TEMPLATE_TASK_BYTES: int(1_024, 256 * MIB).default(4 * MIB),
   REQUEST_BODY_MAX_BYTES: int(1_024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
@@ -292,6 +294,8 @@ export interface Config {
   readonly maxDefinitionBytes: number;
   /** Steps of one workflow. @default 256 */
   readonly maxStepsPerWorkflow: number;
+  /** Levels of child runs (`workflow` steps) below a run started by startRun. @default 16 */
+  readonly maxWorkflowDepth: number;
   /** UTF-8 bytes one templated string may expand to. @default 1048576 (1 MiB) */
   readonly maxTemplateStringBytes: number;
   /** UTF-8 bytes a task's whole input may expand to. @default 4194304 (4 MiB) */
@@ -439,6 +443,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
     maxOutputBytes: v.MAX_OUTPUT_BYTES,
     maxDefinitionBytes: v.MAX_DEFINITION_BYTES,
     maxStepsPerWorkflow: v.MAX_STEPS_PER_WORKFLOW,
+    maxWorkflowDepth: v.MAX_WORKFLOW_DEPTH,
     maxTemplateStringBytes: v.MAX_TEMPLATE_STRING_BYTES,
     maxTemplateTaskBytes: v.MAX_TEMPLATE_TASK_BYTES,
     requestBodyMaxBytes: v.REQUEST_BODY_MAX_BYTES,

@@ -18,6 +18,8 @@ export interface Limits {
   readonly maxDefinitionBytes: number;
   /** MAX_STEPS_PER_WORKFLOW: steps of one workflow (a run creates one task per step). */
   readonly maxStepsPerWorkflow: number;
+  /** MAX_WORKFLOW_DEPTH: levels of child runs below a run started by startRun. */
+  readonly maxWorkflowDepth: number;
   /** MAX_TEMPLATE_STRING_BYTES: what one templated string may expand to. */
   readonly maxTemplateStringBytes: number;
   /** MAX_TEMPLATE_TASK_BYTES: what a task's whole input may expand to. */
@@ -107,6 +109,7 @@ export function limitsFromConfig(config: Config): Limits {
     maxOutputBytes: config.maxOutputBytes,
     maxDefinitionBytes: config.maxDefinitionBytes,
     maxStepsPerWorkflow: config.maxStepsPerWorkflow,
+    maxWorkflowDepth: config.maxWorkflowDepth,
     maxTemplateStringBytes: config.maxTemplateStringBytes,
     maxTemplateTaskBytes: config.maxTemplateTaskBytes,
     metricsLabelValuesMax: config.metricsLabelValuesMax,

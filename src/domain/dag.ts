@@ -12,6 +12,9 @@ import { listTemplates } from './templates';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
 export const BUILT_IN_TYPES = ['noop', 'sleep', 'http', 'signal'] as const;
+/** Step types the engine itself carries out, inside its transitions (no executor, no queue): `workflow` starts a child run. */
+export const ENGINE_STEP_TYPES = ['workflow'] as const;
+const STEP_TYPES_WITHOUT_QUEUE: readonly string[] = [...BUILT_IN_TYPES, ...ENGINE_STEP_TYPES];
 
 /** Steps per workflow at most, whatever MAX_STEPS_PER_WORKFLOW says (its upper bound). A run creates one task row per step. */
 export const MAX_STEPS = 1000;
@@ -54,6 +57,7 @@ export type DefinitionErrorReason =
   | 'INVALID_TIMEOUT'
   | 'INVALID_TEMPLATE'
   | 'INVALID_SIGNAL_INPUT'
+  | 'INVALID_STEP_INPUT'
   | 'CYCLE'
   | 'TEMPLATE_REFERENCES_NON_DEPENDENCY';
 
@@ -234,13 +238,20 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
 
 function checkTypeAndQueue(wf: string, step: StepDefinition): void {
   const { key, type, queue } = step;
+  if (type === 'workflow') {
+    if (queue !== null && queue !== undefined) {
+      fail('INVALID_QUEUE', `${wf}: step "${key}" is a workflow step (it starts a child run, no worker runs it): remove its "queue"`, { step: key, queue });
+    }
+    checkWorkflowStepInput(wf, key, step.input);
+    return;
+  }
   if (queue === null || queue === undefined) {
-    if (!(BUILT_IN_TYPES as readonly unknown[]).includes(type)) {
+    if (!STEP_TYPES_WITHOUT_QUEUE.includes(type)) {
       fail(
         'UNKNOWN_BUILT_IN_TYPE',
         `${wf}: step "${key}" has type ${quote(type)}, which is not built in (built-in types: ` +
-          `${BUILT_IN_TYPES.join(', ')}); to run it on remote workers, set "queue" to the queue they claim from`,
-        { step: key, type, builtInTypes: [...BUILT_IN_TYPES] },
+          `${STEP_TYPES_WITHOUT_QUEUE.join(', ')}); to run it on remote workers, set "queue" to the queue they claim from`,
+        { step: key, type, builtInTypes: [...STEP_TYPES_WITHOUT_QUEUE] },
       );
     }
     return;
@@ -278,6 +289,26 @@ function checkSignalInput(wf: string, step: StepDefinition): void {
   if (timeoutMs !== undefined && timeoutMs !== null && !isIntIn(timeoutMs, 1, MAX_DURATION_MS)) bad(`has timeoutMs ${quote(timeoutMs)}`);
   const extra = Object.keys(rest);
   if (extra.length) bad(`has unknown input field(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}`);
+}
+
+/**
+ * A workflow step's input as written: `{ "workflow": "<name>", "version": <n>?, "input": … }`, each
+ * value a literal or a template. Whether the named workflow exists is checked when the step runs
+ * (workflows are registered in any order, and one may start itself): NOT_FOUND then fails the step.
+ */
+function checkWorkflowStepInput(wf: string, key: string, input: Json): void {
+  const problem = (rule: string): never => fail('INVALID_STEP_INPUT', `${wf}: step "${key}" (type workflow) ${rule}`, { step: key });
+  if (typeof input === 'string') return; // one template yielding the whole object
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) problem('needs an input { "workflow": "<name>", "version": <n>?, "input": { … }? }');
+  const { workflow, version, ...rest } = input as Record<string, Json>;
+  const extra = Object.keys(rest).filter((k) => k !== 'input');
+  if (extra.length) problem(`has unknown input field(s) ${extra.map(quote).join(', ')}; use workflow, version and input`);
+  if (typeof workflow !== 'string' || workflow.length === 0) problem('needs "workflow": the name of the workflow to start');
+  const templated = typeof workflow === 'string' && workflow.includes('{{');
+  if (!templated && !WORKFLOW_NAME_PATTERN.test(workflow as string)) problem(`names workflow ${quote(workflow)}, which is not a valid workflow name`);
+  if (version !== undefined && version !== null && typeof version !== 'string' && !isIntIn(version, 1, Number.MAX_SAFE_INTEGER)) {
+    problem(`has "version" ${quote(version)}; use a version number (an integer of at least 1), a template, or leave it out for the latest`);
+  }
 }
 
 function checkRetry(wf: string, step: StepDefinition): void {

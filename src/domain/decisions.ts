@@ -60,11 +60,11 @@ export function decideTimerFired(task: TaskState | undefined, fence: string): Tr
 
 /**
  * A lease expired unrenewed: the attempt fails (retryable), if it still runs under the token the
- * reaper saw. A parked attempt (a sleep on its durable timer) holds no lease to expire; its step
- * timeout still bounds it.
+ * reaper saw. A parked attempt (a sleep on its durable timer, a `workflow` step waiting for its
+ * child run) holds no lease to expire; its step timeout still bounds it.
  */
 export function decideLeaseExpired(task: TaskState | undefined, fence: string): Transition | null {
-  if (!task || task.status !== 'RUNNING' || task.fence !== fence || task.timerAt !== null || task.signalName !== null) return null;
+  if (!task || task.status !== 'RUNNING' || task.fence !== fence || task.timerAt !== null || task.signalName !== null || task.childRunId !== null) return null;
   return { kind: 'failed', taskId: task.id, error: 'The lease expired: the worker stopped heartbeating', retryable: true, failure: 'LEASE_EXPIRED' };
 }
 
@@ -88,9 +88,17 @@ export function decideCancel(run: Pick<RunState, 'status'>, reason: string): Tra
   return isTerminalRun(run.status) ? null : { kind: 'cancel', reason };
 }
 
-export function decideRetry(run: Pick<RunState, 'id' | 'status'>): Transition {
+export function decideRetry(run: Pick<RunState, 'id' | 'status'> & { parentRunId?: string | null }): Transition {
   if (run.status !== 'FAILED' && run.status !== 'CANCELLED') {
     throw new ConflictError(`Run ${run.id} is ${run.status}; only FAILED or CANCELLED runs can be retried`, { runId: run.id, status: run.status });
+  }
+  // Its parent's step already took its end as the attempt's result: retrying the parent starts a new child.
+  if (run.parentRunId) {
+    throw new ConflictError(`Run ${run.id} is a child run of run ${run.parentRunId}; retry the parent run, which starts a new child for its failed step`, {
+      runId: run.id,
+      parentRunId: run.parentRunId,
+      reason: 'CHILD_RUN',
+    });
   }
   return { kind: 'retry' };
 }

@@ -43,6 +43,12 @@ export interface RunRecord {
   deadlineAt: Date | null;
   /** When the run was paused (pauseRun); null unless it is PAUSED. */
   pausedAt: Date | null;
+  /** A child run: the run whose `workflow` step started it; null for a run started by startRun. */
+  parentRunId: string | null;
+  /** A child run: the parent's task (the `workflow` step's attempt) that waits for it. */
+  parentTaskId: string | null;
+  /** Levels of parents above the run: 0 for a run started by startRun, its parent's + 1 for a child. */
+  depth: number;
 }
 
 /** One step of one run. */
@@ -82,6 +88,8 @@ export interface TaskRecord {
   timerAt: Date | null;
   /** The signal a RUNNING `signal` step waits for, parked (no lease, no slot); its timeout is `timerAt` (null: none). */
   signalName: string | null;
+  /** A `workflow` step: the child run its latest attempt started (RUNNING: the one it waits for). */
+  childRunId: string | null;
   createdAt: Date;
   queuedAt: Date | null;
   startedAt: Date | null;

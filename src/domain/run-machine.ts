@@ -7,9 +7,13 @@
  */
 import { coerceError, DomainError, LimitExceededError, TemplateError } from './errors';
 import { maxFaultsOf, type Json, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from './glossary';
-import type { AttemptOutcome, RunEvent, RunRecord, TaskRecord } from './model';
+import type { AttemptOutcome, RunRecord, TaskRecord } from './model';
 import { backoffDelayMs, shouldRetry } from './retry';
-import { checkExpansion, resolveTemplates, type ExpansionLimits } from './templates';
+import { resolveTemplates, type ExpansionLimits } from './templates';
+import type { EventDraft } from './run-plan';
+import { ChildLookupsNeeded, planLaunch, WORKFLOW_STEP_TYPE, type ChildContext, type ChildRunPlan, type ChildWorkflowRef } from './child-runs';
+
+export { planRun, startEvents, type EventDraft, type InitialTask } from './run-plan';
 
 /** What the machine reads and changes of a task: the fields a transition may move. */
 export type TaskState = Pick<
@@ -29,6 +33,7 @@ export type TaskState = Pick<
   | 'availableAt'
   | 'timerAt'
   | 'signalName'
+  | 'childRunId'
   | 'deadlineAt'
   | 'queuedAt'
   | 'startedAt'
@@ -37,9 +42,6 @@ export type TaskState = Pick<
 
 /** What the machine reads and changes of a run. */
 export type RunState = Pick<RunRecord, 'id' | 'status' | 'input' | 'output' | 'error' | 'startedAt' | 'finishedAt' | 'deadlineAt' | 'pausedAt'>;
-
-/** An event before the store numbers it: the run's history entry without its seq, run and time. */
-export type EventDraft = Pick<RunEvent, 'type' | 'status' | 'taskId' | 'taskKey' | 'attempt' | 'data'>;
 
 export interface TransitionResult {
   /** Tasks whose state changed, in their new state. */
@@ -53,6 +55,10 @@ export interface TransitionResult {
   attemptsStarted: { taskId: string; fence: string; attempt: number; workerId: string }[];
   /** Attempts this transition ended, and how. */
   attemptsEnded: { taskId: string; fence: string; outcome: AttemptOutcome; error: string | null }[];
+  /** Child runs `workflow` steps started (written with the transition). */
+  childRuns: ChildRunPlan[];
+  /** Unfinished child runs whose waiting attempt ended otherwise than by them: to cancel. */
+  orphanedChildren: string[];
 }
 
 export interface MachineContext {
@@ -66,6 +72,8 @@ export interface MachineContext {
   limits?: ExpansionLimits;
   /** A new lease secret for each claim made in memory (128 random bits, base64url); injected: the domain does no I/O. */
   newSecret: () => string;
+  /** What starting child runs needs (`workflow` steps); absent: such a step fails, saying so. */
+  children?: ChildContext & { parent: Pick<RunRecord, 'tenantId' | 'depth' | 'traceparent'> };
 }
 
 /** A task the machine knows how to claim: the step's per-attempt bound decides the deadline. */
@@ -75,8 +83,11 @@ export type ClaimableTask = TaskState & { timeoutMs: number | null };
 export type FailureKind = 'FAILED' | 'TIMED_OUT' | 'LEASE_EXPIRED';
 
 export type Transition =
-  | { kind: 'succeeded'; taskId: string; output: Json }
-  | { kind: 'failed'; taskId: string; error: string; retryable: boolean; failure?: FailureKind; reason?: string }
+  /** `childRunId`: the result is the child run's this `workflow` step waited for. */
+  | { kind: 'succeeded'; taskId: string; output: Json; childRunId?: string }
+  | { kind: 'failed'; taskId: string; error: string; retryable: boolean; failure?: FailureKind; reason?: string; childRunId?: string }
+  /** Ready `workflow` steps start their child runs (the sweep, or a run just created). */
+  | { kind: 'launchChildren' }
   /** The holder gives the attempt back unfinished (a worker draining): queued again, not counted. */
   | { kind: 'released'; taskId: string }
   | { kind: 'cancel'; reason: string }
@@ -101,60 +112,6 @@ export class IllegalTransitionError extends DomainError {
   constructor(kind: Transition['kind'], why: string, data: Record<string, unknown> = {}) {
     super(`Illegal transition ${kind}: ${why}`, { kind, ...data });
   }
-}
-
-/** A task a new run starts with, before it has an id. */
-export interface InitialTask {
-  key: string;
-  type: string;
-  queue: string | null;
-  status: 'PENDING' | 'QUEUED';
-  input: Json;
-}
-
-/**
- * Root steps start QUEUED with their input resolved against the run input; the rest wait.
- *
- * @throws TemplateError when a root's template cannot be resolved.
- * @throws LimitExceededError (naming the step) when a root's input would expand past the limits,
- *   or a later step's certainly will: its templates that read the run input alone already do.
- */
-export function planRun(definition: WorkflowDefinition, runInput: Json, limits?: ExpansionLimits): InitialTask[] {
-  return definition.steps.map((step) => {
-    const root = step.dependsOn.length === 0;
-    if (!root) withStep(step.key, () => checkExpansion(step.input, runInput, limits));
-    return {
-      key: step.key,
-      type: step.type,
-      queue: step.queue,
-      status: root ? 'QUEUED' : 'PENDING',
-      // A root's templates can only reference the run input: resolve now, so a missing path is
-      // reported to the caller of startRun instead of failing the run later.
-      input: root ? withStep(step.key, () => resolveTemplates(step.input, { input: runInput, steps: {} }, limits)) : null,
-    };
-  });
-}
-
-/** Runs `fn`, naming the step in a LimitExceededError it throws. */
-function withStep<T>(key: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e: unknown) {
-    if (e instanceof LimitExceededError) {
-      throw new LimitExceededError(`Step "${key}": ${e.message}`, { ...e.data, limit: e.data.limit as string, max: e.data.max as number, step: key });
-    }
-    throw e;
-  }
-}
-
-/** The events a new run starts its history with: the run PENDING, then each ready root QUEUED. */
-export function startEvents(tasks: readonly (Pick<InitialTask, 'key' | 'status'> & { id: string })[]): EventDraft[] {
-  return [
-    { type: 'run.status', status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
-    ...tasks
-      .filter((t) => t.status === 'QUEUED')
-      .map((t): EventDraft => ({ type: 'task.status', status: 'QUEUED', taskId: t.id, taskKey: t.key, attempt: 0, data: null })),
-  ];
 }
 
 const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
@@ -198,6 +155,11 @@ class Working {
   readonly ready: TransitionResult['ready'] = [];
   readonly attemptsStarted: TransitionResult['attemptsStarted'] = [];
   readonly attemptsEnded: TransitionResult['attemptsEnded'] = [];
+  readonly childRuns: ChildRunPlan[] = [];
+  readonly orphanedChildren: string[] = [];
+  readonly missing: { workflows: ChildWorkflowRef[]; rooms: string[] } = { workflows: [], rooms: [] };
+  /** The child run whose result this transition records: its end is no orphan. */
+  reportingChild: string | undefined;
   run: RunState;
   runChanged = false;
 
@@ -217,6 +179,10 @@ class Working {
     if (task.status === 'RUNNING' && patch.status !== undefined && patch.status !== 'RUNNING' && !this.ended.has(task.id)) {
       this.attemptsEnded.push({ taskId: task.id, fence: task.fence, outcome: 'CANCELLED', error: null });
       this.ended.add(task.id);
+    }
+    // A waiting `workflow` attempt that ends otherwise than by its child's result leaves the child an orphan.
+    if (task.status === 'RUNNING' && task.childRunId && patch.status !== undefined && patch.status !== 'RUNNING' && task.childRunId !== this.reportingChild) {
+      this.orphanedChildren.push(task.childRunId);
     }
     Object.assign(task, patch);
     // A step leaving RUNNING waits for no signal any more.
@@ -259,12 +225,15 @@ class Working {
       ready: this.ready,
       attemptsStarted: this.attemptsStarted,
       attemptsEnded: this.attemptsEnded,
+      childRuns: this.childRuns,
+      orphanedChildren: this.orphanedChildren,
     };
   }
 }
 
 export function applyTransition(ctx: MachineContext, transition: Transition): TransitionResult {
   const w = new Working(ctx);
+  if (transition.kind === 'succeeded' || transition.kind === 'failed') w.reportingChild = transition.childRunId;
   switch (transition.kind) {
     case 'succeeded': {
       const task = mustBeRunning(w, transition);
@@ -380,7 +349,8 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
         w.changed.add(task.id);
         w.recordClaim(task, transition.workerId);
       }
-      break;
+      // Eager claims come after the transaction's transitions, which started its children already.
+      return w.result();
     }
     case 'claimed': {
       for (const taskId of transition.taskIds) {
@@ -388,7 +358,8 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
         if (task.status !== 'RUNNING') throw new IllegalTransitionError('claimed', `task ${task.key} is ${task.status}, not claimed`, { taskId });
         w.recordClaim(task, transition.workerId);
       }
-      break;
+      // A claim sees only the tasks it claimed: it starts no children.
+      return w.result();
     }
     case 'awaitSignal': {
       const task = mustBeRunning(w, transition);
@@ -413,8 +384,74 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
       promoteAndSettle(w);
       break;
     }
+    case 'launchChildren':
+      break;
   }
+  // Whatever made `workflow` steps ready (a result, a retry, a delay ending) starts their children now.
+  launchChildren(w);
+  if (w.missing.workflows.length || w.missing.rooms.length) throw new ChildLookupsNeeded(w.missing.workflows, w.missing.rooms);
   return w.result();
+}
+
+/**
+ * Starts the child runs of the run's ready `workflow` tasks (src/domain/child-runs.ts): each
+ * attempt begins RUNNING with `childRunId` and no lease, and waits; or the step fails at once
+ * (refused), or stays QUEUED until its tenant has room.
+ */
+function launchChildren(w: Working): void {
+  const { ctx } = w;
+  for (const task of w.byId.values()) {
+    // A paused run starts nothing: its ready `workflow` steps start their children on resume.
+    if (isTerminalRun(w.run.status) || w.run.status === 'PAUSED') return;
+    const step = w.steps.get(task.key);
+    if (step?.type !== WORKFLOW_STEP_TYPE || task.status !== 'QUEUED' || (task.availableAt !== null && task.availableAt > ctx.now)) continue;
+    const launch = ctx.children
+      ? planLaunch(ctx.children, { id: w.run.id, ...ctx.children.parent }, task, ctx.now, w.missing, ctx.limits)
+      : ({ kind: 'refuse', error: 'Child workflows cannot start here', data: {} } as const);
+    switch (launch.kind) {
+      case 'unknown':
+        break;
+      case 'wait':
+        // No event: the task stays QUEUED, looked at again when the delay ends.
+        Object.assign(task, { availableAt: launch.availableAt });
+        w.changed.add(task.id);
+        w.ready.push({ queue: null, availableAt: launch.availableAt });
+        break;
+      case 'refuse':
+        w.setTask(task, { status: 'FAILED', error: launch.error, finishedAt: ctx.now, availableAt: null }, { error: launch.error, ...launch.data });
+        failRun(w, `Step "${task.key}" failed: ${launch.error}`);
+        return;
+      case 'start': {
+        const { child } = launch;
+        const workerId = `child-run:${child.id}`;
+        Object.assign(task, {
+          status: 'RUNNING',
+          attempt: task.attempt + 1,
+          fence: (BigInt(task.fence) + 1n).toString(),
+          // Nobody holds this attempt: a secret no one was given, so no lease token can finish it.
+          leaseSecret: ctx.newSecret(),
+          workerId,
+          childRunId: child.id,
+          startedAt: ctx.now,
+          availableAt: null,
+          deadlineAt: step.timeoutMs === null ? null : new Date(ctx.now.getTime() + step.timeoutMs),
+        });
+        w.changed.add(task.id);
+        if (w.run.status === 'PENDING') w.setRun({ status: 'RUNNING', startedAt: ctx.now });
+        w.events.push({
+          type: 'task.status',
+          status: 'RUNNING',
+          taskId: task.id,
+          taskKey: task.key,
+          attempt: task.attempt,
+          data: { childRunId: child.id, workflow: child.workflowName, version: child.workflowVersion },
+        });
+        w.attemptsStarted.push({ taskId: task.id, fence: task.fence, attempt: task.attempt, workerId });
+        w.childRuns.push(child);
+        break;
+      }
+    }
+  }
 }
 
 function cancelUnfinished(w: Working): void {

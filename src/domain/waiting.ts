@@ -7,7 +7,7 @@
 import type { RunStatus, TaskStatus } from './glossary';
 import type { TaskRecord } from './model';
 
-export const WAIT_KINDS = ['DEPENDENCIES', 'NO_WORKER', 'DISPATCH', 'WORKER', 'RETRY_BACKOFF', 'SLEEP', 'SIGNAL', 'RUN_PAUSED'] as const;
+export const WAIT_KINDS = ['DEPENDENCIES', 'NO_WORKER', 'DISPATCH', 'WORKER', 'RETRY_BACKOFF', 'SLEEP', 'SIGNAL', 'CHILD_RUN', 'RUN_PAUSED'] as const;
 export type WaitKind = (typeof WAIT_KINDS)[number];
 
 /** The last time any worker polled (claimTasks) a queue of a tenant: the `queue_poll` row. */
@@ -36,6 +36,7 @@ export type WaitReason = WaitCommon &
     | { kind: 'SLEEP'; until: Date }
     /** `until`: the signal step's timeout; null: it waits for as long as it takes. */
     | { kind: 'SIGNAL'; name: string; until: Date | null }
+    | { kind: 'CHILD_RUN'; childRunId: string }
     | { kind: 'RUN_PAUSED'; pausedAt: Date | null }
   );
 
@@ -57,6 +58,7 @@ export type WaitTask = Pick<
   | 'deadlineAt'
   | 'timerAt'
   | 'signalName'
+  | 'childRunId'
   | 'createdAt'
   | 'queuedAt'
   | 'startedAt'
@@ -114,6 +116,8 @@ export function waitReasonOf(input: WaitInput): WaitReason | null {
     case 'RUNNING':
       // A signal step parks its attempt (no lease) until signalRun or its timeout (`timerAt`).
       if (task.signalName !== null) return { ...common, since: task.startedAt, kind: 'SIGNAL', name: task.signalName, until: task.timerAt };
+      // A `workflow` step's attempt waits for the child run it started (which a pause does not stop).
+      if (task.childRunId !== null) return { ...common, since: task.startedAt, kind: 'CHILD_RUN', childRunId: task.childRunId };
       // A built-in sleep parks its attempt on a durable timer: it waits for the time, not a worker.
       if (task.timerAt !== null && task.type === 'sleep') {
         // A timer due while the run is paused fires on resume.

@@ -23,6 +23,8 @@ export interface Services {
 
 /** `Run.events` returns at most this many events per run. */
 export const RUN_EVENTS_PAGE = 1000;
+/** `Run.children` returns at most this many child runs per run. */
+export const RUN_CHILDREN_PAGE = 100;
 
 export interface Loaders {
   /** Keyed by run id and `afterSeq`: a page of runs asking the same `afterSeq` is one query. */
@@ -31,6 +33,7 @@ export interface Loaders {
   taskById: DataLoader<string, TaskRecord | undefined>;
   runById: DataLoader<string, RunRecord | undefined>;
   tasksByRun: DataLoader<string, TaskRecord[]>;
+  childrenByRun: DataLoader<string, RunRecord[]>;
   workflowById: DataLoader<string, WorkflowRecord | undefined>;
   /** The last poll of a queue of the tenant (undefined: never polled). */
   queuePollByQueue: DataLoader<string, QueuePoll | undefined>;
@@ -65,6 +68,7 @@ class LazyLoaders implements Loaders {
   private task?: Loaders['taskById'];
   private run?: Loaders['runById'];
   private tasks?: Loaders['tasksByRun'];
+  private children?: Loaders['childrenByRun'];
   private workflow?: Loaders['workflowById'];
   private polls?: Loaders['queuePollByQueue'];
   private expiries?: Loaders['leaseExpiryByAttempt'];
@@ -112,6 +116,13 @@ class LazyLoaders implements Loaders {
   get tasksByRun(): Loaders['tasksByRun'] {
     return (this.tasks ??= new DataLoader(async (runIds) => {
       const byRun = await this.services.runs.tasksOf(this.tenantId, runIds);
+      return runIds.map((id) => byRun.get(id) ?? []);
+    }));
+  }
+
+  get childrenByRun(): Loaders['childrenByRun'] {
+    return (this.children ??= new DataLoader(async (runIds) => {
+      const byRun = await this.services.runs.childrenOf(this.tenantId, runIds, RUN_CHILDREN_PAGE);
       return runIds.map((id) => byRun.get(id) ?? []);
     }));
   }

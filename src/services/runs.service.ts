@@ -8,11 +8,13 @@ import { ConflictError, NotFoundError, TemplateError, ValidationError } from '..
 import { isUuid } from '../domain/ids';
 import type { Json } from '../domain/glossary';
 import { planRun, startEvents } from '../domain/run-machine';
+import { WORKFLOW_STEP_TYPE } from '../domain/child-runs';
 import { canonicalJson, MAX_SIGNAL_NAME_LENGTH } from '../domain/dag';
 import { listEvents, listEventsOfRuns, numberEvents } from '../store/events.store';
 import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
 import type { Database } from '../store/sql';
 import { attemptsOfTasks } from '../store/attempts.store';
+import { childrenOfRuns } from '../store/children.store';
 import { findTasks, tasksOfRuns } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
 import { traceparentOf, tracer } from '../observability/tracing';
@@ -111,6 +113,7 @@ export class RunsService {
     const events: RunEvent[] = [];
     const ready: (string | null)[] = [];
     let created = false;
+    let startsChildren = false;
     let run: RunRecord;
     try {
       // Single statements, no transaction: the run with its tasks and first events is ONE insert
@@ -158,6 +161,9 @@ export class RunsService {
               deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
               traceparent,
               lastSeq: cursor.lastSeq,
+              parentRunId: null,
+              parentTaskId: null,
+              depth: 0,
             },
             tasks,
             firstEvents,
@@ -166,6 +172,7 @@ export class RunsService {
           if (inserted) {
             events.push(...firstEvents);
             for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
+            startsChildren = plan.some((t) => t.status === 'QUEUED' && t.type === WORKFLOW_STEP_TYPE);
             created = true;
             this.deps.quotas?.started(tenantId, ready.length);
             return inserted;
@@ -188,7 +195,7 @@ export class RunsService {
     span.setAttribute('maestro.run_id', run.id);
     span.end();
     if (created) {
-      await this.deps.engine.announceStart(run, events, ready);
+      await this.deps.engine.announceStart(run, events, ready, startsChildren);
     }
     return run;
   }
@@ -258,6 +265,16 @@ export class RunsService {
     const valid = runIds.filter(isUuid);
     if (valid.length > 0) {
       for (const t of await tasksOfRuns(this.deps.db, tenantId, valid)) byRun.set(t.runId, [...(byRun.get(t.runId) ?? []), t]);
+    }
+    return new Map(runIds.map((id) => [id, byRun.get(id.toLowerCase()) ?? []]));
+  }
+
+  /** Child runs of many runs in one query (the DataLoader batch), oldest first, at most `limit` per run. */
+  async childrenOf(tenantId: string, runIds: readonly string[], limit: number): Promise<Map<string, RunRecord[]>> {
+    const valid = [...new Set(runIds.filter(isUuid).map((id) => id.toLowerCase()))];
+    const byRun = new Map<string, RunRecord[]>();
+    if (valid.length) {
+      for (const r of await childrenOfRuns(this.deps.db, tenantId, valid, limit)) byRun.set(r.parentRunId!, [...(byRun.get(r.parentRunId!) ?? []), r]);
     }
     return new Map(runIds.map((id) => [id, byRun.get(id.toLowerCase()) ?? []]));
   }

@@ -20,6 +20,11 @@ export interface NewRun {
   traceparent: string | null;
   /** Seq of the last of the run's first events. */
   lastSeq: number;
+  /** A child run: its parent run and the task waiting for it; null for startRun's runs. */
+  parentRunId: string | null;
+  parentTaskId: string | null;
+  /** 0 for startRun's runs; the parent's + 1 for a child. */
+  depth: number;
 }
 
 /** The run's columns from `NewRun`, in parameter order ($1 …); its status is PENDING. */
@@ -36,6 +41,9 @@ const NEW_RUN_COLUMNS = every<keyof NewRun>()([
   'deadlineAt',
   'traceparent',
   'lastSeq',
+  'parentRunId',
+  'parentTaskId',
+  'depth',
 ]);
 /** A task's columns from its `NewTask` (and its position in the list). */
 const NEW_TASK_FIELDS = [...every<keyof NewTask>()(['id', 'key', 'type', 'queue', 'status', 'input', 'timeoutMs']), 'position'] as const;

@@ -53,6 +53,8 @@ export async function findTasks(sql: Sql, tenantId: string, taskIds: readonly st
 const NEW_SECRET = `translate(rtrim(encode(substring(sha256((gen_random_uuid()::text || gen_random_uuid()::text)::bytea) from 1 for 16), 'base64'), '='), '+/', '-_')`;
 
 /**
+ * (`workflow` steps are never claimed: the transition that readies one starts its child run.)
+ *
  * (`queue IS NULL` and `queue = $1` are separate statements: `IS NOT DISTINCT FROM` cannot use
  * the ready index, and every claim would scan all queued tasks.)
  *
@@ -80,7 +82,7 @@ export async function claimReadyTasks(
   return sql.rows<TaskRecord>(
     `WITH picked AS (
        SELECT t.id FROM tasks t JOIN runs r ON r.id = t."runId"
-       WHERE t.status = 'QUEUED' AND ${opts.queue === null ? 't.queue IS NULL AND $1::text IS NULL' : 't.queue = $1'} AND t."availableAt" <= $2
+       WHERE t.status = 'QUEUED' AND ${opts.queue === null ? `t.queue IS NULL AND $1::text IS NULL AND t.type <> 'workflow'` : 't.queue = $1'} AND t."availableAt" <= $2
          AND r.status <> 'PAUSED'
          AND ($5::text IS NULL OR t."tenantId" = $5)
          AND ($6::timestamptz IS NULL OR NOT EXISTS (
@@ -124,7 +126,7 @@ export async function claimReadyBuiltIn(
        SELECT t.id, t."tenantId", t."availableAt", coalesce(b.total, $7) AS total, coalesce(b.http, $8) AS http,
          CASE WHEN t.type = 'http' THEN row_number() OVER (PARTITION BY t."tenantId", t.type = 'http' ORDER BY t."availableAt", t.id) ELSE 0 END AS http_rank
        FROM tasks t LEFT JOIN budgets b ON b.tenant = t."tenantId"
-       WHERE t.status = 'QUEUED' AND t.queue IS NULL AND t."availableAt" <= $1
+       WHERE t.status = 'QUEUED' AND t.queue IS NULL AND t."availableAt" <= $1 AND t.type <> 'workflow'
          AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = t."runId" AND p.status = 'PAUSED')
      ), fair AS (
        SELECT id, "availableAt", total, row_number() OVER (PARTITION BY "tenantId" ORDER BY "availableAt", id) AS turn
@@ -170,13 +172,14 @@ export async function dueDeadlines(sql: Sql, now: Date, limit: number): Promise<
 }
 
 /**
- * Running attempts that started before `startedBefore` and are not parked (on a timer or a signal): the
+ * Running attempts that started before `startedBefore`, not parked on a timer, a signal or a
+ * child run (none holds a lease): the
  * candidates for the orphan sweep (attempts whose lease vanished with a Redis flush or a crash
  * between commit and lease grant).
  */
 export async function runningAttempts(sql: Sql, startedBefore: Date, limit: number): Promise<Pick<TaskRecord, 'id' | 'fence' | 'tenantId'>[]> {
   return sql.rows(
-    `SELECT id, fence, "tenantId" FROM tasks WHERE status = 'RUNNING' AND "timerAt" IS NULL AND "signalName" IS NULL AND "startedAt" <= $1 ORDER BY "startedAt" LIMIT $2`,
+    `SELECT id, fence, "tenantId" FROM tasks WHERE status = 'RUNNING' AND "timerAt" IS NULL AND "signalName" IS NULL AND "childRunId" IS NULL AND "startedAt" <= $1 ORDER BY "startedAt" LIMIT $2`,
     [startedBefore, limit],
   );
 }

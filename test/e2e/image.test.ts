@@ -301,6 +301,7 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['MAX_JSON_DEPTH', '1', /must be a number >= 2/],
   ['MAX_OUTPUT_BYTES', '100', /must be a number >= 1024/],
   ['MAX_STEPS_PER_WORKFLOW', '5000', /must be a number <= 1000/],
+  ['MAX_WORKFLOW_DEPTH', '0', /must be a number >= 1/],
   ['MAX_TEMPLATE_STRING_BYTES', '0', /must be a number >= 1024/],
   ['MAX_TEMPLATE_TASK_BYTES', '4MiB', /must be an integer/],
   ['TENANT_MAX_ACTIVE_RUNS', '0', /must be a number >= 1/],

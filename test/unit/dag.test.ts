@@ -197,8 +197,9 @@ describe('validateDefinition', () => {
     {
       case: 'unknown built-in type',
       steps: [step('a', { type: 'email' })],
-      data: { reason: 'UNKNOWN_BUILT_IN_TYPE', step: 'a', type: 'email', builtInTypes: ['noop', 'sleep', 'http', 'signal'] },
-      message: 'step "a" has type "email", which is not built in (built-in types: noop, sleep, http, signal); to run it on remote workers, set "queue"',
+      data: { reason: 'UNKNOWN_BUILT_IN_TYPE', step: 'a', type: 'email', builtInTypes: ['noop', 'sleep', 'http', 'signal', 'workflow'] },
+      message:
+        'step "a" has type "email", which is not built in (built-in types: noop, sleep, http, signal, workflow); to run it on remote workers, set "queue"',
     },
     {
       case: 'built-in type with different case',

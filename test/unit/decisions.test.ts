@@ -32,6 +32,7 @@ function task(status: TaskStatus, extra: Partial<TaskState> = {}): TaskState & {
     availableAt: null,
     timerAt: null,
     signalName: null,
+    childRunId: null,
     deadlineAt: null,
     queuedAt: null,
     startedAt: NOW,

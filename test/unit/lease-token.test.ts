@@ -45,6 +45,7 @@ describe('lease tokens', () => {
     availableAt: null,
     timerAt: null,
     signalName: null,
+    childRunId: null,
     deadlineAt: null,
     queuedAt: null,
     startedAt: null,

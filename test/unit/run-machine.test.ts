@@ -52,6 +52,7 @@ function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): 
     availableAt: status === 'QUEUED' ? NOW : null,
     timerAt: null,
     signalName: null,
+    childRunId: null,
     deadlineAt: null,
     queuedAt: status === 'QUEUED' ? NOW : null,
     startedAt: running ? NOW : null,

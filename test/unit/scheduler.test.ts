@@ -43,6 +43,7 @@ function task(type = 'work', input: TaskRecord['input'] = {}): TaskRecord {
     deadlineAt: null,
     timerAt: null,
     signalName: null,
+    childRunId: null,
     createdAt: new Date(T0),
     queuedAt: new Date(T0),
     startedAt: new Date(T0),

@@ -20,7 +20,20 @@ describe('schema resolvers', () => {
       for (const field of Object.values(type.getFields())) if (field.resolve) wrapped.push(`${type.name}.${field.name}`);
     }
     expect(wrapped.sort()).toEqual(
-      ['Run.events', 'Run.tasks', 'Run.waitingFor', 'Run.workflow', 'Task.attempts', 'Task.traceparent', 'Task.waitingFor', 'TaskLease.task'].sort(),
+      [
+        'Run.children',
+        'Run.events',
+        'Run.parent',
+        'Run.parentTask',
+        'Run.tasks',
+        'Run.waitingFor',
+        'Run.workflow',
+        'Task.attempts',
+        'Task.childRun',
+        'Task.traceparent',
+        'Task.waitingFor',
+        'TaskLease.task',
+      ].sort(),
     );
   });
 });

@@ -44,6 +44,7 @@ function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): 
     availableAt: null,
     timerAt: null,
     signalName: null,
+    childRunId: null,
     deadlineAt: null,
     queuedAt: null,
     startedAt: running ? NOW : null,

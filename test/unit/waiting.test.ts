@@ -19,6 +19,7 @@ const task = (over: Partial<WaitTask> = {}): WaitTask => ({
   deadlineAt: null,
   timerAt: null,
   signalName: null,
+  childRunId: null,
   createdAt: at(-60_000),
   queuedAt: at(-5_000),
   startedAt: null,
@@ -117,6 +118,11 @@ describe('waitReasonOf', () => {
       'PAUSED run, sleep due: fires on resume, RUN_PAUSED',
       { runStatus: 'PAUSED', runPausedAt: at(-7), task: task({ status: 'RUNNING', type: 'sleep', timerAt: NOW }) },
       { kind: 'RUN_PAUSED', pausedAt: at(-7) },
+    ],
+    [
+      'RUNNING workflow step: CHILD_RUN, paused or not',
+      { runStatus: 'PAUSED', task: task({ status: 'RUNNING', type: 'workflow', queue: null, childRunId: 'c1', workerId: 'child-run:c1', startedAt: at(-3) }) },
+      { kind: 'CHILD_RUN', childRunId: 'c1', since: at(-3) },
     ],
   ])('%s', (_name, over, expected) => {
     const reason = waitReasonOf(input(over));

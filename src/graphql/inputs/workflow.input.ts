@@ -37,7 +37,9 @@ export class StepInput {
   })
   key: string;
 
-  @Field({ description: 'noop, sleep or http; with `queue`, any label your workers understand (at most 128 characters).' })
+  @Field({
+    description: 'noop, sleep, http, or workflow (starts a child run; no queue); with `queue`, any label your workers understand (at most 128 characters).',
+  })
   type: string;
 
   @Field(() => String, {
@@ -56,7 +58,7 @@ export class StepInput {
     nullable: true,
     description:
       'The step input, any JSON, with `{{ input.… }}` and `{{ steps.<dependency>.output.… }}` templates. ' +
-      'noop: becomes the output; sleep: `{ "ms": n }`; http: `{ url, method, headers, body, timeoutMs }`. Default `{}`.',
+      'noop: becomes the output; sleep: `{ "ms": n }`; http: `{ url, method, headers, body, timeoutMs }`; workflow: `{ workflow, version?, input? }` (the child run and its input). Default `{}`.',
   })
   input?: Json;
 

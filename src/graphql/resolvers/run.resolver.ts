@@ -2,7 +2,7 @@ import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root
 import { ValidationError } from '../../domain/errors';
 import type { Json } from '../../domain/glossary';
 import { JSONScalar } from '../scalars';
-import { RUN_EVENTS_PAGE, type Context } from '../context';
+import { RUN_CHILDREN_PAGE, RUN_EVENTS_PAGE, type Context } from '../context';
 import { RunsArgs, StartRunArgs } from '../inputs/args';
 import { toConnection } from '../types/common.type';
 import { Run, RunConnection, RunEvent, Task, toRun, toRunEvent, toTask } from '../types/run.type';
@@ -30,7 +30,7 @@ export class RunResolver {
 
   @Mutation(() => Run, {
     description:
-      'Cancels a PENDING, RUNNING or PAUSED run: unfinished tasks become CANCELLED and their workers get RUN_CANCELLED. ' +
+      'Cancels a PENDING, RUNNING or PAUSED run: unfinished tasks become CANCELLED and their workers get RUN_CANCELLED; its unfinished child runs (and theirs) are cancelled too. ' +
       'A finished run is returned unchanged. NOT_FOUND when the tenant has no such run.',
   })
   async cancelRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
@@ -40,7 +40,7 @@ export class RunResolver {
   @Mutation(() => Run, {
     description:
       'Re-runs a FAILED or CANCELLED run from its failed and cancelled steps, each with a fresh retry budget; succeeded steps keep their outputs. ' +
-      'CONFLICT for a run in any other status; NOT_FOUND when the tenant has no such run.',
+      'CONFLICT for a run in any other status, and for a child run (extensions.reason CHILD_RUN: retry its parent, which starts a new child); NOT_FOUND when the tenant has no such run.',
   })
   async retryRun(@Arg('id', () => ID, { description: RUN_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
     return toRun(await ctx.services.runs.retry(ctx.tenantId, id));
@@ -108,6 +108,30 @@ export class RunResolver {
     const row = await ctx.loaders.workflowById.load(run.workflowId);
     if (!row) throw new Error(`workflow ${run.workflowId} of run ${run.id} is missing`);
     return toWorkflow(row);
+  }
+
+  @FieldResolver(() => Run, { nullable: true, description: 'A child run: the run whose `workflow` step started it; null for a run started by startRun.' })
+  async parent(@Root() run: Run, @Ctx() ctx: Context): Promise<Run | null> {
+    if (!run.parentRunId) return null;
+    const row = await ctx.loaders.runById.load(run.parentRunId);
+    return row ? toRun(row) : null;
+  }
+
+  @FieldResolver(() => Task, {
+    nullable: true,
+    description: "A child run: the parent's `workflow` step (its task) that waits for it; null for a run started by startRun.",
+  })
+  async parentTask(@Root() run: Run, @Ctx() ctx: Context): Promise<Task | null> {
+    if (!run.parentTaskId) return null;
+    const row = await ctx.loaders.taskById.load(run.parentTaskId);
+    return row ? toTask(row) : null;
+  }
+
+  @FieldResolver(() => [Run], {
+    description: `The child runs its \`workflow\` steps started (retries included), oldest first, at most ${RUN_CHILDREN_PAGE}. Cancelling this run cancels the unfinished ones.`,
+  })
+  async children(@Root() run: Run, @Ctx() ctx: Context): Promise<Run[]> {
+    return (await ctx.loaders.childrenByRun.load(run.id)).map(toRun);
   }
 
   @FieldResolver(() => [Task], { description: 'The tasks in step declaration order.' })

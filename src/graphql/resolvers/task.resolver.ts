@@ -1,6 +1,6 @@
 import { Ctx, FieldResolver, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
-import { Task, TaskAttempt, toAttempt } from '../types/run.type';
+import { Run, Task, TaskAttempt, toAttempt, toRun } from '../types/run.type';
 import { WaitReason } from '../types/wait-reason.type';
 import { waitReasonsOf } from './wait-reasons';
 
@@ -12,6 +12,17 @@ export class TaskResolver {
   })
   async traceparent(@Root() task: Task, @Ctx() ctx: Context): Promise<string | null> {
     return (await ctx.loaders.runById.load(task.runId))?.traceparent ?? null;
+  }
+
+  @FieldResolver(() => Run, {
+    nullable: true,
+    description:
+      'A `workflow` step: the child run its latest attempt started (while the task is RUNNING, the run it waits for; a retry starts a new one). Null for other steps and before the first attempt.',
+  })
+  async childRun(@Root() task: Task, @Ctx() ctx: Context): Promise<Run | null> {
+    if (!task.childRunId) return null;
+    const row = await ctx.loaders.runById.load(task.childRunId);
+    return row ? toRun(row) : null;
   }
 
   @FieldResolver(() => [TaskAttempt], { description: 'Every attempt, oldest first: who held it, when, how it ended.' })

@@ -183,6 +183,9 @@ export class Task {
 
   /** Not a field: the row, for what field resolvers compute from it (`waitingFor`). */
   row?: TaskRecord;
+
+  /** Not a field: Task.childRun resolves it. */
+  childRunId: string | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'The right to execute one attempt of a task until leaseExpiresAt; renew it with renewLease.' })
@@ -270,9 +273,16 @@ export class Run {
   @Field(() => DateTimeScalar, { nullable: true, description: 'When pauseRun paused it; null unless it is PAUSED.' })
   pausedAt: Date | null;
 
+  @Field(() => Int, {
+    description: "Levels of parent runs above it: 0 for a run started by startRun, its parent's depth + 1 for a child run (at most MAX_WORKFLOW_DEPTH).",
+  })
+  depth: number;
+
   /** Not fields: what the field resolvers need. */
   workflowId: string;
   tenantId: string;
+  parentRunId: string | null;
+  parentTaskId: string | null;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'A run and its cursor in the runs listing.' })
@@ -315,8 +325,11 @@ export function toRun(row: RunRecord): Run {
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
     pausedAt: row.pausedAt ?? null,
+    depth: row.depth,
     workflowId: row.workflowId,
     tenantId: row.tenantId,
+    parentRunId: row.parentRunId,
+    parentTaskId: row.parentTaskId,
   };
 }
 
@@ -340,6 +353,7 @@ export function toTask(row: TaskRecord): Task {
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
     row,
+    childRunId: row.childRunId,
   };
 }
 

@@ -19,6 +19,7 @@ registerEnumType(WaitKind, {
     RETRY_BACKOFF: { description: 'QUEUED after a failed attempt: the retry delay has not passed yet (RetryBackoffWait.until).' },
     SLEEP: { description: 'RUNNING a `sleep` step: its durable timer fires at `until`.' },
     SIGNAL: { description: 'RUNNING a `signal` step: waits for signalRun with its name (SignalWait.name) until `until` (its timeout; null: none).' },
+    CHILD_RUN: { description: 'RUNNING a `workflow` step: waits for the child run it started (ChildRunWait.childRunId) to finish.' },
     RUN_PAUSED: {
       description:
         'The run is PAUSED (pauseRun): the task starts (or its due timer fires) only after resumeRun. Running attempts and signal waits go on meanwhile.',
@@ -34,6 +35,7 @@ const TYPE_OF_KIND: Record<DomainWaitKind, string> = {
   RETRY_BACKOFF: 'RetryBackoffWait',
   SLEEP: 'SleepWait',
   SIGNAL: 'SignalWait',
+  CHILD_RUN: 'ChildRunWait',
   RUN_PAUSED: 'RunPausedWait',
 };
 
@@ -138,6 +140,12 @@ export class SignalWait extends WaitReason {
   name: string;
 }
 
+@ObjectType({ implements: WaitReason, simpleResolvers: true, description: 'CHILD_RUN: a `workflow` step waits for its child run to finish.' })
+export class ChildRunWait extends WaitReason {
+  @Field(() => ID, { description: 'The child run (`run(id:)`, or `Task.childRun`): its own `waitingFor` says what it waits for.' })
+  childRunId: string;
+}
+
 @ObjectType({ implements: WaitReason, simpleResolvers: true, description: 'RUN_PAUSED: the run is PAUSED; resumeRun continues it.' })
 export class RunPausedWait extends WaitReason {
   @Field(() => DateTimeScalar, { nullable: true, description: 'When the run was paused.' })
@@ -145,4 +153,14 @@ export class RunPausedWait extends WaitReason {
 }
 
 /** Every concrete type: the schema includes them even where no field names them. */
-export const WAIT_REASON_TYPES = [DependenciesWait, NoWorkerWait, DispatchWait, WorkerWait, RetryBackoffWait, SleepWait, SignalWait, RunPausedWait];
+export const WAIT_REASON_TYPES = [
+  DependenciesWait,
+  NoWorkerWait,
+  DispatchWait,
+  WorkerWait,
+  RetryBackoffWait,
+  SleepWait,
+  SignalWait,
+  ChildRunWait,
+  RunPausedWait,
+];

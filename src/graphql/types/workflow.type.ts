@@ -33,7 +33,7 @@ export class Step {
   @Field({ description: 'Unique in the workflow; templates refer to it as `steps.<key>.output`.' })
   key: string;
 
-  @Field({ description: 'A built-in type (noop, sleep, http) or, with a queue, a label for remote workers.' })
+  @Field({ description: 'A built-in type (noop, sleep, http, workflow) or, with a queue, a label for remote workers.' })
   type: string;
 
   @Field(() => String, { nullable: true, description: 'Remote workers claim this step from this queue.' })

@@ -1,3 +1,4 @@
+import type { ChildRunPlan } from '../../domain/child-runs';
 import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord, SignalRecord, TaskRecord } from '../../domain/model';
 import type { LeaseRef } from '../../leases/lease-store';
 
@@ -50,6 +51,12 @@ export interface Batch {
   signalsSent: Omit<SignalRecord, 'seq'>[];
   /** Pending signals a step's wait consumed now. */
   signalsConsumed: { id: string; taskId: string; consumedAt: Date }[];
+  /** Child runs the transitions started (`workflow` steps): inserted with the batch. */
+  childRuns: ChildRunPlan[];
+  /** Unfinished child runs whose parent's attempt stopped waiting for them: cancelled after commit. */
+  orphanedChildren: string[];
+  /** Runs with ready `workflow` steps no transition of theirs looked at yet (children just created): launched after commit. */
+  launch: string[];
   /** Local executor slots reserved for this batch's eager claims (given back when unused or rolled back). */
   reserved: number;
   /** Eager candidates counted against their tenant's share, by task id (uncounted when not claimed). */
@@ -75,6 +82,9 @@ export function newBatch(now: Date): Batch {
     finishedRuns: [],
     signalsSent: [],
     signalsConsumed: [],
+    childRuns: [],
+    orphanedChildren: [],
+    launch: [],
     reserved: 0,
     admitted: new Map(),
   };

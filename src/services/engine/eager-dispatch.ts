@@ -1,3 +1,4 @@
+import { WORKFLOW_STEP_TYPE } from '../../domain/child-runs';
 import { isTerminalRun } from '../../domain/run-machine';
 import type { LocalDispatch } from '../../scheduler/ports';
 import type { Batch } from './batch';
@@ -21,7 +22,7 @@ export class EagerDispatch {
       // A PAUSED run starts nothing: its ready tasks wait for resume.
       if (!staging.changed(run.id) || isTerminalRun(run.status) || run.status === 'PAUSED') continue;
       for (const t of tasks) {
-        if (t.status === 'QUEUED' && t.queue === null && (t.availableAt === null || t.availableAt <= batch.now)) {
+        if (t.status === 'QUEUED' && t.queue === null && t.type !== WORKFLOW_STEP_TYPE && (t.availableAt === null || t.availableAt <= batch.now)) {
           candidates.push({ runId: run.id, taskId: t.id, tenantId: run.tenantId, type: t.type });
         }
       }

@@ -24,6 +24,8 @@ import { TransitionKernel, type Loader, type Staging } from './kernel';
 import { claimed, oneRun, runsOfTasks } from './loaders';
 import { Timers } from './timers';
 import { Waits } from './waits';
+import { ChildRuns } from './child-runs';
+import type { ChildLimits } from './child-lookups';
 
 export interface EngineDeps {
   db: Database;
@@ -41,6 +43,10 @@ export interface EngineDeps {
   groupCommits?: number;
   /** Output size and depth, template expansion. @default the configuration defaults */
   limits?: Pick<Limits, 'maxJsonDepth' | 'maxOutputBytes' | 'maxTemplateStringBytes' | 'maxTemplateTaskBytes'>;
+  /** MAX_WORKFLOW_DEPTH and TENANT_MAX_ACTIVE_RUNS for child runs. @default DEFAULT_CHILD_LIMITS */
+  children?: ChildLimits;
+  /** Child runs' chained transitions right after each commit; false: the sweep alone applies them. @default true */
+  childFollowUps?: boolean;
 }
 
 /** A holder's result for one attempt, as workers and built-in executors report it. */
@@ -70,13 +76,24 @@ export class Engine {
   private readonly results: GroupCommit<Report, TaskRecord>;
   private readonly timers: Timers;
   private readonly waits: Waits;
+  private readonly children: ChildRuns;
   private readonly limits: NonNullable<EngineDeps['limits']>;
 
   constructor(private readonly deps: EngineDeps) {
     const eager = deps.local ? new EagerDispatch(deps.local) : null;
     const announcer = new Announcer({ bus: deps.bus, leases: deps.leases, hooks: deps.hooks, eager, onPublishError: deps.onPublishError });
     this.limits = deps.limits ?? DEFAULT_ENGINE_LIMITS;
-    this.kernel = new TransitionKernel({ db: deps.db, clock: deps.clock, announcer, eager, random: deps.random ?? Math.random, limits: this.limits });
+    this.kernel = new TransitionKernel({
+      db: deps.db,
+      clock: deps.clock,
+      announcer,
+      eager,
+      random: deps.random ?? Math.random,
+      limits: this.limits,
+      children: deps.children,
+      afterCommit: deps.childFollowUps === false ? undefined : (batch) => this.children.afterCommit(batch),
+    });
+    this.children = new ChildRuns({ db: deps.db, workflows: deps.workflows, kernel: this.kernel, limits: this.limits, onError: deps.onPublishError });
     // Results arriving together (many workers completing at once) commit together; each keeps
     // its own answer: a stale token in the group gets LEASE_LOST without touching the others.
     this.results = new GroupCommit((reports) => this.recordResults(reports), { maxGroup: MAX_RESULT_GROUP, maxInFlight: deps.groupCommits ?? 4 });
@@ -226,8 +243,9 @@ export class Engine {
   }
 
   /** One pass over everything time-driven; how many transitions it applied. */
-  fireDue(limit = 100): Promise<number> {
-    return this.timers.fireDue(limit);
+  async fireDue(limit = 100): Promise<number> {
+    const fired = await this.timers.fireDue(limit);
+    return fired + (await this.children.sweep(this.deps.clock.now(), limit));
   }
 
   /** When the scheduler next has something to do. */
@@ -235,10 +253,12 @@ export class Engine {
     return this.timers.nextWakeAt();
   }
 
-  /** Announces a run just created (its start is one insert, no lock to take): its first events, ready roots, deadline. */
-  async announceStart(run: RunRecord, events: RunEvent[], readyQueues: (string | null)[]): Promise<void> {
+  /** Announces a run just created (its start is one insert, no lock to take): its first events, ready roots, deadline; `startsChildren`: it has ready `workflow` steps. */
+  async announceStart(run: RunRecord, events: RunEvent[], readyQueues: (string | null)[], startsChildren = false): Promise<void> {
     const batch = newBatch(run.createdAt);
     batch.createdRuns.push(run);
+    // Its ready `workflow` steps start their children in the run's first transition.
+    if (startsChildren) batch.launch.push(run.id);
     batch.events.push(...events);
     batch.ready.push(...readyQueues);
     if (run.deadlineAt) batch.wakeAt.push(run.deadlineAt.getTime());

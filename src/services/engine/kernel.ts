@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ChildLookupsNeeded, WORKFLOW_STEP_TYPE } from '../../domain/child-runs';
 import { applyTransition, isTerminalRun, type Transition } from '../../domain/run-machine';
 import type { WorkflowDefinition } from '../../domain/glossary';
 import type { ExpansionLimits } from '../../domain/templates';
@@ -7,7 +8,9 @@ import type { Clock } from '../../domain/clock';
 import { numberEvents } from '../../store/events.store';
 import type { Database, Sql } from '../../store/sql';
 import { writeSignals } from '../../store/signals.store';
+import { insertRun } from '../../store/runs.store';
 import { writeTransition } from '../../store/transition.store';
+import { ChildLookups, DEFAULT_CHILD_LIMITS, type ChildLimits } from './child-lookups';
 import { newBatch, type Batch } from './batch';
 import type { Announcer } from './announcer';
 import type { EagerDispatch } from './eager-dispatch';
@@ -41,7 +44,9 @@ export class Staging {
     private readonly random: () => number,
     /** Lease lengths of claims: the claim statement's (its caller's choice) and eager ones (the executors'). */
     private readonly leaseMs: { claimed: number; eager: number },
-    private readonly limits?: ExpansionLimits,
+    private readonly limits: ExpansionLimits | undefined,
+    /** The workflows and quota room child runs need, read in this transaction. */
+    private readonly lookups: ChildLookups,
   ) {
     for (const l of locked) {
       this.byRun.set(l.run.id, l);
@@ -107,7 +112,8 @@ export class Staging {
     const { run, tasks, definition } = current;
     const b = this.batch;
     const now = b.now;
-    const result = applyTransition({ definition, run, tasks, now, random: this.random, limits: this.limits, newSecret }, transition);
+    const children = this.lookups.context(run);
+    const result = applyTransition({ definition, run, tasks, now, random: this.random, limits: this.limits, newSecret, children }, transition);
 
     const cursor = { runId: run.id, tenantId: run.tenantId, workflowName: run.workflowName, lastSeq: run.lastSeq };
     b.events.push(...numberEvents(cursor, result.events, now));
@@ -127,8 +133,20 @@ export class Staging {
       const lease = { taskId: a.taskId, fence: a.fence, tenantId: run.tenantId };
       (byId.get(a.taskId)?.status === 'CANCELLED' ? b.revoke : b.release).push(lease);
     }
+    // A `workflow` step's attempt waits for its child run: no lease, no claim to hand over.
+    const waiting = new Set(result.childRuns.map((c) => c.parentTaskId));
+    for (const c of result.childRuns) {
+      b.childRuns.push(c);
+      if (c.deadlineAt) b.wakeAt.push(c.deadlineAt.getTime());
+      if (c.tasks.some((t) => t.status === 'QUEUED' && t.type === WORKFLOW_STEP_TYPE)) b.launch.push(c.id);
+    }
+    b.orphanedChildren.push(...result.orphanedChildren);
     for (const a of result.attemptsStarted) {
       const task = byId.get(a.taskId)!;
+      if (waiting.has(a.taskId)) {
+        if (task.deadlineAt) b.wakeAt.push(task.deadlineAt.getTime());
+        continue;
+      }
       const eager = transition.kind === 'claim';
       b.claims.push({ task, workerId: a.workerId, eager, leaseMs: eager ? this.leaseMs.eager : this.leaseMs.claimed });
       if (task.deadlineAt) b.wakeAt.push(task.deadlineAt.getTime());
@@ -166,7 +184,17 @@ export interface KernelDeps {
   random: () => number;
   /** Template expansion limits of the transitions. @default DEFAULT_EXPANSION_LIMITS */
   limits?: ExpansionLimits;
+  /** MAX_WORKFLOW_DEPTH and TENANT_MAX_ACTIVE_RUNS for child runs. @default DEFAULT_CHILD_LIMITS */
+  children?: ChildLimits;
+  /**
+   * After a batch committed and was announced: the chained transitions of child runs (start the
+   * children of runs just created, complete a parent's step, cancel orphans). Must not throw.
+   */
+  afterCommit?: (batch: Batch) => Promise<void>;
 }
+
+/** Decide passes of one transaction at most: each loads what the previous one lacked (child workflows, quota room). */
+const MAX_DECIDE_PASSES = 4;
 
 /**
  * The one way state changes: lock the runs (`load`), let `decide` apply transitions through the
@@ -186,12 +214,26 @@ export class TransitionKernel {
     try {
       value = await db.transaction(async (sql) => {
         eager?.giveBack(batch);
-        batch = newBatch(now);
-        const staging = new Staging(batch, await load(sql, now), this.deps.random, { claimed: claimLeaseMs, eager: eager?.leaseMs ?? 0 }, this.deps.limits);
-        const decided = decide(staging);
-        eager?.claim(batch, staging);
-        await write(sql, batch);
-        return decided;
+        const locked = await load(sql, now);
+        const lookups = new ChildLookups(this.deps.children ?? DEFAULT_CHILD_LIMITS);
+        // A transition that starts a child run needs its workflow and its tenant's room: the
+        // first pass says which, they are read under the same locks, and the pass runs again.
+        for (let pass = 1; ; pass++) {
+          batch = newBatch(now);
+          lookups.reset();
+          const staging = new Staging(batch, locked, this.deps.random, { claimed: claimLeaseMs, eager: eager?.leaseMs ?? 0 }, this.deps.limits, lookups);
+          let decided: T;
+          try {
+            decided = decide(staging);
+          } catch (e: unknown) {
+            if (!(e instanceof ChildLookupsNeeded) || pass >= MAX_DECIDE_PASSES) throw e;
+            await lookups.load(sql, e);
+            continue;
+          }
+          eager?.claim(batch, staging);
+          await write(sql, batch);
+          return decided;
+        }
       });
     } catch (e: unknown) {
       eager?.giveBack(batch);
@@ -200,12 +242,15 @@ export class TransitionKernel {
     // Committed: nothing from here on may fail the caller (a grouped completion would apply its
     // results again one by one), so the announcer reports its faults instead of throwing.
     const expiries = await this.deps.announcer.announce(batch);
+    await this.deps.afterCommit?.(batch);
     return { value, expiries };
   }
 
   /** Announces a batch committed outside a transaction (a run's start is one insert). */
-  announce(batch: Batch): Promise<ReadonlyMap<string, Date>> {
-    return this.deps.announcer.announce(batch);
+  async announce(batch: Batch): Promise<ReadonlyMap<string, Date>> {
+    const expiries = await this.deps.announcer.announce(batch);
+    await this.deps.afterCommit?.(batch);
+    return expiries;
   }
 }
 
@@ -218,4 +263,16 @@ async function write(sql: Sql, b: Batch): Promise<void> {
     attemptsEnded: b.attemptsEnded,
   });
   await writeSignals(sql, b.signalsSent, b.signalsConsumed);
+  // The child runs the parents' attempts now wait for, each with its tasks and first events in
+  // one insert (as startRun's): one transaction, so neither exists without the other.
+  for (const c of b.childRuns) {
+    const cursor = { runId: c.id, tenantId: c.tenantId, workflowName: c.workflowName, lastSeq: 0 };
+    const events = numberEvents(cursor, c.events, b.now);
+    const { tasks, events: _drafts, ...run } = c;
+    const row = await insertRun(sql, { ...run, idempotencyKey: null, requestHash: null, lastSeq: cursor.lastSeq }, tasks, events, null);
+    if (!row) throw new Error(`child run ${c.id} was not inserted`);
+    b.createdRuns.push(row);
+    b.events.push(...events);
+    for (const t of tasks) if (t.status === 'QUEUED') b.ready.push(t.queue);
+  }
 }

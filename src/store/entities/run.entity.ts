@@ -12,6 +12,10 @@ import { WorkflowEntity } from './workflow.entity';
 @Index('IDX_runs_deadline', ['deadlineAt'], { where: `"deadlineAt" IS NOT NULL` })
 // Unfinished runs (the runs-active gauge) without scanning history.
 @Index('IDX_runs_active', ['status'], { where: `"status" IN ('PENDING', 'RUNNING')` })
+// A run's children, oldest first (Run.children).
+@Index('IDX_runs_parent', ['parentRunId', 'createdAt'], { where: `"parentRunId" IS NOT NULL` })
+// Unfinished child runs by the task that waits for them (the sweep that cancels orphans).
+@Index('IDX_runs_active_children', ['parentTaskId'], { where: `"parentTaskId" IS NOT NULL AND "status" IN ('PENDING', 'RUNNING')` })
 export class RunEntity implements RunRecord {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -75,4 +79,16 @@ export class RunEntity implements RunRecord {
   /** When the run was paused (pauseRun); null unless it is PAUSED. */
   @Column({ type: 'timestamptz', nullable: true })
   pausedAt: Date | null;
+
+  /** A child run: the run whose `workflow` step started it. */
+  @Column({ type: 'uuid', nullable: true })
+  parentRunId: string | null;
+
+  /** A child run: the parent's task that waits for it. */
+  @Column({ type: 'uuid', nullable: true })
+  parentTaskId: string | null;
+
+  /** Levels of parents above the run (0: started by startRun). */
+  @Column({ type: 'int', default: 0 })
+  depth: number;
 }

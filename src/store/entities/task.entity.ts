@@ -12,6 +12,8 @@ import { RunEntity } from './run.entity';
 // Running attempts by deadline (step timeouts) and by start (the orphan sweep).
 @Index('IDX_tasks_deadline', ['deadlineAt'], { where: `"deadlineAt" IS NOT NULL` })
 @Index('IDX_tasks_running', ['startedAt'], { where: `"status" = 'RUNNING'` })
+// `workflow` steps waiting for their child run (the sweep that completes them when a child ended).
+@Index('IDX_tasks_child_waiting', ['childRunId'], { where: `"status" = 'RUNNING' AND "childRunId" IS NOT NULL` })
 export class TaskEntity implements TaskRecord {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -95,6 +97,10 @@ export class TaskEntity implements TaskRecord {
   /** The signal a RUNNING `signal` step waits for (parked: no lease, no slot). */
   @Column({ type: 'varchar', length: 128, nullable: true })
   signalName: string | null;
+
+  /** A `workflow` step: the child run its latest attempt started. */
+  @Column({ type: 'uuid', nullable: true })
+  childRunId: string | null;
 
   @Column({ type: 'timestamptz' })
   createdAt: Date;
