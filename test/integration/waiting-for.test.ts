@@ -23,6 +23,7 @@ const WAIT = `kind taskId taskKey since until
   ... on WorkerWait { workerId leaseExpiresAt deadlineAt }
   ... on RetryBackoffWait { error attempt }
   ... on SignalWait { name }
+  ... on ChildRunWait { childRunId }
   ... on RunPausedWait { pausedAt }`;
 const RUN = `query($id: ID!) { run(id: $id) { id status waitingFor { ${WAIT} } tasks { key status waitingFor { ${WAIT} } } } }`;
 const START = `mutation($wf: String!) { startRun(workflow: $wf) { id } }`;
@@ -73,6 +74,9 @@ describe('waitingFor on real runs', () => {
           { key: 'after', type: 'noop', dependsOn: ['gate'] },
         ],
       },
+    });
+    await t.ok(`mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { id } }`, {
+      input: { name: 'parent', steps: [{ key: 'call', type: 'workflow', input: { workflow: 'gate' } }] },
     });
     await t.ok(`mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { id } }`, {
       input: { name: 'nap', steps: [{ key: 'nap', type: 'sleep', input: { ms: SLEEP_MS } }] },
@@ -200,6 +204,18 @@ describe('waitingFor on real runs', () => {
     expect(run.waitingFor).toEqual([{ kind: 'RUN_PAUSED', taskId: expect.any(String), taskKey: 'after', since: pausedAt, until: null, pausedAt }]);
 
     await t.ok(`mutation($id: ID!) { resumeRun(id: $id) { id } }`, { id });
+    expect((await waitForRun(t, id)).status).toBe('SUCCEEDED');
+    expect((await read(id)).waitingFor).toEqual([]);
+  });
+
+  it('CHILD_RUN: a workflow step waits for its child run, whose own waitingFor says why', async () => {
+    const id = await start('parent');
+    const run = await untilFirst(id, 'CHILD_RUN');
+    const wait = run.waitingFor[0]!;
+    expect(wait).toMatchObject({ kind: 'CHILD_RUN', taskKey: 'call', since: iso(), until: null, childRunId: expect.any(String) });
+    const child = await untilFirst(wait['childRunId'] as string, 'SIGNAL');
+    expect(child.waitingFor.map((w) => w.kind)).toEqual(['SIGNAL', 'DEPENDENCIES']);
+    await t.ok(`mutation($id: ID!) { signalRun(id: $id, name: "approve") { id } }`, { id: child.id });
     expect((await waitForRun(t, id)).status).toBe('SUCCEEDED');
     expect((await read(id)).waitingFor).toEqual([]);
   });
