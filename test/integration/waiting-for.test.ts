@@ -56,7 +56,12 @@ describe('waitingFor on real runs', () => {
     ).claimTasks;
 
   beforeAll(async () => {
-    t = await startTestApp({ clock, env: { NO_WORKER_AFTER_MS: String(NO_WORKER_AFTER_MS) } });
+    // Passes every 5 s of the manual clock, not every 200 ms: advancing it a minute runs 12 of them,
+    // not 300 (embedded, that was 25 s of the first test). Wake-ups still fire timers on time.
+    t = await startTestApp({
+      clock,
+      env: { NO_WORKER_AFTER_MS: String(NO_WORKER_AFTER_MS), SCHEDULER_POLL_INTERVAL_MS: '5000', REAPER_INTERVAL_MS: '5000' },
+    });
     await t.ok(`mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { id } }`, {
       input: {
         name: 'stuck',
@@ -149,7 +154,7 @@ describe('waitingFor on real runs', () => {
       expect(view.waitingFor).toEqual([]);
       expect(view.tasks.map((x) => x.waitingFor)).toEqual([null, null]);
     }
-  });
+  }, 120_000);
 
   it('SLEEP: a sleep step waits for its durable timer', async () => {
     const claimed = new Promise<void>((resolve) => {
@@ -241,5 +246,5 @@ describe('waitingFor on real runs', () => {
     const large = await count(8);
     console.log(`statements for a page with waitingFor: ${small} (2 runs), ${large} (8 runs)`);
     expect(large).toBe(small);
-  });
+  }, 120_000);
 });
