@@ -149,10 +149,14 @@ export class Scheduler implements LocalDispatch {
     this.timers.request();
   }
 
-  /** A timer pass now; resolves when no timer pass runs (a seam for tests and tools: "has everything due fired?"). */
+  /**
+   * A timer pass now; resolves when no timer pass and no dispatch pass (the timer pass wakes one)
+   * runs: a seam for tests and tools ("has everything due fired, and been claimed if it could?").
+   */
   async settleTimers(): Promise<void> {
     this.wakeTimers();
     await this.timers.idle();
+    await this.dispatch.idle();
   }
 
   /** Something comes due at `at` (a retry delay, a deadline): make sure a timer pass runs then. */

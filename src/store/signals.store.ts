@@ -32,13 +32,3 @@ export async function writeSignals(
     [JSON.stringify(sent), JSON.stringify(consumed)],
   );
 }
-
-/** Signals waiting across all runs (steps parked on a name) and runs paused: the gauges. */
-export async function waitCounts(sql: Sql): Promise<{ signalsWaiting: number; signalsPending: number; runsPaused: number }> {
-  const [row] = await sql.rows<{ signalsWaiting: string; signalsPending: string; runsPaused: string }>(
-    `SELECT (SELECT count(*) FROM tasks WHERE status = 'RUNNING' AND "signalName" IS NOT NULL) AS "signalsWaiting",
-            (SELECT count(*) FROM signals WHERE "consumedAt" IS NULL) AS "signalsPending",
-            (SELECT count(*) FROM runs WHERE status = 'PAUSED') AS "runsPaused"`,
-  );
-  return { signalsWaiting: Number(row?.signalsWaiting ?? 0), signalsPending: Number(row?.signalsPending ?? 0), runsPaused: Number(row?.runsPaused ?? 0) };
-}

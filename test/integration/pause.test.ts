@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/manual-clock';
-import { startTestApp, waitForRun, type TestApp } from '../helpers/app';
+import { collect, startTestApp, waitForRun, type TestApp } from '../helpers/app';
 
 /**
  * pauseRun / resumeRun through the API, on a manual clock: a sleep falling due while paused fires
@@ -51,6 +51,13 @@ describe('pause and resume', () => {
     });
     await t.ok(REGISTER, {
       input: {
+        name: 'backoff',
+        steps: [{ key: 'gate', type: 'signal', input: { name: 'go', timeoutMs: 100 }, retry: { maxAttempts: 2, initialDelayMs: 1000 } }],
+      },
+    });
+    await t.ok(REGISTER, { input: { name: 'bounded', timeoutMs: 1000, steps: [{ key: 'work', type: 'job', queue: 'pause-bounded' }] } });
+    await t.ok(REGISTER, {
+      input: {
         name: 'remote',
         steps: [
           { key: 'work', type: 'job', queue: 'pause-q' },
@@ -67,6 +74,13 @@ describe('pause and resume', () => {
   it('holds a sleep that falls due while paused and fires it on resume', async () => {
     const parked = new Promise<void>((resolve) => t.app.hooks.once('timer:parked', () => resolve()));
     const runId = await start('nap');
+    const live = collect<{ runUpdated: { type: string; status: string } }>(
+      t.ws(),
+      `subscription($id: ID!) { runUpdated(id: $id, afterSeq: 0) { type status } }`,
+      { id: runId },
+      (items) => items.some((x) => x.runUpdated.type === 'RUN_STATUS' && x.runUpdated.status === 'SUCCEEDED'),
+    );
+    await live.ready;
     await parked;
     const paused = (await t.ok<{ pauseRun: { status: string; pausedAt: string | null } }>(PAUSE, { id: runId })).pauseRun;
     expect(paused.status).toBe('PAUSED');
@@ -90,6 +104,9 @@ describe('pause and resume', () => {
     const run = await read(runId);
     expect(new Date(task(run, 'nap').finishedAt!).getTime()).toBeGreaterThanOrEqual(resumedAt);
     expect(run.events.filter((e) => e.type === 'RUN_STATUS').map((e) => e.status)).toEqual(['PENDING', 'RUNNING', 'PAUSED', 'RUNNING', 'SUCCEEDED']);
+    // The subscription saw the same run statuses, live.
+    const seen = (await live.done).filter((x) => x.runUpdated.type === 'RUN_STATUS').map((x) => x.runUpdated.status);
+    expect(seen).toEqual(['PENDING', 'RUNNING', 'PAUSED', 'RUNNING', 'SUCCEEDED']);
     // Resuming a run that is not paused returns it as it is; a finished one is a CONFLICT.
     const again = await t.gql(RESUME, { id: runId });
     expect(again.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', status: 'SUCCEEDED' });
@@ -116,6 +133,44 @@ describe('pause and resume', () => {
     expect(task(held, 'after').status).toBe('PENDING');
     await t.ok(RESUME, { id: first });
     expect((await waitForRun(t, first)).status).toBe('SUCCEEDED');
+  });
+
+  it('holds a built-in retry whose backoff ends while paused, and claims it on resume', async () => {
+    const parkedTwice = new Promise<void>((resolve) => {
+      let n = 0;
+      const listener = () => {
+        if (++n < 2) return;
+        t.app.hooks.off('signal:parked', listener);
+        resolve();
+      };
+      t.app.hooks.on('signal:parked', listener);
+    });
+    const firstPark = new Promise<void>((resolve) => t.app.hooks.once('signal:parked', () => resolve()));
+    const runId = await start('backoff');
+    await firstPark;
+    await clock.advance(100);
+    await t.app.scheduler.settleTimers();
+    expect(task(await read(runId), 'gate')).toMatchObject({ status: 'QUEUED', attempt: 1 });
+    await t.ok(PAUSE, { id: runId });
+    // The backoff (1 s ±20 %) ends while paused: the dispatcher claims nothing.
+    await clock.advance(2000);
+    await t.app.scheduler.settleTimers();
+    expect(task(await read(runId), 'gate')).toMatchObject({ status: 'QUEUED', attempt: 1 });
+    await t.ok(RESUME, { id: runId });
+    await parkedTwice;
+    expect(task(await read(runId), 'gate')).toMatchObject({ status: 'RUNNING', attempt: 2 });
+    await t.ok(CANCEL, { id: runId });
+  });
+
+  it("keeps counting the run's own timeout while it is paused", async () => {
+    const runId = await start('bounded');
+    await t.ok(PAUSE, { id: runId });
+    await clock.advance(1000);
+    await t.app.scheduler.settleTimers();
+    const run = await read(runId);
+    expect(run.status).toBe('FAILED');
+    expect(run.tasks.map((x) => x.status)).toEqual(['CANCELLED']);
+    expect(run.events.filter((e) => e.type === 'RUN_STATUS').map((e) => e.status)).toEqual(['PENDING', 'PAUSED', 'FAILED']);
   });
 
   it('cancels a paused run', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideLeaseExpired, decideTimerFired } from '../../src/domain/decisions';
+import { decideLeaseExpired, decideRunDeadline, decideTimerFired } from '../../src/domain/decisions';
 import { ConflictError, LimitExceededError, ValidationError } from '../../src/domain/errors';
 import { DEFAULT_RETRY, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from '../../src/domain/glossary';
 import type { SignalRecord } from '../../src/domain/model';
@@ -175,6 +175,15 @@ describe('pause and resume', () => {
     expect(resumed.run).toMatchObject({ status: 'RUNNING', pausedAt: null });
     expect(resumed.tasks.map((t) => [t.key, t.status])).toEqual([['after', 'QUEUED']]);
     expect(resumed.events[0]).toMatchObject({ type: 'run.status', status: 'RUNNING', data: { resumed: true, pausedMs: 500 } });
+  });
+
+  it('times a paused run out: its own deadline keeps counting', () => {
+    const paused = run('PAUSED', { deadlineAt: NOW, pausedAt: later(-10) });
+    const transition = decideRunDeadline(paused, NOW);
+    expect(transition).toMatchObject({ kind: 'runTimedOut' });
+    const result = apply(paused, [task('gate', 'RUNNING', { signalName: 'approve' }), task('after', 'PENDING'), task('remote', 'QUEUED')], transition!);
+    expect(result.run).toMatchObject({ status: 'FAILED' });
+    expect(result.tasks.every((t) => t.status === 'CANCELLED' && t.signalName === null)).toBe(true);
   });
 
   it('resumes a run paused before any claim to PENDING', () => {
