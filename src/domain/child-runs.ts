@@ -19,7 +19,7 @@
 import { coerceError, LimitExceededError, TemplateError } from './errors';
 import type { Json } from './glossary';
 import type { RunRecord, WorkflowRecord } from './model';
-import { planRun, startEvents, type EventDraft, type InitialTask } from './run-plan';
+import type { EventDraft, InitialTask, planRun, startEvents } from './run-machine';
 import type { ExpansionLimits } from './templates';
 
 /** The step type that starts a child run. Built in: it takes no queue. */
@@ -126,7 +126,9 @@ export function planLaunch(
   task: { id: string; key: string; input: Json },
   now: Date,
   missing: { workflows: ChildWorkflowRef[]; rooms: string[] },
-  limits?: ExpansionLimits,
+  limits: ExpansionLimits | undefined,
+  /** The state machine's own run planning (passed in: the machine imports this module). */
+  plan: { planRun: typeof planRun; startEvents: typeof startEvents },
 ): Launch {
   const parsed = parseChildInput(task.input);
   if (typeof parsed === 'string') return { kind: 'refuse', error: parsed, data: { reason: 'BAD_USER_INPUT' } };
@@ -154,9 +156,9 @@ export function planLaunch(
       data: { reason: 'NOT_FOUND', workflow: parsed.workflow },
     };
   }
-  let plan: InitialTask[];
+  let planned: InitialTask[];
   try {
-    plan = planRun(workflow.definition, parsed.input, limits);
+    planned = plan.planRun(workflow.definition, parsed.input, limits);
   } catch (e: unknown) {
     const fit = e instanceof TemplateError || e instanceof LimitExceededError;
     const error = `The child input does not fit workflow ${workflow.name} version ${workflow.version}: ${fit ? e.message : coerceError(e).message}`;
@@ -173,7 +175,7 @@ export function planLaunch(
   }
   if (!room) return { kind: 'wait', availableAt: new Date(now.getTime() + CHILD_QUOTA_WAIT_MS) };
   const steps = new Map(workflow.definition.steps.map((s) => [s.key, s]));
-  const tasks = plan.map((t) => ({ ...t, id: ctx.newId(), timeoutMs: steps.get(t.key)!.timeoutMs }));
+  const tasks = planned.map((t) => ({ ...t, id: ctx.newId(), timeoutMs: steps.get(t.key)!.timeoutMs }));
   const timeoutMs = workflow.definition.timeoutMs;
   return {
     kind: 'start',
@@ -192,7 +194,7 @@ export function planLaunch(
       parentTaskId: task.id,
       depth,
       tasks,
-      events: startEvents(tasks),
+      events: plan.startEvents(tasks),
     },
   };
 }

@@ -7,13 +7,10 @@
  */
 import { coerceError, DomainError, LimitExceededError, TemplateError } from './errors';
 import { maxFaultsOf, type Json, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from './glossary';
-import type { AttemptOutcome, RunRecord, TaskRecord } from './model';
+import type { AttemptOutcome, RunEvent, RunRecord, TaskRecord } from './model';
 import { backoffDelayMs, shouldRetry } from './retry';
-import { resolveTemplates, type ExpansionLimits } from './templates';
-import type { EventDraft } from './run-plan';
+import { checkExpansion, resolveTemplates, type ExpansionLimits } from './templates';
 import { ChildLookupsNeeded, planLaunch, WORKFLOW_STEP_TYPE, type ChildContext, type ChildRunPlan, type ChildWorkflowRef } from './child-runs';
-
-export { planRun, startEvents, type EventDraft, type InitialTask } from './run-plan';
 
 /** What the machine reads and changes of a task: the fields a transition may move. */
 export type TaskState = Pick<
@@ -42,6 +39,9 @@ export type TaskState = Pick<
 
 /** What the machine reads and changes of a run. */
 export type RunState = Pick<RunRecord, 'id' | 'status' | 'input' | 'output' | 'error' | 'startedAt' | 'finishedAt' | 'deadlineAt' | 'pausedAt'>;
+
+/** An event before the store numbers it: the run's history entry without its seq, run and time. */
+export type EventDraft = Pick<RunEvent, 'type' | 'status' | 'taskId' | 'taskKey' | 'attempt' | 'data'>;
 
 export interface TransitionResult {
   /** Tasks whose state changed, in their new state. */
@@ -112,6 +112,60 @@ export class IllegalTransitionError extends DomainError {
   constructor(kind: Transition['kind'], why: string, data: Record<string, unknown> = {}) {
     super(`Illegal transition ${kind}: ${why}`, { kind, ...data });
   }
+}
+
+/** A task a new run starts with, before it has an id. */
+export interface InitialTask {
+  key: string;
+  type: string;
+  queue: string | null;
+  status: 'PENDING' | 'QUEUED';
+  input: Json;
+}
+
+/**
+ * Root steps start QUEUED with their input resolved against the run input; the rest wait.
+ *
+ * @throws TemplateError when a root's template cannot be resolved.
+ * @throws LimitExceededError (naming the step) when a root's input would expand past the limits,
+ *   or a later step's certainly will: its templates that read the run input alone already do.
+ */
+export function planRun(definition: WorkflowDefinition, runInput: Json, limits?: ExpansionLimits): InitialTask[] {
+  return definition.steps.map((step) => {
+    const root = step.dependsOn.length === 0;
+    if (!root) withStep(step.key, () => checkExpansion(step.input, runInput, limits));
+    return {
+      key: step.key,
+      type: step.type,
+      queue: step.queue,
+      status: root ? 'QUEUED' : 'PENDING',
+      // A root's templates can only reference the run input: resolve now, so a missing path is
+      // reported to the caller of startRun instead of failing the run later.
+      input: root ? withStep(step.key, () => resolveTemplates(step.input, { input: runInput, steps: {} }, limits)) : null,
+    };
+  });
+}
+
+/** Runs `fn`, naming the step in a LimitExceededError it throws. */
+function withStep<T>(key: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e: unknown) {
+    if (e instanceof LimitExceededError) {
+      throw new LimitExceededError(`Step "${key}": ${e.message}`, { ...e.data, limit: e.data.limit as string, max: e.data.max as number, step: key });
+    }
+    throw e;
+  }
+}
+
+/** The events a new run starts its history with: the run PENDING, then each ready root QUEUED. */
+export function startEvents(tasks: readonly (Pick<InitialTask, 'key' | 'status'> & { id: string })[]): EventDraft[] {
+  return [
+    { type: 'run.status', status: 'PENDING', taskId: null, taskKey: null, attempt: null, data: null },
+    ...tasks
+      .filter((t) => t.status === 'QUEUED')
+      .map((t): EventDraft => ({ type: 'task.status', status: 'QUEUED', taskId: t.id, taskKey: t.key, attempt: 0, data: null })),
+  ];
 }
 
 const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
@@ -406,7 +460,7 @@ function launchChildren(w: Working): void {
     const step = w.steps.get(task.key);
     if (step?.type !== WORKFLOW_STEP_TYPE || task.status !== 'QUEUED' || (task.availableAt !== null && task.availableAt > ctx.now)) continue;
     const launch = ctx.children
-      ? planLaunch(ctx.children, { id: w.run.id, ...ctx.children.parent }, task, ctx.now, w.missing, ctx.limits)
+      ? planLaunch(ctx.children, { id: w.run.id, ...ctx.children.parent }, task, ctx.now, w.missing, ctx.limits, { planRun, startEvents })
       : ({ kind: 'refuse', error: 'Child workflows cannot start here', data: {} } as const);
     switch (launch.kind) {
       case 'unknown':

@@ -14,7 +14,20 @@ import { testDataSource } from '../helpers/db';
 /** Columns no transition changes: set when the row is created (by insertRun), never after. */
 const FIXED_AT_CREATION: Record<string, readonly string[]> = {
   tasks: ['tenantId', 'runId', 'position', 'key', 'type', 'queue', 'timeoutMs', 'createdAt'],
-  runs: ['tenantId', 'workflowId', 'workflowName', 'workflowVersion', 'input', 'idempotencyKey', 'requestHash', 'createdAt', 'traceparent', 'parentRunId', 'parentTaskId', 'depth'],
+  runs: [
+    'tenantId',
+    'workflowId',
+    'workflowName',
+    'workflowVersion',
+    'input',
+    'idempotencyKey',
+    'requestHash',
+    'createdAt',
+    'traceparent',
+    'parentRunId',
+    'parentTaskId',
+    'depth',
+  ],
   task_attempts: [],
   run_events: [],
 };
