@@ -50,6 +50,8 @@ import { RunEventsService } from './services/run-events.service';
 import { RunsService } from './services/runs.service';
 import { TenantQuotas } from './services/quotas';
 import { TasksService } from './services/tasks.service';
+import { QueuePolls } from './services/queue-polls';
+import { WaitsService } from './services/waits.service';
 import { WorkflowsService } from './services/workflows.service';
 import { createDataSource, runMigrations } from './store/data-source';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './store/embedded';
@@ -240,6 +242,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     // eslint-disable-next-line prefer-const -- bound below, once the registry exists; read only at request time
     let metrics: Metrics | undefined;
+    const queuePolls = new QueuePolls({ db, clock });
     const tasks = new TasksService({
       db,
       engine,
@@ -250,7 +253,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       leaseTtlMs: config.leaseTtlMs,
       longPollsPerTenant: limits.longPollsPerTenant,
       onLongPollRefused: () => metrics?.rateLimited.inc({ scope: 'long_poll' }),
+      queuePolls,
     });
+    const waits = new WaitsService({ polls: queuePolls, leases, clock, noWorkerAfterMs: config.noWorkerAfterMs });
     const quotas = new TenantQuotas({ db, clock, maxActiveRuns: limits.tenantMaxActiveRuns, maxQueuedTasks: limits.tenantMaxQueuedTasks });
     const runs = new RunsService({ db, workflows, engine, clock, limits, quotas, maxForEachItems: limits.maxForEachItems });
     const runEvents = new RunEventsService({ bus, runs });
@@ -273,7 +278,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         rateLimited: (scope) => metrics?.rateLimited.inc({ scope }),
       },
     });
-    const services: Services = { workflows, runs, runEvents, auth, tasks };
+    const services: Services = { workflows, runs, runEvents, auth, tasks, waits };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
     }
@@ -357,7 +362,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics = createMetrics(
       hooks,
       {
-        clusterGauges: () => clusterCounts(db),
+        clusterGauges: () => {
+          const now = clock.now();
+          return clusterCounts(db, { now, unpolledSince: new Date(now.getTime() - config.noWorkerAfterMs) });
+        },
         subscriptions: () => ws.clientCount(),
         pool: () => db.poolStats(),
         redisUp: async () => (config.redisUrl ? ((await check('redis', () => leases.ping(), config.readinessTimeoutMs)).ok ? 1 : 0) : null),

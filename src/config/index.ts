@@ -36,6 +36,7 @@ export const ENV_VARS = [
   'TENANT_MAX_QUEUED_TASKS',
   'CANCEL_RUNS_MAX',
   'LEASE_TTL_MS',
+  'NO_WORKER_AFTER_MS',
   'REAPER_INTERVAL_MS',
   'ORPHAN_SWEEP_INTERVAL_MS',
   'PLAYGROUND_ENABLED',
@@ -125,6 +126,7 @@ const schema = z.object({
   TENANT_MAX_QUEUED_TASKS: int(1, 100_000_000).default(100_000),
   CANCEL_RUNS_MAX: int(1, 100_000).default(1_000),
   LEASE_TTL_MS: int(1_000, 3_600_000).default(30_000),
+  NO_WORKER_AFTER_MS: int(1_000, 86_400_000).default(30_000),
   REAPER_INTERVAL_MS: int(10, 60_000).default(1_000),
   ORPHAN_SWEEP_INTERVAL_MS: int(100, 600_000).default(15_000),
   PLAYGROUND_ENABLED: bool.optional(),
@@ -236,6 +238,8 @@ export interface Config {
    * third of it). A dead holder's task is reclaimed within this plus one reaper interval. @default 30000
    */
   readonly leaseTtlMs: number;
+  /** `waitingFor` says NO_WORKER for a queued task whose queue no worker polled for this long. @default 30000 */
+  readonly noWorkerAfterMs: number;
   /** How often each replica looks for expired leases. @default 1000 */
   readonly reaperIntervalMs: number;
   /** How often each replica looks for running attempts that lost their lease entirely (Redis flushed). @default 15000 */
@@ -425,6 +429,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
     tenantMaxQueuedTasks: v.TENANT_MAX_QUEUED_TASKS,
     cancelRunsMax: v.CANCEL_RUNS_MAX,
     leaseTtlMs: v.LEASE_TTL_MS,
+    noWorkerAfterMs: v.NO_WORKER_AFTER_MS,
     reaperIntervalMs: v.REAPER_INTERVAL_MS,
     orphanSweepIntervalMs: v.ORPHAN_SWEEP_INTERVAL_MS,
     playgroundEnabled: v.PLAYGROUND_ENABLED ?? v.NODE_ENV !== 'production',

@@ -4,7 +4,9 @@ import type { AuthService } from '../services/auth.service';
 import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
 import type { TasksService } from '../services/tasks.service';
+import type { WaitsService } from '../services/waits.service';
 import type { WorkflowsService } from '../services/workflows.service';
+import type { QueuePoll } from '../domain/waiting';
 
 /**
  * Built once in the composition root; resolvers reach services only through the context, and the
@@ -16,6 +18,7 @@ export interface Services {
   runEvents: RunEventsService;
   auth: AuthService;
   tasks: TasksService;
+  waits: WaitsService;
 }
 
 /** `Run.events` returns at most this many events per run. */
@@ -32,6 +35,10 @@ export interface Loaders {
   tasksByRun: DataLoader<string, TaskRecord[]>;
   childrenByRun: DataLoader<string, RunRecord[]>;
   workflowById: DataLoader<string, WorkflowRecord | undefined>;
+  /** The last poll of a queue of the tenant (undefined: never polled). */
+  queuePollByQueue: DataLoader<string, QueuePoll | undefined>;
+  /** When the lease of a running attempt expires, by task id and fence (null: none held). */
+  leaseExpiryByAttempt: DataLoader<{ taskId: string; fence: string }, Date | null, string>;
 }
 
 export interface Context {
@@ -63,6 +70,8 @@ class LazyLoaders implements Loaders {
   private tasks?: Loaders['tasksByRun'];
   private children?: Loaders['childrenByRun'];
   private workflow?: Loaders['workflowById'];
+  private polls?: Loaders['queuePollByQueue'];
+  private expiries?: Loaders['leaseExpiryByAttempt'];
 
   constructor(
     private readonly services: Services,
@@ -126,6 +135,20 @@ class LazyLoaders implements Loaders {
         const row = rows.get(id);
         return row && row.tenantId === this.tenantId ? row : undefined;
       });
+    }));
+  }
+
+  // waitingFor: a page of runs reads its queues' polls and its leases in one call each.
+  get queuePollByQueue(): Loaders['queuePollByQueue'] {
+    return (this.polls ??= new DataLoader(async (queues) => {
+      const byQueue = await this.services.waits.pollsOf(this.tenantId, queues);
+      return queues.map((q) => byQueue.get(q));
+    }));
+  }
+
+  get leaseExpiryByAttempt(): Loaders['leaseExpiryByAttempt'] {
+    return (this.expiries ??= new DataLoader((refs) => this.services.waits.leaseExpiries(refs.map((r) => ({ ...r, tenantId: this.tenantId }))), {
+      cacheKeyFn: (r) => `${r.taskId}|${r.fence}`,
     }));
   }
 }

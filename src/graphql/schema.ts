@@ -7,6 +7,7 @@ import { SubscriptionResolver } from './resolvers/subscription.resolver';
 import { TaskResolver } from './resolvers/task.resolver';
 import { WorkerResolver } from './resolvers/worker.resolver';
 import { WorkflowResolver } from './resolvers/workflow.resolver';
+import { WAIT_REASON_TYPES } from './types/wait-reason.type';
 
 /** Domain errors (and dependency faults, as UNAVAILABLE) become GraphQL errors with their code, over HTTP and WebSocket alike. */
 const domainErrors: MiddlewareFn = async (_action, next) => {
@@ -27,6 +28,8 @@ export async function buildMaestroSchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
     resolvers: [WorkflowResolver, RunResolver, TaskResolver, WorkerResolver, SubscriptionResolver],
     globalMiddlewares: [domainErrors],
+    // The kinds of WaitReason: fields name only the interface.
+    orphanedTypes: WAIT_REASON_TYPES,
     validate: false,
     // Required by type-graphql whenever a schema has subscriptions; ours bring their own
     // `subscribe` (replay + live from the EventBus), so nothing is published through it.

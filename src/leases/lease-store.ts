@@ -46,6 +46,11 @@ export interface LeaseStore {
   untake(leases: readonly LeaseRef[]): Promise<void>;
   /** Removes expired entries once the reaper has dealt with them. */
   forget(leases: readonly LeaseRef[]): Promise<void>;
+  /**
+   * When each lease expires (or expired, while the reaper has not dealt with it yet), by the lease
+   * store's clock; null where the store has no entry for that fence. One round trip for a batch.
+   */
+  expiresAt(leases: readonly LeaseRef[]): Promise<(Date | null)[]>;
   /** Whether each lease is still held (any state). */
   held(leases: readonly LeaseRef[]): Promise<boolean[]>;
   ping(): Promise<void>;

@@ -89,6 +89,13 @@ export class MemoryLeaseStore implements LeaseStore {
     for (const l of leases) this.expiries.delete(`${l.taskId}|${l.fence}`);
   }
 
+  async expiresAt(leases: readonly LeaseRef[]): Promise<(Date | null)[]> {
+    return leases.map((l) => {
+      const at = this.expiries.get(`${l.taskId}|${l.fence}`)?.at;
+      return at === undefined ? null : new Date(at);
+    });
+  }
+
   async held(leases: readonly LeaseRef[]): Promise<boolean[]> {
     return leases.map((l) => {
       const e = this.live(l.taskId);

@@ -161,6 +161,13 @@ export class RedisLeaseStore implements LeaseStore {
     await this.redis.zrem(this.zset, ...leases.map(member));
   }
 
+  async expiresAt(leases: readonly LeaseRef[]): Promise<(Date | null)[]> {
+    if (leases.length === 0) return [];
+    // The reaper's sorted set holds each lease's expiry as its score: one ZMSCORE (Redis >= 6.2).
+    const scores = await this.redis.zmscore(this.zset, ...leases.map(member));
+    return scores.map((s) => (s === null ? null : new Date(Number(s))));
+  }
+
   async held(leases: readonly LeaseRef[]): Promise<boolean[]> {
     if (leases.length === 0) return [];
     const values = await this.redis.mget(...leases.map((l) => this.key(l.taskId)));

@@ -20,6 +20,8 @@ export interface ClusterGauges {
   /** Signal steps parked waiting for their signal. */
   signalsWaiting: number;
   queueDepth: { queue: string; depth: number }[];
+  /** Claimable tasks on queues nobody polled for NO_WORKER_AFTER_MS (waitingFor NO_WORKER), by queue. */
+  noWorker: { queue: string; tasks: number }[];
 }
 
 export interface MetricsSources {
@@ -196,6 +198,21 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
         depths.set(queue, (depths.get(queue) ?? 0) + q.depth);
       }
       for (const [queue, depth] of depths) this.set({ queue }, depth);
+    },
+  });
+  new client.Gauge({
+    name: 'maestro_queue_no_worker_tasks',
+    help: 'Tasks ready on a queue that no worker polled for NO_WORKER_AFTER_MS (waitingFor NO_WORKER), by queue, cluster-wide (use max).',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const byQueue = new Map<string, number>();
+      for (const q of (await cached()).noWorker) {
+        const queue = queues.value(q.queue);
+        byQueue.set(queue, (byQueue.get(queue) ?? 0) + q.tasks);
+      }
+      for (const [queue, tasks] of byQueue) this.set({ queue }, tasks);
     },
   });
   new client.Gauge({

@@ -13,6 +13,7 @@ import { findTask, runningAttempts, taskRunOf } from '../store/tasks.store';
 import type { EngineHooks } from '../domain/hooks';
 import { formatLeaseToken, parseLeaseToken, secretMatches } from '../domain/lease-token';
 import type { Engine } from './engine';
+import type { QueuePolls } from './queue-polls';
 
 export const MAX_CLAIM = 100;
 export const MIN_LEASE_MS = 1_000;
@@ -55,6 +56,8 @@ export class TasksService {
       longPollsPerTenant?: number;
       /** A long poll was refused at the cap (metrics). */
       onLongPollRefused?: () => void;
+      /** Where claims record that a queue is polled (`waitingFor`: NO_WORKER). */
+      queuePolls?: QueuePolls;
     },
   ) {
     this.longPolls = new KeyedSlots(deps.longPollsPerTenant ?? 100);
@@ -132,6 +135,9 @@ export class TasksService {
       signal?.addEventListener('abort', wake, { once: true });
       try {
         if (signal?.aborted) return [];
+        // Every claim (each round of a long poll too) is a poll: at most one write a second per queue.
+        // Not recording it must not cost the worker its claim: the record only informs waitingFor.
+        await this.deps.queuePolls?.record(tenantId, req.queue, req.workerId).catch(() => undefined);
         // A task reclaimed from this worker while this request waited is not handed back to it:
         // a process frozen with its long poll open would get the task it just lost.
         const claimed = await this.deps.engine.claim({ tenantId, queue: req.queue, limit: max, workerId: req.workerId, leaseMs, notReclaimedSince: openedAt });

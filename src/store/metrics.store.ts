@@ -1,13 +1,21 @@
 import type { Sql } from './sql';
 
-/** Cluster-wide counts for the metrics gauges: two statements, served by indexes (partial ones for the hot counts). */
-export async function clusterCounts(sql: Sql): Promise<{
+export interface ClusterCounts {
   runsActive: number;
   tasksInflight: number;
   runsPaused: number;
   signalsWaiting: number;
   queueDepth: { queue: string; depth: number }[];
-}> {
+  /** Tasks claimable now on a queue no worker polled since `unpolledSince` (waitingFor NO_WORKER), by queue. */
+  noWorker: { queue: string; tasks: number }[];
+}
+
+/**
+ * Cluster-wide counts for the metrics gauges: three statements, served by indexes (partial ones
+ * for the hot counts; the third reads the ready tasks as the second does, plus `queue_poll`, one
+ * row per tenant and queue).
+ */
+export async function clusterCounts(sql: Sql, at: { now: Date; unpolledSince: Date }): Promise<ClusterCounts> {
   const [counts] = await sql.rows<{ runs_active: string; tasks_inflight: string; runs_paused: string; signals_waiting: string }>(
     `SELECT (SELECT count(*) FROM runs WHERE status IN ('PENDING', 'RUNNING')) AS runs_active,
             (SELECT count(*) FROM tasks WHERE status = 'RUNNING') AS tasks_inflight,
@@ -15,11 +23,21 @@ export async function clusterCounts(sql: Sql): Promise<{
             (SELECT count(*) FROM tasks WHERE status = 'RUNNING' AND "signalName" IS NOT NULL) AS signals_waiting`,
   );
   const queues = await sql.rows<{ queue: string | null; depth: string }>(`SELECT queue, count(*) AS depth FROM tasks WHERE status = 'QUEUED' GROUP BY queue`);
+  const unserved = await sql.rows<{ queue: string; tasks: string }>(
+    `SELECT t.queue, count(*) AS tasks FROM tasks t
+     LEFT JOIN queue_poll p ON p."tenantId" = t."tenantId" AND p.queue = t.queue
+     WHERE t.status = 'QUEUED' AND t.queue IS NOT NULL AND (t."availableAt" IS NULL OR t."availableAt" <= $1)
+       AND (p."lastPolledAt" IS NULL OR p."lastPolledAt" <= $2)
+       AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = t."runId" AND r.status = 'PAUSED')
+     GROUP BY t.queue`,
+    [at.now, at.unpolledSince],
+  );
   return {
     runsActive: Number(counts?.runs_active ?? 0),
     tasksInflight: Number(counts?.tasks_inflight ?? 0),
     runsPaused: Number(counts?.runs_paused ?? 0),
     signalsWaiting: Number(counts?.signals_waiting ?? 0),
     queueDepth: queues.map((q) => ({ queue: q.queue ?? 'builtin', depth: Number(q.depth) })),
+    noWorker: unserved.map((q) => ({ queue: q.queue, tasks: Number(q.tasks) })),
   };
 }

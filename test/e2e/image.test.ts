@@ -257,6 +257,7 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['DISPATCH_CONCURRENCY', '1.5', /must be an integer/],
   ['HTTP_STEP_DEFAULT_TIMEOUT_MS', '0', /must be a number >= 1/],
   ['LEASE_TTL_MS', '10', /must be a number >= 1000/],
+  ['NO_WORKER_AFTER_MS', '0', /must be a number >= 1000/],
   ['REAPER_INTERVAL_MS', '5', /must be a number >= 10/],
   ['ORPHAN_SWEEP_INTERVAL_MS', '50', /must be a number >= 100/],
   ['PLAYGROUND_ENABLED', 'yes', /must be one of 0, 1, true, false/],

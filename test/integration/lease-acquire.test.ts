@@ -32,3 +32,23 @@ describe.each(stores)('%s lease store: a late grant never replaces a newer holde
     }
   });
 });
+
+describe.each(stores)('%s lease store: expiresAt (waitingFor reads it)', (_name, open) => {
+  it('answers each lease its expiry, moved by a renewal, and null for unknown fences or released leases', async () => {
+    const store = await open();
+    try {
+      const a = { taskId: randomUUID(), fence: '3', tenantId: 't' };
+      const b = { taskId: randomUUID(), fence: '1', tenantId: 't' };
+      const [granted] = await store.acquire([{ ...a, ttlMs: 10_000 }]);
+      expect(await store.expiresAt([a, b, { ...a, fence: '2' }])).toEqual([granted, null, null]);
+      const renewed = await store.renew(a, 20_000);
+      if (!renewed.ok) throw new Error('renewal refused');
+      expect(await store.expiresAt([a])).toEqual([renewed.expiresAt]);
+      await store.release([a]);
+      expect(await store.expiresAt([a])).toEqual([null]);
+      expect(await store.expiresAt([])).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -23,7 +23,7 @@ describe('LabelBudget', () => {
 /** A replica's metrics fed through its hooks, as the engine would: `n` runs of distinct workflows. */
 function replica(
   labelValuesMax: number | undefined,
-  gauges: ClusterGauges = { runsActive: 0, tasksInflight: 0, runsPaused: 0, signalsWaiting: 0, queueDepth: [] },
+  gauges: ClusterGauges = { runsActive: 0, tasksInflight: 0, runsPaused: 0, signalsWaiting: 0, queueDepth: [], noWorker: [] },
 ) {
   const hooks = new EngineHooks();
   const metrics = createMetrics(
@@ -90,8 +90,13 @@ describe('tenant-chosen label values (issue #11 finding 6)', () => {
 
   it('bounds queue names in maestro_queue_depth and the schedule latency; builtin always keeps its name', async () => {
     const queueDepth = [{ queue: 'builtin', depth: 4 }, ...names('q', 50).map((queue) => ({ queue, depth: 2 }))];
-    const r = replica(10, { runsActive: 0, tasksInflight: 0, runsPaused: 0, signalsWaiting: 0, queueDepth });
+    const noWorker = names('q', 50).map((queue) => ({ queue, tasks: 1 }));
+    const r = replica(10, { runsActive: 0, tasksInflight: 0, runsPaused: 0, signalsWaiting: 0, queueDepth, noWorker });
     const text = await r.scrape();
+    // The same budget bounds the queues of maestro_queue_no_worker_tasks: the same 10 names, the rest __other__.
+    const unserved = samples(text, 'maestro_queue_no_worker_tasks');
+    expect(unserved).toHaveLength(11);
+    expect(unserved.find((s) => s.labels['queue'] === OVERFLOW_LABEL)?.value).toBe(40);
     const depth = samples(text, 'maestro_queue_depth');
     expect(depth).toHaveLength(12); // builtin, 10 names, __other__
     expect(depth.find((s) => s.labels['queue'] === 'builtin')?.value).toBe(4);

@@ -26,10 +26,12 @@ describe('schema resolvers', () => {
         'Run.parent',
         'Run.parentTask',
         'Run.tasks',
+        'Run.waitingFor',
         'Run.workflow',
         'Task.attempts',
         'Task.childRun',
         'Task.traceparent',
+        'Task.waitingFor',
         'TaskLease.task',
       ].sort(),
     );

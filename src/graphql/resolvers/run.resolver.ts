@@ -8,7 +8,9 @@ import type { RunFilter } from '../inputs/run-filter.input';
 import type { RunFilterInput } from '../../services/runs.service';
 import { toConnection } from '../types/common.type';
 import { Run, RunConnection, RunEvent, Task, toRun, toRunEvent, toTask } from '../types/run.type';
+import { WaitReason } from '../types/wait-reason.type';
 import { toWorkflow, Workflow } from '../types/workflow.type';
+import { waitReasonsOf } from './wait-reasons';
 
 const RUN_ID = 'The run id.';
 
@@ -147,6 +149,13 @@ export class RunResolver {
   @FieldResolver(() => [Task], { description: 'The tasks in step declaration order.' })
   async tasks(@Root() run: Run, @Ctx() ctx: Context): Promise<Task[]> {
     return (await ctx.loaders.tasksByRun.load(run.id)).map(toTask);
+  }
+
+  @FieldResolver(() => [WaitReason], {
+    description: 'What each of its unfinished tasks waits for (Task.waitingFor), in step declaration order; empty once the run has finished.',
+  })
+  async waitingFor(@Root() run: Run, @Ctx() ctx: Context): Promise<WaitReason[]> {
+    return waitReasonsOf(ctx, run.id, await ctx.loaders.tasksByRun.load(run.id));
   }
 
   @FieldResolver(() => [RunEvent], { description: `Stored events after \`afterSeq\` (default 0: all), oldest first, at most ${RUN_EVENTS_PAGE}.` })

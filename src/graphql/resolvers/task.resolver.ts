@@ -1,6 +1,8 @@
 import { Ctx, FieldResolver, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
 import { Run, Task, TaskAttempt, toAttempt, toRun } from '../types/run.type';
+import { WaitReason } from '../types/wait-reason.type';
+import { waitReasonsOf } from './wait-reasons';
 
 @Resolver(() => Task)
 export class TaskResolver {
@@ -26,5 +28,18 @@ export class TaskResolver {
   @FieldResolver(() => [TaskAttempt], { description: 'Every attempt, oldest first: who held it, when, how it ended.' })
   async attempts(@Root() task: Task, @Ctx() ctx: Context): Promise<TaskAttempt[]> {
     return (await ctx.loaders.attemptsByTask.load(task.id)).map(toAttempt);
+  }
+
+  @FieldResolver(() => WaitReason, {
+    nullable: true,
+    description:
+      'What the task waits for (why it has not finished): its dependencies, a worker (none polling its queue, or one running it), a retry delay, a timer. ' +
+      'Null once it is SUCCEEDED, FAILED or CANCELLED.',
+  })
+  async waitingFor(@Root() task: Task, @Ctx() ctx: Context): Promise<WaitReason | null> {
+    const row = task.row ?? (await ctx.loaders.taskById.load(task.id));
+    if (!row) return null;
+    const [reason] = await waitReasonsOf(ctx, row.runId, [row]);
+    return reason ?? null;
   }
 }

@@ -206,6 +206,9 @@ export class Task {
     description: "A forEach step's own task, once ended: the indexes of the items that failed (null in its output with continueOnItemFailure).",
   })
   failedItems: number[] | null;
+  /** Not a field: the row, for what field resolvers compute from it (`waitingFor`). */
+  row?: TaskRecord;
+
   /** Not a field: Task.childRun resolves it. */
   childRunId: string | null;
 }
@@ -300,6 +303,7 @@ export class Run {
 
   @Field(() => DateTimeScalar, { nullable: true, description: 'When pauseRun paused it; null unless it is PAUSED.' })
   pausedAt: Date | null;
+
   @Field(() => Int, {
     description: "Levels of parent runs above it: 0 for a run started by startRun, its parent's depth + 1 for a child run (at most MAX_WORKFLOW_DEPTH).",
   })
@@ -387,6 +391,7 @@ export function toTask(row: TaskRecord): Task {
     index: row.itemIndex ?? null,
     itemCount: row.itemCount ?? null,
     failedItems: row.failedItems ?? null,
+    row,
     childRunId: row.childRunId,
   };
 }

@@ -1,4 +1,5 @@
 import { ApiKeyEntity } from './api-key.entity';
+import { QueuePollEntity } from './queue-poll.entity';
 import { RunEventEntity } from './run-event.entity';
 import { RunEntity } from './run.entity';
 import { SignalEntity } from './signal.entity';
@@ -6,5 +7,5 @@ import { TaskAttemptEntity } from './task-attempt.entity';
 import { TaskEntity } from './task.entity';
 import { WorkflowEntity } from './workflow.entity';
 
-export { ApiKeyEntity, RunEventEntity, RunEntity, SignalEntity, TaskAttemptEntity, TaskEntity, WorkflowEntity };
-export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity];
+export { ApiKeyEntity, QueuePollEntity, RunEventEntity, RunEntity, SignalEntity, TaskAttemptEntity, TaskEntity, WorkflowEntity };
+export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity, QueuePollEntity];
