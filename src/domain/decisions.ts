@@ -73,8 +73,9 @@ export function decideLeaseExpired(task: TaskState | undefined, fence: string): 
     task.itemsLeft !== null ||
     task.signalName !== null ||
     task.childRunId !== null
-  )
-    {return null;}
+  ) {
+    return null;
+  }
   return { kind: 'failed', taskId: task.id, error: 'The lease expired: the worker stopped heartbeating', retryable: true, failure: 'LEASE_EXPIRED' };
 }
 
