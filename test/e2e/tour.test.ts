@@ -27,7 +27,7 @@ describe('the README tour', () => {
 
   it('works as written: register, start, watch live over graphql-ws, read the result', async () => {
     const ops = readmeOperations();
-    expect(Object.keys(ops)).toEqual(['Register', 'Start', 'Watch', 'Result']);
+    expect(Object.keys(ops)).toEqual(['Register', 'Start', 'Watch', 'Result', 'RegisterOrder', 'StartOrder', 'Why', 'Approve', 'Shipped']);
     // The README talks to localhost:4000; the test app listens on a free port.
     const local = (op: string) => op.replaceAll('localhost:4000', `127.0.0.1:${t.app.port}`);
 
@@ -57,6 +57,54 @@ describe('the README tour', () => {
       ['health', 'SUCCEEDED'],
       ['done', 'SUCCEEDED'],
     ]);
+  });
+
+  it('works as written: a condition, a fan-out and an approval signal', async () => {
+    const ops = readmeOperations();
+    const { registerWorkflow } = await t.ok(ops['RegisterOrder']!);
+    expect(registerWorkflow).toEqual({ name: 'order', version: 1 });
+
+    const { startRun } = await t.ok(ops['StartOrder']!);
+    const id: string = startRun.id;
+    // The run waits for the approval: waitingFor says so.
+    let why: { status: string; waitingFor: { kind: string; taskKey: string; name?: string }[] } | undefined;
+    for (let i = 0; i < 200; i++) {
+      why = (await t.ok(ops['Why']!.replace('RUN_ID', id))).run;
+      if (why!.waitingFor.some((w) => w.kind === 'SIGNAL')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(why!.waitingFor).toEqual([
+      { kind: 'SIGNAL', taskKey: 'approve', name: 'approve' },
+      { kind: 'DEPENDENCIES', taskKey: 'ship' },
+    ]);
+
+    const { signalRun } = await t.ok(ops['Approve']!.replace('RUN_ID', id));
+    expect(signalRun.id).toBe(id);
+    await waitForRun(t, id);
+    const { run } = await t.ok(ops['Shipped']!.replace('RUN_ID', id));
+    expect(run.status).toBe('SUCCEEDED');
+    const approval = { by: 'Ada' };
+    expect(run.output).toEqual({
+      ship: [
+        { sku: 'A1', line: 0, approval },
+        { sku: 'B2', line: 1, approval },
+        { sku: 'C3', line: 2, approval },
+      ],
+    });
+    const items = run.tasks.filter((x: { index: number | null }) => x.index !== null);
+    expect(items.map((x: { key: string; status: string; index: number }) => [x.key, x.status, x.index])).toEqual([
+      ['ship', 'SUCCEEDED', 0],
+      ['ship', 'SUCCEEDED', 1],
+      ['ship', 'SUCCEEDED', 2],
+    ]);
+
+    // Under 100: the approval is skipped at once and the items ship without waiting.
+    const small = await t.ok(ops['StartOrder']!.replace('amount: 250', 'amount: 50'));
+    await waitForRun(t, small.startRun.id);
+    const done = (await t.ok(ops['Shipped']!.replace('RUN_ID', small.startRun.id))).run;
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.tasks.find((x: { key: string; index: number | null }) => x.key === 'approve')).toMatchObject({ status: 'SKIPPED' });
+    expect(done.output.ship.map((o: { approval: unknown }) => o.approval)).toEqual([null, null, null]);
   });
 
   it('serves Playground as the landing page, with its scripts from the conductor itself', async () => {
