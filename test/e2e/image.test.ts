@@ -112,7 +112,8 @@ function start(command: string[], env: Record<string, string | undefined>): Proc
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // 'close', not 'exit': a process's last output may still be in its pipes when it has exited.
+  const exited = once(child, 'close').then(([code]) => code as number | null);
   return { child, output: () => out, exited };
 }
 

@@ -198,7 +198,8 @@ describe('PII in logs (runbook section 6)', () => {
     ]);
     await register('pii-upstream-500', [{ key: 'boom', type: 'http', input: { url: `${base}/fail?ssn={{ input.ssn }}` }, retry: { maxAttempts: 1 } }]);
     await register('pii-url-credentials', [
-      { key: 'creds', type: 'http', input: { url: `http://svc:${CANARY.password}@127.0.0.1:${port}/profile` }, retry: { maxAttempts: 1 } },
+      // Through the input: a literal URL with credentials is refused at registration, before any log.
+      { key: 'creds', type: 'http', input: { url: '{{ input.profileUrl }}' }, retry: { maxAttempts: 1 } },
     ]);
     await register('pii-template-card', [
       { key: 'a', type: 'noop', input: { cards: [1] } },
@@ -222,6 +223,7 @@ describe('PII in logs (runbook section 6)', () => {
       },
       token: CANARY.jwt,
       apiKey: CANARY.fakeApiKey,
+      profileUrl: `http://svc:${CANARY.password}@127.0.0.1:${port}/profile`,
       sessionToken: CANARY.sessionToken,
       ssn: CANARY.ssn,
     };
