@@ -5,17 +5,19 @@
  * returns in the transaction of the transition (DESIGN: "a state change and its consequences
  * commit together"); nothing here does I/O or reads the clock.
  */
-import { CelEvaluationError, compileExpression } from './cel';
-import { coerceError, DomainError, LimitExceededError, TemplateError } from './errors';
-import { maxFaultsOf, type Json, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from './glossary';
+import { DomainError } from './errors';
+import { maxFaultsOf, type Json, type StepDefinition, type WorkflowDefinition } from './glossary';
 import type { AttemptOutcome, RunRecord, TaskRecord } from './model';
 import { backoffDelayMs, shouldRetry } from './retry';
-import { resolveTemplates, type ExpansionLimits, type TemplateScope } from './templates';
-import { fanOut, itemEnded, retryFan, type CreatedTask, type FanWork } from './fan-out-machine';
+import type { ExpansionLimits } from './templates';
+import { retryFan, type CreatedTask, type FanWork } from './fan-out-machine';
 import type { EventDraft } from './run-plan';
+import { cancelUnfinished, failRun, launchChildren, promoteAndSettle, settleAfter } from './promotion';
+import { isTerminalRun } from './statuses';
+import { ChildLookupsNeeded, type ChildContext, type ChildRunPlan, type ChildWorkflowRef } from './child-runs';
 
+export { isTerminalRun, isTerminalTask } from './statuses';
 export { planRun, startEvents, type EventDraft, type InitialTask } from './run-plan';
-import { ChildLookupsNeeded, planLaunch, WORKFLOW_STEP_TYPE, type ChildContext, type ChildRunPlan, type ChildWorkflowRef } from './child-runs';
 
 /** What the machine reads and changes of a task: the fields a transition may move. */
 export type TaskState = Pick<
@@ -135,15 +137,6 @@ export class IllegalTransitionError extends DomainError {
   }
 }
 
-const TERMINAL_TASK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED']);
-/** Dependencies in these states let a step go ahead (a SKIPPED one's output reads as null). */
-const DONE_OK: ReadonlySet<TaskStatus> = new Set(['SUCCEEDED', 'SKIPPED']);
-
-export function isTerminalTask(status: TaskStatus): boolean {
-  return TERMINAL_TASK.has(status);
-}
-const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
-
 /**
  * A QUEUED task claimed by `workerId`: what the claim statement (`claimReadyTasks`) does in SQL,
  * for claims made in memory under the run's lock (eager dispatch). The fencing token goes up by
@@ -163,11 +156,8 @@ export function claimTask(task: ClaimableTask, workerId: string, now: Date, secr
   };
 }
 
-export function isTerminalRun(status: RunStatus): boolean {
-  return TERMINAL_RUN.has(status);
-}
-
-class Working implements FanWork {
+/** The machine's working copy of a run during one transition (exported for the rules in promotion.ts). */
+export class Working implements FanWork {
   /** The step's own task by key (item tasks share their fan task's key: they are in `items`). */
   readonly byKey = new Map<string, TaskState>();
   readonly byId = new Map<string, TaskState>();
@@ -447,85 +437,6 @@ export function applyTransition(ctx: MachineContext, transition: Transition): Tr
   return w.result();
 }
 
-/**
- * Starts the child runs of the run's ready `workflow` tasks (src/domain/child-runs.ts): each
- * attempt begins RUNNING with `childRunId` and no lease, and waits; or the step fails at once
- * (refused), or stays QUEUED until its tenant has room.
- */
-function launchChildren(w: Working): void {
-  const { ctx } = w;
-  for (const task of w.byId.values()) {
-    // A paused run starts nothing new: resume launches what became ready meanwhile.
-    if (isTerminalRun(w.run.status) || w.run.status === 'PAUSED') return;
-    const step = w.steps.get(task.key);
-    if (step?.type !== WORKFLOW_STEP_TYPE || task.status !== 'QUEUED' || (task.availableAt !== null && task.availableAt > ctx.now)) continue;
-    const launch = ctx.children
-      ? planLaunch(ctx.children, { id: w.run.id, ...ctx.children.parent }, task, ctx.now, w.missing, ctx.limits, ctx.maxForEachItems)
-      : ({ kind: 'refuse', error: 'Child workflows cannot start here', data: {} } as const);
-    switch (launch.kind) {
-      case 'unknown':
-        break;
-      case 'wait':
-        // No event: the task stays QUEUED, looked at again when the delay ends.
-        Object.assign(task, { availableAt: launch.availableAt });
-        w.changed.add(task.id);
-        w.ready.push({ queue: null, availableAt: launch.availableAt });
-        break;
-      case 'refuse':
-        w.setTask(task, { status: 'FAILED', error: launch.error, finishedAt: ctx.now, availableAt: null }, { error: launch.error, ...launch.data });
-        failRun(w, `Step "${task.key}" failed: ${launch.error}`);
-        return;
-      case 'start': {
-        const { child } = launch;
-        const workerId = `child-run:${child.id}`;
-        Object.assign(task, {
-          status: 'RUNNING',
-          attempt: task.attempt + 1,
-          fence: (BigInt(task.fence) + 1n).toString(),
-          // Nobody holds this attempt: a secret no one was given, so no lease token can finish it.
-          leaseSecret: ctx.newSecret(),
-          workerId,
-          childRunId: child.id,
-          startedAt: ctx.now,
-          availableAt: null,
-          deadlineAt: step.timeoutMs === null ? null : new Date(ctx.now.getTime() + step.timeoutMs),
-        });
-        w.changed.add(task.id);
-        if (w.run.status === 'PENDING') w.setRun({ status: 'RUNNING', startedAt: ctx.now });
-        w.events.push({
-          type: 'task.status',
-          status: 'RUNNING',
-          taskId: task.id,
-          taskKey: task.key,
-          attempt: task.attempt,
-          data: { childRunId: child.id, workflow: child.workflowName, version: child.workflowVersion },
-        });
-        w.attemptsStarted.push({ taskId: task.id, fence: task.fence, attempt: task.attempt, workerId });
-        w.childRuns.push(child);
-        break;
-      }
-    }
-  }
-}
-
-/** After a task ended: an item counts toward its fan task (which may fail or finish the step); then the run moves on. */
-function settleAfter(w: Working, task: TaskState): void {
-  if (task.parentTaskId !== null) {
-    const outcome = itemEnded(w, task);
-    if (outcome.fan === 'failed') return failRun(w, `Step "${task.key}" failed: ${outcome.error}`);
-    if (outcome.fan === 'running') return;
-  }
-  promoteAndSettle(w);
-}
-
-function cancelUnfinished(w: Working): void {
-  for (const task of w.byId.values()) {
-    if (!TERMINAL_TASK.has(task.status)) {
-      w.setTask(task, { status: 'CANCELLED', finishedAt: w.ctx.now, timerAt: null, deadlineAt: null, availableAt: null });
-    }
-  }
-}
-
 function mustGet(w: Working, taskId: string): TaskState {
   const task = w.byId.get(taskId);
   if (!task) throw new IllegalTransitionError('claim', `task ${taskId} is not part of run ${w.run.id}`, { taskId, runId: w.run.id });
@@ -538,94 +449,4 @@ function mustBeRunning(w: Working, transition: Extract<Transition, { taskId: str
   if (!task) throw new IllegalTransitionError(transition.kind, `task ${transition.taskId} is not part of run ${w.run.id}`, { taskId: transition.taskId });
   if (task.status !== 'RUNNING') throw new IllegalTransitionError(transition.kind, `task ${task.key} is ${task.status}, not RUNNING`, { taskId: task.id });
   return task;
-}
-
-/**
- * Queue every PENDING step whose dependencies all succeeded (a forEach step fans out instead);
- * finish the run when nothing is left. Again while a step finished at once (an empty forEach).
- * A PAUSED run does neither: what finished stays as it is until resume promotes and settles.
- */
-function promoteAndSettle(w: Working): void {
-  if (w.run.status === 'PAUSED') return;
-  const outputs: Record<string, { output: Json }> = {};
-  for (const t of w.byKey.values()) if (DONE_OK.has(t.status)) outputs[t.key] = { output: t.status === 'SKIPPED' ? null : t.output };
-
-  // Again while something moved: a skip or an empty list finishes a step at once, and its
-  // dependents (later in this pass or earlier in the next) may be ready now.
-  for (let moved = true; moved;) {
-    moved = false;
-    for (const step of w.ctx.definition.steps) {
-      const task = w.byKey.get(step.key)!;
-      if (task.status !== 'PENDING') continue;
-      if (!step.dependsOn.every((dep) => DONE_OK.has(w.byKey.get(dep)!.status))) continue;
-      const scope: TemplateScope = { input: w.run.input, steps: outputs };
-      let input: Json;
-      try {
-        if (step.when !== undefined && !conditionHolds(w, step, outputs)) {
-          w.setTask(task, { status: 'SKIPPED', input: null, output: null, error: null, finishedAt: w.ctx.now }, { reason: 'CONDITION_FALSE', when: step.when });
-          outputs[step.key] = { output: null };
-          moved = true;
-          continue;
-        }
-        if (step.forEach !== undefined) {
-          const fanned = fanOut(w, step, task, scope);
-          if (!fanned.ok) return failRun(w, `Step "${step.key}" failed: ${fanned.message}`);
-          if ((task.status as TaskStatus) === 'SUCCEEDED') {
-            outputs[step.key] = { output: task.output };
-            moved = true;
-          }
-          continue;
-        }
-        input = resolveTemplates(step.input, scope, w.ctx.limits);
-      } catch (e: unknown) {
-        // A condition or template that cannot be evaluated (or expands past the limits) will not
-        // do better on a retry: the task fails at once, without an attempt.
-        const message = e instanceof TemplateError || e instanceof LimitExceededError ? e.message : coerceError(e).message;
-        const data: Json =
-          e instanceof LimitExceededError
-            ? { error: message, reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string }
-            : e instanceof CelEvaluationError
-              ? { error: message, reason: 'CONDITION_ERROR', when: step.when ?? null, offset: e.data.offset as number }
-              : { error: message };
-        w.setTask(task, { status: 'FAILED', error: message, finishedAt: w.ctx.now }, data);
-        failRun(w, `Step "${step.key}" failed: ${message}`);
-        return;
-      }
-      w.setTask(task, { status: 'QUEUED', input, queuedAt: w.ctx.now, availableAt: w.ctx.now });
-      w.ready.push({ queue: step.queue, availableAt: w.ctx.now });
-    }
-  }
-
-  const tasks = [...w.byKey.values()];
-  if (tasks.every((t) => DONE_OK.has(t.status))) {
-    const dependedOn = new Set(w.ctx.definition.steps.flatMap((s) => s.dependsOn));
-    const output: Record<string, Json> = {};
-    for (const step of w.ctx.definition.steps) {
-      if (!dependedOn.has(step.key)) output[step.key] = outputs[step.key].output;
-    }
-    // A run whose every step was skipped at once never started: it did now.
-    const started = w.run.startedAt ?? w.ctx.now;
-    w.setRun({ status: 'SUCCEEDED', output, error: null, startedAt: started, finishedAt: w.ctx.now });
-  }
-}
-
-/** A step's `when` over the run input and its dependencies' outputs. @throws CelEvaluationError */
-function conditionHolds(w: Working, step: StepDefinition, outputs: Record<string, { output: Json }>): boolean {
-  const index = w.ctx.definition.steps.indexOf(step);
-  const where = `the condition of step "${step.key}" (steps[${index}].when)`;
-  const steps: Record<string, Json> = {};
-  for (const [key, value] of Object.entries(outputs)) steps[key] = value as unknown as Json;
-  return compileExpression(step.when!, { expect: 'bool', where }).evaluate({ input: w.run.input, steps }) === true;
-}
-
-/**
- * The run fails at once, and every unfinished task is cancelled with it, running attempts
- * included (their leases are revoked: the holder hears RUN_CANCELLED on its next heartbeat, its
- * result is refused). So the run's FAILED is its last event: no task finishes after its run
- * (Netflix Conductor cancels in-progress tasks of a failed workflow the same way). retryRun runs
- * the cancelled steps again.
- */
-function failRun(w: Working, error: string): void {
-  cancelUnfinished(w);
-  w.setRun({ status: 'FAILED', error, finishedAt: w.ctx.now }, { error });
 }
