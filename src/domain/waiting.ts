@@ -7,7 +7,19 @@
 import type { RunStatus, TaskStatus } from './glossary';
 import type { TaskRecord } from './model';
 
-export const WAIT_KINDS = ['DEPENDENCIES', 'NO_WORKER', 'DISPATCH', 'WORKER', 'RETRY_BACKOFF', 'SLEEP', 'SIGNAL', 'CHILD_RUN', 'ITEMS', 'RUN_PAUSED'] as const;
+export const WAIT_KINDS = [
+  'DEPENDENCIES',
+  'NO_WORKER',
+  'DISPATCH',
+  'WORKER',
+  'RETRY_BACKOFF',
+  'SLEEP',
+  'SIGNAL',
+  'CHILD_RUN',
+  'ITEMS',
+  'CONCURRENCY',
+  'RUN_PAUSED',
+] as const;
 export type WaitKind = (typeof WAIT_KINDS)[number];
 
 /** The last time any worker polled (claimTasks) a queue of a tenant: the `queue_poll` row. */
@@ -39,6 +51,8 @@ export type WaitReason = WaitCommon &
     | { kind: 'CHILD_RUN'; childRunId: string }
     /** A forEach step's own task: its items run; `itemsLeft` of `itemCount` have not ended, `itemsActive` are QUEUED or RUNNING. */
     | { kind: 'ITEMS'; itemCount: number; itemsLeft: number; itemsActive: number }
+    /** Held back by a concurrency limit: `limit` names it (a forEach step's `maxConcurrency`), `max` its value. */
+    | { kind: 'CONCURRENCY'; limit: string; max: number | null }
     | { kind: 'RUN_PAUSED'; pausedAt: Date | null }
   );
 
@@ -62,6 +76,7 @@ export type WaitTask = Pick<
   | 'timerAt'
   | 'signalName'
   | 'childRunId'
+  | 'parentTaskId'
   | 'itemCount'
   | 'itemsLeft'
   | 'itemsActive'
@@ -77,6 +92,8 @@ export interface WaitInput {
   runPausedAt: Date | null;
   /** The step's `dependsOn`, in declaration order. */
   dependsOn: readonly string[];
+  /** The step's `maxConcurrency` (forEach steps); absent: none. */
+  maxConcurrency?: number | null;
   /** The status of each task of the run by step key. */
   statusByKey: ReadonlyMap<string, TaskStatus>;
   /** The task queue's last poll (queue steps only); undefined when no worker ever polled it. */
@@ -100,6 +117,9 @@ export function waitReasonOf(input: WaitInput): WaitReason | null {
   switch (task.status) {
     case 'PENDING':
       if (isPaused) return paused;
+      // An item of a forEach step waits for a free place under the step's maxConcurrency.
+      if (task.parentTaskId !== null)
+        return { ...common, since: task.createdAt, kind: 'CONCURRENCY', limit: 'maxConcurrency', max: input.maxConcurrency ?? null };
       return {
         ...common,
         since: task.createdAt,

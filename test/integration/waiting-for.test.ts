@@ -15,6 +15,7 @@ const BACKOFF_MS = 60_000;
 const SLEEP_MS = 5_000;
 const HOUR = 3_600_000;
 const SIGNAL_TIMEOUT_MS = 600_000;
+const ITEMS_QUEUE = 'items-q';
 
 const WAIT = `kind taskId taskKey since until
   ... on DependenciesWait { stepKeys }
@@ -24,6 +25,8 @@ const WAIT = `kind taskId taskKey since until
   ... on RetryBackoffWait { error attempt }
   ... on SignalWait { name }
   ... on ChildRunWait { childRunId }
+  ... on ItemsWait { itemCount itemsLeft itemsActive }
+  ... on ConcurrencyWait { limit max }
   ... on RunPausedWait { pausedAt }`;
 const RUN = `query($id: ID!) { run(id: $id) { id status waitingFor { ${WAIT} } tasks { key status waitingFor { ${WAIT} } } } }`;
 const START = `mutation($wf: String!) { startRun(workflow: $wf) { id } }`;
@@ -82,6 +85,9 @@ describe('waitingFor on real runs', () => {
     });
     await t.ok(`mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { id } }`, {
       input: { name: 'parent', steps: [{ key: 'call', type: 'workflow', input: { workflow: 'gate' } }] },
+    });
+    await t.ok(`mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { id } }`, {
+      input: { name: 'fan', steps: [{ key: 'each', type: 'fetch', queue: ITEMS_QUEUE, forEach: '[1, 2, 3]', maxConcurrency: 2, input: { n: '{{ item }}' } }] },
     });
     await t.ok(`mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { id } }`, {
       input: { name: 'nap', steps: [{ key: 'nap', type: 'sleep', input: { ms: SLEEP_MS } }] },
@@ -222,6 +228,22 @@ describe('waitingFor on real runs', () => {
     expect(child.waitingFor.map((w) => w.kind)).toEqual(['SIGNAL', 'DEPENDENCIES']);
     await t.ok(`mutation($id: ID!) { signalRun(id: $id, name: "approve") { id } }`, { id: child.id });
     expect((await waitForRun(t, id)).status).toBe('SUCCEEDED');
+    expect((await read(id)).waitingFor).toEqual([]);
+  });
+
+  it('ITEMS: a forEach step waits for its items; an item over maxConcurrency waits for a place (CONCURRENCY)', async () => {
+    const id = await start('fan');
+    const run = await read(id);
+    const kinds = run.waitingFor.map((w) => [w.kind, w.taskKey]);
+    expect(kinds).toEqual([
+      ['ITEMS', 'each'],
+      ['NO_WORKER', 'each'],
+      ['NO_WORKER', 'each'],
+      ['CONCURRENCY', 'each'],
+    ]);
+    expect(run.waitingFor[0]).toMatchObject({ kind: 'ITEMS', itemCount: 3, itemsLeft: 3, itemsActive: 2 });
+    expect(run.waitingFor[3]).toMatchObject({ kind: 'CONCURRENCY', limit: 'maxConcurrency', max: 2 });
+    await t.ok(`mutation($id: ID!) { cancelRun(id: $id) { id } }`, { id });
     expect((await read(id)).waitingFor).toEqual([]);
   });
 

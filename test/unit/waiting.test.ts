@@ -20,6 +20,7 @@ const task = (over: Partial<WaitTask> = {}): WaitTask => ({
   timerAt: null,
   signalName: null,
   childRunId: null,
+  parentTaskId: null,
   itemCount: null,
   itemsLeft: null,
   itemsActive: null,
@@ -131,6 +132,11 @@ describe('waitReasonOf', () => {
       "RUNNING forEach step's own task: ITEMS",
       { task: task({ status: 'RUNNING', type: 'noop', queue: null, itemCount: 10, itemsLeft: 4, itemsActive: 2, startedAt: at(-9) }) },
       { kind: 'ITEMS', itemCount: 10, itemsLeft: 4, itemsActive: 2, since: at(-9) },
+    ],
+    [
+      'PENDING item of a forEach step: CONCURRENCY under its maxConcurrency',
+      { task: task({ status: 'PENDING', parentTaskId: 'fan' }), maxConcurrency: 2 },
+      { kind: 'CONCURRENCY', limit: 'maxConcurrency', max: 2, since: at(-60_000) },
     ],
     ['SKIPPED: finished, waits for nothing', { task: task({ status: 'SKIPPED' }) }, null],
     [

@@ -15,7 +15,7 @@ export async function waitReasonsOf(ctx: Context, runId: string, tasks: readonly
     Promise.all(tasks.map((t) => (t.status === 'QUEUED' && t.queue !== null ? ctx.loaders.queuePollByQueue.load(t.queue) : undefined))),
     Promise.all(tasks.map((t) => (t.status === 'RUNNING' ? ctx.loaders.leaseExpiryByAttempt.load({ taskId: t.id, fence: t.fence }) : null))),
   ]);
-  const dependsOn = new Map((workflow?.definition.steps ?? []).map((s) => [s.key, s.dependsOn]));
+  const steps = new Map((workflow?.definition.steps ?? []).map((s) => [s.key, s]));
   // Step tasks only: a forEach step's items share its key, its own task stands for the step.
   const statusByKey = new Map(siblings.filter((t) => t.parentTaskId === null).map((t) => [t.key, t.status]));
   const now = ctx.services.waits.now();
@@ -25,7 +25,8 @@ export async function waitReasonsOf(ctx: Context, runId: string, tasks: readonly
       task,
       runStatus: run.status,
       runPausedAt: run.pausedAt,
-      dependsOn: dependsOn.get(task.key) ?? [],
+      dependsOn: steps.get(task.key)?.dependsOn ?? [],
+      maxConcurrency: steps.get(task.key)?.maxConcurrency ?? null,
       statusByKey,
       poll: polls[i],
       leaseExpiresAt: expiries[i] ?? null,

@@ -20,6 +20,9 @@ registerEnumType(WaitKind, {
     SLEEP: { description: 'RUNNING a `sleep` step: its durable timer fires at `until`.' },
     SIGNAL: { description: 'RUNNING a `signal` step: waits for signalRun with its name (SignalWait.name) until `until` (its timeout; null: none).' },
     CHILD_RUN: { description: 'RUNNING a `workflow` step: waits for the child run it started (ChildRunWait.childRunId) to finish.' },
+    CONCURRENCY: {
+      description: "PENDING under a concurrency limit: an item of a forEach step waits for a place under the step's maxConcurrency (ConcurrencyWait).",
+    },
     ITEMS: { description: "RUNNING a forEach step's own task: waits for its items (ItemsWait), each an item task with its own `waitingFor`." },
     RUN_PAUSED: {
       description:
@@ -38,6 +41,7 @@ const TYPE_OF_KIND: Record<DomainWaitKind, string> = {
   SIGNAL: 'SignalWait',
   CHILD_RUN: 'ChildRunWait',
   ITEMS: 'ItemsWait',
+  CONCURRENCY: 'ConcurrencyWait',
   RUN_PAUSED: 'RunPausedWait',
 };
 
@@ -160,6 +164,15 @@ export class ItemsWait extends WaitReason {
   itemsActive: number;
 }
 
+@ObjectType({ implements: WaitReason, simpleResolvers: true, description: 'CONCURRENCY: held back by a concurrency limit until a place frees up.' })
+export class ConcurrencyWait extends WaitReason {
+  @Field({ description: "Which limit: `maxConcurrency` (a forEach step's)." })
+  limit: string;
+
+  @Field(() => Int, { nullable: true, description: 'Its value.' })
+  max: number | null;
+}
+
 @ObjectType({ implements: WaitReason, simpleResolvers: true, description: 'RUN_PAUSED: the run is PAUSED; resumeRun continues it.' })
 export class RunPausedWait extends WaitReason {
   @Field(() => DateTimeScalar, { nullable: true, description: 'When the run was paused.' })
@@ -177,5 +190,6 @@ export const WAIT_REASON_TYPES = [
   SignalWait,
   ChildRunWait,
   ItemsWait,
+  ConcurrencyWait,
   RunPausedWait,
 ];
