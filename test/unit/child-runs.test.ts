@@ -1,4 +1,4 @@
-import { NO_FAN } from '../../src/domain/fan-out-machine';
+import { restingTask } from '../helpers/task-state';
 import { describe, expect, it } from 'vitest';
 import {
   ChildLookupsNeeded,
@@ -53,30 +53,14 @@ function callStep(input: StepDefinition['input'] = { workflow: 'child', input: {
 }
 
 function task(status: TaskStatus, extra: Partial<TaskState> = {}): TaskState {
-  return {
+  return restingTask({
     id: 't-call',
     key: 'call',
     status,
-    attempt: 0,
-    failures: 0,
-    faults: 0,
-    leaseSecret: null,
-    fence: '0',
     input: { workflow: 'child', input: { n: 1 } },
-    output: null,
-    error: null,
-    workerId: null,
     availableAt: status === 'QUEUED' ? NOW : null,
-    timerAt: null,
-    signalName: null,
-    childRunId: null,
-    deadlineAt: null,
-    queuedAt: null,
-    startedAt: null,
-    finishedAt: null,
-    ...NO_FAN,
     ...extra,
-  };
+  });
 }
 
 const run = (status: RunState['status'] = 'PENDING'): RunState => ({

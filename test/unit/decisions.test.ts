@@ -1,3 +1,4 @@
+import { restingTask } from '../helpers/task-state';
 import { describe, expect, it } from 'vitest';
 import {
   decideAttemptTimedOut,
@@ -16,37 +17,19 @@ import type { TaskState } from '../../src/domain/run-machine';
 const NOW = new Date('2030-01-01T00:00:00.000Z');
 
 function task(status: TaskStatus, extra: Partial<TaskState> = {}): TaskState & { timeoutMs: number | null } {
-  return {
+  return restingTask({
     id: 't1',
     key: 'a',
     status,
     attempt: 2,
     failures: 1,
-    faults: 0,
-    leaseSecret: null,
     fence: '7',
     input: { in: 1 },
-    output: null,
-    error: null,
     workerId: 'w',
-    availableAt: null,
-    timerAt: null,
-    signalName: null,
-    childRunId: null,
-    deadlineAt: null,
-    queuedAt: null,
     startedAt: NOW,
-    finishedAt: null,
     timeoutMs: 500,
-    parentTaskId: null,
-    item: null,
-    itemIndex: null,
-    itemCount: null,
-    itemsLeft: null,
-    itemsActive: null,
-    failedItems: null,
     ...extra,
-  };
+  });
 }
 const run = (status: RunStatus) => ({ id: 'r1', status });
 

@@ -1,3 +1,4 @@
+import { restingTask } from '../helpers/task-state';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY, type StepDefinition, type WorkflowDefinition } from '../../src/domain/glossary';
 import { applyTransition, type RunState, type TaskState } from '../../src/domain/run-machine';
@@ -15,36 +16,12 @@ function step(key: string, extra: Partial<StepDefinition> = {}): StepDefinition 
 }
 
 function task(key: string, status: TaskState['status'], extra: Partial<TaskState> = {}): TaskState {
-  return {
+  return restingTask({
     id: `t-${key}`,
     key,
     status,
-    attempt: 0,
-    failures: 0,
-    faults: 0,
-    fence: '0',
-    leaseSecret: null,
-    input: null,
-    output: null,
-    error: null,
-    workerId: null,
-    availableAt: null,
-    timerAt: null,
-    signalName: null,
-    childRunId: null,
-    deadlineAt: null,
-    queuedAt: null,
-    startedAt: null,
-    finishedAt: null,
-    parentTaskId: null,
-    item: null,
-    itemIndex: null,
-    itemCount: null,
-    itemsLeft: null,
-    itemsActive: null,
-    failedItems: null,
     ...extra,
-  };
+  });
 }
 
 const run: RunState = {

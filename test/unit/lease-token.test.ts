@@ -1,3 +1,4 @@
+import { restingTask } from '../helpers/task-state';
 import { describe, expect, it } from 'vitest';
 import { decideResult } from '../../src/domain/decisions';
 import { LeaseLostError } from '../../src/domain/errors';
@@ -29,35 +30,16 @@ describe('lease tokens', () => {
     expect(secretMatches(null, null)).toBe(true);
   });
 
-  const task = (leaseSecret: string | null): TaskState => ({
-    id: 't1',
-    key: 'a',
-    status: 'RUNNING',
-    attempt: 1,
-    failures: 0,
-    faults: 0,
-    fence: '7',
-    leaseSecret,
-    input: null,
-    output: null,
-    error: null,
-    workerId: 'w',
-    availableAt: null,
-    timerAt: null,
-    signalName: null,
-    childRunId: null,
-    deadlineAt: null,
-    queuedAt: null,
-    startedAt: null,
-    finishedAt: null,
-    parentTaskId: null,
-    item: null,
-    itemIndex: null,
-    itemCount: null,
-    itemsLeft: null,
-    itemsActive: null,
-    failedItems: null,
-  });
+  const task = (leaseSecret: string | null): TaskState =>
+    restingTask({
+      id: 't1',
+      key: 'a',
+      status: 'RUNNING',
+      attempt: 1,
+      fence: '7',
+      leaseSecret,
+      workerId: 'w',
+    });
   const run = { id: 'r1', status: 'RUNNING' as const };
   const ok = { kind: 'succeeded' as const, output: 1 };
 

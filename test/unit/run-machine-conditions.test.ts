@@ -1,4 +1,4 @@
-import { NO_FAN } from '../../src/domain/fan-out-machine';
+import { restingTask } from '../helpers/task-state';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from '../../src/domain/glossary';
 import { applyTransition, isTerminalTask, planRun, type MachineContext, type RunState, type TaskState } from '../../src/domain/run-machine';
@@ -12,30 +12,17 @@ function step(key: string, dependsOn: string[] = [], extra: Partial<StepDefiniti
 }
 function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): TaskState {
   const running = status === 'RUNNING';
-  return {
+  return restingTask({
     id: `t-${key}`,
     key,
     status,
     attempt: running ? 1 : 0,
-    failures: 0,
-    faults: 0,
     leaseSecret: running ? 'secret' : null,
     fence: running ? '1' : '0',
-    input: null,
-    output: null,
-    error: null,
     workerId: running ? 'w1' : null,
-    availableAt: null,
-    timerAt: null,
-    signalName: null,
-    childRunId: null,
-    ...NO_FAN,
-    deadlineAt: null,
-    queuedAt: null,
     startedAt: running ? NOW : null,
-    finishedAt: null,
     ...extra,
-  };
+  });
 }
 function run(status: RunStatus, input: RunState['input'] = {}): RunState {
   return {

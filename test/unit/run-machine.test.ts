@@ -1,3 +1,4 @@
+import { restingTask } from '../helpers/task-state';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from '../../src/domain/glossary';
 import {
@@ -35,37 +36,20 @@ function chain(retries = 1, timeoutMs: number | null = null): WorkflowDefinition
 
 function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): TaskState & { timeoutMs: number | null } {
   const running = status === 'RUNNING';
-  return {
+  return restingTask({
     id: `t-${key}`,
     key,
     status,
     attempt: running ? 1 : 0,
-    failures: 0,
-    faults: 0,
     leaseSecret: running ? 'secret' : null,
     fence: running ? '1' : '0',
-    input: null,
-    output: null,
-    error: null,
     workerId: running ? 'w1' : null,
     availableAt: status === 'QUEUED' ? NOW : null,
-    timerAt: null,
-    signalName: null,
-    childRunId: null,
-    deadlineAt: null,
     queuedAt: status === 'QUEUED' ? NOW : null,
     startedAt: running ? NOW : null,
-    finishedAt: null,
     timeoutMs: null,
-    parentTaskId: null,
-    item: null,
-    itemIndex: null,
-    itemCount: null,
-    itemsLeft: null,
-    itemsActive: null,
-    failedItems: null,
     ...extra,
-  };
+  });
 }
 
 function run(status: RunStatus, extra: Partial<RunState> = {}): RunState {

@@ -1,3 +1,4 @@
+import { restingTask } from '../helpers/task-state';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/manual-clock';
 import type { TaskRecord } from '../../src/domain/model';
@@ -20,7 +21,7 @@ const at = (ms: number) => new Date(T0 + ms);
 let seq = 0;
 function task(type = 'work', input: TaskRecord['input'] = {}): TaskRecord {
   const n = ++seq;
-  return {
+  return restingTask({
     id: `task-${n}`,
     tenantId: 'tenant',
     runId: `run-${n}`,
@@ -31,31 +32,13 @@ function task(type = 'work', input: TaskRecord['input'] = {}): TaskRecord {
     status: 'RUNNING',
     timeoutMs: null,
     attempt: 1,
-    failures: 0,
-    faults: 0,
-    leaseSecret: null,
     fence: String(n),
     input,
-    output: null,
-    error: null,
     workerId: 'conductor:test',
-    availableAt: null,
-    deadlineAt: null,
-    timerAt: null,
-    signalName: null,
-    childRunId: null,
     createdAt: new Date(T0),
     queuedAt: new Date(T0),
     startedAt: new Date(T0),
-    finishedAt: null,
-    parentTaskId: null,
-    item: null,
-    itemIndex: null,
-    itemCount: null,
-    itemsLeft: null,
-    itemsActive: null,
-    failedItems: null,
-  };
+  });
 }
 
 /** The engine side: ready tasks to claim, optionally held on a gate per claim; every report recorded. */

@@ -1,4 +1,4 @@
-import { NO_FAN } from '../../src/domain/fan-out-machine';
+import { restingTask } from '../helpers/task-state';
 import { describe, expect, it } from 'vitest';
 import { decideLeaseExpired, decideRunDeadline, decideTimerFired } from '../../src/domain/decisions';
 import { ConflictError, LimitExceededError, ValidationError } from '../../src/domain/errors';
@@ -29,30 +29,16 @@ const DEFINITION: WorkflowDefinition = {
 
 function task(key: string, status: TaskStatus, extra: Partial<TaskState> = {}): TaskState {
   const running = status === 'RUNNING';
-  return {
+  return restingTask({
     id: `t-${key}`,
     key,
     status,
     attempt: running ? 1 : 0,
-    failures: 0,
-    faults: 0,
-    leaseSecret: null,
     fence: running ? '1' : '0',
-    input: null,
-    output: null,
-    error: null,
     workerId: running ? 'conductor:x' : null,
-    availableAt: null,
-    timerAt: null,
-    signalName: null,
-    childRunId: null,
-    ...NO_FAN,
-    deadlineAt: null,
-    queuedAt: null,
     startedAt: running ? NOW : null,
-    finishedAt: null,
     ...extra,
-  };
+  });
 }
 
 function run(status: RunStatus, extra: Partial<RunState> = {}): RunState {
