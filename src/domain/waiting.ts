@@ -118,8 +118,9 @@ export function waitReasonOf(input: WaitInput): WaitReason | null {
     case 'PENDING':
       if (isPaused) return paused;
       // An item of a forEach step waits for a free place under the step's maxConcurrency.
-      if (task.parentTaskId !== null)
+      if (task.parentTaskId !== null) {
         return { ...common, since: task.createdAt, kind: 'CONCURRENCY', limit: 'maxConcurrency', max: input.maxConcurrency ?? null };
+      }
       return {
         ...common,
         since: task.createdAt,
