@@ -34,7 +34,15 @@ describe('a real Prometheus scraping a conductor that did work', () => {
     t = await startTestApp({ env: { LEASE_TTL_MS: '1000', REAPER_INTERVAL_MS: '50' } });
     const register = `mutation($i: WorkflowInput!) { registerWorkflow(input: $i) { version } }`;
     // A false condition: the skipped-tasks panel has a series.
-    await t.ok(register, { i: { name: 'p-ok', steps: [{ key: 'a', type: 'noop' }, { key: 'b', type: 'noop', when: 'has(input.go)' }] } });
+    await t.ok(register, {
+      i: {
+        name: 'p-ok',
+        steps: [
+          { key: 'a', type: 'noop' },
+          { key: 'b', type: 'noop', when: 'has(input.go)' },
+        ],
+      },
+    });
     await t.ok(register, { i: { name: 'p-bad', steps: [{ key: 'a', type: 'http', input: { url: 'http://127.0.0.1:1/' } }] } });
     await t.ok(register, { i: { name: 'p-remote', steps: [{ key: 'a', type: 'x', queue: 'prom-q', retry: { maxAttempts: 2, initialDelayMs: 10 } }] } });
     await t.ok(register, { i: { name: 'p-waiting', steps: [{ key: 'a', type: 'x', queue: 'prom-backlog' }] } });
