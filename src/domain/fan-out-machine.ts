@@ -12,6 +12,7 @@ import { coerceError, LimitExceededError, TemplateError } from './errors';
 import { DEFAULT_MAX_FOREACH_ITEMS, evaluateForEach } from './for-each';
 import type { Json, StepDefinition } from './glossary';
 import type { TaskState } from './run-machine';
+import { restingTask } from './resting-task';
 import { resolveTemplates, type ExpansionLimits, type TemplateScope } from './templates';
 
 /** An item task a transition created: its state, and what the store needs besides. */
@@ -73,33 +74,10 @@ export function fanOut(w: FanWork, step: StepDefinition, fan: TaskState, scope: 
   w.setTask(fan, { status: 'RUNNING', input: null, itemCount: items.length, itemsLeft: items.length, itemsActive: 0, startedAt: now }, { items: items.length });
   items.forEach(({ item, input }, index) => {
     w.create({
-      ...NO_FAN,
-      id: w.ctx.newId(),
-      key: fan.key,
+      ...restingTask({ id: w.ctx.newId(), key: fan.key, status: 'PENDING', input, parentTaskId: fan.id, item, itemIndex: index }),
       type: step.type,
       queue: step.queue,
       timeoutMs: step.timeoutMs,
-      status: 'PENDING',
-      attempt: 0,
-      failures: 0,
-      faults: 0,
-      fence: '0',
-      leaseSecret: null,
-      input,
-      output: null,
-      error: null,
-      workerId: null,
-      availableAt: null,
-      timerAt: null,
-      signalName: null,
-      childRunId: null,
-      deadlineAt: null,
-      queuedAt: null,
-      startedAt: null,
-      finishedAt: null,
-      parentTaskId: fan.id,
-      item,
-      itemIndex: index,
     });
   });
   releaseItems(w, step, fan);

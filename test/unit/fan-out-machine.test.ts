@@ -1,4 +1,4 @@
-import { restingTask } from '../helpers/task-state';
+import { restingTask } from '../../src/domain/resting-task';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY, type StepDefinition, type WorkflowDefinition } from '../../src/domain/glossary';
 import { applyTransition, type RunState, type TaskState } from '../../src/domain/run-machine';

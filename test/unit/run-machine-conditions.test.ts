@@ -1,4 +1,4 @@
-import { restingTask } from '../helpers/task-state';
+import { restingTask } from '../../src/domain/resting-task';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY, type RunStatus, type StepDefinition, type TaskStatus, type WorkflowDefinition } from '../../src/domain/glossary';
 import { applyTransition, isTerminalTask, planRun, type MachineContext, type RunState, type TaskState } from '../../src/domain/run-machine';

@@ -1,4 +1,4 @@
-import { restingTask } from '../helpers/task-state';
+import { restingTask } from '../../src/domain/resting-task';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/manual-clock';
 import type { TaskRecord } from '../../src/domain/model';

@@ -1,8 +1,9 @@
-import type { TaskState } from '../../src/domain/run-machine';
+import type { TaskState } from './run-machine';
 
 /**
  * A task's state at rest, every field of TaskState present and unset, with the given fields over
- * it: the unit tests' task factories build on this, so a new column touches one place.
+ * it: what a transition creates (a forEach step's items) and what tests build on, so a new column
+ * touches one place.
  */
 export function restingTask<T extends Pick<TaskState, 'id' | 'key' | 'status'> & Partial<TaskState>>(over: T): TaskState & T {
   return {
