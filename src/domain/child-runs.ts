@@ -86,6 +86,7 @@ export interface ChildRunPlan {
   parentRunId: string;
   parentTaskId: string;
   depth: number;
+  trigger: { kind: 'PARENT' };
   tasks: InitialTask[];
   events: EventDraft[];
 }
@@ -193,6 +194,7 @@ export function planLaunch(
       parentRunId: run.id,
       parentTaskId: task.id,
       depth,
+      trigger: { kind: 'PARENT' },
       tasks,
       events: startEvents(tasks),
     },

@@ -18,6 +18,16 @@ export interface WorkflowRecord {
   createdAt: Date;
 }
 
+/**
+ * What started a run: a startRun call, a parent's `workflow` step, a schedule's fire time, a
+ * published event or a webhook. Kept as the run's `trigger` (jsonb), answered by `Run.trigger`.
+ */
+export type RunTrigger =
+  | { kind: 'API' }
+  | { kind: 'PARENT' }
+  | { kind: 'SCHEDULE'; scheduleId: string; fireTime: string }
+  | { kind: 'EVENT' | 'WEBHOOK'; eventName: string; eventId: string };
+
 /** One execution of one workflow version. */
 export interface RunRecord {
   id: string;
@@ -53,6 +63,8 @@ export interface RunRecord {
   parentTaskId: string | null;
   /** Levels of parents above the run: 0 for a run started by startRun, its parent's + 1 for a child. */
   depth: number;
+  /** What started it; `{ kind: 'API' }` for runs stored before triggers were kept. */
+  trigger: RunTrigger;
 }
 
 /** One step of one run. */

@@ -1,4 +1,4 @@
-import type { AttemptRecord, RunEvent, RunRecord, TaskRecord } from '../domain/model';
+import type { AttemptRecord, RunEvent, RunRecord, RunTrigger, TaskRecord } from '../domain/model';
 import type { Limits } from '../config/limits';
 import { checkJson, checkWellFormed } from '../domain/json-limits';
 import { DEFAULT_EXPANSION_LIMITS } from '../domain/templates';
@@ -109,6 +109,9 @@ function sameRequest(existing: RunRecord, key: string, req: StartRequest, hash: 
   );
 }
 
+/** Runs started by a startRun call. */
+const API_TRIGGER: RunTrigger = { kind: 'API' };
+
 export class RunsService {
   constructor(
     private readonly deps: {
@@ -131,7 +134,7 @@ export class RunsService {
    * race: the unique index on (tenantId, idempotencyKey) lets one insert win and the others read
    * it; the key with another workflow, version or input is a CONFLICT naming what differs.
    */
-  async start(tenantId: string, req: StartRunInput): Promise<RunRecord> {
+  async start(tenantId: string, req: StartRunInput, opts: { trigger?: RunTrigger } = {}): Promise<RunRecord> {
     const { db, clock } = this.deps;
     const key = req.idempotencyKey ?? null;
     if (key !== null && (key.length === 0 || key.length > 256)) {
@@ -207,6 +210,7 @@ export class RunsService {
               parentRunId: null,
               parentTaskId: null,
               depth: 0,
+              trigger: opts.trigger ?? API_TRIGGER,
             },
             tasks,
             firstEvents,

@@ -1,4 +1,4 @@
-import type { RunEvent, RunRecord } from '../domain/model';
+import type { RunEvent, RunRecord, RunTrigger } from '../domain/model';
 import { RUN_STATUSES, type Json } from '../domain/glossary';
 import { isTerminalRun } from '../domain/run-machine';
 import type { KeysetRead, KeysetWindow } from './keyset';
@@ -30,6 +30,7 @@ export interface NewRun {
   parentTaskId: string | null;
   /** 0 for startRun's runs; the parent's + 1 for a child. */
   depth: number;
+  trigger: RunTrigger;
 }
 
 /** The run's columns from `NewRun`, in parameter order ($1 …); its status is PENDING. */
@@ -51,6 +52,7 @@ const NEW_RUN_COLUMNS = every<keyof NewRun>()([
   'parentRunId',
   'parentTaskId',
   'depth',
+  'trigger',
 ]);
 /** A task's columns from its `NewTask` (and its position in the list). */
 const NEW_TASK_FIELDS = [

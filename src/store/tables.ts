@@ -167,6 +167,7 @@ export const RUNS = {
     parentRunId: 'uuid',
     parentTaskId: 'uuid',
     depth: 'int',
+    trigger: 'jsonb',
   },
   primaryKey: ['id'],
   transitionUpdates: ['status', 'output', 'error', 'lastSeq', 'startedAt', 'finishedAt', 'deadlineAt', 'pausedAt'],

@@ -16,6 +16,7 @@ const RETRY = `mutation($id: ID!) { retryRun(id: $id) { id status } }`;
 const RUN = `query($id: ID!) {
   run(id: $id) {
     id status output error depth
+    trigger { kind scheduleId fireTime eventName eventId }
     parent { id }
     parentTask { id key }
     children { id status error depth workflow { name } }
@@ -39,6 +40,7 @@ interface RunView {
   output: any;
   error: string | null;
   depth: number;
+  trigger: { kind: string; scheduleId: string | null; fireTime: string | null; eventName: string | null; eventId: string | null };
   parent: { id: string } | null;
   parentTask: { id: string; key: string } | null;
   children: { id: string; status: string; error: string | null; depth: number; workflow: { name: string } }[];
@@ -121,6 +123,7 @@ function suite(name: string, opts: { childFollowUps: boolean }) {
       expect(run.status).toBe('SUCCEEDED');
       expect(run.output).toEqual({ after: { got: { call: { echo: { v: 42, from: 'leaf' } } } } });
       expect(run.depth).toBe(0);
+      expect(run.trigger).toEqual({ kind: 'API', scheduleId: null, fireTime: null, eventName: null, eventId: null });
       expect(run.parent).toBeNull();
       expect(run.children).toHaveLength(1);
       const [child] = run.children;
@@ -130,6 +133,7 @@ function suite(name: string, opts: { childFollowUps: boolean }) {
 
       const mid = await read(child!.id);
       expect(mid.parent).toEqual({ id: topId });
+      expect(mid.trigger.kind).toBe('PARENT');
       expect(mid.parentTask).toEqual({ id: call.id, key: 'call' });
       expect(mid.output).toEqual({ call: { echo: { v: 42, from: 'leaf' } } });
       expect(mid.children).toHaveLength(1);

@@ -29,6 +29,7 @@ const FIXED_AT_CREATION: Record<string, readonly string[]> = {
     'parentRunId',
     'parentTaskId',
     'depth',
+    'trigger',
   ],
   task_attempts: [],
   run_events: [],

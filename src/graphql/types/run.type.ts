@@ -12,6 +12,7 @@ import {
 } from '../../domain/model';
 import { DateTimeScalar, JSONScalar } from '../scalars';
 import { PageInfo } from './common.type';
+import { RunTrigger, toRunTrigger } from './run-trigger.type';
 
 const enumOf = <T extends string>(values: readonly T[]) => Object.fromEntries(values.map((v) => [v, v])) as { [K in T]: K };
 
@@ -309,6 +310,9 @@ export class Run {
   })
   depth: number;
 
+  @Field(() => RunTrigger, { description: 'What started it: startRun (API), a parent run, a schedule, an event or a webhook.' })
+  trigger: RunTrigger;
+
   /** Not fields: what the field resolvers need. */
   workflowId: string;
   tenantId: string;
@@ -360,6 +364,7 @@ export function toRun(row: RunRecord): Run {
     finishedAt: row.finishedAt,
     pausedAt: row.pausedAt ?? null,
     depth: row.depth,
+    trigger: toRunTrigger(row.trigger),
     workflowId: row.workflowId,
     tenantId: row.tenantId,
     parentRunId: row.parentRunId,

@@ -1,4 +1,4 @@
-import type { RunRecord } from '../../domain/model';
+import type { RunRecord, RunTrigger } from '../../domain/model';
 import { Column, Entity, Index, ManyToOne, JoinColumn, PrimaryGeneratedColumn } from 'typeorm';
 import type { Json, RunStatus } from '../../domain/glossary';
 import { WorkflowEntity } from './workflow.entity';
@@ -103,4 +103,8 @@ export class RunEntity implements RunRecord {
   /** Levels of parents above the run (0: started by startRun). */
   @Column({ type: 'int', default: 0 })
   depth: number;
+
+  /** What started it (`RunTrigger`): startRun, a parent, a schedule, an event or a webhook. */
+  @Column({ type: 'jsonb', default: { kind: 'API' } })
+  trigger: RunTrigger;
 }
