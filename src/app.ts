@@ -34,6 +34,7 @@ import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
 import { WsGuard } from './graphql/ws-guard';
 import { BrowserAccess } from './http/browser-access';
+import { conductorOrigin } from './http/conductor-origin';
 import { applyHttpHygiene } from './http/hygiene';
 import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
 import { createLogger, type Logger } from './observability/logger';
@@ -134,6 +135,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       close: () => (httpServer.listening ? new Promise<void>((resolve) => httpServer.close(() => resolve())) : Promise.resolve()),
     });
     const port = (httpServer.address() as AddressInfo).port;
+    const ownOrigin = conductorOrigin(config.host, port);
     const dependency = <T>(check: string, target: Target, connect: () => Promise<T>): Promise<T> => {
       starting[check] = `connecting to ${target.dependency} (${target.variable})`;
       return waitFor({
@@ -303,6 +305,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           maxRedirects: limits.httpStepMaxRedirects,
         },
         resolve: options.httpResolver,
+        conductorOrigin: ownOrigin,
       }),
       clock,
       log: logger,
