@@ -35,6 +35,7 @@ import { attachWebSockets, httpContext, type WebSocketTransports } from './graph
 import { WsGuard } from './graphql/ws-guard';
 import { BrowserAccess } from './http/browser-access';
 import { conductorOrigin } from './http/conductor-origin';
+import { playgroundOffPage } from './http/playground-off';
 import { applyHttpHygiene } from './http/hygiene';
 import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
 import { createLogger, type Logger } from './observability/logger';
@@ -413,6 +414,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await apollo.start();
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
+    else expressApp.get(GRAPHQL_PATH, playgroundOffPage());
     expressApp.use(
       GRAPHQL_PATH,
       express.json({ limit: limits.requestBodyMaxBytes }),

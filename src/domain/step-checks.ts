@@ -97,8 +97,9 @@ export function checkBuiltInInputs(wf: string, steps: readonly StepDefinition[])
         } catch {
           parsed = null;
         }
-        if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:'))
+        if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
           bad('url', 'must be an absolute http:// or https:// URL, or a path on this conductor such as "/healthz"', url);
+        }
         if (parsed.username !== '' || parsed.password !== '') bad('url', 'must not hold credentials: send them in an "authorization" header', url);
       }
       if (method !== undefined && method !== null && !isTemplated(method)) {

@@ -91,11 +91,13 @@ export class WsGuard {
     try {
       principal = await this.opts.gatekeeper.admit(authorization, { ip: this.opts.gatekeeper.clientIp(req), transport });
     } catch (e: unknown) {
-      if (e instanceof DomainError && e.code === 'RATE_LIMITED') close(WS_CLOSE.tooMany, reasonOf(e));
-      // graphql-ws would close with a bare "Forbidden": say what is missing instead. The legacy
-      // protocol answers connection_error with the message itself, then closes.
-      else if (e instanceof DomainError && e.code === 'UNAUTHENTICATED' && transport === 'graphql-ws')
+      // A bad key: graphql-ws would close with a bare "Forbidden", so say what is missing instead;
+      // the legacy protocol answers connection_error with the message itself, then closes.
+      if (e instanceof DomainError && e.code === 'RATE_LIMITED') {
+        close(WS_CLOSE.tooMany, reasonOf(e));
+      } else if (e instanceof DomainError && e.code === 'UNAUTHENTICATED' && transport === 'graphql-ws') {
         close(WS_CLOSE.forbidden, forbiddenReason(authorization));
+      }
       throw e;
     }
     const slotKey = principal.apiKeyId ?? `tenant:${principal.tenantId}`;
