@@ -122,6 +122,13 @@ describe('the README tour', () => {
     expect(script).toMatch(/^\/playground\//);
     const js = await fetch(new URL(script!, t.app.url));
     expect(js.status).toBe(200);
+    // Every asset the page names (script, stylesheet, icon) is served by the conductor, from vendor/playground.
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThanOrEqual(3);
+    for (const asset of assets) {
+      expect(asset, 'no outside URL').toMatch(/^\/playground\//);
+      expect((await fetch(new URL(asset, t.app.url))).status, asset).toBe(200);
+    }
   });
 
   it("streams to Playground's legacy subscription protocol on the same path", async () => {
