@@ -19,6 +19,8 @@ export function playgroundLandingPage(opts: { endpoint: string }): ApolloServerP
       return {
         async renderLandingPage() {
           return {
+            // The renderer links Google Fonts; the page falls back to system fonts without them,
+            // so the link goes: the page asks nothing of any other host (air-gapped, and private).
             html: renderPlaygroundPage({
               endpoint: opts.endpoint,
               // Relative: Playground turns it into ws(s)://<the page's host>/graphql.
@@ -27,7 +29,7 @@ export function playgroundLandingPage(opts: { endpoint: string }): ApolloServerP
               version: '',
               title: 'Maestro Conductor',
               settings: { 'request.credentials': 'same-origin', 'schema.polling.enable': false },
-            }),
+            }).replace(/<link[^>]*\bhref="https:\/\/fonts\.googleapis\.com\/[^>]*>/g, ''),
           };
         },
       };
