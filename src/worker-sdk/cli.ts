@@ -97,6 +97,14 @@ export interface WorkerCliConfig {
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
+/** No --url nor MAESTRO_URL: the conductor on this machine, on PORT when it is set. */
+function defaultUrlFrom(rawPort: string | undefined): { value: string; source: string } {
+  const port = rawPort?.trim();
+  if (!port) return { value: DEFAULT_URL, source: '--url' };
+  if (!/^\d{1,5}$/.test(port)) throw new UsageError(`PORT must be the conductor's port, an integer (got ${JSON.stringify(rawPort)}); or set --url`);
+  return { value: defaultUrl(port), source: 'PORT' };
+}
+
 /** Flags win over variables; each error names what the user actually set. */
 export function parseWorkerConfig(argv: readonly string[], env: WorkerEnv, cwd: string): WorkerCliConfig | 'help' {
   let values: Record<string, string | boolean | undefined>;
@@ -139,9 +147,7 @@ export function parseWorkerConfig(argv: readonly string[], env: WorkerEnv, cwd: 
     return n;
   };
 
-  const port = env.PORT?.trim();
-  if (port && !/^\d{1,5}$/.test(port)) throw new UsageError(`PORT must be the conductor's port, an integer (got ${JSON.stringify(env.PORT)}); or set --url`);
-  const urlGot = read('url') ?? { value: defaultUrl(port || undefined), source: port ? 'PORT' : '--url' };
+  const urlGot = read('url') ?? defaultUrlFrom(env.PORT);
   try {
     if (!['http:', 'https:'].includes(new URL(urlGot.value).protocol)) bad(urlGot, 'an http:// or https:// URL');
   } catch (e: unknown) {

@@ -92,6 +92,8 @@ describe('the worker command', () => {
     expect(urlOf([], { PORT: '5123', MAESTRO_URL: 'http://c:1/graphql' })).toBe('http://c:1/graphql');
     expect(urlOf(['--url', 'http://d:2/graphql'], { PORT: '5123' })).toBe('http://d:2/graphql');
     expect(() => urlOf([], { PORT: 'http' })).toThrow(/^PORT must be the conductor's port, an integer \(got "http"\); or set --url$/);
+    // PORT is read only for the default: with a URL given, its value does not matter.
+    expect(urlOf(['--url', 'http://d:2/graphql'], { PORT: 'http' })).toBe('http://d:2/graphql');
   });
 });
 
