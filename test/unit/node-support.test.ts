@@ -26,6 +26,9 @@ describe('supported Node.js versions', () => {
     // The README states the range in words; .ci/run runs the suite on the image's major too.
     expect(read('README.md')).toContain('Node.js 22 (22.15 or newer) or 24 (24.11 or newer)');
     expect(read('.ci/run')).toMatch(/test\/helpers\/ensure-node\.sh/);
+    // GitHub's CI runs .ci/run on a supported major too.
+    const ciMajor = Number(/node-version:\s*(\d+)/.exec(read('.github/workflows/ci.yml'))?.[1]);
+    expect(semver.intersects(`${ciMajor}.x`, pkg.engines.node), `ci.yml node-version ${ciMajor}`).toBe(true);
     // Node 20 reached its end of life on 2026-04-30: no longer in the range.
     expect(semver.intersects(pkg.engines.node, '20.x')).toBe(false);
   });
