@@ -3,7 +3,9 @@
 # (`node dist/src/cli/migrate.js`), API keys (`node dist/src/cli/apikey.js`) and remote workers
 # (`node dist/src/worker-sdk/cli.js`). test/e2e/image.test.ts checks this file and runs its final
 # stage's commands the way the image would (no Docker engine on CI).
-ARG NODE_IMAGE=node:20-bookworm-slim
+# The current Node.js LTS line; package.json's engines is the supported range, and .ci/run runs the
+# suite on this major as well (test/helpers/ensure-node.sh reads it from here).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Build with dev dependencies (TypeScript), then drop them.
 FROM ${NODE_IMAGE} AS build
@@ -26,6 +28,8 @@ WORKDIR /app
 # it writes nothing under /app (production runs on Postgres; Kubernetes mounts /tmp).
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# GraphQL Playground's files (checksummed; served only where Playground is enabled).
+COPY vendor ./vendor
 COPY package.json ./
 # The official image's "node" user, by number so that Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000

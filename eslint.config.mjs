@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'migrations/*-*.ts', '.maestro/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'migrations/*-*.ts', '.maestro/**', 'vendor/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

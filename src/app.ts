@@ -34,6 +34,8 @@ import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
 import { WsGuard } from './graphql/ws-guard';
 import { BrowserAccess } from './http/browser-access';
+import { conductorOrigin } from './http/conductor-origin';
+import { playgroundOffPage } from './http/playground-off';
 import { applyHttpHygiene } from './http/hygiene';
 import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
 import { createLogger, type Logger } from './observability/logger';
@@ -134,6 +136,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       close: () => (httpServer.listening ? new Promise<void>((resolve) => httpServer.close(() => resolve())) : Promise.resolve()),
     });
     const port = (httpServer.address() as AddressInfo).port;
+    const ownOrigin = conductorOrigin(config.host, port);
     const dependency = <T>(check: string, target: Target, connect: () => Promise<T>): Promise<T> => {
       starting[check] = `connecting to ${target.dependency} (${target.variable})`;
       return waitFor({
@@ -303,6 +306,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           maxRedirects: limits.httpStepMaxRedirects,
         },
         resolve: options.httpResolver,
+        conductorOrigin: ownOrigin,
       }),
       clock,
       log: logger,
@@ -410,6 +414,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await apollo.start();
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
+    else expressApp.get(GRAPHQL_PATH, playgroundOffPage());
     expressApp.use(
       GRAPHQL_PATH,
       express.json({ limit: limits.requestBodyMaxBytes }),

@@ -11,6 +11,15 @@ import type { Json, StepDefinition } from './glossary';
 /** Methods the http executor sends (src/executors/http.ts reads the same list). */
 export const HTTP_METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
+/**
+ * An http step's `url` that is a path (`/healthz`, `/graphql?x=1`) calls the conductor that runs
+ * the task, on the address and port it listens on: a workflow can call the conductor's own API
+ * whatever PORT it was started with. `//host/…` is a scheme-relative URL, not a path, and refused.
+ */
+export function isConductorPath(url: string): boolean {
+  return /^\/(?![/\\])/.test(url);
+}
+
 /** `ValidationError.data.reason` of the checks here. */
 export type StepCheckReason = 'INVALID_CONDITION' | 'CONDITION_REFERENCES_NON_DEPENDENCY' | 'INVALID_STEP_INPUT';
 
@@ -84,11 +93,13 @@ export function checkBuiltInInputs(wf: string, steps: readonly StepDefinition[])
       if (!isTemplated(url)) {
         let parsed: URL | null;
         try {
-          parsed = typeof url === 'string' ? new URL(url) : null;
+          parsed = typeof url === 'string' ? (isConductorPath(url) ? new URL(url, 'http://conductor.invalid') : new URL(url)) : null;
         } catch {
           parsed = null;
         }
-        if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) bad('url', 'must be an absolute http:// or https:// URL', url);
+        if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+          bad('url', 'must be an absolute http:// or https:// URL, or a path on this conductor such as "/healthz"', url);
+        }
         if (parsed.username !== '' || parsed.password !== '') bad('url', 'must not hold credentials: send them in an "authorization" header', url);
       }
       if (method !== undefined && method !== null && !isTemplated(method)) {

@@ -1,4 +1,4 @@
-import { HTTP_METHODS } from '../domain/step-checks';
+import { HTTP_METHODS, isConductorPath } from '../domain/step-checks';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { request as httpRequest, validateHeaderName, validateHeaderValue, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -35,6 +35,12 @@ export interface HttpExecutorOptions {
   limits: HttpStepLimits;
   /** @default the system resolver (dns.lookup) */
   resolve?: Resolver;
+  /**
+   * Where this conductor answers (`http://127.0.0.1:4000`): a `url` that is a path (`/healthz`)
+   * goes here. The destination policy applies as to any URL (loopback is refused in production
+   * unless HTTP_STEP_ALLOW lets it). @default none: a path fails the step
+   */
+  conductorOrigin?: string;
 }
 
 /**
@@ -70,7 +76,7 @@ export function createHttpExecutor(opts: HttpExecutorOptions): Executor {
     async execute(ctx) {
       const input = ctx.input;
       if (!isObject(input)) throw new TaskFailure('http needs an object input: { "url": "https://…", "method": "GET" }', false);
-      let url = parseUrl(input['url']);
+      let url = parseUrl(input['url'], 'url', opts.conductorOrigin);
       let method = typeof input['method'] === 'string' ? input['method'].toUpperCase() : 'GET';
       if (!METHODS.has(method)) throw new TaskFailure(`http "method" must be one of ${[...METHODS].join(', ')}`, false);
       const headers: Record<string, string> = {};
@@ -223,10 +229,17 @@ export function createHttpExecutor(opts: HttpExecutorOptions): Executor {
   }
 }
 
-/** An http(s) URL without credentials, or a configuration failure naming what to fix. */
-function parseUrl(raw: Json | undefined, what = 'url'): URL {
+/**
+ * An http(s) URL without credentials, or a configuration failure naming what to fix. With
+ * `conductorOrigin`, a path (`/healthz`) is a URL on this conductor.
+ */
+function parseUrl(raw: Json | undefined, what = 'url', conductorOrigin?: string): URL {
+  if (typeof raw === 'string' && conductorOrigin !== undefined && isConductorPath(raw) && URL.canParse(raw, conductorOrigin)) {
+    return new URL(raw, conductorOrigin);
+  }
   if (typeof raw !== 'string' || !/^https?:\/\//i.test(raw) || !URL.canParse(raw)) {
-    throw new TaskFailure(`http needs "${what}" to be an http(s) URL, got ${JSON.stringify(raw ?? null)}`, false);
+    const path = typeof raw === 'string' && isConductorPath(raw) ? ' or a path on this conductor such as "/healthz"' : '';
+    throw new TaskFailure(`http needs "${what}" to be an http(s) URL${path}, got ${JSON.stringify(raw ?? null)}`, false);
   }
   const url = new URL(raw);
   if (url.username !== '' || url.password !== '') {

@@ -14,6 +14,8 @@ import { toGraphQLError } from './errors';
 export const WS_CLOSE = {
   /** The key was revoked, or is no longer valid. */
   unauthorized: 4401,
+  /** `connection_init` without a valid key (graphql-ws's own code for a refused onConnect; the reason says what to send). */
+  forbidden: 4403,
   /** No `connection_init` in time. */
   initTimeout: 4408,
   /** Too many sockets for this key, or too many requests. */
@@ -89,8 +91,13 @@ export class WsGuard {
     try {
       principal = await this.opts.gatekeeper.admit(authorization, { ip: this.opts.gatekeeper.clientIp(req), transport });
     } catch (e: unknown) {
-      // A bad key is the transport's own refusal (graphql-ws: 4403 Forbidden; legacy: connection_error).
-      if (e instanceof DomainError && e.code === 'RATE_LIMITED') close(WS_CLOSE.tooMany, reasonOf(e));
+      // A bad key: graphql-ws would close with a bare "Forbidden", so say what is missing instead;
+      // the legacy protocol answers connection_error with the message itself, then closes.
+      if (e instanceof DomainError && e.code === 'RATE_LIMITED') {
+        close(WS_CLOSE.tooMany, reasonOf(e));
+      } else if (e instanceof DomainError && e.code === 'UNAUTHENTICATED' && transport === 'graphql-ws') {
+        close(WS_CLOSE.forbidden, forbiddenReason(authorization));
+      }
       throw e;
     }
     const slotKey = principal.apiKeyId ?? `tenant:${principal.tenantId}`;
@@ -202,6 +209,13 @@ export class WsGuard {
 }
 
 /** A close reason (at most 123 bytes) naming the error's code and what to fix. */
+/** Within the 123 bytes a close reason may hold. */
+function forbiddenReason(authorization: string | undefined): string {
+  return authorization?.trim()
+    ? 'Forbidden: the API key is not valid or was revoked'
+    : 'Forbidden: an API key is required; send { "authorization": "Bearer <key>" } as connection_init payload';
+}
+
 function reasonOf(e: DomainError): string {
   const text = `${e.code}: ${e.message}`;
   return Buffer.byteLength(text) <= 123

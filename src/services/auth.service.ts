@@ -12,12 +12,12 @@ const TENANT_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
  * announced (a revocation through the service or the CLI with REDIS_URL clears every replica's
  * cache at once).
  */
-const CACHE_TTL_MS = 10_000;
+export const CACHE_TTL_MS = 10_000;
 /**
  * An unknown key is refused from memory for this long: a client retrying a bad key in a loop costs
  * one database lookup per 5 s, not one per request (300 invalid-key requests were 300 lookups).
  */
-const NEGATIVE_TTL_MS = 5_000;
+export const NEGATIVE_TTL_MS = 5_000;
 const CACHE_MAX = 10_000;
 
 export function hashApiKey(key: string): string {

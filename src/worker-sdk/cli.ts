@@ -40,6 +40,7 @@ export const WORKER_ENV_VARS = [
   'WORKER_GRACE_MS',
   'WORKER_ID',
   'LOG_LEVEL',
+  'PORT',
 ] as const;
 export type WorkerEnv = Partial<Record<(typeof WORKER_ENV_VARS)[number], string | undefined>>;
 
@@ -58,13 +59,16 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export const DEFAULT_URL = 'http://localhost:4000/graphql';
+/** The conductor's default PORT: the worker's default URL follows PORT when it is set (a conductor started with PORT=5000 in the same shell). */
+const DEFAULT_PORT = '4000';
+export const defaultUrl = (port: string | undefined = DEFAULT_PORT): string => `http://localhost:${port}/graphql`;
+export const DEFAULT_URL = defaultUrl();
 
 const USAGE = `Usage: worker --queue <name> --handler <module> [options]
 
   --queue <name>        queue to claim from (WORKER_QUEUE)
   --handler <module>    module exporting default or handler: async (ctx) => output (WORKER_HANDLER)
-  --url <url>           conductor GraphQL endpoint (MAESTRO_URL; default ${DEFAULT_URL})
+  --url <url>           conductor GraphQL endpoint (MAESTRO_URL; default http://localhost:$PORT/graphql, PORT 4000 when unset)
   --api-key <key>       API key of the tenant (MAESTRO_API_KEY)
   --concurrency <n>     tasks at once, 1-10000 (WORKER_CONCURRENCY; default 4)
   --lease-ms <ms>       lease per attempt, ${MIN_LEASE_MS}-${MAX_LEASE_MS} (WORKER_LEASE_MS; default 30000)
@@ -91,6 +95,14 @@ export interface WorkerCliConfig {
   graceMs: number;
   workerId: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
+}
+
+/** No --url nor MAESTRO_URL: the conductor on this machine, on PORT when it is set. */
+function defaultUrlFrom(rawPort: string | undefined): { value: string; source: string } {
+  const port = rawPort?.trim();
+  if (!port) return { value: DEFAULT_URL, source: '--url' };
+  if (!/^\d{1,5}$/.test(port)) throw new UsageError(`PORT must be the conductor's port, an integer (got ${JSON.stringify(rawPort)}); or set --url`);
+  return { value: defaultUrl(port), source: 'PORT' };
 }
 
 /** Flags win over variables; each error names what the user actually set. */
@@ -135,7 +147,7 @@ export function parseWorkerConfig(argv: readonly string[], env: WorkerEnv, cwd: 
     return n;
   };
 
-  const urlGot = read('url') ?? { value: DEFAULT_URL, source: '--url' };
+  const urlGot = read('url') ?? defaultUrlFrom(env.PORT);
   try {
     if (!['http:', 'https:'].includes(new URL(urlGot.value).protocol)) bad(urlGot, 'an http:// or https:// URL');
   } catch (e: unknown) {
@@ -214,8 +226,14 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
   }
 
   // Synchronous writes: lines in order, and none lost to the process.exit() after draining.
+  // The conductor's line format (src/observability/logger.ts): level as a word, ISO time, service.
   const logger = pino(
-    { level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level: config.logLevel,
+      base: { service: 'maestro-worker', pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
     pino.destination({ fd: 1, sync: true }),
   );
   const worker = new Worker({

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Instruction } from 'dockerfile-ast';
@@ -154,6 +154,9 @@ beforeAll(() => {
   }
   // The build stage's `npm run build`, fresh every time (the sources change; the dependencies rarely do).
   rmSync(join(app, 'dist'), { recursive: true, force: true });
+  // The final stage's `COPY vendor ./vendor`.
+  rmSync(join(app, 'vendor'), { recursive: true, force: true });
+  cpSync(join(root, 'vendor'), join(app, 'vendor'), { recursive: true });
   // Niced: ~20 s of CPU on 2 cores, next to timing-sensitive tests in other files (lease takeover bounds).
   execFileSync(
     'nice',
@@ -193,6 +196,7 @@ describe('Dockerfile', () => {
     expect(copies).toEqual([
       { from: 'build', args: '/app/node_modules ./node_modules' },
       { from: 'build', args: '/app/dist ./dist' },
+      { from: null, args: 'vendor ./vendor' },
       { from: null, args: 'package.json ./' },
     ]);
     expect(
@@ -201,8 +205,8 @@ describe('Dockerfile', () => {
     ).toBe(false);
   });
 
-  it('runs on a slim Node 20 base as a non-root user with NODE_ENV=production, tini, a HEALTHCHECK and the server as CMD', () => {
-    expect(IMAGE.from).toMatch(/^node:20(\.\d+)*-[a-z]+-slim$/);
+  it('runs on a slim Node 24 (LTS) base as a non-root user with NODE_ENV=production, tini, a HEALTHCHECK and the server as CMD', () => {
+    expect(IMAGE.from).toMatch(/^node:24(\.\d+)*-[a-z]+-slim$/);
     expect(uid).toBeGreaterThan(0);
     expect(gid).toBeGreaterThan(0);
     expect(IMAGE.env['NODE_ENV']).toBe('production');
@@ -232,10 +236,21 @@ describe('Dockerfile', () => {
       'dist/src/cli/apikey.js',
       'dist/src/worker-sdk/cli.js',
       'dist/src/worker-sdk/examples/echo.js',
+      'vendor/playground/build/static/js/middleware.js',
     ]) {
       expect(existsSync(join(app, file)), file).toBe(true);
     }
     expect(existsSync(join(app, 'node_modules', 'typescript')), 'dev dependencies in the runtime layout').toBe(false);
+    // Playground's files are vendored (vendor/playground), not a dependency with its own tree.
+    expect(existsSync(join(app, 'node_modules', 'graphql-playground-react'))).toBe(false);
+    const packages = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: app }).toString().trim().split('\n').length;
+    const bytes = Number(
+      execFileSync('du', ['-sb', join(app, 'node_modules')])
+        .toString()
+        .split('\t')[0],
+    );
+    console.log(`image layout: ${packages} production package paths, node_modules ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+    expect(packages).toBeLessThan(400);
   });
 });
 

@@ -4,6 +4,7 @@ import { SubscriptionClient } from 'subscriptions-transport-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { collect, startTestApp, waitForRun, type TestApp } from '../helpers/app';
+import { freePort } from '../helpers/net';
 
 /** The README's GraphQL blocks, by operation name: the tour is tested exactly as written. */
 function readmeOperations(): Record<string, string> {
@@ -18,8 +19,11 @@ function readmeOperations(): Record<string, string> {
 
 describe('the README tour', () => {
   let t: TestApp;
+  let port: number;
   beforeAll(async () => {
-    t = await startTestApp();
+    // Not the default 4000: the tour must not depend on the port the conductor listens on.
+    port = await freePort();
+    t = await startTestApp({ env: { PORT: String(port) } });
   });
   afterAll(async () => {
     await t?.close();
@@ -28,10 +32,12 @@ describe('the README tour', () => {
   it('works as written: register, start, watch live over graphql-ws, read the result', async () => {
     const ops = readmeOperations();
     expect(Object.keys(ops)).toEqual(['Register', 'Start', 'Watch', 'Result', 'RegisterOrder', 'StartOrder', 'Why', 'Approve', 'Shipped']);
-    // The README talks to localhost:4000; the test app listens on a free port.
-    const local = (op: string) => op.replaceAll('localhost:4000', `127.0.0.1:${t.app.port}`);
+    // As written: the http step's "/healthz" is this conductor, here on a free port (not 4000).
+    expect(t.app.port).toBe(port);
+    expect(port).not.toBe(4000);
+    expect(ops['Register']).not.toMatch(/localhost|127\.0\.0\.1|:4000/);
 
-    const { registerWorkflow } = await t.ok(local(ops['Register']!));
+    const { registerWorkflow } = await t.ok(ops['Register']!);
     expect(registerWorkflow).toEqual({ name: 'hello', version: 1 });
 
     const { startRun } = await t.ok(ops['Start']!);
@@ -116,6 +122,13 @@ describe('the README tour', () => {
     expect(script).toMatch(/^\/playground\//);
     const js = await fetch(new URL(script!, t.app.url));
     expect(js.status).toBe(200);
+    // Every asset the page names (script, stylesheet, icon) is served by the conductor, from vendor/playground.
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThanOrEqual(3);
+    for (const asset of assets) {
+      expect(asset, 'no outside URL').toMatch(/^\/playground\//);
+      expect((await fetch(new URL(asset, t.app.url))).status, asset).toBe(200);
+    }
   });
 
   it("streams to Playground's legacy subscription protocol on the same path", async () => {

@@ -227,4 +227,26 @@ describe('http steps: destinations (SSRF)', () => {
     });
     expect(fine.errors).toBeUndefined();
   });
+
+  it('a url that is a path calls this conductor on the port it listens on, under the same policy', async () => {
+    expect(t.app.port).not.toBe(4000);
+    const own = await runStep(t, { url: '/healthz' });
+    expect(own.run.status).toBe('SUCCEEDED');
+    expect(own.call.output).toMatchObject({ status: 200, body: { status: 'ok' } });
+    // From a template too (resolved when the task is queued, then sent to this conductor).
+    await t.ok(REGISTER, { input: { name: 'own-path', steps: [{ key: 'call', type: 'http', input: { url: '{{ input.path }}' } }] } });
+    const { startRun } = await t.ok<{ startRun: { id: string } }>(START, { wf: 'own-path', input: { path: '/readyz' } });
+    const templated = await waitForRun(t, startRun.id);
+    expect(templated.tasks[0]).toMatchObject({ status: 'SUCCEEDED', output: { status: 200 } });
+    // Loopback is not allowed (production's default): the conductor itself is refused like any loopback address.
+    const refused = await runStep(strict, { url: '/healthz' });
+    expect(refused.call).toMatchObject({ status: 'FAILED', attempt: 1 });
+    expect(refused.call.error).toContain('destination not allowed');
+    // Scheme-relative and bare paths are not paths on this conductor.
+    for (const url of ['//good.test/x', 'healthz', '/\\good.test/x']) {
+      const res = await t.gql(REGISTER, { input: { name: `path-${++n}`, steps: [{ key: 'call', type: 'http', input: { url } }] } });
+      expect(res.errors?.[0]?.extensions, url).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_STEP_INPUT' });
+      expect(res.errors?.[0]?.message, url).toContain('or a path on this conductor such as "/healthz"');
+    }
+  });
 });

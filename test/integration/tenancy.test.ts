@@ -292,15 +292,15 @@ describe('authentication (production mode)', () => {
     expect(json).toEqual({ data: { workflows: { nodes: [{ name: 'prod-wf', version: 1 }], totalCount: 1 } } });
   });
 
-  it.each<[string, () => string | undefined]>([
-    ['without a key', () => undefined],
-    ['with a bogus key', () => 'mk_not-a-key-we-issued'],
-  ])('a graphql-ws connection %s is rejected', async (_name, apiKey) => {
+  it.each<[string, () => string | undefined, string]>([
+    ['without a key', () => undefined, 'Forbidden: an API key is required; send { "authorization": "Bearer <key>" } as connection_init payload'],
+    ['with a bogus key', () => 'mk_not-a-key-we-issued', 'Forbidden: the API key is not valid or was revoked'],
+  ])('a graphql-ws connection %s is rejected, the close reason saying what to send', async (_name, apiKey, reason) => {
     const runId = (await t.ok(START, { workflow: 'prod-wf' }, key)).startRun.id;
     const sub = subscribe(t.ws(apiKey()), RUN_UPDATED, { id: runId });
     const end = await sub.ended();
     expect(sub.items).toEqual([]);
-    expect(end.close).toEqual({ code: 4403, reason: 'Forbidden' });
+    expect(end.close).toEqual({ code: 4403, reason });
   });
 
   it('a graphql-ws connection with a key works', async () => {
@@ -323,7 +323,7 @@ describe('authentication (production mode)', () => {
     expect(status).toBe(401);
     expect(json.errors[0].extensions.code).toBe('UNAUTHENTICATED');
     const sub = subscribe(t.ws(doomed), RUN_UPDATED, { id: runId });
-    expect((await sub.ended()).close).toEqual({ code: 4403, reason: 'Forbidden' });
+    expect((await sub.ended()).close).toEqual({ code: 4403, reason: 'Forbidden: the API key is not valid or was revoked' });
     // Revoking one key leaves the tenant's other keys alone.
     expect((await post(t, { query: WORKFLOWS }, `Bearer ${key}`)).status).toBe(200);
     // Revoking twice reports that nothing changed.

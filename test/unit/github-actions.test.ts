@@ -52,11 +52,11 @@ describe('release.yml', () => {
 describe('ci.yml', () => {
   const wf = workflow('ci.yml');
 
-  it('runs .ci/run on pull requests with Node 20, Postgres and Redis', () => {
+  it('runs .ci/run on pull requests with Node 22 (the oldest supported), Postgres and Redis', () => {
     expect(Object.keys(wf.on)).toContain('pull_request');
     const job = wf.jobs.test;
     expect(Object.keys(job.services).sort()).toEqual(['postgres', 'redis']);
-    expect(steps(wf).find((s) => String(s.uses).startsWith('actions/setup-node')).with['node-version']).toBe(20);
+    expect(steps(wf).find((s) => String(s.uses).startsWith('actions/setup-node')).with['node-version']).toBe(22);
     expect(steps(wf).some((s) => /bash \.ci\/run$/.test(String(s.run ?? '')))).toBe(true);
   });
 });

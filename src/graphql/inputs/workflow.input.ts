@@ -59,7 +59,7 @@ export class StepInput {
     nullable: true,
     description:
       'The step input, any JSON, with `{{ input.… }}` and `{{ steps.<dependency>.output.… }}` templates. ' +
-      'noop: becomes the output; sleep: `{ "ms": n }`; http: `{ url, method, headers, body, timeoutMs }`; workflow: `{ workflow, version?, input? }` (the child run and its input). Default `{}`.',
+      'noop: becomes the output; sleep: `{ "ms": n }`; http: `{ url, method, headers, body, timeoutMs }` (a `url` that is a path, such as `/healthz`, calls this conductor); workflow: `{ workflow, version?, input? }` (the child run and its input). Default `{}`.',
   })
   input?: Json;
 
