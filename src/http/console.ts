@@ -7,11 +7,11 @@ import helmet from 'helmet';
 export const CONSOLE_PATH = '/ui';
 
 /**
- * The built console (`npm run build` → dist/ui): next to the compiled server (dist/src/http →
- * dist/ui), or under dist/ when the server runs from source (src/http → dist/ui).
+ * The built console (`npm run build` → dist/ui at the package root), from the server run from
+ * source (src/http) or compiled (dist/src/http). Never ui/ itself: that is the source.
  */
 export function consoleDir(): string | null {
-  for (const dir of [resolve(__dirname, '../../ui'), resolve(__dirname, '../../dist/ui')]) {
+  for (const dir of [resolve(__dirname, '../../dist/ui'), resolve(__dirname, '../../../dist/ui')]) {
     if (existsSync(join(dir, 'index.html'))) return dir;
   }
   return null;
