@@ -88,7 +88,9 @@ describe('web console in chromium', () => {
     await expect.poll(() => node('each').getAttribute('data-status'), { timeout: 10_000 }).toBe('SUCCEEDED');
     await page.locator('.waiting').getByText('waits for the signal “go”').waitFor();
     if (SCREENSHOTS) {
+      // A fan-out item selected: its attempt on the timeline.
       await node('each').click();
+      await page.locator('.panel .items button').first().click();
       await page.locator('.panel .timeline').waitFor();
       mkdirSync(join(ROOT, 'docs', 'img'), { recursive: true });
       await page.screenshot({ path: join(ROOT, 'docs', 'img', 'console-run.png'), fullPage: true });
