@@ -143,3 +143,27 @@ describe('web console in chromium', () => {
     console.log(`${requested.length} requests, all to 127.0.0.1:${t.app.port}`);
   });
 });
+
+describe('web console in development mode', () => {
+  let t: TestApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('needs no key: runs of tenant "default" show at once', async () => {
+    await t.ok(REGISTER, { input: demo() });
+    const { startRun } = await t.ok(START, { input: { name: 'Dev', items: [] } });
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${t.app.port}/ui/runs`);
+    await page.getByText('development mode (no key)').waitFor();
+    await page.locator(`tr[data-run-id="${startRun.id}"]`).waitFor();
+    expect(await page.getByLabel('API key').count()).toBe(0);
+  });
+});
