@@ -75,7 +75,7 @@ describe('web console in chromium', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: /Runs/ }).waitFor();
     await page.locator('.live.on').first().waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem('maestro.apiKey'))).toBe(key);
+    expect(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('maestro.apiKey'))).toBe(key);
 
     const started = Date.now();
     const { startRun } = await t.ok(START, { input: { name: 'Ada', items: [1, 2, 3] }, tags: ['demo'] }, key);
@@ -103,7 +103,11 @@ describe('web console in chromium', () => {
     console.log(`run page showed SUCCEEDED ${Date.now() - signalled} ms after signalRun (no reload)`);
     for (const step of ['greet', 'each', 'approve', 'done']) {
       expect(await node(step).getAttribute('data-status')).toBe('SUCCEEDED');
-      expect(await node(step).locator('rect').evaluate((r) => getComputedStyle(r).stroke)).toBe(GREEN);
+      expect(
+        await node(step)
+          .locator('rect')
+          .evaluate((r) => (globalThis as any).getComputedStyle(r).stroke),
+      ).toBe(GREEN);
     }
   });
 
@@ -127,7 +131,9 @@ describe('web console in chromium', () => {
     await page.getByRole('link', { name: 'Workflows' }).click();
     await page.getByRole('link', { name: 'console-demo' }).click();
     await page.getByText('2 version(s)').waitFor();
-    await expect.poll(() => page.locator('[data-testid="diff"] .add').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('"key": "extra"')]));
+    await expect
+      .poll(() => page.locator('[data-testid="diff"] .add').allTextContents())
+      .toEqual(expect.arrayContaining([expect.stringContaining('"key": "extra"')]));
 
     await page.getByRole('link', { name: 'Queues' }).click();
     // The run left waiting for its signal holds a RUNNING built-in task.

@@ -100,7 +100,9 @@ describe('Query.queues', () => {
     await t.ok(`mutation { a: startRun(workflow: "q") { id } b: startRun(workflow: "q") { id } }`, {}, key);
 
     const queued = (await t.ok(QUEUES, {}, key)).queues;
-    expect(queued).toEqual([{ name: 'console-q', depth: 2, running: 0, oldestQueuedAt: expect.any(String), lastPolledAt: null, lastPollWorkerId: null, workers: [] }]);
+    expect(queued).toEqual([
+      { name: 'console-q', depth: 2, running: 0, oldestQueuedAt: expect.any(String), lastPolledAt: null, lastPollWorkerId: null, workers: [] },
+    ]);
     expect(Date.parse(queued[0].oldestQueuedAt)).toBeGreaterThanOrEqual(before - 1000);
 
     await t.ok(`mutation { claimTasks(queue: "console-q", workerId: "w-1", max: 1) { taskId } }`, {}, key);

@@ -71,7 +71,7 @@ export function useLiveRefresh(query: string, variables: Record<string, unknown>
 export function useAction(): { busy: boolean; error: ApiError | null; run: <T>(query: string, variables: Record<string, unknown>) => Promise<T | null> } {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
-  const run = useCallback(async <T,>(query: string, variables: Record<string, unknown>): Promise<T | null> => {
+  const run = useCallback(async <T>(query: string, variables: Record<string, unknown>): Promise<T | null> => {
     setBusy(true);
     setError(null);
     try {

@@ -49,7 +49,9 @@ function SignIn({ message }: { message: string | null }) {
       }}
     >
       <h1>Maestro Conductor</h1>
-      <p>Sign in with an API key (mint one with <code>npm run apikey -- create --tenant &lt;t&gt;</code>). It is kept in this tab only.</p>
+      <p>
+        Sign in with an API key (mint one with <code>npm run apikey -- create --tenant &lt;t&gt;</code>). It is kept in this tab only.
+      </p>
       <input aria-label="API key" type="password" autoComplete="off" autoFocus placeholder="API key" value={key} onChange={(e) => setKey(e.target.value)} />
       <button type="submit" disabled={!key.trim()}>
         Sign in

@@ -19,7 +19,17 @@ const NODE_W = 170;
 const NODE_H = 48;
 
 /** The run's steps laid out by dagre (left to right), each coloured by its task's live state. */
-export function Dag({ steps, states, selected, onSelect }: { steps: DagStep[]; states: Map<string, DagNodeState>; selected: string | null; onSelect: (key: string) => void }) {
+export function Dag({
+  steps,
+  states,
+  selected,
+  onSelect,
+}: {
+  steps: DagStep[];
+  states: Map<string, DagNodeState>;
+  selected: string | null;
+  onSelect: (key: string) => void;
+}) {
   const laid = useMemo(() => {
     const g = new Graph();
     g.setGraph({ rankdir: 'LR', nodesep: 24, ranksep: 56, marginx: 12, marginy: 12 });

@@ -56,7 +56,10 @@ export function RunPage({ id }: { id: string }) {
       const items = itemsOf.get(t.id);
       states.set(key, {
         status: t.status,
-        items: items || t.itemCount != null ? { done: (items ?? []).filter((i) => FINISHED.has(i.status) || i.status === 'SKIPPED').length, total: t.itemCount ?? items!.length } : null,
+        items:
+          items || t.itemCount != null
+            ? { done: (items ?? []).filter((i) => FINISHED.has(i.status) || i.status === 'SKIPPED').length, total: t.itemCount ?? items!.length }
+            : null,
         childRun: t.childRun !== null,
       });
     }
@@ -149,7 +152,12 @@ export function RunPage({ id }: { id: string }) {
           }}
         >
           <input aria-label="signal name" placeholder="signal name" value={signal.name} onChange={(e) => setSignal({ ...signal, name: e.target.value })} />
-          <input aria-label="signal payload" placeholder='payload JSON, e.g. {"ok": true}' value={signal.payload} onChange={(e) => setSignal({ ...signal, payload: e.target.value })} />
+          <input
+            aria-label="signal payload"
+            placeholder='payload JSON, e.g. {"ok": true}'
+            value={signal.payload}
+            onChange={(e) => setSignal({ ...signal, payload: e.target.value })}
+          />
           <button type="submit" disabled={finished || !signal.name.trim() || action.busy}>
             Send signal
           </button>

@@ -71,8 +71,7 @@ export function RunsPage() {
   const action = useAction();
   const data = runs.data?.runs;
 
-  const toggleStatus = (s: string) =>
-    setForm((f) => ({ ...f, status: f.status.includes(s) ? f.status.filter((x) => x !== s) : [...f.status, s] }));
+  const toggleStatus = (s: string) => setForm((f) => ({ ...f, status: f.status.includes(s) ? f.status.filter((x) => x !== s) : [...f.status, s] }));
 
   const cancelSelected = async () => {
     for (const id of selected) await action.run(CANCEL_RUN, { id });
@@ -190,7 +189,10 @@ export function RunsPage() {
       </table>
       {data && !data.nodes.length && <p className="muted">No runs match.</p>}
       <div className="pager">
-        <button disabled={!data?.pageInfo.hasPreviousPage} onClick={() => data?.pageInfo.startCursor && setPage({ last: PAGE, before: data.pageInfo.startCursor })}>
+        <button
+          disabled={!data?.pageInfo.hasPreviousPage}
+          onClick={() => data?.pageInfo.startCursor && setPage({ last: PAGE, before: data.pageInfo.startCursor })}
+        >
           ← Newer
         </button>
         <button disabled={!data?.pageInfo.hasNextPage} onClick={() => data?.pageInfo.endCursor && setPage({ first: PAGE, after: data.pageInfo.endCursor })}>

@@ -7,7 +7,10 @@ import { ago, time } from '../format';
 import { useQuery } from '../hooks';
 
 interface WorkflowsData {
-  workflows: { pageInfo: { hasNextPage: boolean; endCursor: string | null }; nodes: { id: string; name: string; version: number; description: string | null; createdAt: string }[] };
+  workflows: {
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+    nodes: { id: string; name: string; version: number; description: string | null; createdAt: string }[];
+  };
 }
 
 interface WorkflowDef {
@@ -60,10 +63,12 @@ export function WorkflowsPage() {
   );
 }
 
+const IDENTITY = new Set(['id', 'createdAt', 'version']);
+
 /** The definition as the diff compares it: what a version defines, without its identity. */
 function definitionText(w: WorkflowDef | null | undefined): string {
   if (!w) return '';
-  const { id: _id, createdAt: _c, version: _v, ...definition } = w;
+  const definition = Object.fromEntries(Object.entries(w).filter(([field]) => !IDENTITY.has(field)));
   return JSON.stringify(definition, null, 2) + '\n';
 }
 
