@@ -73,10 +73,28 @@ function wsClient(): Client {
       connectionParams: () => authorization(),
       lazy: true,
       retryAttempts: Infinity,
-      shouldRetry: () => true,
+      // Not after the server refused the key (4401/4403): retrying cannot succeed.
+      shouldRetry: (e) => !(typeof e === 'object' && e !== null && 'code' in e && [4401, 4403].includes((e as { code: number }).code)),
     });
+    client.on('connected', () => setConnected(true));
+    client.on('closed', () => setConnected(false));
   }
   return client;
+}
+
+let connected = false;
+const connectionListeners = new Set<(connected: boolean) => void>();
+
+function setConnected(value: boolean): void {
+  connected = value;
+  for (const l of connectionListeners) l(value);
+}
+
+/** Whether the subscription socket is open now; `listener` hears every change. */
+export function onConnection(listener: (connected: boolean) => void): () => void {
+  connectionListeners.add(listener);
+  listener(connected);
+  return () => connectionListeners.delete(listener);
 }
 
 /** Subscribes over graphql-ws (the same API); returns the unsubscribe function. */

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, onKeyChange, request, subscribe } from './api';
+import { ApiError, onConnection, onKeyChange, request, subscribe } from './api';
 
 export interface Loaded<T> {
   data: T | null;
@@ -44,21 +44,26 @@ export function useLiveRefresh(query: string, variables: Record<string, unknown>
   const vars = JSON.stringify(variables);
   const [keyTick, setKeyTick] = useState(0);
   useEffect(() => onKeyChange(() => setKeyTick((t) => t + 1)), []);
+  // Reconnected after a drop: events in between were missed, so reload once.
+  useEffect(() => {
+    let dropped = false;
+    return onConnection((up) => {
+      setConnected(up);
+      if (!up) dropped = true;
+      else if (dropped) {
+        dropped = false;
+        latest.current();
+      }
+    });
+  }, [keyTick]);
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | null = null;
-    const unsubscribe = subscribe(
-      query,
-      JSON.parse(vars) as Record<string, unknown>,
-      () => {
-        setConnected(true);
-        timer ??= setTimeout(() => {
-          timer = null;
-          latest.current();
-        }, windowMs);
-      },
-      () => setConnected(false),
-    );
-    setConnected(true);
+    const unsubscribe = subscribe(query, JSON.parse(vars) as Record<string, unknown>, () => {
+      timer ??= setTimeout(() => {
+        timer = null;
+        latest.current();
+      }, windowMs);
+    });
     return () => {
       if (timer) clearTimeout(timer);
       unsubscribe();
