@@ -126,6 +126,39 @@ describe('web console in chromium', () => {
     expect((await t.ok(`query($id: ID!) { run(id: $id) { status } }`, { id: b.id }, key)).run.status).toBe('RUNNING');
   });
 
+  it('pauses, resumes and signals a run from its page, and links a child run', async () => {
+    await t.ok(
+      REGISTER,
+      {
+        input: { name: 'console-parent', steps: [{ key: 'child', type: 'workflow', input: { workflow: 'console-demo', input: { name: 'Kid', items: [] } } }] },
+      },
+      key,
+    );
+    const { startRun } = await t.ok(`mutation { startRun(workflow: "console-parent") { id } }`, {}, key);
+    const status = async (id: string) => (await t.ok(`query($id: ID!) { run(id: $id) { status children { id } } }`, { id }, key)).run;
+    await page.goto(`${base()}/runs/${startRun.id}`);
+    await node('child').click();
+    await page
+      .locator('.panel')
+      .getByRole('link', { name: /console-demo/ })
+      .click();
+    const child = (await status(startRun.id)).children[0].id;
+    await expect.poll(() => page.url()).toContain(`/ui/runs/${child}`);
+    await expect.poll(() => node('approve').getAttribute('data-status'), { timeout: 10_000 }).toBe('RUNNING');
+
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(async () => (await status(child)).status).toBe('PAUSED');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(async () => (await status(child)).status).toBe('RUNNING');
+    await page.getByLabel('signal name').fill('go');
+    await page.getByLabel('signal payload').fill('{"approved": true}');
+    await page.getByRole('button', { name: 'Send signal' }).click();
+    await expect.poll(() => page.locator('section.run').getAttribute('data-run-status'), { timeout: 10_000 }).toBe('SUCCEEDED');
+    // The parent finished with its child: its page links back.
+    await page.getByRole('link', { name: /console-parent/ }).click();
+    await expect.poll(() => page.locator('section.run').getAttribute('data-run-status'), { timeout: 10_000 }).toBe('SUCCEEDED');
+  });
+
   it('shows workflow versions with a diff, and the queues', async () => {
     await t.ok(REGISTER, { input: demo([{ key: 'extra', type: 'noop', dependsOn: ['done'] }]) }, key);
     await page.getByRole('link', { name: 'Workflows' }).click();
