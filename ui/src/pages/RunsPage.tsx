@@ -4,6 +4,7 @@ import { CANCEL_RUN, CANCEL_RUNS, RUN_EVENTS, RUNS } from '../documents';
 import { ago, between } from '../format';
 import { useAction, useLiveRefresh, useQuery } from '../hooks';
 import { StatusBadge } from '../components/StatusBadge';
+import { toRunFilter, type Filters } from '../filters';
 
 export const RUN_STATUSES = ['PENDING', 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 const UNFINISHED = new Set(['PENDING', 'RUNNING', 'PAUSED']);
@@ -28,30 +29,7 @@ interface RunsData {
   };
 }
 
-interface Filters {
-  workflow: string;
-  status: string[];
-  createdAfter: string;
-  createdBefore: string;
-  tags: string;
-}
-
 type Page = { first: number; after?: string } | { last: number; before: string };
-
-/** The RunFilter of the form: only the conditions filled in. */
-export function toRunFilter(f: Filters): Record<string, unknown> {
-  const filter: Record<string, unknown> = {};
-  if (f.workflow.trim()) filter.workflow = f.workflow.trim();
-  if (f.status.length) filter.status = f.status;
-  if (f.createdAfter) filter.createdAfter = new Date(f.createdAfter).toISOString();
-  if (f.createdBefore) filter.createdBefore = new Date(f.createdBefore).toISOString();
-  const tags = f.tags
-    .split(',')
-    .map((t) => t.trim())
-    .filter(Boolean);
-  if (tags.length) filter.tags = tags;
-  return filter;
-}
 
 export function RunsPage() {
   const search = useSearch();
