@@ -205,4 +205,22 @@ describe('web console in development mode', () => {
     await page.locator(`tr[data-run-id="${startRun.id}"]`).waitFor();
     expect(await page.getByLabel('API key').count()).toBe(0);
   });
+
+  it('collapses a large input and copies it whole', async () => {
+    const input = { name: 'Big', items: [], blob: 'x'.repeat(2000) };
+    const { startRun } = await t.ok(START, { input });
+    const context = await browser.newContext();
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: `http://127.0.0.1:${t.app.port}` });
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${t.app.port}/ui/runs/${startRun.id}`);
+    const box = page.locator('.json', { hasText: 'run input' });
+    await box.getByRole('button', { name: 'expand' }).waitFor();
+    expect((await box.locator('pre').textContent())!.length).toBeLessThan(500);
+    await box.getByRole('button', { name: 'copy' }).click();
+    await box.getByRole('button', { name: 'copied' }).waitFor();
+    expect(JSON.parse(await page.evaluate(() => (globalThis as any).navigator.clipboard.readText()))).toEqual(input);
+    await box.getByRole('button', { name: 'expand' }).click();
+    expect(await box.locator('pre').textContent()).toContain('x'.repeat(2000));
+    await context.close();
+  });
 });
