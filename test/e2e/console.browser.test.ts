@@ -71,6 +71,11 @@ describe('web console in chromium', () => {
 
   it('signs in with an API key and shows a run started through the API, live', async () => {
     await page.goto(`${base()}/`);
+    // A wrong key: the conductor's refusal, on the sign-in form.
+    await page.getByLabel('API key').fill('mk_not_a_key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('.signin .error').waitFor();
+    expect(await page.locator('.signin .error').textContent()).toMatch(/key/i);
     await page.getByLabel('API key').fill(key);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: /Runs/ }).waitFor();
