@@ -15,6 +15,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
+# The web console's source: `npm run build` bundles it into dist/ui, served at /ui.
+COPY ui ./ui
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 # Run with production dependencies only.

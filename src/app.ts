@@ -36,6 +36,7 @@ import { WsGuard } from './graphql/ws-guard';
 import { BrowserAccess } from './http/browser-access';
 import { conductorOrigin } from './http/conductor-origin';
 import { playgroundOffPage } from './http/playground-off';
+import { CONSOLE_PATH, consoleRoutes } from './http/console';
 import { applyHttpHygiene } from './http/hygiene';
 import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
 import { createLogger, type Logger } from './observability/logger';
@@ -53,6 +54,7 @@ import { RunsService } from './services/runs.service';
 import { TenantQuotas } from './services/quotas';
 import { TasksService } from './services/tasks.service';
 import { QueuePolls } from './services/queue-polls';
+import { QueuesService } from './services/queues.service';
 import { WaitsService } from './services/waits.service';
 import { WorkflowsService } from './services/workflows.service';
 import { createDataSource, runMigrations } from './store/data-source';
@@ -281,7 +283,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         rateLimited: (scope) => metrics?.rateLimited.inc({ scope }),
       },
     });
-    const services: Services = { workflows, runs, runEvents, auth, tasks, waits };
+    const services: Services = { workflows, runs, runEvents, auth, tasks, waits, queues: new QueuesService({ db }) };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
     }
@@ -415,6 +417,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
     else expressApp.get(GRAPHQL_PATH, playgroundOffPage());
+    // The web console: static files that call /graphql with the user's key (src/http/console.ts).
+    expressApp.use(CONSOLE_PATH, consoleRoutes());
     expressApp.use(
       GRAPHQL_PATH,
       express.json({ limit: limits.requestBodyMaxBytes }),

@@ -1,6 +1,7 @@
 import type { AttemptRecord, RunEvent, RunRecord, TaskRecord, WorkflowRecord } from '../domain/model';
 import DataLoader from 'dataloader';
 import type { AuthService } from '../services/auth.service';
+import type { QueuesService } from '../services/queues.service';
 import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
 import type { TasksService } from '../services/tasks.service';
@@ -19,6 +20,7 @@ export interface Services {
   auth: AuthService;
   tasks: TasksService;
   waits: WaitsService;
+  queues: QueuesService;
 }
 
 /** `Run.events` returns at most this many events per run. */

@@ -4,7 +4,7 @@ import type { BrowserAccess } from './browser-access';
 
 /**
  * Headers and checks every HTTP answer gets: helmet's security headers (no CSP while Playground is
- * served: its page runs inline scripts), the client address through trusted proxies only, and on
+ * served: its page runs inline scripts; the console at /ui sets its own strict one), the client address through trusted proxies only, and on
  * the GraphQL path the Host check and CORS allow-list of `browser`.
  */
 export function applyHttpHygiene(

@@ -175,6 +175,9 @@ beforeAll(() => {
       stdio: 'inherit',
     },
   );
+  // The build stage's `npm run build` also bundles the console into dist/ui: the one the vitest
+  // globalSetup built from the same ui/ sources.
+  cpSync(join(root, 'dist', 'ui'), join(app, 'dist', 'ui'), { recursive: true });
   // Root-owned and read-only to the image user, like the image's COPY without --chown.
   for (const dir of [join(app, '..'), app]) chmodSync(dir, 0o755);
 }, 240_000);
@@ -192,6 +195,8 @@ describe('Dockerfile', () => {
       .map((i) => i.getArgumentsContent());
     expect(build.join('\n')).toMatch(/npm ci\b/);
     expect(build.join('\n')).toMatch(/npm run build && npm prune --omit=dev/);
+    // `npm run build` bundles the web console from ui/ into dist/ui.
+    expect(stageImages[0]!.getCOPYs().map((c) => c.getArgumentsContent())).toContain('ui ./ui');
     const copies = finalStage.getCOPYs().map((c) => ({ from: c.getFromFlag()?.getValue() ?? null, args: c.getArgumentsContent() }));
     expect(copies).toEqual([
       { from: 'build', args: '/app/node_modules ./node_modules' },
@@ -424,6 +429,11 @@ describe('the image lifecycle: migrate, apikey, serve, HEALTHCHECK, a worker, SI
     expect(health.status, health.stderr).toBe(0);
     const anonymous = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
     expect(anonymous.status).toBe(401);
+    // The web console ships in the image: static files under their own CSP; its data needs a key.
+    const consolePage = await fetch(`${base}/ui/runs`);
+    expect(consolePage.status).toBe(200);
+    expect(consolePage.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    expect(await consolePage.text()).toMatch(/<script type="module" crossorigin src="\/ui\/assets\/index-[\w-]+\.js"><\/script>/);
   }, 90_000);
 
   const gql = async (query: string, variables?: Record<string, unknown>) => {
