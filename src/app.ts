@@ -53,6 +53,9 @@ import { TasksService } from './services/tasks.service';
 import { QueuePolls } from './services/queue-polls';
 import { WaitsService } from './services/waits.service';
 import { WorkflowsService } from './services/workflows.service';
+import { EventsService } from './services/events.service';
+import { WebhookSecretsService } from './services/webhook-secrets.service';
+import { webhookRouter } from './http/webhooks';
 import { createDataSource, runMigrations } from './store/data-source';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './store/embedded';
 import { clusterCounts } from './store/metrics.store';
@@ -278,7 +281,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         rateLimited: (scope) => metrics?.rateLimited.inc({ scope }),
       },
     });
-    const services: Services = { workflows, runs, runEvents, auth, tasks, waits };
+    const events = new EventsService({
+      db,
+      runs,
+      clock,
+      limits,
+      observer: {
+        received: (source, duplicate, started) => {
+          metrics?.eventsReceived.inc({ source, duplicate: String(duplicate) });
+          if (started > 0) metrics?.eventRunsStarted.inc({ source }, started);
+        },
+      },
+    });
+    const webhookSecrets = new WebhookSecretsService({ db, clock });
+    const services: Services = { workflows, runs, runEvents, auth, tasks, waits, events, webhookSecrets };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
     }
@@ -410,6 +426,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await apollo.start();
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
+    // Signed events from outside systems: POST /hooks/:tenant/:name (README "Events and webhooks").
+    expressApp.use(
+      webhookRouter({
+        events,
+        secrets: webhookSecrets,
+        gatekeeper,
+        rates,
+        clock,
+        log: logger,
+        maxBodyBytes: limits.maxInputBytes,
+        replayWindowMs: config.webhookReplayWindowMs,
+        onRefused: (reason) => metrics?.webhookRefusals.inc({ reason }),
+      }),
+    );
     expressApp.use(
       GRAPHQL_PATH,
       express.json({ limit: limits.requestBodyMaxBytes }),

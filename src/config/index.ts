@@ -76,6 +76,8 @@ export const ENV_VARS = [
   'RATE_LIMIT_PER_TENANT',
   'AUTH_FAILURES_PER_IP',
   'LONG_POLLS_PER_TENANT',
+  // Events and webhooks (README "Events and webhooks").
+  'WEBHOOK_REPLAY_WINDOW_MS',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
@@ -170,6 +172,7 @@ const schema = z.object({
   RATE_LIMIT_PER_TENANT: int(0, 1_000_000).default(1_000),
   AUTH_FAILURES_PER_IP: int(0, 1_000_000).default(100),
   LONG_POLLS_PER_TENANT: int(1, 100_000).default(100),
+  WEBHOOK_REPLAY_WINDOW_MS: int(1_000, 86_400_000).default(300_000),
 });
 
 export interface Config {
@@ -342,6 +345,8 @@ export interface Config {
   readonly authFailuresPerIp: number;
   /** `claimTasks` long polls (`waitMs` > 0) one tenant holds open at once on one replica. @default 100 */
   readonly longPollsPerTenant: number;
+  /** How far a webhook's signed timestamp may be from this replica's clock, either way, ms. @default 300000 (5 minutes) */
+  readonly webhookReplayWindowMs: number;
 }
 
 /**
@@ -467,5 +472,6 @@ export function loadConfig(env: Env = process.env as Env): Config {
     rateLimitPerTenant: v.RATE_LIMIT_PER_TENANT,
     authFailuresPerIp: v.AUTH_FAILURES_PER_IP,
     longPollsPerTenant: v.LONG_POLLS_PER_TENANT,
+    webhookReplayWindowMs: v.WEBHOOK_REPLAY_WINDOW_MS,
   });
 }

@@ -1,6 +1,8 @@
 import type { AttemptRecord, RunEvent, RunRecord, TaskRecord, WorkflowRecord } from '../domain/model';
 import DataLoader from 'dataloader';
 import type { AuthService } from '../services/auth.service';
+import type { EventsService } from '../services/events.service';
+import type { WebhookSecretsService } from '../services/webhook-secrets.service';
 import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
 import type { TasksService } from '../services/tasks.service';
@@ -19,6 +21,8 @@ export interface Services {
   auth: AuthService;
   tasks: TasksService;
   waits: WaitsService;
+  events: EventsService;
+  webhookSecrets: WebhookSecretsService;
 }
 
 /** `Run.events` returns at most this many events per run. */
