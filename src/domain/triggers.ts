@@ -40,7 +40,7 @@ export function checkTriggers(wf: string, on: readonly TriggerDefinition[] | und
   if (on === undefined) return;
   if (!Array.isArray(on)) fail('INVALID_TRIGGER', `${wf}: on must be a list of { event, filter }`, { field: 'on' });
   if (on.length > MAX_TRIGGERS_PER_WORKFLOW) {
-    fail('TOO_MANY_TRIGGERS', `${wf} declares ${on.length} triggers; at most ${MAX_TRIGGERS_PER_WORKFLOW} are allowed`, {
+    fail('TOO_MANY_TRIGGERS', `${wf} declares ${on.length} triggers in \`on\`; at most ${MAX_TRIGGERS_PER_WORKFLOW} are allowed`, {
       field: 'on',
       max: MAX_TRIGGERS_PER_WORKFLOW,
       actual: on.length,
