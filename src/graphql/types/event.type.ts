@@ -55,7 +55,7 @@ export class EventReceipt {
 
 @ObjectType({ simpleResolvers: true, description: 'A secret that signs webhooks of the tenant (its value is shown only when created).' })
 export class WebhookSecret {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The id revokeWebhookSecret takes (a UUID).' })
   id: string;
 
   @Field(() => String, { nullable: true, description: 'A label for people; null when none.' })
@@ -64,7 +64,7 @@ export class WebhookSecret {
   @Field({ description: 'The first characters of the secret, to tell secrets apart.' })
   prefix: string;
 
-  @Field(() => DateTimeScalar)
+  @Field(() => DateTimeScalar, { description: 'When it was created.' })
   createdAt: Date;
 
   @Field(() => DateTimeScalar, { nullable: true, description: 'When it was revoked (it verifies nothing since); null: in use.' })
@@ -76,7 +76,7 @@ export class CreatedWebhookSecret {
   @Field({ description: 'The secret (`whsec_…`): the HMAC-SHA256 key of webhook signatures. Store it now: it is never shown again.' })
   secret: string;
 
-  @Field(() => WebhookSecret)
+  @Field(() => WebhookSecret, { description: 'The secret as listings show it (without its value).' })
   webhookSecret: WebhookSecret;
 }
 
