@@ -2,7 +2,7 @@ import express, { type ErrorRequestHandler, type Request, type Response, type Ro
 import type { Gatekeeper } from '../access/gatekeeper';
 import type { RateLimits } from '../access/rate-limits';
 import type { Clock } from '../domain/clock';
-import { coerceError, DomainError } from '../domain/errors';
+import { coerceError, type DomainError } from '../domain/errors';
 import type { Json } from '../domain/glossary';
 import { EVENT_ID_PATTERN, EVENT_NAME_PATTERN } from '../domain/triggers';
 import { EVENT_ID_HEADER, parseSignatures, parseTimestamp, SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook, withinWindow } from '../domain/webhook-signature';

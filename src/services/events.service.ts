@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock';
-import { ConflictError, DomainError, LimitExceededError, NotFoundError, ValidationError } from '../domain/errors';
+import { ConflictError, type DomainError, LimitExceededError, NotFoundError, ValidationError } from '../domain/errors';
 import type { Json } from '../domain/glossary';
 import { checkJson } from '../domain/json-limits';
 import { canonicalJson } from '../domain/dag';
