@@ -202,3 +202,38 @@ describe('webhooks', () => {
     expect(Number(text.match(/^maestro_events_received_total\{source="WEBHOOK",duplicate="true"\} (\d+)/m)?.[1])).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('webhooks under the tenant rate limit', () => {
+  let t: TestApp;
+  const clock = new ManualClock(new Date('2026-11-30T06:00:00Z'));
+
+  beforeAll(async () => {
+    t = await startTestApp({ clock, env: { RATE_LIMIT_PER_TENANT: '3' } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('counts signed webhooks against the tenant rate, as API requests, and answers 429 with Retry-After', async () => {
+    const secret = (await t.ok(CREATE)).createWebhookSecret.secret as string;
+    const base = t.app.url.replace(/\/graphql$/, '');
+    const timestamp = String(Math.floor(clock.now().getTime() / 1000));
+    // 10 at once against 3 a second (fixed one-second windows): at most 6 fit even across a window edge.
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const id = `rl-${i}`;
+        const res = await fetch(`${base}/hooks/default/rl.evt`, {
+          method: 'POST',
+          headers: { 'x-maestro-timestamp': timestamp, 'x-maestro-event-id': id, 'x-maestro-signature': `v1=${signWebhook(secret, timestamp, id, '')}` },
+        });
+        return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as any };
+      }),
+    );
+    const limited = answers.filter((a) => a.status === 429);
+    console.log(`webhooks rate limited: ${limited.length} of 10 at RATE_LIMIT_PER_TENANT=3`);
+    expect(limited.length).toBeGreaterThanOrEqual(4);
+    expect(answers.filter((a) => a.status === 200).length).toBeGreaterThanOrEqual(1);
+    expect(limited[0]!.body.error).toMatchObject({ code: 'RATE_LIMITED', limit: 'RATE_LIMIT_PER_TENANT' });
+    expect(Number(limited[0]!.retryAfter)).toBeGreaterThanOrEqual(1);
+  });
+});
