@@ -200,6 +200,9 @@ describe('webhooks', () => {
     expect(value('too_large')).toBeGreaterThanOrEqual(2);
     expect(value('bad_request')).toBeGreaterThanOrEqual(4);
     expect(Number(text.match(/^maestro_events_received_total\{source="WEBHOOK",duplicate="true"\} (\d+)/m)?.[1])).toBeGreaterThanOrEqual(1);
+    // Tenant and event names are in webhook paths: requests carry the one route label /hooks.
+    expect(text).toMatch(/^http_requests_total\{[^}]*route="\/hooks"[^}]*status_code="401"[^}]*\} \d+/m);
+    expect(text).not.toMatch(/route="\/hooks\/[^"]/);
   });
 });
 
