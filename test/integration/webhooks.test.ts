@@ -240,3 +240,47 @@ describe('webhooks under the tenant rate limit', () => {
     expect(Number(limited[0]!.retryAfter)).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('events and webhooks stay within their tenant', () => {
+  let t: TestApp;
+  const clock = new ManualClock(new Date('2026-11-30T06:00:00Z'));
+  const keys: Record<string, string> = {};
+
+  beforeAll(async () => {
+    t = await startTestApp({ clock });
+    for (const tenant of ['tenant-a', 'tenant-b']) {
+      keys[tenant] = (await t.app.services.auth.createKey(tenant)).key;
+      await t.ok(REGISTER, { input: { name: 'same-name', steps: [{ key: 'a', type: 'noop' }], on: [{ event: 'shared.evt' }] } }, keys[tenant]);
+    }
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("starts only the publishing tenant's workflows; the same id in another tenant is another event", async () => {
+    const publish = (tenant: string) =>
+      t.ok(`mutation { publishEvent(name: "shared.evt", id: "same-id") { duplicate runs { runId } } }`, {}, keys[tenant]).then((d) => d.publishEvent);
+    const a = await publish('tenant-a');
+    const b = await publish('tenant-b');
+    expect([a.duplicate, b.duplicate]).toEqual([false, false]);
+    expect(a.runs[0].runId).not.toBe(b.runs[0].runId);
+    const runOf = (tenant: string, id: string) => t.ok(`query($id: ID!) { run(id: $id) { id } }`, { id }, keys[tenant]).then((d) => d.run);
+    expect(await runOf('tenant-b', a.runs[0].runId)).toBeNull();
+    // A tenant's secrets are not listed, revoked or accepted for another tenant.
+    const secretA = (await t.ok(CREATE, {}, keys['tenant-a'])).createWebhookSecret;
+    expect(await t.ok(LIST, {}, keys['tenant-b'])).toEqual({ webhookSecrets: [] });
+    expect((await t.gql(REVOKE, { id: secretA.webhookSecret.id }, keys['tenant-b'])).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const timestamp = String(Math.floor(clock.now().getTime() / 1000));
+    const send = (tenant: string) =>
+      fetch(`${t.app.url.replace(/\/graphql$/, '')}/hooks/${tenant}/shared.evt`, {
+        method: 'POST',
+        headers: {
+          'x-maestro-timestamp': timestamp,
+          'x-maestro-event-id': 'hook-1',
+          'x-maestro-signature': `v1=${signWebhook(secretA.secret, timestamp, 'hook-1', '')}`,
+        },
+      }).then((r) => r.status);
+    expect(await send('tenant-b')).toBe(401);
+    expect(await send('tenant-a')).toBe(200);
+  });
+});
