@@ -11,13 +11,15 @@ export interface WebhookSecretRecord {
 
 const LISTED = `id, "tenantId", name, prefix, "createdAt", "revokedAt"`;
 
-/** Inserts a secret unless the tenant already holds `maxActive` unrevoked ones (counted under a lock on the tenant's rows). */
+/** Inserts a secret unless the tenant already holds `maxActive` unrevoked ones (counted under a per-tenant transaction lock). */
 export async function insertWebhookSecret(
   sql: Sql,
   s: { tenantId: string; name: string | null; secret: string; prefix: string; createdAt: Date },
   maxActive: number,
 ): Promise<{ row?: WebhookSecretRecord; active: number }> {
-  const active = await sql.rows<{ id: string }>(`SELECT id FROM webhook_secrets WHERE "tenantId" = $1 AND "revokedAt" IS NULL FOR UPDATE`, [s.tenantId]);
+  // Serializes the tenant's creations (two at once could otherwise both count 4 and insert a 5th and 6th); released at commit.
+  await sql.rows(`SELECT pg_advisory_xact_lock(hashtext('maestro:webhook_secrets:' || $1))`, [s.tenantId]);
+  const active = await sql.rows<{ id: string }>(`SELECT id FROM webhook_secrets WHERE "tenantId" = $1 AND "revokedAt" IS NULL`, [s.tenantId]);
   if (active.length >= maxActive) return { active: active.length };
   const [row] = await sql.rows<WebhookSecretRecord>(
     `INSERT INTO webhook_secrets ("tenantId", name, secret, prefix, "createdAt") VALUES ($1, $2, $3, $4, $5) RETURNING ${LISTED}`,

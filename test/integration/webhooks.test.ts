@@ -283,4 +283,12 @@ describe('events and webhooks stay within their tenant', () => {
     expect(await send('tenant-b')).toBe(401);
     expect(await send('tenant-a')).toBe(200);
   });
+
+  it('holds the cap of 5 secrets when creations race', async () => {
+    const key = (await t.app.services.auth.createKey('tenant-race')).key;
+    const results = await Promise.all(Array.from({ length: 10 }, () => t.gql(CREATE, {}, key)));
+    expect(results.filter((r) => !r.errors)).toHaveLength(5);
+    expect(results.filter((r) => r.errors?.[0]?.extensions?.code === 'LIMIT_EXCEEDED')).toHaveLength(5);
+    expect((await t.ok(LIST, {}, key)).webhookSecrets).toHaveLength(5);
+  });
 });
