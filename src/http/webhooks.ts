@@ -145,6 +145,14 @@ export function webhookRouter(opts: WebhookOptions): Router {
     sendError(res, err, opts, 'rejected', refuse);
   };
   router.use(WEBHOOK_PATH, bodyErrors);
+  // Only POST: anything else answers JSON too, not Express's HTML page.
+  router.all(WEBHOOK_PATH, (req, res, next) => {
+    if (req.method === 'POST') return next();
+    res
+      .status(405)
+      .set('allow', 'POST')
+      .json({ error: { code: 'METHOD_NOT_ALLOWED', message: 'Send webhooks with POST' } });
+  });
   return router;
 }
 

@@ -72,6 +72,15 @@ describe('webhooks', () => {
     expect(run).toMatchObject({ input: { order: 'o-1', amount: 10 }, trigger: { kind: 'WEBHOOK', eventName: 'shop.order', eventId: 'shop-1' } });
   });
 
+  it('answers an event no workflow listens to with no runs, and other methods with 405', async () => {
+    const res = await deliver({ name: 'nobody.listens' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ duplicate: false, runs: [], refused: [] });
+    const get = await fetch(`${base}/hooks/default/shop.order`);
+    expect(get.status).toBe(405);
+    expect(((await get.json()) as any).error.code).toBe('METHOD_NOT_ALLOWED');
+  });
+
   it('answers a replayed event id as a duplicate with the first runs', async () => {
     const first = await deliver({ eventId: 'shop-replay' });
     const again = await deliver({ eventId: 'shop-replay' });
