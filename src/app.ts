@@ -281,18 +281,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         rateLimited: (scope) => metrics?.rateLimited.inc({ scope }),
       },
     });
-    const events = new EventsService({
-      db,
-      runs,
-      clock,
-      limits,
-      observer: {
-        received: (source, duplicate, started) => {
-          metrics?.eventsReceived.inc({ source, duplicate: String(duplicate) });
-          if (started > 0) metrics?.eventRunsStarted.inc({ source }, started);
-        },
-      },
-    });
+    const events = new EventsService({ db, runs, clock, limits, hooks });
     const webhookSecrets = new WebhookSecretsService({ db, clock });
     const services: Services = { workflows, runs, runEvents, auth, tasks, waits, events, webhookSecrets };
     if (config.allowAnonymous) {

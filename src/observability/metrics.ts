@@ -338,6 +338,10 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
     labelNames: ['reason'],
     registers: [registry],
   });
+  hooks.on('event:received', (e) => {
+    eventsReceived.inc({ source: e.source, duplicate: String(e.duplicate) });
+    if (e.runsStarted > 0) eventRunsStarted.inc({ source: e.source }, e.runsStarted);
+  });
   for (const source of ['EVENT', 'WEBHOOK']) {
     for (const duplicate of ['true', 'false']) eventsReceived.inc({ source, duplicate }, 0);
     eventRunsStarted.inc({ source }, 0);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock';
+import type { EngineHooks } from '../domain/hooks';
 import { ConflictError, type DomainError, LimitExceededError, NotFoundError, ValidationError } from '../domain/errors';
 import type { Json } from '../domain/glossary';
 import { checkJson } from '../domain/json-limits';
@@ -31,11 +32,6 @@ export interface EventReceipt {
   refused: EventOutcome['refused'];
 }
 
-export interface EventsObserver {
-  /** One event accepted (new or duplicate) and the runs it started (0 for a duplicate). */
-  received(source: EventSource, duplicate: boolean, runsStarted: number): void;
-}
-
 /** Trigger rows read per event at most: a workflow may declare several triggers of one name. */
 const MAX_TRIGGER_ROWS = MAX_RUNS_PER_EVENT * 4;
 
@@ -59,7 +55,8 @@ export class EventsService {
       runs: RunsService;
       clock: Clock;
       limits: { maxJsonDepth: number; maxInputBytes: number };
-      observer?: EventsObserver;
+      /** `event:received` after each accepted event (metrics subscribe). @default none */
+      hooks?: EngineHooks;
     },
   ) {}
 
@@ -105,7 +102,7 @@ export class EventsService {
       }
     }
     const outcome = event.outcome ?? (await this.finish(tenantId, event, payload));
-    this.deps.observer?.received(source, duplicate, duplicate ? 0 : outcome.runs.length);
+    this.deps.hooks?.emit('event:received', { tenantId, eventId: id, source, duplicate, runsStarted: duplicate ? 0 : outcome.runs.length });
     return { eventId: id, name: event.name, duplicate, receivedAt: event.receivedAt, runs: outcome.runs, refused: outcome.refused };
   }
 
