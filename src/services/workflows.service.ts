@@ -57,19 +57,17 @@ export class WorkflowsService {
       const latest = await findLatestWorkflow(this.db, tenantId, name);
       if (latest?.definitionHash === hash) return latest;
       try {
-        // The version and its triggers (the event lookup table) commit together.
-        const row = await this.db.transaction(async (sql) => {
-          const inserted = await insertWorkflow(sql, {
-            tenantId,
-            name,
-            version: (latest?.version ?? 0) + 1,
-            description: definition.description,
-            definition,
-            definitionHash: hash,
-          });
-          await replaceWorkflowTriggers(sql, { tenantId, name, id: inserted.id, version: inserted.version, on: definition.on });
-          return inserted;
-        });
+        const version = { tenantId, name, version: (latest?.version ?? 0) + 1, description: definition.description, definition, definitionHash: hash };
+        // The version and its triggers (the event lookup table) commit together; with no trigger
+        // before or now there is nothing to replace, and the insert is one statement as before.
+        const row =
+          definition.on === undefined && latest?.definition.on === undefined
+            ? await insertWorkflow(this.db, version)
+            : await this.db.transaction(async (sql) => {
+                const inserted = await insertWorkflow(sql, version);
+                await replaceWorkflowTriggers(sql, { tenantId, name, id: inserted.id, version: inserted.version, on: definition.on });
+                return inserted;
+              });
         if (validator) this.validators.set(row.id, validator);
         return row;
       } catch (e: unknown) {
