@@ -53,7 +53,8 @@ import { TasksService } from './services/tasks.service';
 import { QueuePolls } from './services/queue-polls';
 import { WaitsService } from './services/waits.service';
 import { WorkflowsService } from './services/workflows.service';
-import { EventsService } from './services/events.service';
+import { EVENT_PRUNE_INTERVAL_MS, EventsService } from './services/events.service';
+import { Every } from './scheduler/every';
 import { WebhookSecretsService } from './services/webhook-secrets.service';
 import { webhookRouter } from './http/webhooks';
 import { createDataSource, runMigrations } from './store/data-source';
@@ -282,6 +283,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
     });
     const events = new EventsService({ db, runs, clock, limits, hooks });
+    const eventPrune = new Every(clock, EVENT_PRUNE_INTERVAL_MS, (now) =>
+      events.prune(now, config.eventRetentionMs).then(
+        () => undefined,
+        (e: unknown) => logger.warn({ err: coerceError(e) }, 'pruning old events failed; the next pass tries again'),
+      ),
+    );
     const webhookSecrets = new WebhookSecretsService({ db, clock });
     const services: Services = { workflows, runs, runEvents, auth, tasks, waits, events, webhookSecrets };
     if (config.allowAnonymous) {
@@ -440,6 +447,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     closers.push({ name: 'metrics server', close: () => metricsServer.close() });
     handler = expressApp;
     if (!options.paused) scheduler.start();
+    eventPrune.start();
     logger.info(
       { port, path: GRAPHQL_PATH, metricsPort: metricsServer.port },
       `Maestro Conductor listening on http://localhost:${port}${GRAPHQL_PATH} (metrics on port ${metricsServer.port})`,
@@ -456,6 +464,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         // Stop taking work first; in-flight attempts get the grace period, then are abandoned
         // (their leases expire and another replica reclaims them).
         await scheduler.stop(config.shutdownGraceMs);
+        await eventPrune.stop();
         await ws.close();
         // Apollo's drain plugin: stop accepting connections, finish in-flight requests.
         await apollo.stop();

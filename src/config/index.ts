@@ -78,6 +78,7 @@ export const ENV_VARS = [
   'LONG_POLLS_PER_TENANT',
   // Events and webhooks (README "Events and webhooks").
   'WEBHOOK_REPLAY_WINDOW_MS',
+  'EVENT_RETENTION_MS',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
@@ -173,6 +174,7 @@ const schema = z.object({
   AUTH_FAILURES_PER_IP: int(0, 1_000_000).default(100),
   LONG_POLLS_PER_TENANT: int(1, 100_000).default(100),
   WEBHOOK_REPLAY_WINDOW_MS: int(1_000, 86_400_000).default(300_000),
+  EVENT_RETENTION_MS: int(3_600_000, 31_536_000_000).default(604_800_000),
 });
 
 export interface Config {
@@ -347,6 +349,8 @@ export interface Config {
   readonly longPollsPerTenant: number;
   /** How far a webhook's signed timestamp may be from this replica's clock, either way, ms. @default 300000 (5 minutes) */
   readonly webhookReplayWindowMs: number;
+  /** How long a received event (its id, for deduplication) is kept before it is pruned, ms. @default 604800000 (7 days) */
+  readonly eventRetentionMs: number;
 }
 
 /**
@@ -473,5 +477,6 @@ export function loadConfig(env: Env = process.env as Env): Config {
     authFailuresPerIp: v.AUTH_FAILURES_PER_IP,
     longPollsPerTenant: v.LONG_POLLS_PER_TENANT,
     webhookReplayWindowMs: v.WEBHOOK_REPLAY_WINDOW_MS,
+    eventRetentionMs: v.EVENT_RETENTION_MS,
   });
 }

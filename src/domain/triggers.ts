@@ -148,11 +148,14 @@ export function eventHash(name: string, canonicalPayload: string): string {
 
 /**
  * The idempotency key of the run an event starts of a workflow: every replica (and a retry of the
- * same event after a crash) starting it gets the same run. Hashed: a tenant's own keys never look
- * like it by accident, and it stays within the 256 characters keys may have.
+ * same event after a crash) starting it gets the same run. The time the event was recorded is part
+ * of it: an id received again after its event was pruned (EVENT_RETENTION_MS) is a new event.
+ * Hashed: a tenant's own keys never look like it by accident, and it stays within the 256
+ * characters keys may have.
  */
-export function eventRunKey(eventId: string, workflow: string): string {
-  return `event:${createHash('sha256').update(eventId).update('\u0000').update(workflow).digest('hex')}`;
+export function eventRunKey(eventId: string, workflow: string, receivedAt: Date): string {
+  const hash = createHash('sha256').update(eventId).update('\u0000').update(workflow).update('\u0000').update(String(receivedAt.getTime()));
+  return `event:${hash.digest('hex')}`;
 }
 
 function fail(reason: TriggerErrorReason, message: string, data: Record<string, unknown>): never {

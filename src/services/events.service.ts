@@ -6,7 +6,7 @@ import type { Json } from '../domain/glossary';
 import { checkJson } from '../domain/json-limits';
 import { canonicalJson } from '../domain/dag';
 import { checkEventId, checkEventName, eventHash, eventRunKey, matchTriggers, MAX_RUNS_PER_EVENT, type MatchedWorkflow } from '../domain/triggers';
-import { completeEvent, findEvent, insertEvent, type EventOutcome, type EventRecord } from '../store/published-events.store';
+import { completeEvent, findEvent, insertEvent, pruneEvents, type EventOutcome, type EventRecord } from '../store/published-events.store';
 import type { Database } from '../store/sql';
 import { triggersOfEvent } from '../store/triggers.store';
 import type { RunsService } from './runs.service';
@@ -31,6 +31,11 @@ export interface EventReceipt {
   runs: EventOutcome['runs'];
   refused: EventOutcome['refused'];
 }
+
+/** How often each replica prunes events past EVENT_RETENTION_MS. */
+export const EVENT_PRUNE_INTERVAL_MS = 10 * 60_000;
+/** Events one prune statement deletes: short statements, and at most 10 of them a pass. */
+const PRUNE_BATCH = 1_000;
 
 /** Trigger rows read per event at most: a workflow may declare several triggers of one name. */
 const MAX_TRIGGER_ROWS = MAX_RUNS_PER_EVENT * 4;
@@ -106,6 +111,21 @@ export class EventsService {
     return { eventId: id, name: event.name, duplicate, receivedAt: event.receivedAt, runs: outcome.runs, refused: outcome.refused };
   }
 
+  /**
+   * Forgets the events received `retentionMs` before `now` (their ids may start runs again), up to
+   * 10 batches a pass; every replica may prune at once (SKIP LOCKED). Returns how many.
+   */
+  async prune(now: Date, retentionMs: number): Promise<number> {
+    const before = new Date(now.getTime() - retentionMs);
+    let total = 0;
+    for (let batch = 0; batch < 10; batch++) {
+      const n = await pruneEvents(this.deps.db, before, PRUNE_BATCH);
+      total += n;
+      if (n < PRUNE_BATCH) break;
+    }
+    return total;
+  }
+
   /** Starts (or finds, by their keys) the runs of the recorded matches, and records the outcome. */
   private async finish(tenantId: string, event: EventRecord, payload: Json): Promise<EventOutcome> {
     const outcome: EventOutcome = { runs: [], refused: [] };
@@ -114,7 +134,7 @@ export class EventsService {
       try {
         const run = await this.deps.runs.start(
           tenantId,
-          { workflow: m.workflow, version: m.version, input: payload ?? {}, idempotencyKey: eventRunKey(event.id, m.workflow) },
+          { workflow: m.workflow, version: m.version, input: payload ?? {}, idempotencyKey: eventRunKey(event.id, m.workflow, event.receivedAt) },
           { trigger },
         );
         outcome.runs.push({ runId: run.id, workflow: m.workflow, version: m.version });

@@ -48,3 +48,14 @@ export async function completeEvent(sql: Sql, tenantId: string, id: string, outc
     at,
   ]);
 }
+
+/** Deletes at most `limit` events received before `before`, oldest first; returns how many. */
+export async function pruneEvents(sql: Sql, before: Date, limit: number): Promise<number> {
+  const rows = await sql.rows<{ id: string }>(
+    `DELETE FROM events WHERE ("tenantId", id) IN (
+       SELECT "tenantId", id FROM events WHERE "receivedAt" < $1 ORDER BY "receivedAt" LIMIT $2 FOR UPDATE SKIP LOCKED
+     ) RETURNING id`,
+    [before, limit],
+  );
+  return rows.length;
+}

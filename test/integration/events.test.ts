@@ -170,4 +170,20 @@ describe('events start runs of workflows that declare triggers', () => {
     expect(value('maestro_events_received_total{source="EVENT",duplicate="true"}')).toBeGreaterThanOrEqual(6);
     expect(value('maestro_event_runs_started_total{source="EVENT"}')).toBeGreaterThanOrEqual(10);
   });
+
+  it('forgets events after EVENT_RETENTION_MS: a pruned id starts runs again, a younger one stays a duplicate', async () => {
+    const day = 24 * 60 * 60 * 1000;
+    const t0 = clock.now().getTime();
+    const old = await publish('order.created', { amount: 1 }, 'evt-old');
+    expect(old.duplicate).toBe(false);
+    // Each replica prunes every 10 minutes; 7 days (the default) minus 30 minutes later nothing is old enough.
+    await clock.set(new Date(t0 + 7 * day - 30 * 60_000));
+    expect((await publish('order.created', { amount: 1 }, 'evt-old')).duplicate).toBe(true);
+    await publish('order.created', { amount: 1 }, 'evt-young');
+    await clock.set(new Date(t0 + 7 * day + 11 * 60_000));
+    const again = await publish('order.created', { amount: 1 }, 'evt-old');
+    expect(again.duplicate).toBe(false);
+    expect(again.runs[0]!.runId).not.toBe(old.runs[0]!.runId);
+    expect((await publish('order.created', { amount: 1 }, 'evt-young')).duplicate).toBe(true);
+  });
 });

@@ -71,9 +71,11 @@ describe('matching', () => {
   });
 
   it('gives every starter of an event the same run key, distinct per workflow and event', () => {
-    expect(eventRunKey('e1', 'w')).toBe(eventRunKey('e1', 'w'));
-    expect(new Set([eventRunKey('e1', 'w'), eventRunKey('e1', 'v'), eventRunKey('e2', 'w')]).size).toBe(3);
-    expect(eventRunKey('x'.repeat(128), 'w'.repeat(128)).length).toBeLessThanOrEqual(256);
+    const at = new Date(1_700_000_000_000);
+    expect(eventRunKey('e1', 'w', at)).toBe(eventRunKey('e1', 'w', new Date(at)));
+    const keys = [eventRunKey('e1', 'w', at), eventRunKey('e1', 'v', at), eventRunKey('e2', 'w', at), eventRunKey('e1', 'w', new Date(at.getTime() + 1))];
+    expect(new Set(keys).size).toBe(4);
+    expect(eventRunKey('x'.repeat(128), 'w'.repeat(128), at).length).toBeLessThanOrEqual(256);
   });
 });
 

@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { Json } from '../../domain/glossary';
 
 /**
@@ -7,6 +7,8 @@ import type { Json } from '../../domain/glossary';
  * kept (it is the input of the runs it started), only its hash, to tell a repeat from a reuse.
  */
 @Entity({ name: 'events' })
+// The prune pass deletes the oldest first (EVENT_RETENTION_MS).
+@Index('IDX_events_received', ['receivedAt'])
 export class EventEntity {
   @PrimaryColumn({ type: 'varchar', length: 128 })
   tenantId: string;
