@@ -90,7 +90,9 @@ export class EventsService {
       const matched = matchTriggers(rows.slice(0, MAX_TRIGGER_ROWS), payload);
       if (matched.length > MAX_RUNS_PER_EVENT || rows.length > MAX_TRIGGER_ROWS) {
         throw new LimitExceededError(
-          `Event "${input.name}" matches more than ${MAX_RUNS_PER_EVENT} workflows (MAX_RUNS_PER_EVENT); narrow their triggers with filters or use distinct event names`,
+          rows.length > MAX_TRIGGER_ROWS
+            ? `Event "${input.name}" has more than ${MAX_TRIGGER_ROWS} triggers in this tenant; use distinct event names for distinct workflows`
+            : `Event "${input.name}" matches ${matched.length} workflows, more than ${MAX_RUNS_PER_EVENT} (MAX_RUNS_PER_EVENT); narrow their triggers with filters or use distinct event names`,
           { limit: 'MAX_RUNS_PER_EVENT', max: MAX_RUNS_PER_EVENT, actual: matched.length },
         );
       }

@@ -171,6 +171,20 @@ describe('events start runs of workflows that declare triggers', () => {
     expect(value('maestro_event_runs_started_total{source="EVENT"}')).toBeGreaterThanOrEqual(10);
   });
 
+  it('refuses an event that would start more than 100 workflows, starting none', async () => {
+    for (let i = 0; i <= 100; i++) {
+      const res = await t.gql(REGISTER, {
+        input: { name: `fan-${String(i).padStart(3, '0')}`, steps: [{ key: 'a', type: 'noop' }], on: [{ event: 'fan.evt', filter: 'payload.n >= ' + i }] },
+      });
+      expect(res.errors).toBeUndefined();
+    }
+    const refused = await t.gql(PUBLISH, { name: 'fan.evt', payload: { n: 100 }, id: 'fan-all' });
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'MAX_RUNS_PER_EVENT', max: 100, actual: 101 });
+    expect(await runCount('fan-000')).toBe(0);
+    // Filters keep it within bounds: 100 of them match n = 99.
+    expect((await publish('fan.evt', { n: 99 }, 'fan-100')).runs).toHaveLength(100);
+  });
+
   it('forgets events after EVENT_RETENTION_MS: a pruned id starts runs again, a younger one stays a duplicate', async () => {
     const day = 24 * 60 * 60 * 1000;
     const t0 = clock.now().getTime();
