@@ -57,6 +57,10 @@ import { QueuePolls } from './services/queue-polls';
 import { QueuesService } from './services/queues.service';
 import { WaitsService } from './services/waits.service';
 import { WorkflowsService } from './services/workflows.service';
+import { EVENT_PRUNE_INTERVAL_MS, EventsService } from './services/events.service';
+import { Every } from './scheduler/every';
+import { WebhookSecretsService } from './services/webhook-secrets.service';
+import { webhookRouter } from './http/webhooks';
 import { createDataSource, runMigrations } from './store/data-source';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './store/embedded';
 import { clusterCounts } from './store/metrics.store';
@@ -283,7 +287,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         rateLimited: (scope) => metrics?.rateLimited.inc({ scope }),
       },
     });
-    const services: Services = { workflows, runs, runEvents, auth, tasks, waits, queues: new QueuesService({ db }) };
+    const events = new EventsService({ db, runs, clock, limits, hooks });
+    const eventPrune = new Every(clock, EVENT_PRUNE_INTERVAL_MS, (now) =>
+      events.prune(now, config.eventRetentionMs).then(
+        () => undefined,
+        (e: unknown) => logger.warn({ err: coerceError(e) }, 'pruning old events failed; the next pass tries again'),
+      ),
+    );
+    const webhookSecrets = new WebhookSecretsService({ db, clock });
+    const services: Services = { workflows, runs, runEvents, auth, tasks, waits, queues: new QueuesService({ db }), events, webhookSecrets };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
     }
@@ -419,6 +431,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     else expressApp.get(GRAPHQL_PATH, playgroundOffPage());
     // The web console: static files that call /graphql with the user's key (src/http/console.ts).
     expressApp.use(CONSOLE_PATH, consoleRoutes());
+    // Signed events from outside systems: POST /hooks/:tenant/:name (README "Events and webhooks").
+    expressApp.use(
+      webhookRouter({
+        events,
+        secrets: webhookSecrets,
+        gatekeeper,
+        rates,
+        clock,
+        log: logger,
+        maxBodyBytes: limits.maxInputBytes,
+        replayWindowMs: config.webhookReplayWindowMs,
+        onRefused: (reason) => metrics?.webhookRefusals.inc({ reason }),
+      }),
+    );
     expressApp.use(
       GRAPHQL_PATH,
       express.json({ limit: limits.requestBodyMaxBytes }),
@@ -430,6 +456,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     closers.push({ name: 'metrics server', close: () => metricsServer.close() });
     handler = expressApp;
     if (!options.paused) scheduler.start();
+    eventPrune.start();
     logger.info(
       { port, path: GRAPHQL_PATH, metricsPort: metricsServer.port },
       `Maestro Conductor listening on http://localhost:${port}${GRAPHQL_PATH} (metrics on port ${metricsServer.port})`,
@@ -446,6 +473,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         // Stop taking work first; in-flight attempts get the grace period, then are abandoned
         // (their leases expire and another replica reclaims them).
         await scheduler.stop(config.shutdownGraceMs);
+        await eventPrune.stop();
         await ws.close();
         // Apollo's drain plugin: stop accepting connections, finish in-flight requests.
         await apollo.stop();

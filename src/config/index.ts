@@ -76,6 +76,9 @@ export const ENV_VARS = [
   'RATE_LIMIT_PER_TENANT',
   'AUTH_FAILURES_PER_IP',
   'LONG_POLLS_PER_TENANT',
+  // Events and webhooks (README "Events and webhooks").
+  'WEBHOOK_REPLAY_WINDOW_MS',
+  'EVENT_RETENTION_MS',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
@@ -170,6 +173,8 @@ const schema = z.object({
   RATE_LIMIT_PER_TENANT: int(0, 1_000_000).default(1_000),
   AUTH_FAILURES_PER_IP: int(0, 1_000_000).default(100),
   LONG_POLLS_PER_TENANT: int(1, 100_000).default(100),
+  WEBHOOK_REPLAY_WINDOW_MS: int(1_000, 86_400_000).default(300_000),
+  EVENT_RETENTION_MS: int(3_600_000, 31_536_000_000).default(604_800_000),
 });
 
 export interface Config {
@@ -342,6 +347,10 @@ export interface Config {
   readonly authFailuresPerIp: number;
   /** `claimTasks` long polls (`waitMs` > 0) one tenant holds open at once on one replica. @default 100 */
   readonly longPollsPerTenant: number;
+  /** How far a webhook's signed timestamp may be from this replica's clock, either way, ms. @default 300000 (5 minutes) */
+  readonly webhookReplayWindowMs: number;
+  /** How long a received event (its id, for deduplication) is kept before it is pruned, ms. @default 604800000 (7 days) */
+  readonly eventRetentionMs: number;
 }
 
 /**
@@ -467,5 +476,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
     rateLimitPerTenant: v.RATE_LIMIT_PER_TENANT,
     authFailuresPerIp: v.AUTH_FAILURES_PER_IP,
     longPollsPerTenant: v.LONG_POLLS_PER_TENANT,
+    webhookReplayWindowMs: v.WEBHOOK_REPLAY_WINDOW_MS,
+    eventRetentionMs: v.EVENT_RETENTION_MS,
   });
 }

@@ -11,6 +11,7 @@ import { LimitExceededError, TemplateError, ValidationError } from './errors';
 import { listTemplates } from './templates';
 import { forEachReads, MAX_FOREACH_ITEMS_BOUND, readsItem } from './for-each';
 import { checkBuiltInInputs, checkConditions, type StepCheckReason } from './step-checks';
+import { checkTriggers, normalizeTriggers } from './triggers';
 import { ancestorSets, buildGraph, cycleText, dependsOnOf, findCycle, kahn, quote } from './graph';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
@@ -84,6 +85,8 @@ export function normalizeDefinition(draft: WorkflowDraft, opts: DefinitionLimits
     timeoutMs: draft.timeoutMs ?? null,
     steps: Array.isArray(draft.steps) ? draft.steps.map(normalizeStep) : [],
   };
+  const on = normalizeTriggers(draft.on);
+  if (on !== undefined) definition.on = on;
   validateDefinition(draft.name, definition, opts);
   return { name: draft.name, definition };
 }
@@ -258,6 +261,7 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
   });
   checkConditions(wf, steps, (i, j) => ancestry[i].has(j));
   checkBuiltInInputs(wf, steps);
+  checkTriggers(wf, definition.on);
 }
 
 function checkTypeAndQueue(wf: string, step: StepDefinition): void {

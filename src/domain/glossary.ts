@@ -105,6 +105,16 @@ export interface WorkflowDefinition {
   /** Bound of a whole run, start to finish. Null: no bound. */
   timeoutMs: number | null;
   steps: StepDefinition[];
+  /** Events that start a run (triggers.ts). Absent when none: definitions without it hash as before. */
+  on?: TriggerDefinition[];
+}
+
+/** One entry of `WorkflowDefinition.on`: a run starts when an event of this name arrives (triggers.ts). */
+export interface TriggerDefinition {
+  /** The event name that starts a run. */
+  event: string;
+  /** CEL over `payload` yielding bool; absent: every event of the name. */
+  filter?: string;
 }
 
 /** What a caller may leave out of a step; `normalizeDefinition` fills the defaults. */
@@ -128,6 +138,7 @@ export interface WorkflowDraft {
   inputSchema?: Json | null;
   timeoutMs?: number | null;
   steps: StepDraft[];
+  on?: { event: string; filter?: string | null }[] | null;
 }
 
 /**

@@ -60,6 +60,8 @@ export interface EngineHookMap {
   'task:finished': [TaskHook & { status: string; error: string | null }];
   /** An attempt ended (committed), and whose fault its end was: the step's own, the system's, or nobody's. */
   'attempt:ended': [{ taskId: string; fence: string; outcome: AttemptOutcome; cause: AttemptCause }];
+  /** An event was accepted (publishEvent: EVENT, a webhook: WEBHOOK); `runsStarted` 0 for a duplicate. */
+  'event:received': [{ tenantId: string; eventId: string; source: 'EVENT' | 'WEBHOOK'; duplicate: boolean; runsStarted: number }];
 }
 
 export class EngineHooks extends EventEmitter<EngineHookMap> {}

@@ -2,6 +2,8 @@ import type { AttemptRecord, RunEvent, RunRecord, TaskRecord, WorkflowRecord } f
 import DataLoader from 'dataloader';
 import type { AuthService } from '../services/auth.service';
 import type { QueuesService } from '../services/queues.service';
+import type { EventsService } from '../services/events.service';
+import type { WebhookSecretsService } from '../services/webhook-secrets.service';
 import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
 import type { TasksService } from '../services/tasks.service';
@@ -21,6 +23,8 @@ export interface Services {
   tasks: TasksService;
   waits: WaitsService;
   queues: QueuesService;
+  events: EventsService;
+  webhookSecrets: WebhookSecretsService;
 }
 
 /** `Run.events` returns at most this many events per run. */

@@ -19,6 +19,11 @@ const HTTP_STATUS: Record<DomainErrorCode, number> = {
   UNAVAILABLE: 503,
 };
 
+/** The HTTP status of a domain error where the answer is not GraphQL (webhooks). */
+export function httpStatusOf(e: DomainError): number {
+  return HTTP_STATUS[e.code];
+}
+
 /**
  * What a thrown value means to a client: a domain error as it is; a dependency fault (the
  * database or Redis unreachable, restarting, out of pool connections) as UNAVAILABLE, retryable;

@@ -3,6 +3,7 @@ import type { GraphQLSchema } from 'graphql';
 import { buildSchema, type MiddlewareFn } from 'type-graphql';
 import { mapError } from './errors';
 import { QueueResolver } from './resolvers/queue.resolver';
+import { EventResolver } from './resolvers/event.resolver';
 import { RunResolver } from './resolvers/run.resolver';
 import { SubscriptionResolver } from './resolvers/subscription.resolver';
 import { TaskResolver } from './resolvers/task.resolver';
@@ -27,7 +28,7 @@ const domainErrors: MiddlewareFn = async (_action, next) => {
  */
 export async function buildMaestroSchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [WorkflowResolver, RunResolver, TaskResolver, WorkerResolver, SubscriptionResolver, QueueResolver],
+    resolvers: [WorkflowResolver, RunResolver, TaskResolver, WorkerResolver, SubscriptionResolver, QueueResolver, EventResolver],
     globalMiddlewares: [domainErrors],
     // The kinds of WaitReason: fields name only the interface.
     orphanedTypes: WAIT_REASON_TYPES,

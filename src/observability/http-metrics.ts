@@ -9,6 +9,8 @@ const KNOWN_ROUTES = new Set(['/graphql', '/healthz', '/readyz']);
 function routeOf(path: string): string {
   if (KNOWN_ROUTES.has(path)) return path;
   if (path.startsWith('/playground/')) return '/playground';
+  // Tenant and event names are in the path: one label for every webhook.
+  if (path.startsWith('/hooks/')) return '/hooks';
   return 'other';
 }
 

@@ -45,6 +45,12 @@ export interface Metrics {
   authFailures: client.Counter<'reason'>;
   /** Requests refused RATE_LIMITED, by what ran out: `key`, `tenant`, `long_poll`. */
   rateLimited: client.Counter<'scope'>;
+  /** Events accepted (publishEvent, webhooks) by `source` (EVENT, WEBHOOK) and `duplicate`; no event name label (tenants choose names). */
+  eventsReceived: client.Counter<'source' | 'duplicate'>;
+  /** Runs started by events (one per matching workflow), by `source`. */
+  eventRunsStarted: client.Counter<'source'>;
+  /** Webhooks refused, by `reason` (bad_signature, stale_timestamp, bad_request, too_large, rate_limited, rejected). */
+  webhookRefusals: client.Counter<'reason'>;
 }
 
 /** Job latency: runs last from milliseconds to hours; a bucket above the 600 s alert threshold. */
@@ -314,7 +320,45 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
   for (const outcome of ATTEMPT_OUTCOMES) if (outcome !== 'FENCED') attemptsEnded.inc({ outcome, cause: attemptCause(outcome) }, 0);
   for (const reason of ['missing', 'invalid', 'ip_limited']) authFailures.inc({ reason }, 0);
   for (const scope of ['key', 'tenant', 'long_poll']) rateLimited.inc({ scope }, 0);
-  return { registry, httpRequests, httpDuration, graphqlOperations, leaseRenewFailures, authFailures, rateLimited };
+  const eventsReceived = new client.Counter({
+    name: 'maestro_events_received_total',
+    help: 'Events accepted by publishEvent (source EVENT) or a signed webhook (WEBHOOK), by whether the id had been received before (duplicate: nothing started).',
+    labelNames: ['source', 'duplicate'],
+    registers: [registry],
+  });
+  const eventRunsStarted = new client.Counter({
+    name: 'maestro_event_runs_started_total',
+    help: 'Runs started by events: one per workflow whose trigger matched (name and filter).',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  const webhookRefusals = new client.Counter({
+    name: 'maestro_webhook_refusals_total',
+    help: 'Webhook requests refused, by reason: bad_signature, stale_timestamp, bad_request, too_large, rate_limited, rejected (a refusal of the event itself).',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  hooks.on('event:received', (e) => {
+    eventsReceived.inc({ source: e.source, duplicate: String(e.duplicate) });
+    if (e.runsStarted > 0) eventRunsStarted.inc({ source: e.source }, e.runsStarted);
+  });
+  for (const source of ['EVENT', 'WEBHOOK']) {
+    for (const duplicate of ['true', 'false']) eventsReceived.inc({ source, duplicate }, 0);
+    eventRunsStarted.inc({ source }, 0);
+  }
+  for (const reason of ['bad_signature', 'stale_timestamp', 'bad_request', 'too_large', 'rate_limited', 'rejected']) webhookRefusals.inc({ reason }, 0);
+  return {
+    registry,
+    httpRequests,
+    httpDuration,
+    graphqlOperations,
+    leaseRenewFailures,
+    authFailures,
+    rateLimited,
+    eventsReceived,
+    eventRunsStarted,
+    webhookRefusals,
+  };
 }
 
 /** At most one computation per `ttlMs`, shared by concurrent callers (scrapes, several Prometheus). */

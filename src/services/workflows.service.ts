@@ -8,6 +8,7 @@ import type { WorkflowDefinition, WorkflowDraft } from '../domain/glossary';
 import type { Database, Sql } from '../store/sql';
 import { sqlState } from '../store/sql';
 import { findLatestWorkflow, findWorkflowVersion, findWorkflowsByIds, insertWorkflow, listLatestWorkflows } from '../store/workflows.store';
+import { replaceWorkflowTriggers } from '../store/triggers.store';
 import { pageOf, pageWindow, type CursorCodec, type Page, type PageArgs } from './pagination';
 
 /** The configuration defaults, for services built without a config (tools, tests). */
@@ -56,14 +57,17 @@ export class WorkflowsService {
       const latest = await findLatestWorkflow(this.db, tenantId, name);
       if (latest?.definitionHash === hash) return latest;
       try {
-        const row = await insertWorkflow(this.db, {
-          tenantId,
-          name,
-          version: (latest?.version ?? 0) + 1,
-          description: definition.description,
-          definition,
-          definitionHash: hash,
-        });
+        const version = { tenantId, name, version: (latest?.version ?? 0) + 1, description: definition.description, definition, definitionHash: hash };
+        // The version and its triggers (the event lookup table) commit together; with no trigger
+        // before or now there is nothing to replace, and the insert is one statement as before.
+        const row =
+          definition.on === undefined && latest?.definition.on === undefined
+            ? await insertWorkflow(this.db, version)
+            : await this.db.transaction(async (sql) => {
+                const inserted = await insertWorkflow(sql, version);
+                await replaceWorkflowTriggers(sql, { tenantId, name, id: inserted.id, version: inserted.version, on: definition.on });
+                return inserted;
+              });
         if (validator) this.validators.set(row.id, validator);
         return row;
       } catch (e: unknown) {

@@ -1,6 +1,7 @@
 import { Field, Float, InputType, Int } from 'type-graphql';
 import type { Json } from '../../domain/glossary';
 import { JSONScalar } from '../scalars';
+import { TriggerInput } from './trigger.input';
 
 @InputType({ description: 'Omitted fields take their defaults: 3 attempts, 1000 ms, ×2, 60000 ms, 10 faults.' })
 export class RetryPolicyInput {
@@ -131,4 +132,12 @@ export class WorkflowInput {
 
   @Field(() => [StepInput], { description: '1 to MAX_STEPS_PER_WORKFLOW (default 256) steps with unique keys, whose dependencies form no cycle.' })
   steps: StepInput[];
+
+  @Field(() => [TriggerInput], {
+    nullable: true,
+    description:
+      'Events that start a run of this workflow (`publishEvent`, webhooks), at most 32; an event matching several triggers starts one run. ' +
+      'Only the latest version counts: a version without a trigger stops its events from starting runs. Default: none.',
+  })
+  on?: TriggerInput[] | null;
 }

@@ -12,7 +12,7 @@ export class WorkflowResolver {
       'Registers a workflow. A changed definition becomes the next version; an identical one returns the existing version. ' +
       'An invalid definition is BAD_USER_INPUT with `extensions.reason`: EMPTY_WORKFLOW, INVALID_NAME, INVALID_KEY, ' +
       'DUPLICATE_KEY, SELF_DEPENDENCY, UNKNOWN_DEPENDENCY, UNKNOWN_BUILT_IN_TYPE, INVALID_TYPE, INVALID_QUEUE, INVALID_RETRY, ' +
-      'INVALID_TIMEOUT, INVALID_TEMPLATE, INVALID_SIGNAL_INPUT, INVALID_STEP_INPUT, CYCLE, TEMPLATE_REFERENCES_NON_DEPENDENCY, INVALID_FOR_EACH or INVALID_INPUT_SCHEMA, and a message saying what to fix. ' +
+      'INVALID_TIMEOUT, INVALID_TEMPLATE, INVALID_SIGNAL_INPUT, INVALID_STEP_INPUT, CYCLE, TEMPLATE_REFERENCES_NON_DEPENDENCY, INVALID_FOR_EACH, INVALID_INPUT_SCHEMA, INVALID_TRIGGER, INVALID_TRIGGER_FILTER or TOO_MANY_TRIGGERS, and a message saying what to fix. ' +
       'LIMIT_EXCEEDED (`extensions.limit`, `max`, `actual`) for more steps than MAX_STEPS_PER_WORKFLOW (reason TOO_MANY_STEPS), a definition over ' +
       'MAX_DEFINITION_BYTES, a step input over MAX_INPUT_BYTES, an inputSchema over INPUT_SCHEMA_MAX_BYTES or JSON deeper than MAX_JSON_DEPTH.',
   })
@@ -35,6 +35,7 @@ export class WorkflowResolver {
         maxConcurrency: s.maxConcurrency ?? null,
         continueOnItemFailure: s.continueOnItemFailure ?? null,
       })),
+      on: input.on?.map((t) => ({ event: t.event, filter: t.filter ?? null })) ?? null,
     });
     return toWorkflow(row);
   }

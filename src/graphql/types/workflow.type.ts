@@ -68,6 +68,15 @@ export class Step {
   continueOnItemFailure?: boolean;
 }
 
+@ObjectType({ simpleResolvers: true, description: 'An event that starts a run of the workflow.' })
+export class Trigger {
+  @Field({ description: 'The event name.' })
+  event: string;
+
+  @Field(() => String, { nullable: true, description: 'The CEL condition over `payload`; null: every event of the name.' })
+  filter: string | null;
+}
+
 @ObjectType({ simpleResolvers: true, description: 'One version of a registered workflow.' })
 export class Workflow {
   @Field(() => ID, { description: 'The id of this version (a UUID).' })
@@ -93,6 +102,9 @@ export class Workflow {
 
   @Field(() => DateTimeScalar, { description: 'When this version was registered.' })
   createdAt: Date;
+
+  @Field(() => [Trigger], { description: 'The events that start a run of this version (when it is the latest); empty: none.' })
+  on: Trigger[];
 }
 
 @ObjectType({ simpleResolvers: true, description: 'A workflow and its cursor in the workflows listing.' })
@@ -138,5 +150,6 @@ export function toWorkflow(row: WorkflowRecord): Workflow {
       continueOnItemFailure: s.continueOnItemFailure ?? false,
     })),
     createdAt: row.createdAt,
+    on: (row.definition.on ?? []).map((t) => ({ event: t.event, filter: t.filter ?? null })),
   };
 }

@@ -6,6 +6,33 @@ import { SignalEntity } from './signal.entity';
 import { TaskAttemptEntity } from './task-attempt.entity';
 import { TaskEntity } from './task.entity';
 import { WorkflowEntity } from './workflow.entity';
+import { EventEntity } from './event.entity';
+import { WebhookSecretEntity } from './webhook-secret.entity';
+import { WorkflowTriggerEntity } from './workflow-trigger.entity';
 
-export { ApiKeyEntity, QueuePollEntity, RunEventEntity, RunEntity, SignalEntity, TaskAttemptEntity, TaskEntity, WorkflowEntity };
-export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity, QueuePollEntity];
+export {
+  ApiKeyEntity,
+  QueuePollEntity,
+  RunEventEntity,
+  RunEntity,
+  SignalEntity,
+  TaskAttemptEntity,
+  TaskEntity,
+  WorkflowEntity,
+  EventEntity,
+  WebhookSecretEntity,
+  WorkflowTriggerEntity,
+};
+export const ENTITIES = [
+  WorkflowEntity,
+  RunEntity,
+  TaskEntity,
+  TaskAttemptEntity,
+  RunEventEntity,
+  ApiKeyEntity,
+  SignalEntity,
+  QueuePollEntity,
+  EventEntity,
+  WebhookSecretEntity,
+  WorkflowTriggerEntity,
+];
