@@ -17,6 +17,10 @@ export interface NewTask {
   itemsLeft: number | null;
   itemsActive: number | null;
   failedItems: number[] | null;
+  priority: number;
+  rateLimitKey: string | null;
+  rateLimitLimit: number | null;
+  rateLimitPeriodMs: number | null;
 }
 
 export async function tasksOfRuns(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<TaskRecord[]> {

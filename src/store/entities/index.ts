@@ -1,5 +1,6 @@
 import { ApiKeyEntity } from './api-key.entity';
 import { QueuePollEntity } from './queue-poll.entity';
+import { RateLimitEntity } from './rate-limit.entity';
 import { RunEventEntity } from './run-event.entity';
 import { RunEntity } from './run.entity';
 import { SignalEntity } from './signal.entity';
@@ -7,5 +8,5 @@ import { TaskAttemptEntity } from './task-attempt.entity';
 import { TaskEntity } from './task.entity';
 import { WorkflowEntity } from './workflow.entity';
 
-export { ApiKeyEntity, QueuePollEntity, RunEventEntity, RunEntity, SignalEntity, TaskAttemptEntity, TaskEntity, WorkflowEntity };
-export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity, QueuePollEntity];
+export { ApiKeyEntity, QueuePollEntity, RateLimitEntity, RunEventEntity, RunEntity, SignalEntity, TaskAttemptEntity, TaskEntity, WorkflowEntity };
+export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity, QueuePollEntity, RateLimitEntity];
