@@ -102,8 +102,11 @@ export async function settleRateLimits(
   if (buckets.length === 0) return 0;
   const nowMs = now.getTime();
   const counts = new Map<string, number>();
-  for (const t of claimed)
-    if (t.rateLimitKey !== null) counts.set(`${t.tenantId}\u0000${t.rateLimitKey}`, (counts.get(`${t.tenantId}\u0000${t.rateLimitKey}`) ?? 0) + 1);
+  for (const t of claimed) {
+    if (t.rateLimitKey === null) continue;
+    const k = `${t.tenantId}\u0000${t.rateLimitKey}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
   const charged: { tenantId: string; key: string; tatMs: number }[] = [];
   const exhausted: { tenantId: string; key: string; until: Date }[] = [];
   for (const b of buckets) {

@@ -118,8 +118,8 @@ describe('step rate limits', () => {
         })
       ).errors,
     ).toBeUndefined();
-    const a = [];
-    const b = [];
+    const a: string[] = [];
+    const b: string[] = [];
     for (let i = 0; i < 4; i++) a.push(await start('rl-builtin', { customer: 'acme' }));
     for (let i = 0; i < 3; i++) b.push(await start('rl-builtin', { customer: 'globex' }));
     const status = async (ids: string[]) => {

@@ -129,7 +129,8 @@ export class StepInput {
 
   @Field(() => Int, {
     nullable: true,
-    description: "1 (low) to 3 (high): overrides the run's priority (startRun) for this step's tasks. BAD_USER_INPUT (reason INVALID_PRIORITY) out of range. Default: the run's.",
+    description:
+      "1 (low) to 3 (high): overrides the run's priority (startRun) for this step's tasks. BAD_USER_INPUT (reason INVALID_PRIORITY) out of range. Default: the run's.",
   })
   priority?: number | null;
 }

@@ -208,7 +208,9 @@ export class Task {
   })
   failedItems: number[] | null;
 
-  @Field(() => Int, { description: "1 (low) to 3 (high): its step's priority, else its run's. Higher is claimed first; waiting raises it (PRIORITY_AGING_MS)." })
+  @Field(() => Int, {
+    description: "1 (low) to 3 (high): its step's priority, else its run's. Higher is claimed first; waiting raises it (PRIORITY_AGING_MS).",
+  })
   priority: number;
 
   @Field(() => String, {

@@ -25,7 +25,8 @@ registerEnumType(WaitKind, {
     },
     ITEMS: { description: "RUNNING a forEach step's own task: waits for its items (ItemsWait), each an item task with its own `waitingFor`." },
     RATE_LIMIT: {
-      description: "QUEUED over its step's rate limit (StepInput.rateLimit): it may start at `until` (RateLimitWait.key names the limit's key); it is not failed.",
+      description:
+        "QUEUED over its step's rate limit (StepInput.rateLimit): it may start at `until` (RateLimitWait.key names the limit's key); it is not failed.",
     },
     RUN_PAUSED: {
       description:

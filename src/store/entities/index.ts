@@ -9,4 +9,14 @@ import { TaskEntity } from './task.entity';
 import { WorkflowEntity } from './workflow.entity';
 
 export { ApiKeyEntity, QueuePollEntity, RateLimitEntity, RunEventEntity, RunEntity, SignalEntity, TaskAttemptEntity, TaskEntity, WorkflowEntity };
-export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity, QueuePollEntity, RateLimitEntity];
+export const ENTITIES = [
+  WorkflowEntity,
+  RunEntity,
+  TaskEntity,
+  TaskAttemptEntity,
+  RunEventEntity,
+  ApiKeyEntity,
+  SignalEntity,
+  QueuePollEntity,
+  RateLimitEntity,
+];
