@@ -94,6 +94,8 @@ describe('step rate limits', () => {
         expect(held.tasks[0].status).toBe('QUEUED');
         expect(held.tasks[0].waitingFor).toMatchObject({ kind: 'RATE_LIMIT', key: 'openai', until: new Date(t0 + 100).toISOString() });
         firstHeld = held.tasks[0].waitingFor!.until;
+        // The gauge counts them (a database figure): the 150 not claimed.
+        expect(await t.scrape()).toMatch(/^maestro_tasks_rate_limited\{queue="rl-10ps"\} 150$/m);
       }
     }
     expect(firstHeld).not.toBeNull();
