@@ -169,6 +169,35 @@ describe('step rate limits', () => {
     await vi.waitFor(async () => expect(done(await status(a))).toBe(4), { timeout: 15_000, interval: 20 });
   });
 
+  it("keys a step readied by a transition with its dependency's output (no eager dispatch past the limit)", async () => {
+    expect(
+      (
+        await register({
+          name: 'rl-promoted',
+          steps: [
+            { key: 'a', type: 'noop', input: { region: '{{ input.region }}' } },
+            { key: 'b', type: 'noop', dependsOn: ['a'], rateLimit: { key: 'steps.a.output.region', limit: 1, periodMs: 60_000 } },
+          ],
+        })
+      ).errors,
+    ).toBeUndefined();
+    const ids = [await start('rl-promoted', { region: 'eu' }), await start('rl-promoted', { region: 'eu' }), await start('rl-promoted', { region: 'us' })];
+    type View = { status: string; tasks: { key: string; status: string; rateLimitKey: string | null; waitingFor: { kind: string; key?: string } | null }[] };
+    const views = async () => Promise.all(ids.map(async (id) => (await t.ok<{ run: View }>(TASKS, { id })).run));
+    await vi.waitFor(
+      async () => {
+        const v = await views();
+        expect(v.filter((r) => r.status === 'SUCCEEDED')).toHaveLength(2);
+        expect(v.filter((r) => r.tasks[1].waitingFor?.kind === 'RATE_LIMIT')).toHaveLength(1);
+      },
+      { timeout: 15_000, interval: 20 },
+    );
+    const v = await views();
+    expect(v[2].status).toBe('SUCCEEDED');
+    const waiting = v.find((r) => r.status !== 'SUCCEEDED')!;
+    expect(waiting.tasks[1]).toMatchObject({ status: 'QUEUED', rateLimitKey: 'eu', waitingFor: { kind: 'RATE_LIMIT', key: 'eu' } });
+  });
+
   it.runIf(process.env['DATABASE_URL'])('shares one limit across two replicas claiming at once', async () => {
     const replica = await startTestApp({ clock, replicaOf: t, env: { SCHEDULER_POLL_INTERVAL_MS: '5000', REAPER_INTERVAL_MS: '5000' } });
     try {
