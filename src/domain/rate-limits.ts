@@ -64,9 +64,9 @@ export function keyForm(key: string, where = 'rateLimit.key'): KeyForm {
 }
 
 /**
- * Registration checks of every step's `rateLimit` and `priority`-free fields: limit 1 to
- * 1,000,000, periodMs 1 to 86,400,000, a key that is a literal or CEL reading only `input`,
- * `item`, `index` and the step's (transitive) dependencies.
+ * Registration checks of every step's `rateLimit`: not on a `workflow` step (never claimed),
+ * limit 1 to 1,000,000, periodMs 1 to 86,400,000, a key that is a literal or CEL reading only
+ * `input`, `item` (forEach), `index` (forEach) and the step's (transitive) dependencies.
  * @throws ValidationError `{ reason, step, field }`
  */
 export function checkRateLimits(wf: string, steps: readonly StepDefinition[], isDependency: (i: number, j: number) => boolean): void {
@@ -83,6 +83,9 @@ export function checkRateLimits(wf: string, steps: readonly StepDefinition[], is
         ...extra,
       });
     };
+    if (step.type === 'workflow') {
+      bad('key', "is on a `workflow` step, which starts its child run in the transition that readies it and is never claimed; limit the child's steps instead");
+    }
     if (!Number.isInteger(rl.limit) || rl.limit < 1 || rl.limit > MAX_RATE_LIMIT) {
       bad('limit', `is ${JSON.stringify(rl.limit)}; use an integer from 1 to ${MAX_RATE_LIMIT} (tasks per period)`, { value: rl.limit as never });
     }

@@ -49,6 +49,11 @@ describe('step rate limits', () => {
       [{ key: 'item.id', limit: 5, periodMs: 1000 }, 'INVALID_RATE_LIMIT', 'steps[1].rateLimit.key'],
       [{ key: 'steps.a.output.region', limit: 5, periodMs: 1000 }, 'RATE_LIMIT_KEY_REFERENCES_NON_DEPENDENCY', 'steps[1].rateLimit.key'],
     ];
+    const child = await register({
+      name: 'bad-rl-child',
+      steps: [{ key: 'c', type: 'workflow', input: { workflow: 'x' }, rateLimit: { key: 'k', limit: 1, periodMs: 1000 } }],
+    });
+    expect(child.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_RATE_LIMIT', field: 'steps[0].rateLimit.key' });
     for (const [rateLimit, reason, field] of cases) {
       const res = await register(step(rateLimit));
       expect(res.errors?.[0]?.extensions, JSON.stringify(rateLimit)).toMatchObject({ code: 'BAD_USER_INPUT', reason, field });
