@@ -83,6 +83,8 @@ export async function admitRateLimited(sql: Sql, scope: ClaimScope): Promise<Adm
        SELECT t.id, a.allowed, row_number() OVER (PARTITION BY t."tenantId", t."rateLimitKey" ORDER BY ${rankAt('t', '$7')}, t.id) AS n
        FROM tasks t JOIN unnest($4::text[], $5::text[], $6::int[]) AS a(tenant, key, allowed) ON t."tenantId" = a.tenant AND t."rateLimitKey" = a.key
        WHERE ${readyIn(scope, '$1', '$2', '$3')}
+         -- A paused run's task would take a turn the claim then skips: the key's others would starve.
+         AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = t."runId" AND p.status = 'PAUSED')
      ) ranked WHERE n <= allowed`,
     [scope.queue, scope.now, scope.tenantId, open.map((b) => b.tenantId), open.map((b) => b.key), open.map((b) => b.allowed), scope.priorityAgingMs],
   );

@@ -203,6 +203,22 @@ describe('step rate limits', () => {
     expect(waiting.tasks[1]).toMatchObject({ status: 'QUEUED', rateLimitKey: 'eu', waitingFor: { kind: 'RATE_LIMIT', key: 'eu' } });
   });
 
+  it("gives a paused run's turn to the key's other tasks instead of starving them", async () => {
+    const queue = 'rl-paused';
+    expect(
+      (await register({ name: 'rl-paused', steps: [{ key: 'call', type: 'call', queue, rateLimit: { key: 'paused-key', limit: 1, periodMs: HOUR } }] })).errors,
+    ).toBeUndefined();
+    const first = await start('rl-paused');
+    await t.ok(`mutation($id: ID!) { pauseRun(id: $id) { status } }`, { id: first });
+    await clock.advance(10);
+    const second = await start('rl-paused');
+    const got = await claim(queue, 10);
+    expect(got.map((c) => c.task.runId)).toEqual([second]);
+    // The key's one turn an hour is spent: nothing more, paused or not.
+    await t.ok(`mutation($id: ID!) { resumeRun(id: $id) { status } }`, { id: first });
+    expect(await claim(queue, 10)).toEqual([]);
+  });
+
   it.runIf(process.env['DATABASE_URL'])('shares one limit across two replicas claiming at once', async () => {
     const replica = await startTestApp({ clock, replicaOf: t, env: { SCHEDULER_POLL_INTERVAL_MS: '5000', REAPER_INTERVAL_MS: '5000' } });
     try {
