@@ -97,7 +97,8 @@ const NEW_SECRET = `translate(rtrim(encode(substring(sha256((gen_random_uuid()::
  * the ready index, and every claim would scan all queued tasks.)
  *
  * Claims up to `limit` ready tasks of one queue (null: built-in steps) in one statement, each
- * with a new fencing token; tasks of PAUSED runs are skipped (the recheck under the row lock sees
+ * with a new fencing token, best claim rank first (priority raised by age: src/store/claim-order.ts);
+ * a rate-limited task only when the claim's admission admitted it; tasks of PAUSED runs are skipped (the recheck under the row lock sees
  * a pause committed meanwhile). The run rows are locked with SKIP LOCKED too: a claim never waits
  * for a lock, so it cannot deadlock with a transition that holds a run and then its tasks.
  */
