@@ -247,6 +247,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       groupCommits: embedded ? 1 : Math.max(1, Math.min(4, config.databasePoolSize - 2)),
       limits,
       children: { maxDepth: limits.maxWorkflowDepth, maxActiveRuns: limits.tenantMaxActiveRuns },
+      priorityAgingMs: config.priorityAgingMs,
       childFollowUps: options.childFollowUps,
     });
     // eslint-disable-next-line prefer-const -- bound below, once the registry exists; read only at request time

@@ -79,6 +79,8 @@ export const ENV_VARS = [
   // Events and webhooks (README "Events and webhooks").
   'WEBHOOK_REPLAY_WINDOW_MS',
   'EVENT_RETENTION_MS',
+  // Priorities (README "Rate limits and priorities").
+  'PRIORITY_AGING_MS',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
@@ -157,6 +159,7 @@ const schema = z.object({
   MAX_TEMPLATE_STRING_BYTES: int(1_024, 64 * MIB).default(MIB),
   MAX_TEMPLATE_TASK_BYTES: int(1_024, 256 * MIB).default(4 * MIB),
   MAX_FOREACH_ITEMS: int(1, 1_000_000).default(10_000),
+  PRIORITY_AGING_MS: int(1, 86_400_000).default(60_000),
   REQUEST_BODY_MAX_BYTES: int(1_024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
   WS_INIT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: int(1, 100_000).default(100),
@@ -313,6 +316,8 @@ export interface Config {
   readonly maxTemplateTaskBytes: number;
   /** Items one forEach step fans out to (one task row each). @default 10000 */
   readonly maxForEachItems: number;
+  /** A ready task counts one priority level higher per this much waiting (src/domain/priorities.ts). @default 60000 */
+  readonly priorityAgingMs: number;
 
   // Transports (docs/LIMITS.md "Transports").
   /** Largest HTTP request body, and largest WebSocket message (`maxPayload`), in bytes. @default 2097152 (2 MiB) */
@@ -465,6 +470,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
     maxTemplateStringBytes: v.MAX_TEMPLATE_STRING_BYTES,
     maxTemplateTaskBytes: v.MAX_TEMPLATE_TASK_BYTES,
     maxForEachItems: v.MAX_FOREACH_ITEMS,
+    priorityAgingMs: v.PRIORITY_AGING_MS,
     requestBodyMaxBytes: v.REQUEST_BODY_MAX_BYTES,
     wsInitTimeoutMs: v.WS_INIT_TIMEOUT_MS,
     wsMaxSubscriptionsPerConnection: v.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,

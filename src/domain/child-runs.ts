@@ -19,6 +19,7 @@
 import { coerceError, LimitExceededError, TemplateError } from './errors';
 import type { Json } from './glossary';
 import type { RunRecord, WorkflowRecord } from './model';
+import { DEFAULT_PRIORITY } from './priorities';
 import { planRun, startEvents, type EventDraft, type InitialTask } from './run-plan';
 import type { ExpansionLimits } from './templates';
 
@@ -87,6 +88,8 @@ export interface ChildRunPlan {
   parentTaskId: string;
   depth: number;
   trigger: { kind: 'PARENT' };
+  /** A child run is of the middle priority (DEFAULT_PRIORITY); its steps may set their own. */
+  priority: number;
   tasks: InitialTask[];
   events: EventDraft[];
 }
@@ -195,6 +198,7 @@ export function planLaunch(
       parentTaskId: task.id,
       depth,
       trigger: { kind: 'PARENT' },
+      priority: DEFAULT_PRIORITY,
       tasks,
       events: startEvents(tasks),
     },

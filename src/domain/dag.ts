@@ -12,6 +12,8 @@ import { listTemplates } from './templates';
 import { forEachReads, MAX_FOREACH_ITEMS_BOUND, readsItem } from './for-each';
 import { checkBuiltInInputs, checkConditions, type StepCheckReason } from './step-checks';
 import { checkTriggers, normalizeTriggers } from './triggers';
+import { checkPriority, type INVALID_PRIORITY } from './priorities';
+import { checkRateLimits, type RateLimitReason } from './rate-limits';
 import { ancestorSets, buildGraph, cycleText, dependsOnOf, findCycle, kahn, quote } from './graph';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
@@ -65,6 +67,8 @@ export type DefinitionErrorReason =
   | 'CYCLE'
   | 'TEMPLATE_REFERENCES_NON_DEPENDENCY'
   | 'INVALID_FOR_EACH'
+  | RateLimitReason
+  | typeof INVALID_PRIORITY
   | StepCheckReason;
 
 /**
@@ -106,6 +110,8 @@ function normalizeStep(draft: StepDraft): StepDefinition {
     ...(draft.maxConcurrency !== undefined && draft.maxConcurrency !== null ? { maxConcurrency: draft.maxConcurrency } : {}),
     ...(draft.continueOnItemFailure ? { continueOnItemFailure: true } : {}),
     ...(draft.when === undefined || draft.when === null ? {} : { when: draft.when }),
+    ...(draft.rateLimit == null ? {} : { rateLimit: { key: draft.rateLimit.key, limit: draft.rateLimit.limit, periodMs: draft.rateLimit.periodMs } }),
+    ...(draft.priority == null ? {} : { priority: draft.priority }),
   };
 }
 
@@ -260,6 +266,8 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
     }
   });
   checkConditions(wf, steps, (i, j) => ancestry[i].has(j));
+  checkRateLimits(wf, steps, (i, j) => ancestry[i].has(j));
+  steps.forEach((s, i) => s.priority === undefined || checkPriority(s.priority, `steps[${i}].priority`, `${wf}: step "${s.key}": `));
   checkBuiltInInputs(wf, steps);
   checkTriggers(wf, definition.on);
 }

@@ -12,11 +12,18 @@ import { coerceError, LimitExceededError, TemplateError } from './errors';
 import { DEFAULT_MAX_FOREACH_ITEMS, evaluateForEach } from './for-each';
 import type { Json, StepDefinition } from './glossary';
 import type { TaskState } from './run-machine';
+import { rateLimitKeyOf } from './rate-limits';
 import { restingTask } from './resting-task';
 import { resolveTemplates, type ExpansionLimits, type TemplateScope } from './templates';
 
 /** An item task a transition created: its state, and what the store needs besides. */
-export type CreatedTask = TaskState & Pick<StepDefinition, 'type' | 'queue' | 'timeoutMs'>;
+export type CreatedTask = TaskState &
+  Pick<StepDefinition, 'type' | 'queue' | 'timeoutMs'> & {
+    /** The step's own priority; null: the run's (the kernel fills it in). */
+    stepPriority: number | null;
+    rateLimitLimit: number | null;
+    rateLimitPeriodMs: number | null;
+  };
 
 /** What the fan-out rules need of the machine's working state. */
 export interface FanWork {
@@ -42,9 +49,18 @@ export const NO_FAN: Pick<TaskState, 'parentTaskId' | 'item' | 'itemIndex' | 'it
 });
 
 /** The list of a forEach step and each item's resolved input; throws what a step's input would. */
-export function planItems(step: StepDefinition, scope: TemplateScope, limits: ExpansionLimits | undefined, maxItems: number): { item: Json; input: Json }[] {
+export function planItems(
+  step: StepDefinition,
+  scope: TemplateScope,
+  limits: ExpansionLimits | undefined,
+  maxItems: number,
+): { item: Json; input: Json; rateLimitKey: string | null }[] {
   const list = evaluateForEach(step, scope, maxItems);
-  return list.map((item, index) => ({ item, input: resolveTemplates(step.input, { ...scope, fanItem: { item, index } }, limits) }));
+  return list.map((item, index) => ({
+    item,
+    input: resolveTemplates(step.input, { ...scope, fanItem: { item, index } }, limits),
+    rateLimitKey: rateLimitKeyOf(step, { input: scope.input, steps: scope.steps, item, index }),
+  }));
 }
 
 /**
@@ -54,7 +70,7 @@ export function planItems(step: StepDefinition, scope: TemplateScope, limits: Ex
  */
 export function fanOut(w: FanWork, step: StepDefinition, fan: TaskState, scope: TemplateScope): { ok: true } | { ok: false; message: string } {
   const now = w.ctx.now;
-  let items: { item: Json; input: Json }[];
+  let items: { item: Json; input: Json; rateLimitKey: string | null }[];
   try {
     items = planItems(step, scope, w.ctx.limits, w.ctx.maxForEachItems ?? DEFAULT_MAX_FOREACH_ITEMS);
   } catch (e: unknown) {
@@ -72,12 +88,13 @@ export function fanOut(w: FanWork, step: StepDefinition, fan: TaskState, scope: 
     return { ok: true };
   }
   w.setTask(fan, { status: 'RUNNING', input: null, itemCount: items.length, itemsLeft: items.length, itemsActive: 0, startedAt: now }, { items: items.length });
-  items.forEach(({ item, input }, index) => {
+  items.forEach(({ item, input, rateLimitKey }, index) => {
     w.create({
-      ...restingTask({ id: w.ctx.newId(), key: fan.key, status: 'PENDING', input, parentTaskId: fan.id, item, itemIndex: index }),
+      ...restingTask({ id: w.ctx.newId(), key: fan.key, status: 'PENDING', input, parentTaskId: fan.id, item, itemIndex: index, rateLimitKey }),
       type: step.type,
       queue: step.queue,
       timeoutMs: step.timeoutMs,
+      ...stepFixed(step),
     });
   });
   releaseItems(w, step, fan);
@@ -163,4 +180,9 @@ export function retryFan(w: FanWork, step: StepDefinition, fan: TaskState, reset
   });
   if (left === 0) fanIn(w, fan);
   else releaseItems(w, step, fan);
+}
+
+/** What a step fixes on each of its tasks at creation, besides type, queue and timeout. */
+export function stepFixed(step: Pick<StepDefinition, 'priority' | 'rateLimit'>): Pick<CreatedTask, 'stepPriority' | 'rateLimitLimit' | 'rateLimitPeriodMs'> {
+  return { stepPriority: step.priority ?? null, rateLimitLimit: step.rateLimit?.limit ?? null, rateLimitPeriodMs: step.rateLimit?.periodMs ?? null };
 }

@@ -30,6 +30,7 @@
  *   in Postgres until a step of that name consumes it, first sent first consumed per name.
  * - **Event**: an append-only record of a run or task status change, numbered per run by `seq`.
  */
+import type { RateLimit } from './rate-limits';
 /** PAUSED (pauseRun): nothing new starts until resumeRun; running attempts finish. Not terminal. */
 export const RUN_STATUSES = ['PENDING', 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -93,6 +94,10 @@ export interface StepDefinition {
    * none, so definitions without conditions hash as they did before conditions existed.
    */
   when?: string;
+  /** At most `limit` of its tasks per `periodMs` per key (src/domain/rate-limits.ts). Absent when unset. */
+  rateLimit?: RateLimit;
+  /** Overrides the run's priority for this step's tasks, 1 to 3 (src/domain/priorities.ts). Absent when unset. */
+  priority?: number;
 }
 
 export interface WorkflowDefinition {
@@ -130,6 +135,8 @@ export interface StepDraft {
   maxConcurrency?: number | null;
   continueOnItemFailure?: boolean | null;
   when?: string | null;
+  rateLimit?: RateLimit | null;
+  priority?: number | null;
 }
 
 export interface WorkflowDraft {

@@ -65,6 +65,8 @@ export interface RunRecord {
   depth: number;
   /** What started it; `{ kind: 'API' }` for runs stored before triggers were kept. */
   trigger: RunTrigger;
+  /** 1 (low) to 3 (high) from startRun, default 2: its tasks' unless a step sets its own. */
+  priority: number;
 }
 
 /** One step of one run. */
@@ -124,6 +126,15 @@ export interface TaskRecord {
   itemsActive: number | null;
   /** A fan task that ended: the indexes of its items that failed (their outputs are null); null before. */
   failedItems: number[] | null;
+  /** 1 to 3: the step's priority, else its run's; higher is claimed first (src/domain/priorities.ts). */
+  priority: number;
+  /** The step's rate-limit key for this task, set when it is queued (null: no rate limit, or not queued yet). */
+  rateLimitKey: string | null;
+  /** The step's rate limit: tasks per period, and the period (null: none). Copied at creation so a claim needs no join. */
+  rateLimitLimit: number | null;
+  rateLimitPeriodMs: number | null;
+  /** Set by a claim that held the task back for its rate limit: equal to `availableAt` while it waits for that. */
+  rateLimitedUntil: Date | null;
 }
 
 /** A signal sent to a run (signalRun): kept until a `signal` step of its name consumes it, FIFO per name. */

@@ -10,6 +10,7 @@ import { coerceError, LimitExceededError, TemplateError } from './errors';
 import { fanOut, itemEnded } from './fan-out-machine';
 import type { Json, StepDefinition, TaskStatus } from './glossary';
 import type { TaskState, Working } from './run-machine';
+import { rateLimitKeyOf } from './rate-limits';
 import { isTerminalRun, isTerminalTask } from './statuses';
 import { resolveTemplates, type TemplateScope } from './templates';
 
@@ -118,6 +119,7 @@ export function promoteAndSettle(w: Working): void {
       if (!step.dependsOn.every((dep) => DONE_OK.has(w.byKey.get(dep)!.status))) continue;
       const scope: TemplateScope = { input: w.run.input, steps: outputs };
       let input: Json;
+      let rateLimitKey: string | null;
       try {
         if (step.when !== undefined && !conditionHolds(w, step, outputs)) {
           w.setTask(task, { status: 'SKIPPED', input: null, output: null, error: null, finishedAt: w.ctx.now }, { reason: 'CONDITION_FALSE', when: step.when });
@@ -135,6 +137,7 @@ export function promoteAndSettle(w: Working): void {
           continue;
         }
         input = resolveTemplates(step.input, scope, w.ctx.limits);
+        rateLimitKey = rateLimitKeyOf(step, scope);
       } catch (e: unknown) {
         // A condition or template that cannot be evaluated (or expands past the limits) will not
         // do better on a retry: the task fails at once, without an attempt.
@@ -149,7 +152,7 @@ export function promoteAndSettle(w: Working): void {
         failRun(w, `Step "${step.key}" failed: ${message}`);
         return;
       }
-      w.setTask(task, { status: 'QUEUED', input, queuedAt: w.ctx.now, availableAt: w.ctx.now });
+      w.setTask(task, { status: 'QUEUED', input, rateLimitKey, queuedAt: w.ctx.now, availableAt: w.ctx.now });
       w.ready.push({ queue: step.queue, availableAt: w.ctx.now });
     }
   }

@@ -31,6 +31,7 @@ export function restingTask<T extends Pick<TaskState, 'id' | 'key' | 'status'> &
     itemsLeft: null,
     itemsActive: null,
     failedItems: null,
+    rateLimitKey: null,
     ...over,
   };
 }

@@ -49,6 +49,7 @@ export type TaskState = Pick<
   | 'itemsLeft'
   | 'itemsActive'
   | 'failedItems'
+  | 'rateLimitKey'
 >;
 
 /** What the machine reads and changes of a run. */

@@ -5,7 +5,9 @@
  * inside a transition (src/domain/child-runs.ts).
  */
 import { LimitExceededError, TemplateError } from './errors';
-import { NO_FAN, planItems } from './fan-out-machine';
+import { NO_FAN, planItems, stepFixed } from './fan-out-machine';
+import { DEFAULT_PRIORITY } from './priorities';
+import { rateLimitKeyOf } from './rate-limits';
 import { DEFAULT_MAX_FOREACH_ITEMS } from './for-each';
 import type { Json, WorkflowDefinition } from './glossary';
 import type { RunEvent } from './model';
@@ -31,6 +33,12 @@ export interface InitialTask {
   itemsLeft: number | null;
   itemsActive: number | null;
   failedItems: number[] | null;
+  /** The step's priority, else the run's. */
+  priority: number;
+  /** A QUEUED task's rate-limit key (PENDING ones get theirs when queued). */
+  rateLimitKey: string | null;
+  rateLimitLimit: number | null;
+  rateLimitPeriodMs: number | null;
 }
 
 /**
@@ -44,13 +52,26 @@ export function planRun(
   definition: WorkflowDefinition,
   runInput: Json,
   limits?: ExpansionLimits,
-  fan: { newId: () => string; maxForEachItems?: number } = { newId: () => crypto.randomUUID() },
+  fan: { newId: () => string; maxForEachItems?: number; priority?: number } = { newId: () => crypto.randomUUID() },
 ): InitialTask[] {
+  const runPriority = fan.priority ?? DEFAULT_PRIORITY;
   return definition.steps.flatMap((step): InitialTask[] => {
     // A root with a `when` waits too (PENDING): the `promote` transition that follows the start
     // evaluates it, so a condition is only ever decided in the state machine.
     const root = step.dependsOn.length === 0 && step.when === undefined;
-    const base = { ...NO_FAN, id: fan.newId(), key: step.key, type: step.type, queue: step.queue, timeoutMs: step.timeoutMs };
+    const { stepPriority, rateLimitLimit, rateLimitPeriodMs } = stepFixed(step);
+    const base = {
+      ...NO_FAN,
+      id: fan.newId(),
+      key: step.key,
+      type: step.type,
+      queue: step.queue,
+      timeoutMs: step.timeoutMs,
+      priority: stepPriority ?? runPriority,
+      rateLimitKey: null,
+      rateLimitLimit,
+      rateLimitPeriodMs,
+    };
     if (!root) {
       // A forEach step's input reads its item: what it expands to is known per item, later.
       if (step.forEach === undefined) withStep(step.key, () => checkExpansion(step.input, runInput, limits));
@@ -71,11 +92,12 @@ export function planRun(
       const fanTask: InitialTask = { ...base, status: 'RUNNING', input: null, itemCount: items.length, itemsLeft: items.length, itemsActive: active };
       return [
         fanTask,
-        ...items.map(({ item, input }, index): InitialTask => ({
+        ...items.map(({ item, input, rateLimitKey }, index): InitialTask => ({
           ...base,
           id: fan.newId(),
           status: index < active ? 'QUEUED' : 'PENDING',
           input,
+          rateLimitKey,
           parentTaskId: fanTask.id,
           item,
           itemIndex: index,
@@ -89,6 +111,7 @@ export function planRun(
         // A root's templates can only reference the run input: resolve now, so a missing path is
         // reported to the caller of startRun instead of failing the run later.
         input: withStep(step.key, () => resolveTemplates(step.input, scope, limits)),
+        rateLimitKey: rateLimitKeyOf(step, { input: runInput, steps: {} }),
       },
     ];
   });

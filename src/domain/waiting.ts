@@ -19,6 +19,7 @@ export const WAIT_KINDS = [
   'ITEMS',
   'CONCURRENCY',
   'RUN_PAUSED',
+  'RATE_LIMIT',
 ] as const;
 export type WaitKind = (typeof WAIT_KINDS)[number];
 
@@ -54,6 +55,8 @@ export type WaitReason = WaitCommon &
     /** Held back by a concurrency limit: `limit` names it (a forEach step's `maxConcurrency`), `max` its value. */
     | { kind: 'CONCURRENCY'; limit: string; max: number | null }
     | { kind: 'RUN_PAUSED'; pausedAt: Date | null }
+    /** Held back by its step's rate limit (`key`) until `until`, when it may start. */
+    | { kind: 'RATE_LIMIT'; key: string; until: Date }
   );
 
 /** Statuses after which a task waits for nothing. */
@@ -83,6 +86,8 @@ export type WaitTask = Pick<
   | 'createdAt'
   | 'queuedAt'
   | 'startedAt'
+  | 'rateLimitKey'
+  | 'rateLimitedUntil'
 >;
 
 export interface WaitInput {
@@ -131,6 +136,10 @@ export function waitReasonOf(input: WaitInput): WaitReason | null {
       const since = task.queuedAt;
       if (isPaused) return paused;
       if (task.availableAt && task.availableAt.getTime() > now.getTime()) {
+        // A claim held it back for its rate limit: it set both to the instant it may start.
+        if (task.rateLimitKey !== null && task.rateLimitedUntil?.getTime() === task.availableAt.getTime()) {
+          return { ...common, since, kind: 'RATE_LIMIT', key: task.rateLimitKey, until: task.availableAt };
+        }
         return { ...common, since, kind: 'RETRY_BACKOFF', until: task.availableAt, error: task.error, attempt: task.attempt };
       }
       if (task.queue === null) return { ...common, since, kind: 'DISPATCH', queue: null, lastPolledAt: null };

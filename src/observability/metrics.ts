@@ -22,6 +22,8 @@ export interface ClusterGauges {
   queueDepth: { queue: string; depth: number }[];
   /** Claimable tasks on queues nobody polled for NO_WORKER_AFTER_MS (waitingFor NO_WORKER), by queue. */
   noWorker: { queue: string; tasks: number }[];
+  /** Tasks held back by their step's rate limit (waitingFor RATE_LIMIT), by queue. Absent: none. */
+  rateLimited?: { queue: string; tasks: number }[];
 }
 
 export interface MetricsSources {
@@ -204,6 +206,21 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
         depths.set(queue, (depths.get(queue) ?? 0) + q.depth);
       }
       for (const [queue, depth] of depths) this.set({ queue }, depth);
+    },
+  });
+  new client.Gauge({
+    name: 'maestro_tasks_rate_limited',
+    help: "Tasks QUEUED but held back by their step's rate limit until their eligible time (waitingFor RATE_LIMIT), by queue, cluster-wide (use max).",
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const byQueue = new Map<string, number>([['builtin', 0]]);
+      for (const q of (await cached()).rateLimited ?? []) {
+        const queue = queues.value(q.queue);
+        byQueue.set(queue, (byQueue.get(queue) ?? 0) + q.tasks);
+      }
+      for (const [queue, tasks] of byQueue) this.set({ queue }, tasks);
     },
   });
   new client.Gauge({

@@ -22,6 +22,7 @@ import { findTasks, tasksOfRuns } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
 import { traceparentOf, tracer } from '../observability/tracing';
 import type { Engine } from './engine';
+import { checkPriority, DEFAULT_PRIORITY } from '../domain/priorities';
 import type { WorkflowsService } from './workflows.service';
 import type { TenantQuotas } from './quotas';
 import { pageOf, pageWindow, type CursorCodec, type Page, type PageArgs } from './pagination';
@@ -35,6 +36,11 @@ export interface StartRunInput {
   tags?: readonly string[] | null;
   /** A JSON object to find the run by its top-level keys. @default {} */
   metadata?: Json | null;
+  /**
+   * 1 (low) to 3 (high): its tasks are claimed in this order (a step's own priority overrides it).
+   * Not part of what an idempotency key compares. @default 2
+   */
+  priority?: number | null;
 }
 
 /** What an idempotency key remembers of a start request. */
@@ -137,6 +143,8 @@ export class RunsService {
   async start(tenantId: string, req: StartRunInput, opts: { trigger?: RunTrigger } = {}): Promise<RunRecord> {
     const { db, clock } = this.deps;
     const key = req.idempotencyKey ?? null;
+    if (req.priority != null) checkPriority(req.priority, 'priority');
+    const priority = req.priority ?? DEFAULT_PRIORITY;
     if (key !== null && (key.length === 0 || key.length > 256)) {
       throw new ValidationError('idempotencyKey must be 1 to 256 characters long', { field: 'idempotencyKey' });
     }
@@ -181,7 +189,7 @@ export class RunsService {
           if (validator) checkInput(workflow.name, validator, input);
           let plan;
           try {
-            plan = planRun(workflow.definition, input, limits, { newId: randomUUID, maxForEachItems: this.deps.maxForEachItems });
+            plan = planRun(workflow.definition, input, limits, { newId: randomUUID, maxForEachItems: this.deps.maxForEachItems, priority });
           } catch (e: unknown) {
             if (e instanceof TemplateError) throw new ValidationError(`The run input does not fit the workflow: ${e.message}`, e.data);
             throw e;
@@ -211,6 +219,7 @@ export class RunsService {
               parentTaskId: null,
               depth: 0,
               trigger: opts.trigger ?? API_TRIGGER,
+              priority,
             },
             tasks,
             firstEvents,

@@ -8,6 +8,8 @@ export interface ClusterCounts {
   queueDepth: { queue: string; depth: number }[];
   /** Tasks claimable now on a queue no worker polled since `unpolledSince` (waitingFor NO_WORKER), by queue. */
   noWorker: { queue: string; tasks: number }[];
+  /** QUEUED tasks a claim held back for their step's rate limit (waitingFor RATE_LIMIT), by queue ('builtin' for built-in steps). */
+  rateLimited: { queue: string; tasks: number }[];
 }
 
 /**
@@ -32,6 +34,13 @@ export async function clusterCounts(sql: Sql, at: { now: Date; unpolledSince: Da
      GROUP BY t.queue`,
     [at.now, at.unpolledSince],
   );
+  // Served by IDX_tasks_rate_limited (QUEUED tasks with a rate-limit key only).
+  const held = await sql.rows<{ queue: string | null; tasks: string }>(
+    `SELECT queue, count(*) AS tasks FROM tasks
+     WHERE status = 'QUEUED' AND "rateLimitKey" IS NOT NULL AND "availableAt" > $1 AND "rateLimitedUntil" = "availableAt"
+     GROUP BY queue`,
+    [at.now],
+  );
   return {
     runsActive: Number(counts?.runs_active ?? 0),
     tasksInflight: Number(counts?.tasks_inflight ?? 0),
@@ -39,5 +48,6 @@ export async function clusterCounts(sql: Sql, at: { now: Date; unpolledSince: Da
     signalsWaiting: Number(counts?.signals_waiting ?? 0),
     queueDepth: queues.map((q) => ({ queue: q.queue ?? 'builtin', depth: Number(q.depth) })),
     noWorker: unserved.map((q) => ({ queue: q.queue, tasks: Number(q.tasks) })),
+    rateLimited: held.map((q) => ({ queue: q.queue ?? 'builtin', tasks: Number(q.tasks) })),
   };
 }

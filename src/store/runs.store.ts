@@ -31,6 +31,8 @@ export interface NewRun {
   /** 0 for startRun's runs; the parent's + 1 for a child. */
   depth: number;
   trigger: RunTrigger;
+  /** 1 to 3 (src/domain/priorities.ts). */
+  priority: number;
 }
 
 /** The run's columns from `NewRun`, in parameter order ($1 …); its status is PENDING. */
@@ -53,6 +55,7 @@ const NEW_RUN_COLUMNS = every<keyof NewRun>()([
   'parentTaskId',
   'depth',
   'trigger',
+  'priority',
 ]);
 /** A task's columns from its `NewTask` (and its position in the list). */
 const NEW_TASK_FIELDS = [
@@ -71,6 +74,10 @@ const NEW_TASK_FIELDS = [
     'itemsLeft',
     'itemsActive',
     'failedItems',
+    'priority',
+    'rateLimitKey',
+    'rateLimitLimit',
+    'rateLimitPeriodMs',
   ]),
   'position',
 ] as const;

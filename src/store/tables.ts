@@ -75,6 +75,11 @@ export const TASKS = {
     itemsLeft: 'int',
     itemsActive: 'int',
     failedItems: 'jsonb',
+    priority: 'int',
+    rateLimitKey: 'varchar',
+    rateLimitLimit: 'int',
+    rateLimitPeriodMs: 'int',
+    rateLimitedUntil: 'timestamptz',
   },
   primaryKey: ['id'],
   // A task's whole state but its identity (`id`, `key`, and an item's place: fixed at insert).
@@ -101,6 +106,7 @@ export const TASKS = {
     'itemsLeft',
     'itemsActive',
     'failedItems',
+    'rateLimitKey',
   ]),
   // A forEach step's items, created whole by the transition that fans the step out.
   transitionInserts: every<keyof TaskRecord>()([
@@ -138,6 +144,11 @@ export const TASKS = {
     'itemsLeft',
     'itemsActive',
     'failedItems',
+    'priority',
+    'rateLimitKey',
+    'rateLimitLimit',
+    'rateLimitPeriodMs',
+    'rateLimitedUntil',
   ]),
 } as const satisfies TableDescription<TaskRecord>;
 
@@ -168,6 +179,7 @@ export const RUNS = {
     parentTaskId: 'uuid',
     depth: 'int',
     trigger: 'jsonb',
+    priority: 'int',
   },
   primaryKey: ['id'],
   transitionUpdates: ['status', 'output', 'error', 'lastSeq', 'startedAt', 'finishedAt', 'deadlineAt', 'pausedAt'],

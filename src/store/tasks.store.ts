@@ -1,5 +1,7 @@
 import type { TaskRecord } from '../domain/model';
 import type { Json, TaskStatus } from '../domain/glossary';
+import { DEFAULT_PRIORITY_AGING_MS } from '../domain/priorities';
+import { PRIORITY_LEVELS_SQL, rankAt, rateLimitGate } from './claim-order';
 import type { Sql } from './sql';
 
 export interface NewTask {
@@ -17,6 +19,10 @@ export interface NewTask {
   itemsLeft: number | null;
   itemsActive: number | null;
   failedItems: number[] | null;
+  priority: number;
+  rateLimitKey: string | null;
+  rateLimitLimit: number | null;
+  rateLimitPeriodMs: number | null;
 }
 
 export async function tasksOfRuns(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<TaskRecord[]> {
@@ -91,7 +97,8 @@ const NEW_SECRET = `translate(rtrim(encode(substring(sha256((gen_random_uuid()::
  * the ready index, and every claim would scan all queued tasks.)
  *
  * Claims up to `limit` ready tasks of one queue (null: built-in steps) in one statement, each
- * with a new fencing token; tasks of PAUSED runs are skipped (the recheck under the row lock sees
+ * with a new fencing token, best claim rank first (priority raised by age: src/store/claim-order.ts);
+ * a rate-limited task only when the claim's admission admitted it; tasks of PAUSED runs are skipped (the recheck under the row lock sees
  * a pause committed meanwhile). The run rows are locked with SKIP LOCKED too: a claim never waits
  * for a lock, so it cannot deadlock with a transition that holds a run and then its tasks.
  */
@@ -109,20 +116,33 @@ export async function claimReadyTasks(
      * GC pause) and must not be handed back the very task it lost. @default null (none skipped)
      */
     notReclaimedSince?: Date | null;
+    /** PRIORITY_AGING_MS (src/domain/priorities.ts). @default DEFAULT_PRIORITY_AGING_MS */
+    priorityAgingMs?: number;
+    /** Rate-limited tasks this claim may take (src/store/rate-limits.store.ts). @default none */
+    admitted?: readonly string[];
   },
 ): Promise<TaskRecord[]> {
+  // Per priority level the oldest ready tasks (an index scan of IDX_tasks_ready_priority each,
+  // locked as scanned with SKIP LOCKED), then the best `limit` of them by claim rank: the top
+  // `limit` overall are among the top `limit` of each level, since within a level rank follows
+  // availableAt. Up to 2 × limit rows more stay locked until the claim commits.
   return sql.rows<TaskRecord>(
-    `WITH picked AS (
-       SELECT t.id FROM tasks t JOIN runs r ON r.id = t."runId"
-       WHERE t.status = 'QUEUED' AND ${opts.queue === null ? `t.queue IS NULL AND $1::text IS NULL AND t.type <> 'workflow'` : 't.queue = $1'} AND t."availableAt" <= $2
-         AND r.status <> 'PAUSED'
-         AND ($5::text IS NULL OR t."tenantId" = $5)
-         AND ($6::timestamptz IS NULL OR NOT EXISTS (
-           SELECT 1 FROM task_attempts a
-           WHERE a."taskId" = t.id AND a."workerId" = $4 AND a.outcome IN ('LEASE_EXPIRED', 'FENCED') AND a."finishedAt" >= $6))
-       ORDER BY t."availableAt"
-       LIMIT $3
-       FOR UPDATE OF t, r SKIP LOCKED
+    `WITH candidates AS (
+       SELECT c.id, c.rank_at FROM ${PRIORITY_LEVELS_SQL} CROSS JOIN LATERAL (
+         SELECT t.id, ${rankAt('t', '$7')} AS rank_at FROM tasks t JOIN runs r ON r.id = t."runId"
+         WHERE t.status = 'QUEUED' AND ${opts.queue === null ? `t.queue IS NULL AND $1::text IS NULL AND t.type <> 'workflow'` : 't.queue = $1'} AND t.priority = lv.p AND t."availableAt" <= $2
+           AND r.status <> 'PAUSED'
+           AND ($5::text IS NULL OR t."tenantId" = $5)
+           AND ${rateLimitGate('t', '$8')}
+           AND ($6::timestamptz IS NULL OR NOT EXISTS (
+             SELECT 1 FROM task_attempts a
+             WHERE a."taskId" = t.id AND a."workerId" = $4 AND a.outcome IN ('LEASE_EXPIRED', 'FENCED') AND a."finishedAt" >= $6))
+         ORDER BY t."availableAt"
+         LIMIT $3
+         FOR UPDATE OF t, r SKIP LOCKED
+       ) c
+     ), picked AS (
+       SELECT id FROM candidates ORDER BY rank_at, id LIMIT $3
      )
      UPDATE tasks t SET status = 'RUNNING', attempt = t.attempt + 1, fence = t.fence + 1, "workerId" = $4,
        "leaseSecret" = ${NEW_SECRET},
@@ -130,13 +150,22 @@ export async function claimReadyTasks(
        "deadlineAt" = $2::timestamptz + t."timeoutMs" * interval '1 millisecond'
      FROM picked WHERE t.id = picked.id
      RETURNING t.*`,
-    [opts.queue, opts.now, opts.limit, opts.workerId, opts.tenantId, opts.notReclaimedSince ?? null],
+    [
+      opts.queue,
+      opts.now,
+      opts.limit,
+      opts.workerId,
+      opts.tenantId,
+      opts.notReclaimedSince ?? null,
+      opts.priorityAgingMs ?? DEFAULT_PRIORITY_AGING_MS,
+      opts.admitted ?? [],
+    ],
   );
 }
 
 /**
- * Claims ready built-in tasks fairly across tenants: round robin (each tenant's oldest first, then
- * each one's second, …), and no tenant beyond what it may still start (`budgets`: its share of
+ * Claims ready built-in tasks fairly across tenants: round robin (each tenant's best first, then
+ * each one's second, …; within a tenant's turns, by claim rank: priority with aging, then age), and no tenant beyond what it may still start (`budgets`: its share of
  * the executors, and of them its share of http steps; tenants not listed get the defaults).
  * The ranking reads every ready built-in task (a window over them, ~1 ms per 1,000): the price
  * of seeing a quiet tenant's one task behind another's 10,000.
@@ -148,6 +177,10 @@ export async function claimReadyBuiltIn(
     workerId: string;
     now: Date;
     budgets: { tenants: string[]; total: number[]; http: number[]; defaults: { total: number; http: number } };
+    /** PRIORITY_AGING_MS (src/domain/priorities.ts). @default DEFAULT_PRIORITY_AGING_MS */
+    priorityAgingMs?: number;
+    /** Rate-limited tasks this claim may take (src/store/rate-limits.store.ts). @default none */
+    admitted?: readonly string[];
   },
 ): Promise<TaskRecord[]> {
   const b = opts.budgets;
@@ -155,18 +188,19 @@ export async function claimReadyBuiltIn(
     `WITH budgets AS (
        SELECT * FROM unnest($4::text[], $5::int[], $6::int[]) AS b(tenant, total, http)
      ), ranked AS (
-       SELECT t.id, t."tenantId", t."availableAt", coalesce(b.total, $7) AS total, coalesce(b.http, $8) AS http,
-         CASE WHEN t.type = 'http' THEN row_number() OVER (PARTITION BY t."tenantId", t.type = 'http' ORDER BY t."availableAt", t.id) ELSE 0 END AS http_rank
+       SELECT t.id, t."tenantId", ${rankAt('t', '$9')} AS rank_at, coalesce(b.total, $7) AS total, coalesce(b.http, $8) AS http,
+         CASE WHEN t.type = 'http' THEN row_number() OVER (PARTITION BY t."tenantId", t.type = 'http' ORDER BY ${rankAt('t', '$9')}, t.id) ELSE 0 END AS http_rank
        FROM tasks t LEFT JOIN budgets b ON b.tenant = t."tenantId"
        WHERE t.status = 'QUEUED' AND t.queue IS NULL AND t."availableAt" <= $1 AND t.type <> 'workflow'
+         AND ${rateLimitGate('t', '$10')}
          AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = t."runId" AND p.status = 'PAUSED')
      ), fair AS (
-       SELECT id, "availableAt", total, row_number() OVER (PARTITION BY "tenantId" ORDER BY "availableAt", id) AS turn
+       SELECT id, rank_at, total, row_number() OVER (PARTITION BY "tenantId" ORDER BY rank_at, id) AS turn
        FROM ranked WHERE http_rank <= http
      ), picked AS (
        SELECT t.id FROM fair JOIN tasks t ON t.id = fair.id JOIN runs r ON r.id = t."runId"
        WHERE fair.turn <= fair.total AND t.status = 'QUEUED' AND r.status <> 'PAUSED'
-       ORDER BY fair.turn, fair."availableAt"
+       ORDER BY fair.turn, fair.rank_at
        LIMIT $2
        FOR UPDATE OF t, r SKIP LOCKED
      )
@@ -175,7 +209,18 @@ export async function claimReadyBuiltIn(
        "deadlineAt" = $1::timestamptz + t."timeoutMs" * interval '1 millisecond'
      FROM picked WHERE t.id = picked.id
      RETURNING t.*`,
-    [opts.now, opts.limit, opts.workerId, b.tenants, b.total, b.http, b.defaults.total, b.defaults.http],
+    [
+      opts.now,
+      opts.limit,
+      opts.workerId,
+      b.tenants,
+      b.total,
+      b.http,
+      b.defaults.total,
+      b.defaults.http,
+      opts.priorityAgingMs ?? DEFAULT_PRIORITY_AGING_MS,
+      opts.admitted ?? [],
+    ],
   );
 }
 

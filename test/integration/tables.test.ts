@@ -13,7 +13,24 @@ import { testDataSource } from '../helpers/db';
 
 /** Columns no transition changes: set when the row is created (by insertRun), never after. */
 const FIXED_AT_CREATION: Record<string, readonly string[]> = {
-  tasks: ['tenantId', 'runId', 'position', 'key', 'type', 'queue', 'timeoutMs', 'createdAt', 'parentTaskId', 'item', 'itemIndex'],
+  tasks: [
+    'tenantId',
+    'runId',
+    'position',
+    'key',
+    'type',
+    'queue',
+    'timeoutMs',
+    'createdAt',
+    'parentTaskId',
+    'item',
+    'itemIndex',
+    // From the step and run at creation; the claim's rate-limit hold alone writes rateLimitedUntil.
+    'priority',
+    'rateLimitLimit',
+    'rateLimitPeriodMs',
+    'rateLimitedUntil',
+  ],
   runs: [
     'tenantId',
     'workflowId',
@@ -30,6 +47,7 @@ const FIXED_AT_CREATION: Record<string, readonly string[]> = {
     'parentTaskId',
     'depth',
     'trigger',
+    'priority',
   ],
   task_attempts: [],
   run_events: [],

@@ -38,6 +38,10 @@ function task(type = 'work', input: TaskRecord['input'] = {}): TaskRecord {
     createdAt: new Date(T0),
     queuedAt: new Date(T0),
     startedAt: new Date(T0),
+    priority: 2,
+    rateLimitLimit: null,
+    rateLimitPeriodMs: null,
+    rateLimitedUntil: null,
   });
 }
 

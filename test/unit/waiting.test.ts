@@ -27,6 +27,8 @@ const task = (over: Partial<WaitTask> = {}): WaitTask => ({
   createdAt: at(-60_000),
   queuedAt: at(-5_000),
   startedAt: null,
+  rateLimitKey: null,
+  rateLimitedUntil: null,
   ...over,
 });
 
@@ -73,6 +75,21 @@ describe('waitReasonOf', () => {
       { kind: 'RETRY_BACKOFF', until: at(1), error: 'boom', attempt: 2 },
     ],
     ['QUEUED with availableAt now: claimable', { task: task({ availableAt: NOW }), poll: poll(1) }, { kind: 'DISPATCH' }],
+    [
+      'QUEUED held back by its rate limit: RATE_LIMIT with the key and the eligible time',
+      { task: task({ availableAt: at(250), rateLimitKey: 'openai', rateLimitedUntil: at(250) }), poll: poll(1) },
+      { kind: 'RATE_LIMIT', key: 'openai', until: at(250), since: at(-5_000) },
+    ],
+    [
+      'QUEUED in a retry delay after a rate-limit wait long past: RETRY_BACKOFF',
+      { task: task({ availableAt: at(900), rateLimitKey: 'openai', rateLimitedUntil: at(-3_000), attempt: 1, error: 'boom' }), poll: poll(1) },
+      { kind: 'RETRY_BACKOFF', until: at(900) },
+    ],
+    [
+      'QUEUED rate-limited task claimable now: DISPATCH',
+      { task: task({ availableAt: at(-1), rateLimitKey: 'openai', rateLimitedUntil: at(-1) }), poll: poll(1) },
+      { kind: 'DISPATCH' },
+    ],
     [
       'RUNNING: WORKER with the lease expiry and deadline',
       { task: task({ status: 'RUNNING', workerId: 'w-2', startedAt: at(-1), deadlineAt: at(9_000) }), leaseExpiresAt: at(20_000) },

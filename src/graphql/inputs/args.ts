@@ -95,6 +95,15 @@ export class StartRunArgs {
       'Part of the idempotent request. Default `{}`.',
   })
   metadata: Json | undefined;
+
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      "Claim order of its tasks: 1 (low) to 3 (high); higher goes first within a queue and within a tenant's turn of the built-in dispatcher, " +
+      "and a waiting task counts one level higher per PRIORITY_AGING_MS (default 60000) so the lowest is never starved. A step's `priority` overrides it. " +
+      'BAD_USER_INPUT (reason INVALID_PRIORITY) out of range. Not part of the idempotent request. Default 2.',
+  })
+  priority: number | null;
 }
 
 @ArgsType()

@@ -29,6 +29,24 @@ export class RetryPolicyInput {
   maxFaults?: number | null;
 }
 
+@InputType({ description: 'At most `limit` tasks per `periodMs` per key: tasks over it wait QUEUED (waitingFor RATE_LIMIT), they are not failed.' })
+export class RateLimitInput {
+  @Field({
+    description:
+      'Tasks sharing a key share the limit, across steps, runs, queues and replicas of the tenant. A CEL expression over `input`, `steps.<dependency>.output`, ' +
+      'and in a forEach step `item` and `index`, yielding a string (e.g. `input.customerId`), evaluated when the task is queued; or a plain name such as ' +
+      '`openai` or `api.example.com` (letters, digits, "_", ".", ":", "/", "-", not starting with input, steps, item or index), taken literally. ' +
+      'Type-checked at registration (BAD_USER_INPUT, reason INVALID_RATE_LIMIT). A key that cannot be evaluated fails the task at once.',
+  })
+  key: string;
+
+  @Field(() => Int, { description: 'Tasks that may start per period, 1 to 1000000; also how many may start at once after a quiet period.' })
+  limit: number;
+
+  @Field(() => Int, { description: 'The period in milliseconds, 1 to 86400000 (1 day). After a burst of `limit`, one task starts every periodMs / limit.' })
+  periodMs: number;
+}
+
 @InputType({ description: 'One step of a workflow definition: a node of its DAG.' })
 export class StepInput {
   @Field({
@@ -103,6 +121,19 @@ export class StepInput {
       'With forEach: an item that fails (after its retries) yields null and the step goes on; `Task.failedItems` lists them. Default false: it fails the step.',
   })
   continueOnItemFailure?: boolean | null;
+
+  @Field(() => RateLimitInput, {
+    nullable: true,
+    description: "Bounds how often this step's tasks start, per key (GCRA, shared across replicas, decided in the claim transaction). Default: none.",
+  })
+  rateLimit?: RateLimitInput | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      "1 (low) to 3 (high): overrides the run's priority (startRun) for this step's tasks. BAD_USER_INPUT (reason INVALID_PRIORITY) out of range. Default: the run's.",
+  })
+  priority?: number | null;
 }
 
 @InputType({ description: 'A workflow definition to register: a name and a DAG of steps.' })

@@ -28,8 +28,11 @@ export class RunResolver {
       'MAX_TEMPLATE_STRING_BYTES or MAX_TEMPLATE_TASK_BYTES (`extensions.step`), more than RUN_TAGS_MAX tags, a tag longer than RUN_TAG_MAX_LENGTH, ' +
       'or metadata over RUN_METADATA_MAX_BYTES.',
   })
-  async startRun(@Args(() => StartRunArgs) { workflow, version, input, idempotencyKey, tags, metadata }: StartRunArgs, @Ctx() ctx: Context): Promise<Run> {
-    const row = await ctx.services.runs.start(ctx.tenantId, { workflow, version, input: input ?? {}, idempotencyKey, tags, metadata });
+  async startRun(
+    @Args(() => StartRunArgs) { workflow, version, input, idempotencyKey, tags, metadata, priority }: StartRunArgs,
+    @Ctx() ctx: Context,
+  ): Promise<Run> {
+    const row = await ctx.services.runs.start(ctx.tenantId, { workflow, version, input: input ?? {}, idempotencyKey, tags, metadata, priority });
     return toRun(row);
   }
 

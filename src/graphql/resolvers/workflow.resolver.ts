@@ -34,6 +34,8 @@ export class WorkflowResolver {
         forEach: s.forEach ?? null,
         maxConcurrency: s.maxConcurrency ?? null,
         continueOnItemFailure: s.continueOnItemFailure ?? null,
+        rateLimit: s.rateLimit ? { key: s.rateLimit.key, limit: s.rateLimit.limit, periodMs: s.rateLimit.periodMs } : null,
+        priority: s.priority ?? null,
       })),
       on: input.on?.map((t) => ({ event: t.event, filter: t.filter ?? null })) ?? null,
     });

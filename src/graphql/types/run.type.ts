@@ -207,6 +207,17 @@ export class Task {
     description: "A forEach step's own task, once ended: the indexes of the items that failed (null in its output with continueOnItemFailure).",
   })
   failedItems: number[] | null;
+
+  @Field(() => Int, {
+    description: "1 (low) to 3 (high): its step's priority, else its run's. Higher is claimed first; waiting raises it (PRIORITY_AGING_MS).",
+  })
+  priority: number;
+
+  @Field(() => String, {
+    nullable: true,
+    description: "Its step's rate-limit key as evaluated for this task (`StepInput.rateLimit.key`); null without a rate limit or before it is queued.",
+  })
+  rateLimitKey: string | null;
   /** Not a field: the row, for what field resolvers compute from it (`waitingFor`). */
   row?: TaskRecord;
 
@@ -313,6 +324,9 @@ export class Run {
   @Field(() => RunTrigger, { description: 'What started it: startRun (API), a parent run, a schedule, an event or a webhook.' })
   trigger: RunTrigger;
 
+  @Field(() => Int, { description: 'Its priority from startRun, 1 (low) to 3 (high); 2 when none was given (and for child runs).' })
+  priority: number;
+
   /** Not fields: what the field resolvers need. */
   workflowId: string;
   tenantId: string;
@@ -365,6 +379,8 @@ export function toRun(row: RunRecord): Run {
     pausedAt: row.pausedAt ?? null,
     depth: row.depth,
     trigger: toRunTrigger(row.trigger),
+    // Rows read before the migration ran have none: the default.
+    priority: row.priority ?? 2,
     workflowId: row.workflowId,
     tenantId: row.tenantId,
     parentRunId: row.parentRunId,
@@ -396,6 +412,8 @@ export function toTask(row: TaskRecord): Task {
     index: row.itemIndex ?? null,
     itemCount: row.itemCount ?? null,
     failedItems: row.failedItems ?? null,
+    priority: row.priority ?? 2,
+    rateLimitKey: row.rateLimitKey ?? null,
     row,
     childRunId: row.childRunId,
   };

@@ -24,6 +24,10 @@ registerEnumType(WaitKind, {
       description: "PENDING under a concurrency limit: an item of a forEach step waits for a place under the step's maxConcurrency (ConcurrencyWait).",
     },
     ITEMS: { description: "RUNNING a forEach step's own task: waits for its items (ItemsWait), each an item task with its own `waitingFor`." },
+    RATE_LIMIT: {
+      description:
+        "QUEUED over its step's rate limit (StepInput.rateLimit): it may start at `until` (RateLimitWait.key names the limit's key); it is not failed.",
+    },
     RUN_PAUSED: {
       description:
         'The run is PAUSED (pauseRun): the task starts (or its due timer fires) only after resumeRun. Running attempts and signal waits go on meanwhile.',
@@ -43,6 +47,7 @@ const TYPE_OF_KIND: Record<DomainWaitKind, string> = {
   ITEMS: 'ItemsWait',
   CONCURRENCY: 'ConcurrencyWait',
   RUN_PAUSED: 'RunPausedWait',
+  RATE_LIMIT: 'RateLimitWait',
 };
 
 @InterfaceType({
@@ -70,7 +75,7 @@ export abstract class WaitReason {
   @Field(() => DateTimeScalar, {
     nullable: true,
     description:
-      'When the wait ends by itself: the end of a retry delay (RETRY_BACKOFF), the timer of a sleep (SLEEP), the timeout of a signal step (SIGNAL). ' +
+      'When the wait ends by itself: the end of a retry delay (RETRY_BACKOFF), the instant a rate limit lets it start (RATE_LIMIT), the timer of a sleep (SLEEP), the timeout of a signal step (SIGNAL). ' +
       'Null when only an event ends it (a dependency finishing, a worker polling or reporting, a signal without timeout, resumeRun).',
   })
   until?: Date | null;
@@ -179,6 +184,16 @@ export class RunPausedWait extends WaitReason {
   pausedAt: Date | null;
 }
 
+@ObjectType({
+  implements: WaitReason,
+  simpleResolvers: true,
+  description: "RATE_LIMIT: its step's rate limit holds it back; it becomes claimable at `until` (other tasks with the key may take the turn first).",
+})
+export class RateLimitWait extends WaitReason {
+  @Field({ description: 'The rate-limit key it counts against (StepInput.rateLimit.key, evaluated for this task).' })
+  key: string;
+}
+
 /** Every concrete type: the schema includes them even where no field names them. */
 export const WAIT_REASON_TYPES = [
   DependenciesWait,
@@ -192,4 +207,5 @@ export const WAIT_REASON_TYPES = [
   ItemsWait,
   ConcurrencyWait,
   RunPausedWait,
+  RateLimitWait,
 ];

@@ -28,6 +28,18 @@ export class RetryPolicy {
   maxFaults: number;
 }
 
+@ObjectType({ simpleResolvers: true, description: "A step's rate limit: at most `limit` tasks per `periodMs` per key." })
+export class StepRateLimit {
+  @Field({ description: 'A CEL expression yielding the key, or a plain name taken literally.' })
+  key: string;
+
+  @Field(() => Int, { description: 'Tasks that may start per period.' })
+  limit: number;
+
+  @Field(() => Int, { description: 'The period, in milliseconds.' })
+  periodMs: number;
+}
+
 @ObjectType({ simpleResolvers: true, description: 'One node of a workflow DAG.' })
 export class Step {
   @Field({ description: 'Unique in the workflow; templates refer to it as `steps.<key>.output`.' })
@@ -66,6 +78,12 @@ export class Step {
 
   @Field(() => Boolean, { description: 'With forEach: a failed item yields null instead of failing the step.' })
   continueOnItemFailure?: boolean;
+
+  @Field(() => StepRateLimit, { nullable: true, description: "How often the step's tasks may start, per key; null: no limit." })
+  rateLimit?: StepRateLimit;
+
+  @Field(() => Int, { nullable: true, description: "The step's own priority (1 to 3); null: its tasks take their run's." })
+  priority?: number;
 }
 
 @ObjectType({ simpleResolvers: true, description: 'An event that starts a run of the workflow.' })

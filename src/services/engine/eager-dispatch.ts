@@ -22,7 +22,9 @@ export class EagerDispatch {
       // A PAUSED run starts nothing: its ready tasks wait for resume.
       if (!staging.changed(run.id) || isTerminalRun(run.status) || run.status === 'PAUSED') continue;
       for (const t of tasks) {
-        if (t.status === 'QUEUED' && t.queue === null && t.type !== WORKFLOW_STEP_TYPE && (t.availableAt === null || t.availableAt <= batch.now)) {
+        // A rate-limited task is left to the dispatcher's claim, which decides its limit in Postgres.
+        const ready = t.status === 'QUEUED' && t.queue === null && t.type !== WORKFLOW_STEP_TYPE && t.rateLimitKey === null;
+        if (ready && (t.availableAt === null || t.availableAt <= batch.now)) {
           candidates.push({ runId: run.id, taskId: t.id, tenantId: run.tenantId, type: t.type });
         }
       }

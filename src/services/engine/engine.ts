@@ -1,3 +1,4 @@
+import { DEFAULT_PRIORITY_AGING_MS } from '../../domain/priorities';
 import type { Clock } from '../../domain/clock';
 import { decideCancel, decideLeaseExpired, decideResult, decideRetry, type AttemptResult } from '../../domain/decisions';
 import type { Limits } from '../../config/limits';
@@ -48,6 +49,8 @@ export interface EngineDeps {
   children?: ChildLimits;
   /** Child runs' chained transitions right after each commit; false: the sweep alone applies them. @default true */
   childFollowUps?: boolean;
+  /** PRIORITY_AGING_MS: a waiting task counts one priority level higher per this much ready time. @default DEFAULT_PRIORITY_AGING_MS */
+  priorityAgingMs?: number;
 }
 
 /** A holder's result for one attempt, as workers and built-in executors report it. */
@@ -127,7 +130,7 @@ export class Engine {
   }): Promise<{ task: TaskRecord; expiresAt: Date }[]> {
     if (opts.limit <= 0) return [];
     const { value: tasks, expiries } = await this.kernel.run(
-      claimed(this.deps.workflows, opts),
+      claimed(this.deps.workflows, { ...opts, priorityAgingMs: this.deps.priorityAgingMs ?? DEFAULT_PRIORITY_AGING_MS }),
       (s) => s.runs.flatMap(({ run, tasks: picked }) => s.apply(run.id, { kind: 'claimed', taskIds: picked.map((t) => t.id), workerId: opts.workerId }).tasks),
       opts.leaseMs,
     );

@@ -130,7 +130,16 @@ export class Staging {
     const byId = new Map(nextTasks.map((t) => [t.id, t]));
     for (const c of result.created) {
       // An item task sorts with its fan task: same position, then its index.
-      const created: TaskRecord = { ...c, tenantId: run.tenantId, runId: run.id, position: byId.get(c.parentTaskId!)?.position ?? 0, createdAt: now };
+      const { stepPriority, ...fields } = c;
+      const created: TaskRecord = {
+        ...fields,
+        tenantId: run.tenantId,
+        runId: run.id,
+        position: byId.get(c.parentTaskId!)?.position ?? 0,
+        createdAt: now,
+        priority: stepPriority ?? run.priority,
+        rateLimitedUntil: null,
+      };
       nextTasks.push(created);
       byId.set(created.id, created);
       b.created.set(created.id, created);

@@ -6,6 +6,7 @@
 import { NotFoundError } from '../../domain/errors';
 import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks, lockUnfinishedRunsMatching, type RunListFilter } from '../../store/runs.store';
+import { admitRateLimited, settleRateLimits } from '../../store/rate-limits.store';
 import type { Sql } from '../../store/sql';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
 import {
@@ -100,14 +101,26 @@ export function unfinishedRunsMatching(workflows: WorkflowsService, tenantId: st
  */
 export function claimed(
   workflows: WorkflowsService,
-  opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string; budgets?: ShareBudgets; notReclaimedSince?: Date | null },
+  opts: {
+    tenantId: string | null;
+    queue: string | null;
+    limit: number;
+    workerId: string;
+    budgets?: ShareBudgets;
+    notReclaimedSince?: Date | null;
+    /** PRIORITY_AGING_MS. */
+    priorityAgingMs: number;
+  },
 ): Loader {
   return async (sql, now) => {
-    const { budgets } = opts;
+    const { budgets, priorityAgingMs } = opts;
+    // Rate limits: admit, claim, charge — all in this transaction (src/store/rate-limits.store.ts).
+    const { admitted, buckets } = await admitRateLimited(sql, { queue: opts.queue, tenantId: opts.tenantId, now, limit: opts.limit, priorityAgingMs });
     const tasks =
       opts.queue === null && opts.tenantId === null && budgets
-        ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets })
-        : await claimReadyTasks(sql, { ...opts, now });
+        ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets, priorityAgingMs, admitted })
+        : await claimReadyTasks(sql, { ...opts, now, admitted });
+    await settleRateLimits(sql, buckets, tasks, now);
     if (tasks.length === 0) return [];
     const runs = await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]);
     return withDefinitions(sql, workflows, runs, tasks);

@@ -1,5 +1,6 @@
 import { ApiKeyEntity } from './api-key.entity';
 import { QueuePollEntity } from './queue-poll.entity';
+import { RateLimitEntity } from './rate-limit.entity';
 import { RunEventEntity } from './run-event.entity';
 import { RunEntity } from './run.entity';
 import { SignalEntity } from './signal.entity';
@@ -13,6 +14,7 @@ import { WorkflowTriggerEntity } from './workflow-trigger.entity';
 export {
   ApiKeyEntity,
   QueuePollEntity,
+  RateLimitEntity,
   RunEventEntity,
   RunEntity,
   SignalEntity,
@@ -35,4 +37,5 @@ export const ENTITIES = [
   EventEntity,
   WebhookSecretEntity,
   WorkflowTriggerEntity,
+  RateLimitEntity,
 ];

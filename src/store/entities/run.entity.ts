@@ -107,4 +107,8 @@ export class RunEntity implements RunRecord {
   /** What started it (`RunTrigger`): startRun, a parent, a schedule, an event or a webhook. */
   @Column({ type: 'jsonb', default: { kind: 'API' } })
   trigger: RunTrigger;
+
+  /** 1 (low) to 3 (high), from startRun; default 2 (src/domain/priorities.ts). */
+  @Column({ type: 'int', default: 2 })
+  priority: number;
 }

@@ -11,6 +11,10 @@ import { RunEntity } from './run.entity';
 @Index('UQ_tasks_parent_item', ['parentTaskId', 'itemIndex'], { unique: true, where: `"parentTaskId" IS NOT NULL` })
 // The claim query's access path: ready tasks of one queue (NULL = built-in) in availability order.
 @Index('IDX_tasks_ready', ['queue', 'availableAt'], { where: `"status" = 'QUEUED'` })
+// The claim order with priorities: per queue and level, oldest first (src/store/claim-order.ts).
+@Index('IDX_tasks_ready_priority', ['queue', 'priority', 'availableAt'], { where: `"status" = 'QUEUED'` })
+// Ready rate-limited tasks: the keys a claim locks (src/store/rate-limits.store.ts).
+@Index('IDX_tasks_rate_limited', ['queue', 'availableAt'], { where: `"status" = 'QUEUED' AND "rateLimitKey" IS NOT NULL` })
 // Durable timers (sleep wake-ups) due first.
 @Index('IDX_tasks_timer', ['timerAt'], { where: `"timerAt" IS NOT NULL` })
 // Running attempts by deadline (step timeouts) and by start (the orphan sweep).
@@ -144,4 +148,23 @@ export class TaskEntity implements TaskRecord {
   /** A fan task that ended: the indexes of its failed items. */
   @Column({ type: 'jsonb', nullable: true })
   failedItems: number[] | null;
+
+  /** 1 to 3: the step's priority, else its run's (src/domain/priorities.ts). */
+  @Column({ type: 'int', default: 2 })
+  priority: number;
+
+  /** The step's rate-limit key for this task, set when it is queued (src/domain/rate-limits.ts). */
+  @Column({ type: 'varchar', length: 256, nullable: true })
+  rateLimitKey: string | null;
+
+  /** The step's rate limit (tasks per period), copied at creation. */
+  @Column({ type: 'int', nullable: true })
+  rateLimitLimit: number | null;
+
+  @Column({ type: 'int', nullable: true })
+  rateLimitPeriodMs: number | null;
+
+  /** Equal to availableAt while a claim holds the task back for its rate limit. */
+  @Column({ type: 'timestamptz', nullable: true })
+  rateLimitedUntil: Date | null;
 }
