@@ -41,6 +41,9 @@ import { createMetrics, type Metrics } from './observability/metrics';
 import { check, healthEndpoints, startingHandler, startMetricsServer, type StartingState } from './observability/ops-endpoints';
 import { logRunLifecycle } from './observability/run-logs';
 import { Scheduler } from './scheduler/scheduler';
+import { ScheduleLoop } from './scheduler/schedule-loop';
+import { ScheduleFiring } from './services/schedule-firing';
+import { SchedulesService } from './services/schedules.service';
 import { AuthService } from './services/auth.service';
 import { EngineHooks } from './domain/hooks';
 import { traceRunLifecycle } from './observability/run-spans';
@@ -75,6 +78,8 @@ export interface App {
   readonly db: Database;
   readonly bus: EventBus;
   readonly scheduler: Scheduler;
+  /** The schedules' pass (cron fires, buffered fires, backfills). */
+  readonly scheduleLoop: ScheduleLoop;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Drain: stop taking work, finish in-flight requests and attempts, close everything. */
@@ -278,7 +283,29 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         rateLimited: (scope) => metrics?.rateLimited.inc({ scope }),
       },
     });
-    const services: Services = { workflows, runs, runEvents, auth, tasks, waits };
+    const firing = new ScheduleFiring({
+      db,
+      runs,
+      clock,
+      hooks,
+      onError: (e) => logger.warn({ err: coerceError(e) }, 'starting a schedule fire failed; a later pass retries it'),
+    });
+    // eslint-disable-next-line prefer-const -- bound below, once the loop exists; read only at request time
+    let scheduleLoop: ScheduleLoop | undefined;
+    const schedules = new SchedulesService({
+      db,
+      workflows,
+      firing,
+      clock,
+      limits: {
+        maxSchedules: config.tenantMaxSchedules,
+        backfillMax: config.scheduleBackfillMax,
+        maxJsonDepth: limits.maxJsonDepth,
+        maxInputBytes: limits.maxInputBytes,
+      },
+      wake: () => scheduleLoop?.wake(),
+    });
+    const services: Services = { workflows, runs, runEvents, auth, tasks, waits, schedules };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
     }
@@ -313,6 +340,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       pollIntervalMs: config.schedulerPollIntervalMs,
     });
     dispatchTo = scheduler;
+    scheduleLoop = new ScheduleLoop({ firing, clock, pollIntervalMs: config.schedulerPollIntervalMs, log: logger });
+    firing.onRunFinished(() => scheduleLoop?.wake());
     hooks.on('timer:armed', (e) => scheduler.armTimer(e.at));
     // Built-in work became ready: dispatch. Timers arm themselves (`timer:armed`), so a ready
     // signal needs no timer pass (it cost five queries per step of every run).
@@ -420,7 +449,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const metricsServer = await startMetricsServer({ metrics, host: config.host, port: config.metricsPort });
     closers.push({ name: 'metrics server', close: () => metricsServer.close() });
     handler = expressApp;
-    if (!options.paused) scheduler.start();
+    if (!options.paused) {
+      scheduler.start();
+      scheduleLoop.start();
+    }
     logger.info(
       { port, path: GRAPHQL_PATH, metricsPort: metricsServer.port },
       `Maestro Conductor listening on http://localhost:${port}${GRAPHQL_PATH} (metrics on port ${metricsServer.port})`,
@@ -436,6 +468,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         tasks.stopWaiting();
         // Stop taking work first; in-flight attempts get the grace period, then are abandoned
         // (their leases expire and another replica reclaims them).
+        await scheduleLoop!.stop();
         await scheduler.stop(config.shutdownGraceMs);
         await ws.close();
         // Apollo's drain plugin: stop accepting connections, finish in-flight requests.
@@ -456,6 +489,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       db,
       bus,
       scheduler,
+      scheduleLoop,
       logger,
       metrics,
       stop,

@@ -3,6 +3,7 @@ import DataLoader from 'dataloader';
 import type { AuthService } from '../services/auth.service';
 import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
+import type { SchedulesService } from '../services/schedules.service';
 import type { TasksService } from '../services/tasks.service';
 import type { WaitsService } from '../services/waits.service';
 import type { WorkflowsService } from '../services/workflows.service';
@@ -19,6 +20,7 @@ export interface Services {
   auth: AuthService;
   tasks: TasksService;
   waits: WaitsService;
+  schedules: SchedulesService;
 }
 
 /** `Run.events` returns at most this many events per run. */
