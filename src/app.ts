@@ -59,6 +59,7 @@ import { WorkflowsService } from './services/workflows.service';
 import { createDataSource, runMigrations } from './store/data-source';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './store/embedded';
 import { clusterCounts } from './store/metrics.store';
+import { soonestFire } from './store/schedules.store';
 import { Database } from './store/sql';
 import { postgresTarget, redisTarget, type StartupError, type Target } from './startup/describe';
 import { waitFor } from './startup/wait-for';
@@ -394,6 +395,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         clusterGauges: () => {
           const now = clock.now();
           return clusterCounts(db, { now, unpolledSince: new Date(now.getTime() - config.noWorkerAfterMs) });
+        },
+        nextScheduleFire: async () => {
+          const at = await soonestFire(db);
+          return at ? (at.getTime() - clock.now().getTime()) / 1_000 : null;
         },
         subscriptions: () => ws.clientCount(),
         pool: () => db.poolStats(),

@@ -1,0 +1,239 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/domain/manual-clock';
+import { startTestApp, waitForRun, type TestApp } from '../helpers/app';
+
+/**
+ * Schedules end to end, on a manual clock (real Postgres and Redis, and the embedded default):
+ * fire times come due when the test moves the clock, each starts one run with its trigger and
+ * metadata, the four overlap policies, catch-up after the conductor was down, backfill bounds,
+ * DST, and the typed refusals. Runs that must stay unfinished wait on a queue no worker polls;
+ * cancelRun ends them.
+ */
+const T0 = new Date('2030-01-07T00:00:30.000Z');
+const minute = (n: number) => new Date(Date.UTC(2030, 0, 7, 0, n, 0));
+
+const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { version } }`;
+const CREATE = `mutation($input: ScheduleInput!) { createSchedule(input: $input) { id nextFireAt overlap timezone catchupWindowMs } }`;
+const SCHEDULE = `query($id: ID!) { schedule(id: $id) {
+  id paused nextFireAt skippedCount missedCount
+  recentFires(first: 100) { fireTime source status runId error }
+  recentRuns(first: 100) { id status trigger { kind scheduleId fireTime } metadata }
+} }`;
+
+interface Fire {
+  fireTime: string;
+  source: string;
+  status: string;
+  runId: string | null;
+  error: string | null;
+}
+interface ScheduleView {
+  id: string;
+  paused: boolean;
+  nextFireAt: string | null;
+  skippedCount: number;
+  missedCount: number;
+  recentFires: Fire[];
+  recentRuns: { id: string; status: string; trigger: { kind: string; scheduleId: string; fireTime: string }; metadata: Record<string, unknown> }[];
+}
+
+describe('schedules', () => {
+  const clock = new ManualClock(T0);
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ clock, persistent: true, env: { SCHEDULE_BACKFILL_MAX: '50', TENANT_MAX_SCHEDULES: '20' } });
+    await t.ok(REGISTER, { input: { name: 'tick', steps: [{ key: 'a', type: 'noop' }] } });
+    // Unfinished until cancelled: its one step waits on a queue nobody polls.
+    await t.ok(REGISTER, { input: { name: 'hold', steps: [{ key: 'w', type: 'work', queue: 'nobody' }] } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const create = async (input: Record<string, unknown>) => (await t.ok<{ createSchedule: { id: string; nextFireAt: string } }>(CREATE, { input })).createSchedule;
+  const read = async (id: string) => (await t.ok<{ schedule: ScheduleView }>(SCHEDULE, { id })).schedule;
+  /** Moves the clock to `at` (timers due by then fire once), and lets the schedule pass finish. */
+  const at = async (when: Date) => {
+    await clock.set(when);
+    await t.app.scheduleLoop.idle();
+  };
+  const fireOf = (s: ScheduleView, when: Date) => s.recentFires.find((f) => f.fireTime === when.toISOString());
+  const cancel = (id: string) => t.ok(`mutation($id: ID!) { cancelRun(id: $id) { status } }`, { id });
+  const cleanup = (id: string) => t.ok(`mutation($id: ID!) { deleteSchedule(id: $id) }`, { id });
+
+  it('fires each fire time once, with the trigger and the fire time in the metadata', async () => {
+    await at(T0);
+    const s = await create({ workflow: 'tick', cron: '*/5 * * * *', input: { hello: 'world' } });
+    expect(s.nextFireAt).toBe(minute(5).toISOString());
+    await at(minute(4));
+    expect((await read(s.id)).recentFires).toHaveLength(0);
+    await at(minute(5));
+    await at(new Date(minute(5).getTime() + 400));
+    const view = await read(s.id);
+    expect(view.recentFires.map((f) => [f.fireTime, f.source, f.status])).toEqual([[minute(5).toISOString(), 'CRON', 'STARTED']]);
+    const [run] = view.recentRuns;
+    expect(run!.trigger).toEqual({ kind: 'SCHEDULE', scheduleId: s.id, fireTime: minute(5).toISOString() });
+    expect(run!.metadata).toEqual({ scheduleId: s.id, scheduleFireTime: minute(5).toISOString() });
+    expect((await waitForRun(t, run!.id)).status).toBe('SUCCEEDED');
+    expect(view.nextFireAt).toBe(minute(10).toISOString());
+    await cleanup(s.id);
+  });
+
+  it('SKIP: a fire time while the previous run is unfinished is skipped and counted', async () => {
+    await at(new Date(minute(20).getTime() + 30_000));
+    const s = await create({ workflow: 'hold', cron: '* * * * *', overlap: 'SKIP' });
+    await at(minute(21));
+    await at(minute(22));
+    let view = await read(s.id);
+    expect(fireOf(view, minute(21))?.status).toBe('STARTED');
+    expect(fireOf(view, minute(22))?.status).toBe('SKIPPED');
+    expect(view.skippedCount).toBe(1);
+    await cancel(fireOf(view, minute(21))!.runId!);
+    await at(minute(23));
+    view = await read(s.id);
+    expect(fireOf(view, minute(23))?.status).toBe('STARTED');
+    await cancel(fireOf(view, minute(23))!.runId!);
+    await cleanup(s.id);
+  });
+
+  it('BUFFER_ONE: keeps one fire until the previous run ends, skips a second', async () => {
+    await at(new Date(minute(30).getTime() + 30_000));
+    const s = await create({ workflow: 'hold', cron: '* * * * *', overlap: 'BUFFER_ONE' });
+    await at(minute(31));
+    await at(minute(32));
+    await at(minute(33));
+    let view = await read(s.id);
+    expect([31, 32, 33].map((m) => fireOf(view, minute(m))?.status)).toEqual(['STARTED', 'BUFFERED', 'SKIPPED']);
+    expect(view.skippedCount).toBe(1);
+    // The end of the run it waits for starts the buffered fire (this replica watches it; others poll).
+    await cancel(fireOf(view, minute(31))!.runId!);
+    await t.app.scheduleLoop.idle();
+    view = await read(s.id);
+    const buffered = fireOf(view, minute(32))!;
+    expect(buffered.status).toBe('STARTED');
+    const run = view.recentRuns.find((r) => r.id === buffered.runId)!;
+    expect(run.trigger.fireTime).toBe(minute(32).toISOString());
+    await cancel(buffered.runId!);
+    await cleanup(s.id);
+  });
+
+  it('ALLOW_ALL: every fire time starts a run whatever is running', async () => {
+    await at(new Date(minute(40).getTime() + 30_000));
+    const s = await create({ workflow: 'hold', cron: '* * * * *', overlap: 'ALLOW_ALL' });
+    await at(minute(41));
+    await at(minute(42));
+    const view = await read(s.id);
+    expect([41, 42].map((m) => fireOf(view, minute(m))?.status)).toEqual(['STARTED', 'STARTED']);
+    expect(view.recentRuns.map((r) => r.status).every((st) => st !== 'CANCELLED')).toBe(true);
+    for (const r of view.recentRuns) await cancel(r.id);
+    await cleanup(s.id);
+  });
+
+  it('CANCEL_PREVIOUS: cancels the unfinished run, then starts', async () => {
+    await at(new Date(minute(50).getTime() + 30_000));
+    const s = await create({ workflow: 'hold', cron: '* * * * *', overlap: 'CANCEL_PREVIOUS' });
+    await at(minute(51));
+    await at(minute(52));
+    const view = await read(s.id);
+    const first = view.recentRuns.find((r) => r.id === fireOf(view, minute(51))!.runId)!;
+    const second = view.recentRuns.find((r) => r.id === fireOf(view, minute(52))!.runId)!;
+    expect(first.status).toBe('CANCELLED');
+    expect(second.status).not.toBe('CANCELLED');
+    await cancel(second.id);
+    await cleanup(s.id);
+  });
+
+  it('catch-up after the conductor was down: fires within the window, counts older ones as missed', async () => {
+    const base = Date.UTC(2030, 0, 7, 1, 0, 30);
+    await at(new Date(base));
+    const s = await create({ workflow: 'tick', cron: '* * * * *', overlap: 'ALLOW_ALL', catchupWindowMs: 150_000 });
+    // Down from 01:00:30 to 01:10:30: fire times 01:01 … 01:10 passed with no replica running.
+    await t.restart(async () => {
+      await clock.set(new Date(base + 10 * 60_000));
+    });
+    await t.app.scheduleLoop.idle();
+    await at(new Date(base + 10 * 60_000 + 100));
+    const view = await read(s.id);
+    const fired = view.recentFires.map((f) => f.fireTime).sort();
+    // The window reaches back to 01:08:00: 01:08, 01:09, 01:10 fire; 01:01 … 01:07 are missed.
+    expect(fired).toEqual([8, 9, 10].map((m) => new Date(Date.UTC(2030, 0, 7, 1, m)).toISOString()));
+    expect(view.missedCount).toBe(7);
+    expect(view.nextFireAt).toBe(new Date(Date.UTC(2030, 0, 7, 1, 11)).toISOString());
+    const scrape = await t.scrape();
+    expect(scrape).toMatch(/maestro_schedule_missed_total 7/);
+    await cleanup(s.id);
+  });
+
+  it('backfills each fire time of a range once, and refuses a range over SCHEDULE_BACKFILL_MAX', async () => {
+    const s = await create({ workflow: 'tick', cron: '0 * * * *', paused: true });
+    const backfill = `mutation($id: ID!, $from: DateTimeISO!, $to: DateTimeISO!) { backfillSchedule(id: $id, from: $from, to: $to) { fireTimes created alreadyFired } }`;
+    const from = '2029-12-01T00:00:00.000Z';
+    const first = await t.ok(backfill, { id: s.id, from, to: '2029-12-03T00:00:00.000Z' });
+    expect(first.backfillSchedule).toEqual({ fireTimes: 48, created: 48, alreadyFired: 0 });
+    await t.app.scheduleLoop.idle();
+    const again = await t.ok(backfill, { id: s.id, from, to: '2029-12-03T00:00:00.000Z' });
+    expect(again.backfillSchedule).toEqual({ fireTimes: 48, created: 0, alreadyFired: 48 });
+    const view = await read(s.id);
+    expect(view.recentFires.filter((f) => f.source === 'BACKFILL' && f.status === 'STARTED')).toHaveLength(48);
+    expect(new Set(view.recentRuns.map((r) => r.trigger.fireTime)).size).toBe(48);
+    const over = await t.gql(backfill, { id: s.id, from, to: '2029-12-04T00:00:00.000Z' });
+    expect(over.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'SCHEDULE_BACKFILL_MAX', max: 50 });
+    const backwards = await t.gql(backfill, { id: s.id, from, to: from });
+    expect(backwards.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_RANGE' });
+    await cleanup(s.id);
+  });
+
+  it('triggerSchedule runs now; pause stops fire times, resume continues after now', async () => {
+    const base = Date.UTC(2030, 0, 7, 2, 0, 30);
+    await at(new Date(base));
+    const s = await create({ workflow: 'tick', cron: '* * * * *' });
+    const trig = await t.ok(`mutation($id: ID!) { triggerSchedule(id: $id) { id trigger { kind scheduleId fireTime } } }`, { id: s.id });
+    expect(trig.triggerSchedule.trigger).toEqual({ kind: 'SCHEDULE', scheduleId: s.id, fireTime: new Date(base).toISOString() });
+    const paused = await t.ok(`mutation($id: ID!) { pauseSchedule(id: $id) { paused nextFireAt } }`, { id: s.id });
+    expect(paused.pauseSchedule).toEqual({ paused: true, nextFireAt: null });
+    await at(new Date(base + 5 * 60_000));
+    expect((await read(s.id)).recentFires.map((f) => f.source)).toEqual(['TRIGGER']);
+    const resumed = await t.ok(`mutation($id: ID!) { resumeSchedule(id: $id) { paused nextFireAt } }`, { id: s.id });
+    expect(resumed.resumeSchedule).toEqual({ paused: false, nextFireAt: new Date(Date.UTC(2030, 0, 7, 2, 6)).toISOString() });
+    await cleanup(s.id);
+  });
+
+  it('fires across a DST change at the first valid time (America/New_York spring-forward)', async () => {
+    // 2030-03-10: 02:00 EST jumps to 03:00 EDT; "30 2 * * *" has no 02:30 that day.
+    await at(new Date('2030-03-09T12:00:00Z'));
+    const s = await create({ workflow: 'tick', cron: '30 2 * * *', timezone: 'America/New_York' });
+    const times = await t.ok(`query($id: ID!) { schedule(id: $id) { nextFireTimes(count: 3) } }`, { id: s.id });
+    expect(times.schedule.nextFireTimes).toEqual(['2030-03-10T07:00:00.000Z', '2030-03-11T06:30:00.000Z', '2030-03-12T06:30:00.000Z']);
+    await at(new Date('2030-03-10T07:00:00Z'));
+    const view = await read(s.id);
+    expect(view.recentFires.map((f) => [f.fireTime, f.status])).toEqual([['2030-03-10T07:00:00.000Z', 'STARTED']]);
+    await cleanup(s.id);
+  });
+
+  it('refuses a bad cron, a bad time zone, an unknown workflow and more than TENANT_MAX_SCHEDULES, with typed errors', async () => {
+    const refuse = async (input: Record<string, unknown>) => (await t.gql(CREATE, { input })).errors?.[0]?.extensions;
+    expect(await refuse({ workflow: 'tick', cron: '61 * * * *' })).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CRON' });
+    expect(await refuse({ workflow: 'tick', cron: '* * * * * * *' })).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CRON' });
+    expect(await refuse({ workflow: 'tick', cron: 'every day' })).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CRON' });
+    expect(await refuse({ workflow: 'tick', cron: '* * * * *', timezone: 'Mars/Olympus' })).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_TIMEZONE' });
+    expect(await refuse({ workflow: 'nope', cron: '* * * * *' })).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await refuse({ workflow: 'tick', version: 9, cron: '* * * * *' })).toMatchObject({ code: 'NOT_FOUND' });
+    expect(
+      await refuse({ workflow: 'tick', cron: '* * * * *', startAt: '2031-01-01T00:00:00Z', endAt: '2030-01-01T00:00:00Z' }),
+    ).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_RANGE' });
+    expect(await refuse({ workflow: 'tick', cron: '* * * * *', catchupWindowMs: -1 })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'catchupWindowMs' });
+    const ids: string[] = [];
+    let refusal: Record<string, unknown> | undefined;
+    for (let i = 0; i < 25 && !refusal; i++) {
+      const r = await t.gql(CREATE, { input: { workflow: 'tick', cron: '0 0 1 1 *', paused: true } });
+      if (r.errors) refusal = r.errors[0]!.extensions;
+      else ids.push(r.data!.createSchedule.id);
+    }
+    expect(refusal).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'TENANT_MAX_SCHEDULES', max: 20 });
+    const list = await t.ok(`{ schedules(first: 100) { totalCount } }`);
+    expect(list.schedules.totalCount).toBe(20);
+    for (const id of ids) await cleanup(id);
+    expect((await t.gql(`mutation { triggerSchedule(id: "00000000-0000-4000-8000-000000000000") { id } }`)).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  });
+});
