@@ -41,9 +41,8 @@ import { createMetrics, type Metrics } from './observability/metrics';
 import { check, healthEndpoints, startingHandler, startMetricsServer, type StartingState } from './observability/ops-endpoints';
 import { logRunLifecycle } from './observability/run-logs';
 import { Scheduler } from './scheduler/scheduler';
-import { ScheduleLoop } from './scheduler/schedule-loop';
-import { ScheduleFiring } from './services/schedule-firing';
-import { SchedulesService } from './services/schedules.service';
+import type { ScheduleLoop } from './scheduler/schedule-loop';
+import { createSchedules } from './services/schedules.module';
 import { AuthService } from './services/auth.service';
 import { EngineHooks } from './domain/hooks';
 import { traceRunLifecycle } from './observability/run-spans';
@@ -59,7 +58,6 @@ import { WorkflowsService } from './services/workflows.service';
 import { createDataSource, runMigrations } from './store/data-source';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './store/embedded';
 import { clusterCounts } from './store/metrics.store';
-import { soonestFire } from './store/schedules.store';
 import { Database } from './store/sql';
 import { postgresTarget, redisTarget, type StartupError, type Target } from './startup/describe';
 import { waitFor } from './startup/wait-for';
@@ -284,27 +282,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         rateLimited: (scope) => metrics?.rateLimited.inc({ scope }),
       },
     });
-    const firing = new ScheduleFiring({
+    const {
+      service: schedules,
+      loop: scheduleLoop,
+      secondsUntilNextFire,
+    } = createSchedules({
       db,
       runs,
+      workflows,
       clock,
       hooks,
-      onError: (e) => logger.warn({ err: coerceError(e) }, 'starting a schedule fire failed; a later pass retries it'),
-    });
-    // eslint-disable-next-line prefer-const -- bound below, once the loop exists; read only at request time
-    let scheduleLoop: ScheduleLoop | undefined;
-    const schedules = new SchedulesService({
-      db,
-      workflows,
-      firing,
-      clock,
-      limits: {
-        maxSchedules: config.tenantMaxSchedules,
-        backfillMax: config.scheduleBackfillMax,
-        maxJsonDepth: limits.maxJsonDepth,
-        maxInputBytes: limits.maxInputBytes,
-      },
-      wake: () => scheduleLoop?.wake(),
+      log: logger,
+      pollIntervalMs: config.schedulerPollIntervalMs,
+      limits: { maxSchedules: config.tenantMaxSchedules, backfillMax: config.scheduleBackfillMax, ...limits },
     });
     const services: Services = { workflows, runs, runEvents, auth, tasks, waits, schedules };
     if (config.allowAnonymous) {
@@ -341,8 +331,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       pollIntervalMs: config.schedulerPollIntervalMs,
     });
     dispatchTo = scheduler;
-    scheduleLoop = new ScheduleLoop({ firing, clock, pollIntervalMs: config.schedulerPollIntervalMs, log: logger });
-    firing.onRunFinished(() => scheduleLoop?.wake());
     hooks.on('timer:armed', (e) => scheduler.armTimer(e.at));
     // Built-in work became ready: dispatch. Timers arm themselves (`timer:armed`), so a ready
     // signal needs no timer pass (it cost five queries per step of every run).
@@ -396,10 +384,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           const now = clock.now();
           return clusterCounts(db, { now, unpolledSince: new Date(now.getTime() - config.noWorkerAfterMs) });
         },
-        nextScheduleFire: async () => {
-          const at = await soonestFire(db);
-          return at ? (at.getTime() - clock.now().getTime()) / 1_000 : null;
-        },
+        nextScheduleFire: secondsUntilNextFire,
         subscriptions: () => ws.clientCount(),
         pool: () => db.poolStats(),
         redisUp: async () => (config.redisUrl ? ((await check('redis', () => leases.ping(), config.readinessTimeoutMs)).ok ? 1 : 0) : null),
@@ -473,7 +458,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         tasks.stopWaiting();
         // Stop taking work first; in-flight attempts get the grace period, then are abandoned
         // (their leases expire and another replica reclaims them).
-        await scheduleLoop!.stop();
+        await scheduleLoop.stop();
         await scheduler.stop(config.shutdownGraceMs);
         await ws.close();
         // Apollo's drain plugin: stop accepting connections, finish in-flight requests.

@@ -153,7 +153,11 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
     registers: [registry],
   });
 
-  registerScheduleMetrics(registry, hooks, cache(1_000, () => sources.nextScheduleFire?.() ?? Promise.resolve(null)));
+  registerScheduleMetrics(
+    registry,
+    hooks,
+    cache(1_000, () => sources.nextScheduleFire?.() ?? Promise.resolve(null)),
+  );
   const cached = cache(1_000, () => sources.clusterGauges());
   new client.Gauge({
     name: 'maestro_runs_active',

@@ -21,9 +21,7 @@ export class ScheduleLoop {
   private readonly passes: Passes;
   private readonly wakeUp: WakeUp;
 
-  constructor(
-    private readonly opts: { firing: ScheduleFiringPort; clock: Clock; pollIntervalMs: number; log: SchedulerLog },
-  ) {
+  constructor(private readonly opts: { firing: ScheduleFiringPort; clock: Clock; pollIntervalMs: number; log: SchedulerLog }) {
     this.passes = new Passes(() => this.pass(), { parallel: 1, active: () => this.running });
     this.wakeUp = new WakeUp(opts.clock, opts.pollIntervalMs, () => {
       this.passes.request();

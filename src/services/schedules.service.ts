@@ -94,10 +94,11 @@ export class SchedulesService {
     const row = await this.checked(tenantId, randomUUID(), spec, now, now);
     const count = await countSchedules(db, tenantId);
     if (count >= limits.maxSchedules) {
-      throw new LimitExceededError(
-        `The tenant has ${count} schedules, the most TENANT_MAX_SCHEDULES allows: delete one first, or raise TENANT_MAX_SCHEDULES`,
-        { limit: 'TENANT_MAX_SCHEDULES', max: limits.maxSchedules, actual: count + 1 },
-      );
+      throw new LimitExceededError(`The tenant has ${count} schedules, the most TENANT_MAX_SCHEDULES allows: delete one first, or raise TENANT_MAX_SCHEDULES`, {
+        limit: 'TENANT_MAX_SCHEDULES',
+        max: limits.maxSchedules,
+        actual: count + 1,
+      });
     }
     const created = await insertSchedule(db, row);
     this.deps.wake();

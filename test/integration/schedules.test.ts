@@ -51,7 +51,8 @@ describe('schedules', () => {
     await t?.close();
   });
 
-  const create = async (input: Record<string, unknown>) => (await t.ok<{ createSchedule: { id: string; nextFireAt: string } }>(CREATE, { input })).createSchedule;
+  const create = async (input: Record<string, unknown>) =>
+    (await t.ok<{ createSchedule: { id: string; nextFireAt: string } }>(CREATE, { input })).createSchedule;
   const read = async (id: string) => (await t.ok<{ schedule: ScheduleView }>(SCHEDULE, { id })).schedule;
   /** Moves the clock to `at` (timers due by then fire once), and lets the schedule pass finish. */
   const at = async (when: Date) => {
@@ -216,12 +217,16 @@ describe('schedules', () => {
     expect(await refuse({ workflow: 'tick', cron: '61 * * * *' })).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CRON' });
     expect(await refuse({ workflow: 'tick', cron: '* * * * * * *' })).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CRON' });
     expect(await refuse({ workflow: 'tick', cron: 'every day' })).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CRON' });
-    expect(await refuse({ workflow: 'tick', cron: '* * * * *', timezone: 'Mars/Olympus' })).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_TIMEZONE' });
+    expect(await refuse({ workflow: 'tick', cron: '* * * * *', timezone: 'Mars/Olympus' })).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      reason: 'INVALID_TIMEZONE',
+    });
     expect(await refuse({ workflow: 'nope', cron: '* * * * *' })).toMatchObject({ code: 'NOT_FOUND' });
     expect(await refuse({ workflow: 'tick', version: 9, cron: '* * * * *' })).toMatchObject({ code: 'NOT_FOUND' });
-    expect(
-      await refuse({ workflow: 'tick', cron: '* * * * *', startAt: '2031-01-01T00:00:00Z', endAt: '2030-01-01T00:00:00Z' }),
-    ).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_RANGE' });
+    expect(await refuse({ workflow: 'tick', cron: '* * * * *', startAt: '2031-01-01T00:00:00Z', endAt: '2030-01-01T00:00:00Z' })).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      reason: 'INVALID_RANGE',
+    });
     expect(await refuse({ workflow: 'tick', cron: '* * * * *', catchupWindowMs: -1 })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'catchupWindowMs' });
     const ids: string[] = [];
     let refusal: Record<string, unknown> | undefined;

@@ -18,14 +18,14 @@ export class ScheduleResolver {
   @Mutation(() => Schedule, {
     description: `Creates a cron schedule of a workflow; its first fire time is the first after now (and after startAt). ${CHECKS}, or over TENANT_MAX_SCHEDULES (extensions.limit).`,
   })
-  async createSchedule(@Arg('input', () => ScheduleInput) input: ScheduleInput, @Ctx() ctx: Context): Promise<Schedule> {
+  async createSchedule(@Arg('input', () => ScheduleInput, { description: 'The schedule.' }) input: ScheduleInput, @Ctx() ctx: Context): Promise<Schedule> {
     return toSchedule(await ctx.services.schedules.create(ctx.tenantId, input));
   }
 
   @Mutation(() => Schedule, { description: `Changes a schedule; its next fire time is recomputed from now. ${CHECKS}; NOT_FOUND for an unknown schedule.` })
   async updateSchedule(
     @Arg('id', () => ID, { description: SCHEDULE_ID }) id: string,
-    @Arg('input', () => ScheduleUpdateInput) input: ScheduleUpdateInput,
+    @Arg('input', () => ScheduleUpdateInput, { description: 'The fields to change.' }) input: ScheduleUpdateInput,
     @Ctx() ctx: Context,
   ): Promise<Schedule> {
     const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));

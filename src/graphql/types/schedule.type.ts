@@ -45,17 +45,25 @@ export enum ScheduleFireSource {
   TRIGGER = 'TRIGGER',
   BACKFILL = 'BACKFILL',
 }
-registerEnumType(ScheduleFireSource, { name: 'ScheduleFireSource', description: 'What made a fire: the cron expression, triggerSchedule or backfillSchedule.' });
+registerEnumType(ScheduleFireSource, {
+  name: 'ScheduleFireSource',
+  description: 'What made a fire.',
+  valuesConfig: {
+    CRON: { description: 'A fire time of the cron expression, taken by the scheduler pass.' },
+    TRIGGER: { description: 'triggerSchedule (run now).' },
+    BACKFILL: { description: 'backfillSchedule.' },
+  },
+});
 
 @ObjectType({ simpleResolvers: true, description: 'One fire time of a schedule and what became of it. Each fire time of a schedule has at most one.' })
 export class ScheduleFire {
   @Field(() => DateTimeScalar, { description: 'The fire time (not when its run started).' })
   fireTime: Date;
 
-  @Field(() => ScheduleFireSource)
+  @Field(() => ScheduleFireSource, { description: 'CRON, TRIGGER or BACKFILL.' })
   source: ScheduleFireSource;
 
-  @Field(() => ScheduleFireStatus)
+  @Field(() => ScheduleFireStatus, { description: 'What became of the fire time.' })
   status: ScheduleFireStatus;
 
   @Field(() => ID, { nullable: true, description: 'STARTED: the run it started.' })
@@ -72,7 +80,7 @@ export class ScheduleFire {
     'are fired when within `catchupWindowMs` of now, else skipped and counted in `missedCount`.',
 })
 export class Schedule {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The schedule id: pass it to schedule, updateSchedule, triggerSchedule and the others.' })
   id: string;
 
   @Field({ description: 'The workflow it starts.' })
@@ -90,7 +98,7 @@ export class Schedule {
   @Field(() => JSONScalar, { nullable: true, description: 'The input of every run it starts.' })
   input: Json;
 
-  @Field(() => OverlapPolicy)
+  @Field(() => OverlapPolicy, { description: 'What a fire time does while a run of the schedule is unfinished.' })
   overlap: OverlapPolicy;
 
   @Field({ description: 'Paused: no fire time is taken; resuming continues from the next fire time after then.' })
@@ -114,31 +122,31 @@ export class Schedule {
   @Field(() => Int, { description: 'Fire times older than the catch-up window when a scheduler came to them, not fired.' })
   missedCount: number;
 
-  @Field(() => DateTimeScalar)
+  @Field(() => DateTimeScalar, { description: 'When it was created.' })
   createdAt: Date;
 
-  @Field(() => DateTimeScalar)
+  @Field(() => DateTimeScalar, { description: 'When it was last changed (or a fire time taken).' })
   updatedAt: Date;
 }
 
-@ObjectType({ simpleResolvers: true, description: 'A page of schedules.' })
+@ObjectType({ simpleResolvers: true, description: 'A schedule of a page, with its cursor.' })
 export class ScheduleEdge {
   @Field({ description: 'Pass as `after` to read the schedules after this one.' })
   cursor: string;
 
-  @Field(() => Schedule)
+  @Field(() => Schedule, { description: 'The schedule.' })
   node: Schedule;
 }
 
 @ObjectType({ simpleResolvers: true, description: "The tenant's schedules, oldest id first, as a Relay cursor connection." })
 export class ScheduleConnection {
-  @Field(() => [Schedule])
+  @Field(() => [Schedule], { description: 'The schedules of this page.' })
   nodes: Schedule[];
 
-  @Field(() => [ScheduleEdge])
+  @Field(() => [ScheduleEdge], { description: 'The schedules of this page with their cursors.' })
   edges: ScheduleEdge[];
 
-  @Field(() => PageInfo)
+  @Field(() => PageInfo, { description: 'Where this page sits in the listing.' })
   pageInfo: PageInfo;
 
   @Field(() => Int, { description: 'Schedules of the tenant in all.' })
