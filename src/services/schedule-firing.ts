@@ -19,6 +19,8 @@ import {
 import type { Database, Sql } from '../store/sql';
 import type { RunsService } from './runs.service';
 
+/** Runs watched for their end at most: one that finishes on another replica is never seen here, so the oldest make room. */
+const MAX_WATCHED = 10_000;
 /** Schedules one decide transaction locks at most. */
 const DUE_BATCH = 50;
 /** PENDING fires one start batch takes. */
@@ -59,6 +61,12 @@ export class ScheduleFiring {
   /** Called when a run a fire started here finishes (the loop requests a pass). */
   onRunFinished(fn: () => void): void {
     this.onWatchedFinished = fn;
+  }
+
+  private watch(runId: string): void {
+    this.watched.add(runId);
+    // A Set iterates in insertion order: the first is the oldest.
+    if (this.watched.size > MAX_WATCHED) this.watched.delete(this.watched.values().next().value!);
   }
 
   /** One pass; `more`: a batch came back full, pass again at once. */
@@ -159,7 +167,7 @@ export class ScheduleFiring {
         { trigger: { kind: 'SCHEDULE', scheduleId: schedule.id, fireTime } },
       );
       await finishFire(db, fire.id, { status: 'STARTED', runId: run.id, error: null });
-      if (schedule.overlap !== 'ALLOW_ALL') this.watched.add(run.id);
+      if (schedule.overlap !== 'ALLOW_ALL') this.watch(run.id);
       hooks.emit('schedule:fired', { source: fire.source, lagMs: clock.now().getTime() - new Date(fire.fireTime).getTime() });
       return run;
     } catch (e: unknown) {

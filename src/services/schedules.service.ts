@@ -12,6 +12,7 @@ import {
   fireTimesBetween,
   nextFireAfter,
   nextFireTimes,
+  type CronSpec,
   type OverlapPolicy,
   type ScheduleFireRecord,
   type ScheduleRecord,
@@ -151,7 +152,7 @@ export class SchedulesService {
   }
 
   /** The next `count` fire times after now (while paused: the ones it would take once resumed), within startAt/endAt. */
-  nextFireTimes(schedule: ScheduleRecord, count: number): Date[] {
+  nextFireTimes(schedule: CronSpec, count: number): Date[] {
     if (!Number.isInteger(count) || count < 1 || count > MAX_NEXT_FIRE_TIMES) {
       throw new ValidationError(`count must be 1 to ${MAX_NEXT_FIRE_TIMES}`, { field: 'count' });
     }

@@ -95,6 +95,11 @@ describe('schedules', () => {
     view = await read(s.id);
     expect(fireOf(view, minute(23))?.status).toBe('STARTED');
     await cancel(fireOf(view, minute(23))!.runId!);
+    const scrape = await t.scrape();
+    expect(scrape).toMatch(/^maestro_schedule_overlap_skipped_total 1$/m);
+    expect(scrape).toMatch(/^maestro_schedule_fires_total\{source="CRON"\} [1-9]/m);
+    // Fired on the pass the clock reached the fire time with: a lag of 0 on this clock.
+    expect(scrape).toMatch(/^maestro_schedule_fire_lag_seconds_bucket\{le="0.005"\} [1-9]/m);
     await cleanup(s.id);
   });
 
@@ -197,6 +202,13 @@ describe('schedules', () => {
     expect((await read(s.id)).recentFires.map((f) => f.source)).toEqual(['TRIGGER']);
     const resumed = await t.ok(`mutation($id: ID!) { resumeSchedule(id: $id) { paused nextFireAt } }`, { id: s.id });
     expect(resumed.resumeSchedule).toEqual({ paused: false, nextFireAt: new Date(Date.UTC(2030, 0, 7, 2, 6)).toISOString() });
+    const updated = await t.ok(
+      `mutation($id: ID!) { updateSchedule(id: $id, input: { cron: "*/10 * * * *", overlap: ALLOW_ALL }) { cron overlap nextFireAt } }`,
+      {
+        id: s.id,
+      },
+    );
+    expect(updated.updateSchedule).toEqual({ cron: '*/10 * * * *', overlap: 'ALLOW_ALL', nextFireAt: new Date(Date.UTC(2030, 0, 7, 2, 10)).toISOString() });
     await cleanup(s.id);
   });
 
@@ -209,6 +221,19 @@ describe('schedules', () => {
     await at(new Date('2030-03-10T07:00:00Z'));
     const view = await read(s.id);
     expect(view.recentFires.map((f) => [f.fireTime, f.status])).toEqual([['2030-03-10T07:00:00.000Z', 'STARTED']]);
+    await cleanup(s.id);
+  });
+
+  it('fires once across a DST fall-back (Europe/Berlin: 02:30 occurs twice on 2030-10-27)', async () => {
+    await at(new Date('2030-10-26T12:00:00Z'));
+    const s = await create({ workflow: 'tick', cron: '30 2 * * *', timezone: 'Europe/Berlin' });
+    expect(s.nextFireAt).toBe('2030-10-27T00:30:00.000Z');
+    await at(new Date('2030-10-27T00:30:00Z'));
+    // 02:30 again, now CET: no second fire.
+    await at(new Date('2030-10-27T01:30:00Z'));
+    const view = await read(s.id);
+    expect(view.recentFires.map((f) => f.fireTime)).toEqual(['2030-10-27T00:30:00.000Z']);
+    expect(view.nextFireAt).toBe('2030-10-28T01:30:00.000Z');
     await cleanup(s.id);
   });
 
@@ -238,6 +263,10 @@ describe('schedules', () => {
     expect(refusal).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'TENANT_MAX_SCHEDULES', max: 20 });
     const list = await t.ok(`{ schedules(first: 100) { totalCount } }`);
     expect(list.schedules.totalCount).toBe(20);
+    const badCount = await t.gql(`query($id: ID!) { schedule(id: $id) { nextFireTimes(count: 1000) } }`, { id: ids[0] });
+    expect(badCount.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'count' });
+    const badUpdate = await t.gql(`mutation($id: ID!) { updateSchedule(id: $id, input: { cron: "* * *" }) { id } }`, { id: ids[0] });
+    expect(badUpdate.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CRON' });
     for (const id of ids) await cleanup(id);
     expect((await t.gql(`mutation { triggerSchedule(id: "00000000-0000-4000-8000-000000000000") { id } }`)).errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
   });

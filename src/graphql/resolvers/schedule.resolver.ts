@@ -94,8 +94,7 @@ export class ScheduleResolver {
     @Arg('count', () => Int, { defaultValue: 5, description: 'How many, 1 to 100.' }) count: number,
     @Ctx() ctx: Context,
   ): Promise<Date[]> {
-    const row = await ctx.services.schedules.getOrThrow(ctx.tenantId, schedule.id);
-    return ctx.services.schedules.nextFireTimes(row, count);
+    return ctx.services.schedules.nextFireTimes(schedule, count);
   }
 
   @FieldResolver(() => [ScheduleFire], { description: 'The latest fires, newest fire time first (skipped and failed ones included). first: 1 to 100.' })
