@@ -13,6 +13,7 @@ import {
   nextScheduleWork,
   overlapState,
   promoteBuffered,
+  scheduleWorkNow,
   unfinishedRunsOf,
   type NewFire,
 } from '../store/schedules.store';
@@ -72,7 +73,23 @@ export class ScheduleFiring {
   /** One pass; `more`: a batch came back full, pass again at once. */
   async pass(): Promise<{ decided: number; started: number; more: boolean }> {
     const now = this.deps.clock.now();
-    const { decided, skipped, missed } = await this.deps.db.transaction(async (sql) => {
+    // Most passes (the poll fallback) find nothing: one read instead of a transaction and a claim.
+    const work = await scheduleWorkNow(this.deps.db, now);
+    const { decided, skipped, missed } = work.decide ? await this.decideDue(now) : { decided: 0, skipped: 0, missed: 0 };
+    if (skipped) this.deps.hooks.emit('schedule:skipped', { count: skipped });
+    if (missed) this.deps.hooks.emit('schedule:missed', { count: missed });
+    // Decided just now, or left by another pass: either way the claim below finds them.
+    const fires = !work.start && decided === 0 ? [] : await claimPendingFires(this.deps.db, now, new Date(now.getTime() + FIRE_CLAIM_MS), START_BATCH);
+    for (const fire of fires) {
+      // One fire's fault (the database gone a moment) leaves it PENDING for a later pass, not the others unstarted.
+      await this.start(fire).catch((e: unknown) => this.deps.onError(e));
+    }
+    return { decided, started: fires.length, more: decided >= DUE_BATCH || fires.length >= START_BATCH };
+  }
+
+  /** The decide transaction: due schedules locked (SKIP LOCKED), each one's fire times decided. */
+  private decideDue(now: Date): Promise<{ decided: number; skipped: number; missed: number }> {
+    return this.deps.db.transaction(async (sql) => {
       const due = await claimDueSchedules(sql, now, DUE_BATCH);
       let skipped = 0;
       let missed = 0;
@@ -83,14 +100,6 @@ export class ScheduleFiring {
       }
       return { decided: due.length, skipped, missed };
     });
-    if (skipped) this.deps.hooks.emit('schedule:skipped', { count: skipped });
-    if (missed) this.deps.hooks.emit('schedule:missed', { count: missed });
-    const fires = await claimPendingFires(this.deps.db, now, new Date(now.getTime() + FIRE_CLAIM_MS), START_BATCH);
-    for (const fire of fires) {
-      // One fire's fault (the database gone a moment) leaves it PENDING for a later pass, not the others unstarted.
-      await this.start(fire).catch((e: unknown) => this.deps.onError(e));
-    }
-    return { decided, started: fires.length, more: decided >= DUE_BATCH || fires.length >= START_BATCH };
   }
 
   /** When the pass has something to do next (null: nothing known). */

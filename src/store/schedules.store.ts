@@ -190,6 +190,17 @@ export async function recentFires(sql: Sql, tenantId: string, scheduleId: string
   ]);
 }
 
+/** Whether a pass has anything to decide (a due schedule, a buffered fire) or to start (a PENDING fire free to take): one cheap look before a transaction. */
+export async function scheduleWorkNow(sql: Sql, now: Date): Promise<{ decide: boolean; start: boolean }> {
+  const [row] = await sql.rows<{ decide: boolean; start: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM schedules WHERE NOT paused AND "nextFireAt" <= $1)
+              OR EXISTS (SELECT 1 FROM schedule_fires WHERE status = 'BUFFERED') AS decide,
+            EXISTS (SELECT 1 FROM schedule_fires WHERE status = 'PENDING' AND ("claimedUntil" IS NULL OR "claimedUntil" <= $1)) AS start`,
+    [now],
+  );
+  return { decide: row?.decide ?? false, start: row?.start ?? false };
+}
+
 /** When the pass has something to do next: the soonest fire time, or a PENDING fire (now, or when its claim lapses). */
 export async function nextScheduleWork(sql: Sql, now: Date): Promise<Date | null> {
   const [row] = await sql.rows<{ at: Date | null }>(
