@@ -212,6 +212,33 @@ describe('schedules', () => {
     await cleanup(s.id);
   });
 
+  it('a start retried after a crash between the run and its fire row is still one run', async () => {
+    const base = Date.UTC(2030, 0, 7, 3, 0, 30);
+    await at(new Date(base));
+    const s = await create({ workflow: 'tick', cron: '0 0 1 1 *' });
+    const trig = await t.ok(`mutation($id: ID!) { triggerSchedule(id: $id) { id } }`, { id: s.id });
+    // As if the replica died after starting the run but before recording it: the fire is PENDING again, its claim lapsed.
+    await t.app.db.rows(`UPDATE schedule_fires SET status = 'PENDING', "runId" = NULL, "claimedUntil" = NULL WHERE "scheduleId" = $1`, [s.id]);
+    t.app.scheduleLoop.wake();
+    await t.app.scheduleLoop.idle();
+    const view = await read(s.id);
+    expect(view.recentFires.map((f) => [f.status, f.runId])).toEqual([['STARTED', trig.triggerSchedule.id]]);
+    const runs = await t.ok(`query($id: JSON!) { runs(filter: { metadata: { scheduleId: $id } }) { totalCount } }`, { id: s.id });
+    expect(runs.runs.totalCount).toBe(1);
+    await cleanup(s.id);
+  });
+
+  it('keeps schedules to their tenant', async () => {
+    const other = (await t.app.services.auth.createKey('tenant-other')).key;
+    const s = await create({ workflow: 'tick', cron: '0 0 1 1 *' });
+    expect((await t.ok(`query($id: ID!) { schedule(id: $id) { id } }`, { id: s.id }, other)).schedule).toBeNull();
+    expect((await t.ok(`{ schedules { totalCount } }`, {}, other)).schedules.totalCount).toBe(0);
+    const refused = await t.gql(`mutation($id: ID!) { triggerSchedule(id: $id) { id } }`, { id: s.id }, other);
+    expect(refused.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect((await t.ok(`mutation($id: ID!) { deleteSchedule(id: $id) }`, { id: s.id }, other)).deleteSchedule).toBe(false);
+    await cleanup(s.id);
+  });
+
   it('fires across a DST change at the first valid time (America/New_York spring-forward)', async () => {
     // 2030-03-10: 02:00 EST jumps to 03:00 EDT; "30 2 * * *" has no 02:30 that day.
     await at(new Date('2030-03-09T12:00:00Z'));
