@@ -148,9 +148,9 @@ export class ScheduleFiring {
   /**
    * Starts the run of a PENDING fire (claimed by this replica). A refusal (workflow gone, quota,
    * input no longer fits) fails the fire with its message; a dependency fault leaves it PENDING
-   * for a later pass.
+   * for a later pass. `rethrow`: the refusal is also thrown (triggerSchedule answers it).
    */
-  async start(fire: ScheduleFireRecord): Promise<RunRecord | null> {
+  async start(fire: ScheduleFireRecord, opts: { rethrow?: boolean } = {}): Promise<RunRecord | null> {
     const { db, runs, clock, hooks } = this.deps;
     const schedule = await findScheduleById(db, fire.scheduleId);
     if (!schedule) return null;
@@ -183,6 +183,7 @@ export class ScheduleFiring {
       if (!(e instanceof DomainError) || e.code === 'UNAVAILABLE') throw coerceError(e);
       await finishFire(db, fire.id, { status: 'FAILED', runId: null, error: e.message });
       hooks.emit('schedule:failed', { source: fire.source });
+      if (opts.rethrow) throw e;
       return null;
     }
   }

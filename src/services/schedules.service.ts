@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock';
-import { LimitExceededError, NotFoundError, ValidationError } from '../domain/errors';
+import { ConflictError, LimitExceededError, NotFoundError, ValidationError } from '../domain/errors';
 import type { Json } from '../domain/glossary';
 import { isUuid } from '../domain/ids';
 import { checkInput } from '../domain/input-schema';
@@ -185,19 +185,17 @@ export class SchedulesService {
         createdAt: now,
       },
     ]);
-    const taken = fire ?? (await findFire(db, schedule.id, now));
-    if (!taken) throw new NotFoundError('Schedule', id);
-    if (taken.status === 'PENDING' && fire) {
-      const run = await firing.start(taken);
+    // Ours: start it now, and a refusal (quota, input) is the caller's answer with its own code.
+    if (fire) {
+      const run = await firing.start(fire, { rethrow: true });
       if (run) return run;
     }
-    const again = await findFire(db, schedule.id, now);
-    if (again?.runId) {
-      const [found] = await findRunsByIds(db, tenantId, [again.runId]);
-      if (found) return found;
-    }
-    throw new ValidationError(`The schedule's run could not be started: ${again?.error ?? 'its fire did not start'}`, {
-      reason: 'SCHEDULE_FIRE_FAILED',
+    // A trigger in the same millisecond took this fire time: its run is the answer.
+    const taken = await findFire(db, schedule.id, now);
+    const [found] = taken?.runId ? await findRunsByIds(db, tenantId, [taken.runId]) : [];
+    if (found) return found;
+    throw new ConflictError(`The schedule was triggered at this same instant and its run is still starting (${taken?.status ?? 'gone'}): try again`, {
+      reason: 'SCHEDULE_FIRE_IN_PROGRESS',
       scheduleId: id,
     });
   }

@@ -228,6 +228,27 @@ describe('schedules', () => {
     await cleanup(s.id);
   });
 
+  it('a start the workflow refuses fails its fire with the reason; triggerSchedule answers the refusal', async () => {
+    const base = Date.UTC(2030, 0, 7, 4, 0, 30);
+    await at(new Date(base));
+    const schema = (required: string) => ({ type: 'object', required: [required], properties: { [required]: { type: 'integer' } } });
+    await t.ok(REGISTER, { input: { name: 'strict', inputSchema: schema('n'), steps: [{ key: 'a', type: 'noop' }] } });
+    const s = await create({ workflow: 'strict', cron: '* * * * *', input: { n: 1 } });
+    // The latest version now wants another input: the schedule (version: latest) no longer fits.
+    await t.ok(REGISTER, { input: { name: 'strict', inputSchema: schema('m'), steps: [{ key: 'a', type: 'noop' }] } });
+    const refused = await t.gql(`mutation($id: ID!) { triggerSchedule(id: $id) { id } }`, { id: s.id });
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INPUT_SCHEMA_VIOLATION' });
+    await at(new Date(Date.UTC(2030, 0, 7, 4, 1)));
+    const view = await read(s.id);
+    expect(view.recentFires.map((f) => [f.source, f.status])).toEqual([
+      ['CRON', 'FAILED'],
+      ['TRIGGER', 'FAILED'],
+    ]);
+    expect(view.recentFires[0]!.error).toMatch(/input/i);
+    expect(await t.scrape()).toMatch(/^maestro_schedule_fires_failed_total\{source="CRON"\} 1$/m);
+    await cleanup(s.id);
+  });
+
   it('keeps schedules to their tenant', async () => {
     const other = (await t.app.services.auth.createKey('tenant-other')).key;
     const s = await create({ workflow: 'tick', cron: '0 0 1 1 *' });

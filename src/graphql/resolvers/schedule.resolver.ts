@@ -52,7 +52,8 @@ export class ScheduleResolver {
   @Mutation(() => Run, {
     description:
       'Runs the schedule now: a fire at this instant (trigger SCHEDULE, fireTime now), started at once whatever the overlap policy. ' +
-      'NOT_FOUND for an unknown schedule; the start errors of startRun (QUOTA_EXCEEDED, BAD_USER_INPUT reason SCHEDULE_FIRE_FAILED) otherwise.',
+      'NOT_FOUND for an unknown schedule; a refusal of the start as startRun answers it (QUOTA_EXCEEDED, BAD_USER_INPUT for an input the workflow no longer takes, ' +
+      'NOT_FOUND for a workflow gone), the fire recorded FAILED.',
   })
   async triggerSchedule(@Arg('id', () => ID, { description: SCHEDULE_ID }) id: string, @Ctx() ctx: Context): Promise<Run> {
     return toRun(await ctx.services.schedules.trigger(ctx.tenantId, id));
