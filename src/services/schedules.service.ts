@@ -25,7 +25,7 @@ import {
   insertFires,
   insertSchedule,
   listSchedules,
-  recentFires,
+  recentFiresOf,
   updateSchedule,
 } from '../store/schedules.store';
 import type { Database } from '../store/sql';
@@ -159,9 +159,14 @@ export class SchedulesService {
     return nextFireTimes(compileCron(schedule), this.deps.clock.now(), count);
   }
 
-  async recentFires(tenantId: string, scheduleId: string, limit: number): Promise<ScheduleFireRecord[]> {
+  /** The latest `limit` (1 to 100) fires of each schedule, newest first: one query for a page of schedules (DataLoader). */
+  async recentFiresOf(tenantId: string, scheduleIds: readonly string[], limit: number): Promise<Map<string, ScheduleFireRecord[]>> {
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new ValidationError('first must be 1 to 100', { field: 'first' });
-    return recentFires(this.deps.db, tenantId, scheduleId, limit);
+    const out = new Map<string, ScheduleFireRecord[]>();
+    for (const f of await recentFiresOf(this.deps.db, tenantId, scheduleIds.filter(isUuid), limit)) {
+      out.set(f.scheduleId, [...(out.get(f.scheduleId) ?? []), f]);
+    }
+    return out;
   }
 
   /**

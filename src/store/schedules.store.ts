@@ -181,13 +181,15 @@ export async function finishFire(sql: Sql, id: string, outcome: { status: 'START
   ]);
 }
 
-/** A schedule's latest fires, newest fire time first. */
-export async function recentFires(sql: Sql, tenantId: string, scheduleId: string, limit: number): Promise<ScheduleFireRecord[]> {
-  return sql.rows<ScheduleFireRecord>(`SELECT * FROM schedule_fires WHERE "scheduleId" = $1 AND "tenantId" = $2 ORDER BY "fireTime" DESC LIMIT $3`, [
-    scheduleId,
-    tenantId,
-    limit,
-  ]);
+/** The latest `limit` fires of each schedule, newest fire time first: one statement for a page of schedules. */
+export async function recentFiresOf(sql: Sql, tenantId: string, scheduleIds: readonly string[], limit: number): Promise<ScheduleFireRecord[]> {
+  return sql.rows<ScheduleFireRecord>(
+    `SELECT * FROM (
+       SELECT f.*, row_number() OVER (PARTITION BY f."scheduleId" ORDER BY f."fireTime" DESC) AS rank
+       FROM schedule_fires f WHERE f."scheduleId" = ANY($1::uuid[]) AND f."tenantId" = $2
+     ) ranked WHERE rank <= $3 ORDER BY "scheduleId", "fireTime" DESC`,
+    [scheduleIds, tenantId, limit],
+  );
 }
 
 /** Whether a pass has anything to decide (a due schedule, a buffered fire) or to start (a PENDING fire free to take): one cheap look before a transaction. */

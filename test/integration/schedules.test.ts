@@ -249,6 +249,28 @@ describe('schedules', () => {
     await cleanup(s.id);
   });
 
+  it('lists schedules with their recent fires and runs, each schedule its own latest', async () => {
+    const base = Date.UTC(2030, 0, 7, 5, 0, 30);
+    await at(new Date(base));
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await create({ workflow: 'tick', cron: '0 0 1 1 *' })).id);
+    const triggered = new Map<string, string[]>();
+    for (let round = 0; round < 2; round++) {
+      await at(new Date(base + 1 + round));
+      for (const id of ids) {
+        const run = await t.ok(`mutation($id: ID!) { triggerSchedule(id: $id) { id } }`, { id });
+        triggered.set(id, [...(triggered.get(id) ?? []), run.triggerSchedule.id]);
+      }
+    }
+    const page = await t.ok(`{ schedules(first: 100) { nodes { id recentFires(first: 1) { fireTime runId } recentRuns(first: 2) { id } } } }`);
+    for (const id of ids) {
+      const node = page.schedules.nodes.find((n: { id: string }) => n.id === id);
+      expect(node.recentFires).toEqual([{ fireTime: new Date(base + 2).toISOString(), runId: triggered.get(id)![1] }]);
+      expect(node.recentRuns.map((r: { id: string }) => r.id)).toEqual([...triggered.get(id)!].reverse());
+    }
+    for (const id of ids) await cleanup(id);
+  });
+
   it('keeps schedules to their tenant', async () => {
     const other = (await t.app.services.auth.createKey('tenant-other')).key;
     const s = await create({ workflow: 'tick', cron: '0 0 1 1 *' });

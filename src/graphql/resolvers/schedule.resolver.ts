@@ -1,3 +1,5 @@
+import DataLoader from 'dataloader';
+import type { ScheduleFireRecord } from '../../domain/schedules';
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../context';
 import { PageArgs } from '../inputs/args';
@@ -12,6 +14,29 @@ const CHECKS =
   'BAD_USER_INPUT (extensions.reason INVALID_CRON or INVALID_TIMEZONE, or field) for a cron expression that is not five or six valid fields, ' +
   'a time zone that is not IANA, startAt not before endAt, a catchupWindowMs out of range, or an input the workflow inputSchema refuses; ' +
   'NOT_FOUND when the tenant has no such workflow (or version); LIMIT_EXCEEDED for an input over MAX_INPUT_BYTES';
+
+/**
+ * Recent fires of the schedules of one request, batched: a page of schedules asking the same
+ * `first` is one query. Per request (the context), so nothing is cached past it.
+ */
+const fireLoaders = new WeakMap<Context, DataLoader<{ scheduleId: string; first: number }, ScheduleFireRecord[], string>>();
+function firesOf(ctx: Context, scheduleId: string, first: number): Promise<ScheduleFireRecord[]> {
+  let loader = fireLoaders.get(ctx);
+  if (!loader) {
+    loader = new DataLoader(
+      async (keys) => {
+        const byFirst = new Map<number, Map<string, ScheduleFireRecord[]>>();
+        for (const n of new Set(keys.map((k) => k.first))) {
+          byFirst.set(n, await ctx.services.schedules.recentFiresOf(ctx.tenantId, [...new Set(keys.filter((k) => k.first === n).map((k) => k.scheduleId))], n));
+        }
+        return keys.map((k) => byFirst.get(k.first)!.get(k.scheduleId) ?? []);
+      },
+      { cacheKeyFn: (k) => `${k.scheduleId}\u0000${k.first}` },
+    );
+    fireLoaders.set(ctx, loader);
+  }
+  return loader.load({ scheduleId, first });
+}
 
 @Resolver(() => Schedule)
 export class ScheduleResolver {
@@ -104,7 +129,7 @@ export class ScheduleResolver {
     @Arg('first', () => Int, { defaultValue: 20, description: 'How many, 1 to 100.' }) first: number,
     @Ctx() ctx: Context,
   ): Promise<ScheduleFire[]> {
-    return (await ctx.services.schedules.recentFires(ctx.tenantId, schedule.id, first)).map(toScheduleFire);
+    return (await firesOf(ctx, schedule.id, first)).map(toScheduleFire);
   }
 
   @FieldResolver(() => [Run], { description: 'The runs of the latest fires that started one, newest fire time first. first: 1 to 100.' })
@@ -113,12 +138,8 @@ export class ScheduleResolver {
     @Arg('first', () => Int, { defaultValue: 20, description: 'How many fires to look at, 1 to 100.' }) first: number,
     @Ctx() ctx: Context,
   ): Promise<Run[]> {
-    const fires = await ctx.services.schedules.recentFires(ctx.tenantId, schedule.id, first);
-    const ids = fires.flatMap((f) => (f.runId ? [f.runId] : []));
-    const runs = await ctx.services.runs.byIds(ctx.tenantId, ids);
-    return ids.flatMap((id) => {
-      const run = runs.get(id);
-      return run ? [toRun(run)] : [];
-    });
+    const fires = await firesOf(ctx, schedule.id, first);
+    const runs = await Promise.all(fires.flatMap((f) => (f.runId ? [ctx.loaders.runById.load(f.runId)] : [])));
+    return runs.flatMap((run) => (run ? [toRun(run)] : []));
   }
 }
