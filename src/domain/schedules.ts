@@ -68,6 +68,8 @@ export interface ScheduleFireRecord {
   cancelPrevious: boolean;
   /** A replica starting this fire holds it until then (a crash mid-start lets another take it over). */
   claimedUntil: Date | null;
+  /** When it stopped counting for overlap (SKIPPED, FAILED, or its run seen finished); null while it counts. */
+  settledAt: Date | null;
   createdAt: Date;
 }
 

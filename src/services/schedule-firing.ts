@@ -109,7 +109,7 @@ export class ScheduleFiring {
 
   /** One due schedule, under its row lock: promote a buffered fire, then decide every fire time due by now. */
   private async decide(sql: Sql, schedule: ScheduleRecord, now: Date): Promise<{ skipped: number; missed: number }> {
-    const state = await overlapState(sql, schedule.id);
+    const state = await overlapState(sql, schedule.id, now);
     if (state.buffered && state.unfinished === 0) {
       await promoteBuffered(sql, schedule.id);
       state.buffered = false;
@@ -175,13 +175,13 @@ export class ScheduleFiring {
         },
         { trigger: { kind: 'SCHEDULE', scheduleId: schedule.id, fireTime } },
       );
-      await finishFire(db, fire.id, { status: 'STARTED', runId: run.id, error: null });
+      await finishFire(db, fire.id, { status: 'STARTED', runId: run.id, error: null }, clock.now());
       if (schedule.overlap !== 'ALLOW_ALL') this.watch(run.id);
       hooks.emit('schedule:fired', { source: fire.source, lagMs: clock.now().getTime() - new Date(fire.fireTime).getTime() });
       return run;
     } catch (e: unknown) {
       if (!(e instanceof DomainError) || e.code === 'UNAVAILABLE') throw coerceError(e);
-      await finishFire(db, fire.id, { status: 'FAILED', runId: null, error: e.message });
+      await finishFire(db, fire.id, { status: 'FAILED', runId: null, error: e.message }, clock.now());
       hooks.emit('schedule:failed', { source: fire.source });
       if (opts.rethrow) throw e;
       return null;

@@ -5,6 +5,16 @@ import type { Sql } from './sql';
 /** Run statuses that are not final (a schedule's previous run still going). */
 const UNFINISHED_RUN = `('PENDING', 'RUNNING', 'PAUSED')`;
 
+/**
+ * The fires of schedule `s` that hold it busy: unsettled, and PENDING or STARTED with a run not
+ * finished. Reads only unsettled fires (a partial index), never the schedule's history.
+ */
+const BUSY = (s: string) => `SELECT 1 FROM schedule_fires u LEFT JOIN runs r ON r.id = u."runId"
+  WHERE u."scheduleId" = ${s} AND u."settledAt" IS NULL AND (u.status = 'PENDING' OR (u.status = 'STARTED' AND r.status IN ${UNFINISHED_RUN}))`;
+
+/** Schedules with a buffered fire that may start now (nothing holds them busy), from the open-fires index. */
+const PROMOTABLE = `SELECT b."scheduleId" FROM schedule_fires b WHERE b.status = 'BUFFERED' AND NOT EXISTS (${BUSY('b."scheduleId"')})`;
+
 /** The columns a schedule is written with (counts start at 0). */
 const COLUMNS = [
   'id',
@@ -94,21 +104,28 @@ export async function listSchedules(sql: Sql, tenantId: string, window: KeysetWi
 export async function claimDueSchedules(sql: Sql, now: Date, limit: number): Promise<ScheduleRecord[]> {
   return sql.rows<ScheduleRecord>(
     `SELECT * FROM schedules s
-     WHERE NOT s.paused AND (s."nextFireAt" <= $1
-       OR EXISTS (SELECT 1 FROM schedule_fires f WHERE f."scheduleId" = s.id AND f.status = 'BUFFERED'))
+     WHERE NOT s.paused AND s.id IN (SELECT id FROM schedules WHERE "nextFireAt" <= $1 UNION ${PROMOTABLE})
      ORDER BY s."nextFireAt" NULLS LAST LIMIT $2
      FOR UPDATE SKIP LOCKED`,
     [now, limit],
   );
 }
 
-/** What the overlap policy looks at: fires not yet started or with an unfinished run, and whether one is buffered. */
-export async function overlapState(sql: Sql, scheduleId: string): Promise<{ unfinished: number; buffered: boolean }> {
+/**
+ * What the overlap policy looks at: fires not yet started or with an unfinished run, and whether
+ * one is buffered. STARTED fires whose run finished (or is gone) are settled first, so the next
+ * look reads fewer rows: the unsettled fires of a schedule stay few whatever its history.
+ */
+export async function overlapState(sql: Sql, scheduleId: string, now: Date): Promise<{ unfinished: number; buffered: boolean }> {
+  await sql.rows(
+    `UPDATE schedule_fires f SET "settledAt" = $2
+     WHERE f."scheduleId" = $1 AND f."settledAt" IS NULL AND f.status = 'STARTED'
+       AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = f."runId" AND r.status IN ${UNFINISHED_RUN})`,
+    [scheduleId, now],
+  );
   const [row] = await sql.rows<{ unfinished: string; buffered: boolean }>(
-    `SELECT count(*) FILTER (WHERE f.status = 'PENDING' OR (f.status = 'STARTED' AND r.status IN ${UNFINISHED_RUN})) AS unfinished,
-            bool_or(f.status = 'BUFFERED') AS buffered
-     FROM schedule_fires f LEFT JOIN runs r ON r.id = f."runId"
-     WHERE f."scheduleId" = $1 AND f.status IN ('PENDING', 'STARTED', 'BUFFERED')`,
+    `SELECT count(*) FILTER (WHERE status IN ('PENDING', 'STARTED')) AS unfinished, bool_or(status = 'BUFFERED') AS buffered
+     FROM schedule_fires WHERE "scheduleId" = $1 AND "settledAt" IS NULL`,
     [scheduleId],
   );
   return { unfinished: Number(row?.unfinished ?? 0), buffered: row?.buffered ?? false };
@@ -118,7 +135,7 @@ export async function overlapState(sql: Sql, scheduleId: string): Promise<{ unfi
 export async function unfinishedRunsOf(sql: Sql, scheduleId: string): Promise<string[]> {
   const rows = await sql.rows<{ runId: string }>(
     `SELECT f."runId" FROM schedule_fires f JOIN runs r ON r.id = f."runId"
-     WHERE f."scheduleId" = $1 AND f.status = 'STARTED' AND r.status IN ${UNFINISHED_RUN}`,
+     WHERE f."scheduleId" = $1 AND f."settledAt" IS NULL AND f.status = 'STARTED' AND r.status IN ${UNFINISHED_RUN}`,
     [scheduleId],
   );
   return rows.map((r) => r.runId);
@@ -135,8 +152,9 @@ export type NewFire = Pick<ScheduleFireRecord, 'tenantId' | 'scheduleId' | 'fire
 export async function insertFires(sql: Sql, fires: readonly NewFire[]): Promise<ScheduleFireRecord[]> {
   if (fires.length === 0) return [];
   return sql.rows<ScheduleFireRecord>(
-    `INSERT INTO schedule_fires ("tenantId", "scheduleId", "fireTime", source, status, "cancelPrevious", "claimedUntil", "createdAt")
-     SELECT f."tenantId", f."scheduleId", f."fireTime", f.source, f.status, f."cancelPrevious", f."claimedUntil", f."createdAt"
+    `INSERT INTO schedule_fires ("tenantId", "scheduleId", "fireTime", source, status, "cancelPrevious", "claimedUntil", "createdAt", "settledAt")
+     SELECT f."tenantId", f."scheduleId", f."fireTime", f.source, f.status, f."cancelPrevious", f."claimedUntil", f."createdAt",
+       CASE WHEN f.status = 'SKIPPED' THEN f."createdAt" END
      FROM jsonb_to_recordset($1::jsonb) AS f("tenantId" varchar, "scheduleId" uuid, "fireTime" timestamptz, source varchar, status varchar,
        "cancelPrevious" boolean, "claimedUntil" timestamptz, "createdAt" timestamptz)
      ON CONFLICT ("scheduleId", "fireTime") DO NOTHING
@@ -172,13 +190,18 @@ export async function claimPendingFires(sql: Sql, now: Date, until: Date, limit:
   );
 }
 
-export async function finishFire(sql: Sql, id: string, outcome: { status: 'STARTED' | 'FAILED'; runId: string | null; error: string | null }): Promise<void> {
-  await sql.rows(`UPDATE schedule_fires SET status = $2, "runId" = $3, error = $4, "claimedUntil" = NULL WHERE id = $1 AND status = 'PENDING'`, [
-    id,
-    outcome.status,
-    outcome.runId,
-    outcome.error,
-  ]);
+/** A FAILED fire settles at once (`now`); a STARTED one when the pass sees its run finished. */
+export async function finishFire(
+  sql: Sql,
+  id: string,
+  outcome: { status: 'STARTED' | 'FAILED'; runId: string | null; error: string | null },
+  now: Date,
+): Promise<void> {
+  await sql.rows(
+    `UPDATE schedule_fires SET status = $2::varchar, "runId" = $3, error = $4, "claimedUntil" = NULL, "settledAt" = CASE WHEN $2::varchar = 'FAILED' THEN $5::timestamptz END
+     WHERE id = $1 AND status = 'PENDING'`,
+    [id, outcome.status, outcome.runId, outcome.error, now],
+  );
 }
 
 /** The latest `limit` fires of each schedule, newest fire time first: one statement for a page of schedules. */
@@ -196,7 +219,7 @@ export async function recentFiresOf(sql: Sql, tenantId: string, scheduleIds: rea
 export async function scheduleWorkNow(sql: Sql, now: Date): Promise<{ decide: boolean; start: boolean }> {
   const [row] = await sql.rows<{ decide: boolean; start: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM schedules WHERE NOT paused AND "nextFireAt" <= $1)
-              OR EXISTS (SELECT 1 FROM schedule_fires WHERE status = 'BUFFERED') AS decide,
+              OR EXISTS (SELECT 1 FROM schedules s WHERE NOT s.paused AND s.id IN (${PROMOTABLE})) AS decide,
             EXISTS (SELECT 1 FROM schedule_fires WHERE status = 'PENDING' AND ("claimedUntil" IS NULL OR "claimedUntil" <= $1)) AS start`,
     [now],
   );

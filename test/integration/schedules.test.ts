@@ -94,6 +94,9 @@ describe('schedules', () => {
     await at(minute(23));
     view = await read(s.id);
     expect(fireOf(view, minute(23))?.status).toBe('STARTED');
+    // Only the fire whose run still goes counts for overlap: the cancelled run's fire and the skipped one are settled.
+    const unsettled = await t.app.db.rows<{ fireTime: Date }>(`SELECT "fireTime" FROM schedule_fires WHERE "scheduleId" = $1 AND "settledAt" IS NULL`, [s.id]);
+    expect(unsettled.map((f) => new Date(f.fireTime).toISOString())).toEqual([minute(23).toISOString()]);
     await cancel(fireOf(view, minute(23))!.runId!);
     const scrape = await t.scrape();
     expect(scrape).toMatch(/^maestro_schedule_overlap_skipped_total 1$/m);

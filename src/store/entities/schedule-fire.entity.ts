@@ -7,11 +7,12 @@ import { ScheduleEntity } from './schedule.entity';
  * fire time start at most one run across replicas, restarts and clocks slightly apart.
  */
 @Entity({ name: 'schedule_fires' })
+// Also serves a schedule's recent fires, newest first (Schedule.recentFires, recentRuns).
 @Index('UQ_schedule_fires_time', ['scheduleId', 'fireTime'], { unique: true })
 // Fires still to start (PENDING) and buffered ones: what the pass takes, oldest first.
 @Index('IDX_schedule_fires_open', ['status', 'fireTime'], { where: `"status" IN ('PENDING', 'BUFFERED')` })
-// A schedule's recent fires, newest first (Schedule.recentRuns) and its unfinished ones (overlap).
-@Index('IDX_schedule_fires_schedule', ['scheduleId', 'createdAt'])
+// The fires that still count for overlap: what the pass reads, however long the schedule's history.
+@Index('IDX_schedule_fires_unsettled', ['scheduleId'], { where: `"settledAt" IS NULL` })
 export class ScheduleFireEntity implements ScheduleFireRecord {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -47,6 +48,14 @@ export class ScheduleFireEntity implements ScheduleFireRecord {
 
   @Column({ type: 'timestamptz', nullable: true })
   claimedUntil: Date | null;
+
+  /**
+   * When the fire stopped counting for overlap: at once when SKIPPED or FAILED, when its run was
+   * seen finished for a STARTED one (settled lazily by the pass); null while PENDING, BUFFERED, or
+   * STARTED with a run that may still go.
+   */
+  @Column({ type: 'timestamptz', nullable: true })
+  settledAt: Date | null;
 
   @Column({ type: 'timestamptz' })
   createdAt: Date;
