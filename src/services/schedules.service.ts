@@ -19,6 +19,7 @@ import {
 } from '../domain/schedules';
 import {
   countSchedules,
+  lockTenantSchedules,
   deleteSchedule,
   findFire,
   findSchedule,
@@ -93,15 +94,22 @@ export class SchedulesService {
     const { db, clock, limits } = this.deps;
     const now = clock.now();
     const row = await this.checked(tenantId, randomUUID(), spec, now, now);
-    const count = await countSchedules(db, tenantId);
-    if (count >= limits.maxSchedules) {
-      throw new LimitExceededError(`The tenant has ${count} schedules, the most TENANT_MAX_SCHEDULES allows: delete one first, or raise TENANT_MAX_SCHEDULES`, {
-        limit: 'TENANT_MAX_SCHEDULES',
-        max: limits.maxSchedules,
-        actual: count + 1,
-      });
-    }
-    const created = await insertSchedule(db, row);
+    // Count and insert under a per-tenant lock: two creates racing at the cap cannot both pass it.
+    const created = await db.transaction(async (sql) => {
+      await lockTenantSchedules(sql, tenantId);
+      const count = await countSchedules(sql, tenantId);
+      if (count >= limits.maxSchedules) {
+        throw new LimitExceededError(
+          `The tenant has ${count} schedules, the most TENANT_MAX_SCHEDULES allows: delete one first, or raise TENANT_MAX_SCHEDULES`,
+          {
+            limit: 'TENANT_MAX_SCHEDULES',
+            max: limits.maxSchedules,
+            actual: count + 1,
+          },
+        );
+      }
+      return insertSchedule(sql, row);
+    });
     this.deps.wake();
     return created;
   }

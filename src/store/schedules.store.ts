@@ -72,6 +72,11 @@ export async function deleteSchedule(sql: Sql, tenantId: string, id: string): Pr
   return (await sql.rows(`DELETE FROM schedules WHERE id = $1 AND "tenantId" = $2 RETURNING id`, [id, tenantId])).length > 0;
 }
 
+/** Serializes creates of one tenant's schedules for this transaction (the TENANT_MAX_SCHEDULES check). */
+export async function lockTenantSchedules(sql: Sql, tenantId: string): Promise<void> {
+  await sql.rows(`SELECT pg_advisory_xact_lock(hashtextextended('maestro:schedules:' || $1, 0))`, [tenantId]);
+}
+
 export async function countSchedules(sql: Sql, tenantId: string): Promise<number> {
   const [row] = await sql.rows<{ n: string }>(`SELECT count(*) AS n FROM schedules WHERE "tenantId" = $1`, [tenantId]);
   return Number(row?.n ?? 0);
