@@ -10,6 +10,7 @@ import {
   compileCron,
   DEFAULT_CATCHUP_WINDOW_MS,
   fireTimesBetween,
+  firstFireAtOrAfter,
   nextFireAfter,
   nextFireTimes,
   type CronSpec,
@@ -128,7 +129,9 @@ export class SchedulesService {
       endAt: changes.endAt !== undefined ? changes.endAt : current.endAt,
       catchupWindowMs: changes.catchupWindowMs ?? current.catchupWindowMs,
     };
-    return this.write(tenantId, id, merged, current.createdAt);
+    // A fire time already due but not yet taken by a pass is kept (if the new expression has it), not dropped by the edit.
+    const due = !current.paused && current.nextFireAt && current.nextFireAt <= this.deps.clock.now() ? current.nextFireAt : null;
+    return this.write(tenantId, id, merged, current.createdAt, due);
   }
 
   /** Paused: no fire time is taken; resuming starts from the next fire time after now (paused ones are not caught up). */
@@ -247,17 +250,20 @@ export class SchedulesService {
     return { fireTimes: times.length, created: created.length, alreadyFired: times.length - created.length };
   }
 
-  private async write(tenantId: string, id: string, spec: ScheduleSpec, createdAt: Date): Promise<ScheduleRecord> {
+  private async write(tenantId: string, id: string, spec: ScheduleSpec, createdAt: Date, dueFrom: Date | null = null): Promise<ScheduleRecord> {
     const now = this.deps.clock.now();
-    const row = await this.checked(tenantId, id, spec, createdAt, now);
+    const row = await this.checked(tenantId, id, spec, createdAt, now, dueFrom);
     const updated = await updateSchedule(this.deps.db, row);
     if (!updated) throw new NotFoundError('Schedule', id);
     this.deps.wake();
     return updated;
   }
 
-  /** The row a spec writes, every field checked; nextFireAt is the first fire time after now (null: paused, or none before endAt). */
-  private async checked(tenantId: string, id: string, spec: ScheduleSpec, createdAt: Date, now: Date) {
+  /**
+   * The row a spec writes, every field checked; nextFireAt is the first fire time after now, or at
+   * or after `dueFrom` (a due fire time an update keeps); null: paused, or none before endAt.
+   */
+  private async checked(tenantId: string, id: string, spec: ScheduleSpec, createdAt: Date, now: Date, dueFrom: Date | null = null) {
     const { db, workflows, limits } = this.deps;
     const timezone = spec.timezone ?? 'UTC';
     const catchupWindowMs = spec.catchupWindowMs ?? DEFAULT_CATCHUP_WINDOW_MS;
@@ -292,7 +298,7 @@ export class SchedulesService {
       startAt: spec.startAt ?? null,
       endAt: spec.endAt ?? null,
       catchupWindowMs,
-      nextFireAt: paused ? null : nextFireAfter(cron, now),
+      nextFireAt: paused ? null : dueFrom ? firstFireAtOrAfter(cron, dueFrom) : nextFireAfter(cron, now),
       createdAt,
       updatedAt: now,
     };

@@ -274,6 +274,22 @@ describe('schedules', () => {
     for (const id of ids) await cleanup(id);
   });
 
+  it('an update keeps a fire time that came due before a pass took it', async () => {
+    const base = Date.UTC(2030, 0, 7, 6, 0, 30);
+    await at(new Date(base));
+    const s = await create({ workflow: 'tick', cron: '* * * * *', input: { v: 1 } });
+    // No pass between 06:01 coming due and the edit (every replica busy, or the edit just first).
+    await t.app.scheduleLoop.stop();
+    await clock.set(new Date(base + 50_000));
+    const updated = await t.ok(`mutation($id: ID!) { updateSchedule(id: $id, input: { input: { v: 2 } }) { nextFireAt } }`, { id: s.id });
+    expect(updated.updateSchedule.nextFireAt).toBe(new Date(Date.UTC(2030, 0, 7, 6, 1)).toISOString());
+    t.app.scheduleLoop.start();
+    await t.app.scheduleLoop.idle();
+    const runs = await t.ok(`query($id: JSON!) { runs(filter: { metadata: { scheduleId: $id } }) { nodes { input trigger { fireTime } } } }`, { id: s.id });
+    expect(runs.runs.nodes).toEqual([{ input: { v: 2 }, trigger: { fireTime: new Date(Date.UTC(2030, 0, 7, 6, 1)).toISOString() } }]);
+    await cleanup(s.id);
+  });
+
   it('keeps schedules to their tenant', async () => {
     const other = (await t.app.services.auth.createKey('tenant-other')).key;
     const s = await create({ workflow: 'tick', cron: '0 0 1 1 *' });
