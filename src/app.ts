@@ -44,6 +44,8 @@ import { createMetrics, type Metrics } from './observability/metrics';
 import { check, healthEndpoints, startingHandler, startMetricsServer, type StartingState } from './observability/ops-endpoints';
 import { logRunLifecycle } from './observability/run-logs';
 import { Scheduler } from './scheduler/scheduler';
+import type { ScheduleLoop } from './scheduler/schedule-loop';
+import { createSchedules } from './services/schedules.module';
 import { AuthService } from './services/auth.service';
 import { EngineHooks } from './domain/hooks';
 import { traceRunLifecycle } from './observability/run-spans';
@@ -83,6 +85,8 @@ export interface App {
   readonly db: Database;
   readonly bus: EventBus;
   readonly scheduler: Scheduler;
+  /** The schedules' pass (cron fires, buffered fires, backfills). */
+  readonly scheduleLoop: ScheduleLoop;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Drain: stop taking work, finish in-flight requests and attempts, close everything. */
@@ -296,7 +300,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ),
     );
     const webhookSecrets = new WebhookSecretsService({ db, clock });
-    const services: Services = { workflows, runs, runEvents, auth, tasks, waits, queues: new QueuesService({ db }), events, webhookSecrets };
+    const {
+      service: schedules,
+      loop: scheduleLoop,
+      secondsUntilNextFire,
+    } = createSchedules({
+      db,
+      runs,
+      workflows,
+      clock,
+      hooks,
+      log: logger,
+      pollIntervalMs: config.schedulerPollIntervalMs,
+      limits: { maxSchedules: config.tenantMaxSchedules, backfillMax: config.scheduleBackfillMax, ...limits },
+    });
+    const services: Services = { workflows, runs, runEvents, auth, tasks, waits, queues: new QueuesService({ db }), events, webhookSecrets, schedules };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
     }
@@ -385,6 +403,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           const now = clock.now();
           return clusterCounts(db, { now, unpolledSince: new Date(now.getTime() - config.noWorkerAfterMs) });
         },
+        nextScheduleFire: secondsUntilNextFire,
         subscriptions: () => ws.clientCount(),
         pool: () => db.poolStats(),
         redisUp: async () => (config.redisUrl ? ((await check('redis', () => leases.ping(), config.readinessTimeoutMs)).ok ? 1 : 0) : null),
@@ -456,7 +475,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const metricsServer = await startMetricsServer({ metrics, host: config.host, port: config.metricsPort });
     closers.push({ name: 'metrics server', close: () => metricsServer.close() });
     handler = expressApp;
-    if (!options.paused) scheduler.start();
+    if (!options.paused) {
+      scheduler.start();
+      scheduleLoop.start();
+    }
     eventPrune.start();
     logger.info(
       { port, path: GRAPHQL_PATH, metricsPort: metricsServer.port },
@@ -473,6 +495,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         tasks.stopWaiting();
         // Stop taking work first; in-flight attempts get the grace period, then are abandoned
         // (their leases expire and another replica reclaims them).
+        await scheduleLoop.stop();
         await scheduler.stop(config.shutdownGraceMs);
         await eventPrune.stop();
         await ws.close();
@@ -494,6 +517,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       db,
       bus,
       scheduler,
+      scheduleLoop,
       logger,
       metrics,
       stop,

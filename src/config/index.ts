@@ -35,6 +35,8 @@ export const ENV_VARS = [
   'TENANT_MAX_ACTIVE_RUNS',
   'TENANT_MAX_QUEUED_TASKS',
   'CANCEL_RUNS_MAX',
+  'TENANT_MAX_SCHEDULES',
+  'SCHEDULE_BACKFILL_MAX',
   'LEASE_TTL_MS',
   'NO_WORKER_AFTER_MS',
   'REAPER_INTERVAL_MS',
@@ -130,6 +132,8 @@ const schema = z.object({
   TENANT_MAX_ACTIVE_RUNS: int(1, 100_000_000).default(10_000),
   TENANT_MAX_QUEUED_TASKS: int(1, 100_000_000).default(100_000),
   CANCEL_RUNS_MAX: int(1, 100_000).default(1_000),
+  TENANT_MAX_SCHEDULES: int(1, 1_000_000).default(1_000),
+  SCHEDULE_BACKFILL_MAX: int(1, 100_000).default(1_000),
   LEASE_TTL_MS: int(1_000, 3_600_000).default(30_000),
   NO_WORKER_AFTER_MS: int(1_000, 86_400_000).default(30_000),
   REAPER_INTERVAL_MS: int(10, 60_000).default(1_000),
@@ -239,6 +243,10 @@ export interface Config {
   readonly tenantMaxActiveRuns: number;
   /** Tasks of one tenant QUEUED at once; startRun beyond it answers QUOTA_EXCEEDED. @default 100000 */
   readonly tenantMaxQueuedTasks: number;
+  /** Schedules one tenant may have; createSchedule beyond it answers LIMIT_EXCEEDED. @default 1000 */
+  readonly tenantMaxSchedules: number;
+  /** Fire times one backfillSchedule call may start; a longer range answers LIMIT_EXCEEDED. @default 1000 */
+  readonly scheduleBackfillMax: number;
   /** Runs one `cancelRuns` call cancels at most; the caller repeats it for more. @default 1000 */
   readonly cancelRunsMax: number;
   /**
@@ -441,6 +449,8 @@ export function loadConfig(env: Env = process.env as Env): Config {
     httpStepTenantConcurrency: Math.min(v.DISPATCH_CONCURRENCY, v.HTTP_STEP_TENANT_CONCURRENCY ?? Math.max(1, Math.ceil(v.DISPATCH_CONCURRENCY / 4))),
     tenantMaxActiveRuns: v.TENANT_MAX_ACTIVE_RUNS,
     tenantMaxQueuedTasks: v.TENANT_MAX_QUEUED_TASKS,
+    tenantMaxSchedules: v.TENANT_MAX_SCHEDULES,
+    scheduleBackfillMax: v.SCHEDULE_BACKFILL_MAX,
     cancelRunsMax: v.CANCEL_RUNS_MAX,
     leaseTtlMs: v.LEASE_TTL_MS,
     noWorkerAfterMs: v.NO_WORKER_AFTER_MS,

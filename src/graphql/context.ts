@@ -6,6 +6,7 @@ import type { EventsService } from '../services/events.service';
 import type { WebhookSecretsService } from '../services/webhook-secrets.service';
 import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
+import type { SchedulesService } from '../services/schedules.service';
 import type { TasksService } from '../services/tasks.service';
 import type { WaitsService } from '../services/waits.service';
 import type { WorkflowsService } from '../services/workflows.service';
@@ -25,6 +26,7 @@ export interface Services {
   queues: QueuesService;
   events: EventsService;
   webhookSecrets: WebhookSecretsService;
+  schedules: SchedulesService;
 }
 
 /** `Run.events` returns at most this many events per run. */

@@ -5,6 +5,7 @@ import { mapError } from './errors';
 import { QueueResolver } from './resolvers/queue.resolver';
 import { EventResolver } from './resolvers/event.resolver';
 import { RunResolver } from './resolvers/run.resolver';
+import { ScheduleResolver } from './resolvers/schedule.resolver';
 import { SubscriptionResolver } from './resolvers/subscription.resolver';
 import { TaskResolver } from './resolvers/task.resolver';
 import { WorkerResolver } from './resolvers/worker.resolver';
@@ -28,7 +29,7 @@ const domainErrors: MiddlewareFn = async (_action, next) => {
  */
 export async function buildMaestroSchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [WorkflowResolver, RunResolver, TaskResolver, WorkerResolver, SubscriptionResolver, QueueResolver, EventResolver],
+    resolvers: [WorkflowResolver, RunResolver, TaskResolver, WorkerResolver, SubscriptionResolver, QueueResolver, EventResolver, ScheduleResolver],
     globalMiddlewares: [domainErrors],
     // The kinds of WaitReason: fields name only the interface.
     orphanedTypes: WAIT_REASON_TYPES,

@@ -1,6 +1,7 @@
 import client, { type Registry } from 'prom-client';
 import type { EngineHooks } from '../domain/hooks';
 import { LabelBudget } from './label-budget';
+import { registerScheduleMetrics } from './schedule-metrics';
 import { ATTEMPT_OUTCOMES, attemptCause } from '../domain/model';
 
 /**
@@ -35,6 +36,8 @@ export interface MetricsSources {
   pool(): { total: number; idle: number; waiting: number } | null;
   /** 1 when Redis answers, 0 when not; null when no Redis is configured. */
   redisUp(): Promise<number | null>;
+  /** Seconds until the soonest schedule fire (negative: overdue), null when none. @default none reported */
+  nextScheduleFire?: () => Promise<number | null>;
 }
 
 export interface Metrics {
@@ -158,6 +161,11 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
     registers: [registry],
   });
 
+  registerScheduleMetrics(
+    registry,
+    hooks,
+    cache(1_000, () => sources.nextScheduleFire?.() ?? Promise.resolve(null)),
+  );
   const cached = cache(1_000, () => sources.clusterGauges());
   new client.Gauge({
     name: 'maestro_runs_active',

@@ -44,7 +44,7 @@ describe('connections', () => {
   it('every *Connection has nodes, edges { cursor node }, pageInfo and totalCount, and its fields take first/after/last/before', async () => {
     const schema = await buildMaestroSchema();
     const connections = Object.values(schema.getTypeMap()).filter((t): t is GraphQLObjectType => isObjectType(t) && t.name.endsWith('Connection'));
-    expect(connections.map((c) => c.name).sort()).toEqual(['RunConnection', 'WorkflowConnection']);
+    expect(connections.map((c) => c.name).sort()).toEqual(['RunConnection', 'ScheduleConnection', 'WorkflowConnection']);
     const typeOf = (f: GraphQLField<unknown, unknown> | undefined) => String(f?.type);
     for (const connection of connections) {
       const fields = connection.getFields();

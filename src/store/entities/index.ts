@@ -3,6 +3,8 @@ import { QueuePollEntity } from './queue-poll.entity';
 import { RateLimitEntity } from './rate-limit.entity';
 import { RunEventEntity } from './run-event.entity';
 import { RunEntity } from './run.entity';
+import { ScheduleFireEntity } from './schedule-fire.entity';
+import { ScheduleEntity } from './schedule.entity';
 import { SignalEntity } from './signal.entity';
 import { TaskAttemptEntity } from './task-attempt.entity';
 import { TaskEntity } from './task.entity';
@@ -24,6 +26,8 @@ export {
   EventEntity,
   WebhookSecretEntity,
   WorkflowTriggerEntity,
+  ScheduleEntity,
+  ScheduleFireEntity,
 };
 export const ENTITIES = [
   WorkflowEntity,
@@ -38,4 +42,6 @@ export const ENTITIES = [
   WebhookSecretEntity,
   WorkflowTriggerEntity,
   RateLimitEntity,
+  ScheduleEntity,
+  ScheduleFireEntity,
 ];
