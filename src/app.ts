@@ -48,6 +48,7 @@ import { Engine } from './services/engine';
 import type { LocalDispatch } from './scheduler/ports';
 import { RunEventsService } from './services/run-events.service';
 import { RunsService } from './services/runs.service';
+import { ConcurrencyService } from './services/concurrency.service';
 import { TenantQuotas } from './services/quotas';
 import { TasksService } from './services/tasks.service';
 import { QueuePolls } from './services/queue-polls';
@@ -257,7 +258,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     const waits = new WaitsService({ polls: queuePolls, leases, clock, noWorkerAfterMs: config.noWorkerAfterMs });
     const quotas = new TenantQuotas({ db, clock, maxActiveRuns: limits.tenantMaxActiveRuns, maxQueuedTasks: limits.tenantMaxQueuedTasks });
-    const runs = new RunsService({ db, workflows, engine, clock, limits, quotas, maxForEachItems: limits.maxForEachItems });
+    const concurrency = new ConcurrencyService({ db, clock });
+    const runs = new RunsService({ db, workflows, engine, clock, limits, quotas, maxForEachItems: limits.maxForEachItems, concurrency });
     const runEvents = new RunEventsService({ bus, runs });
     const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous, announceRevoked: (ids) => bus.announceRevoked(ids) });
     const rates = await RateLimits.create({
@@ -278,7 +280,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         rateLimited: (scope) => metrics?.rateLimited.inc({ scope }),
       },
     });
-    const services: Services = { workflows, runs, runEvents, auth, tasks, waits };
+    const services: Services = { workflows, runs, runEvents, auth, tasks, waits, concurrency };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
     }

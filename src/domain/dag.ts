@@ -5,6 +5,7 @@
  * Everything here is pure; all functions expect plain data (e.g. parsed JSON).
  */
 import { createHash } from 'node:crypto';
+import { normalizeConcurrency } from './concurrency';
 import type { Json, RetryPolicy, StepDefinition, StepDraft, WorkflowDefinition, WorkflowDraft } from './glossary';
 import { DEFAULT_RETRY } from './glossary';
 import { LimitExceededError, TemplateError, ValidationError } from './errors';
@@ -84,6 +85,8 @@ export function normalizeDefinition(draft: WorkflowDraft, opts: DefinitionLimits
     timeoutMs: draft.timeoutMs ?? null,
     steps: Array.isArray(draft.steps) ? draft.steps.map(normalizeStep) : [],
   };
+  const concurrency = normalizeConcurrency(draft.name, draft.concurrency);
+  if (concurrency) definition.concurrency = concurrency;
   validateDefinition(draft.name, definition, opts);
   return { name: draft.name, definition };
 }

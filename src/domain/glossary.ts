@@ -95,6 +95,18 @@ export interface StepDefinition {
   when?: string;
 }
 
+/** How a run that finds its concurrency key's group full is handled (src/domain/concurrency.ts). */
+export type ConcurrencyStrategy = 'QUEUE' | 'CANCEL_IN_PROGRESS' | 'CANCEL_NEWEST' | 'ROUND_ROBIN';
+
+/** A workflow's `concurrency`: runs in flight per key. */
+export interface ConcurrencyPolicy {
+  /** CEL over `input` yielding a string, int or bool; absent: every run is in one group. */
+  key?: string;
+  /** Runs in flight per key, 1 to MAX_CONCURRENCY_MAX. */
+  max: number;
+  strategy: ConcurrencyStrategy;
+}
+
 export interface WorkflowDefinition {
   description: string | null;
   /**
@@ -105,6 +117,8 @@ export interface WorkflowDefinition {
   /** Bound of a whole run, start to finish. Null: no bound. */
   timeoutMs: number | null;
   steps: StepDefinition[];
+  /** Runs in flight per concurrency key (src/domain/concurrency.ts). Absent when none: definitions without it hash as before. */
+  concurrency?: ConcurrencyPolicy;
 }
 
 /** What a caller may leave out of a step; `normalizeDefinition` fills the defaults. */
@@ -128,6 +142,7 @@ export interface WorkflowDraft {
   inputSchema?: Json | null;
   timeoutMs?: number | null;
   steps: StepDraft[];
+  concurrency?: { key?: string | null; max?: number | null; strategy?: string | null } | null;
 }
 
 /**

@@ -44,12 +44,17 @@ export function planRun(
   definition: WorkflowDefinition,
   runInput: Json,
   limits?: ExpansionLimits,
-  fan: { newId: () => string; maxForEachItems?: number } = { newId: () => crypto.randomUUID() },
+  fan: {
+    newId: () => string;
+    maxForEachItems?: number;
+    /** Every step waits PENDING: the run waits for a concurrency slot, whose admission promotes its roots. @default false */
+    hold?: boolean;
+  } = { newId: () => crypto.randomUUID() },
 ): InitialTask[] {
   return definition.steps.flatMap((step): InitialTask[] => {
     // A root with a `when` waits too (PENDING): the `promote` transition that follows the start
     // evaluates it, so a condition is only ever decided in the state machine.
-    const root = step.dependsOn.length === 0 && step.when === undefined;
+    const root = fan.hold !== true && step.dependsOn.length === 0 && step.when === undefined;
     const base = { ...NO_FAN, id: fan.newId(), key: step.key, type: step.type, queue: step.queue, timeoutMs: step.timeoutMs };
     if (!root) {
       // A forEach step's input reads its item: what it expands to is known per item, later.

@@ -5,6 +5,7 @@ import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
 import type { TasksService } from '../services/tasks.service';
 import type { WaitsService } from '../services/waits.service';
+import type { ConcurrencyService } from '../services/concurrency.service';
 import type { WorkflowsService } from '../services/workflows.service';
 import type { QueuePoll } from '../domain/waiting';
 
@@ -19,6 +20,7 @@ export interface Services {
   auth: AuthService;
   tasks: TasksService;
   waits: WaitsService;
+  concurrency: ConcurrencyService;
 }
 
 /** `Run.events` returns at most this many events per run. */

@@ -1,6 +1,7 @@
 import { Field, Float, InputType, Int } from 'type-graphql';
 import type { Json } from '../../domain/glossary';
 import { JSONScalar } from '../scalars';
+import { ConcurrencyInput } from '../types/concurrency.type';
 
 @InputType({ description: 'Omitted fields take their defaults: 3 attempts, 1000 ms, ×2, 60000 ms, 10 faults.' })
 export class RetryPolicyInput {
@@ -128,6 +129,14 @@ export class WorkflowInput {
       'Bound of a whole run, start to finish, in milliseconds, 1 to 604800000 (7 days); past it the run fails and unfinished tasks are cancelled. Default: no bound.',
   })
   timeoutMs?: number | null;
+
+  @Field(() => ConcurrencyInput, {
+    nullable: true,
+    description:
+      'Bounds the runs in flight per key; a run over the limit waits (`waitingFor` CONCURRENCY), or is cancelled, by the strategy. ' +
+      'Part of the definition. BAD_USER_INPUT (reason INVALID_CONCURRENCY) for a bad max, strategy or key expression. Default: no bound.',
+  })
+  concurrency?: ConcurrencyInput | null;
 
   @Field(() => [StepInput], { description: '1 to MAX_STEPS_PER_WORKFLOW (default 256) steps with unique keys, whose dependencies form no cycle.' })
   steps: StepInput[];

@@ -22,6 +22,7 @@ export class WorkflowResolver {
       description: input.description ?? null,
       inputSchema: input.inputSchema ?? null,
       timeoutMs: input.timeoutMs ?? null,
+      concurrency: input.concurrency ?? null,
       steps: input.steps.map((s) => ({
         key: s.key,
         type: s.type,

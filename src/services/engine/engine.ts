@@ -26,6 +26,7 @@ import type { RunListFilter } from '../../store/runs.store';
 import { Timers } from './timers';
 import { Waits } from './waits';
 import { ChildRuns } from './child-runs';
+import { RunConcurrency } from './run-concurrency';
 import type { ChildLimits } from './child-lookups';
 
 export interface EngineDeps {
@@ -85,6 +86,7 @@ export class Engine {
   private readonly timers: Timers;
   private readonly waits: Waits;
   private readonly children: ChildRuns;
+  private readonly concurrency: RunConcurrency;
   private readonly limits: NonNullable<EngineDeps['limits']>;
 
   constructor(private readonly deps: EngineDeps) {
@@ -100,9 +102,14 @@ export class Engine {
       limits: this.limits,
       maxForEachItems: this.limits.maxForEachItems,
       children: deps.children,
-      afterCommit: deps.childFollowUps === false ? undefined : (batch) => this.children.afterCommit(batch),
+      afterCommit: async (batch) => {
+        if (deps.childFollowUps !== false) await this.children.afterCommit(batch);
+        // Runs that ended free their concurrency slots: their groups admit the next.
+        await this.concurrency.afterCommit(batch);
+      },
     });
     this.children = new ChildRuns({ db: deps.db, workflows: deps.workflows, kernel: this.kernel, limits: this.limits, onError: deps.onPublishError });
+    this.concurrency = new RunConcurrency({ db: deps.db, workflows: deps.workflows, kernel: this.kernel, onError: deps.onPublishError });
     // Results arriving together (many workers completing at once) commit together; each keeps
     // its own answer: a stale token in the group gets LEASE_LOST without touching the others.
     this.results = new GroupCommit((reports) => this.recordResults(reports), { maxGroup: MAX_RESULT_GROUP, maxInFlight: deps.groupCommits ?? 4 });
@@ -248,7 +255,17 @@ export class Engine {
 
   /** Re-runs a FAILED or CANCELLED run from its failed and cancelled steps, keeping succeeded outputs. */
   async retryRun(tenantId: string, runId: string): Promise<RunRecord> {
-    return this.onRun(oneRun(this.deps.workflows, runId, tenantId), (run) => decideRetry(run));
+    // A run with a concurrency key gives up its slot and waits again: its group admits it after commit.
+    const held: { group?: { tenantId: string; groupKey: string } } = {};
+    const run = await this.onRun(this.concurrency.retryLoader(runId, tenantId, held), (r) => decideRetry(r));
+    if (!held.group) return run;
+    await this.admit(held.group.tenantId, held.group.groupKey);
+    return run;
+  }
+
+  /** Admits the waiting runs of a concurrency group as far as its limit and strategy allow (see RunConcurrency). */
+  admit(tenantId: string, groupKey: string): Promise<{ admitted: number; cancelled: number }> {
+    return this.concurrency.admit(tenantId, groupKey);
   }
 
   /** signalRun: delivers a signal to the step waiting for it, or keeps it for the step to come. */
@@ -288,7 +305,8 @@ export class Engine {
   /** One pass over everything time-driven; how many transitions it applied. */
   async fireDue(limit = 100): Promise<number> {
     const fired = await this.timers.fireDue(limit);
-    return fired + (await this.children.sweep(this.deps.clock.now(), limit));
+    const children = await this.children.sweep(this.deps.clock.now(), limit);
+    return fired + children + (await this.concurrency.sweep(limit));
   }
 
   /** When the scheduler next has something to do. */

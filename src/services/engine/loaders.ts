@@ -7,6 +7,7 @@ import { NotFoundError } from '../../domain/errors';
 import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks, lockUnfinishedRunsMatching, type RunListFilter } from '../../store/runs.store';
 import type { Sql } from '../../store/sql';
+import { claimLimitOf } from '../../store/concurrency.store';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
 import {
   claimReadyBuiltIn,
@@ -20,7 +21,7 @@ import {
 import type { WorkflowsService } from '../workflows.service';
 import type { Loader, LockedRun } from './kernel';
 
-async function withDefinitions(sql: Sql, workflows: WorkflowsService, runs: readonly RunRecord[], tasks: readonly TaskRecord[]): Promise<LockedRun[]> {
+export async function withDefinitions(sql: Sql, workflows: WorkflowsService, runs: readonly RunRecord[], tasks: readonly TaskRecord[]): Promise<LockedRun[]> {
   const definitions = await workflows.definitions([...new Set(runs.map((r) => r.workflowId))], sql);
   const byRun = new Map<string, TaskRecord[]>(runs.map((r) => [r.id, []]));
   for (const t of tasks) byRun.get(t.runId)?.push(t);
@@ -104,10 +105,13 @@ export function claimed(
 ): Loader {
   return async (sql, now) => {
     const { budgets } = opts;
+    // A limited queue (setQueueLimit): its row locked, its RUNNING tasks counted, the claim takes at most the rest.
+    const limit = await claimLimitOf(sql, opts.tenantId, opts.queue, opts.limit);
+    if (limit <= 0) return [];
     const tasks =
       opts.queue === null && opts.tenantId === null && budgets
         ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets })
-        : await claimReadyTasks(sql, { ...opts, now });
+        : await claimReadyTasks(sql, { ...opts, limit, now });
     if (tasks.length === 0) return [];
     const runs = await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]);
     return withDefinitions(sql, workflows, runs, tasks);

@@ -1,4 +1,5 @@
 import { ApiKeyEntity } from './api-key.entity';
+import { ConcurrencyGroupEntity, QueueLimitEntity, RunConcurrencyEntity } from './concurrency.entity';
 import { QueuePollEntity } from './queue-poll.entity';
 import { RunEventEntity } from './run-event.entity';
 import { RunEntity } from './run.entity';
@@ -7,5 +8,6 @@ import { TaskAttemptEntity } from './task-attempt.entity';
 import { TaskEntity } from './task.entity';
 import { WorkflowEntity } from './workflow.entity';
 
+export { ConcurrencyGroupEntity, QueueLimitEntity, RunConcurrencyEntity };
 export { ApiKeyEntity, QueuePollEntity, RunEventEntity, RunEntity, SignalEntity, TaskAttemptEntity, TaskEntity, WorkflowEntity };
-export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity, QueuePollEntity];
+export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity, QueuePollEntity, RunConcurrencyEntity, ConcurrencyGroupEntity, QueueLimitEntity];

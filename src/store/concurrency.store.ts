@@ -1,0 +1,196 @@
+/**
+ * Concurrency groups and queue limits in Postgres. Every count is read under a row lock taken in
+ * the same transaction (the group's `concurrency_groups` row, the queue's `queue_limits` row), in
+ * a statement after the lock: under READ COMMITTED that statement sees every admission or claim
+ * committed by the lock's previous holder, so two replicas can never both fill the last slot.
+ */
+import type { GroupMember } from '../domain/concurrency';
+import type { ConcurrencyStrategy } from '../domain/glossary';
+import type { RunRecord } from '../domain/model';
+import type { Sql } from './sql';
+
+export interface HeldRun {
+  runId: string;
+  tenantId: string;
+  groupKey: string;
+  key: string;
+  max: number;
+  strategy: ConcurrencyStrategy;
+  createdAt: Date;
+}
+
+/** The group key stored for a workflow's key value. Workflow names cannot hold a "/". */
+export const groupKeyOf = (workflowName: string, key: string): string => `${workflowName}/${key}`;
+
+/** A run enters its group, waiting. Written before the run itself (a crash between leaves a row with no run, deleted later). */
+export async function insertHeldRun(sql: Sql, r: HeldRun): Promise<void> {
+  await sql.rows(
+    `INSERT INTO run_concurrency ("runId", "tenantId", "groupKey", key, max, strategy, "createdAt") VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [r.runId, r.tenantId, r.groupKey, r.key, r.max, r.strategy, r.createdAt],
+  );
+}
+
+/** Locks a group's row (made on first use); admissions of the group are serial from here to commit. */
+export async function lockGroup(sql: Sql, tenantId: string, groupKey: string, now: Date): Promise<void> {
+  await sql.rows(
+    `INSERT INTO concurrency_groups ("tenantId", "groupKey", "lockedAt") VALUES ($1, $2, $3)
+     ON CONFLICT ("tenantId", "groupKey") DO UPDATE SET "lockedAt" = EXCLUDED."lockedAt"`,
+    [tenantId, groupKey, now],
+  );
+}
+
+export interface GroupState {
+  inFlight: GroupMember[];
+  waiting: GroupMember[];
+  /** The newest run's limit and strategy (the latest version's, as runs of it arrive). */
+  policy: { max: number; strategy: ConcurrencyStrategy; key: string } | null;
+}
+
+/**
+ * Under the group lock: forgets the rows of finished runs (and rows older than `orphanBefore`
+ * whose run was never inserted), then reads who is in flight and who waits, in arrival order.
+ */
+export async function groupState(sql: Sql, tenantId: string, groupKey: string, orphanBefore: Date): Promise<GroupState> {
+  await sql.rows(
+    `DELETE FROM run_concurrency c WHERE c."tenantId" = $1 AND c."groupKey" = $2 AND (
+       EXISTS (SELECT 1 FROM runs r WHERE r.id = c."runId" AND r.status IN ('SUCCEEDED', 'FAILED', 'CANCELLED'))
+       OR (c."createdAt" < $3 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = c."runId")))`,
+    [tenantId, groupKey, orphanBefore],
+  );
+  const rows = await sql.rows<{ runId: string; seq: string; admittedAt: Date | null; max: number; strategy: ConcurrencyStrategy; key: string }>(
+    `SELECT c."runId", c.seq::text AS seq, c."admittedAt", c.max, c.strategy, c.key FROM run_concurrency c JOIN runs r ON r.id = c."runId"
+     WHERE c."tenantId" = $1 AND c."groupKey" = $2 ORDER BY c.seq`,
+    [tenantId, groupKey],
+  );
+  const last = rows[rows.length - 1];
+  return {
+    inFlight: rows.filter((r) => r.admittedAt !== null).map(({ runId, seq }) => ({ runId, seq })),
+    waiting: rows.filter((r) => r.admittedAt === null).map(({ runId, seq }) => ({ runId, seq })),
+    policy: last ? { max: last.max, strategy: last.strategy, key: last.key } : null,
+  };
+}
+
+/** Marks runs admitted (their slot is taken from this commit on). */
+export async function markAdmitted(sql: Sql, runIds: readonly string[], now: Date): Promise<void> {
+  if (runIds.length === 0) return;
+  await sql.rows(`UPDATE run_concurrency SET "admittedAt" = $2 WHERE "runId" = ANY($1::uuid[])`, [runIds, now]);
+}
+
+/** A retried run gives up its slot and waits again, as the newest of its group (its retry promotes nothing until admitted). */
+export async function requeueRun(sql: Sql, r: HeldRun): Promise<void> {
+  await sql.rows(`DELETE FROM run_concurrency WHERE "runId" = $1`, [r.runId]);
+  await insertHeldRun(sql, r);
+}
+
+/** The groups of these runs (those that have one). */
+export async function groupsOfRuns(sql: Sql, runIds: readonly string[]): Promise<{ tenantId: string; groupKey: string }[]> {
+  if (runIds.length === 0) return [];
+  return sql.rows(`SELECT DISTINCT "tenantId", "groupKey" FROM run_concurrency WHERE "runId" = ANY($1::uuid[])`, [runIds]);
+}
+
+/** Groups with waiting runs (the sweep: admissions a crash or a failed follow-up missed). */
+export async function groupsWaiting(sql: Sql, limit: number): Promise<{ tenantId: string; groupKey: string }[]> {
+  return sql.rows(`SELECT DISTINCT "tenantId", "groupKey" FROM run_concurrency WHERE "admittedAt" IS NULL LIMIT $1`, [limit]);
+}
+
+/** Locks runs (id order, as every loader) for the admission's transitions. */
+export async function lockRunsById(sql: Sql, runIds: readonly string[]): Promise<RunRecord[]> {
+  if (runIds.length === 0) return [];
+  return sql.rows<RunRecord>(`SELECT * FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [runIds]);
+}
+
+/** Whether a run waits for a concurrency slot (its roots must not be promoted). */
+export const HELD_RUN_SQL = `EXISTS (SELECT 1 FROM run_concurrency hc WHERE hc."runId" = r.id AND hc."admittedAt" IS NULL)`;
+
+export interface ConcurrencyWait {
+  runId: string;
+  key: string;
+  max: number;
+  strategy: ConcurrencyStrategy;
+  /** 1 for the next run to be admitted. */
+  position: number;
+  /** Runs of the group in flight now. */
+  holders: string[];
+}
+
+/** For `waitingFor`: where each waiting run stands in its group, and who holds the slots. */
+export async function concurrencyWaits(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<ConcurrencyWait[]> {
+  if (runIds.length === 0) return [];
+  const rows = await sql.rows<{ runId: string; key: string; max: number; strategy: ConcurrencyStrategy; position: string; holders: string[] | null }>(
+    `SELECT w."runId", w.key, w.max, w.strategy,
+       (SELECT count(*) FROM run_concurrency o JOIN runs r ON r.id = o."runId"
+         WHERE o."tenantId" = w."tenantId" AND o."groupKey" = w."groupKey" AND o."admittedAt" IS NULL AND o.seq <= w.seq AND r.status IN ('PENDING', 'RUNNING', 'PAUSED'))::text AS position,
+       (SELECT array_agg(h."runId"::text ORDER BY h.seq) FROM run_concurrency h JOIN runs r ON r.id = h."runId"
+         WHERE h."tenantId" = w."tenantId" AND h."groupKey" = w."groupKey" AND h."admittedAt" IS NOT NULL AND r.status IN ('PENDING', 'RUNNING', 'PAUSED')) AS holders
+     FROM run_concurrency w WHERE w."tenantId" = $1 AND w."runId" = ANY($2::uuid[]) AND w."admittedAt" IS NULL`,
+    [tenantId, runIds],
+  );
+  return rows.map((r) => ({ runId: r.runId, key: r.key, max: r.max, strategy: r.strategy, position: Number(r.position), holders: r.holders ?? [] }));
+}
+
+/** Runs waiting for a concurrency slot now, by strategy (the gauge). */
+export async function runsWaitingOnConcurrency(sql: Sql): Promise<{ strategy: string; count: number }[]> {
+  const rows = await sql.rows<{ strategy: string; count: string }>(
+    `SELECT c.strategy, count(*)::text AS count FROM run_concurrency c JOIN runs r ON r.id = c."runId"
+     WHERE c."admittedAt" IS NULL AND r.status IN ('PENDING', 'PAUSED') GROUP BY c.strategy`,
+  );
+  return rows.map((r) => ({ strategy: r.strategy, count: Number(r.count) }));
+}
+
+// --- queue limits ---------------------------------------------------------------------------
+
+export interface QueueLimitRow {
+  queue: string;
+  maxInFlight: number;
+  inFlight: number;
+  updatedAt: Date;
+}
+
+export async function upsertQueueLimit(sql: Sql, tenantId: string, queue: string, maxInFlight: number, now: Date): Promise<void> {
+  await sql.rows(
+    `INSERT INTO queue_limits ("tenantId", queue, "maxInFlight", "updatedAt") VALUES ($1, $2, $3, $4)
+     ON CONFLICT ("tenantId", queue) DO UPDATE SET "maxInFlight" = EXCLUDED."maxInFlight", "updatedAt" = EXCLUDED."updatedAt"`,
+    [tenantId, queue, maxInFlight, now],
+  );
+}
+
+export async function deleteQueueLimit(sql: Sql, tenantId: string, queue: string): Promise<boolean> {
+  const rows = await sql.rows(`DELETE FROM queue_limits WHERE "tenantId" = $1 AND queue = $2 RETURNING queue`, [tenantId, queue]);
+  return rows.length > 0;
+}
+
+/** A tenant's queue limits (all, or those named), with the tasks running in each now. */
+export async function queueLimitsOf(sql: Sql, tenantId: string, queues: readonly string[] | null): Promise<QueueLimitRow[]> {
+  return sql.rows<QueueLimitRow>(
+    `SELECT l.queue, l."maxInFlight", l."updatedAt",
+       (SELECT count(*) FROM tasks t WHERE t."tenantId" = l."tenantId" AND t.queue = l.queue AND t.status = 'RUNNING')::int AS "inFlight"
+     FROM queue_limits l WHERE l."tenantId" = $1 AND ($2::varchar[] IS NULL OR l.queue = ANY($2::varchar[])) ORDER BY l.queue`,
+    [tenantId, queues],
+  );
+}
+
+/**
+ * How many tasks a claim of a tenant's queue may still take: null when the queue has no limit.
+ * Locks the limit row first (claims of a limited queue are serial from here to commit), then
+ * counts the queue's RUNNING tasks in a new statement, which sees every claim committed before.
+ * A holder that crashed keeps its slot only until its task is reclaimed, fails or is cancelled.
+ */
+export async function queueRoom(sql: Sql, tenantId: string, queue: string): Promise<number | null> {
+  const [limit] = await sql.rows<{ maxInFlight: number }>(`SELECT "maxInFlight" FROM queue_limits WHERE "tenantId" = $1 AND queue = $2 FOR UPDATE`, [
+    tenantId,
+    queue,
+  ]);
+  if (!limit) return null;
+  const [running] = await sql.rows<{ n: number }>(`SELECT count(*)::int AS n FROM tasks WHERE "tenantId" = $1 AND queue = $2 AND status = 'RUNNING'`, [
+    tenantId,
+    queue,
+  ]);
+  return Math.max(0, limit.maxInFlight - (running?.n ?? 0));
+}
+
+/** The claim's limit under the queue's limit (setQueueLimit): `limit` when the queue has none or is the built-in one. */
+export async function claimLimitOf(sql: Sql, tenantId: string | null, queue: string | null, limit: number): Promise<number> {
+  if (tenantId === null || queue === null) return limit;
+  const room = await queueRoom(sql, tenantId, queue);
+  return room === null ? limit : Math.min(limit, room);
+}
