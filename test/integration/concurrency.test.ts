@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/domain/manual-clock';
+import { startTestApp, type TestApp } from '../helpers/app';
+
+/**
+ * Concurrency keys through the API, each strategy with two keys, on a manual clock. Steps run on
+ * a queue the test serves itself, so a run stays in flight exactly until the test completes its
+ * task: every admission is observed, none is timed.
+ */
+const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { version concurrency { key max strategy } } }`;
+const START = `mutation($wf: String!, $input: JSON) { startRun(workflow: $wf, input: $input) { id status } }`;
+const RUN = `query($id: ID!) { run(id: $id) { id status error tasks { id key status } } }`;
+const CLAIM = `mutation($queue: String!) { claimTasks(queue: $queue, workerId: "w", max: 100, leaseMs: 3600000) { leaseToken task { id runId } } }`;
+const COMPLETE = `mutation($id: ID!, $token: String!) { completeTask(taskId: $id, leaseToken: $token, output: {}) { status } }`;
+
+interface Lease {
+  leaseToken: string;
+  task: { id: string; runId: string };
+}
+
+describe('concurrency keys', () => {
+  let t: TestApp;
+  const clock = new ManualClock(new Date());
+  const leases = new Map<string, Lease>();
+
+  const register = (name: string, strategy: string, max = 1) =>
+    t.ok(REGISTER, { input: { name, concurrency: { key: 'input.k', max, strategy }, steps: [{ key: 'work', type: 'job', queue: `q-${name}` }] } });
+  const start = async (wf: string, k: string) => (await t.ok<{ startRun: { id: string } }>(START, { wf, input: { k } })).startRun.id;
+  const run = async (id: string) => (await t.ok<{ run: { status: string; error: string | null; tasks: { status: string }[] } }>(RUN, { id })).run;
+  /** Claims every ready task of the workflow's queue; the run ids that got one. */
+  const claimAll = async (wf: string) => {
+    const claimed = (await t.ok<{ claimTasks: Lease[] }>(CLAIM, { queue: `q-${wf}` })).claimTasks;
+    for (const l of claimed) leases.set(l.task.runId, l);
+    return claimed.map((l) => l.task.runId).sort();
+  };
+  const finish = async (runId: string) => {
+    const l = leases.get(runId)!;
+    await t.ok(COMPLETE, { id: l.task.id, token: l.leaseToken });
+  };
+  const sorted = (...ids: string[]) => [...ids].sort();
+
+  beforeAll(async () => {
+    t = await startTestApp({ clock });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('refuses a bad policy with INVALID_CONCURRENCY, naming the field', async () => {
+    const bad = async (concurrency: Record<string, unknown>) =>
+      (await t.gql(REGISTER, { input: { name: 'bad', concurrency, steps: [{ key: 'a', type: 'noop' }] } })).errors?.[0]?.extensions;
+    expect(await bad({ max: 0 })).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CONCURRENCY', field: 'concurrency.max' });
+    expect(await bad({ max: 1, key: 'input.' })).toMatchObject({ code: 'BAD_USER_INPUT' });
+    await register('keyed', 'QUEUE');
+    const refused = await t.gql(START, { wf: 'keyed', input: { k: { nested: true } } });
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CONCURRENCY_KEY' });
+  });
+
+  it('QUEUE: one run in flight per key, the next starts in order when it ends', async () => {
+    const wf = 'queued';
+    expect((await register(wf, 'QUEUE')).registerWorkflow.concurrency).toEqual({ key: 'input.k', max: 1, strategy: 'QUEUE' });
+    const a1 = await start(wf, 'a');
+    const a2 = await start(wf, 'a');
+    const a3 = await start(wf, 'a');
+    const b1 = await start(wf, 'b');
+    expect(await claimAll(wf)).toEqual(sorted(a1, b1));
+    expect(await run(a2)).toMatchObject({ status: 'PENDING', tasks: [{ status: 'PENDING' }] });
+    await finish(a1);
+    expect(await claimAll(wf)).toEqual([a2]);
+    expect((await run(a3)).status).toBe('PENDING');
+    await finish(a2);
+    await finish(b1);
+    expect(await claimAll(wf)).toEqual([a3]);
+    await finish(a3);
+    for (const id of [a1, a2, a3, b1]) expect((await run(id)).status).toBe('SUCCEEDED');
+  });
+
+  it('ROUND_ROBIN: each key has its own slots; a busy key holds back no other', async () => {
+    const wf = 'fair';
+    await register(wf, 'ROUND_ROBIN');
+    const a = [await start(wf, 'a'), await start(wf, 'a'), await start(wf, 'a')];
+    const b1 = await start(wf, 'b');
+    expect(await claimAll(wf)).toEqual(sorted(a[0]!, b1));
+    await finish(b1);
+    const b2 = await start(wf, 'b');
+    expect(await claimAll(wf)).toEqual([b2]);
+    await finish(a[0]!);
+    expect(await claimAll(wf)).toEqual([a[1]]);
+  });
+
+  it('CANCEL_IN_PROGRESS: the newest wins, the oldest in flight of its key is cancelled', async () => {
+    const wf = 'latest';
+    await register(wf, 'CANCEL_IN_PROGRESS');
+    const a1 = await start(wf, 'a');
+    const b1 = await start(wf, 'b');
+    expect(await claimAll(wf)).toEqual(sorted(a1, b1));
+    const a2 = await start(wf, 'a');
+    const cancelled = await run(a1);
+    expect(cancelled.status).toBe('CANCELLED');
+    expect(cancelled.error).toMatch(/CANCEL_IN_PROGRESS.*concurrency key "a"/);
+    expect((await run(b1)).status).toBe('RUNNING');
+    expect(await claimAll(wf)).toEqual([a2]);
+    // The cancelled holder's result is refused: its slot went to the newer run.
+    const stale = await t.gql(COMPLETE, { id: leases.get(a1)!.task.id, token: leases.get(a1)!.leaseToken });
+    expect(stale.errors?.[0]?.extensions?.code).toBe('RUN_CANCELLED');
+  });
+
+  it('CANCEL_NEWEST: the running one wins, the new run is cancelled at once with the reason', async () => {
+    const wf = 'first';
+    await register(wf, 'CANCEL_NEWEST');
+    const a1 = await start(wf, 'a');
+    const b1 = await start(wf, 'b');
+    const a2 = await start(wf, 'a');
+    const refused = await run(a2);
+    expect(refused.status).toBe('CANCELLED');
+    expect(refused.error).toMatch(/CANCEL_NEWEST: concurrency key "a" already has 1 run\(s\) in flight/);
+    expect(await claimAll(wf)).toEqual(sorted(a1, b1));
+    await finish(a1);
+    const a3 = await start(wf, 'a');
+    expect(await claimAll(wf)).toEqual([a3]);
+  });
+
+  it('a holder that ends otherwise (cancelled, timed out) frees its slot; a retried run waits again', async () => {
+    const wf = 'freed';
+    await t.ok(REGISTER, {
+      input: { name: wf, timeoutMs: 60_000, concurrency: { max: 1 }, steps: [{ key: 'work', type: 'job', queue: `q-${wf}` }] },
+    });
+    const r1 = await start(wf, 'x');
+    const r2 = await start(wf, 'x');
+    expect(await claimAll(wf)).toEqual([r1]);
+    await t.ok(`mutation($id: ID!) { cancelRun(id: $id) { status } }`, { id: r1 });
+    expect(await claimAll(wf)).toEqual([r2]);
+    // r3 waits (its own timeout counts from its start, 30 s later).
+    await clock.advance(30_000);
+    const r3 = await start(wf, 'x');
+    // r2's holder crashes and nobody completes it: the run's timeout ends it and frees the slot.
+    await clock.advance(31_000);
+    await expect.poll(async () => (await run(r2)).status, { timeout: 10_000 }).toBe('FAILED');
+    await expect.poll(() => claimAll(wf), { timeout: 10_000 }).toEqual([r3]);
+    // r1 retried while r3 holds the only slot: it waits, and starts when r3 ends.
+    await t.ok(`mutation($id: ID!) { retryRun(id: $id) { status } }`, { id: r1 });
+    expect(await claimAll(wf)).toEqual([]);
+    await finish(r3);
+    expect(await claimAll(wf)).toEqual([r1]);
+  });
+});
