@@ -134,3 +134,15 @@ export function decideAdmission(
 function compareSeq(a: string, b: string): number {
   return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** Where a waiting run stands in its group (`waitingFor` CONCURRENCY of its tasks). */
+export interface RunConcurrencyWait {
+  runId: string;
+  key: string;
+  max: number;
+  strategy: ConcurrencyStrategy;
+  /** 1 for the next run to be admitted. */
+  position: number;
+  /** Runs of the group in flight now, oldest first. */
+  holders: string[];
+}

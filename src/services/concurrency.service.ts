@@ -1,5 +1,5 @@
 import type { Clock } from '../domain/clock';
-import { concurrencyKeyOf } from '../domain/concurrency';
+import { concurrencyKeyOf, type RunConcurrencyWait } from '../domain/concurrency';
 import { QUEUE_PATTERN } from '../domain/dag';
 import { ValidationError } from '../domain/errors';
 import type { Json } from '../domain/glossary';
@@ -11,7 +11,6 @@ import {
   insertHeldRun,
   queueLimitsOf,
   upsertQueueLimit,
-  type ConcurrencyWait,
   type QueueLimitRow,
 } from '../store/concurrency.store';
 import type { Database } from '../store/sql';
@@ -43,7 +42,7 @@ export class ConcurrencyService implements ConcurrencyEntry {
   }
 
   /** Where these runs wait for a concurrency slot (runs not waiting are left out). */
-  waitsOf(tenantId: string, runIds: readonly string[]): Promise<ConcurrencyWait[]> {
+  waitsOf(tenantId: string, runIds: readonly string[]): Promise<RunConcurrencyWait[]> {
     return concurrencyWaits(this.deps.db, tenantId, runIds);
   }
 

@@ -4,7 +4,7 @@
  * a statement after the lock: under READ COMMITTED that statement sees every admission or claim
  * committed by the lock's previous holder, so two replicas can never both fill the last slot.
  */
-import type { GroupMember } from '../domain/concurrency';
+import type { GroupMember, RunConcurrencyWait } from '../domain/concurrency';
 import type { ConcurrencyStrategy } from '../domain/glossary';
 import type { RunRecord } from '../domain/model';
 import type { Sql } from './sql';
@@ -102,19 +102,8 @@ export async function lockRunsById(sql: Sql, runIds: readonly string[]): Promise
 /** Whether a run waits for a concurrency slot (its roots must not be promoted). */
 export const HELD_RUN_SQL = `EXISTS (SELECT 1 FROM run_concurrency hc WHERE hc."runId" = r.id AND hc."admittedAt" IS NULL)`;
 
-export interface ConcurrencyWait {
-  runId: string;
-  key: string;
-  max: number;
-  strategy: ConcurrencyStrategy;
-  /** 1 for the next run to be admitted. */
-  position: number;
-  /** Runs of the group in flight now. */
-  holders: string[];
-}
-
 /** For `waitingFor`: where each waiting run stands in its group, and who holds the slots. */
-export async function concurrencyWaits(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<ConcurrencyWait[]> {
+export async function concurrencyWaits(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<RunConcurrencyWait[]> {
   if (runIds.length === 0) return [];
   const rows = await sql.rows<{ runId: string; key: string; max: number; strategy: ConcurrencyStrategy; position: string; holders: string[] | null }>(
     `SELECT w."runId", w.key, w.max, w.strategy,

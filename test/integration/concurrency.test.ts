@@ -65,6 +65,11 @@ describe('concurrency keys', () => {
     const b1 = await start(wf, 'b');
     expect(await claimAll(wf)).toEqual(sorted(a1, b1));
     expect(await run(a2)).toMatchObject({ status: 'PENDING', tasks: [{ status: 'PENDING' }] });
+    const WAITS = `query($id: ID!) { run(id: $id) { waitingFor { kind taskKey ... on ConcurrencyWait { limit max key position holders } } } }`;
+    const waits = async (id: string) => (await t.ok(WAITS, { id })).run.waitingFor;
+    expect(await waits(a2)).toEqual([{ kind: 'CONCURRENCY', taskKey: 'work', limit: 'workflow.concurrency', max: 1, key: 'a', position: 1, holders: [a1] }]);
+    expect((await waits(a3))[0]).toMatchObject({ kind: 'CONCURRENCY', key: 'a', position: 2, holders: [a1] });
+    expect((await waits(b1))[0]).toMatchObject({ kind: 'WORKER' });
     await finish(a1);
     expect(await claimAll(wf)).toEqual([a2]);
     expect((await run(a3)).status).toBe('PENDING');
