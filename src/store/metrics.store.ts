@@ -1,4 +1,5 @@
 import type { Sql } from './sql';
+import { runsWaitingOnConcurrency } from './concurrency.store';
 
 export interface ClusterCounts {
   runsActive: number;
@@ -8,6 +9,8 @@ export interface ClusterCounts {
   queueDepth: { queue: string; depth: number }[];
   /** Tasks claimable now on a queue no worker polled since `unpolledSince` (waitingFor NO_WORKER), by queue. */
   noWorker: { queue: string; tasks: number }[];
+  /** Runs waiting for a slot of their workflow's concurrency key, by strategy. */
+  concurrencyWaiting: { strategy: string; count: number }[];
 }
 
 /**
@@ -32,7 +35,9 @@ export async function clusterCounts(sql: Sql, at: { now: Date; unpolledSince: Da
      GROUP BY t.queue`,
     [at.now, at.unpolledSince],
   );
+  const concurrencyWaiting = await runsWaitingOnConcurrency(sql);
   return {
+    concurrencyWaiting,
     runsActive: Number(counts?.runs_active ?? 0),
     tasksInflight: Number(counts?.tasks_inflight ?? 0),
     runsPaused: Number(counts?.runs_paused ?? 0),

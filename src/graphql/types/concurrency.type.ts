@@ -43,7 +43,7 @@ export class Concurrency {
   @Field(() => Int, { description: 'Runs in flight per key.' })
   max: number;
 
-  @Field(() => ConcurrencyStrategy)
+  @Field(() => ConcurrencyStrategy, { description: 'What happens to a run that finds its key at `max`.' })
   strategy: ConcurrencyStrategy;
 }
 
