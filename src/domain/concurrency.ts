@@ -47,6 +47,35 @@ export function normalizeConcurrency(
   return policy;
 }
 
+/**
+ * A step's `concurrency` normalized: QUEUE or ROUND_ROBIN only (a task over the limit waits; the
+ * cancelling strategies apply to runs), its key over the run `input`, not on forEach steps (they
+ * bound their items with maxConcurrency) nor `workflow` steps (their child runs have their own).
+ * @throws ValidationError
+ */
+export function normalizeStepConcurrency(
+  workflow: string,
+  step: { key: string; type: string; forEach?: string | null },
+  draft: { key?: string | null; max?: number | null; strategy?: string | null } | null | undefined,
+): ConcurrencyPolicy | undefined {
+  const policy = normalizeConcurrency(workflow, draft);
+  if (!policy) return undefined;
+  const where = `Workflow "${workflow}": step "${step.key}"`;
+  if (policy.strategy !== 'QUEUE' && policy.strategy !== 'ROUND_ROBIN') {
+    throw invalid(`${where} has concurrency.strategy ${policy.strategy}; a step's tasks wait (QUEUE or ROUND_ROBIN): set ${policy.strategy} on the workflow's concurrency`, {
+      field: 'concurrency.strategy',
+      step: step.key,
+    });
+  }
+  if (step.forEach !== undefined && step.forEach !== null) {
+    throw invalid(`${where} fans out: bound its items with maxConcurrency instead of concurrency`, { field: 'concurrency', step: step.key });
+  }
+  if (step.type === 'workflow') {
+    throw invalid(`${where} starts a child run: set concurrency on the child workflow instead`, { field: 'concurrency', step: step.key });
+  }
+  return policy;
+}
+
 function invalid(message: string, data: Record<string, unknown>): ValidationError {
   return new ValidationError(message, { reason: 'INVALID_CONCURRENCY', ...data });
 }

@@ -5,7 +5,7 @@
  * Everything here is pure; all functions expect plain data (e.g. parsed JSON).
  */
 import { createHash } from 'node:crypto';
-import { normalizeConcurrency } from './concurrency';
+import { normalizeConcurrency, normalizeStepConcurrency } from './concurrency';
 import type { Json, RetryPolicy, StepDefinition, StepDraft, WorkflowDefinition, WorkflowDraft } from './glossary';
 import { DEFAULT_RETRY } from './glossary';
 import { LimitExceededError, TemplateError, ValidationError } from './errors';
@@ -85,6 +85,10 @@ export function normalizeDefinition(draft: WorkflowDraft, opts: DefinitionLimits
     timeoutMs: draft.timeoutMs ?? null,
     steps: Array.isArray(draft.steps) ? draft.steps.map(normalizeStep) : [],
   };
+  (Array.isArray(draft.steps) ? draft.steps : []).forEach((d, i) => {
+    const concurrency = normalizeStepConcurrency(draft.name, d, d.concurrency);
+    if (concurrency) definition.steps[i]!.concurrency = concurrency;
+  });
   const concurrency = normalizeConcurrency(draft.name, draft.concurrency);
   if (concurrency) definition.concurrency = concurrency;
   validateDefinition(draft.name, definition, opts);

@@ -93,6 +93,8 @@ export interface StepDefinition {
    * none, so definitions without conditions hash as they did before conditions existed.
    */
   when?: string;
+  /** Tasks of this step RUNNING at once per key, across the workflow's runs (QUEUE or ROUND_ROBIN). Absent when none. */
+  concurrency?: ConcurrencyPolicy;
 }
 
 /** How a run that finds its concurrency key's group full is handled (src/domain/concurrency.ts). */
@@ -134,6 +136,7 @@ export interface StepDraft {
   maxConcurrency?: number | null;
   continueOnItemFailure?: boolean | null;
   when?: string | null;
+  concurrency?: { key?: string | null; max?: number | null; strategy?: string | null } | null;
 }
 
 export interface WorkflowDraft {

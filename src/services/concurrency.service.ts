@@ -8,6 +8,9 @@ import {
   concurrencyWaits,
   deleteQueueLimit,
   groupKeyOf,
+  insertTaskGroups,
+  stepGroupKeyOf,
+  type TaskGroupRow,
   insertHeldRun,
   queueLimitsOf,
   upsertQueueLimit,
@@ -20,6 +23,8 @@ export const MAX_QUEUE_LIMIT = 1_000_000;
 
 /** Where a run of a workflow with `concurrency` enters its group (RunsService.start). */
 export interface ConcurrencyEntry {
+  /** Writes the groups of the run's tasks of steps with `concurrency`, before the run. @throws ValidationError */
+  enterTasks(tenantId: string, workflow: WorkflowRecord, input: Json, tasks: readonly { id: string; key: string; parentTaskId: string | null }[]): Promise<void>;
   /** Writes the run's waiting row, before the run; its group, or undefined when the workflow has no `concurrency`. @throws ValidationError for a key the input cannot yield */
   enter(tenantId: string, runId: string, workflow: WorkflowRecord, input: Json, now: Date): Promise<{ tenantId: string; groupKey: string } | undefined>;
 }
@@ -39,6 +44,21 @@ export class ConcurrencyService implements ConcurrencyEntry {
     const groupKey = groupKeyOf(workflow.name, key);
     await insertHeldRun(this.deps.db, { runId, tenantId, groupKey, key, max: policy.max, strategy: policy.strategy, createdAt: now });
     return { tenantId, groupKey };
+  }
+
+  /**
+   * The tasks of steps with `concurrency` enter their groups (key over the run input), before the
+   * run's insert makes any of them claimable. @throws ValidationError for a key the input cannot yield
+   */
+  async enterTasks(tenantId: string, workflow: WorkflowRecord, input: Json, tasks: readonly { id: string; key: string; parentTaskId: string | null }[]): Promise<void> {
+    const rows: TaskGroupRow[] = [];
+    for (const step of workflow.definition.steps) {
+      if (!step.concurrency) continue;
+      const key = concurrencyKeyOf(`${workflow.name}" step "${step.key}`, step.concurrency, input);
+      const task = tasks.find((t) => t.key === step.key && t.parentTaskId === null);
+      if (task) rows.push({ taskId: task.id, tenantId, groupKey: stepGroupKeyOf(workflow.name, step.key, key), max: step.concurrency.max });
+    }
+    await insertTaskGroups(this.deps.db, rows);
   }
 
   /** Where these runs wait for a concurrency slot (runs not waiting are left out). */

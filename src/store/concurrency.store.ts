@@ -183,3 +183,81 @@ export async function claimLimitOf(sql: Sql, tenantId: string | null, queue: str
   const room = await queueRoom(sql, tenantId, queue);
   return room === null ? limit : Math.min(limit, room);
 }
+
+// --- step concurrency -----------------------------------------------------------------------
+
+export interface TaskGroupRow {
+  taskId: string;
+  tenantId: string;
+  groupKey: string;
+  max: number;
+}
+
+/** The group key of a step's tasks for a key value. */
+export const stepGroupKeyOf = (workflowName: string, stepKey: string, key: string): string => `step:${workflowName}/${stepKey}/${key}`;
+
+/** Tasks enter their step's group: written before the tasks, so no task is ever claimable ungated. */
+export async function insertTaskGroups(sql: Sql, rows: readonly TaskGroupRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await sql.rows(
+    `INSERT INTO task_concurrency ("taskId", "tenantId", "groupKey", max)
+     SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::int[]) ON CONFLICT ("taskId") DO NOTHING`,
+    [rows.map((r) => r.taskId), rows.map((r) => r.tenantId), rows.map((r) => r.groupKey), rows.map((r) => r.max)],
+  );
+}
+
+/** Groups one claim looks at, at most: a claim takes at most 100 tasks anyway. */
+const MAX_GROUPS_PER_CLAIM = 100;
+
+/**
+ * The gated tasks (of steps with `concurrency`) a claim may take. Locks the candidates' group rows (SKIP LOCKED: a group another claim holds
+ * is left to it this time), then, in a new statement that sees every claim committed before,
+ * picks per group the oldest ready tasks up to `max` minus its RUNNING tasks. The claim statement
+ * takes gated tasks only from this list (`STEP_GATE`), so a group never runs more than its max.
+ */
+export async function stepGateOf(sql: Sql, opts: { tenantId: string | null; queue: string | null; now: Date }): Promise<string[]> {
+  const queueCond = opts.queue === null ? `t.queue IS NULL AND $1::text IS NULL` : `t.queue = $1`;
+  const groups = await sql.rows<{ tenantId: string; groupKey: string }>(
+    `SELECT DISTINCT c."tenantId", c."groupKey" FROM tasks t JOIN task_concurrency c ON c."taskId" = t.id
+     WHERE t.status = 'QUEUED' AND ${queueCond} AND t."availableAt" <= $2 AND ($3::text IS NULL OR t."tenantId" = $3) LIMIT ${MAX_GROUPS_PER_CLAIM}`,
+    [opts.queue, opts.now, opts.tenantId],
+  );
+  if (groups.length === 0) return [];
+  const tenants = groups.map((g) => g.tenantId);
+  const keys = groups.map((g) => g.groupKey);
+  await sql.rows(
+    `INSERT INTO concurrency_groups ("tenantId", "groupKey", "lockedAt") SELECT g.t, g.k, $3 FROM unnest($1::varchar[], $2::varchar[]) AS g(t, k)
+     ON CONFLICT ("tenantId", "groupKey") DO NOTHING`,
+    [tenants, keys, opts.now],
+  );
+  const locked = await sql.rows<{ tenantId: string; groupKey: string }>(
+    `SELECT "tenantId", "groupKey" FROM concurrency_groups WHERE ("tenantId", "groupKey") IN (SELECT * FROM unnest($1::varchar[], $2::varchar[]))
+     ORDER BY "tenantId", "groupKey" FOR UPDATE SKIP LOCKED`,
+    [tenants, keys],
+  );
+  if (locked.length === 0) return [];
+  const rows = await sql.rows<{ id: string }>(
+    `WITH g AS (SELECT * FROM unnest($1::varchar[], $2::varchar[]) AS g(tenant, key)),
+     running AS (
+       SELECT c."tenantId", c."groupKey", count(*) AS n FROM task_concurrency c JOIN g ON g.tenant = c."tenantId" AND g.key = c."groupKey"
+       JOIN tasks t ON t.id = c."taskId" WHERE t.status = 'RUNNING' GROUP BY c."tenantId", c."groupKey"
+     ), ready AS (
+       SELECT t.id, c.max, coalesce(r.n, 0) AS n,
+         row_number() OVER (PARTITION BY c."tenantId", c."groupKey" ORDER BY t."availableAt", t.id) AS turn
+       FROM task_concurrency c JOIN g ON g.tenant = c."tenantId" AND g.key = c."groupKey"
+       JOIN tasks t ON t.id = c."taskId"
+       LEFT JOIN running r ON r."tenantId" = c."tenantId" AND r."groupKey" = c."groupKey"
+       WHERE t.status = 'QUEUED' AND t."availableAt" <= $3
+     )
+     SELECT id FROM ready WHERE turn <= max - n`,
+    [locked.map((g) => g.tenantId), locked.map((g) => g.groupKey), opts.now],
+  );
+  return rows.map((r) => r.id);
+}
+
+/**
+ * The claim statements' gate (alias `t` for tasks): an ungated task, or one `stepGateOf` allowed
+ * (`$n`: its list). A gated task that became ready after `stepGateOf` looked waits for the next claim.
+ */
+export const stepGateSql = (param: number): string =>
+  `(NOT EXISTS (SELECT 1 FROM task_concurrency sc WHERE sc."taskId" = t.id) OR t.id = ANY($${param}::uuid[]))`;

@@ -1,6 +1,7 @@
 import type { TaskRecord } from '../domain/model';
 import type { Json, TaskStatus } from '../domain/glossary';
 import type { Sql } from './sql';
+import { stepGateSql } from './concurrency.store';
 
 export interface NewTask {
   id: string;
@@ -109,6 +110,8 @@ export async function claimReadyTasks(
      * GC pause) and must not be handed back the very task it lost. @default null (none skipped)
      */
     notReclaimedSince?: Date | null;
+    /** Tasks of steps with `concurrency` this claim may take (stepGateOf). @default [] (none) */
+    allowed?: readonly string[];
   },
 ): Promise<TaskRecord[]> {
   return sql.rows<TaskRecord>(
@@ -120,6 +123,7 @@ export async function claimReadyTasks(
          AND ($6::timestamptz IS NULL OR NOT EXISTS (
            SELECT 1 FROM task_attempts a
            WHERE a."taskId" = t.id AND a."workerId" = $4 AND a.outcome IN ('LEASE_EXPIRED', 'FENCED') AND a."finishedAt" >= $6))
+         AND ${stepGateSql(7)}
        ORDER BY t."availableAt"
        LIMIT $3
        FOR UPDATE OF t, r SKIP LOCKED
@@ -130,7 +134,7 @@ export async function claimReadyTasks(
        "deadlineAt" = $2::timestamptz + t."timeoutMs" * interval '1 millisecond'
      FROM picked WHERE t.id = picked.id
      RETURNING t.*`,
-    [opts.queue, opts.now, opts.limit, opts.workerId, opts.tenantId, opts.notReclaimedSince ?? null],
+    [opts.queue, opts.now, opts.limit, opts.workerId, opts.tenantId, opts.notReclaimedSince ?? null, opts.allowed ?? []],
   );
 }
 
@@ -148,6 +152,8 @@ export async function claimReadyBuiltIn(
     workerId: string;
     now: Date;
     budgets: { tenants: string[]; total: number[]; http: number[]; defaults: { total: number; http: number } };
+    /** Tasks of steps with `concurrency` this claim may take (stepGateOf). @default [] (none) */
+    allowed?: readonly string[];
   },
 ): Promise<TaskRecord[]> {
   const b = opts.budgets;
@@ -165,7 +171,7 @@ export async function claimReadyBuiltIn(
        FROM ranked WHERE http_rank <= http
      ), picked AS (
        SELECT t.id FROM fair JOIN tasks t ON t.id = fair.id JOIN runs r ON r.id = t."runId"
-       WHERE fair.turn <= fair.total AND t.status = 'QUEUED' AND r.status <> 'PAUSED'
+       WHERE fair.turn <= fair.total AND t.status = 'QUEUED' AND r.status <> 'PAUSED' AND ${stepGateSql(9)}
        ORDER BY fair.turn, fair."availableAt"
        LIMIT $2
        FOR UPDATE OF t, r SKIP LOCKED
@@ -175,7 +181,7 @@ export async function claimReadyBuiltIn(
        "deadlineAt" = $1::timestamptz + t."timeoutMs" * interval '1 millisecond'
      FROM picked WHERE t.id = picked.id
      RETURNING t.*`,
-    [opts.now, opts.limit, opts.workerId, b.tenants, b.total, b.http, b.defaults.total, b.defaults.http],
+    [opts.now, opts.limit, opts.workerId, b.tenants, b.total, b.http, b.defaults.total, b.defaults.http, opts.allowed ?? []],
   );
 }
 

@@ -148,4 +148,47 @@ describe('concurrency keys', () => {
     await finish(r3);
     expect(await claimAll(wf)).toEqual([r1]);
   });
+
+  it("step concurrency: a step's tasks RUNNING at once per key, across runs; the rest stay QUEUED", async () => {
+    const wf = 'stepped';
+    const registered = await t.ok(
+      `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { steps { key concurrency { key max strategy } } } }`,
+      { input: { name: wf, steps: [{ key: 'work', type: 'job', queue: `q-${wf}`, concurrency: { key: 'input.k', max: 2 } }] } },
+    );
+    expect(registered.registerWorkflow.steps[0].concurrency).toEqual({ key: 'input.k', max: 2, strategy: 'QUEUE' });
+    const a: string[] = [];
+    for (let i = 0; i < 5; i++) a.push(await start(wf, 'a'));
+    const b = [await start(wf, 'b'), await start(wf, 'b'), await start(wf, 'b')];
+    // Tasks ready in the same instant go in any order: what is counted is how many of each key run.
+    const perKey = (ids: string[]) => ({ a: ids.filter((id) => a.includes(id)).length, b: ids.filter((id) => b.includes(id)).length });
+    // Every run started (no run-level limit); of each key's tasks two run, the others wait QUEUED.
+    const first = await claimAll(wf);
+    expect(perKey(first)).toEqual({ a: 2, b: 2 });
+    expect(await claimAll(wf)).toEqual([]);
+    const waiting = a.find((id) => !first.includes(id))!;
+    expect(await run(waiting)).toMatchObject({ status: 'PENDING', tasks: [{ status: 'QUEUED' }] });
+    await finish(first.find((id) => a.includes(id))!);
+    expect(perKey(await claimAll(wf))).toEqual({ a: 1, b: 0 });
+    for (const id of first.filter((id) => b.includes(id))) await finish(id);
+    expect(perKey(await claimAll(wf))).toEqual({ a: 0, b: 1 });
+  });
+
+  it('step concurrency holds for built-in steps too (a sleep parks RUNNING and keeps its slot)', async () => {
+    const wf = 'napping';
+    await t.ok(REGISTER, { input: { name: wf, steps: [{ key: 'nap', type: 'sleep', input: { ms: 10_000 }, concurrency: { max: 1 } }] } });
+    const ids = [await start(wf, 'x'), await start(wf, 'x'), await start(wf, 'x')];
+    const statuses = async () => (await Promise.all(ids.map(async (id) => (await run(id)).tasks[0]!.status))).sort();
+    await expect.poll(statuses, { timeout: 10_000 }).toEqual(['QUEUED', 'QUEUED', 'RUNNING']);
+    await clock.advance(10_000);
+    await expect.poll(statuses, { timeout: 10_000 }).toEqual(['QUEUED', 'RUNNING', 'SUCCEEDED']);
+    await clock.advance(10_000);
+    await expect.poll(statuses, { timeout: 10_000 }).toEqual(['RUNNING', 'SUCCEEDED', 'SUCCEEDED']);
+  });
+
+  it('refuses cancelling strategies on a step, and concurrency on a forEach step', async () => {
+    const bad = async (step: Record<string, unknown>) =>
+      (await t.gql(REGISTER, { input: { name: 'badstep', steps: [{ key: 'a', type: 'noop', ...step }] } })).errors?.[0]?.extensions;
+    expect(await bad({ concurrency: { max: 1, strategy: 'CANCEL_NEWEST' } })).toMatchObject({ reason: 'INVALID_CONCURRENCY', step: 'a' });
+    expect(await bad({ forEach: 'input.xs', concurrency: { max: 1 } })).toMatchObject({ reason: 'INVALID_CONCURRENCY', field: 'concurrency' });
+  });
 });

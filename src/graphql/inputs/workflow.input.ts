@@ -103,6 +103,14 @@ export class StepInput {
       'With forEach: an item that fails (after its retries) yields null and the step goes on; `Task.failedItems` lists them. Default false: it fails the step.',
   })
   continueOnItemFailure?: boolean | null;
+
+  @Field(() => ConcurrencyInput, {
+    nullable: true,
+    description:
+      "Bounds this step's tasks RUNNING at once per key (CEL over the run `input`), across all runs of the workflow: a task over the limit stays QUEUED " +
+      'until one ends. QUEUE or ROUND_ROBIN; not on forEach steps (use maxConcurrency) nor workflow steps. Default: no bound.',
+  })
+  concurrency?: ConcurrencyInput | null;
 }
 
 @InputType({ description: 'A workflow definition to register: a name and a DAG of steps.' })

@@ -35,6 +35,7 @@ export class WorkflowResolver {
         forEach: s.forEach ?? null,
         maxConcurrency: s.maxConcurrency ?? null,
         continueOnItemFailure: s.continueOnItemFailure ?? null,
+        concurrency: s.concurrency ?? null,
       })),
     });
     return toWorkflow(row);

@@ -65,6 +65,9 @@ export class Step {
   @Field(() => Int, { nullable: true, description: 'With forEach: item tasks QUEUED or RUNNING at once; null: all of them.' })
   maxConcurrency?: number;
 
+  @Field(() => Concurrency, { nullable: true, description: "Tasks of this step RUNNING at once per key, across the workflow's runs; null: no bound." })
+  concurrency?: Concurrency | null;
+
   @Field(() => Boolean, { description: 'With forEach: a failed item yields null instead of failing the step.' })
   continueOnItemFailure?: boolean;
 }

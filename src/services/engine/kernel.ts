@@ -145,9 +145,9 @@ export class Staging {
       b.attemptsEnded.push({ ...a, finishedAt: now });
       const lease = { taskId: a.taskId, fence: a.fence, tenantId: run.tenantId };
       (byId.get(a.taskId)?.status === 'CANCELLED' ? b.revoke : b.release).push(lease);
-      // A slot of its queue freed: pollers held back by a queue limit (setQueueLimit) look again.
-      const queue = byId.get(a.taskId)?.queue;
-      if (queue) b.ready.push(queue);
+      // A slot freed: pollers held back by a queue limit (setQueueLimit) or a step's concurrency look again.
+      const ended = byId.get(a.taskId);
+      if (ended && (ended.queue !== null || definition.steps.some((s) => s.key === ended.key && s.concurrency))) b.ready.push(ended.queue);
     }
     // A `workflow` step's attempt waits for its child run: no lease, no claim to hand over.
     const waiting = new Set(result.childRuns.map((c) => c.parentTaskId));

@@ -7,7 +7,7 @@ import { NotFoundError } from '../../domain/errors';
 import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks, lockUnfinishedRunsMatching, type RunListFilter } from '../../store/runs.store';
 import type { Sql } from '../../store/sql';
-import { claimLimitOf } from '../../store/concurrency.store';
+import { claimLimitOf, stepGateOf } from '../../store/concurrency.store';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
 import {
   claimReadyBuiltIn,
@@ -108,10 +108,12 @@ export function claimed(
     // A limited queue (setQueueLimit): its row locked, its RUNNING tasks counted, the claim takes at most the rest.
     const limit = await claimLimitOf(sql, opts.tenantId, opts.queue, opts.limit);
     if (limit <= 0) return [];
+    // Steps with `concurrency`: their groups locked, the tasks each may still start picked.
+    const allowed = await stepGateOf(sql, { tenantId: opts.tenantId, queue: opts.queue, now });
     const tasks =
       opts.queue === null && opts.tenantId === null && budgets
-        ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets })
-        : await claimReadyTasks(sql, { ...opts, limit, now });
+        ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets, allowed })
+        : await claimReadyTasks(sql, { ...opts, limit, now, allowed });
     if (tasks.length === 0) return [];
     const runs = await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]);
     return withDefinitions(sql, workflows, runs, tasks);

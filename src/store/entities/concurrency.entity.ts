@@ -82,3 +82,26 @@ export class QueueLimitEntity {
   @Column({ type: 'timestamptz' })
   updatedAt: Date;
 }
+
+/**
+ * A task of a step with `concurrency`: its group (`step:<workflow>/<step>/<key value>`) and the
+ * group's limit. Written before the run's tasks (a task is never claimable without its row); a
+ * claim counts the group's RUNNING tasks under the group's `concurrency_groups` lock.
+ */
+@Entity({ name: 'task_concurrency' })
+// A group's tasks: the claim counts those RUNNING.
+@Index('IDX_task_concurrency_group', ['tenantId', 'groupKey'])
+export class TaskConcurrencyEntity {
+  @PrimaryColumn({ type: 'uuid' })
+  taskId: string;
+
+  @Column({ type: 'varchar', length: 128 })
+  tenantId: string;
+
+  @Column({ type: 'varchar', length: 400 })
+  groupKey: string;
+
+  /** Tasks of the group RUNNING at once, at most. */
+  @Column({ type: 'int' })
+  max: number;
+}

@@ -1,5 +1,5 @@
 import { ApiKeyEntity } from './api-key.entity';
-import { ConcurrencyGroupEntity, QueueLimitEntity, RunConcurrencyEntity } from './concurrency.entity';
+import { ConcurrencyGroupEntity, QueueLimitEntity, RunConcurrencyEntity, TaskConcurrencyEntity } from './concurrency.entity';
 import { QueuePollEntity } from './queue-poll.entity';
 import { RunEventEntity } from './run-event.entity';
 import { RunEntity } from './run.entity';
@@ -8,6 +8,6 @@ import { TaskAttemptEntity } from './task-attempt.entity';
 import { TaskEntity } from './task.entity';
 import { WorkflowEntity } from './workflow.entity';
 
-export { ConcurrencyGroupEntity, QueueLimitEntity, RunConcurrencyEntity };
+export { ConcurrencyGroupEntity, QueueLimitEntity, RunConcurrencyEntity, TaskConcurrencyEntity };
 export { ApiKeyEntity, QueuePollEntity, RunEventEntity, RunEntity, SignalEntity, TaskAttemptEntity, TaskEntity, WorkflowEntity };
-export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity, QueuePollEntity, RunConcurrencyEntity, ConcurrencyGroupEntity, QueueLimitEntity];
+export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity, QueuePollEntity, RunConcurrencyEntity, ConcurrencyGroupEntity, QueueLimitEntity, TaskConcurrencyEntity];
