@@ -10,6 +10,7 @@ import {
   groupKeyOf,
   insertTaskGroups,
   stepGroupKeyOf,
+  type GatedTasksHint,
   type TaskGroupRow,
   insertHeldRun,
   queueLimitsOf,
@@ -35,7 +36,14 @@ export interface ConcurrencyEntry {
  * is enforced in the claim transaction (store/concurrency.store.ts `queueRoom`).
  */
 export class ConcurrencyService implements ConcurrencyEntry {
-  constructor(private readonly deps: { db: Database; clock: Clock }) {}
+  constructor(
+    private readonly deps: {
+      db: Database;
+      clock: Clock;
+      /** Told when this replica writes gated tasks (the engine's claims then look for them at once). @default none */
+      gatedTasks?: GatedTasksHint;
+    },
+  ) {}
 
   async enter(tenantId: string, runId: string, workflow: WorkflowRecord, input: Json, now: Date): Promise<{ tenantId: string; groupKey: string } | undefined> {
     const policy = workflow.definition.concurrency;
@@ -58,6 +66,8 @@ export class ConcurrencyService implements ConcurrencyEntry {
       const task = tasks.find((t) => t.key === step.key && t.parentTaskId === null);
       if (task) rows.push({ taskId: task.id, tenantId, groupKey: stepGroupKeyOf(workflow.name, step.key, key), max: step.concurrency.max });
     }
+    if (rows.length === 0) return;
+    this.deps.gatedTasks?.seen();
     await insertTaskGroups(this.deps.db, rows);
   }
 

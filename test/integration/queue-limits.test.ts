@@ -108,6 +108,15 @@ describe('queue limits', () => {
     expect(r.dbMax).toBeLessThanOrEqual(LIMIT);
     expect(Math.max(r.workerMax, r.dbMax)).toBe(LIMIT);
   });
+  it("two workers under load never run more of a step's tasks than its concurrency max", async () => {
+    await t.ok(REGISTER, { input: { name: 'gated', steps: [{ key: 'work', type: 'job', queue: 'gate-load', concurrency: { max: LIMIT } }] } });
+    const r = await load([t], 'gated', 'gate-load', 2);
+    console.log(`[queue-limits] step concurrency, one replica, 2 workers: max ${LIMIT}, max held by workers ${r.workerMax}, max RUNNING sampled ${r.dbMax}`);
+    expect(r.done).toBe(RUNS);
+    expect(r.workerMax).toBeLessThanOrEqual(LIMIT);
+    expect(r.dbMax).toBeLessThanOrEqual(LIMIT);
+    expect(Math.max(r.workerMax, r.dbMax)).toBe(LIMIT);
+  });
 });
 
 describe.runIf(REAL_POSTGRES && REAL_REDIS)('queue limits across two replicas', () => {
@@ -127,6 +136,16 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('queue limits across two replicas', 
     await b.ok(SET, { queue: 'lim-two', max: LIMIT });
     const r = await load([a, b], 'limited2', 'lim-two', 2);
     console.log(`[queue-limits] two replicas, 4 workers: limit ${LIMIT}, max held by workers ${r.workerMax}, max RUNNING sampled ${r.dbMax}, ${r.done} tasks`);
+    expect(r.done).toBe(RUNS);
+    expect(r.workerMax).toBeLessThanOrEqual(LIMIT);
+    expect(r.dbMax).toBeLessThanOrEqual(LIMIT);
+    expect(Math.max(r.workerMax, r.dbMax)).toBe(LIMIT);
+  });
+
+  it("four workers on two replicas never run more of a step's tasks than its concurrency max", async () => {
+    await a.ok(REGISTER, { input: { name: 'gated2', steps: [{ key: 'work', type: 'job', queue: 'gate-two', concurrency: { max: LIMIT } }] } });
+    const r = await load([a, b], 'gated2', 'gate-two', 2);
+    console.log(`[queue-limits] step concurrency, two replicas, 4 workers: max ${LIMIT}, max held by workers ${r.workerMax}, max RUNNING sampled ${r.dbMax}`);
     expect(r.done).toBe(RUNS);
     expect(r.workerMax).toBeLessThanOrEqual(LIMIT);
     expect(r.dbMax).toBeLessThanOrEqual(LIMIT);

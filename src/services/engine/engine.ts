@@ -23,6 +23,7 @@ import { EagerDispatch } from './eager-dispatch';
 import { TransitionKernel, type Loader, type Staging } from './kernel';
 import { claimed, oneRun, runsOfTasks, unfinishedRunsMatching } from './loaders';
 import type { RunListFilter } from '../../store/runs.store';
+import type { GatedTasksHint } from '../../store/concurrency.store';
 import { Timers } from './timers';
 import { Waits } from './waits';
 import { ChildRuns } from './child-runs';
@@ -49,6 +50,8 @@ export interface EngineDeps {
   children?: ChildLimits;
   /** Child runs' chained transitions right after each commit; false: the sweep alone applies them. @default true */
   childFollowUps?: boolean;
+  /** Whether tasks gated by a step's concurrency exist (shared with ConcurrencyService, which marks them). @default always look */
+  gatedTasks?: GatedTasksHint;
 }
 
 /** A holder's result for one attempt, as workers and built-in executors report it. */
@@ -134,7 +137,7 @@ export class Engine {
   }): Promise<{ task: TaskRecord; expiresAt: Date }[]> {
     if (opts.limit <= 0) return [];
     const { value: tasks, expiries } = await this.kernel.run(
-      claimed(this.deps.workflows, opts),
+      claimed(this.deps.workflows, { ...opts, gated: this.deps.gatedTasks }),
       (s) => s.runs.flatMap(({ run, tasks: picked }) => s.apply(run.id, { kind: 'claimed', taskIds: picked.map((t) => t.id), workerId: opts.workerId }).tasks),
       opts.leaseMs,
     );

@@ -7,7 +7,7 @@ import { NotFoundError } from '../../domain/errors';
 import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks, lockUnfinishedRunsMatching, type RunListFilter } from '../../store/runs.store';
 import type { Sql } from '../../store/sql';
-import { claimLimitOf, stepGateOf } from '../../store/concurrency.store';
+import { claimLimitOf, stepGateOf, type GatedTasksHint } from '../../store/concurrency.store';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
 import {
   claimReadyBuiltIn,
@@ -101,7 +101,16 @@ export function unfinishedRunsMatching(workflows: WorkflowsService, tenantId: st
  */
 export function claimed(
   workflows: WorkflowsService,
-  opts: { tenantId: string | null; queue: string | null; limit: number; workerId: string; budgets?: ShareBudgets; notReclaimedSince?: Date | null },
+  opts: {
+    tenantId: string | null;
+    queue: string | null;
+    limit: number;
+    workerId: string;
+    budgets?: ShareBudgets;
+    notReclaimedSince?: Date | null;
+    /** Whether gated tasks exist at all (skips `stepGateOf` while none do). @default always look */
+    gated?: GatedTasksHint;
+  },
 ): Loader {
   return async (sql, now) => {
     const { budgets } = opts;
@@ -109,7 +118,7 @@ export function claimed(
     const limit = await claimLimitOf(sql, opts.tenantId, opts.queue, opts.limit);
     if (limit <= 0) return [];
     // Steps with `concurrency`: their groups locked, the tasks each may still start picked.
-    const allowed = await stepGateOf(sql, { tenantId: opts.tenantId, queue: opts.queue, now });
+    const allowed = (await opts.gated?.any(sql, now)) === false ? [] : await stepGateOf(sql, { tenantId: opts.tenantId, queue: opts.queue, now });
     const tasks =
       opts.queue === null && opts.tenantId === null && budgets
         ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets, allowed })
