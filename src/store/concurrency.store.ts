@@ -30,44 +30,63 @@ export async function insertHeldRun(sql: Sql, r: HeldRun): Promise<void> {
   );
 }
 
-/** Locks a group's row (made on first use); admissions of the group are serial from here to commit. */
-export async function lockGroup(sql: Sql, tenantId: string, groupKey: string, now: Date): Promise<void> {
+/**
+ * Locks groups' rows (made on first use), in (tenant, key) order so two admissions of
+ * overlapping groups cannot deadlock; admissions of a group are serial from here to commit.
+ */
+export async function lockGroups(sql: Sql, groups: readonly { tenantId: string; groupKey: string }[], now: Date): Promise<void> {
+  const sorted = [...groups].sort((a, b) => (a.tenantId === b.tenantId ? cmp(a.groupKey, b.groupKey) : cmp(a.tenantId, b.tenantId)));
   await sql.rows(
-    `INSERT INTO concurrency_groups ("tenantId", "groupKey", "lockedAt") VALUES ($1, $2, $3)
+    `INSERT INTO concurrency_groups ("tenantId", "groupKey", "lockedAt")
+     SELECT g.t, g.k, $3 FROM unnest($1::varchar[], $2::varchar[]) WITH ORDINALITY AS g(t, k, o) ORDER BY g.o
      ON CONFLICT ("tenantId", "groupKey") DO UPDATE SET "lockedAt" = EXCLUDED."lockedAt"`,
-    [tenantId, groupKey, now],
+    [sorted.map((g) => g.tenantId), sorted.map((g) => g.groupKey), now],
   );
 }
 
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 export interface GroupState {
+  tenantId: string;
+  groupKey: string;
   inFlight: GroupMember[];
   waiting: GroupMember[];
   /** The newest run's limit and strategy (the latest version's, as runs of it arrive). */
-  policy: { max: number; strategy: ConcurrencyStrategy; key: string } | null;
+  policy: { max: number; strategy: ConcurrencyStrategy; key: string };
 }
 
 /**
- * Under the group lock: forgets the rows of finished runs (and rows older than `orphanBefore`
+ * Under the groups' locks: forgets the rows of finished runs (and rows older than `orphanBefore`
  * whose run was never inserted), then reads who is in flight and who waits, in arrival order.
+ * Groups with no run left are not returned.
  */
-export async function groupState(sql: Sql, tenantId: string, groupKey: string, orphanBefore: Date): Promise<GroupState> {
+export async function groupStates(sql: Sql, groups: readonly { tenantId: string; groupKey: string }[], orphanBefore: Date): Promise<GroupState[]> {
+  const tenants = groups.map((g) => g.tenantId);
+  const keys = groups.map((g) => g.groupKey);
   await sql.rows(
-    `DELETE FROM run_concurrency c WHERE c."tenantId" = $1 AND c."groupKey" = $2 AND (
+    `DELETE FROM run_concurrency c USING unnest($1::varchar[], $2::varchar[]) AS g(t, k)
+     WHERE c."tenantId" = g.t AND c."groupKey" = g.k AND (
        EXISTS (SELECT 1 FROM runs r WHERE r.id = c."runId" AND r.status IN ('SUCCEEDED', 'FAILED', 'CANCELLED'))
        OR (c."createdAt" < $3 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = c."runId")))`,
-    [tenantId, groupKey, orphanBefore],
+    [tenants, keys, orphanBefore],
   );
-  const rows = await sql.rows<{ runId: string; seq: string; admittedAt: Date | null; max: number; strategy: ConcurrencyStrategy; key: string }>(
-    `SELECT c."runId", c.seq::text AS seq, c."admittedAt", c.max, c.strategy, c.key FROM run_concurrency c JOIN runs r ON r.id = c."runId"
-     WHERE c."tenantId" = $1 AND c."groupKey" = $2 ORDER BY c.seq`,
-    [tenantId, groupKey],
+  const rows = await sql.rows<{ tenantId: string; groupKey: string; runId: string; seq: string; admittedAt: Date | null; max: number; strategy: ConcurrencyStrategy; key: string }>(
+    `SELECT c."tenantId", c."groupKey", c."runId", c.seq::text AS seq, c."admittedAt", c.max, c.strategy, c.key
+     FROM run_concurrency c JOIN unnest($1::varchar[], $2::varchar[]) AS g(t, k) ON c."tenantId" = g.t AND c."groupKey" = g.k
+     JOIN runs r ON r.id = c."runId"
+     ORDER BY c."tenantId", c."groupKey", c.seq`,
+    [tenants, keys],
   );
-  const last = rows[rows.length - 1];
-  return {
-    inFlight: rows.filter((r) => r.admittedAt !== null).map(({ runId, seq }) => ({ runId, seq })),
-    waiting: rows.filter((r) => r.admittedAt === null).map(({ runId, seq }) => ({ runId, seq })),
-    policy: last ? { max: last.max, strategy: last.strategy, key: last.key } : null,
-  };
+  const byGroup = new Map<string, GroupState>();
+  for (const r of rows) {
+    const id = `${r.tenantId}\n${r.groupKey}`;
+    let g = byGroup.get(id);
+    if (!g) byGroup.set(id, (g = { tenantId: r.tenantId, groupKey: r.groupKey, inFlight: [], waiting: [], policy: { max: r.max, strategy: r.strategy, key: r.key } }));
+    (r.admittedAt === null ? g.waiting : g.inFlight).push({ runId: r.runId, seq: r.seq });
+    // Rows come in arrival order: the last one's policy is the newest run's.
+    g.policy = { max: r.max, strategy: r.strategy, key: r.key };
+  }
+  return [...byGroup.values()];
 }
 
 /** Marks runs admitted (their slot is taken from this commit on). */

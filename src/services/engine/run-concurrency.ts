@@ -2,7 +2,7 @@ import { concurrencyKeyOf, decideAdmission, type AdmissionDecision } from '../..
 import { decideCancel } from '../../domain/decisions';
 import { isTerminalRun, type RunState } from '../../domain/run-machine';
 import type { RunRecord } from '../../domain/model';
-import { groupKeyOf, groupState, groupsOfRuns, groupsWaiting, lockGroup, lockRunsById, markAdmitted, requeueRun } from '../../store/concurrency.store';
+import { groupKeyOf, groupStates, groupsOfRuns, groupsWaiting, lockGroups, lockRunsById, markAdmitted, requeueRun } from '../../store/concurrency.store';
 import { lockRun } from '../../store/runs.store';
 import type { Database } from '../../store/sql';
 import { tasksOfLockedRun, tasksOfLockedRuns } from '../../store/tasks.store';
@@ -17,6 +17,9 @@ import { withDefinitions } from './loaders';
  * an idempotency race) is deleted this long after it was written: far past any start's insert.
  */
 const ORPHAN_AFTER_MS = 60_000;
+
+/** Groups one admission transaction looks at, at most (their runs' rows are locked together). */
+const ADMIT_BATCH = 100;
 
 interface Group {
   tenantId: string;
@@ -45,12 +48,26 @@ export class RunConcurrency {
   ) {}
 
   /** Looks at one group under its lock: admits, waits or cancels by its strategy. How many runs it admitted and cancelled. */
-  async admit(tenantId: string, groupKey: string): Promise<{ admitted: number; cancelled: number }> {
+  admit(tenantId: string, groupKey: string): Promise<{ admitted: number; cancelled: number }> {
+    return this.admitGroups([{ tenantId, groupKey }]);
+  }
+
+  /**
+   * Looks at several groups in one transaction (a result batch that ended runs of 64 keys admits
+   * their next runs in one commit, not 64): their locks in key order, one read of their runs, each
+   * decided alone.
+   */
+  async admitGroups(groups: readonly Group[]): Promise<{ admitted: number; cancelled: number }> {
+    if (groups.length === 0) return { admitted: 0, cancelled: 0 };
     let decision: AdmissionDecision = { admit: [], cancel: [] };
     const load: Loader = async (sql, now) => {
-      await lockGroup(sql, tenantId, groupKey, now);
-      const state = await groupState(sql, tenantId, groupKey, new Date(now.getTime() - ORPHAN_AFTER_MS));
-      decision = state.policy ? decideAdmission(state.policy, state.policy.key, state.inFlight, state.waiting) : { admit: [], cancel: [] };
+      await lockGroups(sql, groups, now);
+      decision = { admit: [], cancel: [] };
+      for (const g of await groupStates(sql, groups, new Date(now.getTime() - ORPHAN_AFTER_MS))) {
+        const d = decideAdmission(g.policy, g.policy.key, g.inFlight, g.waiting);
+        decision.admit.push(...d.admit);
+        decision.cancel.push(...d.cancel);
+      }
       await markAdmitted(sql, decision.admit, now);
       const runs = await lockRunsById(sql, [...decision.admit, ...decision.cancel.map((c) => c.runId)]);
       if (runs.length === 0) return [];
@@ -69,11 +86,9 @@ export class RunConcurrency {
       let cancelled = 0;
       const admit = new Set(decision.admit);
       for (const { run } of s.runs) {
-        if (admit.has(run.id)) {
-          if (isTerminalRun(run.status)) continue;
-          s.apply(run.id, { kind: 'promote' });
-          admitted++;
-        }
+        if (!admit.has(run.id) || isTerminalRun(run.status)) continue;
+        s.apply(run.id, { kind: 'promote' });
+        admitted++;
       }
       for (const c of decision.cancel) {
         const locked = s.run(c.runId);
@@ -115,12 +130,11 @@ export class RunConcurrency {
   async afterCommit(batch: Batch): Promise<void> {
     if (batch.finishedRuns.length === 0) return;
     try {
-      for (const g of await groupsOfRuns(
+      const groups = await groupsOfRuns(
         this.deps.db,
         batch.finishedRuns.map((r) => r.id),
-      )) {
-        await this.admit(g.tenantId, g.groupKey);
-      }
+      );
+      for (let i = 0; i < groups.length; i += ADMIT_BATCH) await this.admitGroups(groups.slice(i, i + ADMIT_BATCH));
     } catch (e: unknown) {
       // The sweep admits them later.
       this.deps.onError(e);
@@ -129,9 +143,10 @@ export class RunConcurrency {
 
   /** Groups with waiting runs looked at again: how many runs it admitted or cancelled. */
   async sweep(limit: number): Promise<number> {
+    const groups = await groupsWaiting(this.deps.db, limit);
     let moved = 0;
-    for (const g of await groupsWaiting(this.deps.db, limit)) {
-      const { admitted, cancelled } = await this.admit(g.tenantId, g.groupKey);
+    for (let i = 0; i < groups.length; i += ADMIT_BATCH) {
+      const { admitted, cancelled } = await this.admitGroups(groups.slice(i, i + ADMIT_BATCH));
       moved += admitted + cancelled;
     }
     return moved;
