@@ -62,10 +62,13 @@ export function normalizeStepConcurrency(
   if (!policy) return undefined;
   const where = `Workflow "${workflow}": step "${step.key}"`;
   if (policy.strategy !== 'QUEUE' && policy.strategy !== 'ROUND_ROBIN') {
-    throw invalid(`${where} has concurrency.strategy ${policy.strategy}; a step's tasks wait (QUEUE or ROUND_ROBIN): set ${policy.strategy} on the workflow's concurrency`, {
-      field: 'concurrency.strategy',
-      step: step.key,
-    });
+    throw invalid(
+      `${where} has concurrency.strategy ${policy.strategy}; a step's tasks wait (QUEUE or ROUND_ROBIN): set ${policy.strategy} on the workflow's concurrency`,
+      {
+        field: 'concurrency.strategy',
+        step: step.key,
+      },
+    );
   }
   if (step.forEach !== undefined && step.forEach !== null) {
     throw invalid(`${where} fans out: bound its items with maxConcurrency instead of concurrency`, { field: 'concurrency', step: step.key });

@@ -25,7 +25,12 @@ export const MAX_QUEUE_LIMIT = 1_000_000;
 /** Where a run of a workflow with `concurrency` enters its group (RunsService.start). */
 export interface ConcurrencyEntry {
   /** Writes the groups of the run's tasks of steps with `concurrency`, before the run. @throws ValidationError */
-  enterTasks(tenantId: string, workflow: WorkflowRecord, input: Json, tasks: readonly { id: string; key: string; parentTaskId: string | null }[]): Promise<void>;
+  enterTasks(
+    tenantId: string,
+    workflow: WorkflowRecord,
+    input: Json,
+    tasks: readonly { id: string; key: string; parentTaskId: string | null }[],
+  ): Promise<void>;
   /** Writes the run's waiting row, before the run; its group, or undefined when the workflow has no `concurrency`. @throws ValidationError for a key the input cannot yield */
   enter(tenantId: string, runId: string, workflow: WorkflowRecord, input: Json, now: Date): Promise<{ tenantId: string; groupKey: string } | undefined>;
 }
@@ -58,7 +63,12 @@ export class ConcurrencyService implements ConcurrencyEntry {
    * The tasks of steps with `concurrency` enter their groups (key over the run input), before the
    * run's insert makes any of them claimable. @throws ValidationError for a key the input cannot yield
    */
-  async enterTasks(tenantId: string, workflow: WorkflowRecord, input: Json, tasks: readonly { id: string; key: string; parentTaskId: string | null }[]): Promise<void> {
+  async enterTasks(
+    tenantId: string,
+    workflow: WorkflowRecord,
+    input: Json,
+    tasks: readonly { id: string; key: string; parentTaskId: string | null }[],
+  ): Promise<void> {
     const rows: TaskGroupRow[] = [];
     for (const step of workflow.definition.steps) {
       if (!step.concurrency) continue;

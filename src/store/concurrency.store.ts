@@ -24,10 +24,15 @@ export const groupKeyOf = (workflowName: string, key: string): string => `${work
 
 /** A run enters its group, waiting. Written before the run itself (a crash between leaves a row with no run, deleted later). */
 export async function insertHeldRun(sql: Sql, r: HeldRun): Promise<void> {
-  await sql.rows(
-    `INSERT INTO run_concurrency ("runId", "tenantId", "groupKey", key, max, strategy, "createdAt") VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [r.runId, r.tenantId, r.groupKey, r.key, r.max, r.strategy, r.createdAt],
-  );
+  await sql.rows(`INSERT INTO run_concurrency ("runId", "tenantId", "groupKey", key, max, strategy, "createdAt") VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+    r.runId,
+    r.tenantId,
+    r.groupKey,
+    r.key,
+    r.max,
+    r.strategy,
+    r.createdAt,
+  ]);
 }
 
 /**
@@ -70,7 +75,16 @@ export async function groupStates(sql: Sql, groups: readonly { tenantId: string;
        OR (c."createdAt" < $3 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = c."runId")))`,
     [tenants, keys, orphanBefore],
   );
-  const rows = await sql.rows<{ tenantId: string; groupKey: string; runId: string; seq: string; admittedAt: Date | null; max: number; strategy: ConcurrencyStrategy; key: string }>(
+  const rows = await sql.rows<{
+    tenantId: string;
+    groupKey: string;
+    runId: string;
+    seq: string;
+    admittedAt: Date | null;
+    max: number;
+    strategy: ConcurrencyStrategy;
+    key: string;
+  }>(
     `SELECT c."tenantId", c."groupKey", c."runId", c.seq::text AS seq, c."admittedAt", c.max, c.strategy, c.key
      FROM run_concurrency c JOIN unnest($1::varchar[], $2::varchar[]) AS g(t, k) ON c."tenantId" = g.t AND c."groupKey" = g.k
      JOIN runs r ON r.id = c."runId"
@@ -81,7 +95,12 @@ export async function groupStates(sql: Sql, groups: readonly { tenantId: string;
   for (const r of rows) {
     const id = `${r.tenantId}\n${r.groupKey}`;
     let g = byGroup.get(id);
-    if (!g) byGroup.set(id, (g = { tenantId: r.tenantId, groupKey: r.groupKey, inFlight: [], waiting: [], policy: { max: r.max, strategy: r.strategy, key: r.key } }));
+    if (!g) {
+      byGroup.set(
+        id,
+        (g = { tenantId: r.tenantId, groupKey: r.groupKey, inFlight: [], waiting: [], policy: { max: r.max, strategy: r.strategy, key: r.key } }),
+      );
+    }
     (r.admittedAt === null ? g.waiting : g.inFlight).push({ runId: r.runId, seq: r.seq });
     // Rows come in arrival order: the last one's policy is the newest run's.
     g.policy = { max: r.max, strategy: r.strategy, key: r.key };

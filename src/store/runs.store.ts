@@ -157,11 +157,10 @@ export async function findRunsByIds(sql: Sql, tenantId: string | null, ids: read
 /** Locks the run row: every transition of a run holds it, so a run's transitions are serial. */
 export async function lockRun(sql: Sql, tenantId: string, runId: string, anyTenant = false): Promise<RunRecord | undefined> {
   // `concurrencyHeld`: it waits for a concurrency slot, and its `promote` or `resume` must queue nothing.
-  const [row] = await sql.rows<RunRecord>(`SELECT r.*, ${HELD_RUN_SQL} AS "concurrencyHeld" FROM runs r WHERE ($3 OR r."tenantId" = $1) AND r.id = $2 FOR UPDATE OF r`, [
-    tenantId,
-    runId,
-    anyTenant,
-  ]);
+  const [row] = await sql.rows<RunRecord>(
+    `SELECT r.*, ${HELD_RUN_SQL} AS "concurrencyHeld" FROM runs r WHERE ($3 OR r."tenantId" = $1) AND r.id = $2 FOR UPDATE OF r`,
+    [tenantId, runId, anyTenant],
+  );
   return row;
 }
 

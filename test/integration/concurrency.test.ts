@@ -151,10 +151,9 @@ describe('concurrency keys', () => {
 
   it("step concurrency: a step's tasks RUNNING at once per key, across runs; the rest stay QUEUED", async () => {
     const wf = 'stepped';
-    const registered = await t.ok(
-      `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { steps { key concurrency { key max strategy } } } }`,
-      { input: { name: wf, steps: [{ key: 'work', type: 'job', queue: `q-${wf}`, concurrency: { key: 'input.k', max: 2 } }] } },
-    );
+    const registered = await t.ok(`mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { steps { key concurrency { key max strategy } } } }`, {
+      input: { name: wf, steps: [{ key: 'work', type: 'job', queue: `q-${wf}`, concurrency: { key: 'input.k', max: 2 } }] },
+    });
     expect(registered.registerWorkflow.steps[0].concurrency).toEqual({ key: 'input.k', max: 2, strategy: 'QUEUE' });
     const a: string[] = [];
     for (let i = 0; i < 5; i++) a.push(await start(wf, 'a'));

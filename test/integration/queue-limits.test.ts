@@ -85,7 +85,9 @@ describe('queue limits', () => {
   });
 
   it('a holder whose attempt times out frees its slot', async () => {
-    await t.ok(REGISTER, { input: { name: 'crashy', steps: [{ key: 'work', type: 'job', queue: 'lim-crash', timeoutMs: 10_000, retry: { initialDelayMs: 0 } }] } });
+    await t.ok(REGISTER, {
+      input: { name: 'crashy', steps: [{ key: 'work', type: 'job', queue: 'lim-crash', timeoutMs: 10_000, retry: { initialDelayMs: 0 } }] },
+    });
     await t.ok(SET, { queue: 'lim-crash', max: 1 });
     await t.ok(START, { wf: 'crashy' });
     await t.ok(START, { wf: 'crashy' });

@@ -19,7 +19,15 @@ describe('decideAdmission', () => {
   });
 
   it('CANCEL_IN_PROGRESS keeps the newest max of all, running or not, by arrival (seq 10 after seq 9)', () => {
-    const d = decideAdmission({ strategy: 'CANCEL_IN_PROGRESS', max: 2 }, 'k', seqs([['old', 9], ['mid', 10]]), seqs([['new', 11]]));
+    const d = decideAdmission(
+      { strategy: 'CANCEL_IN_PROGRESS', max: 2 },
+      'k',
+      seqs([
+        ['old', 9],
+        ['mid', 10],
+      ]),
+      seqs([['new', 11]]),
+    );
     expect(d.admit).toEqual(['new']);
     expect(d.cancel.map((c) => c.runId)).toEqual(['old']);
     expect(d.cancel[0]!.reason).toMatch(/CANCEL_IN_PROGRESS: a newer run of concurrency key "k"/);
@@ -33,7 +41,11 @@ describe('decideAdmission', () => {
 describe('normalizeConcurrency and keys', () => {
   it('defaults the strategy to QUEUE and keeps the key expression', () => {
     expect(normalizeConcurrency('w', { max: 3 })).toEqual({ max: 3, strategy: 'QUEUE' });
-    expect(normalizeConcurrency('w', { max: 3, key: 'input.tenant', strategy: 'ROUND_ROBIN' })).toEqual({ max: 3, key: 'input.tenant', strategy: 'ROUND_ROBIN' });
+    expect(normalizeConcurrency('w', { max: 3, key: 'input.tenant', strategy: 'ROUND_ROBIN' })).toEqual({
+      max: 3,
+      key: 'input.tenant',
+      strategy: 'ROUND_ROBIN',
+    });
     expect(normalizeConcurrency('w', null)).toBeUndefined();
   });
 
@@ -42,7 +54,9 @@ describe('normalizeConcurrency and keys', () => {
     [{ max: 1.5 }, 'concurrency.max'],
     [{ max: 1, strategy: 'LIFO' }, 'concurrency.strategy'],
   ])('refuses %j naming %s', (draft, field) => {
-    expect(() => normalizeConcurrency('w', draft)).toThrow(expect.objectContaining({ data: expect.objectContaining({ reason: 'INVALID_CONCURRENCY', field }) }));
+    expect(() => normalizeConcurrency('w', draft)).toThrow(
+      expect.objectContaining({ data: expect.objectContaining({ reason: 'INVALID_CONCURRENCY', field }) }),
+    );
   });
 
   it('type-checks the key at registration', () => {
@@ -60,7 +74,9 @@ describe('normalizeConcurrency and keys', () => {
 
   it('a step takes QUEUE or ROUND_ROBIN only, and not on forEach or workflow steps', () => {
     expect(normalizeStepConcurrency('w', { key: 's', type: 'noop' }, { max: 2 })).toEqual({ max: 2, strategy: 'QUEUE' });
-    expect(() => normalizeStepConcurrency('w', { key: 's', type: 'noop' }, { max: 2, strategy: 'CANCEL_IN_PROGRESS' })).toThrow(/set CANCEL_IN_PROGRESS on the workflow/);
+    expect(() => normalizeStepConcurrency('w', { key: 's', type: 'noop' }, { max: 2, strategy: 'CANCEL_IN_PROGRESS' })).toThrow(
+      /set CANCEL_IN_PROGRESS on the workflow/,
+    );
     expect(() => normalizeStepConcurrency('w', { key: 's', type: 'noop', forEach: 'input.xs' }, { max: 2 })).toThrow(/maxConcurrency/);
     expect(() => normalizeStepConcurrency('w', { key: 's', type: 'workflow' }, { max: 2 })).toThrow(/child workflow/);
   });

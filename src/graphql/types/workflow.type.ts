@@ -139,7 +139,11 @@ export function toWorkflow(row: WorkflowRecord): Workflow {
     inputSchema: row.definition.inputSchema ?? null,
     timeoutMs: row.definition.timeoutMs ?? null,
     concurrency: row.definition.concurrency
-      ? { key: row.definition.concurrency.key ?? null, max: row.definition.concurrency.max, strategy: row.definition.concurrency.strategy as ConcurrencyStrategy }
+      ? {
+          key: row.definition.concurrency.key ?? null,
+          max: row.definition.concurrency.max,
+          strategy: row.definition.concurrency.strategy as ConcurrencyStrategy,
+        }
       : null,
     // Definitions stored before `maxFaults` existed read with its default, as the engine applies it.
     steps: row.definition.steps.map((s) => ({

@@ -10,4 +10,16 @@ import { WorkflowEntity } from './workflow.entity';
 
 export { ConcurrencyGroupEntity, QueueLimitEntity, RunConcurrencyEntity, TaskConcurrencyEntity };
 export { ApiKeyEntity, QueuePollEntity, RunEventEntity, RunEntity, SignalEntity, TaskAttemptEntity, TaskEntity, WorkflowEntity };
-export const ENTITIES = [WorkflowEntity, RunEntity, TaskEntity, TaskAttemptEntity, RunEventEntity, ApiKeyEntity, SignalEntity, QueuePollEntity, RunConcurrencyEntity, ConcurrencyGroupEntity, QueueLimitEntity, TaskConcurrencyEntity];
+/** This feature's tables (concurrency keys, queue limits). */
+const CONCURRENCY_ENTITIES = [RunConcurrencyEntity, ConcurrencyGroupEntity, QueueLimitEntity, TaskConcurrencyEntity];
+export const ENTITIES = [
+  WorkflowEntity,
+  RunEntity,
+  TaskEntity,
+  TaskAttemptEntity,
+  RunEventEntity,
+  ApiKeyEntity,
+  SignalEntity,
+  QueuePollEntity,
+  ...CONCURRENCY_ENTITIES,
+];
