@@ -153,4 +153,52 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('queue limits across two replicas', 
     expect(r.dbMax).toBeLessThanOrEqual(LIMIT);
     expect(Math.max(r.workerMax, r.dbMax)).toBe(LIMIT);
   });
+
+  it('runs started on two replicas at once never exceed a concurrency key max (racing admissions)', async () => {
+    const MAX = 2;
+    await a.ok(REGISTER, {
+      input: { name: 'keyed2', concurrency: { key: 'input.k', max: MAX }, steps: [{ key: 'work', type: 'job', queue: 'keyed-two' }] },
+    });
+    const client = new pg.Client({ connectionString: a.env.DATABASE_URL });
+    await client.connect();
+    let sampled = 0;
+    let stop = false;
+    // Truth from the tasks: a run is in flight while its step is QUEUED or RUNNING.
+    const sampler = (async () => {
+      while (!stop) {
+        const { rows } = await client.query<{ n: number }>(
+          `SELECT count(DISTINCT r.id)::int AS n FROM runs r JOIN tasks t ON t."runId" = r.id
+           WHERE r."workflowName" = 'keyed2' AND t.status IN ('QUEUED', 'RUNNING') GROUP BY r.input->>'k' ORDER BY n DESC LIMIT 1`,
+        );
+        sampled = Math.max(sampled, rows[0]?.n ?? 0);
+      }
+    })();
+    try {
+      const START_K = `mutation($k: String!) { startRun(workflow: "keyed2", input: { k: $k }) { id } }`;
+      const total = 40;
+      let done = 0;
+      const starts = Promise.all(Array.from({ length: total }, (_, i) => (i % 2 ? a : b).ok(START_K, { k: `k${i % 2 === 0 ? 0 : 1}` })));
+      const worker = async (t: TestApp, id: string) => {
+        while (done < total) {
+          const leases = (await t.ok<{ claimTasks: { leaseToken: string; task: { id: string } }[] }>(CLAIM, { queue: 'keyed-two', w: id })).claimTasks;
+          for (const l of leases) {
+            await t.ok(COMPLETE, { id: l.task.id, token: l.leaseToken });
+            done++;
+          }
+          if (leases.length === 0) await new Promise((r) => setImmediate(r));
+        }
+      };
+      await Promise.all([starts, worker(a, 'a1'), worker(b, 'b1')]);
+      stop = true;
+      await sampler;
+      console.log(`[queue-limits] concurrency key max ${MAX}, ${total} runs started on two replicas at once: at most ${sampled} of a key in flight (sampled)`);
+      expect(done).toBe(total);
+      expect(sampled).toBeLessThanOrEqual(MAX);
+      expect(sampled).toBe(MAX);
+    } finally {
+      stop = true;
+      await sampler;
+      await client.end();
+    }
+  });
 });
