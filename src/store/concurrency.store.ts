@@ -126,9 +126,20 @@ export async function groupsOfRuns(sql: Sql, runIds: readonly string[]): Promise
   return sql.rows(`SELECT DISTINCT "tenantId", "groupKey" FROM run_concurrency WHERE "runId" = ANY($1::uuid[])`, [runIds]);
 }
 
-/** Groups with waiting runs (the sweep: admissions a crash or a failed follow-up missed). */
+/**
+ * Groups where a waiting run could move now (the sweep: admissions a crash or a failed follow-up
+ * missed): a free slot, or a cancelling strategy. A read without locks: full QUEUE groups, the
+ * common case under load, are not locked by the sweep, so it never holds up their admissions.
+ */
 export async function groupsWaiting(sql: Sql, limit: number): Promise<{ tenantId: string; groupKey: string }[]> {
-  return sql.rows(`SELECT DISTINCT "tenantId", "groupKey" FROM run_concurrency WHERE "admittedAt" IS NULL LIMIT $1`, [limit]);
+  return sql.rows(
+    `SELECT DISTINCT w."tenantId", w."groupKey" FROM run_concurrency w
+     WHERE w."admittedAt" IS NULL AND (w.strategy IN ('CANCEL_NEWEST', 'CANCEL_IN_PROGRESS') OR w.max > (
+       SELECT count(*) FROM run_concurrency h JOIN runs r ON r.id = h."runId"
+       WHERE h."tenantId" = w."tenantId" AND h."groupKey" = w."groupKey" AND h."admittedAt" IS NOT NULL AND r.status IN ('PENDING', 'RUNNING', 'PAUSED')))
+     LIMIT $1`,
+    [limit],
+  );
 }
 
 /** Locks runs (id order, as every loader) for the admission's transitions. */
