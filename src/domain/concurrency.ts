@@ -178,3 +178,43 @@ export interface RunConcurrencyWait {
   /** Runs of the group in flight now, oldest first. */
   holders: string[];
 }
+
+/** The group key stored for a workflow's key value. Workflow names cannot hold a "/". */
+export const groupKeyOf = (workflowName: string, key: string): string => `${workflowName}/${key}`;
+
+/** The group key of a step's tasks for a key value. */
+export const stepGroupKeyOf = (workflowName: string, stepKey: string, key: string): string => `step:${workflowName}/${stepKey}/${key}`;
+
+/** A run's entry into concurrency groups: its own (workflow `concurrency`) and its gated steps' tasks. */
+export interface ConcurrencyEntryPlan {
+  /** The run's group, when its workflow has `concurrency`: it waits (every step PENDING) until admitted. */
+  run: { groupKey: string; key: string; max: number; strategy: ConcurrencyStrategy } | null;
+  /** The tasks of steps with `concurrency`, each with its group. */
+  tasks: { taskId: string; groupKey: string; max: number }[];
+}
+
+/**
+ * Where a run of `workflow` with this input enters concurrency groups (pure). `tasks`: the run's
+ * planned tasks (a step's own task is the one without a parent).
+ * @throws ValidationError for a key the input cannot yield
+ */
+export function planConcurrencyEntry(
+  workflow: { name: string; definition: { concurrency?: ConcurrencyPolicy; steps: readonly { key: string; concurrency?: ConcurrencyPolicy }[] } },
+  input: Json,
+  tasks: readonly { id: string; key: string; parentTaskId: string | null }[],
+): ConcurrencyEntryPlan {
+  const policy = workflow.definition.concurrency;
+  let run: ConcurrencyEntryPlan['run'] = null;
+  if (policy) {
+    const key = concurrencyKeyOf(workflow.name, policy, input);
+    run = { groupKey: groupKeyOf(workflow.name, key), key, max: policy.max, strategy: policy.strategy };
+  }
+  const gated: ConcurrencyEntryPlan['tasks'] = [];
+  for (const step of workflow.definition.steps) {
+    if (!step.concurrency) continue;
+    const key = concurrencyKeyOf(`${workflow.name}" step "${step.key}`, step.concurrency, input);
+    const task = tasks.find((t) => t.key === step.key && t.parentTaskId === null);
+    if (task) gated.push({ taskId: task.id, groupKey: stepGroupKeyOf(workflow.name, step.key, key), max: step.concurrency.max });
+  }
+  return { run, tasks: gated };
+}

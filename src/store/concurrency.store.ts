@@ -4,7 +4,7 @@
  * a statement after the lock: under READ COMMITTED that statement sees every admission or claim
  * committed by the lock's previous holder, so two replicas can never both fill the last slot.
  */
-import type { GroupMember, RunConcurrencyWait } from '../domain/concurrency';
+import type { ConcurrencyEntryPlan, GroupMember, RunConcurrencyWait } from '../domain/concurrency';
 import type { ConcurrencyStrategy } from '../domain/glossary';
 import type { RunRecord } from '../domain/model';
 import type { Sql } from './sql';
@@ -19,8 +19,7 @@ export interface HeldRun {
   createdAt: Date;
 }
 
-/** The group key stored for a workflow's key value. Workflow names cannot hold a "/". */
-export const groupKeyOf = (workflowName: string, key: string): string => `${workflowName}/${key}`;
+export { groupKeyOf, stepGroupKeyOf } from '../domain/concurrency';
 
 /** A run enters its group, waiting. Written before the run itself (a crash between leaves a row with no run, deleted later). */
 export async function insertHeldRun(sql: Sql, r: HeldRun): Promise<void> {
@@ -242,9 +241,6 @@ export interface TaskGroupRow {
   max: number;
 }
 
-/** The group key of a step's tasks for a key value. */
-export const stepGroupKeyOf = (workflowName: string, stepKey: string, key: string): string => `step:${workflowName}/${stepKey}/${key}`;
-
 /** Tasks enter their step's group: written before the tasks, so no task is ever claimable ungated. */
 export async function insertTaskGroups(sql: Sql, rows: readonly TaskGroupRow[]): Promise<void> {
   if (rows.length === 0) return;
@@ -338,4 +334,13 @@ export class GatedTasksHint {
     this.known = row?.any === true;
     return this.known;
   }
+}
+
+/** A run enters the groups its plan names (its own, waiting; its gated steps' tasks), before its insert. */
+export async function enterGroups(sql: Sql, tenantId: string, runId: string, plan: ConcurrencyEntryPlan, now: Date): Promise<void> {
+  if (plan.run) await insertHeldRun(sql, { runId, tenantId, ...plan.run, createdAt: now });
+  await insertTaskGroups(
+    sql,
+    plan.tasks.map((t) => ({ ...t, tenantId })),
+  );
 }

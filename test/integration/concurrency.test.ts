@@ -190,4 +190,25 @@ describe('concurrency keys', () => {
     expect(await bad({ concurrency: { max: 1, strategy: 'CANCEL_NEWEST' } })).toMatchObject({ reason: 'INVALID_CONCURRENCY', step: 'a' });
     expect(await bad({ forEach: 'input.xs', concurrency: { max: 1 } })).toMatchObject({ reason: 'INVALID_CONCURRENCY', field: 'concurrency' });
   });
+
+  it("child runs take their workflow's slots too: a parent's step waits while its child waits", async () => {
+    const child = 'kid';
+    await register(child, 'QUEUE');
+    await t.ok(REGISTER, {
+      input: { name: 'parent', steps: [{ key: 'call', type: 'workflow', input: { workflow: child, input: { k: '{{ input.k }}' } } }] },
+    });
+    const direct = await start(child, 'p');
+    const parent = await start('parent', 'p');
+    const kidOf = async (id: string) =>
+      (await t.ok(`query($id: ID!) { run(id: $id) { children { id status } } }`, { id })).run.children as { id: string; status: string }[];
+    await expect.poll(async () => (await kidOf(parent)).length, { timeout: 10_000 }).toBe(1);
+    const [kid] = await kidOf(parent);
+    // The direct run holds key "p": the child waits for its slot, PENDING.
+    expect(kid!.status).toBe('PENDING');
+    expect(await claimAll(child)).toEqual([direct]);
+    await finish(direct);
+    expect(await claimAll(child)).toEqual([kid!.id]);
+    await finish(kid!.id);
+    await expect.poll(async () => (await run(parent)).status, { timeout: 10_000 }).toBe('SUCCEEDED');
+  });
 });

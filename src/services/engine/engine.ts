@@ -105,6 +105,7 @@ export class Engine {
       limits: this.limits,
       maxForEachItems: this.limits.maxForEachItems,
       children: deps.children,
+      onGatedTasks: () => deps.gatedTasks?.seen(),
       afterCommit: async (batch) => {
         if (deps.childFollowUps !== false) await this.children.afterCommit(batch);
         // Runs that ended free their concurrency slots: their groups admit the next.

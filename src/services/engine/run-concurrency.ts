@@ -126,14 +126,23 @@ export class RunConcurrency {
     };
   }
 
-  /** After a commit: the groups of runs that ended have a free slot. Never throws. */
+  /** After a commit: the groups of runs that ended have a free slot, those of child runs just created a new run. Never throws. */
   async afterCommit(batch: Batch): Promise<void> {
-    if (batch.finishedRuns.length === 0) return;
+    // Child runs just created in their groups (waiting) are admitted as a started run is.
+    const created = batch.childRuns.flatMap((c) => (c.concurrency?.run ? [{ tenantId: c.tenantId, groupKey: c.concurrency.run.groupKey }] : []));
+    if (batch.finishedRuns.length === 0 && created.length === 0) return;
     try {
-      const groups = await groupsOfRuns(
-        this.deps.db,
-        batch.finishedRuns.map((r) => r.id),
-      );
+      const ended = batch.finishedRuns.length
+        ? await groupsOfRuns(
+            this.deps.db,
+            batch.finishedRuns.map((r) => r.id),
+          )
+        : [];
+      const seen = new Set<string>();
+      const groups = [...ended, ...created].filter((g) => {
+        const id = `${g.tenantId}\n${g.groupKey}`;
+        return seen.has(id) ? false : (seen.add(id), true);
+      });
       for (let i = 0; i < groups.length; i += ADMIT_BATCH) await this.admitGroups(groups.slice(i, i + ADMIT_BATCH));
     } catch (e: unknown) {
       // The sweep admits them later.
