@@ -70,6 +70,11 @@ describe('concurrency keys', () => {
     expect(await waits(a2)).toEqual([{ kind: 'CONCURRENCY', taskKey: 'work', limit: 'workflow.concurrency', max: 1, key: 'a', position: 1, holders: [a1] }]);
     expect((await waits(a3))[0]).toMatchObject({ kind: 'CONCURRENCY', key: 'a', position: 2, holders: [a1] });
     expect((await waits(b1))[0]).toMatchObject({ kind: 'WORKER' });
+    // The gauge counts the waiting runs (a2, a3) under their strategy; every strategy has a series.
+    await expect
+      .poll(async () => (await t.scrape()).match(/^maestro_runs_waiting_concurrency\{strategy="QUEUE"\} (\d+)$/m)?.[1], { timeout: 10_000 })
+      .toBe('2');
+    expect(await t.scrape()).toMatch(/^maestro_runs_waiting_concurrency\{strategy="CANCEL_NEWEST"\} 0$/m);
     await finish(a1);
     expect(await claimAll(wf)).toEqual([a2]);
     expect((await run(a3)).status).toBe('PENDING');
