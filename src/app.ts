@@ -53,6 +53,8 @@ import { Engine } from './services/engine';
 import type { LocalDispatch } from './scheduler/ports';
 import { RunEventsService } from './services/run-events.service';
 import { RunsService } from './services/runs.service';
+import { ConcurrencyService } from './services/concurrency.service';
+import { GatedTasksHint } from './store/concurrency.store';
 import { TenantQuotas } from './services/quotas';
 import { TasksService } from './services/tasks.service';
 import { QueuePolls } from './services/queue-polls';
@@ -238,7 +240,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       unadmit: (tenantId, type) => dispatchTo?.unadmit(tenantId, type),
       take: (claimed) => dispatchTo?.take(claimed),
     };
+    // Shared: starts that write gated tasks tell this replica's claims to look for them at once.
+    const gatedTasks = new GatedTasksHint();
     const engine = new Engine({
+      gatedTasks,
       local,
       db,
       workflows,
@@ -271,7 +276,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     });
     const waits = new WaitsService({ polls: queuePolls, leases, clock, noWorkerAfterMs: config.noWorkerAfterMs });
     const quotas = new TenantQuotas({ db, clock, maxActiveRuns: limits.tenantMaxActiveRuns, maxQueuedTasks: limits.tenantMaxQueuedTasks });
-    const runs = new RunsService({ db, workflows, engine, clock, limits, quotas, maxForEachItems: limits.maxForEachItems });
+    const concurrency = new ConcurrencyService({ db, clock, gatedTasks });
+    const runs = new RunsService({ db, workflows, engine, clock, limits, quotas, maxForEachItems: limits.maxForEachItems, concurrency });
     const runEvents = new RunEventsService({ bus, runs });
     const auth = new AuthService({ db, clock, allowAnonymous: config.allowAnonymous, announceRevoked: (ids) => bus.announceRevoked(ids) });
     const rates = await RateLimits.create({
@@ -314,7 +320,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       pollIntervalMs: config.schedulerPollIntervalMs,
       limits: { maxSchedules: config.tenantMaxSchedules, backfillMax: config.scheduleBackfillMax, ...limits },
     });
-    const services: Services = { workflows, runs, runEvents, auth, tasks, waits, queues: new QueuesService({ db }), events, webhookSecrets, schedules };
+    const services: Services = {
+      workflows,
+      runs,
+      runEvents,
+      auth,
+      tasks,
+      waits,
+      queues: new QueuesService({ db }),
+      events,
+      webhookSecrets,
+      schedules,
+      concurrency,
+    };
     if (config.allowAnonymous) {
       logger.warn('development mode: requests without an API key act as tenant "default" (NODE_ENV=production requires keys)');
     }

@@ -1,4 +1,5 @@
 import type { Scenario } from '../lib/harness';
+import { concurrencyKeys } from './concurrency-keys';
 import { dag } from './dag';
 import { fanout } from './fanout';
 import { forEachFanOut } from './foreach';
@@ -9,4 +10,4 @@ import { remote } from './remote';
 import { throughput } from './throughput';
 
 /** In the order they run: scenario 3 loads each side at half of the peak scenario 1 measured. */
-export const scenarios: Scenario[] = [throughput, remote, latency, dag, graphqlRead, fanout, noisyNeighbour, forEachFanOut];
+export const scenarios: Scenario[] = [throughput, remote, latency, dag, graphqlRead, fanout, noisyNeighbour, forEachFanOut, concurrencyKeys];

@@ -21,6 +21,7 @@ import type { Json } from './glossary';
 import type { RunRecord, WorkflowRecord } from './model';
 import { DEFAULT_PRIORITY } from './priorities';
 import { planRun, startEvents, type EventDraft, type InitialTask } from './run-plan';
+import { planConcurrencyEntry, type ConcurrencyEntryPlan } from './concurrency';
 import type { ExpansionLimits } from './templates';
 
 /** The step type that starts a child run. Built in: it takes no queue. */
@@ -92,6 +93,8 @@ export interface ChildRunPlan {
   priority: number;
   tasks: InitialTask[];
   events: EventDraft[];
+  /** Its concurrency groups (src/domain/concurrency.ts), written with it; absent: none. */
+  concurrency?: ConcurrencyEntryPlan;
 }
 
 export type Launch =
@@ -172,6 +175,17 @@ export function planLaunch(
       data: e instanceof LimitExceededError ? { reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string } : { reason: 'BAD_USER_INPUT' },
     };
   }
+  // A child of a workflow with concurrency keys enters its groups as a started run does: it waits,
+  // every step PENDING, until its group admits it (after this transition commits).
+  let entry: ConcurrencyEntryPlan | undefined;
+  try {
+    entry = planConcurrencyEntry(workflow, parsed.input, planned);
+    if (entry.run) planned = planRun(workflow.definition, parsed.input, limits, { newId: ctx.newId, maxForEachItems, hold: true });
+    entry = planConcurrencyEntry(workflow, parsed.input, planned);
+  } catch (e: unknown) {
+    const error = `The child input does not fit workflow ${workflow.name} version ${workflow.version}: ${coerceError(e).message}`;
+    return { kind: 'refuse', error, data: { reason: 'BAD_USER_INPUT' } };
+  }
   const room = ctx.takeRoom(run.tenantId);
   if (room === undefined) {
     missing.rooms.push(run.tenantId);
@@ -201,6 +215,7 @@ export function planLaunch(
       priority: DEFAULT_PRIORITY,
       tasks,
       events: startEvents(tasks),
+      ...(entry.run || entry.tasks.length ? { concurrency: entry } : {}),
     },
   };
 }

@@ -5,6 +5,7 @@
  * Everything here is pure; all functions expect plain data (e.g. parsed JSON).
  */
 import { createHash } from 'node:crypto';
+import { normalizeConcurrency, normalizeStepConcurrency } from './concurrency';
 import type { Json, RetryPolicy, StepDefinition, StepDraft, WorkflowDefinition, WorkflowDraft } from './glossary';
 import { DEFAULT_RETRY } from './glossary';
 import { LimitExceededError, TemplateError, ValidationError } from './errors';
@@ -91,6 +92,12 @@ export function normalizeDefinition(draft: WorkflowDraft, opts: DefinitionLimits
   };
   const on = normalizeTriggers(draft.on);
   if (on !== undefined) definition.on = on;
+  (Array.isArray(draft.steps) ? draft.steps : []).forEach((d, i) => {
+    const concurrency = normalizeStepConcurrency(draft.name, d, d.concurrency);
+    if (concurrency) definition.steps[i]!.concurrency = concurrency;
+  });
+  const concurrency = normalizeConcurrency(draft.name, draft.concurrency);
+  if (concurrency) definition.concurrency = concurrency;
   validateDefinition(draft.name, definition, opts);
   return { name: draft.name, definition };
 }

@@ -98,6 +98,20 @@ export interface StepDefinition {
   rateLimit?: RateLimit;
   /** Overrides the run's priority for this step's tasks, 1 to 3 (src/domain/priorities.ts). Absent when unset. */
   priority?: number;
+  /** Tasks of this step RUNNING at once per key, across the workflow's runs (QUEUE or ROUND_ROBIN). Absent when none. */
+  concurrency?: ConcurrencyPolicy;
+}
+
+/** How a run that finds its concurrency key's group full is handled (src/domain/concurrency.ts). */
+export type ConcurrencyStrategy = 'QUEUE' | 'CANCEL_IN_PROGRESS' | 'CANCEL_NEWEST' | 'ROUND_ROBIN';
+
+/** A workflow's `concurrency`: runs in flight per key. */
+export interface ConcurrencyPolicy {
+  /** CEL over `input` yielding a string, int or bool; absent: every run is in one group. */
+  key?: string;
+  /** Runs in flight per key, 1 to MAX_CONCURRENCY_MAX. */
+  max: number;
+  strategy: ConcurrencyStrategy;
 }
 
 export interface WorkflowDefinition {
@@ -110,6 +124,8 @@ export interface WorkflowDefinition {
   /** Bound of a whole run, start to finish. Null: no bound. */
   timeoutMs: number | null;
   steps: StepDefinition[];
+  /** Runs in flight per concurrency key (src/domain/concurrency.ts). Absent when none: definitions without it hash as before. */
+  concurrency?: ConcurrencyPolicy;
   /** Events that start a run (triggers.ts). Absent when none: definitions without it hash as before. */
   on?: TriggerDefinition[];
 }
@@ -137,6 +153,7 @@ export interface StepDraft {
   when?: string | null;
   rateLimit?: RateLimit | null;
   priority?: number | null;
+  concurrency?: { key?: string | null; max?: number | null; strategy?: string | null } | null;
 }
 
 export interface WorkflowDraft {
@@ -146,6 +163,7 @@ export interface WorkflowDraft {
   timeoutMs?: number | null;
   steps: StepDraft[];
   on?: { event: string; filter?: string | null }[] | null;
+  concurrency?: { key?: string | null; max?: number | null; strategy?: string | null } | null;
 }
 
 /**

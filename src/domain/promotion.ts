@@ -105,7 +105,8 @@ export function cancelUnfinished(w: Working): void {
  * neither: what finished stays as it is until resume promotes and settles.
  */
 export function promoteAndSettle(w: Working): void {
-  if (w.run.status === 'PAUSED') return;
+  // A run waiting for a concurrency slot queues nothing: its admission promotes it.
+  if (w.run.status === 'PAUSED' || w.run.concurrencyHeld === true) return;
   const outputs: Record<string, { output: Json }> = {};
   for (const t of w.byKey.values()) if (DONE_OK.has(t.status)) outputs[t.key] = { output: t.status === 'SKIPPED' ? null : t.output };
 

@@ -53,7 +53,10 @@ export type TaskState = Pick<
 >;
 
 /** What the machine reads and changes of a run. */
-export type RunState = Pick<RunRecord, 'id' | 'status' | 'input' | 'output' | 'error' | 'startedAt' | 'finishedAt' | 'deadlineAt' | 'pausedAt'>;
+export type RunState = Pick<RunRecord, 'id' | 'status' | 'input' | 'output' | 'error' | 'startedAt' | 'finishedAt' | 'deadlineAt' | 'pausedAt'> & {
+  /** It waits for a concurrency slot (not a column: its loader reads it): nothing of it is promoted until its admission. */
+  concurrencyHeld?: boolean;
+};
 
 export interface TransitionResult {
   /** Tasks whose state changed, in their new state. */

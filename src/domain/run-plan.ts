@@ -52,13 +52,19 @@ export function planRun(
   definition: WorkflowDefinition,
   runInput: Json,
   limits?: ExpansionLimits,
-  fan: { newId: () => string; maxForEachItems?: number; priority?: number } = { newId: () => crypto.randomUUID() },
+  fan: {
+    newId: () => string;
+    maxForEachItems?: number;
+    priority?: number;
+    /** Every step waits PENDING: the run waits for a concurrency slot, whose admission promotes its roots. @default false */
+    hold?: boolean;
+  } = { newId: () => crypto.randomUUID() },
 ): InitialTask[] {
   const runPriority = fan.priority ?? DEFAULT_PRIORITY;
   return definition.steps.flatMap((step): InitialTask[] => {
     // A root with a `when` waits too (PENDING): the `promote` transition that follows the start
     // evaluates it, so a condition is only ever decided in the state machine.
-    const root = step.dependsOn.length === 0 && step.when === undefined;
+    const root = fan.hold !== true && step.dependsOn.length === 0 && step.when === undefined;
     const { stepPriority, rateLimitLimit, rateLimitPeriodMs } = stepFixed(step);
     const base = {
       ...NO_FAN,

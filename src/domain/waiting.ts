@@ -52,8 +52,12 @@ export type WaitReason = WaitCommon &
     | { kind: 'CHILD_RUN'; childRunId: string }
     /** A forEach step's own task: its items run; `itemsLeft` of `itemCount` have not ended, `itemsActive` are QUEUED or RUNNING. */
     | { kind: 'ITEMS'; itemCount: number; itemsLeft: number; itemsActive: number }
-    /** Held back by a concurrency limit: `limit` names it (a forEach step's `maxConcurrency`), `max` its value. */
-    | { kind: 'CONCURRENCY'; limit: string; max: number | null }
+    /**
+     * Held back by a concurrency limit: `limit` names it (a forEach step's `maxConcurrency`, or
+     * `workflow.concurrency` for a run waiting for a slot of its key), `max` its value; a run's wait
+     * also says its `key`, its `position` among the key's waiting runs and the runs `holders` holding the slots.
+     */
+    | { kind: 'CONCURRENCY'; limit: string; max: number | null; key?: string; position?: number; holders?: string[] }
     | { kind: 'RUN_PAUSED'; pausedAt: Date | null }
     /** Held back by its step's rate limit (`key`) until `until`, when it may start. */
     | { kind: 'RATE_LIMIT'; key: string; until: Date }
@@ -99,6 +103,8 @@ export interface WaitInput {
   dependsOn: readonly string[];
   /** The step's `maxConcurrency` (forEach steps); absent: none. */
   maxConcurrency?: number | null;
+  /** The run waits for a slot of its workflow's concurrency key; absent: it does not. */
+  runConcurrency?: { key: string; max: number; position: number; holders: string[] };
   /** The status of each task of the run by step key. */
   statusByKey: ReadonlyMap<string, TaskStatus>;
   /** The task queue's last poll (queue steps only); undefined when no worker ever polled it. */
@@ -125,6 +131,11 @@ export function waitReasonOf(input: WaitInput): WaitReason | null {
       // An item of a forEach step waits for a free place under the step's maxConcurrency.
       if (task.parentTaskId !== null) {
         return { ...common, since: task.createdAt, kind: 'CONCURRENCY', limit: 'maxConcurrency', max: input.maxConcurrency ?? null };
+      }
+      // Every step of a run waiting for a slot of its concurrency key waits for that slot first.
+      if (input.runConcurrency) {
+        const { key, max, position, holders } = input.runConcurrency;
+        return { ...common, since: task.createdAt, kind: 'CONCURRENCY', limit: 'workflow.concurrency', max, key, position, holders };
       }
       return {
         ...common,

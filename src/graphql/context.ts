@@ -9,6 +9,8 @@ import type { RunsService } from '../services/runs.service';
 import type { SchedulesService } from '../services/schedules.service';
 import type { TasksService } from '../services/tasks.service';
 import type { WaitsService } from '../services/waits.service';
+import type { ConcurrencyService } from '../services/concurrency.service';
+import type { RunConcurrencyWait as ConcurrencyWaitRow } from '../domain/concurrency';
 import type { WorkflowsService } from '../services/workflows.service';
 import type { QueuePoll } from '../domain/waiting';
 
@@ -27,6 +29,7 @@ export interface Services {
   events: EventsService;
   webhookSecrets: WebhookSecretsService;
   schedules: SchedulesService;
+  concurrency: ConcurrencyService;
 }
 
 /** `Run.events` returns at most this many events per run. */
@@ -47,6 +50,8 @@ export interface Loaders {
   queuePollByQueue: DataLoader<string, QueuePoll | undefined>;
   /** When the lease of a running attempt expires, by task id and fence (null: none held). */
   leaseExpiryByAttempt: DataLoader<{ taskId: string; fence: string }, Date | null, string>;
+  /** Where a run waits for a concurrency slot (undefined: it does not). */
+  concurrencyWaitByRun: DataLoader<string, ConcurrencyWaitRow | undefined>;
 }
 
 export interface Context {
@@ -80,6 +85,7 @@ class LazyLoaders implements Loaders {
   private workflow?: Loaders['workflowById'];
   private polls?: Loaders['queuePollByQueue'];
   private expiries?: Loaders['leaseExpiryByAttempt'];
+  private concurrencyWaits?: Loaders['concurrencyWaitByRun'];
 
   constructor(
     private readonly services: Services,
@@ -151,6 +157,13 @@ class LazyLoaders implements Loaders {
     return (this.polls ??= new DataLoader(async (queues) => {
       const byQueue = await this.services.waits.pollsOf(this.tenantId, queues);
       return queues.map((q) => byQueue.get(q));
+    }));
+  }
+
+  get concurrencyWaitByRun(): Loaders['concurrencyWaitByRun'] {
+    return (this.concurrencyWaits ??= new DataLoader(async (runIds) => {
+      const byRun = new Map((await this.services.concurrency.waitsOf(this.tenantId, runIds)).map((w) => [w.runId, w]));
+      return runIds.map((id) => byRun.get(id));
     }));
   }
 

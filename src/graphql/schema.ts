@@ -6,6 +6,7 @@ import { QueueResolver } from './resolvers/queue.resolver';
 import { EventResolver } from './resolvers/event.resolver';
 import { RunResolver } from './resolvers/run.resolver';
 import { ScheduleResolver } from './resolvers/schedule.resolver';
+import { ConcurrencyResolver } from './resolvers/concurrency.resolver';
 import { SubscriptionResolver } from './resolvers/subscription.resolver';
 import { TaskResolver } from './resolvers/task.resolver';
 import { WorkerResolver } from './resolvers/worker.resolver';
@@ -29,7 +30,17 @@ const domainErrors: MiddlewareFn = async (_action, next) => {
  */
 export async function buildMaestroSchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [WorkflowResolver, RunResolver, TaskResolver, WorkerResolver, SubscriptionResolver, QueueResolver, EventResolver, ScheduleResolver],
+    resolvers: [
+      WorkflowResolver,
+      RunResolver,
+      TaskResolver,
+      WorkerResolver,
+      SubscriptionResolver,
+      QueueResolver,
+      EventResolver,
+      ScheduleResolver,
+      ConcurrencyResolver,
+    ],
     globalMiddlewares: [domainErrors],
     // The kinds of WaitReason: fields name only the interface.
     orphanedTypes: WAIT_REASON_TYPES,

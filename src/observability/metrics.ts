@@ -3,6 +3,7 @@ import type { EngineHooks } from '../domain/hooks';
 import { LabelBudget } from './label-budget';
 import { registerScheduleMetrics } from './schedule-metrics';
 import { ATTEMPT_OUTCOMES, attemptCause } from '../domain/model';
+import { CONCURRENCY_STRATEGIES } from '../domain/concurrency';
 
 /**
  * The metrics the runbook names (exact names and types), plus what an operator wants beside them.
@@ -25,6 +26,8 @@ export interface ClusterGauges {
   noWorker: { queue: string; tasks: number }[];
   /** Tasks held back by their step's rate limit (waitingFor RATE_LIMIT), by queue. Absent: none. */
   rateLimited?: { queue: string; tasks: number }[];
+  /** Runs waiting for a slot of their workflow's concurrency key, by strategy. @default [] */
+  concurrencyWaiting?: { strategy: string; count: number }[];
 }
 
 export interface MetricsSources {
@@ -197,6 +200,18 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
     registers: [registry],
     async collect() {
       this.set((await cached()).signalsWaiting);
+    },
+  });
+  new client.Gauge({
+    name: 'maestro_runs_waiting_concurrency',
+    help: 'Runs waiting for a slot of their workflow concurrency key (waitingFor CONCURRENCY), by strategy, cluster-wide (use max).',
+    labelNames: ['strategy'],
+    registers: [registry],
+    async collect() {
+      // Every strategy always has a series (4 at most): a query over them returns data on an idle cluster.
+      const counts = new Map<string, number>(CONCURRENCY_STRATEGIES.map((s) => [s, 0]));
+      for (const c of (await cached()).concurrencyWaiting ?? []) if (counts.has(c.strategy)) counts.set(c.strategy, c.count);
+      for (const [strategy, count] of counts) this.set({ strategy }, count);
     },
   });
   new client.Gauge({

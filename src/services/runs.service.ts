@@ -25,6 +25,7 @@ import type { Engine } from './engine';
 import { checkPriority, DEFAULT_PRIORITY } from '../domain/priorities';
 import type { WorkflowsService } from './workflows.service';
 import type { TenantQuotas } from './quotas';
+import { ConcurrencyService, type ConcurrencyEntry } from './concurrency.service';
 import { pageOf, pageWindow, type CursorCodec, type Page, type PageArgs } from './pagination';
 
 export interface StartRunInput {
@@ -119,6 +120,8 @@ function sameRequest(existing: RunRecord, key: string, req: StartRequest, hash: 
 const API_TRIGGER: RunTrigger = { kind: 'API' };
 
 export class RunsService {
+  private readonly concurrency: ConcurrencyEntry;
+
   constructor(
     private readonly deps: {
       db: Database;
@@ -131,8 +134,12 @@ export class RunsService {
       quotas?: TenantQuotas;
       /** MAX_FOREACH_ITEMS, for a root forEach step fanned out at start. @default DEFAULT_MAX_FOREACH_ITEMS */
       maxForEachItems?: number;
+      /** Concurrency keys: where a run of a workflow with `concurrency` enters its group. @default a ConcurrencyService on `db` */
+      concurrency?: ConcurrencyEntry;
     },
-  ) {}
+  ) {
+    this.concurrency = deps.concurrency ?? new ConcurrencyService({ db: deps.db, clock: deps.clock });
+  }
 
   /**
    * Starts a run of the latest (or the given) version. With an idempotency key, every call of
@@ -165,6 +172,7 @@ export class RunsService {
     let created = false;
     let startsChildren = false;
     let conditionalRoots = false;
+    let held: { tenantId: string; groupKey: string } | undefined;
     let run: RunRecord;
     try {
       // Single statements, no transaction: the run with its tasks and first events is ONE insert
@@ -195,6 +203,10 @@ export class RunsService {
             throw e;
           }
           const runId = randomUUID();
+          // A run with a concurrency key waits for its slot: every step PENDING, its group row written first.
+          held = await this.concurrency.enter(tenantId, runId, workflow, input, now);
+          if (held) plan = planRun(workflow.definition, input, limits, { newId: randomUUID, maxForEachItems: this.deps.maxForEachItems, hold: true });
+          await this.concurrency.enterTasks(tenantId, workflow, input, plan);
           const tasks = plan;
           const cursor = { runId, tenantId, workflowName: workflow.name, lastSeq: 0 };
           const firstEvents = numberEvents(cursor, startEvents(tasks), now);
@@ -255,7 +267,11 @@ export class RunsService {
       await this.deps.engine.announceStart(run, events, ready, startsChildren);
       // Roots with a `when` start PENDING: their conditions are decided by the state machine, in
       // a transition of their own (the start itself is one insert, without it).
-      if (conditionalRoots) run = await this.deps.engine.promote(run.id);
+      if (held) {
+        // Admitted now if its group has room (its roots promoted), else it waits, or its strategy cancels it.
+        await this.deps.engine.admit(held.tenantId, held.groupKey);
+        run = (await this.get(tenantId, run.id)) ?? run;
+      } else if (conditionalRoots) run = await this.deps.engine.promote(run.id);
     }
     return run;
   }

@@ -1,4 +1,5 @@
 import type { Sql } from './sql';
+import { runsWaitingOnConcurrency } from './concurrency.store';
 
 export interface ClusterCounts {
   runsActive: number;
@@ -10,6 +11,8 @@ export interface ClusterCounts {
   noWorker: { queue: string; tasks: number }[];
   /** QUEUED tasks a claim held back for their step's rate limit (waitingFor RATE_LIMIT), by queue ('builtin' for built-in steps). */
   rateLimited: { queue: string; tasks: number }[];
+  /** Runs waiting for a slot of their workflow's concurrency key, by strategy. */
+  concurrencyWaiting: { strategy: string; count: number }[];
 }
 
 /**
@@ -41,7 +44,9 @@ export async function clusterCounts(sql: Sql, at: { now: Date; unpolledSince: Da
      GROUP BY queue`,
     [at.now],
   );
+  const concurrencyWaiting = await runsWaitingOnConcurrency(sql);
   return {
+    concurrencyWaiting,
     runsActive: Number(counts?.runs_active ?? 0),
     tasksInflight: Number(counts?.tasks_inflight ?? 0),
     runsPaused: Number(counts?.runs_paused ?? 0),

@@ -3,6 +3,7 @@ import { RUN_STATUSES, type Json } from '../domain/glossary';
 import { isTerminalRun } from '../domain/run-machine';
 import type { KeysetRead, KeysetWindow } from './keyset';
 import type { Sql } from './sql';
+import { HELD_RUN_SQL } from './concurrency.store';
 import type { NewTask } from './tasks.store';
 import { runFilterWhere, type RunListFilter } from './run-filter';
 import { columnList, every, ident, insertFromJson, recordType, RUN_EVENTS, RUNS, TASKS } from './tables';
@@ -162,7 +163,11 @@ export async function findRunsByIds(sql: Sql, tenantId: string | null, ids: read
 
 /** Locks the run row: every transition of a run holds it, so a run's transitions are serial. */
 export async function lockRun(sql: Sql, tenantId: string, runId: string, anyTenant = false): Promise<RunRecord | undefined> {
-  const [row] = await sql.rows<RunRecord>(`SELECT * FROM runs WHERE ($3 OR "tenantId" = $1) AND id = $2 FOR UPDATE`, [tenantId, runId, anyTenant]);
+  // `concurrencyHeld`: it waits for a concurrency slot, and its `promote` or `resume` must queue nothing.
+  const [row] = await sql.rows<RunRecord>(
+    `SELECT r.*, ${HELD_RUN_SQL} AS "concurrencyHeld" FROM runs r WHERE ($3 OR r."tenantId" = $1) AND r.id = $2 FOR UPDATE OF r`,
+    [tenantId, runId, anyTenant],
+  );
   return row;
 }
 
@@ -197,6 +202,7 @@ export async function strandedPendingRuns(sql: Sql, before: Date, limit: number)
   return sql.rows(
     `SELECT r.id FROM runs r WHERE r.status = 'PENDING' AND r."createdAt" <= $1
        AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t."runId" = r.id AND t.status <> 'PENDING')
+       AND NOT ${HELD_RUN_SQL}
      ORDER BY r."createdAt" LIMIT $2`,
     [before, limit],
   );

@@ -3,6 +3,7 @@ import type { Json, TaskStatus } from '../domain/glossary';
 import { DEFAULT_PRIORITY_AGING_MS } from '../domain/priorities';
 import { PRIORITY_LEVELS_SQL, rankAt, rateLimitGate } from './claim-order';
 import type { Sql } from './sql';
+import { stepGateSql } from './concurrency.store';
 
 export interface NewTask {
   id: string;
@@ -120,6 +121,8 @@ export async function claimReadyTasks(
     priorityAgingMs?: number;
     /** Rate-limited tasks this claim may take (src/store/rate-limits.store.ts). @default none */
     admitted?: readonly string[];
+    /** Tasks of steps with `concurrency` this claim may take (stepGateOf). @default [] (none) */
+    allowed?: readonly string[];
   },
 ): Promise<TaskRecord[]> {
   // Per priority level the oldest ready tasks (an index scan of IDX_tasks_ready_priority each,
@@ -137,6 +140,7 @@ export async function claimReadyTasks(
            AND ($6::timestamptz IS NULL OR NOT EXISTS (
              SELECT 1 FROM task_attempts a
              WHERE a."taskId" = t.id AND a."workerId" = $4 AND a.outcome IN ('LEASE_EXPIRED', 'FENCED') AND a."finishedAt" >= $6))
+           AND ${stepGateSql(9)}
          ORDER BY t."availableAt"
          LIMIT $3
          FOR UPDATE OF t, r SKIP LOCKED
@@ -159,6 +163,7 @@ export async function claimReadyTasks(
       opts.notReclaimedSince ?? null,
       opts.priorityAgingMs ?? DEFAULT_PRIORITY_AGING_MS,
       opts.admitted ?? [],
+      opts.allowed ?? [],
     ],
   );
 }
@@ -181,6 +186,8 @@ export async function claimReadyBuiltIn(
     priorityAgingMs?: number;
     /** Rate-limited tasks this claim may take (src/store/rate-limits.store.ts). @default none */
     admitted?: readonly string[];
+    /** Tasks of steps with `concurrency` this claim may take (stepGateOf). @default [] (none) */
+    allowed?: readonly string[];
   },
 ): Promise<TaskRecord[]> {
   const b = opts.budgets;
@@ -199,7 +206,7 @@ export async function claimReadyBuiltIn(
        FROM ranked WHERE http_rank <= http
      ), picked AS (
        SELECT t.id FROM fair JOIN tasks t ON t.id = fair.id JOIN runs r ON r.id = t."runId"
-       WHERE fair.turn <= fair.total AND t.status = 'QUEUED' AND r.status <> 'PAUSED'
+       WHERE fair.turn <= fair.total AND t.status = 'QUEUED' AND r.status <> 'PAUSED' AND ${stepGateSql(11)}
        ORDER BY fair.turn, fair.rank_at
        LIMIT $2
        FOR UPDATE OF t, r SKIP LOCKED
@@ -220,6 +227,7 @@ export async function claimReadyBuiltIn(
       b.defaults.http,
       opts.priorityAgingMs ?? DEFAULT_PRIORITY_AGING_MS,
       opts.admitted ?? [],
+      opts.allowed ?? [],
     ],
   );
 }

@@ -2,6 +2,7 @@ import { Field, Float, InputType, Int } from 'type-graphql';
 import type { Json } from '../../domain/glossary';
 import { JSONScalar } from '../scalars';
 import { TriggerInput } from './trigger.input';
+import { ConcurrencyInput } from '../types/concurrency.type';
 
 @InputType({ description: 'Omitted fields take their defaults: 3 attempts, 1000 ms, ×2, 60000 ms, 10 faults.' })
 export class RetryPolicyInput {
@@ -134,6 +135,14 @@ export class StepInput {
       "1 (low) to 3 (high): overrides the run's priority (startRun) for this step's tasks. BAD_USER_INPUT (reason INVALID_PRIORITY) out of range. Default: the run's.",
   })
   priority?: number | null;
+
+  @Field(() => ConcurrencyInput, {
+    nullable: true,
+    description:
+      "Bounds this step's tasks RUNNING at once per key (CEL over the run `input`), across all runs of the workflow: a task over the limit stays QUEUED " +
+      'until one ends. QUEUE or ROUND_ROBIN; not on forEach steps (use maxConcurrency) nor workflow steps. Default: no bound.',
+  })
+  concurrency?: ConcurrencyInput | null;
 }
 
 @InputType({ description: 'A workflow definition to register: a name and a DAG of steps.' })
@@ -160,6 +169,14 @@ export class WorkflowInput {
       'Bound of a whole run, start to finish, in milliseconds, 1 to 604800000 (7 days); past it the run fails and unfinished tasks are cancelled. Default: no bound.',
   })
   timeoutMs?: number | null;
+
+  @Field(() => ConcurrencyInput, {
+    nullable: true,
+    description:
+      'Bounds the runs in flight per key; a run over the limit waits (`waitingFor` CONCURRENCY), or is cancelled, by the strategy. ' +
+      'Part of the definition. BAD_USER_INPUT (reason INVALID_CONCURRENCY) for a bad max, strategy or key expression. Default: no bound.',
+  })
+  concurrency?: ConcurrencyInput | null;
 
   @Field(() => [StepInput], { description: '1 to MAX_STEPS_PER_WORKFLOW (default 256) steps with unique keys, whose dependencies form no cycle.' })
   steps: StepInput[];

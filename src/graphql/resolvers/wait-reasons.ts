@@ -10,10 +10,11 @@ import type { Context } from '../context';
 export async function waitReasonsOf(ctx: Context, runId: string, tasks: readonly TaskRecord[]): Promise<WaitReason[]> {
   const [run, siblings] = await Promise.all([ctx.loaders.runById.load(runId), ctx.loaders.tasksByRun.load(runId)]);
   if (!run) return [];
-  const [workflow, polls, expiries] = await Promise.all([
+  const [workflow, polls, expiries, held] = await Promise.all([
     ctx.loaders.workflowById.load(run.workflowId),
     Promise.all(tasks.map((t) => (t.status === 'QUEUED' && t.queue !== null ? ctx.loaders.queuePollByQueue.load(t.queue) : undefined))),
     Promise.all(tasks.map((t) => (t.status === 'RUNNING' ? ctx.loaders.leaseExpiryByAttempt.load({ taskId: t.id, fence: t.fence }) : null))),
+    run.status === 'PENDING' || run.status === 'RUNNING' ? ctx.loaders.concurrencyWaitByRun.load(run.id) : undefined,
   ]);
   const steps = new Map((workflow?.definition.steps ?? []).map((s) => [s.key, s]));
   // Step tasks only: a forEach step's items share its key, its own task stands for the step.
@@ -27,6 +28,7 @@ export async function waitReasonsOf(ctx: Context, runId: string, tasks: readonly
       runPausedAt: run.pausedAt,
       dependsOn: steps.get(task.key)?.dependsOn ?? [],
       maxConcurrency: steps.get(task.key)?.maxConcurrency ?? null,
+      runConcurrency: held,
       statusByKey,
       poll: polls[i],
       leaseExpiresAt: expiries[i] ?? null,

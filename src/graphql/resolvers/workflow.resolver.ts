@@ -22,6 +22,7 @@ export class WorkflowResolver {
       description: input.description ?? null,
       inputSchema: input.inputSchema ?? null,
       timeoutMs: input.timeoutMs ?? null,
+      concurrency: input.concurrency ?? null,
       steps: input.steps.map((s) => ({
         key: s.key,
         type: s.type,
@@ -36,6 +37,7 @@ export class WorkflowResolver {
         continueOnItemFailure: s.continueOnItemFailure ?? null,
         rateLimit: s.rateLimit ? { key: s.rateLimit.key, limit: s.rateLimit.limit, periodMs: s.rateLimit.periodMs } : null,
         priority: s.priority ?? null,
+        concurrency: s.concurrency ?? null,
       })),
       on: input.on?.map((t) => ({ event: t.event, filter: t.filter ?? null })) ?? null,
     });

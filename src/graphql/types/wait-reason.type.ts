@@ -21,7 +21,9 @@ registerEnumType(WaitKind, {
     SIGNAL: { description: 'RUNNING a `signal` step: waits for signalRun with its name (SignalWait.name) until `until` (its timeout; null: none).' },
     CHILD_RUN: { description: 'RUNNING a `workflow` step: waits for the child run it started (ChildRunWait.childRunId) to finish.' },
     CONCURRENCY: {
-      description: "PENDING under a concurrency limit: an item of a forEach step waits for a place under the step's maxConcurrency (ConcurrencyWait).",
+      description:
+        "PENDING under a concurrency limit: an item of a forEach step waits for a place under the step's maxConcurrency, or the run waits for a slot " +
+        'of its workflow concurrency key (ConcurrencyWait: key, position, holders).',
     },
     ITEMS: { description: "RUNNING a forEach step's own task: waits for its items (ItemsWait), each an item task with its own `waitingFor`." },
     RATE_LIMIT: {
@@ -171,11 +173,20 @@ export class ItemsWait extends WaitReason {
 
 @ObjectType({ implements: WaitReason, simpleResolvers: true, description: 'CONCURRENCY: held back by a concurrency limit until a place frees up.' })
 export class ConcurrencyWait extends WaitReason {
-  @Field({ description: "Which limit: `maxConcurrency` (a forEach step's)." })
+  @Field({ description: "Which limit: `maxConcurrency` (a forEach step's) or `workflow.concurrency` (the run waits for a slot of its concurrency key)." })
   limit: string;
 
   @Field(() => Int, { nullable: true, description: 'Its value.' })
   max: number | null;
+
+  @Field(() => String, { nullable: true, description: "`workflow.concurrency`: the run's key value ('' without a key expression); null otherwise." })
+  key?: string | null;
+
+  @Field(() => Int, { nullable: true, description: '`workflow.concurrency`: 1 for the next run of the key to start; null otherwise.' })
+  position?: number | null;
+
+  @Field(() => [ID], { nullable: true, description: '`workflow.concurrency`: the runs of the key holding its slots now, oldest first; null otherwise.' })
+  holders?: string[] | null;
 }
 
 @ObjectType({ implements: WaitReason, simpleResolvers: true, description: 'RUN_PAUSED: the run is PAUSED; resumeRun continues it.' })

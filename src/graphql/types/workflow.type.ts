@@ -1,6 +1,7 @@
 import type { WorkflowRecord } from '../../domain/model';
 import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
 import { maxFaultsOf, type Json, type RetryPolicy as DomainRetryPolicy, type StepDefinition } from '../../domain/glossary';
+import { Concurrency, ConcurrencyStrategy } from './concurrency.type';
 import { DateTimeScalar, JSONScalar } from '../scalars';
 import { PageInfo } from './common.type';
 
@@ -76,6 +77,9 @@ export class Step {
   @Field(() => Int, { nullable: true, description: 'With forEach: item tasks QUEUED or RUNNING at once; null: all of them.' })
   maxConcurrency?: number;
 
+  @Field(() => Concurrency, { nullable: true, description: "Tasks of this step RUNNING at once per key, across the workflow's runs; null: no bound." })
+  concurrency?: Concurrency | null;
+
   @Field(() => Boolean, { description: 'With forEach: a failed item yields null instead of failing the step.' })
   continueOnItemFailure?: boolean;
 
@@ -114,6 +118,9 @@ export class Workflow {
 
   @Field(() => Int, { nullable: true, description: 'Bound of a whole run, start to finish, in milliseconds; null: no bound.' })
   timeoutMs: number | null;
+
+  @Field(() => Concurrency, { nullable: true, description: 'Runs in flight per concurrency key; null: no bound.' })
+  concurrency: Concurrency | null;
 
   @Field(() => [Step], { description: 'The steps in declaration order, defaults filled in.' })
   steps: StepDefinition[];
@@ -161,6 +168,13 @@ export function toWorkflow(row: WorkflowRecord): Workflow {
     description: row.description,
     inputSchema: row.definition.inputSchema ?? null,
     timeoutMs: row.definition.timeoutMs ?? null,
+    concurrency: row.definition.concurrency
+      ? {
+          key: row.definition.concurrency.key ?? null,
+          max: row.definition.concurrency.max,
+          strategy: row.definition.concurrency.strategy as ConcurrencyStrategy,
+        }
+      : null,
     // Definitions stored before `maxFaults` existed read with its default, as the engine applies it.
     steps: row.definition.steps.map((s) => ({
       ...s,

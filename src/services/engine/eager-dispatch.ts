@@ -17,13 +17,16 @@ export class EagerDispatch {
   /** Claims the ready built-in tasks of the runs this batch changed, on reserved local slots. */
   claim(batch: Batch, staging: Staging): void {
     const candidates: { runId: string; taskId: string; tenantId: string; type: string }[] = [];
-    for (const { run, tasks } of staging.runs) {
+    for (const { run, tasks, definition } of staging.runs) {
+      // Steps with `concurrency` are claimed through their group's lock (the claim statement), never eagerly.
+      const gated = new Set(definition.steps.filter((s) => s.concurrency !== undefined).map((s) => s.key));
       // Runs locked only to answer LEASE_LOST and the like are left alone.
       // A PAUSED run starts nothing: its ready tasks wait for resume.
       if (!staging.changed(run.id) || isTerminalRun(run.status) || run.status === 'PAUSED') continue;
       for (const t of tasks) {
-        // A rate-limited task is left to the dispatcher's claim, which decides its limit in Postgres.
-        const ready = t.status === 'QUEUED' && t.queue === null && t.type !== WORKFLOW_STEP_TYPE && t.rateLimitKey === null;
+        // A rate-limited task is left to the dispatcher's claim, which decides its limit in Postgres;
+        // a task of a step with `concurrency` to the claim that takes its group's slot.
+        const ready = t.status === 'QUEUED' && t.queue === null && t.type !== WORKFLOW_STEP_TYPE && t.rateLimitKey === null && !gated.has(t.key);
         if (ready && (t.availableAt === null || t.availableAt <= batch.now)) {
           candidates.push({ runId: run.id, taskId: t.id, tenantId: run.tenantId, type: t.type });
         }

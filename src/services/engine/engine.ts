@@ -24,9 +24,11 @@ import { EagerDispatch } from './eager-dispatch';
 import { TransitionKernel, type Loader, type Staging } from './kernel';
 import { claimed, oneRun, runsOfTasks, unfinishedRunsMatching } from './loaders';
 import type { RunListFilter } from '../../store/runs.store';
+import type { GatedTasksHint } from '../../store/concurrency.store';
 import { Timers } from './timers';
 import { Waits } from './waits';
 import { ChildRuns } from './child-runs';
+import { RunConcurrency } from './run-concurrency';
 import type { ChildLimits } from './child-lookups';
 
 export interface EngineDeps {
@@ -51,6 +53,8 @@ export interface EngineDeps {
   childFollowUps?: boolean;
   /** PRIORITY_AGING_MS: a waiting task counts one priority level higher per this much ready time. @default DEFAULT_PRIORITY_AGING_MS */
   priorityAgingMs?: number;
+  /** Whether tasks gated by a step's concurrency exist (shared with ConcurrencyService, which marks them). @default always look */
+  gatedTasks?: GatedTasksHint;
 }
 
 /** A holder's result for one attempt, as workers and built-in executors report it. */
@@ -88,6 +92,7 @@ export class Engine {
   private readonly timers: Timers;
   private readonly waits: Waits;
   private readonly children: ChildRuns;
+  private readonly concurrency: RunConcurrency;
   private readonly limits: NonNullable<EngineDeps['limits']>;
 
   constructor(private readonly deps: EngineDeps) {
@@ -103,9 +108,15 @@ export class Engine {
       limits: this.limits,
       maxForEachItems: this.limits.maxForEachItems,
       children: deps.children,
-      afterCommit: deps.childFollowUps === false ? undefined : (batch) => this.children.afterCommit(batch),
+      onGatedTasks: () => deps.gatedTasks?.seen(),
+      afterCommit: async (batch) => {
+        if (deps.childFollowUps !== false) await this.children.afterCommit(batch);
+        // Runs that ended free their concurrency slots: their groups admit the next.
+        await this.concurrency.afterCommit(batch);
+      },
     });
     this.children = new ChildRuns({ db: deps.db, workflows: deps.workflows, kernel: this.kernel, limits: this.limits, onError: deps.onPublishError });
+    this.concurrency = new RunConcurrency({ db: deps.db, workflows: deps.workflows, kernel: this.kernel, onError: deps.onPublishError });
     // Results arriving together (many workers completing at once) commit together; each keeps
     // its own answer: a stale token in the group gets LEASE_LOST without touching the others.
     this.results = new GroupCommit((reports) => this.recordResults(reports), { maxGroup: MAX_RESULT_GROUP, maxInFlight: deps.groupCommits ?? 4 });
@@ -130,7 +141,7 @@ export class Engine {
   }): Promise<{ task: TaskRecord; expiresAt: Date }[]> {
     if (opts.limit <= 0) return [];
     const { value: tasks, expiries } = await this.kernel.run(
-      claimed(this.deps.workflows, { ...opts, priorityAgingMs: this.deps.priorityAgingMs ?? DEFAULT_PRIORITY_AGING_MS }),
+      claimed(this.deps.workflows, { ...opts, priorityAgingMs: this.deps.priorityAgingMs ?? DEFAULT_PRIORITY_AGING_MS, gated: this.deps.gatedTasks }),
       (s) => s.runs.flatMap(({ run, tasks: picked }) => s.apply(run.id, { kind: 'claimed', taskIds: picked.map((t) => t.id), workerId: opts.workerId }).tasks),
       opts.leaseMs,
     );
@@ -251,7 +262,17 @@ export class Engine {
 
   /** Re-runs a FAILED or CANCELLED run from its failed and cancelled steps, keeping succeeded outputs. */
   async retryRun(tenantId: string, runId: string): Promise<RunRecord> {
-    return this.onRun(oneRun(this.deps.workflows, runId, tenantId), (run) => decideRetry(run));
+    // A run with a concurrency key gives up its slot and waits again: its group admits it after commit.
+    const held: { group?: { tenantId: string; groupKey: string } } = {};
+    const run = await this.onRun(this.concurrency.retryLoader(runId, tenantId, held), (r) => decideRetry(r));
+    if (!held.group) return run;
+    await this.admit(held.group.tenantId, held.group.groupKey);
+    return run;
+  }
+
+  /** Admits the waiting runs of a concurrency group as far as its limit and strategy allow (see RunConcurrency). */
+  admit(tenantId: string, groupKey: string): Promise<{ admitted: number; cancelled: number }> {
+    return this.concurrency.admit(tenantId, groupKey);
   }
 
   /** signalRun: delivers a signal to the step waiting for it, or keeps it for the step to come. */
@@ -291,7 +312,8 @@ export class Engine {
   /** One pass over everything time-driven; how many transitions it applied. */
   async fireDue(limit = 100): Promise<number> {
     const fired = await this.timers.fireDue(limit);
-    return fired + (await this.children.sweep(this.deps.clock.now(), limit));
+    const children = await this.children.sweep(this.deps.clock.now(), limit);
+    return fired + children + (await this.concurrency.sweep(limit));
   }
 
   /** When the scheduler next has something to do. */

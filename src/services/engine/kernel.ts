@@ -10,6 +10,7 @@ import type { Database, Sql } from '../../store/sql';
 import { writeSignals } from '../../store/signals.store';
 import { insertRun } from '../../store/runs.store';
 import { writeTransition } from '../../store/transition.store';
+import { enterGroups } from '../../store/concurrency.store';
 import { ChildLookups, DEFAULT_CHILD_LIMITS, type ChildLimits } from './child-lookups';
 import { newBatch, type Batch } from './batch';
 import type { Announcer } from './announcer';
@@ -154,6 +155,9 @@ export class Staging {
       b.attemptsEnded.push({ ...a, finishedAt: now });
       const lease = { taskId: a.taskId, fence: a.fence, tenantId: run.tenantId };
       (byId.get(a.taskId)?.status === 'CANCELLED' ? b.revoke : b.release).push(lease);
+      // A slot freed: pollers held back by a queue limit (setQueueLimit) or a step's concurrency look again.
+      const ended = byId.get(a.taskId);
+      if (ended && (ended.queue !== null || definition.steps.some((s) => s.key === ended.key && s.concurrency))) b.ready.push(ended.queue);
     }
     // A `workflow` step's attempt waits for its child run: no lease, no claim to hand over.
     const waiting = new Set(result.childRuns.map((c) => c.parentTaskId));
@@ -217,6 +221,8 @@ export interface KernelDeps {
    * children of runs just created, complete a parent's step, cancel orphans). Must not throw.
    */
   afterCommit?: (batch: Batch) => Promise<void>;
+  /** A transition wrote tasks gated by a step's concurrency (child runs): claims look for them at once. @default none */
+  onGatedTasks?: () => void;
 }
 
 /** Decide passes of one transaction at most: each loads what the previous one lacked (child workflows, quota room). */
@@ -266,6 +272,7 @@ export class TransitionKernel {
           }
           eager?.claim(batch, staging);
           await write(sql, batch);
+          if (batch.childRuns.some((c) => c.concurrency?.tasks.length)) this.deps.onGatedTasks?.();
           return decided;
         }
       });
@@ -303,7 +310,9 @@ async function write(sql: Sql, b: Batch): Promise<void> {
   for (const c of b.childRuns) {
     const cursor = { runId: c.id, tenantId: c.tenantId, workflowName: c.workflowName, lastSeq: 0 };
     const events = numberEvents(cursor, c.events, b.now);
-    const { tasks, events: _drafts, ...run } = c;
+    const { tasks, events: _drafts, concurrency, ...run } = c;
+    // Its concurrency groups before its tasks: none of them is ever claimable ungated.
+    if (concurrency) await enterGroups(sql, c.tenantId, c.id, concurrency, b.now);
     const row = await insertRun(sql, { ...run, idempotencyKey: null, requestHash: null, tags: [], metadata: {}, lastSeq: cursor.lastSeq }, tasks, events, null);
     if (!row) throw new Error(`child run ${c.id} was not inserted`);
     b.createdRuns.push(row);

@@ -8,6 +8,7 @@ import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks, lockUnfinishedRunsMatching, type RunListFilter } from '../../store/runs.store';
 import { admitRateLimited, settleRateLimits } from '../../store/rate-limits.store';
 import type { Sql } from '../../store/sql';
+import { claimLimitOf, stepGateOf, type GatedTasksHint } from '../../store/concurrency.store';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
 import {
   claimReadyBuiltIn,
@@ -21,7 +22,7 @@ import {
 import type { WorkflowsService } from '../workflows.service';
 import type { Loader, LockedRun } from './kernel';
 
-async function withDefinitions(sql: Sql, workflows: WorkflowsService, runs: readonly RunRecord[], tasks: readonly TaskRecord[]): Promise<LockedRun[]> {
+export async function withDefinitions(sql: Sql, workflows: WorkflowsService, runs: readonly RunRecord[], tasks: readonly TaskRecord[]): Promise<LockedRun[]> {
   const definitions = await workflows.definitions([...new Set(runs.map((r) => r.workflowId))], sql);
   const byRun = new Map<string, TaskRecord[]>(runs.map((r) => [r.id, []]));
   for (const t of tasks) byRun.get(t.runId)?.push(t);
@@ -110,16 +111,23 @@ export function claimed(
     notReclaimedSince?: Date | null;
     /** PRIORITY_AGING_MS. */
     priorityAgingMs: number;
+    /** Whether gated tasks exist at all (skips `stepGateOf` while none do). @default always look */
+    gated?: GatedTasksHint;
   },
 ): Loader {
   return async (sql, now) => {
     const { budgets, priorityAgingMs } = opts;
+    // A limited queue (setQueueLimit): its row locked, its RUNNING tasks counted, the claim takes at most the rest.
+    const limit = await claimLimitOf(sql, opts.tenantId, opts.queue, opts.limit);
+    if (limit <= 0) return [];
+    // Steps with `concurrency`: their groups locked, the tasks each may still start picked.
+    const allowed = (await opts.gated?.any(sql, now)) === false ? [] : await stepGateOf(sql, { tenantId: opts.tenantId, queue: opts.queue, now });
     // Rate limits: admit, claim, charge — all in this transaction (src/store/rate-limits.store.ts).
-    const { admitted, buckets } = await admitRateLimited(sql, { queue: opts.queue, tenantId: opts.tenantId, now, limit: opts.limit, priorityAgingMs });
+    const { admitted, buckets } = await admitRateLimited(sql, { queue: opts.queue, tenantId: opts.tenantId, now, limit, priorityAgingMs });
     const tasks =
       opts.queue === null && opts.tenantId === null && budgets
-        ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets, priorityAgingMs, admitted })
-        : await claimReadyTasks(sql, { ...opts, now, admitted });
+        ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets, priorityAgingMs, admitted, allowed })
+        : await claimReadyTasks(sql, { ...opts, limit, now, admitted, allowed });
     await settleRateLimits(sql, buckets, tasks, now);
     if (tasks.length === 0) return [];
     const runs = await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]);

@@ -1,4 +1,5 @@
 import { ApiKeyEntity } from './api-key.entity';
+import { ConcurrencyGroupEntity, QueueLimitEntity, RunConcurrencyEntity, TaskConcurrencyEntity } from './concurrency.entity';
 import { QueuePollEntity } from './queue-poll.entity';
 import { RateLimitEntity } from './rate-limit.entity';
 import { RunEventEntity } from './run-event.entity';
@@ -13,6 +14,7 @@ import { EventEntity } from './event.entity';
 import { WebhookSecretEntity } from './webhook-secret.entity';
 import { WorkflowTriggerEntity } from './workflow-trigger.entity';
 
+export { ConcurrencyGroupEntity, QueueLimitEntity, RunConcurrencyEntity, TaskConcurrencyEntity };
 export {
   ApiKeyEntity,
   QueuePollEntity,
@@ -29,6 +31,8 @@ export {
   ScheduleEntity,
   ScheduleFireEntity,
 };
+/** This feature's tables (concurrency keys, queue limits). */
+const CONCURRENCY_ENTITIES = [RunConcurrencyEntity, ConcurrencyGroupEntity, QueueLimitEntity, TaskConcurrencyEntity];
 export const ENTITIES = [
   WorkflowEntity,
   RunEntity,
@@ -44,4 +48,5 @@ export const ENTITIES = [
   RateLimitEntity,
   ScheduleEntity,
   ScheduleFireEntity,
+  ...CONCURRENCY_ENTITIES,
 ];

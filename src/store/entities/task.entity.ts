@@ -20,6 +20,8 @@ import { RunEntity } from './run.entity';
 // Running attempts by deadline (step timeouts) and by start (the orphan sweep).
 @Index('IDX_tasks_deadline', ['deadlineAt'], { where: `"deadlineAt" IS NOT NULL` })
 @Index('IDX_tasks_running', ['startedAt'], { where: `"status" = 'RUNNING'` })
+// Tasks of a queue running now: what a claim of a limited queue counts (setQueueLimit).
+@Index('IDX_tasks_running_queue', ['tenantId', 'queue'], { where: `"status" = 'RUNNING' AND "queue" IS NOT NULL` })
 // `workflow` steps waiting for their child run (the sweep that completes them when a child ended).
 @Index('IDX_tasks_child_waiting', ['childRunId'], { where: `"status" = 'RUNNING' AND "childRunId" IS NOT NULL` })
 export class TaskEntity implements TaskRecord {
