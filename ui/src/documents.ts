@@ -27,7 +27,8 @@ const WAIT_FIELDS = `kind taskId taskKey since until
   ... on SignalWait { name }
   ... on ChildRunWait { childRunId }
   ... on ItemsWait { itemCount itemsLeft itemsActive }
-  ... on ConcurrencyWait { limit max }
+  ... on ConcurrencyWait { limit max key position holders }
+  ... on RateLimitWait { rateLimitKey: key }
   ... on RunPausedWait { pausedAt }`;
 
 export const RUN = `query Run($id: ID!) {

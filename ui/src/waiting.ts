@@ -23,6 +23,11 @@ export interface WaitReason {
   itemsActive?: number;
   limit?: string;
   max?: number | null;
+  key?: string | null;
+  position?: number | null;
+  holders?: string[] | null;
+  /** RateLimitWait.key (aliased: ConcurrencyWait.key is nullable). */
+  rateLimitKey?: string;
   pausedAt?: string | null;
 }
 
@@ -53,7 +58,14 @@ export function waitInWords(w: WaitReason, now = Date.now()): string {
     case 'ITEMS':
       return `${step} fans out: ${w.itemsLeft} of ${w.itemCount} items left, ${w.itemsActive} running.`;
     case 'CONCURRENCY':
+      if (w.position != null) {
+        const key = w.key ? ` “${w.key}”` : '';
+        const held = w.holders?.length ? `, held by ${w.holders.length === 1 ? 'run' : 'runs'} ${w.holders.join(', ')}` : '';
+        return `The run waits for a slot of its concurrency key${key} (number ${w.position} in line${w.max != null ? `, at most ${w.max} at once` : ''}${held}).`;
+      }
       return `${step} waits for a slot of the concurrency limit ${w.limit}${w.max != null ? ` (at most ${w.max})` : ''}.`;
+    case 'RATE_LIMIT':
+      return `${step} is held by the rate limit “${w.rateLimitKey}” and may start at ${time(w.until)}.`;
     case 'RUN_PAUSED':
       return `${step} is held because the run was paused${w.pausedAt ? ` ${ago(w.pausedAt, now)}` : ''}: resume it to go on.`;
     default:
