@@ -1,6 +1,9 @@
 import client, { type Registry } from 'prom-client';
 import type { EngineHooks } from '../domain/hooks';
 
+/** The `source` label's values. */
+const SCHEDULE_SOURCES = ['CRON', 'TRIGGER', 'BACKFILL'] as const;
+
 /** Fire lag: a pass on time starts a fire within milliseconds; a poll-interval wake-up within seconds; beyond a minute is an outage. */
 const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
@@ -53,6 +56,11 @@ export function registerScheduleMetrics(
       else this.reset();
     },
   });
+  // Every source from the start, at 0: rate() has a series before the first fire.
+  for (const source of SCHEDULE_SOURCES) {
+    fired.inc({ source }, 0);
+    failed.inc({ source }, 0);
+  }
   hooks.on('schedule:fired', (e) => {
     fired.inc({ source: e.source });
     if (e.source === 'CRON') lag.observe(Math.max(0, e.lagMs) / 1_000);

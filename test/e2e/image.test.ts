@@ -329,6 +329,11 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['TENANT_MAX_ACTIVE_RUNS', '0', /must be a number >= 1/],
   ['TENANT_MAX_QUEUED_TASKS', '-1', /must be a number >= 1/],
   ['CANCEL_RUNS_MAX', '0', /must be a number >= 1/],
+  ['TENANT_MAX_SCHEDULES', '0', /must be a number >= 1/],
+  ['SCHEDULE_BACKFILL_MAX', 'all', /must be an integer/],
+  ['WEBHOOK_REPLAY_WINDOW_MS', '10', /must be a number >= 1000/],
+  ['EVENT_RETENTION_MS', '60000', /must be a number >= 3600000/],
+  ['PRIORITY_AGING_MS', '0', /must be a number >= 1/],
 ];
 const ANY_STRING: EnvVarName[] = ['HOST', 'MAESTRO_DATA_DIR'];
 
