@@ -28,11 +28,13 @@ import type { Resolver } from './executors/http';
 import type { Services } from './graphql/context';
 import { unavailableStatusPlugin } from './graphql/errors';
 import { GraphQLGuard } from './graphql/guard';
+import { costChargePlugin } from './graphql/cost-charge';
 import { bodyErrorHandler } from './graphql/http-body-errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
 import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
 import { WsGuard } from './graphql/ws-guard';
+import { HttpAdmission } from './http/admission';
 import { BrowserAccess } from './http/browser-access';
 import { applyHttpHygiene } from './http/hygiene';
 import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
@@ -264,6 +266,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       perKey: limits.rateLimitPerKey,
       perTenant: limits.rateLimitPerTenant,
       authFailuresPerIp: limits.authFailuresPerIp,
+      costPerTenant: limits.rateLimitCostPerTenant,
+      maxOperationCost: limits.graphql.maxCost,
       redisUrl: config.redisUrl,
       redisKeyPrefix: config.redisKeyPrefix,
     });
@@ -398,6 +402,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         graphqlMetricsPlugin(metrics),
         unavailableStatusPlugin(),
         guard.apolloPlugin(),
+        costChargePlugin((tenantId, cost) => gatekeeper.chargeCost(tenantId, cost)),
         // Apollo installs cache control by default: a willResolveField hook on every field of every
         // request, for hints (@cacheControl) this schema never gives. Off, Apollo's part of the
         // bench scenario 5 read fell from 110 to 80 µs CPU. Usage reporting would start on an
@@ -410,10 +415,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await apollo.start();
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
+    // Authentication, request rates and the tenant's cost budget before the body is read.
+    const admission = new HttpAdmission({ gatekeeper, formatError: guard.formatError });
     expressApp.use(
       GRAPHQL_PATH,
+      admission.middleware(),
       express.json({ limit: limits.requestBodyMaxBytes }),
-      expressMiddleware(apollo, { context: httpContext(services, gatekeeper) }),
+      expressMiddleware(apollo, { context: httpContext(services, gatekeeper, admission) }),
     );
     expressApp.use(bodyErrorHandler(logger));
 

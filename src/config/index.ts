@@ -76,6 +76,7 @@ export const ENV_VARS = [
   'RATE_LIMIT_PER_TENANT',
   'AUTH_FAILURES_PER_IP',
   'LONG_POLLS_PER_TENANT',
+  'RATE_LIMIT_COST_PER_TENANT',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
@@ -170,6 +171,7 @@ const schema = z.object({
   RATE_LIMIT_PER_TENANT: int(0, 1_000_000).default(1_000),
   AUTH_FAILURES_PER_IP: int(0, 1_000_000).default(100),
   LONG_POLLS_PER_TENANT: int(1, 100_000).default(100),
+  RATE_LIMIT_COST_PER_TENANT: int(0, 100_000_000).default(10_000),
 });
 
 export interface Config {
@@ -340,6 +342,12 @@ export interface Config {
   readonly rateLimitPerTenant: number;
   /** Failed authentications per client IP per minute before that IP's unknown keys are refused unchecked; 0: no limit. @default 100 */
   readonly authFailuresPerIp: number;
+  /**
+   * GraphQL cost points (the objects an operation may return, lists by their page size: what
+   * GRAPHQL_MAX_COST bounds) one tenant may spend a second over HTTP; over it, its requests are
+   * refused RATE_LIMITED before their body is read until the window ends. 0: no limit. @default 10000
+   */
+  readonly rateLimitCostPerTenant: number;
   /** `claimTasks` long polls (`waitMs` > 0) one tenant holds open at once on one replica. @default 100 */
   readonly longPollsPerTenant: number;
 }
@@ -467,5 +475,6 @@ export function loadConfig(env: Env = process.env as Env): Config {
     rateLimitPerTenant: v.RATE_LIMIT_PER_TENANT,
     authFailuresPerIp: v.AUTH_FAILURES_PER_IP,
     longPollsPerTenant: v.LONG_POLLS_PER_TENANT,
+    rateLimitCostPerTenant: v.RATE_LIMIT_COST_PER_TENANT,
   });
 }

@@ -69,6 +69,8 @@ export interface Limits {
   readonly rateLimitPerKey: number;
   /** Requests per second per tenant, 0 = off (RATE_LIMIT_PER_TENANT). */
   readonly rateLimitPerTenant: number;
+  /** GraphQL cost points per second per tenant, 0 = off (RATE_LIMIT_COST_PER_TENANT). */
+  readonly rateLimitCostPerTenant: number;
   /** Failed authentications per client IP per minute, 0 = off (AUTH_FAILURES_PER_IP). */
   readonly authFailuresPerIp: number;
   /** Concurrent `claimTasks` long polls per tenant per replica (LONG_POLLS_PER_TENANT). */
@@ -135,6 +137,7 @@ export function limitsFromConfig(config: Config): Limits {
     wsMaxConnectionsPerKey: config.wsMaxConnectionsPerKey,
     rateLimitPerKey: config.rateLimitPerKey,
     rateLimitPerTenant: config.rateLimitPerTenant,
+    rateLimitCostPerTenant: config.rateLimitCostPerTenant,
     authFailuresPerIp: config.authFailuresPerIp,
     longPollsPerTenant: config.longPollsPerTenant,
   });

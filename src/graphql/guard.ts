@@ -20,6 +20,7 @@ import {
   type GraphQLField,
   type GraphQLFormattedError,
   type GraphQLSchema,
+  type OperationDefinitionNode,
   type SelectionSetNode,
   type Source,
   type ValidationContext,
@@ -329,6 +330,15 @@ export function operationBudgetRule(limits: Pick<GraphQLRequestLimits, 'maxCost'
       }
     },
   });
+}
+
+/** The schema-aware cost of one operation of a document (what operationBudgetRule weighs). */
+export function operationCost(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode): number {
+  const root = schema.getRootType(operation.operation);
+  if (!root) return 0;
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const def of document.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  return new BudgetWalker(schema, fragments).selections(operation.selectionSet, root, undefined, new Set()).cost;
 }
 
 class BudgetWalker {

@@ -6,6 +6,7 @@ import { SubscriptionServer } from 'subscriptions-transport-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Gatekeeper } from '../access/gatekeeper';
 import { DomainError, UnauthenticatedError } from '../domain/errors';
+import type { HttpAdmission } from '../http/admission';
 import { createContext, type Context, type Services } from './context';
 import { mapError, toGraphQLError } from './errors';
 import type { GraphQLGuard } from './guard';
@@ -36,11 +37,16 @@ function authorizationOf(params: ConnectionParams): string | undefined {
  * aborts when the client goes away before its response is sent (ending a long poll). A refused
  * key or a spent rate is a GraphQL error with its HTTP status (401, 429 with Retry-After).
  */
-export function httpContext(services: Services, gatekeeper: Gatekeeper): (args: { req: IncomingMessage; res: ServerResponse }) => Promise<Context> {
+export function httpContext(
+  services: Services,
+  gatekeeper: Gatekeeper,
+  admission: HttpAdmission,
+): (args: { req: IncomingMessage; res: ServerResponse }) => Promise<Context> {
   return async ({ req, res }) => {
     try {
       const ip = (req as { ip?: string }).ip ?? gatekeeper.clientIp(req);
-      const principal = await gatekeeper.admit(req.headers.authorization, { ip, transport: 'http' });
+      // Admitted before its body was read (a POST), or now (a GET).
+      const principal = await admission.principal(req, ip);
       const gone = new AbortController();
       const onGone: (() => void)[] = [];
       res.once('close', () => {
