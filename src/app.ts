@@ -42,6 +42,7 @@ import { createLogger, type Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
 import { check, healthEndpoints, startingHandler, startMetricsServer, type StartingState } from './observability/ops-endpoints';
 import { logRunLifecycle } from './observability/run-logs';
+import { KeyedSlots } from './primitives/keyed-slots';
 import { Scheduler } from './scheduler/scheduler';
 import { AuthService } from './services/auth.service';
 import { EngineHooks } from './domain/hooks';
@@ -402,7 +403,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         graphqlMetricsPlugin(metrics),
         unavailableStatusPlugin(),
         guard.apolloPlugin(),
-        costChargePlugin((tenantId, cost) => gatekeeper.chargeCost(tenantId, cost)),
+        costChargePlugin({
+          charge: (tenantId, cost) => gatekeeper.chargeCost(tenantId, cost),
+          executing: limits.tenantMaxExecutingCost > 0 ? new KeyedSlots(limits.tenantMaxExecutingCost) : null,
+          onBusy: () => metrics?.rateLimited.inc({ scope: 'executing_cost' }),
+        }),
         // Apollo installs cache control by default: a willResolveField hook on every field of every
         // request, for hints (@cacheControl) this schema never gives. Off, Apollo's part of the
         // bench scenario 5 read fell from 110 to 80 µs CPU. Usage reporting would start on an

@@ -77,6 +77,7 @@ export const ENV_VARS = [
   'AUTH_FAILURES_PER_IP',
   'LONG_POLLS_PER_TENANT',
   'RATE_LIMIT_COST_PER_TENANT',
+  'TENANT_MAX_EXECUTING_COST',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
@@ -172,6 +173,7 @@ const schema = z.object({
   AUTH_FAILURES_PER_IP: int(0, 1_000_000).default(100),
   LONG_POLLS_PER_TENANT: int(1, 100_000).default(100),
   RATE_LIMIT_COST_PER_TENANT: int(0, 100_000_000).default(10_000),
+  TENANT_MAX_EXECUTING_COST: int(0, 100_000_000).optional(),
 });
 
 export interface Config {
@@ -348,6 +350,12 @@ export interface Config {
    * refused RATE_LIMITED before their body is read until the window ends. 0: no limit. @default 10000
    */
   readonly rateLimitCostPerTenant: number;
+  /**
+   * GraphQL cost one tenant may have executing at once on one replica over HTTP (long polls not
+   * counted); an operation that would pass it is refused RATE_LIMITED. An operation alone is always
+   * admitted. 0: no limit. @default GRAPHQL_MAX_COST (one heaviest query at a time)
+   */
+  readonly tenantMaxExecutingCost: number;
   /** `claimTasks` long polls (`waitMs` > 0) one tenant holds open at once on one replica. @default 100 */
   readonly longPollsPerTenant: number;
 }
@@ -476,5 +484,6 @@ export function loadConfig(env: Env = process.env as Env): Config {
     authFailuresPerIp: v.AUTH_FAILURES_PER_IP,
     longPollsPerTenant: v.LONG_POLLS_PER_TENANT,
     rateLimitCostPerTenant: v.RATE_LIMIT_COST_PER_TENANT,
+    tenantMaxExecutingCost: v.TENANT_MAX_EXECUTING_COST ?? v.GRAPHQL_MAX_COST,
   });
 }

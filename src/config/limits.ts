@@ -71,6 +71,8 @@ export interface Limits {
   readonly rateLimitPerTenant: number;
   /** GraphQL cost points per second per tenant, 0 = off (RATE_LIMIT_COST_PER_TENANT). */
   readonly rateLimitCostPerTenant: number;
+  /** GraphQL cost of one tenant executing at once per replica, 0 = off (TENANT_MAX_EXECUTING_COST). */
+  readonly tenantMaxExecutingCost: number;
   /** Failed authentications per client IP per minute, 0 = off (AUTH_FAILURES_PER_IP). */
   readonly authFailuresPerIp: number;
   /** Concurrent `claimTasks` long polls per tenant per replica (LONG_POLLS_PER_TENANT). */
@@ -138,6 +140,7 @@ export function limitsFromConfig(config: Config): Limits {
     rateLimitPerKey: config.rateLimitPerKey,
     rateLimitPerTenant: config.rateLimitPerTenant,
     rateLimitCostPerTenant: config.rateLimitCostPerTenant,
+    tenantMaxExecutingCost: config.tenantMaxExecutingCost,
     authFailuresPerIp: config.authFailuresPerIp,
     longPollsPerTenant: config.longPollsPerTenant,
   });
