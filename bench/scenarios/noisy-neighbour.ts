@@ -4,7 +4,7 @@
  * API keys, as clients would. Tenant A floods: thousands of runs whose one http step calls a
  * tarpit (a loopback listener that accepts and never answers: each step holds its slot until its
  * timeout), and meanwhile the heaviest alias-laden `runs` query the limits admit, over and over.
- * Tenant B starts one-step noop runs one after another and waits for each one's terminal event on
+ * A ignores Retry-After (it comes back 50 ms after a 429). Tenant B starts one-step noop runs one after another and waits for each one's terminal event on
  * its `runEvents` subscription. B's start-to-finish p99 under the flood should stay within 2× of
  * its quiet p99 (issue #11: before fair shares, 70 such runs kept B's run PENDING for over 20 s).
  *
@@ -36,13 +36,18 @@ interface Answers {
   failed: number;
 }
 
+/** A flooder does not honour Retry-After: it comes back this soon after a 429. */
+const FLOOD_RETRY_MS = 50;
+
 class Api {
   constructor(
     readonly url: string,
     private readonly key: string,
+    /** Wait after a 429: null honours Retry-After. */
+    private readonly retryMs: number | null = null,
   ) {}
 
-  /** One POST; a 429 waits its Retry-After and is counted, not thrown. */
+  /** One POST; a 429 waits (Retry-After, or `retryMs`) and is counted, not thrown. */
   async post(query: string, variables: Record<string, unknown> = {}, answers?: Answers): Promise<{ data?: any; errors?: { extensions?: { code?: string } }[] }> {
     for (;;) {
       const res = await fetch(this.url, {
@@ -53,8 +58,8 @@ class Api {
       const json = (await res.json()) as { data?: any; errors?: { extensions?: { code?: string } }[] };
       if (res.status === 429 || json.errors?.[0]?.extensions?.code === 'RATE_LIMITED') {
         if (answers) answers.rateLimited++;
-        const after = Number(res.headers.get('retry-after') ?? '1');
-        await new Promise((r) => setTimeout(r, Math.max(1, after) * 1000));
+        const after = this.retryMs ?? Math.max(1, Number(res.headers.get('retry-after') ?? '1')) * 1000;
+        await new Promise((r) => setTimeout(r, after));
         continue;
       }
       if (answers) {
@@ -169,10 +174,11 @@ export const noisyNeighbour: Scenario = {
           postgresUrl: ctx.postgresUrl,
           redisUrl: ctx.redisUrl,
           redisKeyPrefix: benchPrefix('noisy'),
-          env: { SHUTDOWN_GRACE_MS: '0' },
+          // BENCH_NOISY_ENV: conductor settings to try, as JSON ({"RATE_LIMIT_COST_PER_TENANT": "2000"}).
+          env: { SHUTDOWN_GRACE_MS: '0', ...(JSON.parse(process.env['BENCH_NOISY_ENV'] ?? '{}') as Record<string, string>) },
           tarpitUrl,
         });
-        const a = new Api(server.url, server.keys[NOISY_TENANT]!);
+        const a = new Api(server.url, server.keys[NOISY_TENANT]!, FLOOD_RETRY_MS);
         const b = new Api(server.url, server.keys[QUIET_TENANT]!);
         const ends = watchEnds(server.url, server.keys[QUIET_TENANT]!);
         try {
