@@ -48,7 +48,11 @@ class Api {
   ) {}
 
   /** One POST; a 429 waits (Retry-After, or `retryMs`) and is counted, not thrown. */
-  async post(query: string, variables: Record<string, unknown> = {}, answers?: Answers): Promise<{ data?: any; errors?: { extensions?: { code?: string } }[] }> {
+  async post(
+    query: string,
+    variables: Record<string, unknown> = {},
+    answers?: Answers,
+  ): Promise<{ data?: any; errors?: { extensions?: { code?: string } }[] }> {
     for (;;) {
       const res = await fetch(this.url, {
         method: 'POST',
