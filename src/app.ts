@@ -421,7 +421,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
     // Authentication, request rates and the tenant's cost budget before the body is read.
-    const admission = new HttpAdmission({ gatekeeper, formatError: guard.formatError });
+    const admission = new HttpAdmission({ gatekeeper, maxBodyBytes: limits.requestBodyMaxBytes, formatError: guard.formatError });
     expressApp.use(
       GRAPHQL_PATH,
       admission.middleware(),

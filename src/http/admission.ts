@@ -24,6 +24,8 @@ export class HttpAdmission {
   constructor(
     private readonly deps: {
       gatekeeper: Gatekeeper;
+      /** REQUEST_BODY_MAX_BYTES: a body declared larger is left to the body parser's 413, whoever sends it. */
+      maxBodyBytes: number;
       /** The GraphQL error formatter of every answer (masking). */
       formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
     },
@@ -32,7 +34,7 @@ export class HttpAdmission {
   /** Express middleware for the GraphQL path, before the body parser. */
   middleware(): RequestHandler {
     return (req, res, next) => {
-      if (req.method !== 'POST') {
+      if (req.method !== 'POST' || Number(req.headers['content-length'] ?? 0) > this.deps.maxBodyBytes) {
         next();
         return;
       }
