@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { DocumentNode, OperationDefinitionNode } from 'graphql';
+import { getOperationAST, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { RateLimitedError } from '../domain/errors';
 import type { KeyedSlots } from '../primitives/keyed-slots';
 import type { Context } from './context';
@@ -63,4 +63,14 @@ export function costChargePlugin(opts: {
       };
     },
   };
+}
+
+/**
+ * The cost of a WebSocket operation (graphql-ws or the legacy protocol), charged to its tenant's
+ * budget like an HTTP one; the budget is checked before each WebSocket operation (WsGuard). A
+ * subscription is charged once, when it starts.
+ */
+export function websocketCost(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined): number {
+  const operation = getOperationAST(document, operationName);
+  return operation ? operationBudget(schema, document, operation).cost : 0;
 }

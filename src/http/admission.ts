@@ -50,8 +50,8 @@ export class HttpAdmission {
           const error: GraphQLError = toGraphQLError(domain, true);
           const { http, ...extensions } = error.extensions as { http?: { status: number; headers?: Map<string, string> } };
           for (const [name, value] of http?.headers ?? []) res.setHeader(name, value);
-          // The body is not read: the connection closes after the answer rather than drain it.
-          res.setHeader('connection', 'close');
+          // The body (at most REQUEST_BODY_MAX_BYTES) is not parsed: node discards it once the
+          // answer is sent, and the connection stays open for the next request.
           res
             .status(http?.status ?? 400)
             .type('application/json')

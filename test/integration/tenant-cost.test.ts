@@ -63,6 +63,31 @@ describe('tenant cost budget', () => {
     expect(await t.scrape()).toMatch(/maestro_rate_limited_total\{scope="cost"\} [1-9]/);
   });
 
+  it('graphql-ws: operations are charged to the same budget, and refused once it is spent', async () => {
+    const key = (await t.app.services.auth.createKey('tenant-ws')).key;
+    const client = t.ws(key);
+    const run = (query: string) =>
+      new Promise<{ data?: unknown; errors?: { extensions?: Record<string, unknown> }[] }>((resolve) => {
+        let result: { data?: unknown } = {};
+        client.subscribe(
+          { query },
+          {
+            next: (r) => (result = r as { data?: unknown }),
+            error: (e: unknown) => resolve({ errors: (Array.isArray(e) ? e : [e]) as { extensions?: Record<string, unknown> }[] }),
+            complete: () => resolve(result),
+          },
+        );
+      });
+    expect((await run(HEAVY)).errors).toBeUndefined();
+    expect((await run(HEAVY)).errors).toBeUndefined();
+    // What the socket spent counts over HTTP too.
+    const http = await post(t, key, JSON.stringify({ query: LIGHT }));
+    expect(http.status).toBe(429);
+    expect(http.json.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'RATE_LIMIT_COST_PER_TENANT' });
+    const refused = await run(LIGHT);
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'RATE_LIMIT_COST_PER_TENANT' });
+  });
+
   it('an unauthenticated request is refused 401 before its body is read', async () => {
     const res = await post(t, 'mc_not-a-key', '{ not json');
     expect(res.status).toBe(401);
