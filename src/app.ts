@@ -28,11 +28,13 @@ import type { Resolver } from './executors/http';
 import type { Services } from './graphql/context';
 import { unavailableStatusPlugin } from './graphql/errors';
 import { GraphQLGuard } from './graphql/guard';
+import { costChargePlugin } from './graphql/cost-charge';
 import { bodyErrorHandler } from './graphql/http-body-errors';
 import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
 import { buildMaestroSchema } from './graphql/schema';
 import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
 import { WsGuard } from './graphql/ws-guard';
+import { HttpAdmission } from './http/admission';
 import { BrowserAccess } from './http/browser-access';
 import { conductorOrigin } from './http/conductor-origin';
 import { playgroundOffPage } from './http/playground-off';
@@ -43,6 +45,7 @@ import { createLogger, type Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
 import { check, healthEndpoints, startingHandler, startMetricsServer, type StartingState } from './observability/ops-endpoints';
 import { logRunLifecycle } from './observability/run-logs';
+import { KeyedSlots } from './primitives/keyed-slots';
 import { Scheduler } from './scheduler/scheduler';
 import type { ScheduleLoop } from './scheduler/schedule-loop';
 import { createSchedules } from './services/schedules.module';
@@ -284,6 +287,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       perKey: limits.rateLimitPerKey,
       perTenant: limits.rateLimitPerTenant,
       authFailuresPerIp: limits.authFailuresPerIp,
+      costPerTenant: limits.rateLimitCostPerTenant,
+      maxOperationCost: limits.graphql.maxCost,
       redisUrl: config.redisUrl,
       redisKeyPrefix: config.redisKeyPrefix,
     });
@@ -454,6 +459,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         graphqlMetricsPlugin(metrics),
         unavailableStatusPlugin(),
         guard.apolloPlugin(),
+        costChargePlugin({
+          charge: (tenantId, cost) => gatekeeper.chargeCost(tenantId, cost),
+          executing: limits.tenantMaxExecutingCost > 0 ? new KeyedSlots(limits.tenantMaxExecutingCost) : null,
+          onBusy: () => metrics?.rateLimited.inc({ scope: 'executing_cost' }),
+        }),
         // Apollo installs cache control by default: a willResolveField hook on every field of every
         // request, for hints (@cacheControl) this schema never gives. Off, Apollo's part of the
         // bench scenario 5 read fell from 110 to 80 µs CPU. Usage reporting would start on an
@@ -483,10 +493,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         onRefused: (reason) => metrics?.webhookRefusals.inc({ reason }),
       }),
     );
+    // Authentication, request rates and the tenant's cost budget before the body is read.
+    const admission = new HttpAdmission({ gatekeeper, maxBodyBytes: limits.requestBodyMaxBytes, formatError: guard.formatError });
     expressApp.use(
       GRAPHQL_PATH,
+      admission.middleware(),
       express.json({ limit: limits.requestBodyMaxBytes }),
-      expressMiddleware(apollo, { context: httpContext(services, gatekeeper) }),
+      expressMiddleware(apollo, { context: httpContext(services, gatekeeper, admission) }),
     );
     expressApp.use(bodyErrorHandler(logger));
 

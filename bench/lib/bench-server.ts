@@ -8,6 +8,8 @@
  *                 http server over the same schema, services and context (createContext)
  *   raw-ws        a `ws` server that subscribes to the conductor's Redis events channel and
  *                 forwards every message as is to every connected socket
+ *   noisy         our conductor with two tenants (scenario 7): an API key each, tenant A's
+ *                 workflow of one http step to the parent's tarpit, tenant B's one noop step
  *
  * Protocol over IPC: the child sends `ready` (its URL, and what the mode seeded); the parent asks
  * `stats` (CPU time so far; heap and RSS after a full GC) and `stop` (the child tears down and exits).
@@ -16,16 +18,18 @@ import 'reflect-metadata';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import { createHandler } from 'graphql-http/lib/use/http';
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { App } from '../../src/app';
 import { createContext } from '../../src/graphql/context';
 import { buildMaestroSchema } from '../../src/graphql/schema';
 import type { BenchContext } from './harness';
-import { startMaestro, TENANT } from './maestro';
+import { NOISY_TENANT, QUIET_TENANT, startMaestro, TENANT } from './maestro';
 
-export type ServerMode = 'maestro' | 'graphql-http' | 'raw-ws';
+export type ServerMode = 'maestro' | 'graphql-http' | 'raw-ws' | 'noisy';
 
 export interface ServerOptions {
   mode: ServerMode;
@@ -35,12 +39,31 @@ export interface ServerOptions {
   redisKeyPrefix: string;
   /** Register a workflow of this many noop steps and finish one run of it (scenario 5). */
   seedSteps?: number;
+  /** Conductor settings over the bench defaults (startMaestro's). */
+  env?: Record<string, string>;
+  /** Mode `noisy`: the URL tenant A's http step calls (a listener that never answers). */
+  tarpitUrl?: string;
+}
+
+/**
+ * Mode `noisy`: where the server's time went since the last `diag` (each reading restarts the
+ * counts): event-loop delay, the database pool's waiting clients (sampled every 20 ms), and what
+ * the noisy tenant holds of the executors now.
+ */
+export interface Diag {
+  loopP99Ms: number;
+  loopMaxMs: number;
+  poolWaitingMax: number;
+  poolWaitingMean: number;
+  noisyHolding: { total: number; http: number };
+  inflight: number;
 }
 
 /** `stats` with `gc`: heap and RSS after a full GC (the GC's own CPU is counted after the reading). */
-export type ToChild = { type: 'stats'; gc: boolean } | { type: 'stop' };
+export type ToChild = { type: 'stats'; gc: boolean } | { type: 'diag' } | { type: 'stop' };
 export type FromChild =
-  | { type: 'ready'; url: string; runId: string | null }
+  | { type: 'ready'; url: string; runId: string | null; keys?: Record<string, string> }
+  | { type: 'diag'; diag: Diag }
   | { type: 'stats'; heapUsed: number; rss: number; cpuMicros: number }
   | { type: 'error'; message: string };
 
@@ -60,6 +83,8 @@ async function main(): Promise<void> {
   let close: () => Promise<void>;
   let url: string;
   let runId: string | null = null;
+  let keys: Record<string, string> | undefined;
+  let diag: (() => Diag) | undefined;
 
   if (opts.mode === 'raw-ws') {
     const server = createServer();
@@ -79,8 +104,18 @@ async function main(): Promise<void> {
       await new Promise((r) => server.close(r));
     };
   } else {
-    const m = await startMaestro(ctx, { env: { REDIS_KEY_PREFIX: opts.redisKeyPrefix } });
+    const m = await startMaestro(ctx, { env: { REDIS_KEY_PREFIX: opts.redisKeyPrefix, ...opts.env } });
     url = m.app.url;
+    if (opts.mode === 'noisy') {
+      const { workflows, auth } = m.app.services;
+      await workflows.register(NOISY_TENANT, {
+        name: 'tarpit',
+        steps: [{ key: 'call', type: 'http', input: { url: opts.tarpitUrl! }, timeoutMs: 300_000, retry: { maxAttempts: 1 } }],
+      });
+      await workflows.register(QUIET_TENANT, { name: 'one', steps: [{ key: 'a', type: 'noop' }] });
+      keys = { [NOISY_TENANT]: (await auth.createKey(NOISY_TENANT)).key, [QUIET_TENANT]: (await auth.createKey(QUIET_TENANT)).key };
+      diag = watchServer(m.app);
+    }
     if (opts.seedSteps) {
       await m.register({
         name: 'bench-read',
@@ -123,6 +158,9 @@ async function main(): Promise<void> {
       }
       const mem = process.memoryUsage();
       send({ type: 'stats', heapUsed: mem.heapUsed, rss: mem.rss, cpuMicros: cpu.user + cpu.system });
+    } else if (message.type === 'diag') {
+      if (diag) send({ type: 'diag', diag: diag() });
+      else send({ type: 'error', message: `no diag in mode ${opts.mode}` });
     } else if (message.type === 'stop') {
       close().then(
         () => process.exit(0),
@@ -130,7 +168,35 @@ async function main(): Promise<void> {
       );
     }
   });
-  send({ type: 'ready', url, runId });
+  send({ type: 'ready', url, runId, keys });
+}
+
+function watchServer(app: App): () => Diag {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  let samples = 0;
+  let waitingSum = 0;
+  let waitingMax = 0;
+  const timer = setInterval(() => {
+    const waiting = app.db.poolStats()?.waiting ?? 0;
+    samples++;
+    waitingSum += waiting;
+    waitingMax = Math.max(waitingMax, waiting);
+  }, 20);
+  timer.unref();
+  return () => {
+    const d: Diag = {
+      loopP99Ms: loop.percentile(99) / 1e6,
+      loopMaxMs: loop.max / 1e6,
+      poolWaitingMax: waitingMax,
+      poolWaitingMean: samples ? waitingSum / samples : 0,
+      noisyHolding: app.scheduler.tenantHolding(NOISY_TENANT),
+      inflight: app.scheduler.inflightCount,
+    };
+    loop.reset();
+    samples = waitingSum = waitingMax = 0;
+    return d;
+  };
 }
 
 function listen(server: Server): Promise<number> {

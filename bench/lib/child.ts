@@ -1,14 +1,18 @@
 /** Runs bench/lib/bench-server.ts in a child process and talks to it over IPC. */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import type { FromChild, ServerOptions, ToChild } from './bench-server';
+import type { Diag, FromChild, ServerOptions, ToChild } from './bench-server';
 
 export interface ChildServer {
   url: string;
   /** The seeded run (scenario 5), or null. */
   runId: string | null;
+  /** Mode `noisy`: an API key per tenant. */
+  keys: Record<string, string>;
   /** The child's CPU time so far (user + system, µs), then its heap and RSS in bytes (after a full GC with `gc`). */
   stats(gc?: boolean): Promise<{ heapUsed: number; rss: number; cpuMicros: number }>;
+  /** Mode `noisy`: where the server's time went since the last reading. */
+  diag(): Promise<Diag>;
   /** Tears the server down (databases dropped) and waits for the child to exit; kills it after 15 s. */
   stop(): Promise<void>;
 }
@@ -60,11 +64,17 @@ export async function forkServer(opts: ServerOptions): Promise<ChildServer> {
   return {
     url: ready.url,
     runId: ready.runId,
+    keys: ready.keys ?? {},
     async stats(gc = false) {
       const answer = next('stats');
       tell({ type: 'stats', gc });
       const { heapUsed, rss, cpuMicros } = await answer;
       return { heapUsed, rss, cpuMicros };
+    },
+    async diag() {
+      const answer = next('diag');
+      tell({ type: 'diag' });
+      return (await answer).diag;
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

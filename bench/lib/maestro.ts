@@ -8,6 +8,9 @@ import { benchPrefix, createBenchDatabase, dropRedisPrefix } from './services';
 import type { BenchContext } from './harness';
 
 export const TENANT = 'default';
+/** Scenario 7's tenants: A floods, B probes. */
+export const NOISY_TENANT = 'tenant-noisy';
+export const QUIET_TENANT = 'tenant-quiet';
 
 export interface Maestro {
   app: App;

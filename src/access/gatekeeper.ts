@@ -88,6 +88,21 @@ export class Gatekeeper {
     }
   }
 
+  /** Throws RateLimitedError while the tenant's GraphQL cost budget is spent. */
+  async checkCost(tenantId: string): Promise<void> {
+    try {
+      await this.deps.rates.checkCost(tenantId);
+    } catch (e: unknown) {
+      this.deps.observer?.rateLimited('cost');
+      throw e;
+    }
+  }
+
+  /** Charges an operation's cost to its tenant's budget. */
+  chargeCost(tenantId: string, cost: number): Promise<void> {
+    return this.deps.rates.chargeCost(tenantId, cost);
+  }
+
   private failed(reason: AuthFailureReason, caller: Caller): void {
     this.deps.observer?.authFailed(reason);
     // No key material, not even a prefix: the address, the transport and why.

@@ -3,7 +3,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import { RateLimitedError } from '../domain/errors';
 
 /** What the request rate limits count in: one bucket family each. */
-export type RateScope = 'key' | 'tenant' | 'ip';
+export type RateScope = 'key' | 'tenant' | 'ip' | 'cost';
 
 export interface RateLimitsOptions {
   /** Requests per second per API key; 0: no limit. */
@@ -12,13 +12,22 @@ export interface RateLimitsOptions {
   perTenant: number;
   /** Failed authentications per client IP per minute; 0: no limit. */
   authFailuresPerIp: number;
+  /** GraphQL cost points per second per tenant (operationBudgetRule's cost); 0: no limit. @default 0 */
+  costPerTenant?: number;
+  /** The most one operation may cost (GRAPHQL_MAX_COST): the cost window is long enough to hold one. @default costPerTenant */
+  maxOperationCost?: number;
   /** Shared counters for every replica; unset: this process's memory (embedded mode). */
   redisUrl?: string;
   /** @default maestro: */
   redisKeyPrefix?: string;
 }
 
-const CONFIG_NAME: Record<RateScope, string> = { key: 'RATE_LIMIT_PER_KEY', tenant: 'RATE_LIMIT_PER_TENANT', ip: 'AUTH_FAILURES_PER_IP' };
+const CONFIG_NAME: Record<RateScope, string> = {
+  key: 'RATE_LIMIT_PER_KEY',
+  tenant: 'RATE_LIMIT_PER_TENANT',
+  ip: 'AUTH_FAILURES_PER_IP',
+  cost: 'RATE_LIMIT_COST_PER_TENANT',
+};
 
 /**
  * Fixed-window request counters (rate-limiter-flexible): per API key and per tenant per second,
@@ -26,21 +35,32 @@ const CONFIG_NAME: Record<RateScope, string> = { key: 'RATE_LIMIT_PER_KEY', tena
  * buckets (one INCR+PEXPIRE round trip per request); each Redis limiter carries an in-memory
  * insurance limiter, so a Redis outage falls back to per-replica counting instead of failing
  * requests. Refusals are `RateLimitedError` with `retryAfterMs`.
+ *
+ * The cost budget is spent the other way round: a request is admitted while its tenant's window
+ * is not spent (`checkCost`, before its body is read), and its operation's cost is charged once
+ * known (`chargeCost`), possibly past the budget; the tenant is then refused until the window
+ * ends. The window lasts as many seconds as one operation of the largest allowed cost needs
+ * (GRAPHQL_MAX_COST 20,000 at 5,000 a second: 4 s windows of 20,000), so a tenant sending only
+ * the heaviest queries gets its rate too, not one per second.
  */
 export class RateLimits {
   private readonly limiters: Partial<Record<RateScope, RateLimiterAbstract>> = {};
   private readonly points: Record<RateScope, number>;
+  private readonly costPerSecond: number;
 
   private constructor(
     opts: RateLimitsOptions,
     private readonly redis: Redis | null,
   ) {
-    this.points = { key: opts.perKey, tenant: opts.perTenant, ip: opts.authFailuresPerIp };
+    const costPerTenant = opts.costPerTenant ?? 0;
+    const costWindowS = costPerTenant > 0 ? Math.max(1, Math.ceil((opts.maxOperationCost ?? costPerTenant) / costPerTenant)) : 1;
+    this.costPerSecond = costPerTenant;
+    this.points = { key: opts.perKey, tenant: opts.perTenant, ip: opts.authFailuresPerIp, cost: costPerTenant * costWindowS };
     const prefix = `${opts.redisKeyPrefix ?? 'maestro:'}rl`;
-    for (const scope of ['key', 'tenant', 'ip'] as const) {
+    for (const scope of ['key', 'tenant', 'ip', 'cost'] as const) {
       const points = this.points[scope];
       if (points <= 0) continue;
-      const duration = scope === 'ip' ? 60 : 1;
+      const duration = scope === 'ip' ? 60 : scope === 'cost' ? costWindowS : 1;
       const keyPrefix = `${prefix}:${scope}`;
       const memory = new RateLimiterMemory({ points, duration, keyPrefix });
       this.limiters[scope] = redis
@@ -50,7 +70,7 @@ export class RateLimits {
   }
 
   static async create(opts: RateLimitsOptions): Promise<RateLimits> {
-    const needsStore = opts.perKey > 0 || opts.perTenant > 0 || opts.authFailuresPerIp > 0;
+    const needsStore = opts.perKey > 0 || opts.perTenant > 0 || opts.authFailuresPerIp > 0 || (opts.costPerTenant ?? 0) > 0;
     if (!opts.redisUrl || !needsStore) return new RateLimits(opts, null);
     // No offline queue: while Redis is away a request counts in memory at once instead of waiting.
     const redis = new Redis(opts.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
@@ -63,6 +83,22 @@ export class RateLimits {
   async consume(principal: { tenantId: string; apiKeyId: string | null }): Promise<void> {
     if (principal.apiKeyId) await this.take('key', principal.apiKeyId);
     await this.take('tenant', principal.tenantId);
+  }
+
+  /** Throws RateLimitedError while the tenant's cost window is spent (checked before the request is read). */
+  async checkCost(tenantId: string): Promise<void> {
+    const limiter = this.limiters.cost;
+    if (!limiter) return;
+    const res = await limiter.get(tenantId).catch(() => null);
+    if (res && res.consumedPoints >= this.points.cost) throw this.refusal('cost', res.msBeforeNext);
+  }
+
+  /** Charges an admitted operation's cost to its tenant (past the budget if it must: the next requests wait). */
+  async chargeCost(tenantId: string, cost: number): Promise<void> {
+    const limiter = this.limiters.cost;
+    if (!limiter || cost <= 0) return;
+    // A failed store lets the request through, like `take`.
+    await limiter.penalty(tenantId, cost).catch(() => undefined);
   }
 
   /** Counts a failed authentication from `ip`. */
@@ -98,6 +134,13 @@ export class RateLimits {
   private refusal(scope: RateScope, msBeforeNext: number): RateLimitedError {
     const retryAfterMs = Math.max(1, Math.ceil(msBeforeNext));
     const max = this.points[scope];
+    if (scope === 'cost') {
+      const perSecond = this.costPerSecond;
+      return new RateLimitedError(
+        `This tenant's GraphQL cost budget is spent (${perSecond} points a second; an operation costs the objects it may return, lists by their first/last): retry in ${retryAfterMs} ms, or ask for smaller pages`,
+        { retryAfterMs, limit: CONFIG_NAME.cost, max: perSecond },
+      );
+    }
     const what =
       scope === 'ip'
         ? `Too many failed authentications from this address (max ${max} a minute)`

@@ -83,6 +83,8 @@ export const ENV_VARS = [
   'EVENT_RETENTION_MS',
   // Priorities (README "Rate limits and priorities").
   'PRIORITY_AGING_MS',
+  'RATE_LIMIT_COST_PER_TENANT',
+  'TENANT_MAX_EXECUTING_COST',
 ] as const;
 export type EnvVarName = (typeof ENV_VARS)[number];
 /** Variables that may carry credentials: never echoed in errors; the Helm chart keeps them in a Secret. */
@@ -182,6 +184,8 @@ const schema = z.object({
   LONG_POLLS_PER_TENANT: int(1, 100_000).default(100),
   WEBHOOK_REPLAY_WINDOW_MS: int(1_000, 86_400_000).default(300_000),
   EVENT_RETENTION_MS: int(3_600_000, 31_536_000_000).default(604_800_000),
+  RATE_LIMIT_COST_PER_TENANT: int(0, 100_000_000).default(10_000),
+  TENANT_MAX_EXECUTING_COST: int(0, 100_000_000).optional(),
 });
 
 export interface Config {
@@ -358,6 +362,18 @@ export interface Config {
   readonly rateLimitPerTenant: number;
   /** Failed authentications per client IP per minute before that IP's unknown keys are refused unchecked; 0: no limit. @default 100 */
   readonly authFailuresPerIp: number;
+  /**
+   * GraphQL cost points (the objects an operation may return, lists by their page size: what
+   * GRAPHQL_MAX_COST bounds) one tenant may spend a second over HTTP; over it, its requests are
+   * refused RATE_LIMITED before their body is read until the window ends. 0: no limit. @default 10000
+   */
+  readonly rateLimitCostPerTenant: number;
+  /**
+   * GraphQL cost one tenant may have executing at once on one replica over HTTP (long polls not
+   * counted); an operation that would pass it is refused RATE_LIMITED. An operation alone is always
+   * admitted. 0: no limit. @default GRAPHQL_MAX_COST (one heaviest query at a time)
+   */
+  readonly tenantMaxExecutingCost: number;
   /** `claimTasks` long polls (`waitMs` > 0) one tenant holds open at once on one replica. @default 100 */
   readonly longPollsPerTenant: number;
   /** How far a webhook's signed timestamp may be from this replica's clock, either way, ms. @default 300000 (5 minutes) */
@@ -494,5 +510,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
     longPollsPerTenant: v.LONG_POLLS_PER_TENANT,
     webhookReplayWindowMs: v.WEBHOOK_REPLAY_WINDOW_MS,
     eventRetentionMs: v.EVENT_RETENTION_MS,
+    rateLimitCostPerTenant: v.RATE_LIMIT_COST_PER_TENANT,
+    tenantMaxExecutingCost: v.TENANT_MAX_EXECUTING_COST ?? v.GRAPHQL_MAX_COST,
   });
 }

@@ -69,6 +69,10 @@ export interface Limits {
   readonly rateLimitPerKey: number;
   /** Requests per second per tenant, 0 = off (RATE_LIMIT_PER_TENANT). */
   readonly rateLimitPerTenant: number;
+  /** GraphQL cost points per second per tenant, 0 = off (RATE_LIMIT_COST_PER_TENANT). */
+  readonly rateLimitCostPerTenant: number;
+  /** GraphQL cost of one tenant executing at once per replica, 0 = off (TENANT_MAX_EXECUTING_COST). */
+  readonly tenantMaxExecutingCost: number;
   /** Failed authentications per client IP per minute, 0 = off (AUTH_FAILURES_PER_IP). */
   readonly authFailuresPerIp: number;
   /** Concurrent `claimTasks` long polls per tenant per replica (LONG_POLLS_PER_TENANT). */
@@ -135,6 +139,8 @@ export function limitsFromConfig(config: Config): Limits {
     wsMaxConnectionsPerKey: config.wsMaxConnectionsPerKey,
     rateLimitPerKey: config.rateLimitPerKey,
     rateLimitPerTenant: config.rateLimitPerTenant,
+    rateLimitCostPerTenant: config.rateLimitCostPerTenant,
+    tenantMaxExecutingCost: config.tenantMaxExecutingCost,
     authFailuresPerIp: config.authFailuresPerIp,
     longPollsPerTenant: config.longPollsPerTenant,
   });

@@ -20,6 +20,7 @@ import {
   type GraphQLField,
   type GraphQLFormattedError,
   type GraphQLSchema,
+  type OperationDefinitionNode,
   type SelectionSetNode,
   type Source,
   type ValidationContext,
@@ -288,7 +289,7 @@ export function exceedsJsonBytes(value: unknown, max: number): boolean {
   return false;
 }
 
-interface Budget {
+export interface Budget {
   cost: number;
   longPolls: number;
 }
@@ -329,6 +330,15 @@ export function operationBudgetRule(limits: Pick<GraphQLRequestLimits, 'maxCost'
       }
     },
   });
+}
+
+/** The schema-aware cost and long polls of one operation of a document (what operationBudgetRule weighs). */
+export function operationBudget(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode): Budget {
+  const root = schema.getRootType(operation.operation);
+  if (!root) return { cost: 0, longPolls: 0 };
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const def of document.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  return new BudgetWalker(schema, fragments).selections(operation.selectionSet, root, undefined, new Set());
 }
 
 class BudgetWalker {

@@ -1,12 +1,14 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { execute, subscribe, type GraphQLSchema } from 'graphql';
+import { execute, subscribe, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { SubscriptionServer } from 'subscriptions-transport-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Gatekeeper } from '../access/gatekeeper';
 import { DomainError, UnauthenticatedError } from '../domain/errors';
+import type { HttpAdmission } from '../http/admission';
 import { createContext, type Context, type Services } from './context';
+import { websocketCost } from './cost-charge';
 import { mapError, toGraphQLError } from './errors';
 import type { GraphQLGuard } from './guard';
 import { graphqlWsGuard, legacyGuard } from './guard-transports';
@@ -36,11 +38,16 @@ function authorizationOf(params: ConnectionParams): string | undefined {
  * aborts when the client goes away before its response is sent (ending a long poll). A refused
  * key or a spent rate is a GraphQL error with its HTTP status (401, 429 with Retry-After).
  */
-export function httpContext(services: Services, gatekeeper: Gatekeeper): (args: { req: IncomingMessage; res: ServerResponse }) => Promise<Context> {
+export function httpContext(
+  services: Services,
+  gatekeeper: Gatekeeper,
+  admission: HttpAdmission,
+): (args: { req: IncomingMessage; res: ServerResponse }) => Promise<Context> {
   return async ({ req, res }) => {
     try {
       const ip = (req as { ip?: string }).ip ?? gatekeeper.clientIp(req);
-      const principal = await gatekeeper.admit(req.headers.authorization, { ip, transport: 'http' });
+      // Admitted before its body was read (a POST), or now (a GET).
+      const principal = await admission.principal(req, ip);
       const gone = new AbortController();
       const onGone: (() => void)[] = [];
       res.once('close', () => {
@@ -117,7 +124,11 @@ export function attachWebSockets(opts: {
           transport: 'graphql-ws',
         });
         if (refused) return [...refused];
-        return graphqlChecks.onSubscribe!(ctx, id, payload);
+        const checked = await graphqlChecks.onSubscribe!(ctx, id, payload);
+        if (checked && !Array.isArray(checked)) {
+          await wsGuard.chargeCost(guarded.principal.tenantId, websocketCost(schema, (checked as ExecutionArgs).document, payload.operationName));
+        }
+        return checked;
       },
       onClose: (ctx) => ctx.extra.guarded?.release(),
       context: (ctx) => createContext(services, ctx.extra.guarded!.principal.tenantId),
@@ -148,26 +159,32 @@ export function attachWebSockets(opts: {
       },
       // The guard validates (in onOperation); the server's own pass would only repeat it.
       validationRules: [],
-      onOperation: legacyGuard(guard, schema, async (_message: unknown, params: { query: unknown; context: { authorization?: string } }, socket: WebSocket) => {
-        const state = legacySockets.get(socket);
-        // The legacy server runs a `start` sent before `connection_init` as if initialised.
-        const refused = state?.guarded
-          ? await wsGuard.operation(state.guarded, params.context.authorization, 0, { ip: state.ip, transport: 'subscriptions-transport-ws' })
-          : [toGraphQLError(new UnauthenticatedError('Send connection_init (with "authorization") before any operation'))];
-        // The legacy server answers an error carrying `errors` as GQL_DATA { errors }.
-        if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
-        const context = createContext(services, state!.guarded!.principal.tenantId);
-        counters.set(context, {
-          get live() {
-            return state!.live;
-          },
-          set live(n: number) {
-            state!.live = n;
-          },
-          max: wsGuard.maxOperationsPerSocket,
-        });
-        return { ...params, context };
-      }),
+      onOperation: legacyGuard(
+        guard,
+        schema,
+        async (_message: unknown, params: { query: unknown; operationName?: string; context: { authorization?: string } }, socket: WebSocket) => {
+          const state = legacySockets.get(socket);
+          // The legacy server runs a `start` sent before `connection_init` as if initialised.
+          const refused = state?.guarded
+            ? await wsGuard.operation(state.guarded, params.context.authorization, 0, { ip: state.ip, transport: 'subscriptions-transport-ws' })
+            : [toGraphQLError(new UnauthenticatedError('Send connection_init (with "authorization") before any operation'))];
+          // The legacy server answers an error carrying `errors` as GQL_DATA { errors }.
+          if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
+          const tenantId = state!.guarded!.principal.tenantId;
+          await wsGuard.chargeCost(tenantId, websocketCost(schema, params.query as DocumentNode, params.operationName));
+          const context = createContext(services, tenantId);
+          counters.set(context, {
+            get live() {
+              return state!.live;
+            },
+            set live(n: number) {
+              state!.live = n;
+            },
+            max: wsGuard.maxOperationsPerSocket,
+          });
+          return { ...params, context };
+        },
+      ),
     },
     legacy,
   );

@@ -157,12 +157,18 @@ export class WsGuard {
       const principal = await this.opts.gatekeeper.authenticate(authorization, req);
       if (principal.apiKeyId !== socket.principal.apiKeyId) throw new UnauthenticatedError('The API key of this WebSocket is no longer valid');
       await this.opts.gatekeeper.consume(principal);
+      await this.opts.gatekeeper.checkCost(principal.tenantId);
       return null;
     } catch (e: unknown) {
       if (!(e instanceof DomainError)) throw e;
       if (e.code === 'UNAUTHENTICATED') this.closeKey(socket.principal.apiKeyId, socket, 100);
       return [toGraphQLError(e)];
     }
+  }
+
+  /** Charges a WebSocket operation's cost to its tenant's budget (checked in `operation`). */
+  chargeCost(tenantId: string, cost: number): Promise<void> {
+    return this.opts.gatekeeper.chargeCost(tenantId, cost);
   }
 
   /** Closes every socket of a revoked key on this replica. */

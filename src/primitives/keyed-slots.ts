@@ -16,15 +16,19 @@ export class KeyedSlots {
     return this.held.get(key) ?? 0;
   }
 
-  tryAcquire(key: string): (() => void) | null {
+  /**
+   * Takes `weight` of the key's capacity (a tenant's executing GraphQL cost). A weight larger than
+   * the capacity is admitted only while the key holds nothing, so no holder waits forever.
+   */
+  tryAcquire(key: string, weight = 1): (() => void) | null {
     const n = this.held.get(key) ?? 0;
-    if (n >= this.capacity) return null;
-    this.held.set(key, n + 1);
+    if (n > 0 ? n + weight > this.capacity : this.capacity === 0) return null;
+    this.held.set(key, n + weight);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const left = (this.held.get(key) ?? 1) - 1;
+      const left = (this.held.get(key) ?? weight) - weight;
       if (left <= 0) this.held.delete(key);
       else this.held.set(key, left);
     };

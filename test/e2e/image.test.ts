@@ -334,6 +334,8 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['WEBHOOK_REPLAY_WINDOW_MS', '10', /must be a number >= 1000/],
   ['EVENT_RETENTION_MS', '60000', /must be a number >= 3600000/],
   ['PRIORITY_AGING_MS', '0', /must be a number >= 1/],
+  ['RATE_LIMIT_COST_PER_TENANT', 'lots', /must be an integer/],
+  ['TENANT_MAX_EXECUTING_COST', '-1', /must be a number >= 0/],
 ];
 const ANY_STRING: EnvVarName[] = ['HOST', 'MAESTRO_DATA_DIR'];
 
