@@ -1,6 +1,6 @@
 import type { AttemptRecord, RunEvent, RunRecord, TaskRecord, WorkflowRecord } from '../domain/model';
 import DataLoader from 'dataloader';
-import type { AuthService } from '../services/auth.service';
+import type { AuthService, Principal } from '../services/auth.service';
 import type { RunEventsService } from '../services/run-events.service';
 import type { RunsService } from '../services/runs.service';
 import type { TasksService } from '../services/tasks.service';
@@ -43,6 +43,8 @@ export interface Loaders {
 
 export interface Context {
   tenantId: string;
+  /** Who is calling: the API key (or the development-mode anonymous caller), and whether it is an admin. */
+  principal?: Principal;
   services: Services;
   loaders: Loaders;
   /** Aborted when the client goes away before the response is sent (ends long polls). */
@@ -153,6 +155,12 @@ class LazyLoaders implements Loaders {
   }
 }
 
-export function createContext(services: Services, tenantId: string, signal?: AbortSignal, undelivered?: (fn: () => void) => void): Context {
-  return { tenantId, services, loaders: createLoaders(services, tenantId), signal, undelivered };
+export function createContext(
+  services: Services,
+  tenantId: string,
+  signal?: AbortSignal,
+  undelivered?: (fn: () => void) => void,
+  principal?: Principal,
+): Context {
+  return { tenantId, services, loaders: createLoaders(services, tenantId), signal, undelivered, principal };
 }

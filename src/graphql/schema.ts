@@ -2,6 +2,7 @@ import { createPubSub } from '@graphql-yoga/subscription';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema, type MiddlewareFn } from 'type-graphql';
 import { mapError } from './errors';
+import { ApiKeyResolver } from './resolvers/api-key.resolver';
 import { RunResolver } from './resolvers/run.resolver';
 import { SubscriptionResolver } from './resolvers/subscription.resolver';
 import { TaskResolver } from './resolvers/task.resolver';
@@ -26,7 +27,7 @@ const domainErrors: MiddlewareFn = async (_action, next) => {
  */
 export async function buildMaestroSchema(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: [WorkflowResolver, RunResolver, TaskResolver, WorkerResolver, SubscriptionResolver],
+    resolvers: [WorkflowResolver, RunResolver, TaskResolver, WorkerResolver, SubscriptionResolver, ApiKeyResolver],
     globalMiddlewares: [domainErrors],
     // The kinds of WaitReason: fields name only the interface.
     orphanedTypes: WAIT_REASON_TYPES,

@@ -50,7 +50,7 @@ export function httpContext(services: Services, gatekeeper: Gatekeeper): (args: 
       });
       // Registered after the client left: run at once.
       const undelivered = (fn: () => void) => (gone.signal.aborted ? fn() : onGone.push(fn));
-      return createContext(services, principal.tenantId, gone.signal, undelivered);
+      return createContext(services, principal.tenantId, gone.signal, undelivered, principal);
     } catch (e: unknown) {
       throw mapError(e, true);
     }
@@ -120,7 +120,7 @@ export function attachWebSockets(opts: {
         return graphqlChecks.onSubscribe!(ctx, id, payload);
       },
       onClose: (ctx) => ctx.extra.guarded?.release(),
-      context: (ctx) => createContext(services, ctx.extra.guarded!.principal.tenantId),
+      context: (ctx) => createContext(services, ctx.extra.guarded!.principal.tenantId, undefined, undefined, ctx.extra.guarded!.principal),
     },
     modern,
   );
@@ -156,7 +156,7 @@ export function attachWebSockets(opts: {
           : [toGraphQLError(new UnauthenticatedError('Send connection_init (with "authorization") before any operation'))];
         // The legacy server answers an error carrying `errors` as GQL_DATA { errors }.
         if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
-        const context = createContext(services, state!.guarded!.principal.tenantId);
+        const context = createContext(services, state!.guarded!.principal.tenantId, undefined, undefined, state!.guarded!.principal);
         counters.set(context, {
           get live() {
             return state!.live;
