@@ -10,7 +10,8 @@
  * Every flag has an environment variable (the flag wins): `MAESTRO_URL`, `MAESTRO_API_KEY`,
  * `WORKER_QUEUE`, `WORKER_HANDLER`, `WORKER_CONCURRENCY`, `WORKER_LEASE_MS`, `WORKER_GRACE_MS`,
  * `WORKER_ID`, and `LOG_LEVEL` (default info). A bad value prints one line naming the flag or
- * variable and exits 2.
+ * variable and exits 2. A key the conductor refuses (none where one is required, a wrong or a
+ * revoked one) prints one line and exits 4: retrying would not fix it.
  *
  * The handler module (resolved from the current directory) exports `default` or `handler`: an
  * async `(ctx) => output` function (see `TaskContext`). A `.ts` handler needs the TypeScript
@@ -168,6 +169,34 @@ export function parseWorkerConfig(argv: readonly string[], env: WorkerEnv, cwd: 
   };
 }
 
+/** The exit code for a key the conductor refuses (the maestro CLI's code for UNAUTHENTICATED). */
+export const EXIT_UNAUTHENTICATED = 4;
+
+function refusalLine(message: string, apiKey: string | undefined): string {
+  return `the conductor refused the API key: ${message}${apiKey ? '' : ' (set --api-key or MAESTRO_API_KEY)'}`;
+}
+
+/**
+ * Asks the conductor whether it takes these credentials (one \`{ __typename }\` request). The
+ * refusal as one line, or null: accepted, or the conductor unreachable (the worker then retries
+ * with backoff, as it does for any outage).
+ */
+export async function credentialsRefused(url: string, apiKey: string | undefined, fetchImpl: typeof fetch = fetch): Promise<string | null> {
+  try {
+    const res = await fetchImpl(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+      body: JSON.stringify({ query: '{ __typename }' }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = (await res.json()) as { errors?: { message: string; extensions?: { code?: string } }[] };
+    const error = body.errors?.find((e) => e.extensions?.code === 'UNAUTHENTICATED' || e.extensions?.code === 'FORBIDDEN');
+    return error ? refusalLine(error.message, apiKey) : null;
+  } catch {
+    return null;
+  }
+}
+
 const TYPESCRIPT_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
 
 /**
@@ -230,8 +259,19 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
     logger,
   });
   const log = logger.child({ workerId: worker.workerId, queue: worker.queue });
-  // 'error' events are logged by the worker; listening keeps them from being thrown.
-  worker.on('error', () => undefined);
+  // A missing, wrong or revoked key: retrying cannot fix it, so say so on one line and exit.
+  const refused = await credentialsRefused(config.url, config.apiKey);
+  if (refused) {
+    process.stderr.write(`worker: ${refused}\n`);
+    process.exit(EXIT_UNAUTHENTICATED);
+  }
+  // Other 'error' events are logged by the worker; listening keeps them from being thrown.
+  worker.on('error', (err) => {
+    const code = (err as { code?: unknown }).code;
+    if (code !== 'UNAUTHENTICATED' && code !== 'FORBIDDEN') return;
+    process.stderr.write(`worker: ${refusalLine(err.message, config.apiKey)}\n`);
+    process.exit(EXIT_UNAUTHENTICATED);
+  });
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
