@@ -177,24 +177,37 @@ function refusalLine(message: string, apiKey: string | undefined): string {
 }
 
 /**
- * Asks the conductor whether it takes these credentials (one \`{ __typename }\` request). The
- * refusal as one line, or null: accepted, or the conductor unreachable (the worker then retries
- * with backoff, as it does for any outage).
+ * Asks the conductor once (\`{ __typename }\`) whether it takes these credentials at this URL,
+ * since retrying cannot fix either: a refused key (exit 4) or a URL that answers something other
+ * than GraphQL (exit 2), each as one line. Null: accepted, or the conductor unreachable or
+ * failing (the worker then retries with backoff, as it does for any outage).
  */
-export async function credentialsRefused(url: string, apiKey: string | undefined, fetchImpl: typeof fetch = fetch): Promise<string | null> {
+export async function preflight(url: string, apiKey: string | undefined, fetchImpl: typeof fetch = fetch): Promise<{ exitCode: number; line: string } | null> {
+  let res: Response;
+  let text: string;
   try {
-    const res = await fetchImpl(url, {
+    res = await fetchImpl(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
       body: JSON.stringify({ query: '{ __typename }' }),
       signal: AbortSignal.timeout(10_000),
     });
-    const body = (await res.json()) as { errors?: { message: string; extensions?: { code?: string } }[] };
-    const error = body.errors?.find((e) => e.extensions?.code === 'UNAUTHENTICATED' || e.extensions?.code === 'FORBIDDEN');
-    return error ? refusalLine(error.message, apiKey) : null;
+    text = await res.text();
   } catch {
     return null;
   }
+  let body: { errors?: { message: string; extensions?: { code?: string } }[]; data?: unknown } | undefined;
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    body = undefined;
+  }
+  if (!body || (!('data' in body) && !('errors' in body))) {
+    if (res.status >= 500 || res.status === 429) return null;
+    return { exitCode: 2, line: `${url} answered HTTP ${res.status} without GraphQL: --url (or MAESTRO_URL) must be the conductor's /graphql endpoint` };
+  }
+  const error = body.errors?.find((e) => e.extensions?.code === 'UNAUTHENTICATED' || e.extensions?.code === 'FORBIDDEN');
+  return error ? { exitCode: EXIT_UNAUTHENTICATED, line: refusalLine(error.message, apiKey) } : null;
 }
 
 const TYPESCRIPT_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
@@ -260,10 +273,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
   });
   const log = logger.child({ workerId: worker.workerId, queue: worker.queue });
   // A missing, wrong or revoked key: retrying cannot fix it, so say so on one line and exit.
-  const refused = await credentialsRefused(config.url, config.apiKey);
+  const refused = await preflight(config.url, config.apiKey);
   if (refused) {
-    process.stderr.write(`worker: ${refused}\n`);
-    process.exit(EXIT_UNAUTHENTICATED);
+    process.stderr.write(`worker: ${refused.line}\n`);
+    process.exit(refused.exitCode);
   }
   // Other 'error' events are logged by the worker; listening keeps them from being thrown.
   worker.on('error', (err) => {

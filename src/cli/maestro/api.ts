@@ -143,6 +143,7 @@ export class Api {
 }
 
 export function toCliError(error: GraphQLErrorJson): CliError {
-  const { code, ...data } = error.extensions ?? {};
-  return new CliError(typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR', error.message, undefined, data);
+  const { code, http: _http, ...data } = error.extensions ?? {};
+  const hint = code === 'UNAUTHENTICATED' ? ' (set --api-key or MAESTRO_API_KEY)' : '';
+  return new CliError(typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR', error.message + hint, undefined, data);
 }

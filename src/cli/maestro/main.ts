@@ -6,7 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { main as workerMain } from '../../worker-sdk/cli';
 import { apikeyCommands } from './apikey.commands';
-import { CliError, DEFAULT_URL, EXIT, EXIT_CODES_HELP } from './api';
+import { CliError, DEFAULT_URL, endpointOf, EXIT, EXIT_CODES_HELP } from './api';
 import { Output, OUTPUT_FORMATS, type OutputFormat } from './output';
 import { runCommands } from './run.commands';
 import { workflowCommands } from './workflow.commands';
@@ -47,7 +47,8 @@ function workerCommand(): Command {
       // What follows "worker" on the command line, and the global --url / --api-key given before it.
       const argv = process.argv.slice(process.argv.indexOf('worker') + 1);
       const forwarded: string[] = [];
-      if (parent.getOptionValueSource('url') === 'cli' && !argv.includes('--url')) forwarded.push('--url', g.url);
+      // The endpoint as every maestro command reads it (a bare origin gets /graphql).
+      if (!argv.includes('--url')) forwarded.push('--url', endpointOf(g.url).href);
       if (parent.getOptionValueSource('apiKey') === 'cli' && !argv.includes('--api-key')) forwarded.push('--api-key', g.apiKey!);
       await workerMain([...forwarded, ...argv.filter((a, i) => !isGlobal(argv, i))]);
       // The worker runs until a signal; its own handlers exit the process.

@@ -120,7 +120,8 @@ export async function watchRun(api: Api, out: Output, runId: string, options: Wa
     `${run.workflow.name} v${run.workflow.version}`,
     run.workflow.steps.map((s) => s.key),
   );
-  const live = !out.json && Boolean(out.stdout.isTTY);
+  // A terminal of unknown size (rows 0) cannot be redrawn in place: plain lines there too.
+  const live = !out.json && Boolean(out.stdout.isTTY) && (out.stdout.rows ?? 0) > 0;
   const draw = live ? createLogUpdate(out.stdout) : null;
   const ticker = draw ? setInterval(() => draw(view.frame(Date.now())), 250) : null;
   if (!live) out.note(`Watching run ${run.id} (${view.workflow})…`);

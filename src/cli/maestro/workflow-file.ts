@@ -121,8 +121,8 @@ export function diffDefinitions(name: string, registered: RegisteredWorkflow | n
   const patch = createTwoFilesPatch(
     registered ? `${name} version ${registered.version} (registered)` : `${name} (not registered)`,
     localLabel,
-    before ? YAML.stringify(before) : '',
-    YAML.stringify(local),
+    before ? YAML.stringify(before, { lineWidth: 0 }) : '',
+    YAML.stringify(local, { lineWidth: 0 }),
     undefined,
     undefined,
     { context: 3 },
