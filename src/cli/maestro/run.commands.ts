@@ -14,10 +14,10 @@ const LIST = `query MaestroRuns($filter: RunFilter, $first: Int, $after: String)
   runs(filter: $filter, first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { ${RUN_FIELDS} } }
 }`;
 const ACTIONS = {
-  cancel: { field: 'cancelRun', past: 'cancelled', about: 'cancel a PENDING, RUNNING or PAUSED run (and its child runs)' },
-  retry: { field: 'retryRun', past: 'retried', about: 'retry a FAILED or CANCELLED run from its failed and cancelled steps' },
-  pause: { field: 'pauseRun', past: 'paused', about: 'pause a run: no new tasks start until it is resumed' },
-  resume: { field: 'resumeRun', past: 'resumed', about: 'resume a paused run' },
+  cancel: { field: 'cancelRun', about: 'cancel a PENDING, RUNNING or PAUSED run (and its child runs)' },
+  retry: { field: 'retryRun', about: 'retry a FAILED or CANCELLED run from its failed and cancelled steps' },
+  pause: { field: 'pauseRun', about: 'pause a run: no new tasks start until it is resumed' },
+  resume: { field: 'resumeRun', about: 'resume a paused run' },
 } as const;
 const SIGNAL = `mutation MaestroSignal($id: ID!, $name: String!, $payload: JSON) { signalRun(id: $id, name: $name, payload: $payload) { ${RUN_FIELDS} } }`;
 const STATUSES = ['PENDING', 'RUNNING', 'PAUSED', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
@@ -135,7 +135,7 @@ export function runCommands(): Command {
       .action(
         action<[string], object>(async ({ api, out }, _opts, id) => {
           const data = await api.request<Record<string, RunJson>>(`mutation MaestroRunAction($id: ID!) { ${a.field}(id: $id) { ${RUN_FIELDS} } }`, { id });
-          out.result(data[a.field]!, (r) => `${runText(r)} (${a.past})`);
+          out.result(data[a.field]!, runText);
         }),
       );
   }
