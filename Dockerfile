@@ -27,6 +27,8 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+# `npx maestro` (package.json "bin"): runs dist/src/cli/maestro/main.js here.
+COPY bin ./bin
 # The official image's "node" user, by number so that Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 # 4000: the API (/graphql, /healthz, /readyz); 9464: /metrics, for Prometheus only.

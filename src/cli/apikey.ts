@@ -85,7 +85,9 @@ main().then(
   (e: unknown) => {
     const message = e instanceof DomainError || e instanceof Error ? e.message : String(e);
     // The embedded database is held by the running conductor: its API can mint keys instead.
-    const hint = /in use by another conductor process/.test(message) ? '\nWith the conductor running, go through it: npx maestro apikey create --tenant <tenant>' : '';
+    const hint = /in use by another conductor process/.test(message)
+      ? '\nWith the conductor running, go through it: npx maestro apikey create --tenant <tenant>'
+      : '';
     console.error(message + hint);
     process.exit(1);
   },

@@ -120,7 +120,9 @@ describe('maestro against a development conductor', () => {
     expect(local.code).toBe(2);
     expect(local.stdout).toBe('');
     expect(local.stderr.trim().split('\n')).toHaveLength(1);
-    const server = await t.gql('mutation { registerWorkflow(input: { name: "loop", steps: [{ key: "a", type: "noop", dependsOn: ["b"] }, { key: "b", type: "noop", dependsOn: ["a"] }] }) { version } }');
+    const server = await t.gql(
+      'mutation { registerWorkflow(input: { name: "loop", steps: [{ key: "a", type: "noop", dependsOn: ["b"] }, { key: "b", type: "noop", dependsOn: ["a"] }] }) { version } }',
+    );
     expect(server.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(local.stderr).toBe(`maestro: BAD_USER_INPUT: ${server.errors![0]!.message}\n`);
     const typo = await maestro('workflow', 'apply', '-f', file('typo.yaml', 'name: t\nsteps:\n  - { key: a, typ: noop }\n'));
@@ -141,7 +143,10 @@ describe('maestro against a development conductor', () => {
     const json = await maestro('-o', 'json', 'run', 'start', 'quick', '--input-file', input, '--watch');
     expect(json.code).toBe(0);
     expect(json.stderr).toBe('');
-    const [first, ...events] = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    const [first, ...events] = json.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, any>);
     expect(first!['run']).toMatchObject({ status: 'PENDING', workflow: { name: 'quick', version: 1 } });
     const seqs = events.map((e) => e['seq'] as number);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
@@ -166,7 +171,10 @@ describe('maestro against a development conductor', () => {
   it('a waiting run takes a signal from run signal; run cancel ends another watch with exit 6', async () => {
     expect((await maestro('workflow', 'apply', '-f', 'examples/order.yaml')).code).toBe(0);
     const approved = start(['-o', 'json', 'run', 'start', 'order', '--input-file', 'examples/order-input.json', '--watch'], env);
-    const runId = await waitFor(() => (approved.stdout().includes('"run"') ? (JSON.parse(approved.stdout().split('\n')[0]!) as { run: { id: string } }).run.id : null), 'the run id');
+    const runId = await waitFor(
+      () => (approved.stdout().includes('"run"') ? (JSON.parse(approved.stdout().split('\n')[0]!) as { run: { id: string } }).run.id : null),
+      'the run id',
+    );
     await waitFor(() => approved.stdout().includes('"taskKey":"approve"'), 'the approve step');
     const signalled = await maestro('-o', 'json', 'run', 'signal', runId, 'approve', '--payload', '{"by":"Ada"}');
     expect(signalled.code).toBe(0);
@@ -287,7 +295,12 @@ describe('npm run apikey (direct database access, for the first admin key)', () 
         const child = spawn(process.execPath, ['-r', '@swc-node/register', 'src/cli/apikey.ts', 'create', '--tenant', 'ops', '--admin'], {
           cwd: ROOT,
           // Real mode: the database only (REDIS_URL deliberately unset); embedded: a data folder of its own.
-          env: { PATH: process.env['PATH'], HOME: process.env['HOME'], NODE_ENV: 'production', ...(db.url ? { DATABASE_URL: db.url } : { MAESTRO_DATA_DIR: dataDir }) },
+          env: {
+            PATH: process.env['PATH'],
+            HOME: process.env['HOME'],
+            NODE_ENV: 'production',
+            ...(db.url ? { DATABASE_URL: db.url } : { MAESTRO_DATA_DIR: dataDir }),
+          },
         });
         let stdout = '';
         let stderr = '';

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Instruction } from 'dockerfile-ast';
@@ -172,6 +172,8 @@ beforeAll(() => {
       stdio: 'inherit',
     },
   );
+  // The image's `COPY bin ./bin` (npx maestro).
+  cpSync(join(root, 'bin'), join(app, 'bin'), { recursive: true });
   // Root-owned and read-only to the image user, like the image's COPY without --chown.
   for (const dir of [join(app, '..'), app]) chmodSync(dir, 0o755);
 }, 240_000);
@@ -194,6 +196,7 @@ describe('Dockerfile', () => {
       { from: 'build', args: '/app/node_modules ./node_modules' },
       { from: 'build', args: '/app/dist ./dist' },
       { from: null, args: 'package.json ./' },
+      { from: null, args: 'bin ./bin' },
     ]);
     expect(
       finalStage.getCOPYs().some((c) => c.getFlags().some((f) => f.getName() === 'chown')),
@@ -232,10 +235,22 @@ describe('Dockerfile', () => {
       'dist/src/cli/apikey.js',
       'dist/src/worker-sdk/cli.js',
       'dist/src/worker-sdk/examples/echo.js',
+      'dist/src/cli/maestro/main.js',
+      'bin/maestro.js',
     ]) {
       expect(existsSync(join(app, file)), file).toBe(true);
     }
     expect(existsSync(join(app, 'node_modules', 'typescript')), 'dev dependencies in the runtime layout').toBe(false);
+  });
+
+  it('runs the maestro CLI from the compiled layout (bin/maestro.js → dist/)', async () => {
+    const help = await run(entrypoint('node', 'bin/maestro.js', 'run', '--help'), {});
+    expect(help.code, help.output).toBe(0);
+    expect(help.output).toMatch(/^Usage: maestro run /);
+    // A command that loads the domain code and reaches for the network: nothing listens on port 9.
+    const unreachable = await run(entrypoint('node', 'bin/maestro.js', 'run', 'list'), { MAESTRO_URL: 'http://127.0.0.1:9' });
+    expect(unreachable.code, unreachable.output).toBe(5);
+    expect(unreachable.output).toMatch(/^maestro: UNAVAILABLE: cannot reach the conductor at http:\/\/127\.0\.0\.1:9\/graphql/);
   });
 });
 

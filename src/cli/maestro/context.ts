@@ -18,9 +18,7 @@ export interface GlobalOptions {
  * Wraps a command action: commander passes the positional arguments, the command's options, then
  * the command; this hands the action its arguments, options and a context.
  */
-export function action<A extends unknown[], O>(
-  fn: (ctx: CommandContext, opts: O, ...args: A) => Promise<number | void>,
-): (...raw: unknown[]) => Promise<void> {
+export function action<A extends unknown[], O>(fn: (ctx: CommandContext, opts: O, ...args: A) => Promise<number | void>): (...raw: unknown[]) => Promise<void> {
   return async (...raw: unknown[]) => {
     const cmd = raw[raw.length - 1] as Command;
     const opts = raw[raw.length - 2] as O;

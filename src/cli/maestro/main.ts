@@ -19,7 +19,10 @@ export function buildProgram(): Command {
     .addOption(new Option('-o, --output <format>', 'text for people, json for scripts').choices(OUTPUT_FORMATS).default('text'))
     .showSuggestionAfterError(true)
     .exitOverride()
-    .addHelpText('after', `\nExamples:\n  maestro workflow apply -f examples/hello.yaml\n  maestro run start hello --input '{"name":"Ada"}' --watch\n  maestro run watch <run id>\n\n${EXIT_CODES_HELP}`);
+    .addHelpText(
+      'after',
+      `\nExamples:\n  maestro workflow apply -f examples/hello.yaml\n  maestro run start hello --input '{"name":"Ada"}' --watch\n  maestro run watch <run id>\n\n${EXIT_CODES_HELP}`,
+    );
   program.addCommand(workflowCommands());
   program.addCommand(runCommands());
   program.addCommand(workerCommand());

@@ -45,7 +45,7 @@ export function runCommands(): Command {
     .command('start')
     .description('start a run of a workflow (its latest version, or --version)')
     .argument('<workflow>', 'the workflow name')
-    .option('--input <json>', "the run's input as JSON, e.g. '{\"name\":\"Ada\"}'")
+    .option('--input <json>', 'the run\'s input as JSON, e.g. \'{"name":"Ada"}\'')
     .option('--input-file <path>', "the run's input from a JSON file")
     .addOption(new Option('--version <n>', 'this version instead of the latest').argParser(positiveInt('--version')))
     .option('--idempotency-key <key>', 'the same key returns the same run instead of starting another')
@@ -91,7 +91,10 @@ export function runCommands(): Command {
     .command('watch')
     .description('follow a run live to its end: each step with its state, attempt and duration')
     .argument('<id>', 'the run id')
-    .addHelpText('after', '\nOn a terminal the table is redrawn in place; piped, one line per change; --output json: one JSON event per line.\nExits 0 when the run SUCCEEDED, 1 when it FAILED, 6 when it was CANCELLED.')
+    .addHelpText(
+      'after',
+      '\nOn a terminal the table is redrawn in place; piped, one line per change; --output json: one JSON event per line.\nExits 0 when the run SUCCEEDED, 1 when it FAILED, 6 when it was CANCELLED.',
+    )
     .action(action<[string], object>(async ({ api, out }, _opts, id) => watchRun(api, out, id)));
 
   cmd

@@ -111,9 +111,12 @@ export interface WatchOptions {
 
 /** Watches a run to its end; resolves with the exit code of its final status. */
 export async function watchRun(api: Api, out: Output, runId: string, options: WatchOptions = {}): Promise<number> {
-  const { run } = await api.request<{ run: { id: string; status: string; workflow: { name: string; version: number; steps: { key: string }[] } } | null }>(RUN, {
-    id: runId,
-  });
+  const { run } = await api.request<{ run: { id: string; status: string; workflow: { name: string; version: number; steps: { key: string }[] } } | null }>(
+    RUN,
+    {
+      id: runId,
+    },
+  );
   if (!run) throw new CliError('NOT_FOUND', `run ${JSON.stringify(runId)} was not found (see maestro run list)`, EXIT.REFUSED);
   const view = new RunView(
     run.id,

@@ -51,7 +51,10 @@ export function readWorkflowFile(path: string): WorkflowDraft {
       parsed = doc.toJS();
     }
   } catch (e: unknown) {
-    throw new CliError('INVALID_FILE', `${path} is not valid ${extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
+    throw new CliError(
+      'INVALID_FILE',
+      `${path} is not valid ${extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`,
+    );
   }
   return checkShape(path, parsed);
 }

@@ -27,25 +27,34 @@ export function workflowCommands(): Command {
     .description('register the workflow in a YAML or JSON file (a changed definition becomes the next version)')
     .requiredOption('-f, --file <path>', 'the workflow file: YAML, or JSON (.json)')
     .option('--dry-run', 'validate and print the diff to the registered version; register nothing')
-    .addHelpText('after', '\nThe file holds what registerWorkflow(input:) takes: name, description, inputSchema, timeoutMs, steps.\nIt is validated here with the server\'s rules before anything is sent.')
+    .addHelpText(
+      'after',
+      "\nThe file holds what registerWorkflow(input:) takes: name, description, inputSchema, timeoutMs, steps.\nIt is validated here with the server's rules before anything is sent.",
+    )
     .action(
       action<[], { file: string; dryRun?: boolean }>(async ({ api, out }, opts) => {
         const draft = readWorkflowFile(opts.file);
         const local = validateLocally(draft);
-        const registered = (await out.progress(`Reading workflow ${draft.name}`, api.request<{ workflow: RegisteredWorkflow | null }>(GET, { name: draft.name }))).workflow;
+        const registered = (
+          await out.progress(`Reading workflow ${draft.name}`, api.request<{ workflow: RegisteredWorkflow | null }>(GET, { name: draft.name }))
+        ).workflow;
         const diff = diffDefinitions(draft.name, registered, local, opts.file);
         if (opts.dryRun) {
           const nextVersion = diff.changed ? (registered?.version ?? 0) + 1 : registered!.version;
-          out.result({ name: draft.name, registeredVersion: registered?.version ?? null, changed: diff.changed, version: nextVersion, diff: diff.patch }, (r) =>
-            r.changed
-              ? `${diff.patch.trimEnd()}\n\nWould register ${r.name} version ${r.version} (dry run: nothing registered).`
-              : `${r.name} version ${r.registeredVersion} is identical: applying would change nothing.`,
+          out.result(
+            { name: draft.name, registeredVersion: registered?.version ?? null, changed: diff.changed, version: nextVersion, diff: diff.patch },
+            (r) =>
+              r.changed
+                ? `${diff.patch.trimEnd()}\n\nWould register ${r.name} version ${r.version} (dry run: nothing registered).`
+                : `${r.name} version ${r.registeredVersion} is identical: applying would change nothing.`,
           );
           return;
         }
         const { registerWorkflow: w } = await out.progress(
           `Registering ${draft.name}`,
-          api.request<{ registerWorkflow: { id: string; name: string; version: number; createdAt: string; steps: { key: string }[] } }>(REGISTER, { input: draft }),
+          api.request<{ registerWorkflow: { id: string; name: string; version: number; createdAt: string; steps: { key: string }[] } }>(REGISTER, {
+            input: draft,
+          }),
         );
         out.result({ ...w, changed: diff.changed }, (r) =>
           r.changed ? `Registered ${r.name} version ${r.version} (${r.steps.length} steps).` : `${r.name} version ${r.version} unchanged.`,
@@ -90,7 +99,11 @@ export function workflowCommands(): Command {
       action<[string], { version?: number }>(async ({ api, out }, opts, name) => {
         const { workflow } = await api.request<{ workflow: RegisteredWorkflow | null }>(GET, { name, version: opts.version ?? null });
         if (!workflow) {
-          throw new CliError('NOT_FOUND', `workflow ${JSON.stringify(name)}${opts.version ? ` version ${opts.version}` : ''} is not registered (see maestro workflow list)`, EXIT.REFUSED);
+          throw new CliError(
+            'NOT_FOUND',
+            `workflow ${JSON.stringify(name)}${opts.version ? ` version ${opts.version}` : ''} is not registered (see maestro workflow list)`,
+            EXIT.REFUSED,
+          );
         }
         out.result(workflow, (w) => `# ${w.name} version ${w.version}, registered ${w.createdAt}\n${YAML.stringify(draftOf(w)).trimEnd()}`);
       }),
@@ -102,7 +115,9 @@ export function workflowCommands(): Command {
 export function positiveInt(flag: string): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new CliError('USAGE', `${flag} must be a positive integer (got ${JSON.stringify(value)})`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+      throw new CliError('USAGE', `${flag} must be a positive integer (got ${JSON.stringify(value)})`);
+    }
     return n;
   };
 }
