@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,6 +191,60 @@ describe('maestro against a development conductor', () => {
     expect(cancel.stdout).toMatch(/^Run [0-9a-f-]{36} of order v1: CANCELLED \(Cancelled by request\)\n$/);
     const ended = await cancelled.result;
     expect(ended.code).toBe(6);
+  });
+
+  it('run watch resumes after a dropped connection from the last sequence seen: nothing missed, nothing twice', async () => {
+    // A proxy between the CLI and the conductor whose connections the test cuts.
+    const sockets = new Set<Socket>();
+    let connections = 0;
+    let cut = false;
+    /** What the conductor sent over the connections made after the cut (unmasked, server to client). */
+    let sentAfterCut = '';
+    const target = new URL(t.app.url);
+    const proxy = createServer((client) => {
+      connections++;
+      const upstream = connect(Number(target.port), target.hostname);
+      if (cut) upstream.on('data', (d: Buffer) => (sentAfterCut += d.toString('latin1')));
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const gated = 'name: gated\nsteps:\n  - { key: wait, type: signal, input: { name: go } }\n  - { key: after, type: noop, dependsOn: [wait] }\n';
+      expect((await maestro('workflow', 'apply', '-f', file('gated.yaml', gated))).code).toBe(0);
+      const { startRun } = await t.ok<{ startRun: { id: string } }>('mutation { startRun(workflow: "gated") { id } }');
+      const port = (proxy.address() as { port: number }).port;
+      const watch = start(['-o', 'json', 'run', 'watch', startRun.id], { MAESTRO_URL: `http://127.0.0.1:${port}/graphql` });
+      await waitFor(() => watch.stdout().includes('"taskKey":"wait","attempt":1'), 'the signal step running');
+      const seenBeforeCut = watch.stdout().trim().split('\n').length;
+      const connectionsBeforeCut = connections;
+      cut = true;
+      for (const s of sockets) s.destroy();
+      // Events happen while the CLI is disconnected: the resumed subscription must replay them.
+      await t.ok(`mutation { signalRun(id: "${startRun.id}", name: "go") { id } }`);
+      const res = await watch.result;
+      expect(res.code, res.stderr).toBe(0);
+      // It connected again (the HTTP request before the subscription was its first connection).
+      expect(connections).toBeGreaterThan(connectionsBeforeCut);
+      const events = res.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { seq: number; type: string; status: string });
+      const seqs = events.map((e) => e.seq);
+      console.log(`run watch: ${seenBeforeCut} events before the cut, ${events.length} in all, ${connections - connectionsBeforeCut} reconnection(s)`);
+      expect(seenBeforeCut).toBeLessThan(events.length);
+      // The resumed subscription asked for the events after the last one seen: only those came.
+      expect(sentAfterCut.match(/"seq":/g)?.length).toBe(events.length - seenBeforeCut);
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+      expect(events.at(-1)).toMatchObject({ type: 'RUN_STATUS', status: 'SUCCEEDED' });
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   it('run list --output json parses; errors are one line with their code and exit code', async () => {
