@@ -170,6 +170,11 @@ describe('maestro against a development conductor', () => {
 
   it('a waiting run takes a signal from run signal; run cancel ends another watch with exit 6', async () => {
     expect((await maestro('workflow', 'apply', '-f', 'examples/order.yaml')).code).toBe(0);
+    // when, forEach and maxConcurrency read back from the conductor compare equal to the file.
+    expect(await maestro('workflow', 'apply', '-f', 'examples/order.yaml', '--dry-run')).toMatchObject({
+      code: 0,
+      stdout: 'order version 1 is identical: applying would change nothing.\n',
+    });
     const approved = start(['-o', 'json', 'run', 'start', 'order', '--input-file', 'examples/order-input.json', '--watch'], env);
     const runId = await waitFor(
       () => (approved.stdout().includes('"run"') ? (JSON.parse(approved.stdout().split('\n')[0]!) as { run: { id: string } }).run.id : null),
