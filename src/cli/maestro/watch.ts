@@ -34,25 +34,28 @@ const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 const TASK_DONE = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED']);
 
 interface StepView {
-  key: string;
+  /** The step key, and `#n` for the further tasks of a step (fan-out items, in order of appearance). */
+  label: string;
+  taskId: string | null;
   status: string;
   attempt: number;
   startedAt: number | null;
   finishedAt: number | null;
 }
 
-/** The state of a run as its events tell it. */
+/** The state of a run as its events tell it: one row per task, the workflow's steps first. */
 export class RunView {
   status = 'PENDING';
   lastSeq = 0;
-  readonly steps = new Map<string, StepView>();
+  readonly rows: StepView[] = [];
+  private readonly byTask = new Map<string, StepView>();
 
   constructor(
     readonly runId: string,
     readonly workflow: string,
     stepKeys: readonly string[],
   ) {
-    for (const key of stepKeys) this.steps.set(key, { key, status: 'PENDING', attempt: 0, startedAt: null, finishedAt: null });
+    for (const key of stepKeys) this.rows.push({ label: key, taskId: null, status: 'PENDING', attempt: 0, startedAt: null, finishedAt: null });
   }
 
   /** Applies one event; false when it was seen already (a replay overlapping a live one). */
@@ -64,18 +67,32 @@ export class RunView {
       this.status = e.status;
       return true;
     }
-    const key = e.taskKey ?? e.taskId ?? '?';
-    const step = this.steps.get(key) ?? { key, status: 'PENDING', attempt: 0, startedAt: null, finishedAt: null };
-    step.status = e.status;
-    step.attempt = e.attempt ?? step.attempt;
+    const row = this.rowOf(e.taskId ?? '?', e.taskKey ?? e.taskId ?? '?');
+    row.status = e.status;
+    row.attempt = e.attempt ?? row.attempt;
     if (e.status === 'RUNNING') {
-      step.startedAt = at;
-      step.finishedAt = null;
+      row.startedAt = at;
+      row.finishedAt = null;
     } else if (TASK_DONE.has(e.status)) {
-      step.finishedAt = at;
+      row.finishedAt = at;
     }
-    this.steps.set(key, step);
     return true;
+  }
+
+  private rowOf(taskId: string, key: string): StepView {
+    let row = this.byTask.get(taskId);
+    if (row) return row;
+    row = this.rows.find((r) => r.label === key && r.taskId === null);
+    if (!row) {
+      const n = this.rows.filter((r) => r.label === key || r.label.startsWith(`${key} #`)).length;
+      row = { label: n === 0 ? key : `${key} #${n}`, taskId, status: 'PENDING', attempt: 0, startedAt: null, finishedAt: null };
+      // After the step's other rows, so a fan-out's items stay together.
+      const last = this.rows.map((r) => r.label === key || r.label.startsWith(`${key} #`)).lastIndexOf(true);
+      this.rows.splice(last === -1 ? this.rows.length : last + 1, 0, row);
+    }
+    row.taskId = taskId;
+    this.byTask.set(taskId, row);
+    return row;
   }
 
   get finished(): boolean {
@@ -84,7 +101,7 @@ export class RunView {
 
   /** The lines of a terminal frame. */
   frame(now: number): string {
-    const rows = [...this.steps.values()].map((s) => [s.key, s.status, s.attempt ? String(s.attempt) : '-', duration(s, now)]);
+    const rows = this.rows.map((s) => [s.label, s.status, s.attempt ? String(s.attempt) : '-', duration(s, now)]);
     const widths = [0, 1, 2].map((i) => Math.max(['STEP', 'STATE', 'ATTEMPT'][i]!.length, ...rows.map((r) => r[i]!.length)));
     const fmt = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ');
     return [`Run ${this.runId} (${this.workflow}): ${this.status}`, '', fmt(['STEP', 'STATE', 'ATTEMPT', 'DURATION']), ...rows.map(fmt)].join('\n');
