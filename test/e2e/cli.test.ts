@@ -55,6 +55,14 @@ function file(name: string, text: string): string {
   return path;
 }
 
+/** A mutation of the README's tour, by operation name (the README and examples/ must agree). */
+function readmeMutation(name: string): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const found = new RegExp('```graphql\\n(mutation ' + name + ' \\{[\\s\\S]*?)```').exec(readme);
+  if (!found) throw new Error(`README.md has no mutation ${name}`);
+  return found[1]!;
+}
+
 /** A loopback port with nothing listening (bound, then closed). */
 async function closedPort(): Promise<number> {
   const server = createServer();
@@ -94,6 +102,8 @@ describe('maestro against a development conductor', () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ name: 'hello', version: 1, changed: false });
     const listed = await maestro('-o', 'json', 'workflow', 'list');
     expect((JSON.parse(listed.stdout) as { name: string; version: number }[]).find((w) => w.name === 'hello')).toMatchObject({ version: 1 });
+    // The README tour's registerWorkflow is the same definition: it returns version 1 again.
+    expect(await t.ok(readmeMutation('Register'))).toEqual({ registerWorkflow: { name: 'hello', version: 1 } });
     const got = await maestro('workflow', 'get', 'hello');
     expect(got.stdout).toContain('# hello version 1');
     expect(got.stdout).toContain('url: http://localhost:4000/healthz');
@@ -175,6 +185,7 @@ describe('maestro against a development conductor', () => {
       code: 0,
       stdout: 'order version 1 is identical: applying would change nothing.\n',
     });
+    expect(await t.ok(readmeMutation('RegisterOrder'))).toEqual({ registerWorkflow: { name: 'order', version: 1 } });
     const approved = start(['-o', 'json', 'run', 'start', 'order', '--input-file', 'examples/order-input.json', '--watch'], env);
     const runId = await waitFor(
       () => (approved.stdout().includes('"run"') ? (JSON.parse(approved.stdout().split('\n')[0]!) as { run: { id: string } }).run.id : null),
