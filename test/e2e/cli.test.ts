@@ -284,6 +284,7 @@ describe('maestro against a development conductor', () => {
     expect(unreachable.stderr).toMatch(/^maestro: UNAVAILABLE: cannot reach the conductor at http:\/\/127\.0\.0\.1:\d+\/graphql: ECONNREFUSED/);
     const unknownCommand = await maestro('run', 'strat');
     expect(unknownCommand.code).toBe(2);
+    expect(unknownCommand.stderr).toMatch(/^maestro: USAGE: unknown command 'strat'\n\(Did you mean start\?\)/);
   });
 
   it('--help works for every command', async () => {

@@ -30,6 +30,7 @@ export function buildProgram(): Command {
   // Every subcommand reports usage errors through the same path (exit 2, one line).
   const override = (cmd: Command) => {
     cmd.exitOverride();
+    cmd.configureOutput({ outputError: (text, write) => write(`maestro: USAGE: ${text.replace(/^error: /, '')}`) });
     cmd.commands.forEach(override);
   };
   override(program);
