@@ -264,6 +264,8 @@ describe('maestro against a development conductor', () => {
   });
 
   it('run list --output json parses; errors are one line with their code and exit code', async () => {
+    await maestro('workflow', 'apply', '-f', file('quick.yaml', QUICK));
+    for (const n of [1, 2]) await t.ok(`mutation { startRun(workflow: "quick", input: { n: ${n} }) { id } }`);
     const list = await maestro('-o', 'json', 'run', 'list', '--workflow', 'quick', '--limit', '5');
     expect(list.code).toBe(0);
     const runs = JSON.parse(list.stdout) as { workflow: { name: string } }[];
