@@ -359,6 +359,31 @@ describe('maestro apikey and worker against a production conductor', () => {
   });
 });
 
+describe('a running worker whose key is revoked', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { NODE_ENV: 'production' } });
+  });
+  afterAll(() => t.close());
+
+  it('exits 4 with one line at its next claim instead of retrying', async () => {
+    const { key, row } = await t.app.services.auth.createKey('acme');
+    const worker = start(['worker', '--queue', 'revoked', '--handler', 'src/worker-sdk/examples/echo.ts', '--log-level', 'warn'], {
+      MAESTRO_URL: t.app.url,
+      MAESTRO_API_KEY: key,
+    });
+    // Claiming: its queue has been polled.
+    await waitFor(async () => (await t.app.services.waits.pollsOf('acme', ['revoked'])).has('revoked'), 'the worker polling its queue');
+    const revokedAt = performance.now();
+    await t.app.services.auth.revokeKey(row.id);
+    const res = await worker.result;
+    // The claim in flight is a long poll of up to 20 s; the next one is refused.
+    console.log(`worker exited ${res.code} ${Math.round(performance.now() - revokedAt)} ms after the revocation`);
+    expect(res.code, res.stderr).toBe(4);
+    expect(res.stderr).toBe('worker: the conductor refused the API key: The API key is not valid or was revoked\n');
+  }, 60_000);
+});
+
 describe('npm run apikey (direct database access, for the first admin key)', () => {
   it('creates an admin key in production without REDIS_URL', async () => {
     const db = await createTestDatabase();
