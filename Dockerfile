@@ -33,6 +33,8 @@ COPY --from=build /app/dist ./dist
 # GraphQL Playground's files (checksummed; served only where Playground is enabled).
 COPY vendor ./vendor
 COPY package.json ./
+# `npx maestro` (package.json "bin"): runs dist/src/cli/maestro/main.js here.
+COPY bin ./bin
 # The official image's "node" user, by number so that Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 # 4000: the API (/graphql, /healthz, /readyz); 9464: /metrics, for Prometheus only.

@@ -29,4 +29,10 @@ export default tseslint.config(
     files: ['src/graphql/**/*.ts', 'src/store/entities/*.ts'],
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
+  {
+    // The `maestro` launcher: plain CommonJS run by node before any TypeScript loader.
+    files: ['bin/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', process: 'readonly', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

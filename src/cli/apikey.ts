@@ -1,6 +1,12 @@
 /**
- * API keys: `npm run apikey -- create --tenant <t> [--name <label>]` prints a new key once;
+ * API keys straight in the database, for bootstrapping the first (admin) key:
+ * `npm run apikey -- create --tenant <t> [--name <label>] [--admin]` prints a new key once;
  * `npm run apikey -- list [--tenant <t>]`; `npm run apikey -- revoke <id>`.
+ *
+ * It opens the database the configuration names, so on the embedded database it works only while
+ * no conductor holds it: with a conductor running, use `maestro apikey …`, which goes through the
+ * conductor's API. It needs no REDIS_URL (it only touches the database); with one, running
+ * conductors hear of a revocation at once.
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
@@ -11,14 +17,15 @@ import { AuthService } from '../services/auth.service';
 import { openDatabase } from './open-database';
 
 const USAGE = `usage:
-  npm run apikey -- create --tenant <tenant> [--name <label>]
+  npm run apikey -- create --tenant <tenant> [--name <label>] [--admin]
   npm run apikey -- list [--tenant <tenant>]
-  npm run apikey -- revoke <key id>`;
+  npm run apikey -- revoke <key id>
+With a conductor running (on the embedded database it holds the data): npx maestro apikey --help`;
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
-    options: { tenant: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { tenant: { type: 'string' }, name: { type: 'string' }, admin: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   const [command, arg] = positionals;
@@ -34,7 +41,7 @@ async function main(): Promise<number> {
     console.error('revoke needs the id of the key (see `list`)\n' + USAGE);
     return 2;
   }
-  const config = loadConfig();
+  const config = loadConfig(process.env, { databaseOnly: true });
   const { db, close } = await openDatabase(config);
   try {
     const auth = new AuthService({
@@ -54,19 +61,18 @@ async function main(): Promise<number> {
       },
     });
     if (command === 'create') {
-      const { key, row } = await auth.createKey(values.tenant!, values.name ?? null);
-      console.log(`Created API key ${row.id} for tenant "${row.tenantId}". It is shown only this once:\n\n${key}\n`);
+      const { key, row } = await auth.createKey(values.tenant!, values.name ?? null, { admin: values.admin ?? false });
+      console.log(`Created ${row.admin ? 'admin ' : ''}API key ${row.id} for tenant "${row.tenantId}". It is shown only this once:\n\n${key}\n`);
       console.log(`Use it as:  Authorization: Bearer ${key}`);
     } else if (command === 'list') {
       for (const k of await auth.listKeys(values.tenant ?? null)) {
         console.log(
-          `${k.id}  tenant=${k.tenantId}  prefix=${k.prefix}…  name=${k.name ?? '-'}  created=${k.createdAt.toISOString()}${k.revokedAt ? `  REVOKED ${k.revokedAt.toISOString()}` : ''}`,
+          `${k.id}  tenant=${k.tenantId}  prefix=${k.prefix}…  name=${k.name ?? '-'}${k.admin ? '  admin' : ''}  created=${k.createdAt.toISOString()}${k.revokedAt ? `  REVOKED ${k.revokedAt.toISOString()}` : ''}`,
         );
       }
     } else {
       const ok = await auth.revokeKey(arg!);
-      console.log(ok ? `Revoked ${arg}.` : `No active key ${arg}.`);
-      if (!ok) return 1;
+      console.log(ok ? `Revoked ${arg}.` : `Key ${arg} was already revoked.`);
     }
     return 0;
   } finally {
@@ -77,7 +83,12 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    console.error(e instanceof DomainError || e instanceof Error ? e.message : String(e));
+    const message = e instanceof DomainError || e instanceof Error ? e.message : String(e);
+    // The embedded database is held by the running conductor: its API can mint keys instead.
+    const hint = /in use by another conductor process/.test(message)
+      ? '\nWith the conductor running, go through it: npx maestro apikey create --tenant <tenant>'
+      : '';
+    console.error(message + hint);
     process.exit(1);
   },
 );

@@ -389,7 +389,7 @@ export interface Config {
  * on embedded storage. A shared database in turn needs shared leases and events (REDIS_URL), or
  * replicas would reclaim each other's tasks and miss each other's events.
  */
-function productionRequirements(raw: Record<string, string | undefined>): { variable: string; expected: string }[] {
+function productionRequirements(raw: Record<string, string | undefined>, databaseOnly = false): { variable: string; expected: string }[] {
   if (raw['NODE_ENV'] !== 'production') return [];
   if (raw['DATABASE_URL'] === undefined) {
     return raw['MAESTRO_DATA_DIR'] === undefined
@@ -401,7 +401,8 @@ function productionRequirements(raw: Record<string, string | undefined>): { vari
         ]
       : [];
   }
-  if (raw['REDIS_URL'] === undefined) {
+  // A command that only touches the database (`npm run apikey`) shares no leases or events.
+  if (raw['REDIS_URL'] === undefined && !databaseOnly) {
     return [
       { variable: 'REDIS_URL', expected: 'set when NODE_ENV=production and DATABASE_URL is set (replicas sharing a database need shared leases and events)' },
     ];
@@ -418,8 +419,11 @@ function portRequirements(raw: Record<string, string | undefined>): { variable: 
     : [];
 }
 
-/** Parses and validates the environment into one frozen Config; throws ConfigError naming each bad variable. */
-export function loadConfig(env: Env = process.env as Env): Config {
+/**
+ * Parses and validates the environment into one frozen Config; throws ConfigError naming each bad variable.
+ * `databaseOnly`: for a command that only opens the database (REDIS_URL is then not required in production).
+ */
+export function loadConfig(env: Env = process.env as Env, opts: { databaseOnly?: boolean } = {}): Config {
   const raw: Record<string, string | undefined> = {};
   for (const name of ENV_VARS) {
     const value = env[name];
@@ -428,7 +432,7 @@ export function loadConfig(env: Env = process.env as Env): Config {
   const parsed = schema.safeParse(raw);
   const issues = [
     ...(parsed.success ? [] : parsed.error.issues.map((issue) => ({ variable: String(issue.path[0]), expected: describe(issue) }))),
-    ...productionRequirements(raw),
+    ...productionRequirements(raw, opts.databaseOnly),
     ...portRequirements(raw),
   ].map(({ variable, expected }) => ({
     variable,

@@ -41,6 +41,11 @@ export class UnauthenticatedError extends DomainError {
   readonly code = 'UNAUTHENTICATED' as const;
 }
 
+/** The caller is known but may not do this (e.g. API-key management without an admin key); the message says what is needed. */
+export class ForbiddenError extends DomainError {
+  readonly code = 'FORBIDDEN' as const;
+}
+
 export class ConflictError extends DomainError {
   readonly code = 'CONFLICT' as const;
 }

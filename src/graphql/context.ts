@@ -1,6 +1,6 @@
 import type { AttemptRecord, RunEvent, RunRecord, TaskRecord, WorkflowRecord } from '../domain/model';
 import DataLoader from 'dataloader';
-import type { AuthService } from '../services/auth.service';
+import type { AuthService, Principal } from '../services/auth.service';
 import type { QueuesService } from '../services/queues.service';
 import type { EventsService } from '../services/events.service';
 import type { WebhookSecretsService } from '../services/webhook-secrets.service';
@@ -56,6 +56,8 @@ export interface Loaders {
 
 export interface Context {
   tenantId: string;
+  /** Who is calling: the API key (or the development-mode anonymous caller), and whether it is an admin. */
+  principal?: Principal;
   services: Services;
   loaders: Loaders;
   /** Aborted when the client goes away before the response is sent (ends long polls). */
@@ -174,6 +176,12 @@ class LazyLoaders implements Loaders {
   }
 }
 
-export function createContext(services: Services, tenantId: string, signal?: AbortSignal, undelivered?: (fn: () => void) => void): Context {
-  return { tenantId, services, loaders: createLoaders(services, tenantId), signal, undelivered };
+export function createContext(
+  services: Services,
+  tenantId: string,
+  signal?: AbortSignal,
+  undelivered?: (fn: () => void) => void,
+  principal?: Principal,
+): Context {
+  return { tenantId, services, loaders: createLoaders(services, tenantId), signal, undelivered, principal };
 }

@@ -4,6 +4,7 @@ import { buildSchema, type MiddlewareFn } from 'type-graphql';
 import { mapError } from './errors';
 import { QueueResolver } from './resolvers/queue.resolver';
 import { EventResolver } from './resolvers/event.resolver';
+import { ApiKeyResolver } from './resolvers/api-key.resolver';
 import { RunResolver } from './resolvers/run.resolver';
 import { ScheduleResolver } from './resolvers/schedule.resolver';
 import { ConcurrencyResolver } from './resolvers/concurrency.resolver';
@@ -40,6 +41,7 @@ export async function buildMaestroSchema(): Promise<GraphQLSchema> {
       EventResolver,
       ScheduleResolver,
       ConcurrencyResolver,
+      ApiKeyResolver,
     ],
     globalMiddlewares: [domainErrors],
     // The kinds of WaitReason: fields name only the interface.
@@ -66,8 +68,8 @@ const ROOT_DESCRIPTIONS = {
     "Reads, always of the caller's tenant (from the API key; `default` without one outside production, else UNAUTHENTICATED). " +
     'Listings are Relay cursor connections.',
   mutation:
-    'Writes: register workflows, start, cancel and retry runs, and the worker protocol (claim, heartbeat, report). ' +
-    'Errors carry `extensions.code`: BAD_USER_INPUT (the message says what to fix), NOT_FOUND, CONFLICT, LEASE_LOST, RUN_CANCELLED, UNAUTHENTICATED.',
+    'Writes: register workflows, start, cancel and retry runs, the worker protocol (claim, heartbeat, report), and API keys (admin). ' +
+    'Errors carry `extensions.code`: BAD_USER_INPUT (the message says what to fix), NOT_FOUND, CONFLICT, LEASE_LOST, RUN_CANCELLED, UNAUTHENTICATED, FORBIDDEN (admin-only API-key management).',
   subscription: 'Live run events over graphql-ws (or the legacy subscriptions-transport-ws protocol) on the same path as HTTP.',
 };
 

@@ -57,7 +57,7 @@ export function httpContext(
       });
       // Registered after the client left: run at once.
       const undelivered = (fn: () => void) => (gone.signal.aborted ? fn() : onGone.push(fn));
-      return createContext(services, principal.tenantId, gone.signal, undelivered);
+      return createContext(services, principal.tenantId, gone.signal, undelivered, principal);
     } catch (e: unknown) {
       throw mapError(e, true);
     }
@@ -131,7 +131,7 @@ export function attachWebSockets(opts: {
         return checked;
       },
       onClose: (ctx) => ctx.extra.guarded?.release(),
-      context: (ctx) => createContext(services, ctx.extra.guarded!.principal.tenantId),
+      context: (ctx) => createContext(services, ctx.extra.guarded!.principal.tenantId, undefined, undefined, ctx.extra.guarded!.principal),
     },
     modern,
   );
@@ -172,7 +172,7 @@ export function attachWebSockets(opts: {
           if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
           const tenantId = state!.guarded!.principal.tenantId;
           await wsGuard.chargeCost(tenantId, websocketCost(schema, params.query as DocumentNode, params.operationName));
-          const context = createContext(services, tenantId);
+          const context = createContext(services, tenantId, undefined, undefined, state!.guarded!.principal);
           counters.set(context, {
             get live() {
               return state!.live;

@@ -98,7 +98,7 @@ export function webhookRouter(opts: WebhookOptions): Router {
           message: `${SIGNATURE_HEADER} is missing or matches no webhook secret of this tenant: sign "<timestamp>\\n<event id>\\n<body>" with HMAC-SHA256 and send v1=<hex>`,
         });
       }
-      await opts.gatekeeper.consume({ tenantId: tenant, apiKeyId: null });
+      await opts.gatekeeper.consume({ tenantId: tenant, apiKeyId: null, admin: false });
       if (!EVENT_NAME_PATTERN.test(name)) {
         return refuse(res, 400, 'bad_request', {
           code: 'BAD_USER_INPUT',

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../domain/clock';
-import { UnauthenticatedError, ValidationError } from '../domain/errors';
-import { activeApiKeyIds, findActiveApiKey, insertApiKey, listApiKeys, revokeApiKey, type ApiKeyRow } from '../store/api-keys.store';
+import { ForbiddenError, NotFoundError, UnauthenticatedError, ValidationError } from '../domain/errors';
+import { isUuid } from '../domain/ids';
+import { hasUnstorableChar } from '../domain/json-limits';
+import { activeApiKeyIds, findActiveApiKey, findApiKey, insertApiKey, listApiKeys, revokeApiKey, type ApiKeyRow } from '../store/api-keys.store';
 import type { Database } from '../store/sql';
 
 export const API_KEY_PREFIX = 'mk_';
@@ -28,7 +30,14 @@ export interface Principal {
   tenantId: string;
   /** null when a development-mode request came without a key. */
   apiKeyId: string | null;
+  /**
+   * May manage the API keys of every tenant: a key minted with `admin`, or a development-mode
+   * request without a key (development mode has no authentication at all).
+   */
+  admin: boolean;
 }
+
+const NAME_MAX = 128;
 
 /**
  * API keys: 32 random bytes, shown once, stored as sha256 (they are high-entropy, so a slow
@@ -67,13 +76,41 @@ export class AuthService {
     return activeApiKeyIds(this.deps.db, apiKeyIds);
   }
 
-  async createKey(tenantId: string, name: string | null = null): Promise<{ key: string; row: ApiKeyRow }> {
+  async createKey(tenantId: string, name: string | null = null, opts: { admin?: boolean } = {}): Promise<{ key: string; row: ApiKeyRow }> {
     if (!TENANT_PATTERN.test(tenantId)) {
       throw new ValidationError('tenant must be 1 to 128 letters, digits, ".", "_" or "-"', { field: 'tenant' });
     }
+    if (name !== null && (name.length < 1 || name.length > NAME_MAX || hasUnstorableChar(name))) {
+      throw new ValidationError(`name must be 1 to ${NAME_MAX} characters of well-formed text (no NUL characters)`, { field: 'name' });
+    }
     const key = API_KEY_PREFIX + randomBytes(32).toString('base64url');
-    const row = await insertApiKey(this.deps.db, { tenantId, name, keyHash: hashApiKey(key), prefix: key.slice(0, 10) });
+    const row = await insertApiKey(this.deps.db, { tenantId, name, keyHash: hashApiKey(key), prefix: key.slice(0, 10), admin: opts.admin ?? false });
     return { key, row };
+  }
+
+  /** Refuses a principal that may not manage API keys (FORBIDDEN, saying how to get an admin key). */
+  requireAdmin(principal: Principal): void {
+    if (principal.admin) return;
+    throw new ForbiddenError(
+      'Managing API keys needs an admin key: mint one with `npm run apikey -- create --tenant <t> --admin` (direct database access), then send it as the API key',
+      { reason: 'ADMIN_REQUIRED' },
+    );
+  }
+
+  /**
+   * The key with this id, checked to be one: BAD_USER_INPUT when `id` is not a key id (a UUID),
+   * NOT_FOUND when no key has it.
+   */
+  async getKey(id: string): Promise<ApiKeyRow> {
+    if (!isUuid(id)) {
+      throw new ValidationError(`${JSON.stringify(id.slice(0, 64))} is not a key id: key ids are UUIDs, as \`apikey list\` shows them`, {
+        field: 'id',
+        reason: 'NOT_A_KEY_ID',
+      });
+    }
+    const row = await findApiKey(this.deps.db, id);
+    if (!row) throw new NotFoundError('API key', id);
+    return row;
   }
 
   async listKeys(tenantId: string | null): Promise<ApiKeyRow[]> {
@@ -82,6 +119,7 @@ export class AuthService {
 
   /** Revokes a key; every replica drops it from its cache and closes its open WebSockets within moments. */
   async revokeKey(id: string): Promise<boolean> {
+    await this.getKey(id);
     this.cache.clear();
     const revoked = await revokeApiKey(this.deps.db, id, this.deps.clock.now());
     if (revoked) await this.deps.announceRevoked?.([id]);
@@ -96,7 +134,7 @@ export class AuthService {
   async authenticate(authorization: string | null | undefined): Promise<Principal> {
     const raw = authorization?.trim();
     if (!raw) {
-      if (this.deps.allowAnonymous) return { tenantId: DEFAULT_TENANT, apiKeyId: null };
+      if (this.deps.allowAnonymous) return { tenantId: DEFAULT_TENANT, apiKeyId: null, admin: true };
       throw new UnauthenticatedError('An API key is required: send "Authorization: Bearer <key>" (mint one with `npm run apikey -- create --tenant <t>`)');
     }
     const key = raw.replace(/^Bearer\s+/i, '');
@@ -112,7 +150,7 @@ export class AuthService {
       throw new UnauthenticatedError('The API key is not valid or was revoked');
     }
     this.unknown.delete(hash);
-    const principal = { tenantId: row.tenantId, apiKeyId: row.id };
+    const principal = { tenantId: row.tenantId, apiKeyId: row.id, admin: row.admin };
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
     this.cache.set(hash, { principal, until: now + CACHE_TTL_MS });
     return principal;

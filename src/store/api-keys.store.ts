@@ -3,12 +3,16 @@ import type { Sql } from './sql';
 
 export type ApiKeyRow = ApiKeyEntity;
 
-export async function insertApiKey(sql: Sql, row: { tenantId: string; name: string | null; keyHash: string; prefix: string }): Promise<ApiKeyRow> {
-  const [inserted] = await sql.rows<ApiKeyRow>(`INSERT INTO api_keys ("tenantId", name, "keyHash", prefix) VALUES ($1, $2, $3, $4) RETURNING *`, [
+export async function insertApiKey(
+  sql: Sql,
+  row: { tenantId: string; name: string | null; keyHash: string; prefix: string; admin?: boolean },
+): Promise<ApiKeyRow> {
+  const [inserted] = await sql.rows<ApiKeyRow>(`INSERT INTO api_keys ("tenantId", name, "keyHash", prefix, admin) VALUES ($1, $2, $3, $4, $5) RETURNING *`, [
     row.tenantId,
     row.name,
     row.keyHash,
     row.prefix,
+    row.admin ?? false,
   ]);
   return inserted!;
 }
@@ -20,6 +24,11 @@ export async function findActiveApiKey(sql: Sql, keyHash: string): Promise<ApiKe
 
 export async function listApiKeys(sql: Sql, tenantId: string | null): Promise<ApiKeyRow[]> {
   return sql.rows<ApiKeyRow>(`SELECT * FROM api_keys WHERE ($1::text IS NULL OR "tenantId" = $1) ORDER BY "createdAt"`, [tenantId]);
+}
+
+export async function findApiKey(sql: Sql, id: string): Promise<ApiKeyRow | undefined> {
+  const [row] = await sql.rows<ApiKeyRow>(`SELECT * FROM api_keys WHERE id = $1`, [id]);
+  return row;
 }
 
 export async function revokeApiKey(sql: Sql, id: string, now: Date): Promise<boolean> {

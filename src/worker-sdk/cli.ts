@@ -10,7 +10,8 @@
  * Every flag has an environment variable (the flag wins): `MAESTRO_URL`, `MAESTRO_API_KEY`,
  * `WORKER_QUEUE`, `WORKER_HANDLER`, `WORKER_CONCURRENCY`, `WORKER_LEASE_MS`, `WORKER_GRACE_MS`,
  * `WORKER_ID`, and `LOG_LEVEL` (default info). A bad value prints one line naming the flag or
- * variable and exits 2.
+ * variable and exits 2. A key the conductor refuses (none where one is required, a wrong or a
+ * revoked one) prints one line and exits 4: retrying would not fix it.
  *
  * The handler module (resolved from the current directory) exports `default` or `handler`: an
  * async `(ctx) => output` function (see `TaskContext`). A `.ts` handler needs the TypeScript
@@ -180,6 +181,47 @@ export function parseWorkerConfig(argv: readonly string[], env: WorkerEnv, cwd: 
   };
 }
 
+/** The exit code for a key the conductor refuses (the maestro CLI's code for UNAUTHENTICATED). */
+export const EXIT_UNAUTHENTICATED = 4;
+
+function refusalLine(message: string, apiKey: string | undefined): string {
+  return `the conductor refused the API key: ${message}${apiKey ? '' : ' (set --api-key or MAESTRO_API_KEY)'}`;
+}
+
+/**
+ * Asks the conductor once (\`{ __typename }\`) whether it takes these credentials at this URL,
+ * since retrying cannot fix either: a refused key (exit 4) or a URL that answers something other
+ * than GraphQL (exit 2), each as one line. Null: accepted, or the conductor unreachable or
+ * failing (the worker then retries with backoff, as it does for any outage).
+ */
+export async function preflight(url: string, apiKey: string | undefined, fetchImpl: typeof fetch = fetch): Promise<{ exitCode: number; line: string } | null> {
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetchImpl(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+      body: JSON.stringify({ query: '{ __typename }' }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    text = await res.text();
+  } catch {
+    return null;
+  }
+  let body: { errors?: { message: string; extensions?: { code?: string } }[]; data?: unknown } | undefined;
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    body = undefined;
+  }
+  if (!body || (!('data' in body) && !('errors' in body))) {
+    if (res.status >= 500 || res.status === 429) return null;
+    return { exitCode: 2, line: `${url} answered HTTP ${res.status} without GraphQL: --url (or MAESTRO_URL) must be the conductor's /graphql endpoint` };
+  }
+  const error = body.errors?.find((e) => e.extensions?.code === 'UNAUTHENTICATED' || e.extensions?.code === 'FORBIDDEN');
+  return error ? { exitCode: EXIT_UNAUTHENTICATED, line: refusalLine(error.message, apiKey) } : null;
+}
+
 const TYPESCRIPT_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
 
 /**
@@ -248,8 +290,19 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
     logger,
   });
   const log = logger.child({ workerId: worker.workerId, queue: worker.queue });
-  // 'error' events are logged by the worker; listening keeps them from being thrown.
-  worker.on('error', () => undefined);
+  // A missing, wrong or revoked key: retrying cannot fix it, so say so on one line and exit.
+  const refused = await preflight(config.url, config.apiKey);
+  if (refused) {
+    process.stderr.write(`worker: ${refused.line}\n`);
+    process.exit(refused.exitCode);
+  }
+  // Other 'error' events are logged by the worker; listening keeps them from being thrown.
+  worker.on('error', (err) => {
+    const code = (err as { code?: unknown }).code;
+    if (code !== 'UNAUTHENTICATED' && code !== 'FORBIDDEN') return;
+    process.stderr.write(`worker: ${refusalLine(err.message, config.apiKey)}\n`);
+    process.exit(EXIT_UNAUTHENTICATED);
+  });
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

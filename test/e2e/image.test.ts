@@ -178,6 +178,8 @@ beforeAll(() => {
   // The build stage's `npm run build` also bundles the console into dist/ui: the one the vitest
   // globalSetup built from the same ui/ sources.
   cpSync(join(root, 'dist', 'ui'), join(app, 'dist', 'ui'), { recursive: true });
+  // The image's `COPY bin ./bin` (npx maestro).
+  cpSync(join(root, 'bin'), join(app, 'bin'), { recursive: true });
   // Root-owned and read-only to the image user, like the image's COPY without --chown.
   for (const dir of [join(app, '..'), app]) chmodSync(dir, 0o755);
 }, 240_000);
@@ -203,6 +205,7 @@ describe('Dockerfile', () => {
       { from: 'build', args: '/app/dist ./dist' },
       { from: null, args: 'vendor ./vendor' },
       { from: null, args: 'package.json ./' },
+      { from: null, args: 'bin ./bin' },
     ]);
     expect(
       finalStage.getCOPYs().some((c) => c.getFlags().some((f) => f.getName() === 'chown')),
@@ -242,6 +245,8 @@ describe('Dockerfile', () => {
       'dist/src/worker-sdk/cli.js',
       'dist/src/worker-sdk/examples/echo.js',
       'vendor/playground/build/static/js/middleware.js',
+      'dist/src/cli/maestro/main.js',
+      'bin/maestro.js',
     ]) {
       expect(existsSync(join(app, file)), file).toBe(true);
     }
@@ -256,6 +261,16 @@ describe('Dockerfile', () => {
     );
     console.log(`image layout: ${packages} production package paths, node_modules ${(bytes / 2 ** 20).toFixed(1)} MiB`);
     expect(packages).toBeLessThan(400);
+  });
+
+  it('runs the maestro CLI from the compiled layout (bin/maestro.js → dist/)', async () => {
+    const help = await run(entrypoint('node', 'bin/maestro.js', 'run', '--help'), {});
+    expect(help.code, help.output).toBe(0);
+    expect(help.output).toMatch(/^Usage: maestro run /);
+    // A command that loads the domain code and reaches for the network: nothing listens on port 9.
+    const unreachable = await run(entrypoint('node', 'bin/maestro.js', 'run', 'list'), { MAESTRO_URL: 'http://127.0.0.1:9' });
+    expect(unreachable.code, unreachable.output).toBe(5);
+    expect(unreachable.output).toMatch(/^maestro: UNAVAILABLE: cannot reach the conductor at http:\/\/127\.0\.0\.1:9\/graphql/);
   });
 });
 

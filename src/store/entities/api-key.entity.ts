@@ -25,4 +25,8 @@ export class ApiKeyEntity {
 
   @Column({ type: 'timestamptz', nullable: true })
   revokedAt: Date | null;
+
+  /** An admin key may also manage the API keys of every tenant (`createApiKey`, `apiKeys`, `revokeApiKey`). */
+  @Column({ type: 'boolean', default: false })
+  admin: boolean;
 }
