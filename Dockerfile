@@ -5,7 +5,7 @@
 # stage's commands the way the image would (no Docker engine on CI).
 # The current Node.js LTS line; package.json's engines is the supported range, and .ci/run runs the
 # suite on this major as well (test/helpers/ensure-node.sh reads it from here).
-ARG NODE_IMAGE=node:24-bookworm-slim
+ARG NODE_IMAGE=node:26-bookworm-slim
 
 # Build with dev dependencies (TypeScript), then drop them.
 FROM ${NODE_IMAGE} AS build

@@ -213,8 +213,8 @@ describe('Dockerfile', () => {
     ).toBe(false);
   });
 
-  it('runs on a slim Node 24 (LTS) base as a non-root user with NODE_ENV=production, tini, a HEALTHCHECK and the server as CMD', () => {
-    expect(IMAGE.from).toMatch(/^node:24(\.\d+)*-[a-z]+-slim$/);
+  it('runs on a slim Node 26 (the current LTS) base as a non-root user with NODE_ENV=production, tini, a HEALTHCHECK and the server as CMD', () => {
+    expect(IMAGE.from).toMatch(/^node:26(\.\d+)*-[a-z]+-slim$/);
     expect(uid).toBeGreaterThan(0);
     expect(gid).toBeGreaterThan(0);
     expect(IMAGE.env['NODE_ENV']).toBe('production');
