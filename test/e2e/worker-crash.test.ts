@@ -147,7 +147,8 @@ describe('worker processes that crash or freeze', () => {
   };
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { LEASE_TTL_MS: String(LEASE_TTL_MS), REAPER_INTERVAL_MS: String(REAPER_INTERVAL_MS) } });
+    // Polls heavy run pages every 20 ms: the per-tenant cost budget (tenant-cost.test) is not what is tested here.
+    t = await startTestApp({ env: { LEASE_TTL_MS: String(LEASE_TTL_MS), REAPER_INTERVAL_MS: String(REAPER_INTERVAL_MS), RATE_LIMIT_COST_PER_TENANT: '0' } });
     ({ key: apiKey } = await t.app.services.auth.createKey('crash-tests'));
   });
   afterAll(async () => {

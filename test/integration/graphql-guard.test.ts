@@ -21,7 +21,10 @@ const aliases = (n: number, body: string) => `query { ${Array.from({ length: n }
 describe('GraphQL request limits, the same on every transport', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ env: { SCHEDULER_POLL_INTERVAL_MS: '60000', ORPHAN_SWEEP_INTERVAL_MS: '600000', REAPER_INTERVAL_MS: '60000' } });
+    // The per-request limits, one after another at full cost: the per-tenant cost budget (tenant-cost.test) is off.
+    t = await startTestApp({
+      env: { SCHEDULER_POLL_INTERVAL_MS: '60000', ORPHAN_SWEEP_INTERVAL_MS: '600000', REAPER_INTERVAL_MS: '60000', RATE_LIMIT_COST_PER_TENANT: '0' },
+    });
     await t.ok(REGISTER, { input: parked('page') });
     for (let i = 0; i < 100; i++) await t.app.services.runs.start('default', { workflow: 'page', input: { i } });
   }, 120_000);

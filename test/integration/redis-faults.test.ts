@@ -318,7 +318,8 @@ describe.runIf(REAL_POSTGRES && REAL_REDIS)('Redis faults mid-load (a dedicated 
     redis = await startPrivateRedis();
     t = await startTestApp({
       wrapBus: (inner) => (bus = new ObservedBus(inner)),
-      env: { REDIS_URL: redis.url, LEASE_TTL_MS: '1000', REAPER_INTERVAL_MS: '50', ORPHAN_SWEEP_INTERVAL_MS: '100' },
+      // RATE_LIMIT_COST_PER_TENANT off: the checks poll heavy run pages; the cost budget is tenant-cost.test's.
+      env: { REDIS_URL: redis.url, LEASE_TTL_MS: '1000', REAPER_INTERVAL_MS: '50', ORPHAN_SWEEP_INTERVAL_MS: '100', RATE_LIMIT_COST_PER_TENANT: '0' },
     });
     await registerLoad(t, 'flushed', 'flush-q');
     await registerLoad(t, 'restarted', 'restart-q');
@@ -490,7 +491,10 @@ describe('conductor restarted mid-load', () => {
   let t: TestApp;
   beforeAll(async () => {
     // A 5 s TTL: the orphan sweep (2 × TTL) must not take the held tasks while the conductor restarts.
-    t = await startTestApp({ persistent: true, env: { LEASE_TTL_MS: '5000', REAPER_INTERVAL_MS: '50', ORPHAN_SWEEP_INTERVAL_MS: '100' } });
+    t = await startTestApp({
+      persistent: true,
+      env: { LEASE_TTL_MS: '5000', REAPER_INTERVAL_MS: '50', ORPHAN_SWEEP_INTERVAL_MS: '100', RATE_LIMIT_COST_PER_TENANT: '0' },
+    });
     await registerLoad(t, 'rebooted', 'reboot-q');
   });
   afterAll(async () => {
