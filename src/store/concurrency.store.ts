@@ -141,6 +141,28 @@ export async function groupsWaiting(sql: Sql, limit: number): Promise<{ tenantId
   );
 }
 
+/**
+ * The groups of these runs that admit in arrival order (QUEUE, ROUND_ROBIN), locked, in key
+ * order, unless another transaction holds them (SKIP LOCKED: a transition that ends runs never
+ * waits for a group; a group it skips is admitted after its commit as before).
+ */
+export async function lockGroupsOfRunsNowait(sql: Sql, runIds: readonly string[]): Promise<{ tenantId: string; groupKey: string }[]> {
+  if (runIds.length === 0) return [];
+  return sql.rows(
+    `SELECT g."tenantId", g."groupKey" FROM concurrency_groups g
+     WHERE (g."tenantId", g."groupKey") IN (
+       SELECT c."tenantId", c."groupKey" FROM run_concurrency c WHERE c."runId" = ANY($1::uuid[]) AND c.strategy IN ('QUEUE', 'ROUND_ROBIN'))
+     ORDER BY g."tenantId", g."groupKey" FOR UPDATE OF g SKIP LOCKED`,
+    [runIds],
+  );
+}
+
+/** Locks those of these runs no other transaction holds (SKIP LOCKED), in id order. */
+export async function lockRunsNowait(sql: Sql, runIds: readonly string[]): Promise<RunRecord[]> {
+  if (runIds.length === 0) return [];
+  return sql.rows<RunRecord>(`SELECT * FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED`, [runIds]);
+}
+
 /** Locks runs (id order, as every loader) for the admission's transitions. */
 export async function lockRunsById(sql: Sql, runIds: readonly string[]): Promise<RunRecord[]> {
   if (runIds.length === 0) return [];
@@ -239,16 +261,24 @@ export interface TaskGroupRow {
   tenantId: string;
   groupKey: string;
   max: number;
+  /** QUEUE or ROUND_ROBIN. @default 'QUEUE' */
+  strategy?: ConcurrencyStrategy;
 }
 
 /** Tasks enter their step's group: written before the tasks, so no task is ever claimable ungated. */
 export async function insertTaskGroups(sql: Sql, rows: readonly TaskGroupRow[]): Promise<void> {
   if (rows.length === 0) return;
   await sql.rows(
-    `INSERT INTO task_concurrency ("taskId", "tenantId", "groupKey", max)
-     SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::int[]) ON CONFLICT ("taskId") DO NOTHING`,
-    [rows.map((r) => r.taskId), rows.map((r) => r.tenantId), rows.map((r) => r.groupKey), rows.map((r) => r.max)],
+    `INSERT INTO task_concurrency ("taskId", "tenantId", "groupKey", max, strategy)
+     SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::int[], $5::varchar[]) ON CONFLICT ("taskId") DO NOTHING`,
+    [rows.map((r) => r.taskId), rows.map((r) => r.tenantId), rows.map((r) => r.groupKey), rows.map((r) => r.max), rows.map((r) => r.strategy ?? 'QUEUE')],
   );
+}
+
+/** Gated tasks that ended leave their groups (in the transition that ends them). */
+export async function deleteTaskGroups(sql: Sql, taskIds: readonly string[]): Promise<void> {
+  if (taskIds.length === 0) return;
+  await sql.rows(`DELETE FROM task_concurrency WHERE "taskId" = ANY($1::uuid[])`, [taskIds]);
 }
 
 /** Groups one claim looks at, at most: a claim takes at most 100 tasks anyway. */
@@ -260,7 +290,7 @@ const MAX_GROUPS_PER_CLAIM = 100;
  * picks per group the oldest ready tasks up to `max` minus its RUNNING tasks. The claim statement
  * takes gated tasks only from this list (`STEP_GATE`), so a group never runs more than its max.
  */
-export async function stepGateOf(sql: Sql, opts: { tenantId: string | null; queue: string | null; now: Date }): Promise<string[]> {
+export async function stepGateOf(sql: Sql, opts: { tenantId: string | null; queue: string | null; now: Date; limit: number }): Promise<string[]> {
   const queueCond = opts.queue === null ? `t.queue IS NULL AND $1::text IS NULL` : `t.queue = $1`;
   const groups = await sql.rows<{ tenantId: string; groupKey: string }>(
     `SELECT DISTINCT c."tenantId", c."groupKey" FROM tasks t JOIN task_concurrency c ON c."taskId" = t.id
@@ -287,32 +317,69 @@ export async function stepGateOf(sql: Sql, opts: { tenantId: string | null; queu
        SELECT c."tenantId", c."groupKey", count(*) AS n FROM task_concurrency c JOIN g ON g.tenant = c."tenantId" AND g.key = c."groupKey"
        JOIN tasks t ON t.id = c."taskId" WHERE t.status = 'RUNNING' GROUP BY c."tenantId", c."groupKey"
      ), ready AS (
-       SELECT t.id, c.max, coalesce(r.n, 0) AS n,
+       SELECT t.id, t."availableAt", c.max, c.strategy, coalesce(r.n, 0) AS n,
          row_number() OVER (PARTITION BY c."tenantId", c."groupKey" ORDER BY t."availableAt", t.id) AS turn
        FROM task_concurrency c JOIN g ON g.tenant = c."tenantId" AND g.key = c."groupKey"
        JOIN tasks t ON t.id = c."taskId"
        LEFT JOIN running r ON r."tenantId" = c."tenantId" AND r."groupKey" = c."groupKey"
        WHERE t.status = 'QUEUED' AND t."availableAt" <= $3
      )
-     SELECT id FROM ready WHERE turn <= max - n`,
-    [locked.map((g) => g.tenantId), locked.map((g) => g.groupKey), opts.now],
+     SELECT id FROM ready WHERE turn <= max - n AND strategy <> 'ROUND_ROBIN'
+     UNION ALL
+     (SELECT id FROM ready WHERE turn <= max - n AND strategy = 'ROUND_ROBIN' ORDER BY turn, "availableAt", id LIMIT $4)`,
+    [locked.map((g) => g.tenantId), locked.map((g) => g.groupKey), opts.now, opts.limit],
   );
   return rows.map((r) => r.id);
 }
 
 /**
- * The claim statements' gate (alias `t` for tasks): an ungated task, or one `stepGateOf` allowed
- * (`$n`: its list). A gated task that became ready after `stepGateOf` looked waits for the next claim.
+ * ROUND_ROBIN runs (workflow `concurrency`): the ready tasks of their admitted runs a claim of
+ * `limit` may take, in turns across their groups (each group's oldest, then each one's second,
+ * …), best `limit` only: the claim statement takes such tasks from this list alone
+ * (`stepGateSql`), so a key with many runs queued cannot fill a claim while another key waits.
+ * `stepAllowed`: `stepGateOf`'s answer (a task also gated by its step stays within its step's max).
  */
-export const stepGateSql = (param: number): string =>
-  `(NOT EXISTS (SELECT 1 FROM task_concurrency sc WHERE sc."taskId" = t.id) OR t.id = ANY($${param}::uuid[]))`;
+export async function roundRobinGateOf(
+  sql: Sql,
+  opts: { tenantId: string | null; queue: string | null; now: Date; limit: number; stepAllowed: readonly string[] },
+): Promise<string[]> {
+  const queueCond = opts.queue === null ? `t.queue IS NULL AND $1::text IS NULL AND t.type <> 'workflow'` : `t.queue = $1`;
+  const rows = await sql.rows<{ id: string }>(
+    `WITH rr AS (
+       SELECT t.id, t."availableAt", row_number() OVER (PARTITION BY c."tenantId", c."groupKey" ORDER BY t."availableAt", t.id) AS turn
+       FROM run_concurrency c JOIN tasks t ON t."runId" = c."runId"
+       WHERE c.strategy = 'ROUND_ROBIN' AND c."admittedAt" IS NOT NULL AND t.status = 'QUEUED' AND ${queueCond} AND t."availableAt" <= $2
+         AND ($3::text IS NULL OR c."tenantId" = $3)
+         AND (NOT EXISTS (SELECT 1 FROM task_concurrency sc WHERE sc."taskId" = t.id) OR t.id = ANY($5::uuid[]))
+     )
+     SELECT id FROM rr ORDER BY turn, "availableAt", id LIMIT $4`,
+    [opts.queue, opts.now, opts.tenantId, opts.limit, opts.stepAllowed],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** The gated tasks a claim of `limit` may take: `stepGateOf`'s and `roundRobinGateOf`'s together. */
+export async function gatesOf(sql: Sql, opts: { tenantId: string | null; queue: string | null; now: Date; limit: number }): Promise<string[]> {
+  const stepAllowed = await stepGateOf(sql, opts);
+  const fair = await roundRobinGateOf(sql, { ...opts, stepAllowed });
+  return fair.length === 0 ? stepAllowed : [...new Set([...stepAllowed, ...fair])];
+}
 
 /**
- * Whether any task was ever gated by a step's `concurrency`, so claims skip `stepGateOf` (one
- * statement per claim: 57 → 58 statements per 10-step run in test/integration/statements) while
- * none was. Safe when stale: the claim statement never takes a gated task it was not given, so a
- * replica that has not heard yet only leaves them to the others for up to `recheckMs` (by the
- * engine's clock). Once true it stays true (the rows are kept).
+ * The claim statements' gate (alias `t` for tasks): an ungated task, or one `stepGateOf` or
+ * `roundRobinGateOf` allowed (`$n`: their lists together). A gated task that became ready after
+ * they looked waits for the next claim.
+ */
+export const stepGateSql = (param: number): string =>
+  `(NOT EXISTS (SELECT 1 FROM task_concurrency sc WHERE sc."taskId" = t.id) OR t.id = ANY($${param}::uuid[]))` +
+  ` AND (NOT EXISTS (SELECT 1 FROM run_concurrency rc WHERE rc."runId" = t."runId" AND rc.strategy = 'ROUND_ROBIN') OR t.id = ANY($${param}::uuid[]))`;
+
+/**
+ * Whether any task was ever gated (by a step's `concurrency`, or as a task of a ROUND_ROBIN run),
+ * so claims skip `stepGateOf` and `roundRobinGateOf` (statements of every claim) while none was. Safe when stale: the claim statement never
+ * takes a gated task it was not given, so a replica that has not heard yet only leaves them to the
+ * others for up to `recheckMs` (by the engine's clock). Once true it stays true in this process
+ * (the rows of ended tasks are deleted, so the table may be empty again).
  */
 export class GatedTasksHint {
   private known = false;
@@ -330,7 +397,9 @@ export class GatedTasksHint {
     if (this.known) return true;
     if (now.getTime() - this.checkedAt < this.recheckMs) return false;
     this.checkedAt = now.getTime();
-    const [row] = await sql.rows<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM task_concurrency) AS any`);
+    const [row] = await sql.rows<{ any: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM task_concurrency) OR EXISTS (SELECT 1 FROM run_concurrency WHERE strategy = 'ROUND_ROBIN') AS any`,
+    );
     this.known = row?.any === true;
     return this.known;
   }

@@ -8,7 +8,7 @@ import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks, lockUnfinishedRunsMatching, type RunListFilter } from '../../store/runs.store';
 import { admitRateLimited, settleRateLimits } from '../../store/rate-limits.store';
 import type { Sql } from '../../store/sql';
-import { claimLimitOf, stepGateOf, type GatedTasksHint } from '../../store/concurrency.store';
+import { claimLimitOf, gatesOf, type GatedTasksHint } from '../../store/concurrency.store';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
 import {
   claimReadyBuiltIn,
@@ -121,7 +121,7 @@ export function claimed(
     const limit = await claimLimitOf(sql, opts.tenantId, opts.queue, opts.limit);
     if (limit <= 0) return [];
     // Steps with `concurrency`: their groups locked, the tasks each may still start picked.
-    const allowed = (await opts.gated?.any(sql, now)) === false ? [] : await stepGateOf(sql, { tenantId: opts.tenantId, queue: opts.queue, now });
+    const allowed = (await opts.gated?.any(sql, now)) === false ? [] : await gatesOf(sql, { tenantId: opts.tenantId, queue: opts.queue, now, limit });
     // Rate limits: admit, claim, charge — all in this transaction (src/store/rate-limits.store.ts).
     const { admitted, buckets } = await admitRateLimited(sql, { queue: opts.queue, tenantId: opts.tenantId, now, limit, priorityAgingMs });
     const tasks =

@@ -1,0 +1,15 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+export class ConcurrencyRoundRobin1796023858969 implements MigrationInterface {
+  name = 'ConcurrencyRoundRobin1796023858969';
+
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`ALTER TABLE "task_concurrency" ADD "strategy" character varying(32) NOT NULL DEFAULT 'QUEUE'`);
+    await queryRunner.query(`CREATE INDEX "IDX_run_concurrency_round_robin" ON "run_concurrency"  ("runId") WHERE "strategy" = 'ROUND_ROBIN'`);
+  }
+
+  public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`DROP INDEX "public"."IDX_run_concurrency_round_robin"`);
+    await queryRunner.query(`ALTER TABLE "task_concurrency" DROP COLUMN "strategy"`);
+  }
+}
