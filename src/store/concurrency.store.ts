@@ -317,16 +317,17 @@ export async function stepGateOf(sql: Sql, opts: { tenantId: string | null; queu
        SELECT c."tenantId", c."groupKey", count(*) AS n FROM task_concurrency c JOIN g ON g.tenant = c."tenantId" AND g.key = c."groupKey"
        JOIN tasks t ON t.id = c."taskId" WHERE t.status = 'RUNNING' GROUP BY c."tenantId", c."groupKey"
      ), ready AS (
-       SELECT t.id, t."availableAt", c.max, c.strategy, coalesce(r.n, 0) AS n,
+       SELECT t.id, t."availableAt", c.max, c.strategy, coalesce(r.n, 0) AS n, cg."servedSeq" AS served,
          row_number() OVER (PARTITION BY c."tenantId", c."groupKey" ORDER BY t."availableAt", t.id) AS turn
        FROM task_concurrency c JOIN g ON g.tenant = c."tenantId" AND g.key = c."groupKey"
        JOIN tasks t ON t.id = c."taskId"
+       JOIN concurrency_groups cg ON cg."tenantId" = c."tenantId" AND cg."groupKey" = c."groupKey"
        LEFT JOIN running r ON r."tenantId" = c."tenantId" AND r."groupKey" = c."groupKey"
        WHERE t.status = 'QUEUED' AND t."availableAt" <= $3
      )
      SELECT id FROM ready WHERE turn <= max - n AND strategy <> 'ROUND_ROBIN'
      UNION ALL
-     (SELECT id FROM ready WHERE turn <= max - n AND strategy = 'ROUND_ROBIN' ORDER BY turn, "availableAt", id LIMIT $4)`,
+     (SELECT id FROM ready WHERE turn <= max - n AND strategy = 'ROUND_ROBIN' ORDER BY turn, served, "availableAt", id LIMIT $4)`,
     [locked.map((g) => g.tenantId), locked.map((g) => g.groupKey), opts.now, opts.limit],
   );
   return rows.map((r) => r.id);
@@ -335,7 +336,7 @@ export async function stepGateOf(sql: Sql, opts: { tenantId: string | null; queu
 /**
  * ROUND_ROBIN runs (workflow `concurrency`): the ready tasks of their admitted runs a claim of
  * `limit` may take, in turns across their groups (each group's oldest, then each one's second,
- * …), best `limit` only: the claim statement takes such tasks from this list alone
+ * …; among equal turns the group served longest ago first: `stampServed`), best `limit` only: the claim statement takes such tasks from this list alone
  * (`stepGateSql`), so a key with many runs queued cannot fill a claim while another key waits.
  * `stepAllowed`: `stepGateOf`'s answer (a task also gated by its step stays within its step's max).
  */
@@ -346,16 +347,41 @@ export async function roundRobinGateOf(
   const queueCond = opts.queue === null ? `t.queue IS NULL AND $1::text IS NULL AND t.type <> 'workflow'` : `t.queue = $1`;
   const rows = await sql.rows<{ id: string }>(
     `WITH rr AS (
-       SELECT t.id, t."availableAt", row_number() OVER (PARTITION BY c."tenantId", c."groupKey" ORDER BY t."availableAt", t.id) AS turn
+       SELECT t.id, t."availableAt", coalesce(cg."servedSeq", 0) AS served,
+         row_number() OVER (PARTITION BY c."tenantId", c."groupKey" ORDER BY t."availableAt", t.id) AS turn
        FROM run_concurrency c JOIN tasks t ON t."runId" = c."runId"
+       LEFT JOIN concurrency_groups cg ON cg."tenantId" = c."tenantId" AND cg."groupKey" = c."groupKey"
        WHERE c.strategy = 'ROUND_ROBIN' AND c."admittedAt" IS NOT NULL AND t.status = 'QUEUED' AND ${queueCond} AND t."availableAt" <= $2
          AND ($3::text IS NULL OR c."tenantId" = $3)
          AND (NOT EXISTS (SELECT 1 FROM task_concurrency sc WHERE sc."taskId" = t.id) OR t.id = ANY($5::uuid[]))
      )
-     SELECT id FROM rr ORDER BY turn, "availableAt", id LIMIT $4`,
+     SELECT id FROM rr ORDER BY turn, served, "availableAt", id LIMIT $4`,
     [opts.queue, opts.now, opts.tenantId, opts.limit, opts.stepAllowed],
   );
   return rows.map((r) => r.id);
+}
+
+/**
+ * After a claim: the ROUND_ROBIN groups (of runs or of steps) it took tasks of are stamped served
+ * now (a stamp greater than every other), so the next claims serve the other keys first. Rows
+ * another transaction holds are skipped (a claim never waits): their turn order is only fairness.
+ */
+export async function stampServed(sql: Sql, taskIds: readonly string[]): Promise<void> {
+  if (taskIds.length === 0) return;
+  await sql.rows(
+    `WITH served AS (
+       SELECT c."tenantId", c."groupKey" FROM task_concurrency c WHERE c."taskId" = ANY($1::uuid[]) AND c.strategy = 'ROUND_ROBIN'
+       UNION
+       SELECT c."tenantId", c."groupKey" FROM tasks t JOIN run_concurrency c ON c."runId" = t."runId"
+       WHERE t.id = ANY($1::uuid[]) AND c.strategy = 'ROUND_ROBIN'
+     ), locked AS (
+       SELECT g."tenantId", g."groupKey" FROM concurrency_groups g JOIN served s ON s."tenantId" = g."tenantId" AND s."groupKey" = g."groupKey"
+       ORDER BY g."tenantId", g."groupKey" FOR UPDATE OF g SKIP LOCKED
+     )
+     UPDATE concurrency_groups g SET "servedSeq" = (SELECT coalesce(max("servedSeq"), 0) + 1 FROM concurrency_groups)
+     FROM locked WHERE g."tenantId" = locked."tenantId" AND g."groupKey" = locked."groupKey"`,
+    [taskIds],
+  );
 }
 
 /** The gated tasks a claim of `limit` may take: `stepGateOf`'s and `roundRobinGateOf`'s together. */

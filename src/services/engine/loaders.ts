@@ -8,7 +8,7 @@ import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks, lockUnfinishedRunsMatching, type RunListFilter } from '../../store/runs.store';
 import { admitRateLimited, settleRateLimits } from '../../store/rate-limits.store';
 import type { Sql } from '../../store/sql';
-import { claimLimitOf, gatesOf, type GatedTasksHint } from '../../store/concurrency.store';
+import { claimLimitOf, gatesOf, stampServed, type GatedTasksHint } from '../../store/concurrency.store';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
 import {
   claimReadyBuiltIn,
@@ -129,6 +129,12 @@ export function claimed(
         ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets, priorityAgingMs, admitted, allowed })
         : await claimReadyTasks(sql, { ...opts, limit, now, admitted, allowed });
     await settleRateLimits(sql, buckets, tasks, now);
+    // ROUND_ROBIN: the groups served now go to the back of the turn order.
+    if (allowed.length > 0)
+      await stampServed(
+        sql,
+        tasks.filter((t) => allowed.includes(t.id)).map((t) => t.id),
+      );
     if (tasks.length === 0) return [];
     const runs = await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]);
     return withDefinitions(sql, workflows, runs, tasks);

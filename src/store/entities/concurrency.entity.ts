@@ -54,6 +54,8 @@ export class RunConcurrencyEntity {
  * admissions of one group are serial across replicas (count and admit in one transaction).
  */
 @Entity({ name: 'concurrency_groups' })
+// The next stamp of `servedSeq` is the greatest one plus one.
+@Index('IDX_concurrency_groups_served', ['servedSeq'])
 export class ConcurrencyGroupEntity {
   @PrimaryColumn({ type: 'varchar', length: 128 })
   tenantId: string;
@@ -64,6 +66,13 @@ export class ConcurrencyGroupEntity {
   /** When an admission last looked at the group. */
   @Column({ type: 'timestamptz' })
   lockedAt: Date;
+
+  /**
+   * ROUND_ROBIN: the claim that last took a task of the group (a stamp growing by claims, 0:
+   * never). Claims serve the group served longest ago first, so keys take turns.
+   */
+  @Column({ type: 'bigint', default: 0 })
+  servedSeq: string;
 }
 
 /**
