@@ -56,7 +56,7 @@ export class ConcurrencyService implements ConcurrencyEntry {
     const key = concurrencyKeyOf(workflow.name, policy, input);
     const groupKey = groupKeyOf(workflow.name, key);
     // A ROUND_ROBIN run's tasks are gated by the claim's turns: this replica's claims look for them at once.
-    if (policy.strategy === 'ROUND_ROBIN') this.deps.gatedTasks?.seen();
+    if (policy.strategy === 'ROUND_ROBIN') this.deps.gatedTasks?.seenRoundRobin();
     await insertHeldRun(this.deps.db, { runId, tenantId, groupKey, key, max: policy.max, strategy: policy.strategy, createdAt: now });
     return { tenantId, groupKey };
   }

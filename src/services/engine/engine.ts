@@ -109,6 +109,7 @@ export class Engine {
       maxForEachItems: this.limits.maxForEachItems,
       children: deps.children,
       onGatedTasks: () => deps.gatedTasks?.seen(),
+      onRoundRobinRuns: () => deps.gatedTasks?.seenRoundRobin(),
       // Runs that end admit their groups' next runs in the same transaction (QUEUE, ROUND_ROBIN).
       inTransaction: (sql, staging, batch) => this.concurrency.admitInline(sql, staging, batch),
       afterCommit: async (batch) => {

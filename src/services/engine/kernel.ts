@@ -237,6 +237,8 @@ export interface KernelDeps {
   afterCommit?: (batch: Batch) => Promise<void>;
   /** A transition wrote tasks gated by a step's concurrency (child runs): claims look for them at once. @default none */
   onGatedTasks?: () => void;
+  /** A transition started child runs of a ROUND_ROBIN group: claims gate their tasks at once. @default none */
+  onRoundRobinRuns?: () => void;
   /**
    * After `decide`, in the same transaction, before the eager claims and the write: follow-up
    * transitions that must commit with the batch (the next runs of concurrency groups whose
@@ -293,7 +295,8 @@ export class TransitionKernel {
           await this.deps.inTransaction?.(sql, staging, batch);
           eager?.claim(batch, staging);
           await write(sql, batch);
-          if (batch.childRuns.some((c) => c.concurrency?.tasks.length || c.concurrency?.run?.strategy === 'ROUND_ROBIN')) this.deps.onGatedTasks?.();
+          if (batch.childRuns.some((c) => c.concurrency?.tasks.length)) this.deps.onGatedTasks?.();
+          if (batch.childRuns.some((c) => c.concurrency?.run?.strategy === 'ROUND_ROBIN')) this.deps.onRoundRobinRuns?.();
           return decided;
         }
       });
