@@ -141,6 +141,35 @@ describe('concurrency: fairness, group rows, admission in the ending transaction
     expect(await groupRows()).toBe(0);
   });
 
+  it("a waiting run's timeoutMs counts from its start, waiting included", async () => {
+    const wf = 'waits-count';
+    const version = async (timeoutMs: number | null) =>
+      register({ name: wf, ...(timeoutMs ? { timeoutMs } : {}), concurrency: { max: 1 }, steps: [{ key: 'work', type: 'job', queue: wf }] });
+    // The holder's version has no timeout: it holds the slot as long as the test lets it.
+    await version(null);
+    const holder = await start(wf, 'x');
+    const [h] = await claim(wf, 10);
+    expect(h!.task.runId).toBe(holder);
+    await version(10_000);
+    const waiter = await start(wf, 'x');
+    await clock.advance(5_000);
+    const late = await start(wf, 'x');
+    expect((await run(waiter)).status).toBe('PENDING');
+    // 10 s after its start, never admitted: it times out while waiting; the holder keeps its slot.
+    await clock.advance(5_001);
+    await expect.poll(async () => (await run(waiter)).status, { timeout: 10_000 }).toBe('FAILED');
+    expect(await claim(wf, 10)).toEqual([]);
+    // `late` (started 5 s after `waiter`) is admitted when the holder ends, 9 s after its start: it has 1 s left to run, not 10.
+    await clock.advance(3_997);
+    await complete(h!);
+    const [l] = await claim(wf, 10);
+    expect(l!.task.runId).toBe(late);
+    expect((await run(late)).status).toBe('RUNNING');
+    await clock.advance(1_002);
+    await expect.poll(async () => (await run(late)).status, { timeout: 10_000 }).toBe('FAILED');
+    console.log('[fairness] timeoutMs 10 s: a run waiting 10 s timed out unadmitted; one admitted after 9 s timed out 1 s later');
+  });
+
   it("a run that ends admits its key's next run in the same transaction (one BEGIN, not two)", async () => {
     const wf = 'inline';
     await register({ name: wf, concurrency: { key: 'input.k', max: 1 }, steps: [{ key: 'work', type: 'job', queue: wf }] });
