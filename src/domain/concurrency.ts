@@ -227,7 +227,7 @@ export function planConcurrencyEntry(
     const key = concurrencyKeyOf(`${workflow.name}" step "${step.key}`, step.concurrency, input);
     const task = tasks.find((t) => t.key === step.key && t.parentTaskId === null);
     if (task)
-      gated.push({ taskId: task.id, groupKey: stepGroupKeyOf(workflow.name, step.key, key), max: step.concurrency.max, strategy: step.concurrency.strategy });
+      {gated.push({ taskId: task.id, groupKey: stepGroupKeyOf(workflow.name, step.key, key), max: step.concurrency.max, strategy: step.concurrency.strategy });}
   }
   return { run, tasks: gated };
 }

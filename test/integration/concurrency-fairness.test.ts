@@ -28,7 +28,7 @@ describe('concurrency: fairness, group rows, admission in the ending transaction
 
   const register = (input: Record<string, unknown>) => t.ok(REGISTER, { input });
   const start = async (wf: string, k: string) => {
-    clock.advance(1);
+    await clock.advance(1);
     return (await t.ok<{ startRun: { id: string } }>(START, { wf, input: { k } })).startRun.id;
   };
   const claim = async (queue: string, max: number) => (await t.ok<{ claimTasks: Lease[] }>(CLAIM, { queue, max })).claimTasks;

@@ -134,10 +134,10 @@ export function claimed(
     await settleRateLimits(sql, buckets, tasks, now);
     // ROUND_ROBIN: the groups served now go to the back of the turn order.
     if (allowed.length > 0)
-      await stampServed(
+      {await stampServed(
         sql,
         tasks.filter((t) => allowed.includes(t.id)).map((t) => t.id),
-      );
+      );}
     if (tasks.length === 0) return [];
     const runs = await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]);
     return withDefinitions(sql, workflows, runs, tasks);
