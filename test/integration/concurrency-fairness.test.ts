@@ -193,4 +193,35 @@ describe('concurrency: fairness, group rows, admission in the ending transaction
     expect(n!.task.runId).toBe(next);
     await complete(n!);
   });
+
+  // Holding the group row from a second session needs real Postgres (embedded PGlite serves one session).
+  it.skipIf(!process.env['DATABASE_URL'])('a group another transaction holds is admitted after the commit instead (the safety net)', async () => {
+    const wf = 'inline-held';
+    await register({ name: wf, concurrency: { key: 'input.k', max: 1 }, steps: [{ key: 'work', type: 'job', queue: wf }] });
+    const first = await start(wf, 'x');
+    const next = await start(wf, 'x');
+    const [l] = await claim(wf, 10);
+    expect(l!.task.runId).toBe(first);
+    const other = new pg.Client({ connectionString: t.env.DATABASE_URL });
+    other.on('error', () => undefined);
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      const held = await other.query(`SELECT 1 FROM concurrency_groups WHERE "groupKey" = $1 FOR UPDATE`, [`${wf}/x`]);
+      expect(held.rowCount).toBe(1);
+      expect((await run(next)).tasks).toEqual([{ key: 'work', status: 'PENDING' }]);
+      // The ending transaction skips the held group and commits; the admission after it waits for the lock.
+      const completing = complete(l!);
+      await expect.poll(async () => (await run(first)).status, { timeout: 10_000 }).toBe('SUCCEEDED');
+      expect((await run(next)).tasks).toEqual([{ key: 'work', status: 'PENDING' }]);
+      await other.query('ROLLBACK');
+      await completing;
+      await expect.poll(async () => (await run(next)).tasks, { timeout: 10_000 }).toEqual([{ key: 'work', status: 'QUEUED' }]);
+    } finally {
+      await other.end();
+    }
+    const [n] = await claim(wf, 10);
+    expect(n!.task.runId).toBe(next);
+    await complete(n!);
+  });
 });
