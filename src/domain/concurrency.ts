@@ -127,7 +127,7 @@ export interface AdmissionDecision {
  * - QUEUE, ROUND_ROBIN: the oldest waiting runs take the free slots, the rest wait. Each group
  *   has its own slots, so admission is already fair across keys; what ROUND_ROBIN adds is at the
  *   claim: the admitted runs' ready tasks are claimed in turns across keys (each key's oldest,
- *   then each key's second, …: `roundRobinGateOf` in src/store/concurrency.store.ts), so a key
+ *   then each key's second, …: `roundRobinGateOf` in src/store/concurrency-gates.store.ts), so a key
  *   with 50 runs queued does not hold back the 5 of another behind all of its own.
  * - CANCEL_NEWEST: the running ones win; a waiting run that finds no slot is cancelled at once.
  * - CANCEL_IN_PROGRESS: the newest win; of all runs of the group the newest `max` keep (or take)
@@ -226,8 +226,9 @@ export function planConcurrencyEntry(
     if (!step.concurrency) continue;
     const key = concurrencyKeyOf(`${workflow.name}" step "${step.key}`, step.concurrency, input);
     const task = tasks.find((t) => t.key === step.key && t.parentTaskId === null);
-    if (task)
-      {gated.push({ taskId: task.id, groupKey: stepGroupKeyOf(workflow.name, step.key, key), max: step.concurrency.max, strategy: step.concurrency.strategy });}
+    if (task) {
+      gated.push({ taskId: task.id, groupKey: stepGroupKeyOf(workflow.name, step.key, key), max: step.concurrency.max, strategy: step.concurrency.strategy });
+    }
   }
   return { run, tasks: gated };
 }

@@ -198,7 +198,9 @@ export class RunConcurrency {
           s.apply(runId, { kind: 'promote' });
           admitted.push(runId);
         } catch (e: unknown) {
-          if (!(e instanceof ChildLookupsNeeded)) throw e;
+          // Never fails the transition that ended the holder: the state machine decided nothing
+          // for this run (it stages after deciding), and the admission after commit retries it.
+          if (!(e instanceof ChildLookupsNeeded)) this.deps.onError(e);
           done.delete(group);
         }
       }
