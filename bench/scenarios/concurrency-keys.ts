@@ -2,7 +2,7 @@
  * Scenario 9: claims under a concurrency-key limit. 1,000 keys with 5 runs each (100 × 3 under
  * --quick), at most one in flight per key, preloaded then drained: ours as one-step runs of a
  * workflow with `concurrency: { key: "input.k", max: 1 }` (each run's admission waits for the one
- * before it of its key, in the transaction that ends that one), graphile-worker's as jobs in one
+ * before it of its key, and happens in the transaction that ends that one), graphile-worker's as jobs in one
  * named queue per key (its named queues run serially).
  *
  * Both sides also report the most items of one key ever seen in flight at once (must be 1): a
@@ -52,10 +52,12 @@ const ours: Side = {
       await m.register({ name: 'bench-keys', concurrency: { key: 'input.k', max: 1 }, steps: [{ key: 'a', type: 'noop' }] });
       const keyOf = new Map<string, string>();
       const seen = new PerKey();
-      // In flight from its admission (its step queued) to its end.
+      // In flight from its step's claim to its end. A run that ends admits its key's next run in
+      // the same transaction, whose step can be claimed in it too: the hooks of one commit come
+      // in one synchronous burst (claims before ends), so a claim counts once that burst is over.
       m.app.hooks.on('task:claimed', (e) => {
         const k = keyOf.get(e.runId);
-        if (k !== undefined) seen.start(k);
+        if (k !== undefined) queueMicrotask(() => seen.start(k));
       });
       m.app.hooks.on('run:finished', (e) => {
         const k = keyOf.get(e.runId);

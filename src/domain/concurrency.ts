@@ -124,7 +124,11 @@ export interface AdmissionDecision {
 /**
  * Who runs when a group is looked at under its lock: `inFlight` and `waiting` in arrival order.
  *
- * - QUEUE, ROUND_ROBIN: the oldest waiting runs take the free slots, the rest wait.
+ * - QUEUE, ROUND_ROBIN: the oldest waiting runs take the free slots, the rest wait. Each group
+ *   has its own slots, so admission is already fair across keys; what ROUND_ROBIN adds is at the
+ *   claim: the admitted runs' ready tasks are claimed in turns across keys (each key's oldest,
+ *   then each key's second, …: `roundRobinGateOf` in src/store/concurrency-gates.store.ts), so a key
+ *   with 50 runs queued does not hold back the 5 of another behind all of its own.
  * - CANCEL_NEWEST: the running ones win; a waiting run that finds no slot is cancelled at once.
  * - CANCEL_IN_PROGRESS: the newest win; of all runs of the group the newest `max` keep (or take)
  *   a slot, older ones are cancelled, running or not.
@@ -190,7 +194,15 @@ export interface ConcurrencyEntryPlan {
   /** The run's group, when its workflow has `concurrency`: it waits (every step PENDING) until admitted. */
   run: { groupKey: string; key: string; max: number; strategy: ConcurrencyStrategy } | null;
   /** The tasks of steps with `concurrency`, each with its group. */
-  tasks: { taskId: string; groupKey: string; max: number }[];
+  tasks: GatedTask[];
+}
+
+/** A task of a step with `concurrency` in its group. */
+export interface GatedTask {
+  taskId: string;
+  groupKey: string;
+  max: number;
+  strategy: ConcurrencyStrategy;
 }
 
 /**
@@ -214,7 +226,41 @@ export function planConcurrencyEntry(
     if (!step.concurrency) continue;
     const key = concurrencyKeyOf(`${workflow.name}" step "${step.key}`, step.concurrency, input);
     const task = tasks.find((t) => t.key === step.key && t.parentTaskId === null);
-    if (task) gated.push({ taskId: task.id, groupKey: stepGroupKeyOf(workflow.name, step.key, key), max: step.concurrency.max });
+    if (task) {
+      gated.push({ taskId: task.id, groupKey: stepGroupKeyOf(workflow.name, step.key, key), max: step.concurrency.max, strategy: step.concurrency.strategy });
+    }
   }
   return { run, tasks: gated };
+}
+
+const ENDED_TASK: ReadonlySet<string> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'SKIPPED']);
+
+/**
+ * How one transition moves a run's gated tasks (of steps with `concurrency`) in and out of their
+ * groups: a task that ended leaves (its row is deleted in the same transaction, so a group's rows
+ * are its unfinished tasks only), one that runs again after ending (retryRun) enters again.
+ * `before`: the tasks as the transition found them; `after`: those it changed.
+ */
+export function gatedTaskMoves(
+  workflow: { name: string; definition: { steps: readonly { key: string; concurrency?: ConcurrencyPolicy }[] } },
+  input: Json,
+  before: readonly { id: string; key: string; parentTaskId: string | null; status: string }[],
+  after: readonly { id: string; status?: string }[],
+): { leave: string[]; enter: GatedTask[] } {
+  const leave: string[] = [];
+  const enter: GatedTask[] = [];
+  if (!workflow.definition.steps.some((s) => s.concurrency)) return { leave, enter };
+  const was = new Map(before.map((t) => [t.id, t]));
+  for (const c of after) {
+    const t = was.get(c.id);
+    if (!t || t.parentTaskId !== null || c.status === undefined || c.status === t.status) continue;
+    const policy = workflow.definition.steps.find((s) => s.key === t.key)?.concurrency;
+    if (!policy) continue;
+    if (ENDED_TASK.has(c.status)) leave.push(t.id);
+    else if (ENDED_TASK.has(t.status)) {
+      const key = concurrencyKeyOf(`${workflow.name}" step "${t.key}`, policy, input);
+      enter.push({ taskId: t.id, groupKey: stepGroupKeyOf(workflow.name, t.key, key), max: policy.max, strategy: policy.strategy });
+    }
+  }
+  return { leave, enter };
 }

@@ -55,6 +55,8 @@ export class ConcurrencyService implements ConcurrencyEntry {
     if (!policy) return undefined;
     const key = concurrencyKeyOf(workflow.name, policy, input);
     const groupKey = groupKeyOf(workflow.name, key);
+    // A ROUND_ROBIN run's tasks are gated by the claim's turns: this replica's claims look for them at once.
+    if (policy.strategy === 'ROUND_ROBIN') this.deps.gatedTasks?.seenRoundRobin();
     await insertHeldRun(this.deps.db, { runId, tenantId, groupKey, key, max: policy.max, strategy: policy.strategy, createdAt: now });
     return { tenantId, groupKey };
   }
@@ -74,7 +76,15 @@ export class ConcurrencyService implements ConcurrencyEntry {
       if (!step.concurrency) continue;
       const key = concurrencyKeyOf(`${workflow.name}" step "${step.key}`, step.concurrency, input);
       const task = tasks.find((t) => t.key === step.key && t.parentTaskId === null);
-      if (task) rows.push({ taskId: task.id, tenantId, groupKey: stepGroupKeyOf(workflow.name, step.key, key), max: step.concurrency.max });
+      if (task) {
+        rows.push({
+          taskId: task.id,
+          tenantId,
+          groupKey: stepGroupKeyOf(workflow.name, step.key, key),
+          max: step.concurrency.max,
+          strategy: step.concurrency.strategy,
+        });
+      }
     }
     if (rows.length === 0) return;
     this.deps.gatedTasks?.seen();

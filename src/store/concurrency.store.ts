@@ -141,6 +141,28 @@ export async function groupsWaiting(sql: Sql, limit: number): Promise<{ tenantId
   );
 }
 
+/**
+ * The groups of these runs that admit in arrival order (QUEUE, ROUND_ROBIN), locked, in key
+ * order, unless another transaction holds them (SKIP LOCKED: a transition that ends runs never
+ * waits for a group; a group it skips is admitted after its commit as before).
+ */
+export async function lockGroupsOfRunsNowait(sql: Sql, runIds: readonly string[]): Promise<{ tenantId: string; groupKey: string }[]> {
+  if (runIds.length === 0) return [];
+  return sql.rows(
+    `SELECT g."tenantId", g."groupKey" FROM concurrency_groups g
+     WHERE (g."tenantId", g."groupKey") IN (
+       SELECT c."tenantId", c."groupKey" FROM run_concurrency c WHERE c."runId" = ANY($1::uuid[]) AND c.strategy IN ('QUEUE', 'ROUND_ROBIN'))
+     ORDER BY g."tenantId", g."groupKey" FOR UPDATE OF g SKIP LOCKED`,
+    [runIds],
+  );
+}
+
+/** Locks those of these runs no other transaction holds (SKIP LOCKED), in id order. */
+export async function lockRunsNowait(sql: Sql, runIds: readonly string[]): Promise<RunRecord[]> {
+  if (runIds.length === 0) return [];
+  return sql.rows<RunRecord>(`SELECT * FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED`, [runIds]);
+}
+
 /** Locks runs (id order, as every loader) for the admission's transitions. */
 export async function lockRunsById(sql: Sql, runIds: readonly string[]): Promise<RunRecord[]> {
   if (runIds.length === 0) return [];
@@ -239,102 +261,27 @@ export interface TaskGroupRow {
   tenantId: string;
   groupKey: string;
   max: number;
+  /** QUEUE or ROUND_ROBIN. @default 'QUEUE' */
+  strategy?: ConcurrencyStrategy;
 }
 
 /** Tasks enter their step's group: written before the tasks, so no task is ever claimable ungated. */
 export async function insertTaskGroups(sql: Sql, rows: readonly TaskGroupRow[]): Promise<void> {
   if (rows.length === 0) return;
   await sql.rows(
-    `INSERT INTO task_concurrency ("taskId", "tenantId", "groupKey", max)
-     SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::int[]) ON CONFLICT ("taskId") DO NOTHING`,
-    [rows.map((r) => r.taskId), rows.map((r) => r.tenantId), rows.map((r) => r.groupKey), rows.map((r) => r.max)],
+    `INSERT INTO task_concurrency ("taskId", "tenantId", "groupKey", max, strategy)
+     SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::int[], $5::varchar[]) ON CONFLICT ("taskId") DO NOTHING`,
+    [rows.map((r) => r.taskId), rows.map((r) => r.tenantId), rows.map((r) => r.groupKey), rows.map((r) => r.max), rows.map((r) => r.strategy ?? 'QUEUE')],
   );
 }
 
-/** Groups one claim looks at, at most: a claim takes at most 100 tasks anyway. */
-const MAX_GROUPS_PER_CLAIM = 100;
-
-/**
- * The gated tasks (of steps with `concurrency`) a claim may take. Locks the candidates' group rows (SKIP LOCKED: a group another claim holds
- * is left to it this time), then, in a new statement that sees every claim committed before,
- * picks per group the oldest ready tasks up to `max` minus its RUNNING tasks. The claim statement
- * takes gated tasks only from this list (`STEP_GATE`), so a group never runs more than its max.
- */
-export async function stepGateOf(sql: Sql, opts: { tenantId: string | null; queue: string | null; now: Date }): Promise<string[]> {
-  const queueCond = opts.queue === null ? `t.queue IS NULL AND $1::text IS NULL` : `t.queue = $1`;
-  const groups = await sql.rows<{ tenantId: string; groupKey: string }>(
-    `SELECT DISTINCT c."tenantId", c."groupKey" FROM tasks t JOIN task_concurrency c ON c."taskId" = t.id
-     WHERE t.status = 'QUEUED' AND ${queueCond} AND t."availableAt" <= $2 AND ($3::text IS NULL OR t."tenantId" = $3) LIMIT ${MAX_GROUPS_PER_CLAIM}`,
-    [opts.queue, opts.now, opts.tenantId],
-  );
-  if (groups.length === 0) return [];
-  const tenants = groups.map((g) => g.tenantId);
-  const keys = groups.map((g) => g.groupKey);
-  await sql.rows(
-    `INSERT INTO concurrency_groups ("tenantId", "groupKey", "lockedAt") SELECT g.t, g.k, $3 FROM unnest($1::varchar[], $2::varchar[]) AS g(t, k)
-     ON CONFLICT ("tenantId", "groupKey") DO NOTHING`,
-    [tenants, keys, opts.now],
-  );
-  const locked = await sql.rows<{ tenantId: string; groupKey: string }>(
-    `SELECT "tenantId", "groupKey" FROM concurrency_groups WHERE ("tenantId", "groupKey") IN (SELECT * FROM unnest($1::varchar[], $2::varchar[]))
-     ORDER BY "tenantId", "groupKey" FOR UPDATE SKIP LOCKED`,
-    [tenants, keys],
-  );
-  if (locked.length === 0) return [];
-  const rows = await sql.rows<{ id: string }>(
-    `WITH g AS (SELECT * FROM unnest($1::varchar[], $2::varchar[]) AS g(tenant, key)),
-     running AS (
-       SELECT c."tenantId", c."groupKey", count(*) AS n FROM task_concurrency c JOIN g ON g.tenant = c."tenantId" AND g.key = c."groupKey"
-       JOIN tasks t ON t.id = c."taskId" WHERE t.status = 'RUNNING' GROUP BY c."tenantId", c."groupKey"
-     ), ready AS (
-       SELECT t.id, c.max, coalesce(r.n, 0) AS n,
-         row_number() OVER (PARTITION BY c."tenantId", c."groupKey" ORDER BY t."availableAt", t.id) AS turn
-       FROM task_concurrency c JOIN g ON g.tenant = c."tenantId" AND g.key = c."groupKey"
-       JOIN tasks t ON t.id = c."taskId"
-       LEFT JOIN running r ON r."tenantId" = c."tenantId" AND r."groupKey" = c."groupKey"
-       WHERE t.status = 'QUEUED' AND t."availableAt" <= $3
-     )
-     SELECT id FROM ready WHERE turn <= max - n`,
-    [locked.map((g) => g.tenantId), locked.map((g) => g.groupKey), opts.now],
-  );
-  return rows.map((r) => r.id);
+/** Gated tasks that ended leave their groups (in the transition that ends them). */
+export async function deleteTaskGroups(sql: Sql, taskIds: readonly string[]): Promise<void> {
+  if (taskIds.length === 0) return;
+  await sql.rows(`DELETE FROM task_concurrency WHERE "taskId" = ANY($1::uuid[])`, [taskIds]);
 }
 
-/**
- * The claim statements' gate (alias `t` for tasks): an ungated task, or one `stepGateOf` allowed
- * (`$n`: its list). A gated task that became ready after `stepGateOf` looked waits for the next claim.
- */
-export const stepGateSql = (param: number): string =>
-  `(NOT EXISTS (SELECT 1 FROM task_concurrency sc WHERE sc."taskId" = t.id) OR t.id = ANY($${param}::uuid[]))`;
-
-/**
- * Whether any task was ever gated by a step's `concurrency`, so claims skip `stepGateOf` (one
- * statement per claim: 57 → 58 statements per 10-step run in test/integration/statements) while
- * none was. Safe when stale: the claim statement never takes a gated task it was not given, so a
- * replica that has not heard yet only leaves them to the others for up to `recheckMs` (by the
- * engine's clock). Once true it stays true (the rows are kept).
- */
-export class GatedTasksHint {
-  private known = false;
-  private checkedAt = Number.NEGATIVE_INFINITY;
-
-  /** @param recheckMs how long a "none" answer is trusted. @default 1000 */
-  constructor(private readonly recheckMs = 1_000) {}
-
-  /** This replica wrote gated tasks. */
-  seen(): void {
-    this.known = true;
-  }
-
-  async any(sql: Sql, now: Date): Promise<boolean> {
-    if (this.known) return true;
-    if (now.getTime() - this.checkedAt < this.recheckMs) return false;
-    this.checkedAt = now.getTime();
-    const [row] = await sql.rows<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM task_concurrency) AS any`);
-    this.known = row?.any === true;
-    return this.known;
-  }
-}
+export { GatedTasksHint, gatesOf, roundRobinGateOf, stampServed, stepGateOf, stepGateSql } from './concurrency-gates.store';
 
 /** A run enters the groups its plan names (its own, waiting; its gated steps' tasks), before its insert. */
 export async function enterGroups(sql: Sql, tenantId: string, runId: string, plan: ConcurrencyEntryPlan, now: Date): Promise<void> {

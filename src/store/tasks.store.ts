@@ -123,6 +123,8 @@ export async function claimReadyTasks(
     admitted?: readonly string[];
     /** Tasks of steps with `concurrency` this claim may take (stepGateOf). @default [] (none) */
     allowed?: readonly string[];
+    /** Whether ROUND_ROBIN runs exist: their tasks only from `allowed` (stepGateSql). @default false */
+    roundRobin?: boolean;
   },
 ): Promise<TaskRecord[]> {
   // Per priority level the oldest ready tasks (an index scan of IDX_tasks_ready_priority each,
@@ -140,7 +142,7 @@ export async function claimReadyTasks(
            AND ($6::timestamptz IS NULL OR NOT EXISTS (
              SELECT 1 FROM task_attempts a
              WHERE a."taskId" = t.id AND a."workerId" = $4 AND a.outcome IN ('LEASE_EXPIRED', 'FENCED') AND a."finishedAt" >= $6))
-           AND ${stepGateSql(9)}
+           AND ${stepGateSql(9, opts.roundRobin)}
          ORDER BY t."availableAt"
          LIMIT $3
          FOR UPDATE OF t, r SKIP LOCKED
@@ -188,6 +190,8 @@ export async function claimReadyBuiltIn(
     admitted?: readonly string[];
     /** Tasks of steps with `concurrency` this claim may take (stepGateOf). @default [] (none) */
     allowed?: readonly string[];
+    /** Whether ROUND_ROBIN runs exist: their tasks only from `allowed` (stepGateSql). @default false */
+    roundRobin?: boolean;
   },
 ): Promise<TaskRecord[]> {
   const b = opts.budgets;
@@ -206,7 +210,7 @@ export async function claimReadyBuiltIn(
        FROM ranked WHERE http_rank <= http
      ), picked AS (
        SELECT t.id FROM fair JOIN tasks t ON t.id = fair.id JOIN runs r ON r.id = t."runId"
-       WHERE fair.turn <= fair.total AND t.status = 'QUEUED' AND r.status <> 'PAUSED' AND ${stepGateSql(11)}
+       WHERE fair.turn <= fair.total AND t.status = 'QUEUED' AND r.status <> 'PAUSED' AND ${stepGateSql(11, opts.roundRobin)}
        ORDER BY fair.turn, fair.rank_at
        LIMIT $2
        FOR UPDATE OF t, r SKIP LOCKED

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { concurrencyKeyOf, decideAdmission, normalizeConcurrency, normalizeStepConcurrency } from '../../src/domain/concurrency';
+import { concurrencyKeyOf, decideAdmission, gatedTaskMoves, normalizeConcurrency, normalizeStepConcurrency } from '../../src/domain/concurrency';
 
 const m = (...ids: string[]) => ids.map((id, i) => ({ runId: id, seq: String(i + 1) }));
 const seqs = (pairs: [string, number][]) => pairs.map(([runId, seq]) => ({ runId, seq: String(seq) }));
@@ -79,5 +79,37 @@ describe('normalizeConcurrency and keys', () => {
     );
     expect(() => normalizeStepConcurrency('w', { key: 's', type: 'noop', forEach: 'input.xs' }, { max: 2 })).toThrow(/maxConcurrency/);
     expect(() => normalizeStepConcurrency('w', { key: 's', type: 'workflow' }, { max: 2 })).toThrow(/child workflow/);
+  });
+});
+
+describe('gatedTaskMoves', () => {
+  const wf = {
+    name: 'wf',
+    definition: {
+      steps: [{ key: 'gated', concurrency: { key: 'input.k', max: 2, strategy: 'ROUND_ROBIN' as const } }, { key: 'free' }],
+    },
+  };
+  const task = (id: string, key: string, status: string, parentTaskId: string | null = null) => ({ id, key, status, parentTaskId });
+
+  it('a gated task that ends leaves its group; one that runs again (retryRun) enters again with its key', () => {
+    const before = [task('g1', 'gated', 'RUNNING'), task('g2', 'gated', 'FAILED'), task('f1', 'free', 'RUNNING')];
+    const moves = gatedTaskMoves(wf, { k: 'eu' }, before, [
+      { id: 'g1', status: 'SUCCEEDED' },
+      { id: 'g2', status: 'PENDING' },
+      { id: 'f1', status: 'SUCCEEDED' },
+    ]);
+    expect(moves).toEqual({ leave: ['g1'], enter: [{ taskId: 'g2', groupKey: 'step:wf/gated/eu', max: 2, strategy: 'ROUND_ROBIN' }] });
+  });
+
+  it.each(['FAILED', 'CANCELLED', 'SKIPPED'])('%s leaves too', (status) => {
+    expect(gatedTaskMoves(wf, { k: 'x' }, [task('g', 'gated', 'QUEUED')], [{ id: 'g', status }]).leave).toEqual(['g']);
+  });
+
+  it('a retry within the step (RUNNING → QUEUED), an unchanged status and a workflow without gated steps move nothing', () => {
+    const none = { leave: [], enter: [] };
+    expect(gatedTaskMoves(wf, { k: 'x' }, [task('g', 'gated', 'RUNNING')], [{ id: 'g', status: 'QUEUED' }])).toEqual(none);
+    expect(gatedTaskMoves(wf, { k: 'x' }, [task('g', 'gated', 'RUNNING')], [{ id: 'g' }])).toEqual(none);
+    const plain = { name: 'p', definition: { steps: [{ key: 'gated' }] } };
+    expect(gatedTaskMoves(plain, {}, [task('g', 'gated', 'RUNNING')], [{ id: 'g', status: 'SUCCEEDED' }])).toEqual(none);
   });
 });

@@ -166,7 +166,7 @@ export class WorkflowInput {
   @Field(() => Int, {
     nullable: true,
     description:
-      'Bound of a whole run, start to finish, in milliseconds, 1 to 604800000 (7 days); past it the run fails and unfinished tasks are cancelled. Default: no bound.',
+      'Bound of a whole run, start to finish, in milliseconds, 1 to 604800000 (7 days); past it the run fails and unfinished tasks are cancelled. It counts from the start, time spent waiting for a concurrency slot included (a run that waits too long fails unadmitted). Default: no bound.',
   })
   timeoutMs?: number | null;
 

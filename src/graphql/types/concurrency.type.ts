@@ -14,7 +14,10 @@ registerEnumType(ConcurrencyStrategy, {
     QUEUE: { description: 'It waits (PENDING, `waitingFor` CONCURRENCY) and starts in arrival order when a run of its key ends.' },
     CANCEL_IN_PROGRESS: { description: 'The newest wins: the oldest run in flight of its key is cancelled and the new run starts.' },
     CANCEL_NEWEST: { description: 'The running one wins: the new run is cancelled at once, with a reason naming the key.' },
-    ROUND_ROBIN: { description: 'As QUEUE per key: each key has its own `max` slots, so a busy key never holds back the others.' },
+    ROUND_ROBIN: {
+      description:
+        'As QUEUE per key (each key has its own `max` slots), and fair across keys: claims take the ready tasks of its runs in turns across keys (the key served longest ago first), so a key with many runs queued never holds back the others behind all of its own.',
+    },
   },
 });
 

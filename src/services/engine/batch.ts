@@ -1,4 +1,5 @@
 import type { ChildRunPlan } from '../../domain/child-runs';
+import type { ConcurrencyStrategy } from '../../domain/glossary';
 import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord, SignalRecord, TaskRecord } from '../../domain/model';
 import type { LeaseRef } from '../../leases/lease-store';
 
@@ -63,6 +64,12 @@ export interface Batch {
   reserved: number;
   /** Eager candidates counted against their tenant's share, by task id (uncounted when not claimed). */
   admitted: Map<string, { tenantId: string; type: string }>;
+  /** Gated tasks (of steps with `concurrency`) that ended: their group rows are deleted with the batch. */
+  gatedTasksLeft: string[];
+  /** Gated tasks that run again (retryRun): their group rows are written again with the batch. */
+  gatedTasksEntered: { taskId: string; tenantId: string; groupKey: string; max: number; strategy: ConcurrencyStrategy }[];
+  /** Concurrency groups whose next runs this batch admitted already (`RunConcurrency.admitInline`), by `tenant\ngroupKey`. */
+  groupsAdmitted: Set<string>;
 }
 
 export function newBatch(now: Date): Batch {
@@ -90,5 +97,8 @@ export function newBatch(now: Date): Batch {
     launch: [],
     reserved: 0,
     admitted: new Map(),
+    gatedTasksLeft: [],
+    gatedTasksEntered: [],
+    groupsAdmitted: new Set(),
   };
 }

@@ -109,6 +109,9 @@ export class Engine {
       maxForEachItems: this.limits.maxForEachItems,
       children: deps.children,
       onGatedTasks: () => deps.gatedTasks?.seen(),
+      onRoundRobinRuns: () => deps.gatedTasks?.seenRoundRobin(),
+      // Runs that end admit their groups' next runs in the same transaction (QUEUE, ROUND_ROBIN).
+      inTransaction: (sql, staging, batch) => this.concurrency.admitInline(sql, staging, batch),
       afterCommit: async (batch) => {
         if (deps.childFollowUps !== false) await this.children.afterCommit(batch);
         // Runs that ended free their concurrency slots: their groups admit the next.

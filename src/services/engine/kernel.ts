@@ -10,7 +10,8 @@ import type { Database, Sql } from '../../store/sql';
 import { writeSignals } from '../../store/signals.store';
 import { insertRun } from '../../store/runs.store';
 import { writeTransition } from '../../store/transition.store';
-import { enterGroups } from '../../store/concurrency.store';
+import { deleteTaskGroups, enterGroups, insertTaskGroups } from '../../store/concurrency.store';
+import { gatedTaskMoves } from '../../domain/concurrency';
 import { ChildLookups, DEFAULT_CHILD_LIMITS, type ChildLimits } from './child-lookups';
 import { newBatch, type Batch } from './batch';
 import type { Announcer } from './announcer';
@@ -96,6 +97,15 @@ export class Staging {
     this.batch.signalsConsumed.push({ id: signalId, taskId, consumedAt: this.batch.now });
     const locked = this.byRun.get(runId);
     if (locked?.signals) locked.signals = locked.signals.filter((s) => s.id !== signalId);
+  }
+
+  /** Runs locked after `decide` (an admission in the same transaction): later transitions may apply to them. */
+  adopt(locked: readonly LockedRun[]): void {
+    for (const l of locked) {
+      if (this.byRun.has(l.run.id)) continue;
+      this.byRun.set(l.run.id, l);
+      for (const t of l.tasks) this.runOfTask.set(t.id, l.run.id);
+    }
   }
 
   /** Whether a transition of this batch changed the run. */
@@ -188,6 +198,10 @@ export class Staging {
     for (const t of result.tasks) {
       if (t.status === 'SUCCEEDED' || t.status === 'FAILED' || t.status === 'SKIPPED') b.finishedTasks.push({ run: nextRun, task: byId.get(t.id)! });
     }
+    // Gated tasks that ended leave their groups, those retried enter again: in this transaction.
+    const moves = gatedTaskMoves({ name: run.workflowName, definition }, run.input, tasks, result.tasks);
+    b.gatedTasksLeft.push(...moves.leave);
+    for (const e of moves.enter) b.gatedTasksEntered.push({ ...e, tenantId: run.tenantId });
     if (result.run && run.status === 'PENDING' && result.run.status === 'RUNNING') b.startedRuns.push(nextRun);
     if (result.run && isTerminalRun(result.run.status)) b.finishedRuns.push(nextRun);
 
@@ -223,6 +237,14 @@ export interface KernelDeps {
   afterCommit?: (batch: Batch) => Promise<void>;
   /** A transition wrote tasks gated by a step's concurrency (child runs): claims look for them at once. @default none */
   onGatedTasks?: () => void;
+  /** A transition started child runs of a ROUND_ROBIN group: claims gate their tasks at once. @default none */
+  onRoundRobinRuns?: () => void;
+  /**
+   * After `decide`, in the same transaction, before the eager claims and the write: follow-up
+   * transitions that must commit with the batch (the next runs of concurrency groups whose
+   * holders ended, src/services/engine/run-concurrency.ts `admitInline`). @default none
+   */
+  inTransaction?: (sql: Sql, staging: Staging, batch: Batch) => Promise<void>;
 }
 
 /** Decide passes of one transaction at most: each loads what the previous one lacked (child workflows, quota room). */
@@ -270,9 +292,11 @@ export class TransitionKernel {
             await lookups.load(sql, e);
             continue;
           }
+          await this.deps.inTransaction?.(sql, staging, batch);
           eager?.claim(batch, staging);
           await write(sql, batch);
           if (batch.childRuns.some((c) => c.concurrency?.tasks.length)) this.deps.onGatedTasks?.();
+          if (batch.childRuns.some((c) => c.concurrency?.run?.strategy === 'ROUND_ROBIN')) this.deps.onRoundRobinRuns?.();
           return decided;
         }
       });
@@ -305,6 +329,8 @@ async function write(sql: Sql, b: Batch): Promise<void> {
     attemptsEnded: b.attemptsEnded,
   });
   await writeSignals(sql, b.signalsSent, b.signalsConsumed);
+  await deleteTaskGroups(sql, b.gatedTasksLeft);
+  await insertTaskGroups(sql, b.gatedTasksEntered);
   // The child runs the parents' attempts now wait for, each with its tasks and first events in
   // one insert (as startRun's): one transaction, so neither exists without the other.
   for (const c of b.childRuns) {

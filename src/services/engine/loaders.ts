@@ -8,7 +8,7 @@ import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks, lockUnfinishedRunsMatching, type RunListFilter } from '../../store/runs.store';
 import { admitRateLimited, settleRateLimits } from '../../store/rate-limits.store';
 import type { Sql } from '../../store/sql';
-import { claimLimitOf, stepGateOf, type GatedTasksHint } from '../../store/concurrency.store';
+import { claimLimitOf, gatesOf, stampServed, type GatedTasksHint } from '../../store/concurrency.store';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
 import {
   claimReadyBuiltIn,
@@ -121,14 +121,23 @@ export function claimed(
     const limit = await claimLimitOf(sql, opts.tenantId, opts.queue, opts.limit);
     if (limit <= 0) return [];
     // Steps with `concurrency`: their groups locked, the tasks each may still start picked.
-    const allowed = (await opts.gated?.any(sql, now)) === false ? [] : await stepGateOf(sql, { tenantId: opts.tenantId, queue: opts.queue, now });
+    const gated = (await opts.gated?.any(sql, now)) !== false;
+    const allowed = gated ? await gatesOf(sql, { tenantId: opts.tenantId, queue: opts.queue, now, limit }) : [];
+    // ROUND_ROBIN runs' tasks come from `allowed` only, once any are known (no hint: always).
+    const roundRobin = gated && (opts.gated?.roundRobin ?? true);
     // Rate limits: admit, claim, charge — all in this transaction (src/store/rate-limits.store.ts).
     const { admitted, buckets } = await admitRateLimited(sql, { queue: opts.queue, tenantId: opts.tenantId, now, limit, priorityAgingMs });
     const tasks =
       opts.queue === null && opts.tenantId === null && budgets
-        ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets, priorityAgingMs, admitted, allowed })
-        : await claimReadyTasks(sql, { ...opts, limit, now, admitted, allowed });
+        ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets, priorityAgingMs, admitted, allowed, roundRobin })
+        : await claimReadyTasks(sql, { ...opts, limit, now, admitted, allowed, roundRobin });
     await settleRateLimits(sql, buckets, tasks, now);
+    // ROUND_ROBIN: the groups served now go to the back of the turn order.
+    if (allowed.length > 0)
+      {await stampServed(
+        sql,
+        tasks.filter((t) => allowed.includes(t.id)).map((t) => t.id),
+      );}
     if (tasks.length === 0) return [];
     const runs = await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]);
     return withDefinitions(sql, workflows, runs, tasks);

@@ -2,14 +2,26 @@ import { concurrencyKeyOf, decideAdmission, type AdmissionDecision } from '../..
 import { decideCancel } from '../../domain/decisions';
 import { isTerminalRun, type RunState } from '../../domain/run-machine';
 import type { RunRecord } from '../../domain/model';
-import { groupKeyOf, groupStates, groupsOfRuns, groupsWaiting, lockGroups, lockRunsById, markAdmitted, requeueRun } from '../../store/concurrency.store';
+import {
+  groupKeyOf,
+  groupStates,
+  groupsOfRuns,
+  groupsWaiting,
+  lockGroups,
+  lockGroupsOfRunsNowait,
+  lockRunsById,
+  lockRunsNowait,
+  markAdmitted,
+  requeueRun,
+} from '../../store/concurrency.store';
+import { ChildLookupsNeeded } from '../../domain/child-runs';
 import { lockRun } from '../../store/runs.store';
-import type { Database } from '../../store/sql';
+import type { Database, Sql } from '../../store/sql';
 import { tasksOfLockedRun, tasksOfLockedRuns } from '../../store/tasks.store';
 import { NotFoundError } from '../../domain/errors';
 import type { WorkflowsService } from '../workflows.service';
 import type { Batch } from './batch';
-import type { Loader, TransitionKernel } from './kernel';
+import type { Loader, Staging, TransitionKernel } from './kernel';
 import { withDefinitions } from './loaders';
 
 /**
@@ -25,6 +37,8 @@ interface Group {
   tenantId: string;
   groupKey: string;
 }
+
+const groupId = (g: Group): string => `${g.tenantId}\n${g.groupKey}`;
 
 /**
  * Admissions of concurrency groups: each is one transition under the group's row lock (taken
@@ -126,6 +140,75 @@ export class RunConcurrency {
     };
   }
 
+  /**
+   * In the transaction that ends runs of QUEUE or ROUND_ROBIN groups, under those groups' locks:
+   * their next waiting runs are admitted and promoted with the batch (one commit, and their first
+   * tasks can be claimed eagerly in it), instead of in a transaction of their own after it. Never
+   * waits for a lock (a group or run another transaction holds is left to `afterCommit`, which
+   * skips the groups done here); a group whose admission needs more (a root `workflow` step's
+   * child run) is left to it too.
+   */
+  async admitInline(sql: Sql, s: Staging, b: Batch): Promise<void> {
+    const ended = b.finishedRuns.filter((r) => s.run(r.id)?.definition.concurrency);
+    if (ended.length === 0) return;
+    const groups = await lockGroupsOfRunsNowait(
+      sql,
+      ended.map((r) => r.id),
+    );
+    if (groups.length === 0) return;
+    const finished = new Set(b.finishedRuns.map((r) => r.id));
+    const groupOf = new Map<string, string>();
+    const done = new Set(groups.map(groupId));
+    for (const g of await groupStates(sql, groups, new Date(b.now.getTime() - ORPHAN_AFTER_MS))) {
+      const id = groupId(g);
+      if (g.policy.strategy !== 'QUEUE' && g.policy.strategy !== 'ROUND_ROBIN') {
+        done.delete(id);
+        continue;
+      }
+      // The runs this batch ended still read as in flight (the batch is not written yet).
+      const inFlight = g.inFlight.filter((m) => !finished.has(m.runId));
+      const waiting = g.waiting.filter((m) => !finished.has(m.runId));
+      for (const runId of decideAdmission(g.policy, g.policy.key, inFlight, waiting).admit) groupOf.set(runId, id);
+    }
+    if (groupOf.size > 0) {
+      const toLoad = [...groupOf.keys()].filter((id) => !s.run(id));
+      const runs = await lockRunsNowait(sql, toLoad);
+      const got = new Set(runs.map((r) => r.id));
+      // A run another transaction holds: its group is admitted after commit instead, whole.
+      for (const id of toLoad) if (!got.has(id)) done.delete(groupOf.get(id)!);
+      if (runs.length > 0) {
+        s.adopt(
+          await withDefinitions(
+            sql,
+            this.deps.workflows,
+            runs,
+            await tasksOfLockedRuns(
+              sql,
+              runs.map((r) => r.id),
+            ),
+          ),
+        );
+      }
+      const admitted: string[] = [];
+      for (const [runId, group] of groupOf) {
+        const locked = s.run(runId);
+        if (!done.has(group) || !locked || isTerminalRun(locked.run.status)) continue;
+        (locked.run as RunRecord & RunState).concurrencyHeld = false;
+        try {
+          s.apply(runId, { kind: 'promote' });
+          admitted.push(runId);
+        } catch (e: unknown) {
+          // Never fails the transition that ended the holder: the state machine decided nothing
+          // for this run (it stages after deciding), and the admission after commit retries it.
+          if (!(e instanceof ChildLookupsNeeded)) this.deps.onError(e);
+          done.delete(group);
+        }
+      }
+      await markAdmitted(sql, admitted, b.now);
+    }
+    for (const id of done) b.groupsAdmitted.add(id);
+  }
+
   /** After a commit: the groups of runs that ended have a free slot, those of child runs just created a new run. Never throws. */
   async afterCommit(batch: Batch): Promise<void> {
     // Child runs just created in their groups (waiting) are admitted as a started run is.
@@ -139,8 +222,9 @@ export class RunConcurrency {
           )
         : [];
       const seen = new Set<string>();
-      const groups = [...ended, ...created].filter((g) => {
-        const id = `${g.tenantId}\n${g.groupKey}`;
+      // Groups admitted in the ending transaction already (admitInline) are done.
+      const groups = [...ended.filter((g) => !batch.groupsAdmitted.has(groupId(g))), ...created].filter((g) => {
+        const id = groupId(g);
         return seen.has(id) ? false : (seen.add(id), true);
       });
       for (let i = 0; i < groups.length; i += ADMIT_BATCH) await this.admitGroups(groups.slice(i, i + ADMIT_BATCH));

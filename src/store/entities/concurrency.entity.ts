@@ -12,6 +12,8 @@ import { Column, Entity, Generated, Index, PrimaryColumn } from 'typeorm';
 @Index('IDX_run_concurrency_group', ['tenantId', 'groupKey', 'seq'])
 // Groups with waiting runs: the sweep.
 @Index('IDX_run_concurrency_waiting', ['tenantId', 'groupKey'], { where: `"admittedAt" IS NULL` })
+// ROUND_ROBIN runs: the claim's turns across keys (roundRobinGateOf) and its gate.
+@Index('IDX_run_concurrency_round_robin', ['runId'], { where: `"strategy" = 'ROUND_ROBIN'` })
 export class RunConcurrencyEntity {
   @PrimaryColumn({ type: 'uuid' })
   runId: string;
@@ -52,6 +54,8 @@ export class RunConcurrencyEntity {
  * admissions of one group are serial across replicas (count and admit in one transaction).
  */
 @Entity({ name: 'concurrency_groups' })
+// The next stamp of `servedSeq` is the greatest one plus one.
+@Index('IDX_concurrency_groups_served', ['servedSeq'])
 export class ConcurrencyGroupEntity {
   @PrimaryColumn({ type: 'varchar', length: 128 })
   tenantId: string;
@@ -62,6 +66,13 @@ export class ConcurrencyGroupEntity {
   /** When an admission last looked at the group. */
   @Column({ type: 'timestamptz' })
   lockedAt: Date;
+
+  /**
+   * ROUND_ROBIN: the claim that last took a task of the group (a stamp growing by claims, 0:
+   * never). Claims serve the group served longest ago first, so keys take turns.
+   */
+  @Column({ type: 'bigint', default: 0 })
+  servedSeq: string;
 }
 
 /**
@@ -86,7 +97,9 @@ export class QueueLimitEntity {
 /**
  * A task of a step with `concurrency`: its group (`step:<workflow>/<step>/<key value>`) and the
  * group's limit. Written before the run's tasks (a task is never claimable without its row); a
- * claim counts the group's RUNNING tasks under the group's `concurrency_groups` lock.
+ * claim counts the group's RUNNING tasks under the group's `concurrency_groups` lock. Deleted in
+ * the transition that ends its task (written again when retryRun runs it again), so a group's
+ * rows are its unfinished tasks only and the count reads no history.
  */
 @Entity({ name: 'task_concurrency' })
 // A group's tasks: the claim counts those RUNNING.
@@ -104,4 +117,8 @@ export class TaskConcurrencyEntity {
   /** Tasks of the group RUNNING at once, at most. */
   @Column({ type: 'int' })
   max: number;
+
+  /** QUEUE (oldest first) or ROUND_ROBIN (claims take the groups' tasks in turns). */
+  @Column({ type: 'varchar', length: 32, default: 'QUEUE' })
+  strategy: string;
 }
