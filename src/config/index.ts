@@ -365,7 +365,7 @@ export interface Config {
   /**
    * GraphQL cost points (the objects an operation may return, lists by their page size: what
    * GRAPHQL_MAX_COST bounds) one tenant may spend a second over HTTP; over it, its requests are
-   * refused RATE_LIMITED before their body is read until the window ends. 0: no limit. @default 10000
+   * refused RATE_LIMITED before their body is read until the window ends. 0: no limit. @default 100000
    */
   readonly rateLimitCostPerTenant: number;
   /**

@@ -58,7 +58,6 @@ export interface EngineHookMap {
   'task:reclaimed': [LeaseHook];
   'lease:renew-failed': [LeaseHook & { reason: string }];
   'task:finished': [TaskHook & { status: string; error: string | null }];
-  /** An attempt ended (committed), and whose fault its end was: the step's own, the system's, or nobody's. */
   /** A schedule's fire started its run; `lagMs`: from the fire time to the start (CRON fires are what the lag histogram measures). */
   'schedule:fired': [{ source: 'CRON' | 'TRIGGER' | 'BACKFILL'; lagMs: number }];
   /** A fire's start was refused (workflow gone, quota, input): the fire is FAILED with the reason. */
@@ -67,6 +66,7 @@ export interface EngineHookMap {
   'schedule:skipped': [{ count: number }];
   /** Fire times older than the catch-up window when a pass came to them: not fired, counted. */
   'schedule:missed': [{ count: number }];
+  /** An attempt ended (committed), and whose fault its end was: the step's own, the system's, or nobody's. */
   'attempt:ended': [{ taskId: string; fence: string; outcome: AttemptOutcome; cause: AttemptCause }];
   /** An event was accepted (publishEvent: EVENT, a webhook: WEBHOOK); `runsStarted` 0 for a duplicate. */
   'event:received': [{ tenantId: string; eventId: string; source: 'EVENT' | 'WEBHOOK'; duplicate: boolean; runsStarted: number }];

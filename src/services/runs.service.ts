@@ -205,7 +205,7 @@ export class RunsService {
           const runId = randomUUID();
           // A run with a concurrency key waits for its slot: every step PENDING, its group row written first.
           held = await this.concurrency.enter(tenantId, runId, workflow, input, now);
-          if (held) plan = planRun(workflow.definition, input, limits, { newId: randomUUID, maxForEachItems: this.deps.maxForEachItems, hold: true });
+          if (held) plan = planRun(workflow.definition, input, limits, { newId: randomUUID, maxForEachItems: this.deps.maxForEachItems, priority, hold: true });
           await this.concurrency.enterTasks(tenantId, workflow, input, plan);
           const tasks = plan;
           const cursor = { runId, tenantId, workflowName: workflow.name, lastSeq: 0 };

@@ -22,11 +22,13 @@ export async function stepGateOf(sql: Sql, opts: { tenantId: string | null; queu
     [opts.queue, opts.now, opts.tenantId],
   );
   if (groups.length === 0) return [];
+  // In one order everywhere: two claims inserting the same new groups wait on each other's inserts in that order, never in a cycle.
+  groups.sort((x, y) => (x.tenantId === y.tenantId ? (x.groupKey < y.groupKey ? -1 : x.groupKey > y.groupKey ? 1 : 0) : x.tenantId < y.tenantId ? -1 : 1));
   const tenants = groups.map((g) => g.tenantId);
   const keys = groups.map((g) => g.groupKey);
   await sql.rows(
-    `INSERT INTO concurrency_groups ("tenantId", "groupKey", "lockedAt") SELECT g.t, g.k, $3 FROM unnest($1::varchar[], $2::varchar[]) AS g(t, k)
-     ON CONFLICT ("tenantId", "groupKey") DO NOTHING`,
+    `INSERT INTO concurrency_groups ("tenantId", "groupKey", "lockedAt") SELECT g.t, g.k, $3 FROM unnest($1::varchar[], $2::varchar[]) WITH ORDINALITY AS g(t, k, i)
+     ORDER BY g.i ON CONFLICT ("tenantId", "groupKey") DO NOTHING`,
     [tenants, keys, opts.now],
   );
   const locked = await sql.rows<{ tenantId: string; groupKey: string }>(
@@ -48,6 +50,8 @@ export async function stepGateOf(sql: Sql, opts: { tenantId: string | null; queu
        JOIN concurrency_groups cg ON cg."tenantId" = c."tenantId" AND cg."groupKey" = c."groupKey"
        LEFT JOIN running r ON r."tenantId" = c."tenantId" AND r."groupKey" = c."groupKey"
        WHERE t.status = 'QUEUED' AND t."availableAt" <= $3
+         -- A paused run's task would take the group's turn that the claim then skips.
+         AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = t."runId" AND p.status = 'PAUSED')
      )
      SELECT id FROM ready WHERE turn <= max - n AND strategy <> 'ROUND_ROBIN'
      UNION ALL
@@ -77,6 +81,7 @@ export async function roundRobinGateOf(
        LEFT JOIN concurrency_groups cg ON cg."tenantId" = c."tenantId" AND cg."groupKey" = c."groupKey"
        WHERE c.strategy = 'ROUND_ROBIN' AND c."admittedAt" IS NOT NULL AND t.status = 'QUEUED' AND ${queueCond} AND t."availableAt" <= $2
          AND ($3::text IS NULL OR c."tenantId" = $3)
+         AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = t."runId" AND p.status = 'PAUSED')
          AND (NOT EXISTS (SELECT 1 FROM task_concurrency sc WHERE sc."taskId" = t.id) OR t.id = ANY($5::uuid[]))
      )
      SELECT id FROM rr ORDER BY turn, served, "availableAt", id LIMIT $4`,

@@ -9,6 +9,7 @@
  * instant the next may start: they hold no slot and are not polled hot, and `waitingFor` says
  * RATE_LIMIT until then. The caller owns the transaction: rows stay locked until it commits.
  */
+import { stepGateSql } from './concurrency-gates.store';
 import { advance, allowance, eligibleAt, type RateLimitBucket } from '../domain/rate-limits';
 import type { Sql } from './sql';
 import { rankAt } from './claim-order';
@@ -21,6 +22,10 @@ export interface ClaimScope {
   /** Tasks the claim takes at most: no key is admitted more. */
   limit: number;
   priorityAgingMs: number;
+  /** Gated tasks the claim may take (`gatesOf`): admission offers a key's turn only to tasks the claim can take. @default [] */
+  allowed?: readonly string[];
+  /** Whether ROUND_ROBIN runs exist (`stepGateSql`). @default false */
+  roundRobin?: boolean;
 }
 
 /** A key locked by this claim, with what it allowed. */
@@ -83,10 +88,21 @@ export async function admitRateLimited(sql: Sql, scope: ClaimScope): Promise<Adm
        SELECT t.id, a.allowed, row_number() OVER (PARTITION BY t."tenantId", t."rateLimitKey" ORDER BY ${rankAt('t', '$7')}, t.id) AS n
        FROM tasks t JOIN unnest($4::text[], $5::text[], $6::int[]) AS a(tenant, key, allowed) ON t."tenantId" = a.tenant AND t."rateLimitKey" = a.key
        WHERE ${readyIn(scope, '$1', '$2', '$3')}
-         -- A paused run's task would take a turn the claim then skips: the key's others would starve.
+         -- A paused run's task, or one its concurrency group holds back, would take a turn the claim
+         -- then skips: the key's others would starve.
          AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = t."runId" AND p.status = 'PAUSED')
+         AND ${stepGateSql(8, scope.roundRobin)}
      ) ranked WHERE n <= allowed`,
-    [scope.queue, scope.now, scope.tenantId, open.map((b) => b.tenantId), open.map((b) => b.key), open.map((b) => b.allowed), scope.priorityAgingMs],
+    [
+      scope.queue,
+      scope.now,
+      scope.tenantId,
+      open.map((b) => b.tenantId),
+      open.map((b) => b.key),
+      open.map((b) => b.allowed),
+      scope.priorityAgingMs,
+      scope.allowed ?? [],
+    ],
   );
   return { admitted: rows.map((r) => r.id), buckets };
 }

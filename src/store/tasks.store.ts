@@ -204,6 +204,8 @@ export async function claimReadyBuiltIn(
        FROM tasks t LEFT JOIN budgets b ON b.tenant = t."tenantId"
        WHERE t.status = 'QUEUED' AND t.queue IS NULL AND t."availableAt" <= $1 AND t.type <> 'workflow'
          AND ${rateLimitGate('t', '$10')}
+         -- Before the turns are numbered: a full group's tasks must not use up their tenant's turns.
+         AND ${stepGateSql(11, opts.roundRobin)}
          AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = t."runId" AND p.status = 'PAUSED')
      ), fair AS (
        SELECT id, rank_at, total, row_number() OVER (PARTITION BY "tenantId" ORDER BY rank_at, id) AS turn

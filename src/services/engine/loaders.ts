@@ -126,18 +126,20 @@ export function claimed(
     // ROUND_ROBIN runs' tasks come from `allowed` only, once any are known (no hint: always).
     const roundRobin = gated && (opts.gated?.roundRobin ?? true);
     // Rate limits: admit, claim, charge — all in this transaction (src/store/rate-limits.store.ts).
-    const { admitted, buckets } = await admitRateLimited(sql, { queue: opts.queue, tenantId: opts.tenantId, now, limit, priorityAgingMs });
+    const { admitted, buckets } = await admitRateLimited(sql, { queue: opts.queue, tenantId: opts.tenantId, now, limit, priorityAgingMs, allowed, roundRobin });
     const tasks =
       opts.queue === null && opts.tenantId === null && budgets
-        ? await claimReadyBuiltIn(sql, { limit: opts.limit, workerId: opts.workerId, now, budgets, priorityAgingMs, admitted, allowed, roundRobin })
+        ? await claimReadyBuiltIn(sql, { limit, workerId: opts.workerId, now, budgets, priorityAgingMs, admitted, allowed, roundRobin })
         : await claimReadyTasks(sql, { ...opts, limit, now, admitted, allowed, roundRobin });
     await settleRateLimits(sql, buckets, tasks, now);
     // ROUND_ROBIN: the groups served now go to the back of the turn order.
-    if (allowed.length > 0)
-      {await stampServed(
+    if (allowed.length > 0) {
+      const served = new Set(allowed);
+      await stampServed(
         sql,
-        tasks.filter((t) => allowed.includes(t.id)).map((t) => t.id),
-      );}
+        tasks.filter((t) => served.has(t.id)).map((t) => t.id),
+      );
+    }
     if (tasks.length === 0) return [];
     const runs = await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]);
     return withDefinitions(sql, workflows, runs, tasks);
