@@ -2,15 +2,6 @@ import 'reflect-metadata';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import {
-  ApolloServerPluginCacheControlDisabled,
-  ApolloServerPluginLandingPageDisabled,
-  ApolloServerPluginUsageReportingDisabled,
-} from '@apollo/server/plugin/disabled';
-import { expressMiddleware } from '@as-integrations/express5';
-import express from 'express';
 import { Gatekeeper } from './access/gatekeeper';
 import { RateLimits } from './access/rate-limits';
 import type { Config } from './config';
@@ -26,26 +17,12 @@ import { RedisEventBus } from './events/redis-event-bus';
 import { builtInExecutors } from './executors';
 import type { Resolver } from './executors/http';
 import type { Services } from './graphql/context';
-import { unavailableStatusPlugin } from './graphql/errors';
-import { GraphQLGuard } from './graphql/guard';
-import { costChargePlugin } from './graphql/cost-charge';
-import { bodyErrorHandler } from './graphql/http-body-errors';
-import { PLAYGROUND_BUILD_MOUNT, playgroundAssets, playgroundLandingPage } from './graphql/playground';
-import { buildMaestroSchema } from './graphql/schema';
-import { attachWebSockets, httpContext, type WebSocketTransports } from './graphql/transports';
-import { WsGuard } from './graphql/ws-guard';
-import { HttpAdmission } from './http/admission';
-import { BrowserAccess } from './http/browser-access';
 import { conductorOrigin } from './http/conductor-origin';
-import { playgroundOffPage } from './http/playground-off';
-import { CONSOLE_PATH, consoleRoutes } from './http/console';
-import { applyHttpHygiene } from './http/hygiene';
-import { graphqlMetricsPlugin, httpMetrics } from './observability/http-metrics';
+import { GRAPHQL_PATH, serveApi, type ApiTransport } from './http/serve';
 import { createLogger, type Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
-import { check, healthEndpoints, startingHandler, startMetricsServer, type StartingState } from './observability/ops-endpoints';
+import { check, startingHandler, startMetricsServer, type StartingState } from './observability/ops-endpoints';
 import { logRunLifecycle } from './observability/run-logs';
-import { KeyedSlots } from './primitives/keyed-slots';
 import { Scheduler } from './scheduler/scheduler';
 import type { ScheduleLoop } from './scheduler/schedule-loop';
 import { createSchedules } from './services/schedules.module';
@@ -67,7 +44,6 @@ import { WorkflowsService } from './services/workflows.service';
 import { EVENT_PRUNE_INTERVAL_MS, EventsService } from './services/events.service';
 import { Every } from './scheduler/every';
 import { WebhookSecretsService } from './services/webhook-secrets.service';
-import { webhookRouter } from './http/webhooks';
 import { createDataSource, runMigrations } from './store/data-source';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './store/embedded';
 import { clusterCounts } from './store/metrics.store';
@@ -75,7 +51,7 @@ import { Database } from './store/sql';
 import { postgresTarget, redisTarget, type StartupError, type Target } from './startup/describe';
 import { waitFor } from './startup/wait-for';
 
-export const GRAPHQL_PATH = '/graphql';
+export { GRAPHQL_PATH };
 
 export interface App {
   readonly config: Config;
@@ -380,45 +356,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (queue === null) scheduler.wake();
     });
 
-    // HTTP + WebSocket on one port and path.
-    const schema = await buildMaestroSchema();
-    const expressApp = express();
-    expressApp.disable('x-powered-by');
-    // Express hashes every res.send body for a weak ETag (sha1 of each GraphQL response) and
-    // parses conditional headers for it; POST responses are never revalidated. Static assets keep
-    // theirs (serve-static sets its own).
-    expressApp.set('etag', false);
-    const browser = new BrowserAccess({ corsOrigins: config.corsOrigins, allowedHosts: config.allowedHosts, production: config.env === 'production' });
-    applyHttpHygiene(expressApp, { browser, graphqlPath: GRAPHQL_PATH, playground: config.playgroundEnabled, trustProxy: config.trustProxy });
-    // One parse, validation, limits and error masking for HTTP and both WebSocket protocols.
-    const guard = new GraphQLGuard({
-      limits: limits.graphql,
-      production: config.env === 'production',
-      onInternal: (e) => logger.error({ err: coerceError(e) }, 'unexpected error in a GraphQL operation'),
-    });
-    // Connection-level limits of WebSockets: origins, credentials re-checked, caps.
-    const wsGuard = new WsGuard({
-      gatekeeper,
-      browser,
-      limits,
-      stillActive: (ids) => auth.stillActive(ids),
-      onError: (e) => logger.warn({ err: coerceError(e) }, 're-checking the API keys of open WebSockets failed'),
-    });
-    // A key revoked on any replica: forget cached credentials, close its sockets here.
-    const offRevoked = bus.onRevoked((apiKeyId) => {
-      auth.forgetCached();
-      wsGuard.revoked(apiKeyId);
-    });
-    const ws: WebSocketTransports = attachWebSockets({
-      httpServer,
-      path: GRAPHQL_PATH,
-      schema,
-      services,
-      guard,
-      wsGuard,
-      maxPayload: limits.requestBodyMaxBytes,
-      initTimeoutMs: limits.wsInitTimeoutMs,
-    });
+    // eslint-disable-next-line prefer-const -- bound below, once the transport exists; read only when metrics are collected
+    let transport: ApiTransport | undefined;
     metrics = createMetrics(
       hooks,
       {
@@ -427,85 +366,34 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           return clusterCounts(db, { now, unpolledSince: new Date(now.getTime() - config.noWorkerAfterMs) });
         },
         nextScheduleFire: secondsUntilNextFire,
-        subscriptions: () => ws.clientCount(),
+        subscriptions: () => transport?.subscriptions() ?? 0,
         pool: () => db.poolStats(),
         redisUp: async () => (config.redisUrl ? ((await check('redis', () => leases.ping(), config.readinessTimeoutMs)).ok ? 1 : 0) : null),
       },
       { labelValuesMax: config.metricsLabelValuesMax },
     );
-    expressApp.use(httpMetrics(metrics));
     let accepting = true;
-    expressApp.use(
-      healthEndpoints({
-        timeoutMs: config.readinessTimeoutMs,
-        readiness: {
-          database: () => db.ping(),
-          [config.redisUrl ? 'redis' : 'events']: () => Promise.all([bus.ping(), leases.ping()]).then(() => undefined),
-        },
-        accepting: () => accepting,
-      }),
-    );
-    const apollo = new ApolloServer({
-      schema,
-      formatError: guard.formatError,
-      parseOptions: guard.parseOptions,
-      validationRules: [...guard.validationRules],
-      // The guard's rules refuse introspection when it is off (GRAPHQL_INTROSPECTION), on every transport.
-      introspection: true,
-      // Shutdown order is ours (server.ts): Apollo would otherwise stop itself and re-raise the signal.
-      stopOnTerminationSignals: false,
-      plugins: [
-        ApolloServerPluginDrainHttpServer({ httpServer }),
-        graphqlMetricsPlugin(metrics),
-        unavailableStatusPlugin(),
-        guard.apolloPlugin(),
-        costChargePlugin({
-          charge: (tenantId, cost) => gatekeeper.chargeCost(tenantId, cost),
-          executing: limits.tenantMaxExecutingCost > 0 ? new KeyedSlots(limits.tenantMaxExecutingCost) : null,
-          onBusy: () => metrics?.rateLimited.inc({ scope: 'executing_cost' }),
-        }),
-        // Apollo installs cache control by default: a willResolveField hook on every field of every
-        // request, for hints (@cacheControl) this schema never gives. Off, Apollo's part of the
-        // bench scenario 5 read fell from 110 to 80 µs CPU. Usage reporting would start on an
-        // APOLLO_KEY in the environment.
-        ApolloServerPluginCacheControlDisabled(),
-        ApolloServerPluginUsageReportingDisabled(),
-        config.playgroundEnabled ? playgroundLandingPage({ endpoint: GRAPHQL_PATH }) : ApolloServerPluginLandingPageDisabled(),
-      ],
+    transport = await serveApi({
+      httpServer,
+      config,
+      limits,
+      services,
+      gatekeeper,
+      rates,
+      bus,
+      clock,
+      logger,
+      metrics,
+      readiness: {
+        database: () => db.ping(),
+        [config.redisUrl ? 'redis' : 'events']: () => Promise.all([bus.ping(), leases.ping()]).then(() => undefined),
+      },
+      accepting: () => accepting,
     });
-    await apollo.start();
-
-    if (config.playgroundEnabled) expressApp.use(PLAYGROUND_BUILD_MOUNT, playgroundAssets());
-    else expressApp.get(GRAPHQL_PATH, playgroundOffPage());
-    // The web console: static files that call /graphql with the user's key (src/http/console.ts).
-    expressApp.use(CONSOLE_PATH, consoleRoutes());
-    // Signed events from outside systems: POST /hooks/:tenant/:name (README "Events and webhooks").
-    expressApp.use(
-      webhookRouter({
-        events,
-        secrets: webhookSecrets,
-        gatekeeper,
-        rates,
-        clock,
-        log: logger,
-        maxBodyBytes: limits.maxInputBytes,
-        replayWindowMs: config.webhookReplayWindowMs,
-        onRefused: (reason) => metrics?.webhookRefusals.inc({ reason }),
-      }),
-    );
-    // Authentication, request rates and the tenant's cost budget before the body is read.
-    const admission = new HttpAdmission({ gatekeeper, maxBodyBytes: limits.requestBodyMaxBytes, formatError: guard.formatError });
-    expressApp.use(
-      GRAPHQL_PATH,
-      admission.middleware(),
-      express.json({ limit: limits.requestBodyMaxBytes }),
-      expressMiddleware(apollo, { context: httpContext(services, gatekeeper, admission) }),
-    );
-    expressApp.use(bodyErrorHandler(logger));
 
     const metricsServer = await startMetricsServer({ metrics, host: config.host, port: config.metricsPort });
     closers.push({ name: 'metrics server', close: () => metricsServer.close() });
-    handler = expressApp;
+    handler = transport.handler;
     if (!options.paused) {
       scheduler.start();
       scheduleLoop.start();
@@ -522,16 +410,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         accepting = false;
         logger.info({ graceMs: config.shutdownGraceMs }, 'draining');
         offReady();
-        offRevoked();
+        transport.detach();
         tasks.stopWaiting();
         // Stop taking work first; in-flight attempts get the grace period, then are abandoned
         // (their leases expire and another replica reclaims them).
         await scheduleLoop.stop();
         await scheduler.stop(config.shutdownGraceMs);
         await eventPrune.stop();
-        await ws.close();
-        // Apollo's drain plugin: stop accepting connections, finish in-flight requests.
-        await apollo.stop();
+        await transport.stop();
         await closeAll();
         logger.info('stopped');
       })());

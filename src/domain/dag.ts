@@ -1,20 +1,19 @@
 /**
- * Workflow definitions as DAGs: defaults, validation, ordering and a content hash.
+ * Workflow definitions as DAGs: defaults, validation and a content hash. The orders of a
+ * definition's steps are in step-order.ts; triggers, concurrency, conditions, rate limits and
+ * priorities are normalized and checked in definition-features.ts.
  *
  * Edges point from a step to what it depends on: `b.dependsOn = ['a']` means a runs before b.
  * Everything here is pure; all functions expect plain data (e.g. parsed JSON).
  */
 import { createHash } from 'node:crypto';
-import { normalizeConcurrency, normalizeStepConcurrency } from './concurrency';
+import { checkFeatures, normalizeFeatures, type FeatureErrorReason } from './definition-features';
 import type { Json, RetryPolicy, StepDefinition, StepDraft, WorkflowDefinition, WorkflowDraft } from './glossary';
 import { DEFAULT_RETRY } from './glossary';
 import { LimitExceededError, TemplateError, ValidationError } from './errors';
+import { canonicalJson } from './json';
 import { listTemplates } from './templates';
 import { forEachReads, MAX_FOREACH_ITEMS_BOUND, readsItem } from './for-each';
-import { checkBuiltInInputs, checkConditions, type StepCheckReason } from './step-checks';
-import { checkTriggers, normalizeTriggers } from './triggers';
-import { checkPriority, type INVALID_PRIORITY } from './priorities';
-import { checkRateLimits, type RateLimitReason } from './rate-limits';
 import { ancestorSets, buildGraph, cycleText, dependsOnOf, findCycle, kahn, quote } from './graph';
 
 /** Step types the conductor executes itself; any other type needs a `queue`. */
@@ -68,9 +67,7 @@ export type DefinitionErrorReason =
   | 'CYCLE'
   | 'TEMPLATE_REFERENCES_NON_DEPENDENCY'
   | 'INVALID_FOR_EACH'
-  | RateLimitReason
-  | typeof INVALID_PRIORITY
-  | StepCheckReason;
+  | FeatureErrorReason;
 
 /**
  * Fills the defaults of a draft and validates the result.
@@ -90,14 +87,7 @@ export function normalizeDefinition(draft: WorkflowDraft, opts: DefinitionLimits
     timeoutMs: draft.timeoutMs ?? null,
     steps: Array.isArray(draft.steps) ? draft.steps.map(normalizeStep) : [],
   };
-  const on = normalizeTriggers(draft.on);
-  if (on !== undefined) definition.on = on;
-  (Array.isArray(draft.steps) ? draft.steps : []).forEach((d, i) => {
-    const concurrency = normalizeStepConcurrency(draft.name, d, d.concurrency);
-    if (concurrency) definition.steps[i]!.concurrency = concurrency;
-  });
-  const concurrency = normalizeConcurrency(draft.name, draft.concurrency);
-  if (concurrency) definition.concurrency = concurrency;
+  normalizeFeatures(draft, definition);
   validateDefinition(draft.name, definition, opts);
   return { name: draft.name, definition };
 }
@@ -136,8 +126,9 @@ function mergeRetry(partial: Partial<RetryPolicy> | null | undefined): RetryPoli
  * Checks a normalized definition and throws on the first problem, found in this order:
  * empty / too many steps, workflow name, step keys, duplicate keys, self and unknown
  * dependencies, types and queues, retry and timeout, template syntax, cycles, templates that read
- * a step which is not a (transitive) dependency, `when` conditions (step-checks.ts), literal
- * inputs of built-in steps. Within a phase, steps go in declaration order.
+ * a step which is not a (transitive) dependency, then definition-features.ts's checks (`when`
+ * conditions, rate limits, priorities, literal inputs of built-in steps, triggers). Within a
+ * phase, steps go in declaration order.
  *
  * @throws ValidationError with a message that says what to fix and
  *   `data: { reason: DefinitionErrorReason, …fields naming the culprit }`.
@@ -272,11 +263,7 @@ export function validateDefinition(name: string, definition: WorkflowDefinition,
       });
     }
   });
-  checkConditions(wf, steps, (i, j) => ancestry[i].has(j));
-  checkRateLimits(wf, steps, (i, j) => ancestry[i].has(j));
-  steps.forEach((s, i) => s.priority === undefined || checkPriority(s.priority, `steps[${i}].priority`, `${wf}: step "${s.key}": `));
-  checkBuiltInInputs(wf, steps);
-  checkTriggers(wf, definition.on);
+  checkFeatures(wf, steps, definition.on, (i, j) => ancestry[i].has(j));
 }
 
 function checkTypeAndQueue(wf: string, step: StepDefinition): void {
@@ -427,50 +414,6 @@ function checkTimeout(wf: string, step: StepDefinition): void {
 }
 
 /**
- * Step keys in an order where every step comes after its dependencies (Kahn's algorithm). Among
- * steps ready at the same time the earliest declared goes first, so a declaration order that is
- * already topological comes back unchanged.
- *
- * @throws ValidationError (`CYCLE` or `UNKNOWN_DEPENDENCY`) if the definition was not validated.
- */
-export function topologicalOrder(definition: WorkflowDefinition): string[] {
-  const graph = buildGraph(definition.steps);
-  const order = kahn(graph);
-  if (order.length < graph.keys.length) {
-    const path = findCycle(graph, order);
-    fail('CYCLE', `The steps have a dependency cycle: ${cycleText(path)}`, { path });
-  }
-  return order.map((i) => graph.keys[i]);
-}
-
-/** Steps without dependencies, in declaration order: what a run queues first. */
-export function roots(definition: WorkflowDefinition): string[] {
-  return definition.steps.filter((s) => s.dependsOn.length === 0).map((s) => s.key);
-}
-
-/** Steps nothing depends on, in declaration order: a run is done when these are. */
-export function leaves(definition: WorkflowDefinition): string[] {
-  const depended = new Set(definition.steps.flatMap((s) => s.dependsOn));
-  return definition.steps.filter((s) => !depended.has(s.key)).map((s) => s.key);
-}
-
-/**
- * Keys of the transitive dependencies of `key`, in declaration order: whose outputs the step's
- * templates may read.
- *
- * @throws ValidationError if `key` is not a step, or as {@link topologicalOrder}.
- */
-export function ancestors(definition: WorkflowDefinition, key: string): string[] {
-  const graph = buildGraph(definition.steps);
-  const i = graph.keys.indexOf(key);
-  if (i === -1) fail('UNKNOWN_DEPENDENCY', `There is no step ${quote(key)}`, { step: key, dependency: key });
-  const order = kahn(graph);
-  if (order.length < graph.keys.length) topologicalOrder(definition); // throws the cycle
-  const mine = ancestorSets(graph, order)[i];
-  return graph.keys.filter((_, j) => mine.has(j));
-}
-
-/**
  * SHA-256 (hex) of the canonical JSON of a definition: an identical definition hashes the same
  * whatever the key order of the JSON it came from. Hash normalized definitions, so that defaults
  * and the order of `dependsOn` do not matter. The order of `steps` does: it breaks ties in
@@ -480,23 +423,6 @@ export function definitionHash(definition: WorkflowDefinition): string {
   return createHash('sha256')
     .update(canonicalJson(definition as unknown as Json))
     .digest('hex');
-}
-
-/**
- * JSON with object keys sorted by UTF-16 code unit at every depth, no whitespace; `undefined`
- * members are left out as `JSON.stringify` does. For JSON data this matches RFC 8785 (JCS), which
- * also sorts by code unit and prints numbers the way `JSON.stringify` does.
- */
-export function canonicalJson(value: Json): string {
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const members = Object.keys(value)
-      .filter((k) => value[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`);
-    return `{${members.join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 function isIntIn(value: unknown, min: number, max: number): value is number {

@@ -1,7 +1,7 @@
 /**
  * The graph of a workflow's steps, numbered by declaration index: building it, Kahn's order, the
  * cycle a failed order hides, and each step's ancestors as bitsets. Pure; dag.ts validates and
- * orders definitions with it.
+ * step-order.ts orders definitions with it.
  */
 import { ValidationError } from './errors';
 import type { StepDefinition } from './glossary';

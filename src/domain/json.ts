@@ -17,3 +17,20 @@ export function storable(value: Json): Json {
   }
   return value;
 }
+
+/**
+ * JSON with object keys sorted by UTF-16 code unit at every depth, no whitespace; `undefined`
+ * members are left out as `JSON.stringify` does. For JSON data this matches RFC 8785 (JCS), which
+ * also sorts by code unit and prints numbers the way `JSON.stringify` does.
+ */
+export function canonicalJson(value: Json): string {
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const members = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`);
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

@@ -2,7 +2,8 @@
  * Registration checks of what steps hold beyond the DAG: `when` conditions (CEL, type-checked,
  * reading only dependencies) and the literal inputs of built-in steps (a `sleep` without a valid
  * `ms`, an `http` step with an unparseable URL fail at `registerWorkflow`, not at run time).
- * Pure; called by `validateDefinition` (dag.ts), whose error reasons they share.
+ * Pure; called by `checkFeatures` (definition-features.ts) for `validateDefinition` (dag.ts), whose
+ * error reasons they share.
  */
 import { CelCompileError, compileExpression } from './cel';
 import { ValidationError } from './errors';

@@ -4,7 +4,7 @@ import type { EngineHooks } from '../domain/hooks';
 import { ConflictError, type DomainError, LimitExceededError, NotFoundError, ValidationError } from '../domain/errors';
 import type { Json } from '../domain/glossary';
 import { checkJson } from '../domain/json-limits';
-import { canonicalJson } from '../domain/dag';
+import { canonicalJson } from '../domain/json';
 import { checkEventId, checkEventName, eventHash, eventRunKey, matchTriggers, MAX_RUNS_PER_EVENT, type MatchedWorkflow } from '../domain/triggers';
 import { completeEvent, findEvent, insertEvent, pruneEvents, type EventOutcome, type EventRecord } from '../store/published-events.store';
 import type { Database } from '../store/sql';

@@ -11,7 +11,8 @@ import { checkMetadata, normalizeTags, type RunMetadata } from '../domain/run-me
 import type { Json } from '../domain/glossary';
 import { planRun, startEvents } from '../domain/run-plan';
 import { WORKFLOW_STEP_TYPE } from '../domain/child-runs';
-import { canonicalJson, MAX_SIGNAL_NAME_LENGTH } from '../domain/dag';
+import { MAX_SIGNAL_NAME_LENGTH } from '../domain/dag';
+import { canonicalJson } from '../domain/json';
 import { listEvents, listEventsOfRuns, numberEvents } from '../store/events.store';
 import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
 import { hasCondition } from '../store/run-filter';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, waitForRun, type TestApp } from '../helpers/app';
+import { collect, startTestApp, waitForRun, type TestApp } from '../helpers/app';
 import { RUNBOOK_METRICS } from '../helpers/runbook';
 
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -104,5 +104,16 @@ describe('/metrics', () => {
     }
     expect(sample(text, 'maestro_queue_depth', { queue: 'depth-q' })).toBe(3);
     expect(sample(text, 'maestro_runs_active')).toBe(3);
+  });
+
+  it('counts open WebSockets in maestro_subscriptions_active (the gauge reads the transport)', async () => {
+    expect(sample(await scrape(), 'maestro_subscriptions_active')).toBe(0);
+    const client = t.ws();
+    const sub = collect(client, `subscription { runEvents(workflow: "m-gauge") { runId } }`, {}, () => false);
+    const ended = sub.done.catch(() => undefined);
+    await sub.ready;
+    expect(sample(await scrape(), 'maestro_subscriptions_active')).toBe(1);
+    await client.dispose();
+    await ended;
   });
 });

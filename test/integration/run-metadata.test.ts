@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../src/domain/dag';
+import { canonicalJson } from '../../src/domain/json';
 import { ManualClock } from '../../src/domain/manual-clock';
 import { startRequestHash } from '../../src/services/runs.service';
 import { startTestApp, type TestApp } from '../helpers/app';

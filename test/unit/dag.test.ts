@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  BUILT_IN_TYPES,
-  MAX_STEPS,
-  ancestors,
-  canonicalJson,
-  definitionHash,
-  leaves,
-  normalizeDefinition,
-  roots,
-  topologicalOrder,
-  validateDefinition,
-} from '../../src/domain/dag';
+import { BUILT_IN_TYPES, MAX_STEPS, definitionHash, normalizeDefinition, validateDefinition } from '../../src/domain/dag';
+import { canonicalJson } from '../../src/domain/json';
+import { ancestors, leaves, roots, topologicalOrder } from '../../src/domain/step-order';
 import { LimitExceededError, ValidationError } from '../../src/domain/errors';
 import type { Json, StepDraft, WorkflowDefinition, WorkflowDraft } from '../../src/domain/glossary';
 import { DEFAULT_RETRY } from '../../src/domain/glossary';
