@@ -10,6 +10,7 @@ import { startTestApp, type TestApp } from '../helpers/app';
 const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { version concurrency { key max strategy } } }`;
 const START = `mutation($wf: String!, $input: JSON) { startRun(workflow: $wf, input: $input) { id status } }`;
 const RUN = `query($id: ID!) { run(id: $id) { id status error tasks { id key status } } }`;
+const SLEEPING = `query($id: ID!) { run(id: $id) { tasks { status waitingFor { kind } } } }`;
 const CLAIM = `mutation($queue: String!) { claimTasks(queue: $queue, workerId: "w", max: 100, leaseMs: 3600000) { leaseToken task { id runId } } }`;
 const COMPLETE = `mutation($id: ID!, $token: String!) { completeTask(taskId: $id, leaseToken: $token, output: {}) { status } }`;
 
@@ -181,12 +182,19 @@ describe('concurrency keys', () => {
     const wf = 'napping';
     await t.ok(REGISTER, { input: { name: wf, steps: [{ key: 'nap', type: 'sleep', input: { ms: 10_000 }, concurrency: { max: 1 } }] } });
     const ids = [await start(wf, 'x'), await start(wf, 'x'), await start(wf, 'x')];
-    const statuses = async () => (await Promise.all(ids.map(async (id) => (await run(id)).tasks[0]!.status))).sort();
-    await expect.poll(statuses, { timeout: 10_000 }).toEqual(['QUEUED', 'QUEUED', 'RUNNING']);
+    // A sleep is RUNNING from its claim, parked (its timer set from the clock's now) a moment
+    // later: the clock moves only once the running one says SLEEP, or its timer would start late.
+    const statuses = async () => {
+      const tasks = await Promise.all(
+        ids.map(async (id) => (await t.ok<{ run: { tasks: { status: string; waitingFor: { kind: string } | null }[] } }>(SLEEPING, { id })).run.tasks[0]!),
+      );
+      return tasks.map((x) => (x.status === 'RUNNING' ? `RUNNING:${x.waitingFor?.kind}` : x.status)).sort();
+    };
+    await expect.poll(statuses, { timeout: 10_000 }).toEqual(['QUEUED', 'QUEUED', 'RUNNING:SLEEP']);
     await clock.advance(10_000);
-    await expect.poll(statuses, { timeout: 10_000 }).toEqual(['QUEUED', 'RUNNING', 'SUCCEEDED']);
+    await expect.poll(statuses, { timeout: 10_000 }).toEqual(['QUEUED', 'RUNNING:SLEEP', 'SUCCEEDED']);
     await clock.advance(10_000);
-    await expect.poll(statuses, { timeout: 10_000 }).toEqual(['RUNNING', 'SUCCEEDED', 'SUCCEEDED']);
+    await expect.poll(statuses, { timeout: 10_000 }).toEqual(['RUNNING:SLEEP', 'SUCCEEDED', 'SUCCEEDED']);
   });
 
   it('refuses cancelling strategies on a step, and concurrency on a forEach step', async () => {

@@ -93,8 +93,10 @@ describe('step rate limits', () => {
       if (ms === 0) {
         expect(got).toHaveLength(10);
         // Every other task waits for the key with the instant the next may start: 10 at once, then one per 100 ms.
+        // (Which 10 are claimed is not fixed: the 160 became ready at the same instant.)
+        const notClaimed = runs.find((id) => !got.some((c) => c.task.runId === id))!;
         const held = (
-          await t.ok<{ run: { tasks: { status: string; waitingFor: { kind: string; until: string; key?: string } | null }[] } }>(TASKS, { id: runs[50] })
+          await t.ok<{ run: { tasks: { status: string; waitingFor: { kind: string; until: string; key?: string } | null }[] } }>(TASKS, { id: notClaimed })
         ).run;
         expect(held.tasks[0].status).toBe('QUEUED');
         expect(held.tasks[0].waitingFor).toMatchObject({ kind: 'RATE_LIMIT', key: 'openai', until: new Date(t0 + 100).toISOString() });
@@ -237,12 +239,18 @@ describe('step rate limits', () => {
         byReplica[1] += got[1].length + got[3].length;
       }
       const total = byReplica[0] + byReplica[1];
-      // 5 per second over 5 s: the burst of 5, then one per 200 ms: 5 + 24 = 29 at most.
+      // 5 per second over 5 s: the burst of 5, then one per 200 ms: 5 + 24 = 29 at most. Which
+      // replica wins each race is the machine's business (under load one may win them all).
       console.log(`[rate-limit] shared 5/s over 5 s by two replicas: ${total} claimed (${byReplica[0]} + ${byReplica[1]}), bound 29`);
       expect(total).toBeLessThanOrEqual(29);
       expect(total).toBeGreaterThanOrEqual(25);
-      expect(byReplica[0]).toBeGreaterThan(0);
-      expect(byReplica[1]).toBeGreaterThan(0);
+      // The key's state is shared, one replica after the other: what one took, the other cannot.
+      await clock.set(new Date(t0 + 10_000));
+      expect(await claim(queue, 20, t, 'a1')).toHaveLength(5);
+      expect(await claim(queue, 20, replica, 'b1')).toHaveLength(0);
+      await clock.set(new Date(t0 + 10_200));
+      expect(await claim(queue, 20, replica, 'b1')).toHaveLength(1);
+      expect(await claim(queue, 20, t, 'a1')).toHaveLength(0);
     } finally {
       await replica.close();
     }
