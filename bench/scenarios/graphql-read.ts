@@ -21,7 +21,17 @@ function side(name: string, role: Side['role'], mode: ServerMode, settings: Reco
     role,
     settings: { ...settings, connections: CONNECTIONS, query: QUERY, tasksPerRun: STEPS },
     async sample(ctx) {
-      const server = await forkServer({ mode, postgresUrl: ctx.postgresUrl, redisUrl: ctx.redisUrl, redisKeyPrefix: benchPrefix('read'), seedSteps: STEPS });
+      // Raw read throughput against the peers: one tenant's request rate, cost budget and cap on
+      // cost in flight (the tenant limits; scenario 7 measures them) answer this flood 429.
+      const env = { RATE_LIMIT_PER_TENANT: '0', RATE_LIMIT_PER_KEY: '0', RATE_LIMIT_COST_PER_TENANT: '0', TENANT_MAX_EXECUTING_COST: '0' };
+      const server = await forkServer({
+        mode,
+        postgresUrl: ctx.postgresUrl,
+        redisUrl: ctx.redisUrl,
+        redisKeyPrefix: benchPrefix('read'),
+        seedSteps: STEPS,
+        env,
+      });
       try {
         const body = JSON.stringify({ query: QUERY, variables: { id: server.runId }, operationName: 'Read' });
         const headers = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
