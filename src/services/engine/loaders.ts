@@ -33,6 +33,19 @@ export async function withDefinitions(sql: Sql, workflows: WorkflowsService, run
   });
 }
 
+/** Locked runs with all their tasks and their definitions. */
+export async function withAllTasks(sql: Sql, workflows: WorkflowsService, runs: readonly RunRecord[]): Promise<LockedRun[]> {
+  return withDefinitions(
+    sql,
+    workflows,
+    runs,
+    await tasksOfLockedRuns(
+      sql,
+      runs.map((r) => r.id),
+    ),
+  );
+}
+
 /**
  * The runs of these tasks, locked in id order, with the tasks a result for `taskIds` may change.
  *

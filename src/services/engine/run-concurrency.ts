@@ -17,12 +17,12 @@ import {
 import { ChildLookupsNeeded } from '../../domain/child-runs';
 import { lockRun } from '../../store/runs.store';
 import type { Database, Sql } from '../../store/sql';
-import { tasksOfLockedRun, tasksOfLockedRuns } from '../../store/tasks.store';
+import { tasksOfLockedRun } from '../../store/tasks.store';
 import { NotFoundError } from '../../domain/errors';
 import type { WorkflowsService } from '../workflows.service';
 import type { Batch } from './batch';
 import type { Loader, Staging, TransitionKernel } from './kernel';
-import { withDefinitions } from './loaders';
+import { withAllTasks, withDefinitions } from './loaders';
 
 /**
  * A group row whose run was never inserted (the start died between the two statements, or lost
@@ -85,15 +85,7 @@ export class RunConcurrency {
       await markAdmitted(sql, decision.admit, now);
       const runs = await lockRunsById(sql, [...decision.admit, ...decision.cancel.map((c) => c.runId)]);
       if (runs.length === 0) return [];
-      return withDefinitions(
-        sql,
-        this.deps.workflows,
-        runs,
-        await tasksOfLockedRuns(
-          sql,
-          runs.map((r) => r.id),
-        ),
-      );
+      return withAllTasks(sql, this.deps.workflows, runs);
     };
     const { value } = await this.deps.kernel.run(load, (s) => {
       let admitted = 0;
@@ -177,17 +169,7 @@ export class RunConcurrency {
       // A run another transaction holds: its group is admitted after commit instead, whole.
       for (const id of toLoad) if (!got.has(id)) done.delete(groupOf.get(id)!);
       if (runs.length > 0) {
-        s.adopt(
-          await withDefinitions(
-            sql,
-            this.deps.workflows,
-            runs,
-            await tasksOfLockedRuns(
-              sql,
-              runs.map((r) => r.id),
-            ),
-          ),
-        );
+        s.adopt(await withAllTasks(sql, this.deps.workflows, runs));
       }
       const admitted: string[] = [];
       for (const [runId, group] of groupOf) {
