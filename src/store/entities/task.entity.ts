@@ -13,6 +13,12 @@ import { RunEntity } from './run.entity';
 @Index('IDX_tasks_ready', ['queue', 'availableAt'], { where: `"status" = 'QUEUED'` })
 // The claim order with priorities: per queue and level, oldest first (src/store/claim-order.ts).
 @Index('IDX_tasks_ready_priority', ['queue', 'priority', 'availableAt'], { where: `"status" = 'QUEUED'` })
+// The built-in claim (claimReadyBuiltIn): the tenants with ready built-in work (a skip scan), and
+// each tenant's best per level, http steps apart so a tenant at its http share reads none of them.
+@Index('IDX_tasks_ready_builtin', ['tenantId', 'priority', 'availableAt'], {
+  where: `"status" = 'QUEUED' AND "queue" IS NULL AND "type" NOT IN ('http', 'workflow')`,
+})
+@Index('IDX_tasks_ready_http', ['tenantId', 'priority', 'availableAt'], { where: `"status" = 'QUEUED' AND "queue" IS NULL AND "type" = 'http'` })
 // Ready rate-limited tasks: the keys a claim locks (src/store/rate-limits.store.ts).
 @Index('IDX_tasks_rate_limited', ['queue', 'availableAt'], { where: `"status" = 'QUEUED' AND "rateLimitKey" IS NOT NULL` })
 // Durable timers (sleep wake-ups) due first.
