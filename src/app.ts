@@ -4,10 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { Gatekeeper } from './access/gatekeeper';
 import { RateLimits } from './access/rate-limits';
-import type { Config } from './config';
+import { readShares, type Config } from './config';
 import { limitsFromConfig } from './config/limits';
 import { systemClock, type Clock } from './domain/clock';
-import { coerceError } from './domain/errors';
+import { coerceError, UnavailableError } from './domain/errors';
+import { FairTurns } from './primitives/fair-turns';
+import { UNAVAILABLE_RETRY_AFTER_MS } from './store/unavailable';
 import type { EventBus } from './events/event-bus';
 import { MemoryEventBus } from './events/memory-event-bus';
 import type { LeaseStore } from './leases/lease-store';
@@ -186,7 +188,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     closers.push({ name: 'database', close: () => dataSource.destroy() });
     const applied = await runMigrations(dataSource);
     if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
-    const db = new Database(dataSource, !embedded);
+    const shares = readShares(config, dataSourceOptions.poolSize);
+    const reads = new FairTurns({
+      capacity: shares.total,
+      perKey: shares.perTenant,
+      timeoutMs: config.databaseConnectTimeoutMs,
+      onTimeout: () =>
+        new UnavailableError(
+          `No database connection for this tenant's read within ${config.databaseConnectTimeoutMs} ms (DATABASE_CONNECT_TIMEOUT_MS): retry`,
+          {
+            reason: 'POOL_TIMEOUT',
+            retryAfterMs: UNAVAILABLE_RETRY_AFTER_MS,
+          },
+        ),
+    });
+    const db = new Database(dataSource, !embedded, reads);
 
     const redisUrl = config.redisUrl;
     const backendBus: EventBus = redisUrl

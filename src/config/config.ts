@@ -24,6 +24,18 @@ export interface Config {
    * @default 5000
    */
   readonly databaseConnectTimeoutMs: number;
+  /**
+   * Pool connections the API's reads (queries and subscriptions) may hold at once on one replica;
+   * the rest stay free for writes and the engine's own work (dispatch, results, timers), so no
+   * read flood delays a run. Read through `readShares`. @default half of the pool, rounded up
+   */
+  readonly databaseReadConnections: number | undefined;
+  /**
+   * Of DATABASE_READ_CONNECTIONS, how many one tenant's reads may hold at once; a freed connection
+   * goes to the waiting tenant holding the fewest. Read through `readShares`. @default half of
+   * DATABASE_READ_CONNECTIONS, rounded up
+   */
+  readonly tenantReadConnections: number | undefined;
   /** Where embedded PGlite keeps its files. `memory://` keeps nothing. @default .maestro/data */
   readonly dataDir: string;
   /** Unset: in-process leases and events (one replica only). */

@@ -18,6 +18,8 @@ export const ENV_VARS = [
   'DATABASE_URL',
   'DATABASE_POOL_SIZE',
   'DATABASE_CONNECT_TIMEOUT_MS',
+  'DATABASE_READ_CONNECTIONS',
+  'TENANT_READ_CONNECTIONS',
   'MAESTRO_DATA_DIR',
   'REDIS_URL',
   'REDIS_KEY_PREFIX',
@@ -101,6 +103,8 @@ const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
+  DATABASE_READ_CONNECTIONS: int(1, 200).optional(),
+  TENANT_READ_CONNECTIONS: int(1, 200).optional(),
   MAESTRO_DATA_DIR: z.string().min(1).default('.maestro/data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   REDIS_KEY_PREFIX: z
@@ -259,6 +263,8 @@ export function loadConfig(env: Env = process.env as Env, opts: { databaseOnly?:
     databaseUrl: v.DATABASE_URL,
     databasePoolSize: v.DATABASE_POOL_SIZE,
     databaseConnectTimeoutMs: v.DATABASE_CONNECT_TIMEOUT_MS,
+    databaseReadConnections: v.DATABASE_READ_CONNECTIONS,
+    tenantReadConnections: v.TENANT_READ_CONNECTIONS,
     dataDir: v.MAESTRO_DATA_DIR,
     redisUrl: v.REDIS_URL,
     redisKeyPrefix: v.REDIS_KEY_PREFIX,
@@ -325,4 +331,13 @@ export function loadConfig(env: Env = process.env as Env, opts: { databaseOnly?:
     rateLimitCostPerTenant: v.RATE_LIMIT_COST_PER_TENANT,
     tenantMaxExecutingCost: v.TENANT_MAX_EXECUTING_COST ?? v.GRAPHQL_MAX_COST,
   });
+}
+
+/**
+ * The pool's shares for API reads on a pool of `poolSize` connections (1 on embedded PGlite):
+ * what all tenants' reads may hold at once, and what one tenant's may.
+ */
+export function readShares(config: Pick<Config, 'databaseReadConnections' | 'tenantReadConnections'>, poolSize: number): { total: number; perTenant: number } {
+  const total = Math.min(poolSize, config.databaseReadConnections ?? Math.ceil(poolSize / 2));
+  return { total, perTenant: Math.min(total, config.tenantReadConnections ?? Math.ceil(total / 2)) };
 }

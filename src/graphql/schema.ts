@@ -1,6 +1,8 @@
 import { createPubSub } from '@graphql-yoga/subscription';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema, type MiddlewareFn } from 'type-graphql';
+import { readLane } from '../store/read-lane';
+import type { Context } from './context';
 import { mapError } from './errors';
 import { QueueResolver } from './resolvers/queue.resolver';
 import { EventResolver } from './resolvers/event.resolver';
@@ -24,6 +26,16 @@ const domainErrors: MiddlewareFn = async (_action, next) => {
 };
 
 /**
+ * Reads (query and subscription resolvers) run in their tenant's read lane: each statement takes
+ * its connection from that tenant's share of the pool (src/store/read-lane.ts). Mutations do not:
+ * they may start engine work (timers, dispatch) that must not be counted as the tenant's reads.
+ */
+const readLanes: MiddlewareFn<Context> = ({ context, info }, next) => {
+  const tenantId = context?.tenantId;
+  return info.operation.operation === 'mutation' || !tenantId ? next() : readLane.run({ tenantId }, next);
+};
+
+/**
  * Object types declare `simpleResolvers: true`: with a global middleware, type-graphql would
  * otherwise run every plain data field through it (async, several promises per field; the read
  * query of bench scenario 5 executed in 48 µs instead of 27). Field resolvers and root fields keep
@@ -43,7 +55,7 @@ export async function buildMaestroSchema(): Promise<GraphQLSchema> {
       ConcurrencyResolver,
       ApiKeyResolver,
     ],
-    globalMiddlewares: [domainErrors],
+    globalMiddlewares: [domainErrors, readLanes],
     // The kinds of WaitReason: fields name only the interface.
     orphanedTypes: WAIT_REASON_TYPES,
     validate: false,

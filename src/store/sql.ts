@@ -3,6 +3,8 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import type { Pool, PoolClient } from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UnavailableError, ValidationError } from '../domain/errors';
+import type { FairTurns } from '../primitives/fair-turns';
+import { readLane } from './read-lane';
 import { asUnavailable } from './unavailable';
 
 /**
@@ -118,20 +120,41 @@ export class Database {
   constructor(
     readonly dataSource: DataSource,
     private readonly prepare = false,
+    /**
+     * Each tenant's share of the pool for API reads (src/store/read-lane.ts): a statement run in
+     * a tenant's read lane waits for one of that tenant's turns before it takes a connection.
+     */
+    private readonly reads: FairTurns | null = null,
   ) {}
+
+  /** The current read lane's turn (null: not in a read lane, or no shares). */
+  private async readTurn(): Promise<(() => void) | null> {
+    const lane = this.reads ? readLane.getStore() : undefined;
+    return lane ? this.reads!.acquire(lane.tenantId) : null;
+  }
+
+  /** The pool's read turns by tenant (null: reads are not shared out). */
+  get readTurns(): FairTurns | null {
+    return this.reads;
+  }
 
   /** One statement outside a transaction. */
   async rows<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-    for (let attempt = 1; ; attempt++) {
-      const runner = this.dataSource.createQueryRunner();
-      try {
-        return await new RunnerSql(runner, this.prepare).rows<T>(text, params);
-      } catch (e: unknown) {
-        if (attempt === 1 && isStalePlan(e)) continue;
-        throw typed(e);
-      } finally {
-        await runner.release();
+    const release = await this.readTurn();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const runner = this.dataSource.createQueryRunner();
+        try {
+          return await new RunnerSql(runner, this.prepare).rows<T>(text, params);
+        } catch (e: unknown) {
+          if (attempt === 1 && isStalePlan(e)) continue;
+          throw typed(e);
+        } finally {
+          await runner.release();
+        }
       }
+    } finally {
+      release?.();
     }
   }
 
@@ -140,6 +163,15 @@ export class Database {
    * with jittered backoff (graphile `lib.ts`), up to 5 attempts.
    */
   async transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    const release = await this.readTurn();
+    try {
+      return await this.transactionAttempts(fn);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async transactionAttempts<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const runner = this.dataSource.createQueryRunner();
       try {

@@ -315,6 +315,8 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['AUTH_FAILURES_PER_IP', '-1', /must be a number >= 0/],
   ['LONG_POLLS_PER_TENANT', '0', /must be a number >= 1/],
   ['DATABASE_CONNECT_TIMEOUT_MS', '5s', /must be an integer/],
+  ['DATABASE_READ_CONNECTIONS', '0', /must be a number >= 1/],
+  ['TENANT_READ_CONNECTIONS', 'all', /must be an integer/],
   ['DATABASE_STATEMENT_TIMEOUT_MS', '15s', /must be an integer/],
   ['DISPATCH_TENANT_CONCURRENCY', 'half', /must be an integer/],
   ['GRAPHQL_INTROSPECTION', 'on', /must be one of 0, 1, true, false/],

@@ -49,7 +49,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
  * A TypeORM data source on a database of its own (real server or embedded PGlite), for tests that
  * read entity metadata or run migrations. Call `open` in `beforeAll` and `close` in `afterAll`.
  */
-export function testDataSource(): { readonly ds: DataSource; open(): Promise<DataSource>; close(): Promise<void> } {
+export function testDataSource(opts: { /** On a Postgres server (embedded PGlite is always 1). @default 1 */ poolSize?: number } = {}): {
+  readonly ds: DataSource;
+  open(): Promise<DataSource>;
+  close(): Promise<void>;
+} {
   let testDb: TestDatabase | undefined;
   let embedded: EmbeddedPostgres | null = null;
   let ds: DataSource | undefined;
@@ -61,7 +65,7 @@ export function testDataSource(): { readonly ds: DataSource; open(): Promise<Dat
     async open() {
       testDb = await createTestDatabase();
       if (!testDb.url) embedded = await startEmbeddedPostgres('memory://');
-      ds = createDataSource({ url: testDb.url ?? embedded!.url, poolSize: 1 });
+      ds = createDataSource({ url: testDb.url ?? embedded!.url, poolSize: testDb.url ? (opts.poolSize ?? 1) : 1 });
       await ds.initialize();
       return ds;
     },
