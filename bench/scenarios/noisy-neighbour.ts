@@ -4,7 +4,8 @@
  * API keys, as clients would. Tenant A floods: thousands of runs whose one http step calls a
  * tarpit (a loopback listener that accepts and never answers: each step holds its slot until its
  * timeout), and meanwhile the heaviest alias-laden `runs` query the limits admit, over and over.
- * A ignores Retry-After (it comes back 50 ms after a 429). Tenant B starts one-step noop runs one after another and waits for each one's terminal event on
+ * A ignores Retry-After (it comes back 50 ms after a 429). A's clients run in a process of their
+ * own (bench/lib/flood.ts), as another tenant's would on another machine. Tenant B starts one-step noop runs one after another and waits for each one's terminal event on
  * its `runEvents` subscription. B's start-to-finish p99 under the flood should stay within 2× of
  * its quiet p99 (issue #11: before fair shares, 70 such runs kept B's run PENDING for over 20 s).
  *
@@ -17,9 +18,10 @@ import WebSocket from 'ws';
 import type { Scenario } from '../lib/harness';
 import type { Diag } from '../lib/bench-server';
 import { forkServer } from '../lib/child';
+import { Api, forkFlood } from '../lib/flood';
 import { maestroSettings, NOISY_TENANT, QUIET_TENANT } from '../lib/maestro';
 import { benchPrefix } from '../lib/services';
-import { pool, summary } from '../lib/stats';
+import { summary } from '../lib/stats';
 
 /** B's p99 below this counts as this much: a 3 ms → 7 ms move is noise, not starvation. */
 const FLOOR_MS = 20;
@@ -28,60 +30,8 @@ const FLOOD_STARTERS = Number(process.env['BENCH_NOISY_STARTERS'] ?? 8);
 const FLOOD_READERS = Number(process.env['BENCH_NOISY_READERS'] ?? 4);
 const GRAPHQL_MAX_ALIASES = 15;
 
-/** What A's flood got back, by kind. */
-interface Answers {
-  ok: number;
-  rateLimited: number;
-  refused: number;
-  failed: number;
-}
-
 /** A flooder does not honour Retry-After: it comes back this soon after a 429. */
 const FLOOD_RETRY_MS = 50;
-
-class Api {
-  constructor(
-    readonly url: string,
-    private readonly key: string,
-    /** Wait after a 429: null honours Retry-After. */
-    private readonly retryMs: number | null = null,
-  ) {}
-
-  /** One POST; a 429 waits (Retry-After, or `retryMs`) and is counted, not thrown. */
-  async post(
-    query: string,
-    variables: Record<string, unknown> = {},
-    answers?: Answers,
-  ): Promise<{ data?: any; errors?: { extensions?: { code?: string } }[] }> {
-    for (;;) {
-      const res = await fetch(this.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.key}` },
-        body: JSON.stringify({ query, variables }),
-      });
-      const json = (await res.json()) as { data?: any; errors?: { extensions?: { code?: string } }[] };
-      if (res.status === 429 || json.errors?.[0]?.extensions?.code === 'RATE_LIMITED') {
-        if (answers) answers.rateLimited++;
-        const after = this.retryMs ?? Math.max(1, Number(res.headers.get('retry-after') ?? '1')) * 1000;
-        await new Promise((r) => setTimeout(r, after));
-        continue;
-      }
-      if (answers) {
-        if (!json.errors) answers.ok++;
-        else if (res.status >= 500) answers.failed++;
-        else answers.refused++;
-      }
-      return json;
-    }
-  }
-
-  async start(workflow: string, answers?: Answers): Promise<string> {
-    const json = await this.post('mutation S($w: String!) { startRun(workflow: $w) { id } }', { w: workflow }, answers);
-    const id = json.data?.startRun?.id as string | undefined;
-    if (!id) throw new Error(`startRun ${workflow}: ${JSON.stringify(json.errors)}`);
-    return id;
-  }
-}
 
 /** Tenant B's terminal events, by run id, from one `runEvents` subscription. */
 function watchEnds(url: string, key: string): { client: Client; ready: Promise<void>; end(runId: string): Promise<number> } {
@@ -156,7 +106,7 @@ export const noisyNeighbour: Scenario = {
       role: 'ours',
       settings: {
         ...maestroSettings(),
-        transport: 'HTTP startRun + graphql-ws runEvents, an API key per tenant; server in a child process',
+        transport: "HTTP startRun + graphql-ws runEvents, an API key per tenant; server and A's clients each in a child process",
         tarpitStepTimeoutMs: 300_000,
         floodRuns: ctx.scale(3000, 600),
         floodStarters: FLOOD_STARTERS,
@@ -208,20 +158,18 @@ export const noisyNeighbour: Scenario = {
 
           const aliases = await heaviestAdmitted(a);
           const floodRuns = ctx.scale(3000, 600);
-          const runs: Answers = { ok: 0, rateLimited: 0, refused: 0, failed: 0 };
-          const reads: Answers = { ok: 0, rateLimited: 0, refused: 0, failed: 0 };
-          const starting = pool(
-            Array.from({ length: floodRuns }, (_, i) => i),
-            FLOOD_STARTERS,
-            () => a.start('tarpit', runs),
-          );
-          let reading = true;
-          const query = heavyQuery(aliases);
-          const readers = Promise.all(
-            Array.from({ length: FLOOD_READERS }, async () => {
-              while (reading) await a.post(query, {}, reads);
-            }),
-          );
+          // A's clients in a process of their own (bench/lib/flood.ts): B's probes time the
+          // conductor, not the flooder's event loop.
+          const flood = forkFlood({
+            url: server.url,
+            key: server.keys[NOISY_TENANT]!,
+            workflow: 'tarpit',
+            runs: floodRuns,
+            starters: FLOOD_STARTERS,
+            readers: FLOOD_READERS,
+            query: heavyQuery(aliases),
+            retryMs: FLOOD_RETRY_MS,
+          });
           // B probes while A's runs pour in, and after: A holds its http share the whole time and
           // keeps reading.
           let during: { total: number; started: number }[] = [];
@@ -229,16 +177,14 @@ export const noisyNeighbour: Scenario = {
           try {
             during = await probes(Math.floor(n / 2));
             duringDiag = await server.diag();
-            await starting;
+            await flood.started;
           } catch (e: unknown) {
-            reading = false;
-            await readers.catch(() => undefined);
+            await flood.stop().catch(() => undefined);
             throw e;
           }
           const after = await probes(Math.ceil(n / 2));
           const afterDiag = await server.diag();
-          reading = false;
-          await readers;
+          const { runs, reads } = await flood.stop();
           const loaded = summary([...during, ...after].map((p) => p.total));
           const [whileStarting, whileHeld] = [summary(during.map((p) => p.total)), summary(after.map((p) => p.total))];
           const startCall = (ps: { started: number }[]) => summary(ps.map((p) => p.started));

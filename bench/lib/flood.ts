@@ -1,0 +1,157 @@
+/**
+ * Tenant A's flood of bench scenario 7, in a process of its own: its clients (startRun loops,
+ * heavy-read loops, their retries after 429s) get their own event loop, so tenant B's probes in
+ * the bench process time the conductor, not the flooder's JSON parsing. (In one process, B's
+ * start-to-finish included waiting behind A's clients on the same event loop.)
+ *
+ * Run by `forkFlood`; protocol over IPC: the child sends `started` once every run is started, the
+ * parent sends `stop`, the child answers `done` with what its requests got back and exits.
+ */
+import { fork } from 'node:child_process';
+import { pool } from './stats';
+
+/** What the flood's requests got back, by kind. */
+export interface Answers {
+  ok: number;
+  rateLimited: number;
+  refused: number;
+  failed: number;
+}
+
+export interface FloodOptions {
+  url: string;
+  key: string;
+  /** Runs of `workflow` to start, `starters` requests at a time. */
+  workflow: string;
+  runs: number;
+  starters: number;
+  /** Loops sending `query`, one request at a time each. */
+  readers: number;
+  query: string;
+  /** Wait after a 429 (the flooder does not honour Retry-After); null honours it. */
+  retryMs: number | null;
+}
+
+type FromFlood = { type: 'started' } | { type: 'done'; runs: Answers; reads: Answers } | { type: 'error'; message: string };
+
+export class Api {
+  constructor(
+    readonly url: string,
+    private readonly key: string,
+    /** Wait after a 429: null honours Retry-After. */
+    private readonly retryMs: number | null = null,
+  ) {}
+
+  /** One POST; a 429 waits (Retry-After, or `retryMs`) and is counted, not thrown. */
+  async post(
+    query: string,
+    variables: Record<string, unknown> = {},
+    answers?: Answers,
+  ): Promise<{ data?: any; errors?: { extensions?: { code?: string } }[] }> {
+    for (;;) {
+      const res = await fetch(this.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.key}` },
+        body: JSON.stringify({ query, variables }),
+      });
+      const json = (await res.json()) as { data?: any; errors?: { extensions?: { code?: string } }[] };
+      if (res.status === 429 || json.errors?.[0]?.extensions?.code === 'RATE_LIMITED') {
+        if (answers) answers.rateLimited++;
+        const after = this.retryMs ?? Math.max(1, Number(res.headers.get('retry-after') ?? '1')) * 1000;
+        await new Promise((r) => setTimeout(r, after));
+        continue;
+      }
+      if (answers) {
+        if (!json.errors) answers.ok++;
+        else if (res.status >= 500) answers.failed++;
+        else answers.refused++;
+      }
+      return json;
+    }
+  }
+
+  async start(workflow: string, answers?: Answers): Promise<string> {
+    const json = await this.post('mutation S($w: String!) { startRun(workflow: $w) { id } }', { w: workflow }, answers);
+    const id = json.data?.startRun?.id as string | undefined;
+    if (!id) throw new Error(`startRun ${workflow}: ${JSON.stringify(json.errors)}`);
+    return id;
+  }
+}
+
+/** The flood in a child process; `started` resolves once every run is started, `stop` ends the reads. */
+export function forkFlood(opts: FloodOptions): { started: Promise<void>; stop(): Promise<{ runs: Answers; reads: Answers }> } {
+  const child = fork(__filename, [], {
+    execArgv: ['-r', '@swc-node/register'],
+    env: { ...process.env, BENCH_FLOOD: JSON.stringify(opts) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const next = <T extends FromFlood['type']>(type: T): Promise<Extract<FromFlood, { type: T }>> =>
+    new Promise((resolve, reject) => {
+      const onMessage = (m: FromFlood) => {
+        if (m.type === type) {
+          off();
+          resolve(m as Extract<FromFlood, { type: T }>);
+        } else if (m.type === 'error') {
+          off();
+          reject(new Error(`flood: ${m.message}`));
+        }
+      };
+      const onExit = (code: number | null) => {
+        off();
+        reject(new Error(`flood exited with ${code} while waiting for "${type}"`));
+      };
+      const off = () => {
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  const started = next('started').then(() => undefined);
+  const done = next('done');
+  // Whoever waits on `started` alone must not leave `done` unhandled if the child fails.
+  done.catch(() => undefined);
+  started.catch(() => undefined);
+  return {
+    started,
+    async stop() {
+      if (child.connected) child.send({ type: 'stop' });
+      const { runs, reads } = await done;
+      return { runs, reads };
+    },
+  };
+}
+
+async function runFlood(opts: FloodOptions): Promise<void> {
+  const send = (m: FromFlood) => process.send?.(m);
+  const api = new Api(opts.url, opts.key, opts.retryMs);
+  const runs: Answers = { ok: 0, rateLimited: 0, refused: 0, failed: 0 };
+  const reads: Answers = { ok: 0, rateLimited: 0, refused: 0, failed: 0 };
+  let reading = true;
+  process.on('message', (m: { type: string }) => {
+    if (m.type === 'stop') reading = false;
+  });
+  const readers = Promise.all(
+    Array.from({ length: opts.readers }, async () => {
+      while (reading) await api.post(opts.query, {}, reads);
+    }),
+  );
+  try {
+    await pool(
+      Array.from({ length: opts.runs }, (_, i) => i),
+      opts.starters,
+      () => api.start(opts.workflow, runs),
+    );
+    send({ type: 'started' });
+    await readers;
+    send({ type: 'done', runs, reads });
+  } catch (e: unknown) {
+    reading = false;
+    send({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+  }
+  process.disconnect?.();
+}
+
+if (process.env['BENCH_FLOOD'] && require.main === module) {
+  void runFlood(JSON.parse(process.env['BENCH_FLOOD']) as FloodOptions);
+}
