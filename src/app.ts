@@ -193,13 +193,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       capacity: shares.total,
       perKey: shares.perTenant,
       timeoutMs: config.databaseConnectTimeoutMs,
+      // What a pool timeout answers (src/store/unavailable.ts), naming the share that ran out.
       onTimeout: () =>
         new UnavailableError(
-          `No database connection for this tenant's read within ${config.databaseConnectTimeoutMs} ms (DATABASE_CONNECT_TIMEOUT_MS): retry`,
-          {
-            reason: 'POOL_TIMEOUT',
-            retryAfterMs: UNAVAILABLE_RETRY_AFTER_MS,
-          },
+          `the database is unavailable (POOL_TIMEOUT: no connection for this tenant's reads within DATABASE_CONNECT_TIMEOUT_MS); retry after ${UNAVAILABLE_RETRY_AFTER_MS} ms`,
+          { reason: 'POOL_TIMEOUT', retryAfterMs: UNAVAILABLE_RETRY_AFTER_MS },
         ),
     });
     const db = new Database(dataSource, !embedded, reads);
