@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Diag, FromChild, ServerOptions, ToChild } from './bench-server';
+import { nextMessage } from './ipc';
 
 export interface ChildServer {
   url: string;
@@ -30,28 +31,7 @@ export async function forkServer(opts: ServerOptions): Promise<ChildServer> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const next = <T extends FromChild['type']>(type: T): Promise<Extract<FromChild, { type: T }>> =>
-    new Promise((resolve, reject) => {
-      const onMessage = (m: FromChild) => {
-        if (m.type === type) {
-          off();
-          resolve(m as Extract<FromChild, { type: T }>);
-        } else if (m.type === 'error') {
-          off();
-          reject(new Error(`bench server (${opts.mode}): ${m.message}`));
-        }
-      };
-      const onExit = (code: number | null) => {
-        off();
-        reject(new Error(`bench server (${opts.mode}) exited with ${code} while waiting for "${type}"`));
-      };
-      const off = () => {
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-      };
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
+  const next = <T extends FromChild['type']>(type: T) => nextMessage<FromChild, T>(child, `bench server (${opts.mode})`, type);
   const tell = (m: ToChild) => child.send(m);
 
   let ready: Extract<FromChild, { type: 'ready' }>;

@@ -8,6 +8,7 @@
  * parent sends `stop`, the child answers `done` with what its requests got back and exits.
  */
 import { fork } from 'node:child_process';
+import { nextMessage } from './ipc';
 import { pool } from './stats';
 
 /** What the flood's requests got back, by kind. */
@@ -85,28 +86,7 @@ export function forkFlood(opts: FloodOptions): { started: Promise<void>; stop():
     env: { ...process.env, BENCH_FLOOD: JSON.stringify(opts) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const next = <T extends FromFlood['type']>(type: T): Promise<Extract<FromFlood, { type: T }>> =>
-    new Promise((resolve, reject) => {
-      const onMessage = (m: FromFlood) => {
-        if (m.type === type) {
-          off();
-          resolve(m as Extract<FromFlood, { type: T }>);
-        } else if (m.type === 'error') {
-          off();
-          reject(new Error(`flood: ${m.message}`));
-        }
-      };
-      const onExit = (code: number | null) => {
-        off();
-        reject(new Error(`flood exited with ${code} while waiting for "${type}"`));
-      };
-      const off = () => {
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-      };
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
+  const next = <T extends FromFlood['type']>(type: T) => nextMessage<FromFlood, T>(child, 'flood', type);
   const started = next('started').then(() => undefined);
   const done = next('done');
   // Whoever waits on `started` alone must not leave `done` unhandled if the child fails.
