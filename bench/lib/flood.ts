@@ -2,12 +2,14 @@
  * Tenant A's flood of bench scenario 7, in a process of its own: its clients (startRun loops,
  * heavy-read loops, their retries after 429s) get their own event loop, so tenant B's probes in
  * the bench process time the conductor, not the flooder's JSON parsing. (In one process, B's
- * start-to-finish included waiting behind A's clients on the same event loop.)
+ * start-to-finish included waiting behind A's clients on the same event loop.) It runs at the
+ * lowest CPU priority, as if on a machine of its own.
  *
  * Run by `forkFlood`; protocol over IPC: the child sends `started` once every run is started, the
  * parent sends `stop`, the child answers `done` with what its requests got back and exits.
  */
 import { fork } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { nextMessage } from './ipc';
 import { pool } from './stats';
 
@@ -86,6 +88,10 @@ export function forkFlood(opts: FloodOptions): { started: Promise<void>; stop():
     env: { ...process.env, BENCH_FLOOD: JSON.stringify(opts) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  // The lowest CPU priority: on the bench's two cores the flooder's own work (parsing 200 KB
+  // answers, retrying 429s) would take CPU from the conductor under test, which a tenant's
+  // clients on their own machines do not.
+  if (child.pid !== undefined) setPriority(child.pid, 19);
   const next = <T extends FromFlood['type']>(type: T) => nextMessage<FromFlood, T>(child, 'flood', type);
   const started = next('started').then(() => undefined);
   const done = next('done');
