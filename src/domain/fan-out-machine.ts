@@ -66,9 +66,18 @@ export function planItems(
 /**
  * The step's task becomes a fan task: RUNNING (held by no worker) with one PENDING item task per
  * item, the first `maxConcurrency` of them QUEUED. An empty list succeeds at once with `[]`.
- * Returns false when the list or an item's input cannot be made: the task FAILED, the caller fails the run.
+ * Returns false when the list or an item's input cannot be made, or when `admit` refuses room
+ * for the items (the tenant's TENANT_MAX_QUEUED_TASKS): the task FAILED, the caller fails the run.
+ * `admit` answering undefined (the tenant's load not read yet) leaves everything as it was:
+ * `{ ok: true, unknown: true }`, and the kernel decides again once it has read it.
  */
-export function fanOut(w: FanWork, step: StepDefinition, fan: TaskState, scope: TemplateScope): { ok: true } | { ok: false; message: string } {
+export function fanOut(
+  w: FanWork,
+  step: StepDefinition,
+  fan: TaskState,
+  scope: TemplateScope,
+  admit?: (items: number) => boolean | undefined,
+): { ok: true; unknown?: true } | { ok: false; message: string } {
   const now = w.ctx.now;
   let items: { item: Json; input: Json; rateLimitKey: string | null }[];
   try {
@@ -77,6 +86,17 @@ export function fanOut(w: FanWork, step: StepDefinition, fan: TaskState, scope: 
     const message = e instanceof TemplateError || e instanceof LimitExceededError ? e.message : coerceError(e).message;
     const data: Json = e instanceof LimitExceededError ? { error: message, reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string } : { error: message };
     w.setTask(fan, { status: 'FAILED', error: message, finishedAt: now }, data);
+    return { ok: false, message };
+  }
+  const room = items.length === 0 || admit === undefined ? true : admit(items.length);
+  if (room === undefined) return { ok: true, unknown: true };
+  if (!room) {
+    const message = `forEach of ${items.length} items would put this tenant past its quota of tasks waiting to run (TENANT_MAX_QUEUED_TASKS): let workers drain them, then retry the run`;
+    w.setTask(
+      fan,
+      { status: 'FAILED', error: message, finishedAt: now },
+      { error: message, reason: 'QUOTA_EXCEEDED', quota: 'TENANT_MAX_QUEUED_TASKS', items: items.length },
+    );
     return { ok: false, message };
   }
   if (items.length === 0) {

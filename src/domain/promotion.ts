@@ -129,8 +129,15 @@ export function promoteAndSettle(w: Working): void {
           continue;
         }
         if (step.forEach !== undefined) {
-          const fanned = fanOut(w, step, task, scope);
+          // The items count against the tenant's tasks waiting to run, read in the transaction.
+          const children = w.ctx.children;
+          const admit = children?.takeQueuedRoom ? (items: number) => children.takeQueuedRoom!(children.parent.tenantId, items) : undefined;
+          const fanned = fanOut(w, step, task, scope, admit);
           if (!fanned.ok) return failRun(w, `Step "${step.key}" failed: ${fanned.message}`);
+          if (fanned.unknown) {
+            w.missing.rooms.push(children!.parent.tenantId);
+            continue;
+          }
           if ((task.status as TaskStatus) === 'SUCCEEDED') {
             outputs[step.key] = { output: task.output };
             moved = true;
