@@ -175,6 +175,59 @@ describe('data-size limits', () => {
     });
   });
 
+  describe('fan-outs (a forEach step writes its items in one transition and fans their outputs in)', () => {
+    const RUN_ITEMS = `query($id: ID!) { run(id: $id) { status tasks { key status error parentTaskId output } } }`;
+
+    it('refuses items whose inputs together expand past MAX_TEMPLATE_TASK_BYTES, creating none', async () => {
+      // 50 items × 100 KB = 5 MB > 4 MiB. Before: all created (600 items of 1 MB wedged the transition at 1.4 GB).
+      const blob = 'b'.repeat(100_000);
+      const items = Array.from({ length: 50 }, (_, i) => i);
+      await t.ok(REGISTER, {
+        input: {
+          name: 'fat-items',
+          steps: [
+            { key: 'a', type: 'noop' },
+            { key: 'each', type: 'work', queue: 'nobody', dependsOn: ['a'], forEach: 'input.items', input: { b: '{{ input.blob }}' } },
+          ],
+        },
+      });
+      const { startRun } = await t.ok(START, { workflow: 'fat-items', input: { items, blob } });
+      const run = await waitForRun(t, startRun.id);
+      expect(run.status).toBe('FAILED');
+      const { run: view } = await t.ok(RUN_ITEMS, { id: startRun.id });
+      const each = view.tasks.find((x: { key: string; parentTaskId: string | null }) => x.key === 'each' && x.parentTaskId === null);
+      expect(each).toMatchObject({ status: 'FAILED' });
+      expect(each.error).toMatch(/50 items of step "each" would expand to more than 4194304 bytes together \(MAX_TEMPLATE_TASK_BYTES\)/);
+      expect(view.tasks.filter((x: { parentTaskId: string | null }) => x.parentTaskId !== null)).toEqual([]);
+      // A root step's items: refused at startRun, nothing created.
+      await t.ok(REGISTER, {
+        input: { name: 'fat-root-items', steps: [{ key: 'each', type: 'noop', forEach: 'input.items', input: { b: '{{ input.blob }}' } }] },
+      });
+      const runs = await runCount();
+      const refused = await t.gql(START, { workflow: 'fat-root-items', input: { items, blob } });
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'MAX_TEMPLATE_TASK_BYTES', max: 4 * MIB });
+      expect(await runCount()).toBe(runs);
+    });
+
+    it("fails an item whose output is over its share of MAX_OUTPUT_BYTES: the step's output holds every item's", async () => {
+      // 4 items: 262,144 bytes each. Before: each item could store 1 MB, and the fan-in loaded and
+      // stored them all (10,000 items: 10 GB).
+      await t.ok(REGISTER, { input: { name: 'fan-share', steps: [{ key: 'each', type: 'work', queue: 'share-q', forEach: 'input.items' }] } });
+      const { startRun } = await t.ok(START, { workflow: 'fan-share', input: { items: [0, 1, 2, 3] } });
+      const leases: { leaseToken: string; task: { id: string } }[] = [];
+      while (leases.length < 4) leases.push(...(await t.ok(CLAIM, { queue: 'share-q' })).claimTasks);
+      const [big, ...small] = leases;
+      for (const l of small) await t.ok(COMPLETE, { taskId: l.task.id, token: l.leaseToken, output: { ok: true } });
+      await t.ok(COMPLETE, { taskId: big!.task.id, token: big!.leaseToken, output: { s: 'z'.repeat(300_000) } });
+      const run = await waitForRun(t, startRun.id);
+      expect(run.status).toBe('FAILED');
+      const { run: view } = await t.ok(RUN_ITEMS, { id: startRun.id });
+      const item = view.tasks.find((x: { parentTaskId: string | null; status: string }) => x.parentTaskId !== null && x.status === 'FAILED');
+      expect(item.output).toBeNull();
+      expect(item.error).toMatch(/^OUTPUT_TOO_LARGE: item \d output is over 262144 bytes, its share of MAX_OUTPUT_BYTES \(1048576\) among the 4 items/);
+    });
+  });
+
   describe('inputs and definitions', () => {
     it('refuses a run input over MAX_INPUT_BYTES and one nested past MAX_JSON_DEPTH, creating nothing', async () => {
       await t.ok(REGISTER, { input: { name: 'plain', steps: [{ key: 'a', type: 'noop' }] } });
