@@ -251,6 +251,32 @@ describe('data-size limits', () => {
     });
   });
 
+  describe('input schemas', () => {
+    it('refuses a uniqueItems that would compare every pair of a large input, at registration', async () => {
+      // Before: accepted, and a startRun of 20,000 objects held the event loop 9 s (300,000 in a 1 MB input: most of an hour).
+      const res = await t.gql(REGISTER, {
+        input: {
+          name: 'pairwise',
+          inputSchema: { type: 'object', properties: { l: { type: 'array', uniqueItems: true } } },
+          steps: [{ key: 'a', type: 'noop' }],
+        },
+      });
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_INPUT_SCHEMA' });
+      expect(res.errors?.[0]?.message).toMatch(/"uniqueItems" needs "items" of a scalar "type"/);
+      await t.ok(REGISTER, {
+        input: {
+          name: 'pairwise-ok',
+          inputSchema: { type: 'object', properties: { l: { type: 'array', items: { type: 'string' }, uniqueItems: true } } },
+          steps: [{ key: 'a', type: 'noop' }],
+        },
+      });
+      const started = performance.now();
+      const refused = await t.gql(START, { workflow: 'pairwise-ok', input: { l: Array.from({ length: 20_000 }, (_, i) => ({ a: [i] })) } });
+      expect(refused.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(performance.now() - started).toBeLessThan(3_000);
+    });
+  });
+
   describe('the GraphQL boundary (finding 12)', () => {
     it.each([
       // Sent as text: JSON.stringify of a value this deep overflows the test's own stack.
