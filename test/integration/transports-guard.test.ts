@@ -343,6 +343,36 @@ describe('request rates (finding 10)', () => {
     s.ws.close();
   });
 
+  it.runIf(process.env['DATABASE_URL'] && process.env['REDIS_URL'])('two replicas count a key in the same Redis buckets', async () => {
+    const replica = await startTestApp({
+      env: { NODE_ENV: 'production', RATE_LIMIT_PER_KEY: '5', RATE_LIMIT_PER_TENANT: '1000', AUTH_FAILURES_PER_IP: '10', LONG_POLLS_PER_TENANT: '3' },
+      replicaOf: t,
+    });
+    try {
+      const { key: shared } = await t.app.services.auth.createKey('tenant-rates');
+      const startedAt = performance.now();
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          fetch((i % 2 ? replica : t).app.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${shared}` },
+            body: JSON.stringify({ query: WORKFLOWS }),
+          }).then((r) => r.status),
+        ),
+      );
+      const elapsedMs = performance.now() - startedAt;
+      // A key's window starts at its first request: within a second of it, 5 in all. Counted per
+      // replica, each would serve its own 5.
+      const bound = elapsedMs < 1000 ? 5 : 5 * (Math.ceil(elapsedMs / 1000) + 1);
+      const served = answers.filter((s) => s === 200).length;
+      console.log(`30 requests over two replicas at RATE_LIMIT_PER_KEY=5 in ${Math.round(elapsedMs)} ms: ${served} served (bound ${bound})`);
+      expect(served).toBeLessThanOrEqual(bound);
+      expect(answers.filter((s) => s === 429).length).toBeGreaterThan(0);
+    } finally {
+      await replica.close();
+    }
+  });
+
   it('300 invalid-key requests: counted, logged without key material, and mostly refused before any lookup', async () => {
     const counts = async () => {
       const m = await t.app.metrics.authFailures.get();
