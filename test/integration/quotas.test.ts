@@ -57,6 +57,29 @@ describe('tenant quotas', () => {
   });
 });
 
+describe('tenant quotas: concurrent starts', () => {
+  let t: TestApp;
+  let key: string;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { TENANT_MAX_ACTIVE_RUNS: '3' } });
+    key = (await t.app.services.auth.createKey('burst')).key;
+    await t.ok(REGISTER, { input: { name: 'parked', steps: [{ key: 'w', type: 'work', queue: 'nobody' }] } }, key);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('20 starts at once cannot all pass the same count: 3 runs, 17 QUOTA_EXCEEDED', async () => {
+    // Before: each start took its place only after its insert, so all 20 passed a count of 0.
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => t.gql(START, { wf: 'parked', key: `burst-${i}` }, key)));
+    const refused = answers.filter((a) => a.errors?.[0]?.extensions?.['quota'] === 'TENANT_MAX_ACTIVE_RUNS');
+    const runs = (await t.ok(COUNT, {}, key)).runs.nodes.length;
+    console.log(`20 concurrent starts at TENANT_MAX_ACTIVE_RUNS=3: ${runs} runs, ${refused.length} refused`);
+    expect(runs).toBe(3);
+    expect(refused).toHaveLength(17);
+  });
+});
+
 describe('tenant quotas: the items of a fan-out', () => {
   let t: TestApp;
   let keyA: string;
