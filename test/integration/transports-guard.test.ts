@@ -434,3 +434,36 @@ describe('concurrent long polls (finding 10)', () => {
     await Promise.all(held);
   }, 60_000);
 });
+
+describe('development listens on 127.0.0.1 unless HOST says otherwise (finding 11)', () => {
+  // 127.0.0.2 is loopback too, but another address: a listener on 127.0.0.1 does not answer there,
+  // one on 0.0.0.0 (the old default) does. Nothing leaves loopback.
+  const reachable = async (port: number): Promise<boolean> => {
+    const { connect } = await import('node:net');
+    return new Promise((resolve) => {
+      const socket = connect({ host: '127.0.0.2', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+  };
+
+  it('the API and metrics ports are not reachable on another address by default; HOST=0.0.0.0 opens them', async () => {
+    const local = await startTestApp({ env: { NODE_ENV: 'development', HOST: undefined } });
+    try {
+      expect(await reachable(local.app.port)).toBe(false);
+      expect(await reachable(local.app.metricsPort)).toBe(false);
+    } finally {
+      await local.close();
+    }
+    const open = await startTestApp({ env: { NODE_ENV: 'development', HOST: '0.0.0.0' } });
+    try {
+      expect(await reachable(open.app.port)).toBe(true);
+      expect(await reachable(open.app.metricsPort)).toBe(true);
+    } finally {
+      await open.close();
+    }
+  });
+});
