@@ -181,6 +181,33 @@ describe('http steps: destinations (SSRF)', () => {
     expect(seen.length).toBe(before);
   });
 
+  it('production, by default, refuses loopback: the conductor, its metrics port and any local service', async () => {
+    const prod = await startTestApp({ httpResolver: fakeResolver({ localhost: ['127.0.0.1'] }, []), env: { NODE_ENV: 'production' } });
+    try {
+      const { key } = await prod.app.services.auth.createKey('prod-ssrf');
+      const before = seen.length;
+      const urls = [`http://127.0.0.1:${goodPort}/`, `http://localhost:${goodPort}/`, `http://127.0.0.1:${prod.app.metricsPort}/metrics`, '/healthz'];
+      for (const [i, url] of urls.entries()) {
+        await prod.ok(
+          REGISTER,
+          { input: { name: `prod-${i}`, steps: [{ key: 'call', type: 'http', input: { url }, retry: { maxAttempts: 3, initialDelayMs: 10 } }] } },
+          key,
+        );
+        const { startRun } = await prod.ok<{ startRun: { id: string } }>(START, { wf: `prod-${i}` }, key);
+        let run: any;
+        for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
+          run = (await prod.ok(`query($id: ID!) { run(id: $id) { status tasks { status attempt error } } }`, { id: startRun.id }, key)).run;
+          if (run.status === 'FAILED' || run.status === 'SUCCEEDED') break;
+        }
+        expect(run.tasks[0], url).toMatchObject({ status: 'FAILED', attempt: 1 });
+        expect(run.tasks[0].error, url).toContain('destination not allowed');
+      }
+      expect(seen.length).toBe(before);
+    } finally {
+      await prod.close();
+    }
+  });
+
   it('connects to the address it checked: a name resolving elsewhere later is not re-resolved (DNS rebinding)', async () => {
     rebinds = 0;
     const { run, call } = await runStep(t, { url: `http://rebind.test:${goodPort}/pinned` });
