@@ -218,7 +218,7 @@ describe('evaluation cost is bounded before an expression runs (a hostile condit
   it.each([
     ['input.s.matches(input.pattern)', /not a string literal/],
     ['input.s.matches("(a+)\\\\1")', /needs backtracking/],
-    ['input.s.matches("(?<=a)b")', /needs backtracking/],
+    ['input.s.matches("(?=a)a")', /needs backtracking/],
   ])('refuses %s at registration (a pattern must be a literal the linear engine runs)', (source, message) => {
     const e = thrown(() => compileExpression(source, { expect: 'bool', variables: ['input'] }), CelCompileError);
     expect(e.data).toMatchObject({ reason: 'EXPRESSION_TOO_COMPLEX' });
