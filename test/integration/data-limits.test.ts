@@ -132,6 +132,18 @@ describe('data-size limits', () => {
       expect(run.tasks.find((x: { key: string }) => x.key === 'x16').status).toBe('CANCELLED');
     });
 
+    it("fails a run whose output (its last steps' outputs together) is over MAX_OUTPUT_BYTES, and never stores it", async () => {
+      // Three last steps of 400 KB each: 1.2 MB. Before: stored whole (256 last steps: 256 MB in one row).
+      const leaf = (key: string) => ({ key, type: 'noop', input: { s: '{{ input.s }}' } });
+      await t.ok(REGISTER, { input: { name: 'wide-output', steps: [leaf('a'), leaf('b'), leaf('c')] } });
+      const { startRun } = await t.ok(START, { workflow: 'wide-output', input: { s: 'w'.repeat(400_000) } });
+      const run = await waitForRun(t, startRun.id);
+      expect(run.status).toBe('FAILED');
+      expect(run.output).toBeNull();
+      expect(run.error).toMatch(/^OUTPUT_TOO_LARGE: the run's output \(the outputs of steps a, b, c, .*MAX_OUTPUT_BYTES/);
+      expect(run.tasks.map((x: { status: string }) => x.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+    });
+
     it("answers a worker's completeTask over the cap with LIMIT_EXCEEDED and fails the task, not retryably", async () => {
       await t.ok(REGISTER, { input: { name: 'remote-big', steps: [{ key: 'r', type: 'work', queue: 'limits-q', retry: { maxAttempts: 3 } }] } });
       const { startRun } = await t.ok(START, { workflow: 'remote-big' });
