@@ -87,6 +87,25 @@ describe('expression cost', () => {
     expect(stall).toBeLessThan(1_000);
   });
 
+  it('a forEach list of references to the input fails its step at once instead of running the process out of memory', async () => {
+    await t.ok(REGISTER, {
+      input: {
+        name: 'costly-list',
+        steps: [
+          { key: 'a', type: 'noop' },
+          { key: 'each', type: 'noop', dependsOn: ['a'], forEach: 'input.l.map(x, input.l)' },
+        ],
+      },
+    });
+    // 30,000 references to a 30,000-item list (a 60 KB input): before, the conversion to JSON ran the heap out.
+    const { startRun } = await t.ok(START, { wf: 'costly-list', input: { l: Array.from({ length: 30_000 }, () => 0) } });
+    const run = await waitForRun(t, startRun.id);
+    expect(run.status).toBe('FAILED');
+    const each = run.tasks.find((x: { key: string; parentTaskId?: string | null }) => x.key === 'each');
+    expect(each.status).toBe('FAILED');
+    expect(each.error).toMatch(/could cost .* \(MAX_CEL_COST\)/);
+  });
+
   it('a pattern that backtracks exponentially answers at once', async () => {
     await t.ok(
       REGISTER,

@@ -193,6 +193,15 @@ describe('evaluation cost is bounded before an expression runs (a hostile condit
     expect(ms).toBeLessThan(2_000);
   });
 
+  it('counts the result too: a list of references to the input is refused before it is converted to JSON', () => {
+    // Before: 30,000 references to a list of 30,000 (a 60 KB input) ran the process out of memory.
+    const { ms, error } = timed(() =>
+      compileExpression('input.l.map(x, input.l)', { expect: 'list', variables: ['input'] }).evaluate({ input: { l: zeros(30_000) } }),
+    );
+    expect((error as CelEvaluationError).data).toMatchObject({ reason: 'EXPRESSION_TOO_COSTLY' });
+    expect(ms).toBeLessThan(2_000);
+  });
+
   it('runs what is linear in its input, over large inputs too', () => {
     const items = Array.from({ length: 20_000 }, (_, i) => ({ id: i, status: i % 2 ? 'ok' : 'failed', name: `item-${i}` }));
     const listed = compileExpression('input.items.filter(i, i.status == "ok").map(i, i.name + ":" + string(i.id))', { variables: ['input'] }).evaluate({
