@@ -248,7 +248,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       random: options.random,
       groupCommits: embedded ? 1 : Math.max(1, Math.min(4, config.databasePoolSize - 2)),
       limits,
-      children: { maxDepth: limits.maxWorkflowDepth, maxActiveRuns: limits.tenantMaxActiveRuns },
+      children: { maxDepth: limits.maxWorkflowDepth, maxActiveRuns: limits.tenantMaxActiveRuns, maxQueuedTasks: limits.tenantMaxQueuedTasks },
       priorityAgingMs: config.priorityAgingMs,
       childFollowUps: options.childFollowUps,
     });

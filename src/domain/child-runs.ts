@@ -60,6 +60,12 @@ export interface ChildContext {
   workflow(ref: ChildWorkflowRef): WorkflowRecord | null | undefined;
   /** Takes room for one more active run of the tenant: false at its quota; undefined while not counted (loaded like a workflow). */
   takeRoom(tenantId: string): boolean | undefined;
+  /**
+   * Takes room for `tasks` more tasks waiting to run (QUEUED, or PENDING items of a fan-out) of the
+   * tenant: false past TENANT_MAX_QUEUED_TASKS; undefined while not counted (loaded with the
+   * active runs). Absent: no quota. @default none
+   */
+  takeQueuedRoom?(tenantId: string, tasks: number): boolean | undefined;
   /** A new run or task id (a UUID). */
   newId(): string;
 }

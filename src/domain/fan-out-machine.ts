@@ -9,12 +9,13 @@
  * engine loads all items only when a fan task can finish (or a failure may cancel them).
  */
 import { coerceError, LimitExceededError, TemplateError } from './errors';
+import { jsonBytesUpTo } from './json-limits';
 import { DEFAULT_MAX_FOREACH_ITEMS, evaluateForEach } from './for-each';
 import type { Json, StepDefinition } from './glossary';
 import type { TaskState } from './run-machine';
 import { rateLimitKeyOf } from './rate-limits';
 import { restingTask } from './resting-task';
-import { resolveTemplates, type ExpansionLimits, type TemplateScope } from './templates';
+import { DEFAULT_EXPANSION_LIMITS, resolveTemplates, type ExpansionLimits, type TemplateScope } from './templates';
 
 /** An item task a transition created: its state, and what the store needs besides. */
 export type CreatedTask = TaskState &
@@ -27,7 +28,7 @@ export type CreatedTask = TaskState &
 
 /** What the fan-out rules need of the machine's working state. */
 export interface FanWork {
-  readonly ctx: { now: Date; limits?: ExpansionLimits; maxForEachItems?: number; newId: () => string };
+  readonly ctx: { now: Date; limits?: ExpansionLimits & { maxOutputBytes?: number }; maxForEachItems?: number; newId: () => string };
   readonly steps: ReadonlyMap<string, StepDefinition>;
   readonly byId: ReadonlyMap<string, TaskState>;
   readonly ready: { queue: string | null; availableAt: Date | null }[];
@@ -56,19 +57,57 @@ export function planItems(
   maxItems: number,
 ): { item: Json; input: Json; rateLimitKey: string | null }[] {
   const list = evaluateForEach(step, scope, maxItems);
-  return list.map((item, index) => ({
-    item,
-    input: resolveTemplates(step.input, { ...scope, fanItem: { item, index } }, limits),
-    rateLimitKey: rateLimitKeyOf(step, { input: scope.input, steps: scope.steps, item, index }),
-  }));
+  // The items are written in one transition: together they are one task's expansion. Each may
+  // share memory with the scope here, but each is stored in full (600 items of a 1 MB input
+  // wedged the transition at 1.4 GB; 10,000 would not fit in memory).
+  const max = (limits ?? DEFAULT_EXPANSION_LIMITS).maxTemplateTaskBytes;
+  let total = 0;
+  return list.map((item, index) => {
+    const input = resolveTemplates(step.input, { ...scope, fanItem: { item, index } }, limits);
+    total += jsonBytesUpTo(input, max - total + 1);
+    if (total > max) {
+      throw new LimitExceededError(
+        `The inputs of the ${list.length} items of step "${step.key}" would expand to more than ${max} bytes together (MAX_TEMPLATE_TASK_BYTES): reference smaller values in the item input, or fewer items`,
+        { limit: 'MAX_TEMPLATE_TASK_BYTES', max, actual: total },
+      );
+    }
+    return { item, input, rateLimitKey: rateLimitKeyOf(step, { input: scope.input, steps: scope.steps, item, index }) };
+  });
+}
+
+/**
+ * An item's result that would make its step's output (every item's, fanned in) larger than
+ * MAX_OUTPUT_BYTES: each item may use its share, the limit divided by the items. Returns the
+ * failure to record instead (not retried: the item would produce the same), or null. Checked as
+ * each item ends, so a fan-in never loads nor stores more than the limit (10,000 items of 1 MB
+ * each were 10 GB loaded at once to fan in).
+ */
+export function itemOverShare(w: FanWork, item: TaskState, output: Json): string | null {
+  const maxOutputBytes = w.ctx.limits?.maxOutputBytes;
+  if (item.parentTaskId === null || maxOutputBytes === undefined) return null;
+  const fan = w.byId.get(item.parentTaskId);
+  if (!fan?.itemCount) return null;
+  const share = Math.floor(maxOutputBytes / fan.itemCount);
+  const bytes = jsonBytesUpTo(output, share);
+  if (bytes <= share) return null;
+  return `OUTPUT_TOO_LARGE: item ${item.itemIndex} output is over ${share} bytes, its share of MAX_OUTPUT_BYTES (${maxOutputBytes}) among the ${fan.itemCount} items of step "${fan.key}", whose output holds them all`;
 }
 
 /**
  * The step's task becomes a fan task: RUNNING (held by no worker) with one PENDING item task per
  * item, the first `maxConcurrency` of them QUEUED. An empty list succeeds at once with `[]`.
- * Returns false when the list or an item's input cannot be made: the task FAILED, the caller fails the run.
+ * Returns false when the list or an item's input cannot be made, or when `admit` refuses room
+ * for the items (the tenant's TENANT_MAX_QUEUED_TASKS): the task FAILED, the caller fails the run.
+ * `admit` answering undefined (the tenant's load not read yet) leaves everything as it was:
+ * `{ ok: true, unknown: true }`, and the kernel decides again once it has read it.
  */
-export function fanOut(w: FanWork, step: StepDefinition, fan: TaskState, scope: TemplateScope): { ok: true } | { ok: false; message: string } {
+export function fanOut(
+  w: FanWork,
+  step: StepDefinition,
+  fan: TaskState,
+  scope: TemplateScope,
+  admit?: (items: number) => boolean | undefined,
+): { ok: true; unknown?: true } | { ok: false; message: string } {
   const now = w.ctx.now;
   let items: { item: Json; input: Json; rateLimitKey: string | null }[];
   try {
@@ -77,6 +116,17 @@ export function fanOut(w: FanWork, step: StepDefinition, fan: TaskState, scope: 
     const message = e instanceof TemplateError || e instanceof LimitExceededError ? e.message : coerceError(e).message;
     const data: Json = e instanceof LimitExceededError ? { error: message, reason: 'LIMIT_EXCEEDED', limit: e.data.limit as string } : { error: message };
     w.setTask(fan, { status: 'FAILED', error: message, finishedAt: now }, data);
+    return { ok: false, message };
+  }
+  const room = items.length === 0 || admit === undefined ? true : admit(items.length);
+  if (room === undefined) return { ok: true, unknown: true };
+  if (!room) {
+    const message = `forEach of ${items.length} items would put this tenant past its quota of tasks waiting to run (TENANT_MAX_QUEUED_TASKS): let workers drain them, then retry the run`;
+    w.setTask(
+      fan,
+      { status: 'FAILED', error: message, finishedAt: now },
+      { error: message, reason: 'QUOTA_EXCEEDED', quota: 'TENANT_MAX_QUEUED_TASKS', items: items.length },
+    );
     return { ok: false, message };
   }
   if (items.length === 0) {

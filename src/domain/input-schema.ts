@@ -9,6 +9,9 @@
  *   backtracking), so no schema can stall the event loop on a crafted input; patterns RE2 cannot
  *   run (lookaround, back-references) are refused at registration;
  * - size and depth are bounded before compiling (INPUT_SCHEMA_MAX_BYTES, MAX_JSON_DEPTH);
+ * - `uniqueItems` needs scalar `items` (compared through a map) or `maxItems` up to
+ *   {@link UNIQUE_ITEMS_MAX_PAIRWISE}: over objects or arrays ajv compares every pair, and 20,000
+ *   items took 9 s of event loop (a 1 MB input holds 300,000: most of an hour);
  * - one ajv instance, each schema removed from it right after compiling: a `$id` of one tenant's
  *   schema is never visible to another's `$ref`.
  */
@@ -20,6 +23,8 @@ import type { Json } from './glossary';
 
 /** Bytes of JSON of one input schema at most: larger ones are refused at registration. 64 KiB holds schemas of hundreds of properties. */
 export const INPUT_SCHEMA_MAX_BYTES = 64 * 1024;
+/** `maxItems` at most of a `uniqueItems` array whose items may be objects or arrays (compared pairwise: 500,000 comparisons). */
+export const UNIQUE_ITEMS_MAX_PAIRWISE = 1000;
 /** Violations listed in one refusal at most (extensions.errors); `truncated` says when there were more. */
 export const MAX_LISTED_VIOLATIONS = 50;
 
@@ -83,6 +88,7 @@ export function compileInputSchema(schema: Json): ValidateFunction {
   if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) {
     throw invalid('it must be a JSON object (a JSON Schema, draft 2020-12)');
   }
+  checkUniqueItems(schema);
   const instance = ajv();
   try {
     return instance.compile(schema);
@@ -118,6 +124,33 @@ function violationOf(e: ErrorObject): SchemaViolation {
   const child = e.keyword === 'required' ? params['missingProperty'] : e.keyword === 'additionalProperties' ? params['additionalProperty'] : undefined;
   const path = typeof child === 'string' ? `${e.instancePath}/${child.replace(/~/g, '~0').replace(/\//g, '~1')}` : e.instancePath;
   return { path, rule: e.keyword, message: e.message ?? `breaks ${e.keyword}` };
+}
+
+const SCALAR_TYPES: ReadonlySet<unknown> = new Set(['string', 'number', 'integer', 'boolean', 'null']);
+
+/** Refuses a `uniqueItems` that ajv would check by comparing every pair of a long array (see the module comment). */
+function checkUniqueItems(schema: Json): void {
+  const stack: Json[] = [schema];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      stack.push(...node);
+      continue;
+    }
+    if (node['uniqueItems'] === true) {
+      const items = node['items'];
+      const type = items !== null && typeof items === 'object' && !Array.isArray(items) ? items['type'] : undefined;
+      const scalar = Array.isArray(type) ? type.length > 0 && type.every((t) => SCALAR_TYPES.has(t)) : SCALAR_TYPES.has(type);
+      const bounded = typeof node['maxItems'] === 'number' && node['maxItems'] <= UNIQUE_ITEMS_MAX_PAIRWISE;
+      if (!scalar && !bounded) {
+        throw invalid(
+          `"uniqueItems" needs "items" of a scalar "type" (string, number, integer, boolean, null) or "maxItems" of at most ${UNIQUE_ITEMS_MAX_PAIRWISE}: items that may be objects or arrays are compared pair by pair`,
+        );
+      }
+    }
+    stack.push(...Object.values(node));
+  }
 }
 
 function invalid(why: string): ValidationError {

@@ -76,7 +76,8 @@ export interface MachineContext {
   /** Jitter source for retry backoff; injected so tests are deterministic. */
   random: () => number;
   /** How far templates may expand a step's input. @default DEFAULT_EXPANSION_LIMITS */
-  limits?: ExpansionLimits;
+  /** Template expansion limits, and MAX_OUTPUT_BYTES (the output of a forEach step holds its items'). */
+  limits?: ExpansionLimits & { maxOutputBytes?: number };
   /** A new lease secret for each claim made in memory (128 random bits, base64url); injected: the domain does no I/O. */
   newSecret: () => string;
   /** An id for each task a transition creates (a forEach step's items). */

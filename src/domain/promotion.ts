@@ -8,6 +8,7 @@ import { CelEvaluationError, compileExpression } from './cel';
 import { planLaunch, WORKFLOW_STEP_TYPE } from './child-runs';
 import { coerceError, LimitExceededError, TemplateError } from './errors';
 import { fanOut, itemEnded } from './fan-out-machine';
+import { jsonBytesUpTo } from './json-limits';
 import type { Json, StepDefinition, TaskStatus } from './glossary';
 import type { TaskState, Working } from './run-machine';
 import { rateLimitKeyOf } from './rate-limits';
@@ -129,8 +130,15 @@ export function promoteAndSettle(w: Working): void {
           continue;
         }
         if (step.forEach !== undefined) {
-          const fanned = fanOut(w, step, task, scope);
+          // The items count against the tenant's tasks waiting to run, read in the transaction.
+          const children = w.ctx.children;
+          const admit = children?.takeQueuedRoom ? (items: number) => children.takeQueuedRoom!(children.parent.tenantId, items) : undefined;
+          const fanned = fanOut(w, step, task, scope, admit);
           if (!fanned.ok) return failRun(w, `Step "${step.key}" failed: ${fanned.message}`);
+          if (fanned.unknown) {
+            w.missing.rooms.push(children!.parent.tenantId);
+            continue;
+          }
           if ((task.status as TaskStatus) === 'SUCCEEDED') {
             outputs[step.key] = { output: task.output };
             moved = true;
@@ -164,6 +172,15 @@ export function promoteAndSettle(w: Working): void {
     const output: Record<string, Json> = {};
     for (const step of w.ctx.definition.steps) {
       if (!dependedOn.has(step.key)) output[step.key] = outputs[step.key].output;
+    }
+    // The run's output holds its last steps' outputs, each up to MAX_OUTPUT_BYTES: 256 of them
+    // would be 256 MB in one row, loaded whole by every page of runs that asks for `output`.
+    const max = w.ctx.limits?.maxOutputBytes;
+    if (max !== undefined && jsonBytesUpTo(output, max) > max) {
+      return failRun(
+        w,
+        `OUTPUT_TOO_LARGE: the run's output (the outputs of steps ${Object.keys(output).join(', ')}, which no step depends on) would be over ${max} bytes (MAX_OUTPUT_BYTES): make those steps return less, or add a last step that keeps what matters`,
+      );
     }
     // A run whose every step was skipped at once never started: it did now.
     const started = w.run.startedAt ?? w.ctx.now;

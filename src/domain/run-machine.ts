@@ -9,7 +9,7 @@ import { DomainError } from './errors';
 import { maxFaultsOf, type Json, type StepDefinition } from './glossary';
 import type { AttemptOutcome } from './model';
 import { backoffDelayMs, shouldRetry } from './retry';
-import { retryFan, type CreatedTask, type FanWork } from './fan-out-machine';
+import { itemOverShare, retryFan, type CreatedTask, type FanWork } from './fan-out-machine';
 import type { EventDraft } from './run-plan';
 import { cancelUnfinished, failRun, launchChildren, promoteAndSettle, settleAfter } from './promotion';
 import { isTerminalRun } from './statuses';
@@ -154,8 +154,16 @@ export class Working implements FanWork {
   }
 }
 
-export function applyTransition(ctx: MachineContext, transition: Transition): TransitionResult {
+export function applyTransition(ctx: MachineContext, given: Transition): TransitionResult {
   const w = new Working(ctx);
+  let transition = given;
+  if (transition.kind === 'succeeded') {
+    const item = w.byId.get(transition.taskId);
+    const over = item ? itemOverShare(w, item, transition.output) : null;
+    if (over !== null) {
+      transition = { kind: 'failed', taskId: transition.taskId, error: over, retryable: false, reason: 'OUTPUT_TOO_LARGE', childRunId: transition.childRunId };
+    }
+  }
   if (transition.kind === 'succeeded' || transition.kind === 'failed') w.reportingChild = transition.childRunId;
   switch (transition.kind) {
     case 'succeeded': {

@@ -132,6 +132,18 @@ describe('data-size limits', () => {
       expect(run.tasks.find((x: { key: string }) => x.key === 'x16').status).toBe('CANCELLED');
     });
 
+    it("fails a run whose output (its last steps' outputs together) is over MAX_OUTPUT_BYTES, and never stores it", async () => {
+      // Three last steps of 400 KB each: 1.2 MB. Before: stored whole (256 last steps: 256 MB in one row).
+      const leaf = (key: string) => ({ key, type: 'noop', input: { s: '{{ input.s }}' } });
+      await t.ok(REGISTER, { input: { name: 'wide-output', steps: [leaf('a'), leaf('b'), leaf('c')] } });
+      const { startRun } = await t.ok(START, { workflow: 'wide-output', input: { s: 'w'.repeat(400_000) } });
+      const run = await waitForRun(t, startRun.id);
+      expect(run.status).toBe('FAILED');
+      expect(run.output).toBeNull();
+      expect(run.error).toMatch(/^OUTPUT_TOO_LARGE: the run's output \(the outputs of steps a, b, c, .*MAX_OUTPUT_BYTES/);
+      expect(run.tasks.map((x: { status: string }) => x.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+    });
+
     it("answers a worker's completeTask over the cap with LIMIT_EXCEEDED and fails the task, not retryably", async () => {
       await t.ok(REGISTER, { input: { name: 'remote-big', steps: [{ key: 'r', type: 'work', queue: 'limits-q', retry: { maxAttempts: 3 } }] } });
       const { startRun } = await t.ok(START, { workflow: 'remote-big' });
@@ -175,6 +187,59 @@ describe('data-size limits', () => {
     });
   });
 
+  describe('fan-outs (a forEach step writes its items in one transition and fans their outputs in)', () => {
+    const RUN_ITEMS = `query($id: ID!) { run(id: $id) { status tasks { key status error parentTaskId output } } }`;
+
+    it('refuses items whose inputs together expand past MAX_TEMPLATE_TASK_BYTES, creating none', async () => {
+      // 50 items × 100 KB = 5 MB > 4 MiB. Before: all created (600 items of 1 MB wedged the transition at 1.4 GB).
+      const blob = 'b'.repeat(100_000);
+      const items = Array.from({ length: 50 }, (_, i) => i);
+      await t.ok(REGISTER, {
+        input: {
+          name: 'fat-items',
+          steps: [
+            { key: 'a', type: 'noop' },
+            { key: 'each', type: 'work', queue: 'nobody', dependsOn: ['a'], forEach: 'input.items', input: { b: '{{ input.blob }}' } },
+          ],
+        },
+      });
+      const { startRun } = await t.ok(START, { workflow: 'fat-items', input: { items, blob } });
+      const run = await waitForRun(t, startRun.id);
+      expect(run.status).toBe('FAILED');
+      const { run: view } = await t.ok(RUN_ITEMS, { id: startRun.id });
+      const each = view.tasks.find((x: { key: string; parentTaskId: string | null }) => x.key === 'each' && x.parentTaskId === null);
+      expect(each).toMatchObject({ status: 'FAILED' });
+      expect(each.error).toMatch(/50 items of step "each" would expand to more than 4194304 bytes together \(MAX_TEMPLATE_TASK_BYTES\)/);
+      expect(view.tasks.filter((x: { parentTaskId: string | null }) => x.parentTaskId !== null)).toEqual([]);
+      // A root step's items: refused at startRun, nothing created.
+      await t.ok(REGISTER, {
+        input: { name: 'fat-root-items', steps: [{ key: 'each', type: 'noop', forEach: 'input.items', input: { b: '{{ input.blob }}' } }] },
+      });
+      const runs = await runCount();
+      const refused = await t.gql(START, { workflow: 'fat-root-items', input: { items, blob } });
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'MAX_TEMPLATE_TASK_BYTES', max: 4 * MIB });
+      expect(await runCount()).toBe(runs);
+    });
+
+    it("fails an item whose output is over its share of MAX_OUTPUT_BYTES: the step's output holds every item's", async () => {
+      // 4 items: 262,144 bytes each. Before: each item could store 1 MB, and the fan-in loaded and
+      // stored them all (10,000 items: 10 GB).
+      await t.ok(REGISTER, { input: { name: 'fan-share', steps: [{ key: 'each', type: 'work', queue: 'share-q', forEach: 'input.items' }] } });
+      const { startRun } = await t.ok(START, { workflow: 'fan-share', input: { items: [0, 1, 2, 3] } });
+      const leases: { leaseToken: string; task: { id: string } }[] = [];
+      while (leases.length < 4) leases.push(...(await t.ok(CLAIM, { queue: 'share-q' })).claimTasks);
+      const [big, ...small] = leases;
+      for (const l of small) await t.ok(COMPLETE, { taskId: l.task.id, token: l.leaseToken, output: { ok: true } });
+      await t.ok(COMPLETE, { taskId: big!.task.id, token: big!.leaseToken, output: { s: 'z'.repeat(300_000) } });
+      const run = await waitForRun(t, startRun.id);
+      expect(run.status).toBe('FAILED');
+      const { run: view } = await t.ok(RUN_ITEMS, { id: startRun.id });
+      const item = view.tasks.find((x: { parentTaskId: string | null; status: string }) => x.parentTaskId !== null && x.status === 'FAILED');
+      expect(item.output).toBeNull();
+      expect(item.error).toMatch(/^OUTPUT_TOO_LARGE: item \d output is over 262144 bytes, its share of MAX_OUTPUT_BYTES \(1048576\) among the 4 items/);
+    });
+  });
+
   describe('inputs and definitions', () => {
     it('refuses a run input over MAX_INPUT_BYTES and one nested past MAX_JSON_DEPTH, creating nothing', async () => {
       await t.ok(REGISTER, { input: { name: 'plain', steps: [{ key: 'a', type: 'noop' }] } });
@@ -195,6 +260,32 @@ describe('data-size limits', () => {
       const many = await t.gql(REGISTER, { input: { name: 'too-big', steps: Array.from({ length: 257 }, (_, i) => ({ key: `s${i}`, type: 'noop' })) } });
       expect(many.errors?.[0]?.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'MAX_STEPS_PER_WORKFLOW', max: 256, actual: 257 });
       expect((await t.ok(`{ workflow(name: "too-big") { id } }`)).workflow).toBeNull();
+    });
+  });
+
+  describe('input schemas', () => {
+    it('refuses a uniqueItems that would compare every pair of a large input, at registration', async () => {
+      // Before: accepted, and a startRun of 20,000 objects held the event loop 9 s (300,000 in a 1 MB input: most of an hour).
+      const res = await t.gql(REGISTER, {
+        input: {
+          name: 'pairwise',
+          inputSchema: { type: 'object', properties: { l: { type: 'array', uniqueItems: true } } },
+          steps: [{ key: 'a', type: 'noop' }],
+        },
+      });
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_INPUT_SCHEMA' });
+      expect(res.errors?.[0]?.message).toMatch(/"uniqueItems" needs "items" of a scalar "type"/);
+      await t.ok(REGISTER, {
+        input: {
+          name: 'pairwise-ok',
+          inputSchema: { type: 'object', properties: { l: { type: 'array', items: { type: 'string' }, uniqueItems: true } } },
+          steps: [{ key: 'a', type: 'noop' }],
+        },
+      });
+      const started = performance.now();
+      const refused = await t.gql(START, { workflow: 'pairwise-ok', input: { l: Array.from({ length: 20_000 }, (_, i) => ({ a: [i] })) } });
+      expect(refused.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(performance.now() - started).toBeLessThan(3_000);
     });
   });
 

@@ -39,6 +39,10 @@ function fakeResolver(map: Record<string, string[]>, calls: string[]): Resolver 
 describe('http steps: destinations (SSRF)', () => {
   let t: TestApp;
   let strict: TestApp;
+  let ports: TestApp;
+  let otherPortHits = 0;
+  let other: Server;
+  let otherPort: number;
   let good: Server;
   let goodPort: number;
   let internal: Awaited<ReturnType<typeof tripwire>>;
@@ -103,12 +107,23 @@ describe('http steps: destinations (SSRF)', () => {
     });
     // What production does by default: no loopback.
     strict = await startTestApp({ httpResolver: resolver, env: { HTTP_STEP_ALLOW: 'none' } });
+    // An allowed address on a port outside HTTP_STEP_PORTS: must see nothing.
+    other = createServer((_req, res) => {
+      otherPortHits++;
+      res.writeHead(200).end('{}');
+    });
+    other.listen(0, '127.0.0.1');
+    await once(other, 'listening');
+    otherPort = (other.address() as { port: number }).port;
+    ports = await startTestApp({ httpResolver: resolver, env: { HTTP_STEP_PORTS: String(goodPort) } });
   });
 
   afterAll(async () => {
     await t?.close();
     await strict?.close();
+    await ports?.close();
     good?.close();
+    other?.close();
     internal?.server.close();
   });
 
@@ -166,6 +181,33 @@ describe('http steps: destinations (SSRF)', () => {
     expect(seen.length).toBe(before);
   });
 
+  it('production, by default, refuses loopback: the conductor, its metrics port and any local service', async () => {
+    const prod = await startTestApp({ httpResolver: fakeResolver({ localhost: ['127.0.0.1'] }, []), env: { NODE_ENV: 'production' } });
+    try {
+      const { key } = await prod.app.services.auth.createKey('prod-ssrf');
+      const before = seen.length;
+      const urls = [`http://127.0.0.1:${goodPort}/`, `http://localhost:${goodPort}/`, `http://127.0.0.1:${prod.app.metricsPort}/metrics`, '/healthz'];
+      for (const [i, url] of urls.entries()) {
+        await prod.ok(
+          REGISTER,
+          { input: { name: `prod-${i}`, steps: [{ key: 'call', type: 'http', input: { url }, retry: { maxAttempts: 3, initialDelayMs: 10 } }] } },
+          key,
+        );
+        const { startRun } = await prod.ok<{ startRun: { id: string } }>(START, { wf: `prod-${i}` }, key);
+        let run: any;
+        for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
+          run = (await prod.ok(`query($id: ID!) { run(id: $id) { status tasks { status attempt error } } }`, { id: startRun.id }, key)).run;
+          if (run.status === 'FAILED' || run.status === 'SUCCEEDED') break;
+        }
+        expect(run.tasks[0], url).toMatchObject({ status: 'FAILED', attempt: 1 });
+        expect(run.tasks[0].error, url).toContain('destination not allowed');
+      }
+      expect(seen.length).toBe(before);
+    } finally {
+      await prod.close();
+    }
+  });
+
   it('connects to the address it checked: a name resolving elsewhere later is not re-resolved (DNS rebinding)', async () => {
     rebinds = 0;
     const { run, call } = await runStep(t, { url: `http://rebind.test:${goodPort}/pinned` });
@@ -175,6 +217,34 @@ describe('http steps: destinations (SSRF)', () => {
     expect(seen.at(-1)).toMatchObject({ url: '/pinned', host: `rebind.test:${goodPort}` });
     expect(rebinds).toBe(1);
     expect(internal.connections()).toBe(0);
+  });
+
+  it('HTTP_STEP_PORTS: other ports are refused, directly, by name and through redirects, without a connection', async () => {
+    const ok = await runStep(ports, { url: `http://good.test:${goodPort}/listed` });
+    expect(ok.run.status).toBe('SUCCEEDED');
+    for (const url of [
+      `http://127.0.0.1:${otherPort}/`,
+      `http://good.test:${otherPort}/`,
+      `http://127.0.0.1:${goodPort}/redirect?to=${encodeURIComponent(`http://127.0.0.1:${otherPort}/`)}`,
+    ]) {
+      const { call } = await runStep(ports, { url });
+      expect(call, url).toMatchObject({ status: 'FAILED', attempt: 1 });
+      expect(call.error, url).toContain('destination not allowed');
+    }
+    expect(otherPortHits).toBe(0);
+  });
+
+  it('a timeoutMs from a template is held to the cap when the step runs', async () => {
+    const name = `templated-timeout-${++n}`;
+    await t.ok(REGISTER, {
+      input: { name, steps: [{ key: 'call', type: 'http', input: { url: `http://127.0.0.1:${goodPort}/t`, timeoutMs: '{{ input.t }}' } }] },
+    });
+    const before = seen.length;
+    const { startRun } = await t.ok<{ startRun: { id: string } }>(START, { wf: name, input: { t: 4_233_600_000 } });
+    const run = await waitForRun(t, startRun.id);
+    expect(run.tasks[0]).toMatchObject({ status: 'FAILED', attempt: 1 });
+    expect(run.tasks[0].error).toContain('HTTP_STEP_MAX_TIMEOUT_MS');
+    expect(seen.length).toBe(before);
   });
 
   it('follows allowed redirects, up to the cap', async () => {

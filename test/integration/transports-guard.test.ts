@@ -343,6 +343,36 @@ describe('request rates (finding 10)', () => {
     s.ws.close();
   });
 
+  it.runIf(process.env['DATABASE_URL'] && process.env['REDIS_URL'])('two replicas count a key in the same Redis buckets', async () => {
+    const replica = await startTestApp({
+      env: { NODE_ENV: 'production', RATE_LIMIT_PER_KEY: '5', RATE_LIMIT_PER_TENANT: '1000', AUTH_FAILURES_PER_IP: '10', LONG_POLLS_PER_TENANT: '3' },
+      replicaOf: t,
+    });
+    try {
+      const { key: shared } = await t.app.services.auth.createKey('tenant-rates');
+      const startedAt = performance.now();
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          fetch((i % 2 ? replica : t).app.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${shared}` },
+            body: JSON.stringify({ query: WORKFLOWS }),
+          }).then((r) => r.status),
+        ),
+      );
+      const elapsedMs = performance.now() - startedAt;
+      // A key's window starts at its first request: within a second of it, 5 in all. Counted per
+      // replica, each would serve its own 5.
+      const bound = elapsedMs < 1000 ? 5 : 5 * (Math.ceil(elapsedMs / 1000) + 1);
+      const served = answers.filter((s) => s === 200).length;
+      console.log(`30 requests over two replicas at RATE_LIMIT_PER_KEY=5 in ${Math.round(elapsedMs)} ms: ${served} served (bound ${bound})`);
+      expect(served).toBeLessThanOrEqual(bound);
+      expect(answers.filter((s) => s === 429).length).toBeGreaterThan(0);
+    } finally {
+      await replica.close();
+    }
+  });
+
   it('300 invalid-key requests: counted, logged without key material, and mostly refused before any lookup', async () => {
     const counts = async () => {
       const m = await t.app.metrics.authFailures.get();
@@ -403,4 +433,37 @@ describe('concurrent long polls (finding 10)', () => {
     for (const c of controllers) c.abort();
     await Promise.all(held);
   }, 60_000);
+});
+
+describe('development listens on 127.0.0.1 unless HOST says otherwise (finding 11)', () => {
+  // 127.0.0.2 is loopback too, but another address: a listener on 127.0.0.1 does not answer there,
+  // one on 0.0.0.0 (the old default) does. Nothing leaves loopback.
+  const reachable = async (port: number): Promise<boolean> => {
+    const { connect } = await import('node:net');
+    return new Promise((resolve) => {
+      const socket = connect({ host: '127.0.0.2', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+  };
+
+  it('the API and metrics ports are not reachable on another address by default; HOST=0.0.0.0 opens them', async () => {
+    const local = await startTestApp({ env: { NODE_ENV: 'development', HOST: undefined } });
+    try {
+      expect(await reachable(local.app.port)).toBe(false);
+      expect(await reachable(local.app.metricsPort)).toBe(false);
+    } finally {
+      await local.close();
+    }
+    const open = await startTestApp({ env: { NODE_ENV: 'development', HOST: '0.0.0.0' } });
+    try {
+      expect(await reachable(open.app.port)).toBe(true);
+      expect(await reachable(open.app.metricsPort)).toBe(true);
+    } finally {
+      await open.close();
+    }
+  });
 });

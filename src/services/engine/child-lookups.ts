@@ -11,9 +11,11 @@ export interface ChildLimits {
   maxDepth: number;
   /** TENANT_MAX_ACTIVE_RUNS: child runs count against it. @default 10000 */
   maxActiveRuns: number;
+  /** TENANT_MAX_QUEUED_TASKS: the items of a fan-out count against it. @default 100000 */
+  maxQueuedTasks?: number;
 }
 
-export const DEFAULT_CHILD_LIMITS: ChildLimits = Object.freeze({ maxDepth: 16, maxActiveRuns: 10_000 });
+export const DEFAULT_CHILD_LIMITS: ChildLimits = Object.freeze({ maxDepth: 16, maxActiveRuns: 10_000, maxQueuedTasks: 100_000 });
 
 /**
  * What one transaction's transitions read to start child runs: the workflows they name and each
@@ -25,14 +27,22 @@ export class ChildLookups {
   private readonly workflows = new Map<string, WorkflowRecord | null>();
   /** Active runs of each tenant as counted in this transaction. */
   private readonly counted = new Map<string, number>();
+  /** Tasks waiting to run of each tenant as counted in this transaction. */
+  private readonly countedQueued = new Map<string, number>();
   /** Room taken by the decide pass under way. */
   private readonly taken = new Map<string, number>();
+  private readonly takenQueued = new Map<string, number>();
 
   constructor(private readonly limits: ChildLimits) {}
+
+  private get maxQueued(): number {
+    return this.limits.maxQueuedTasks ?? DEFAULT_CHILD_LIMITS.maxQueuedTasks!;
+  }
 
   /** A new decide pass: the room a discarded pass took goes back. */
   reset(): void {
     this.taken.clear();
+    this.takenQueued.clear();
   }
 
   context(run: RunRecord): NonNullable<MachineContext['children']> {
@@ -48,6 +58,14 @@ export class ChildLookups {
         this.taken.set(tenantId, taken + 1);
         return true;
       },
+      takeQueuedRoom: (tenantId, tasks) => {
+        const counted = this.countedQueued.get(tenantId);
+        if (counted === undefined) return undefined;
+        const taken = this.takenQueued.get(tenantId) ?? 0;
+        if (counted + taken + tasks > this.maxQueued) return false;
+        this.takenQueued.set(tenantId, taken + tasks);
+        return true;
+      },
       newId: randomUUID,
     };
   }
@@ -60,7 +78,9 @@ export class ChildLookups {
     }
     for (const tenantId of new Set(needed.rooms)) {
       if (this.counted.has(tenantId)) continue;
-      this.counted.set(tenantId, (await tenantLoad(sql, tenantId, this.limits.maxActiveRuns, 0)).runs);
+      const load = await tenantLoad(sql, tenantId, this.limits.maxActiveRuns, this.maxQueued + 1);
+      this.counted.set(tenantId, load.runs);
+      this.countedQueued.set(tenantId, load.queued);
     }
   }
 }
