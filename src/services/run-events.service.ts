@@ -4,6 +4,7 @@ import type { EventBus } from '../events/event-bus';
 import type { RunStatus } from '../domain/glossary';
 import { isTerminalRun } from '../domain/run-machine';
 import type { RunsService } from './runs.service';
+import { readLane } from '../store/read-lane';
 
 const RESYNC = Symbol('resync');
 
@@ -32,7 +33,10 @@ export class RunEventsService {
    */
   async subscribeRun(tenantId: string, requestedId: string, afterSeq: number): Promise<AsyncIterableIterator<RunEvent>> {
     // The stored id: live events carry it in canonical (lower) case, whatever case was asked.
-    const run = await this.deps.runs.getOrThrow(tenantId, requestedId);
+    // Its reads are the tenant's (the read shares of the pool): type-graphql's middlewares, which
+    // set the lane for queries, do not wrap a subscription's `subscribe`.
+    const read = <T>(fn: () => Promise<T>): Promise<T> => readLane.run({ tenantId }, fn);
+    const run = await read(() => this.deps.runs.getOrThrow(tenantId, requestedId));
     const runId = run.id;
     const live = this.live(tenantId, (e) => e.runId === runId);
     // A repeater starts listening on its first next(): start it now, before the history is read.
@@ -44,7 +48,7 @@ export class RunEventsService {
     /** Everything stored after `last`, page by page (a long run has more than one page). */
     async function* catchUp(): AsyncGenerator<RunEvent> {
       for (;;) {
-        const page = await runs.events(tenantId, runId, last, REPLAY_PAGE);
+        const page = await read(() => runs.events(tenantId, runId, last, REPLAY_PAGE));
         for (const e of page) {
           last = e.seq;
           newest = e;
@@ -68,7 +72,7 @@ export class RunEventsService {
             continue;
           }
           if (e.seq > last + 1) {
-            for (const missed of await runs.events(tenantId, runId, last, e.seq - last - 1)) {
+            for (const missed of await read(() => runs.events(tenantId, runId, last, e.seq - last - 1))) {
               last = missed.seq;
               yield missed;
             }

@@ -164,10 +164,13 @@ export class Database {
    */
   async transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     const release = await this.readTurn();
+    if (!release) return this.transactionAttempts(fn);
     try {
-      return await this.transactionAttempts(fn);
+      // Out of the lane inside: a statement the callback ran outside its transaction (a bug, but
+      // one that must not deadlock) would otherwise wait for a second turn while holding one.
+      return await readLane.exit(() => this.transactionAttempts(fn));
     } finally {
-      release?.();
+      release();
     }
   }
 

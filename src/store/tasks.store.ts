@@ -185,8 +185,11 @@ const readyOfTenant = (ready: string, limit: string, roundRobin: boolean | undef
            -- Before the turns are numbered: a full group's tasks must not use up their tenant's turns.
            AND ${stepGateSql(11, roundRobin)}
            AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = t."runId" AND p.status = 'PAUSED')
-         ORDER BY t."availableAt"
-         LIMIT ${limit}`;
+         ORDER BY t."availableAt", t.id
+         LIMIT ${limit}
+         -- Locked as read: rows another claim holds are skipped and do not use up the tenant's
+         -- share, so two claims at once take the next tasks instead of the second getting none.
+         FOR UPDATE OF t SKIP LOCKED`;
 
 /**
  * Claims ready built-in tasks fairly across tenants: round robin (each tenant's best first, then
@@ -197,7 +200,9 @@ const readyOfTenant = (ready: string, limit: string, roundRobin: boolean | undef
  * work are found by a skip scan (one index probe per tenant), and of each tenant's ready tasks
  * only its best `min(share left, limit)` per priority level and kind (http or not) are read, in
  * index order (IDX_tasks_ready_builtin, IDX_tasks_ready_http); a tenant at its share reads none.
- * Before, the ranking read every ready built-in task: a tenant with 3,000 http steps queued behind
+ * The exception: tasks a gate holds back (a paused run, a full step concurrency group, a rate
+ * limit not admitted, a ROUND_ROBIN turn not given) are read and skipped, as before. Tasks with a
+ * priority outside 1–3 are not claimed (the schema allows only 1–3). Before, the ranking read every ready built-in task: a tenant with 3,000 http steps queued behind
  * its share made each claim take up to 1.5 s, and another tenant's one-step run waited 1–2 s to
  * start (bench scenario 7).
  */

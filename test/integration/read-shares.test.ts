@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FairTurns } from '../../src/primitives/fair-turns';
 import { readLane } from '../../src/store/read-lane';
 import { Database } from '../../src/store/sql';
-import { startTestApp, type TestApp } from '../helpers/app';
+import { collect, startTestApp, type TestApp } from '../helpers/app';
 import { REAL_POSTGRES, testDataSource } from '../helpers/db';
 
 /**
@@ -102,6 +102,29 @@ describe('read shares of the database pool', () => {
       const json = await post('query { a: runs(first: 5) { nodes { id tasks { key } } } b: workflows { totalCount } }');
       expect(json.errors).toBeUndefined();
       console.log(`[read-shares] one query: ${acquired.length} read turns, all of tenant-reader: ${acquired.every((x) => x === 'tenant-reader')}`);
+      expect(acquired.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(acquired)).toEqual(new Set(['tenant-reader']));
+    });
+
+    it('a subscription’s replay reads take its tenant’s turns (its `subscribe` runs outside the middlewares)', async () => {
+      const { startRun } = await t.ok<{ startRun: { id: string } }>(`mutation { startRun(workflow: "reads") { id } }`, {}, key);
+      for (let i = 0; i < 100; i++) {
+        const { run } = await t.ok<{ run: { status: string } }>(`query($id: ID!) { run(id: $id) { status } }`, { id: startRun.id }, key);
+        if (run.status === 'SUCCEEDED') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      acquired.length = 0;
+      const sub = collect<{ runUpdated: { seq: number } }>(
+        t.ws(key),
+        'subscription($id: ID!) { runUpdated(id: $id, afterSeq: 0) { seq } }',
+        { id: startRun.id },
+        () => false,
+      );
+      // Completes after the run's terminal event, replayed from the database.
+      const events = await sub.done;
+      console.log(`[read-shares] ${events.length} events replayed; read turns taken: ${acquired.length}`);
+      expect(events.length).toBeGreaterThan(0);
+      // The run (getOrThrow) and at least one page of its events.
       expect(acquired.length).toBeGreaterThanOrEqual(2);
       expect(new Set(acquired)).toEqual(new Set(['tenant-reader']));
     });

@@ -87,7 +87,9 @@ export class Timers {
     // A start promotes its conditional roots right after its insert; a replica that died in
     // between left the run PENDING with nothing queued. 10 s: far past a normal start's promote.
     let stranded: Pick<RunRecord, 'id'>[] = [];
-    if (now.getTime() - this.lastStrandedScan >= STRANDED_SCAN_INTERVAL_MS) {
+    // A clock stepped back (NTP) scans at once rather than waiting for the old mark.
+    const sinceScan = now.getTime() - this.lastStrandedScan;
+    if (sinceScan >= STRANDED_SCAN_INTERVAL_MS || sinceScan < 0) {
       stranded = await strandedPendingRuns(db, new Date(now.getTime() - STRANDED_AFTER_MS), limit);
       // A full batch: look again at the next pass.
       if (stranded.length < limit) this.lastStrandedScan = now.getTime();
