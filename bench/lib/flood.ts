@@ -35,7 +35,7 @@ export interface FloodOptions {
   retryMs: number | null;
 }
 
-type FromFlood = { type: 'started' } | { type: 'done'; runs: Answers; reads: Answers } | { type: 'error'; message: string };
+type FromFlood = { type: 'flooding' } | { type: 'started' } | { type: 'done'; runs: Answers; reads: Answers } | { type: 'error'; message: string };
 
 export class Api {
   constructor(
@@ -81,8 +81,17 @@ export class Api {
   }
 }
 
-/** The flood in a child process; `started` resolves once every run is started, `stop` ends the reads. */
-export function forkFlood(opts: FloodOptions): { started: Promise<void>; stop(): Promise<{ runs: Answers; reads: Answers }> } {
+/**
+ * The flood in a child process: `flooding` resolves once its first answers are in (the child has
+ * loaded and is sending), `started` once every run is started; `stop` ends the reads, `kill` the
+ * child (on an error).
+ */
+export function forkFlood(opts: FloodOptions): {
+  flooding: Promise<void>;
+  started: Promise<void>;
+  stop(): Promise<{ runs: Answers; reads: Answers }>;
+  kill(): void;
+} {
   const child = fork(__filename, [], {
     execArgv: ['-r', '@swc-node/register'],
     env: { ...process.env, BENCH_FLOOD: JSON.stringify(opts) },
@@ -93,13 +102,19 @@ export function forkFlood(opts: FloodOptions): { started: Promise<void>; stop():
   // clients on their own machines do not.
   if (child.pid !== undefined) setPriority(child.pid, 19);
   const next = <T extends FromFlood['type']>(type: T) => nextMessage<FromFlood, T>(child, 'flood', type);
+  const flooding = next('flooding').then(() => undefined);
   const started = next('started').then(() => undefined);
   const done = next('done');
   // Whoever waits on `started` alone must not leave `done` unhandled if the child fails.
   done.catch(() => undefined);
   started.catch(() => undefined);
+  flooding.catch(() => undefined);
   return {
+    flooding,
     started,
+    kill() {
+      child.kill('SIGKILL');
+    },
     async stop() {
       if (child.connected) child.send({ type: 'stop' });
       const { runs, reads } = await done;
@@ -117,16 +132,26 @@ async function runFlood(opts: FloodOptions): Promise<void> {
   process.on('message', (m: { type: string }) => {
     if (m.type === 'stop') reading = false;
   });
+  // The bench process went away: so does the flood.
+  process.on('disconnect', () => process.exit(0));
+  let answered = 0;
+  const counted = <T>(p: Promise<T>): Promise<T> =>
+    p.then((v) => {
+      if (++answered === opts.starters + opts.readers) send({ type: 'flooding' });
+      return v;
+    });
   const readers = Promise.all(
     Array.from({ length: opts.readers }, async () => {
-      while (reading) await api.post(opts.query, {}, reads);
+      while (reading) await counted(api.post(opts.query, {}, reads));
     }),
   );
+  // A reader failing while the runs are still being started is reported below, not unhandled.
+  readers.catch(() => undefined);
   try {
     await pool(
       Array.from({ length: opts.runs }, (_, i) => i),
       opts.starters,
-      () => api.start(opts.workflow, runs),
+      () => counted(api.start(opts.workflow, runs)),
     );
     send({ type: 'started' });
     await readers;

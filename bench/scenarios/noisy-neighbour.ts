@@ -175,11 +175,13 @@ export const noisyNeighbour: Scenario = {
           let during: { total: number; started: number }[] = [];
           let duringDiag: Diag;
           try {
+            // B probes once A's clients are sending, not while the child process still loads.
+            await flood.flooding;
             during = await probes(Math.floor(n / 2));
             duringDiag = await server.diag();
             await flood.started;
           } catch (e: unknown) {
-            await flood.stop().catch(() => undefined);
+            flood.kill();
             throw e;
           }
           const after = await probes(Math.ceil(n / 2));
