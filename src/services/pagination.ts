@@ -33,6 +33,7 @@ export interface Page<Row> {
   cursors: string[];
   hasNextPage: boolean;
   hasPreviousPage: boolean;
+  /** 0 when not counted (the window's `counts` false: nobody asked). */
   totalCount: number;
 }
 
@@ -46,7 +47,12 @@ export type PageWindow<K> = KeysetWindow<K> & { size: number };
  * @throws ValidationError (BAD_USER_INPUT, `field` names the argument) for `first` with `last`,
  *   a size outside 1..MAX_PAGE_SIZE, or a cursor the codec did not make.
  */
-export function pageWindow<K>(args: PageArgs, codec: Pick<CursorCodec<unknown, K>, 'decode'>): PageWindow<K> {
+export function pageWindow<K>(
+  args: PageArgs,
+  codec: Pick<CursorCodec<unknown, K>, 'decode'>,
+  /** Whether the caller shows `totalCount` (when false a page past no cursor needs no count). @default true */
+  opts: { total?: boolean } = {},
+): PageWindow<K> {
   const { first, last } = args;
   if (first != null && last != null) {
     throw new ValidationError('Pass "first" (to page forwards) or "last" (to page backwards), not both', { field: 'last' });
@@ -57,7 +63,9 @@ export function pageWindow<K>(args: PageArgs, codec: Pick<CursorCodec<unknown, K
   const before = args.before ? decodeCursor('before', args.before, codec) : null;
   const backward = last != null || (first == null && before !== null);
   const size = first ?? last ?? DEFAULT_PAGE_SIZE;
-  return { direction: backward ? 'backward' : 'forward', size, limit: size + 1, after, before };
+  // hasPreviousPage forwards (and hasNextPage backwards) count the rows beyond the cursor.
+  const counts = opts.total !== false || (backward ? before !== null : after !== null);
+  return { direction: backward ? 'backward' : 'forward', size, limit: size + 1, after, before, counts };
 }
 
 /**

@@ -12,6 +12,12 @@ export interface KeysetWindow<K> {
   after: K | null;
   /** Exclusive; null: the end of the listing. */
   before: K | null;
+  /**
+   * Whether the read must count (`total`, `throughAfter`, `fromBefore`); false: nobody asked for
+   * the total and the page needs no count to tell its neighbours, so a store may skip the count
+   * statement (a full scan of the filtered rows) and answer 0s. @default true
+   */
+  counts?: boolean;
 }
 
 export interface KeysetRead<Row> {

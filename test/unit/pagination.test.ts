@@ -36,7 +36,22 @@ describe('pageWindow', () => {
       { direction: 'forward', size: 1, limit: 2, after: null, before: null },
     ],
   ])('%j → %j', (args, window) => {
-    expect(pageWindow(args, codec)).toEqual(window);
+    expect(pageWindow(args, codec)).toEqual({ ...window, counts: true });
+  });
+
+  it.each([
+    // No cursor on the side the page looks back to: pageInfo needs no count.
+    [{ first: 5 }, false],
+    [{ last: 5 }, false],
+    [{ first: 2, before: 'n:9' }, false],
+    [{ last: 2, after: 'n:1' }, false],
+    // hasPreviousPage forwards (hasNextPage backwards) counts the rows beyond the cursor.
+    [{ first: 5, after: 'n:3' }, true],
+    [{ last: 5, before: 'n:9' }, true],
+    [{ before: 'n:9' }, true],
+  ])('without totalCount, %j counts: %s', (args, counts) => {
+    expect(pageWindow(args, codec, { total: false }).counts).toBe(counts);
+    expect(pageWindow(args, codec, { total: true }).counts).toBe(true);
   });
 
   it.each([

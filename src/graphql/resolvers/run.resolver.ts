@@ -1,4 +1,5 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { ValidationError } from '../../domain/errors';
 import type { Json } from '../../domain/glossary';
 import { JSONScalar } from '../scalars';
@@ -6,6 +7,7 @@ import { RUN_CHILDREN_PAGE, RUN_EVENTS_PAGE, type Context } from '../context';
 import { CancelRunsArgs, RunsArgs, StartRunArgs } from '../inputs/args';
 import type { RunFilter } from '../inputs/run-filter.input';
 import type { RunFilterInput } from '../../services/runs.service';
+import { selectsField } from '../selection';
 import { toConnection } from '../types/common.type';
 import { Run, RunConnection, RunEvent, Task, toRun, toRunEvent, toTask } from '../types/run.type';
 import { WaitReason } from '../types/wait-reason.type';
@@ -112,8 +114,9 @@ export class RunResolver {
       'backwards with `last` and `before`. BAD_USER_INPUT for `first` with `last`, a size outside 1 to 100, a cursor this API did not return, ' +
       'an invalid tag or a metadata filter that is not a JSON object; LIMIT_EXCEEDED for more than 32 tags or metadata over 16 KiB.',
   })
-  async runs(@Args(() => RunsArgs) { filter, ...page }: RunsArgs, @Ctx() ctx: Context): Promise<RunConnection> {
-    const result = await ctx.services.runs.list(ctx.tenantId, filter ? filterOf(filter) : {}, page);
+  async runs(@Args(() => RunsArgs) { filter, ...page }: RunsArgs, @Ctx() ctx: Context, @Info() info: GraphQLResolveInfo): Promise<RunConnection> {
+    // No totalCount asked: no count of every matching run (pageInfo does without, past no cursor).
+    const result = await ctx.services.runs.list(ctx.tenantId, filter ? filterOf(filter) : {}, page, { total: selectsField(info, 'totalCount') });
     for (const row of result.rows) ctx.loaders.runById.prime(row.id, row);
     return toConnection(result, toRun);
   }
