@@ -122,6 +122,16 @@ describe('signal steps', () => {
     expect(task(before, 'g1').status).toBe('PENDING');
     expect(await t.scrape()).toMatch(/^maestro_signals_delivered_total\{consumed="false"\} [2-9]/m);
 
+    // The clock moves once the sleep has set its timer: advanced before (dispatch late on a loaded
+    // machine), the timer would start from the advanced time and never fall due (a CI flake).
+    const napping = async () =>
+      (
+        await t.ok<{ run: { tasks: { key: string; waitingFor: { kind: string } | null }[] } }>(
+          `query($id: ID!) { run(id: $id) { tasks { key waitingFor { kind } } } }`,
+          { id: runId },
+        )
+      ).run.tasks.find((x) => x.key === 'nap')?.waitingFor?.kind;
+    await expect.poll(napping, { timeout: 10_000 }).toBe('SLEEP');
     await clock.advance(1000);
     const done = await waitForRun(t, runId);
     expect(done.status).toBe('SUCCEEDED');
