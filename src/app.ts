@@ -7,9 +7,8 @@ import { RateLimits } from './access/rate-limits';
 import { readShares, type Config } from './config';
 import { limitsFromConfig } from './config/limits';
 import { systemClock, type Clock } from './domain/clock';
-import { coerceError, UnavailableError } from './domain/errors';
-import { FairTurns } from './primitives/fair-turns';
-import { UNAVAILABLE_RETRY_AFTER_MS } from './store/unavailable';
+import { coerceError } from './domain/errors';
+import { readTurns } from './store/read-lane';
 import type { EventBus } from './events/event-bus';
 import { MemoryEventBus } from './events/memory-event-bus';
 import type { LeaseStore } from './leases/lease-store';
@@ -188,19 +187,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     closers.push({ name: 'database', close: () => dataSource.destroy() });
     const applied = await runMigrations(dataSource);
     if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
-    const shares = readShares(config, dataSourceOptions.poolSize);
-    const reads = new FairTurns({
-      capacity: shares.total,
-      perKey: shares.perTenant,
-      timeoutMs: config.databaseConnectTimeoutMs,
-      // What a pool timeout answers (src/store/unavailable.ts), naming the share that ran out.
-      onTimeout: () =>
-        new UnavailableError(
-          `the database is unavailable (POOL_TIMEOUT: no connection for this tenant's reads within DATABASE_CONNECT_TIMEOUT_MS); retry after ${UNAVAILABLE_RETRY_AFTER_MS} ms`,
-          { reason: 'POOL_TIMEOUT', retryAfterMs: UNAVAILABLE_RETRY_AFTER_MS },
-        ),
-    });
-    const db = new Database(dataSource, !embedded, reads);
+    const db = new Database(dataSource, !embedded, readTurns(readShares(config, dataSourceOptions.poolSize), config.databaseConnectTimeoutMs));
 
     const redisUrl = config.redisUrl;
     const backendBus: EventBus = redisUrl
