@@ -1,5 +1,6 @@
-import type { DataSource } from 'typeorm';
-import { createDataSource } from '../../src/store/data-source';
+import type { DataSource, QueryRunner } from 'typeorm';
+import { createDataSource, runMigrations } from '../../src/store/data-source';
+import type { Sql } from '../../src/store/sql';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/store/embedded';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
@@ -73,6 +74,27 @@ export function testDataSource(opts: { /** On a Postgres server (embedded PGlite
       await ds?.destroy();
       await embedded?.stop();
       await testDb?.drop();
+    },
+  };
+}
+
+/** Migrates `ds` and registers an empty workflow `plan` of `tenant` (store-level tests that seed rows by SQL); its id. */
+export async function migratedWithWorkflow(ds: DataSource, tenant: string): Promise<string> {
+  await runMigrations(ds);
+  const [wf] = (await ds.query(
+    `INSERT INTO workflows ("tenantId", name, version, description, definition, "definitionHash")
+     VALUES ($1, 'plan', 1, null, '{"steps":[]}', 'x') RETURNING id`,
+    [tenant],
+  )) as { id: string }[];
+  return wf!.id;
+}
+
+/** The store's `Sql` over a query runner (its transaction); TypeORM answers an UPDATE … RETURNING with [rows, count]. */
+export function runnerSql(runner: QueryRunner): Sql {
+  return {
+    rows: async <T>(text: string, params: readonly unknown[] = []) => {
+      const r = (await runner.query(text, [...params])) as unknown[];
+      return (Array.isArray(r[0]) ? r[0] : r) as T[];
     },
   };
 }

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
-import { runMigrations } from '../../src/store/data-source';
 import type { Sql } from '../../src/store/sql';
 import { claimReadyBuiltIn } from '../../src/store/tasks.store';
-import { REAL_POSTGRES, testDataSource } from '../helpers/db';
+import { migratedWithWorkflow, REAL_POSTGRES, runnerSql, testDataSource } from '../helpers/db';
 
 /**
  * What the built-in claim reads does not grow with one tenant's backlog (issue #11, bench
@@ -26,11 +25,7 @@ describe('the built-in claim reads no tenant’s backlog beyond its share', () =
 
   beforeAll(async () => {
     ds = await db.open();
-    await runMigrations(ds);
-    const [wf] = await ds.query(
-      `INSERT INTO workflows ("tenantId", name, version, description, definition, "definitionHash")
-       VALUES ('a', 'plan', 1, null, '{"steps":[]}', 'x') RETURNING id`,
-    );
+    const wf = { id: await migratedWithWorkflow(ds, 'a') };
     const run = async (tenant: string): Promise<string> => {
       const [r] = await ds.query(
         `INSERT INTO runs ("tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "createdAt", "lastSeq", depth)
@@ -129,11 +124,7 @@ describe.runIf(REAL_POSTGRES)('two built-in claims at once', () => {
 
   beforeAll(async () => {
     ds = await db.open();
-    await runMigrations(ds);
-    const [wf] = await ds.query(
-      `INSERT INTO workflows ("tenantId", name, version, description, definition, "definitionHash")
-       VALUES ('d', 'plan', 1, null, '{"steps":[]}', 'x') RETURNING id`,
-    );
+    const wf = { id: await migratedWithWorkflow(ds, 'd') };
     // 500 one-step runs of one tenant, ready (a claim locks each task's run too).
     await ds.query(
       `WITH r AS (
@@ -154,13 +145,7 @@ describe.runIf(REAL_POSTGRES)('two built-in claims at once', () => {
     const open = async () => {
       const runner = ds.createQueryRunner();
       await runner.startTransaction();
-      const sql: Sql = {
-        rows: async <T>(text: string, params: readonly unknown[] = []) => {
-          const r = (await runner.query(text, [...params])) as unknown[];
-          return (Array.isArray(r[0]) ? r[0] : r) as T[];
-        },
-      };
-      return { runner, sql };
+      return { runner, sql: runnerSql(runner) };
     };
     const first = await open();
     const second = await open();

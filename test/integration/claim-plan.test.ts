@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
-import { runMigrations } from '../../src/store/data-source';
 import { admitRateLimited, settleRateLimits } from '../../src/store/rate-limits.store';
 import type { Sql } from '../../src/store/sql';
 import { claimReadyTasks } from '../../src/store/tasks.store';
-import { testDataSource } from '../helpers/db';
+import { migratedWithWorkflow, runnerSql, testDataSource } from '../helpers/db';
 
 /**
  * The worker claim with priorities stays index-bound on a deep queue: 100,000 QUEUED tasks of
@@ -21,11 +20,7 @@ describe('claim plans on 100,000 queued tasks', () => {
 
   beforeAll(async () => {
     ds = await db.open();
-    await runMigrations(ds);
-    const [wf] = await ds.query(
-      `INSERT INTO workflows ("tenantId", name, version, description, definition, "definitionHash")
-       VALUES ('t', 'plan', 1, null, '{"steps":[]}', 'x') RETURNING id`,
-    );
+    const wf = { id: await migratedWithWorkflow(ds, 't') };
     const [run] = await ds.query(
       `INSERT INTO runs ("tenantId", "workflowId", "workflowName", "workflowVersion", status, input, "createdAt", "lastSeq", depth)
        VALUES ('t', $1, 'plan', 1, 'RUNNING', '{}', $2, 0, 0) RETURNING id`,
@@ -89,13 +84,7 @@ describe('claim plans on 100,000 queued tasks', () => {
     const runner = ds.createQueryRunner();
     await runner.startTransaction();
     try {
-      // TypeORM answers an UPDATE … RETURNING with [rows, count].
-      const sql: Sql = {
-        rows: async <T>(text: string, params: readonly unknown[] = []) => {
-          const r = (await runner.query(text, [...params])) as unknown[];
-          return (Array.isArray(r[0]) ? r[0] : r) as T[];
-        },
-      };
+      const sql = runnerSql(runner);
       const began = performance.now();
       const { admitted, buckets } = await admitRateLimited(sql, { queue: 'rl-q', tenantId: null, now, limit: 100, priorityAgingMs: 60_000 });
       const claimed = await claimReadyTasks(sql, { tenantId: null, queue: 'rl-q', limit: 100, workerId: 'w', now, priorityAgingMs: 60_000, admitted });

@@ -97,15 +97,7 @@ export function unfinishedRunsMatching(workflows: WorkflowsService, tenantId: st
   return async (sql) => {
     const runs = await lockUnfinishedRunsMatching(sql, tenantId, filter, limit);
     if (runs.length === 0) return [];
-    return withDefinitions(
-      sql,
-      workflows,
-      runs,
-      await tasksOfLockedRuns(
-        sql,
-        runs.map((r) => r.id),
-      ),
-    );
+    return withAllTasks(sql, workflows, runs);
   };
 }
 
