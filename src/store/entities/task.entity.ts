@@ -7,6 +7,10 @@ import { RunEntity } from './run.entity';
 // One task per step of a run (its items share the key: they are unique by their index), and the
 // access path of a transition's load: a run's step tasks without its items.
 @Index('UQ_tasks_run_step', ['runId', 'key'], { unique: true, where: `"parentTaskId" IS NULL` })
+// All tasks of a run, items included, in order: a run's page (`Run.tasks`), the loads of a whole
+// run (cancel, retry, signals) and the cascade of a run's deletion. Without it each of these read
+// the whole table (a seq scan: the index above is partial).
+@Index('IDX_tasks_run', ['runId', 'position'])
 // A fan task's items by index: all of them at fan-in, the next PENDING ones as slots free up.
 @Index('UQ_tasks_parent_item', ['parentTaskId', 'itemIndex'], { unique: true, where: `"parentTaskId" IS NOT NULL` })
 // The claim query's access path: ready tasks of one queue (NULL = built-in) in availability order.
