@@ -18,7 +18,7 @@ import 'reflect-metadata';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import { createHandler } from 'graphql-http/lib/use/http';
 import { Redis } from 'ioredis';
@@ -53,6 +53,10 @@ export interface ServerOptions {
 export interface Diag {
   loopP99Ms: number;
   loopMaxMs: number;
+  /** Share of the time the event loop was busy (event loop utilization), 0–1. */
+  loopBusy: number;
+  /** The server process's CPU time over wall time (1 = one core). */
+  cpu: number;
   poolWaitingMax: number;
   poolWaitingMean: number;
   noisyHolding: { total: number; http: number };
@@ -172,11 +176,14 @@ async function main(): Promise<void> {
 }
 
 function watchServer(app: App): () => Diag {
-  const loop = monitorEventLoopDelay({ resolution: 10 });
+  const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   let samples = 0;
   let waitingSum = 0;
   let waitingMax = 0;
+  let elu = performance.eventLoopUtilization();
+  let cpu = process.cpuUsage();
+  let since = performance.now();
   const timer = setInterval(() => {
     const waiting = app.db.poolStats()?.waiting ?? 0;
     samples++;
@@ -188,12 +195,17 @@ function watchServer(app: App): () => Diag {
     const d: Diag = {
       loopP99Ms: loop.percentile(99) / 1e6,
       loopMaxMs: loop.max / 1e6,
+      loopBusy: performance.eventLoopUtilization(elu).utilization,
+      cpu: ((c) => (c.user + c.system) / 1e3 / (performance.now() - since))(process.cpuUsage(cpu)),
       poolWaitingMax: waitingMax,
       poolWaitingMean: samples ? waitingSum / samples : 0,
       noisyHolding: app.scheduler.tenantHolding(NOISY_TENANT),
       inflight: app.scheduler.inflightCount,
     };
     loop.reset();
+    elu = performance.eventLoopUtilization();
+    cpu = process.cpuUsage();
+    since = performance.now();
     samples = waitingSum = waitingMax = 0;
     return d;
   };

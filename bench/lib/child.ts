@@ -21,10 +21,12 @@ export interface ChildServer {
 export async function forkServer(opts: ServerOptions): Promise<ChildServer> {
   const child: ChildProcess = fork(join(__dirname, 'bench-server.ts'), [], {
     // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the server side, written when it stops.
+    // BENCH_SERVER_FLAGS: more Node/V8 flags for the server side ("--trace-gc --max-semi-space-size=64").
     execArgv: [
       '-r',
       '@swc-node/register',
       '--expose-gc',
+      ...(process.env['BENCH_SERVER_FLAGS'] ? process.env['BENCH_SERVER_FLAGS'].split(' ') : []),
       ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : []),
     ],
     env: { ...process.env, BENCH_SERVER: JSON.stringify(opts) },

@@ -192,7 +192,7 @@ export const noisyNeighbour: Scenario = {
           const startCall = (ps: { started: number }[]) => summary(ps.map((p) => p.started));
           const ratio = Math.max(loaded.p99, FLOOR_MS) / Math.max(quiet.p99, FLOOR_MS);
           const d = (x: Diag) =>
-            `loop p99 ${x.loopP99Ms.toFixed(0)} ms max ${x.loopMaxMs.toFixed(0)} ms, pool waiting max ${x.poolWaitingMax} mean ${x.poolWaitingMean.toFixed(1)}, A holds ${x.noisyHolding.http} http, ${x.inflight} in flight`;
+            `loop p99 ${x.loopP99Ms.toFixed(0)} ms max ${x.loopMaxMs.toFixed(0)} ms busy ${(x.loopBusy * 100).toFixed(0)}%, CPU ${(x.cpu * 100).toFixed(0)}%, pool waiting max ${x.poolWaitingMax} mean ${x.poolWaitingMean.toFixed(1)}, A holds ${x.noisyHolding.http} http, ${x.inflight} in flight`;
           ctx.progress(
             `noisy neighbour: B p99 quiet ${quiet.p99.toFixed(1)} ms, under flood ${loaded.p99.toFixed(1)} ms ` +
               `(${ratio.toFixed(2)}× with a ${FLOOR_MS} ms floor: ${ratio <= 2 ? 'within' : 'NOT within'} 2×); quiet p50 ${quiet.p50.toFixed(1)} ms, flood p50 ${loaded.p50.toFixed(1)} ms\n` +

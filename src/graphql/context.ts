@@ -1,5 +1,6 @@
 import type { AttemptRecord, RunEvent, RunRecord, TaskRecord, WorkflowRecord } from '../domain/model';
 import DataLoader from 'dataloader';
+import { ExecutionSlices } from '../primitives/execution-slices';
 import type { AuthService, Principal } from '../services/auth.service';
 import type { QueuesService } from '../services/queues.service';
 import type { EventsService } from '../services/events.service';
@@ -64,6 +65,10 @@ export interface Context {
   signal?: AbortSignal;
   /** Runs `fn` if the response cannot be delivered (the client went away before it was sent); HTTP only. */
   undelivered?: (fn: () => void) => void;
+  /** This operation's turns on the event loop (src/graphql/schema.ts); its loaders batch across them. */
+  slices: ExecutionSlices;
+  /** This operation's read lane (src/store/read-lane.ts), made by the first resolver that runs in it. */
+  lane?: { readonly tenantId: string };
 }
 
 /**
@@ -72,9 +77,16 @@ export interface Context {
  * lives as long as its socket (1,000 idle `runEvents` subscribers held 5 loaders each: ~2 KB
  * apiece for nothing, bench scenario 6).
  */
-export function createLoaders(services: Services, tenantId: string): Loaders {
-  return new LazyLoaders(services, tenantId);
+export function createLoaders(services: Services, tenantId: string, slices: ExecutionSlices): Loaders {
+  return new LazyLoaders(services, tenantId, slices);
 }
+
+/**
+ * Resolutions of one operation between two turns of the event loop: a long read gives the loop
+ * back this often (src/primitives/execution-slices.ts). A page of 100 runs with tasks and events
+ * resolves ~300 fields through resolvers; bench scenario 5's read, a handful.
+ */
+export const FIELDS_PER_SLICE = 64;
 
 /** Getters on the prototype: an unused loader costs one undefined field, not a closure. */
 class LazyLoaders implements Loaders {
@@ -92,7 +104,13 @@ class LazyLoaders implements Loaders {
   constructor(
     private readonly services: Services,
     private readonly tenantId: string,
+    private readonly slices: ExecutionSlices,
   ) {}
+
+  /** DataLoader options: batches held while the operation's steps wait for their turns. */
+  private options<K, C = K>(cacheKeyFn?: (key: K) => C): DataLoader.Options<K, never, C> {
+    return cacheKeyFn ? { batchScheduleFn: this.slices.batchSchedule, cacheKeyFn } : { batchScheduleFn: this.slices.batchSchedule };
+  }
 
   get eventsByRun(): Loaders['eventsByRun'] {
     return (this.events ??= new DataLoader(
@@ -104,7 +122,7 @@ class LazyLoaders implements Loaders {
         for (const [afterSeq, runIds] of bySeq) results.set(afterSeq, await this.services.runs.eventsOf(this.tenantId, runIds, afterSeq, RUN_EVENTS_PAGE));
         return keys.map((k) => results.get(k.afterSeq)!.get(k.runId) ?? []);
       },
-      { cacheKeyFn: (k) => `${k.runId}\u0000${k.afterSeq}` },
+      this.options((k) => `${k.runId}\u0000${k.afterSeq}`),
     ));
   }
 
@@ -112,35 +130,35 @@ class LazyLoaders implements Loaders {
     return (this.attempts ??= new DataLoader(async (taskIds) => {
       const byTask = await this.services.runs.attemptsOf(this.tenantId, taskIds);
       return taskIds.map((id) => byTask.get(id) ?? []);
-    }));
+    }, this.options()));
   }
 
   get taskById(): Loaders['taskById'] {
     return (this.task ??= new DataLoader(async (taskIds) => {
       const byId = await this.services.runs.tasksByIds(this.tenantId, taskIds);
       return taskIds.map((id) => byId.get(id));
-    }));
+    }, this.options()));
   }
 
   get runById(): Loaders['runById'] {
     return (this.run ??= new DataLoader(async (ids) => {
       const rows = await this.services.runs.byIds(this.tenantId, ids);
       return ids.map((id) => rows.get(id));
-    }));
+    }, this.options()));
   }
 
   get tasksByRun(): Loaders['tasksByRun'] {
     return (this.tasks ??= new DataLoader(async (runIds) => {
       const byRun = await this.services.runs.tasksOf(this.tenantId, runIds);
       return runIds.map((id) => byRun.get(id) ?? []);
-    }));
+    }, this.options()));
   }
 
   get childrenByRun(): Loaders['childrenByRun'] {
     return (this.children ??= new DataLoader(async (runIds) => {
       const byRun = await this.services.runs.childrenOf(this.tenantId, runIds, RUN_CHILDREN_PAGE);
       return runIds.map((id) => byRun.get(id) ?? []);
-    }));
+    }, this.options()));
   }
 
   get workflowById(): Loaders['workflowById'] {
@@ -151,7 +169,7 @@ class LazyLoaders implements Loaders {
         const row = rows.get(id);
         return row && row.tenantId === this.tenantId ? row : undefined;
       });
-    }));
+    }, this.options()));
   }
 
   // waitingFor: a page of runs reads its queues' polls and its leases in one call each.
@@ -159,20 +177,21 @@ class LazyLoaders implements Loaders {
     return (this.polls ??= new DataLoader(async (queues) => {
       const byQueue = await this.services.waits.pollsOf(this.tenantId, queues);
       return queues.map((q) => byQueue.get(q));
-    }));
+    }, this.options()));
   }
 
   get concurrencyWaitByRun(): Loaders['concurrencyWaitByRun'] {
     return (this.concurrencyWaits ??= new DataLoader(async (runIds) => {
       const byRun = new Map((await this.services.concurrency.waitsOf(this.tenantId, runIds)).map((w) => [w.runId, w]));
       return runIds.map((id) => byRun.get(id));
-    }));
+    }, this.options()));
   }
 
   get leaseExpiryByAttempt(): Loaders['leaseExpiryByAttempt'] {
-    return (this.expiries ??= new DataLoader((refs) => this.services.waits.leaseExpiries(refs.map((r) => ({ ...r, tenantId: this.tenantId }))), {
-      cacheKeyFn: (r) => `${r.taskId}|${r.fence}`,
-    }));
+    return (this.expiries ??= new DataLoader(
+      (refs) => this.services.waits.leaseExpiries(refs.map((r) => ({ ...r, tenantId: this.tenantId }))),
+      this.options((r) => `${r.taskId}|${r.fence}`),
+    ));
   }
 }
 
@@ -183,5 +202,6 @@ export function createContext(
   undelivered?: (fn: () => void) => void,
   principal?: Principal,
 ): Context {
-  return { tenantId, services, loaders: createLoaders(services, tenantId), signal, undelivered, principal };
+  const slices = new ExecutionSlices(FIELDS_PER_SLICE);
+  return { tenantId, services, loaders: createLoaders(services, tenantId, slices), slices, signal, undelivered, principal };
 }

@@ -16,24 +16,39 @@ import { WorkerResolver } from './resolvers/worker.resolver';
 import { WorkflowResolver } from './resolvers/workflow.resolver';
 import { WAIT_REASON_TYPES } from './types/wait-reason.type';
 
-/** Domain errors (and dependency faults, as UNAVAILABLE) become GraphQL errors with their code, over HTTP and WebSocket alike. */
-const domainErrors: MiddlewareFn = async (_action, next) => {
+/**
+ * Around every resolver (root fields and field resolvers: plain data fields do not come here), in
+ * one middleware that allocates little, as it runs thousands of times in a long read:
+ *
+ * - Domain errors (and dependency faults, as UNAVAILABLE) become GraphQL errors with their code,
+ *   over HTTP and WebSocket alike.
+ * - Reads (query and subscription resolvers) run in their tenant's read lane: each statement takes
+ *   its connection from that tenant's share of the pool (src/store/read-lane.ts). Mutations do
+ *   not: they may start engine work (timers, dispatch) that must not be counted as the tenant's reads.
+ * - Each resolved value takes its turn in the operation's slices (src/primitives/execution-slices.ts):
+ *   past FIELDS_PER_SLICE (src/graphql/context.ts) resolutions in one turn of the event loop, the completion of the rest
+ *   waits for a later turn, so other requests' I/O runs between the slices of a long read. An
+ *   operation of fewer never waits.
+ */
+const aroundResolvers: MiddlewareFn<Context> = ({ context, info }, next) => {
+  let result: Promise<unknown>;
   try {
-    return await next();
+    const lane = context?.tenantId && info.operation.operation !== 'mutation' ? (context.lane ??= { tenantId: context.tenantId }) : null;
+    result = lane ? readLane.run(lane, next) : next();
   } catch (e: unknown) {
     throw mapError(e);
   }
+  const slices = context?.slices;
+  if (!slices) return result.catch(rethrowMapped);
+  return result.then((value) => {
+    const turn = slices.next();
+    return turn ? turn.then(() => value) : value;
+  }, rethrowMapped);
 };
 
-/**
- * Reads (query and subscription resolvers) run in their tenant's read lane: each statement takes
- * its connection from that tenant's share of the pool (src/store/read-lane.ts). Mutations do not:
- * they may start engine work (timers, dispatch) that must not be counted as the tenant's reads.
- */
-const readLanes: MiddlewareFn<Context> = ({ context, info }, next) => {
-  const tenantId = context?.tenantId;
-  return info.operation.operation === 'mutation' || !tenantId ? next() : readLane.run({ tenantId }, next);
-};
+function rethrowMapped(e: unknown): never {
+  throw mapError(e);
+}
 
 /**
  * Object types declare `simpleResolvers: true`: with a global middleware, type-graphql would
@@ -55,7 +70,7 @@ export async function buildMaestroSchema(): Promise<GraphQLSchema> {
       ConcurrencyResolver,
       ApiKeyResolver,
     ],
-    globalMiddlewares: [domainErrors, readLanes],
+    globalMiddlewares: [aroundResolvers],
     // The kinds of WaitReason: fields name only the interface.
     orphanedTypes: WAIT_REASON_TYPES,
     validate: false,
