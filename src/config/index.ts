@@ -190,7 +190,7 @@ const schema = z.object({
   LONG_POLLS_PER_TENANT: int(1, 100_000).default(100),
   WEBHOOK_REPLAY_WINDOW_MS: int(1_000, 86_400_000).default(300_000),
   EVENT_RETENTION_MS: int(3_600_000, 31_536_000_000).default(604_800_000),
-  RATE_LIMIT_COST_PER_TENANT: int(0, 100_000_000).default(100_000),
+  RATE_LIMIT_COST_PER_TENANT: int(0, 100_000_000).default(20_000),
   TENANT_MAX_EXECUTING_COST: int(0, 100_000_000).optional(),
 });
 

@@ -27,7 +27,8 @@ describe('step rate limits', () => {
   const register = (input: unknown) => t.gql(REGISTER, { input });
 
   beforeAll(async () => {
-    t = await startTestApp({ clock, env: { SCHEDULER_POLL_INTERVAL_MS: '5000', REAPER_INTERVAL_MS: '5000' } });
+    // The API's cost budget off: these tests claim in tight loops on the manual clock; the budget is tenant-cost.test's.
+    t = await startTestApp({ clock, env: { SCHEDULER_POLL_INTERVAL_MS: '5000', REAPER_INTERVAL_MS: '5000', RATE_LIMIT_COST_PER_TENANT: '0' } });
   });
   afterAll(async () => {
     await t?.close();
@@ -222,7 +223,11 @@ describe('step rate limits', () => {
   });
 
   it.runIf(process.env['DATABASE_URL'])('shares one limit across two replicas claiming at once', async () => {
-    const replica = await startTestApp({ clock, replicaOf: t, env: { SCHEDULER_POLL_INTERVAL_MS: '5000', REAPER_INTERVAL_MS: '5000' } });
+    const replica = await startTestApp({
+      clock,
+      replicaOf: t,
+      env: { SCHEDULER_POLL_INTERVAL_MS: '5000', REAPER_INTERVAL_MS: '5000', RATE_LIMIT_COST_PER_TENANT: '0' },
+    });
     try {
       const queue = 'rl-shared';
       expect(
