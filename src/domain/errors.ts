@@ -89,11 +89,18 @@ export class QuotaExceededError extends DomainError {
   }
 }
 
-/** Too many requests from one key or tenant; `retryAfterMs` says when to try again. */
+/**
+ * Too many requests from one key or tenant; `retryAfterMs` says when to try again. Made by the
+ * thousand while a tenant floods, and an answer rather than a fault (nothing logs it): it captures
+ * no stack trace, so refusing costs less than serving.
+ */
 export class RateLimitedError extends DomainError {
   readonly code = 'RATE_LIMITED' as const;
   constructor(message: string, data: { retryAfterMs: number } & Record<string, unknown>) {
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message, data);
+    Error.stackTraceLimit = stackTraceLimit;
   }
 }
 

@@ -89,3 +89,13 @@ describe('costChargePlugin', () => {
     expect(charged.map(([t, c]) => `${t}:${c}`)).toEqual(['a:1101', 'b:1101', 'a:10', 'a:1101']);
   });
 });
+
+describe('a refusal', () => {
+  it('captures no stack trace (a flood makes thousands) and leaves the stack trace limit as it was', () => {
+    const limit = Error.stackTraceLimit;
+    const refused = new RateLimitedError('over budget', { retryAfterMs: 100 });
+    expect(refused.stack).toBe('RateLimitedError: over budget');
+    expect(Error.stackTraceLimit).toBe(limit);
+    expect(new Error('a fault').stack?.split('\n').length).toBeGreaterThan(1);
+  });
+});
