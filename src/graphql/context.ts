@@ -84,7 +84,7 @@ export function createLoaders(services: Services, tenantId: string, slices: Exec
 /**
  * Resolutions of one operation between two turns of the event loop: a long read gives the loop
  * back this often (src/primitives/execution-slices.ts). A page of 100 runs with tasks and events
- * resolves ~300 fields through resolvers; bench scenario 5's read, a handful.
+ * resolves ~200 fields through resolvers; bench scenario 5's read, a handful.
  */
 export const FIELDS_PER_SLICE = 64;
 

@@ -25,10 +25,11 @@ import { WAIT_REASON_TYPES } from './types/wait-reason.type';
  * - Reads (query and subscription resolvers) run in their tenant's read lane: each statement takes
  *   its connection from that tenant's share of the pool (src/store/read-lane.ts). Mutations do
  *   not: they may start engine work (timers, dispatch) that must not be counted as the tenant's reads.
- * - Each resolved value takes its turn in the operation's slices (src/primitives/execution-slices.ts):
- *   past FIELDS_PER_SLICE (src/graphql/context.ts) resolutions in one turn of the event loop, the completion of the rest
- *   waits for a later turn, so other requests' I/O runs between the slices of a long read. An
- *   operation of fewer never waits.
+ * - Each resolved value takes its turn in the operation's slices
+ *   (src/primitives/execution-slices.ts): past FIELDS_PER_SLICE (src/graphql/context.ts)
+ *   resolutions in one turn of the event loop, the completion of the rest waits for a later turn,
+ *   so other requests' I/O runs between the slices of a long read. An operation of fewer never
+ *   waits.
  */
 const aroundResolvers: MiddlewareFn<Context> = ({ context, info }, next) => {
   let result: Promise<unknown>;
