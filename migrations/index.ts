@@ -1,4 +1,3 @@
-import { TenantQueuedIndex1796049589118 } from './1796049589118-TenantQueuedIndex';
 import { TasksByRunIndex1796045963562 } from './1796045963562-TasksByRunIndex';
 import { BuiltInClaimIndexes1796032774430 } from './1796032774430-BuiltInClaimIndexes';
 import { ConcurrencyRoundRobin1796023966932 } from './1796023966932-ConcurrencyRoundRobin';
@@ -21,4 +20,4 @@ import { Init1795820925254 } from './1795820925254-Init';
 import type { MigrationInterface } from 'typeorm';
 
 /** Every migration, oldest first. `npm run migration:generate -- <Name>` appends to this list. */
-export const MIGRATIONS: (new () => MigrationInterface)[] = [Init1795820925254, DistributedExecution1795822818150, RetryFaultBudget1795997575674, IdempotencyRequestHash1796000742520, LeaseSecret1796001634583, QueuePoll1796008663889, ChildRuns1796008886353, RunTagsMetadata1796008981296, ForEachItems1796009171861, SignalsAndPause1796009198911, RunTrigger1796020110038, ApiKeyAdmin1796020201924, RateLimitsPriorities1796020766469, ConcurrencyLimits1796021310606, EventsWebhooks1796022361915, Schedules1796023215947, ConcurrencyRoundRobin1796023966932, BuiltInClaimIndexes1796032774430, TasksByRunIndex1796045963562, TenantQueuedIndex1796049589118];
+export const MIGRATIONS: (new () => MigrationInterface)[] = [Init1795820925254, DistributedExecution1795822818150, RetryFaultBudget1795997575674, IdempotencyRequestHash1796000742520, LeaseSecret1796001634583, QueuePoll1796008663889, ChildRuns1796008886353, RunTagsMetadata1796008981296, ForEachItems1796009171861, SignalsAndPause1796009198911, RunTrigger1796020110038, ApiKeyAdmin1796020201924, RateLimitsPriorities1796020766469, ConcurrencyLimits1796021310606, EventsWebhooks1796022361915, Schedules1796023215947, ConcurrencyRoundRobin1796023966932, BuiltInClaimIndexes1796032774430, TasksByRunIndex1796045963562];

@@ -13,9 +13,6 @@ import { RunEntity } from './run.entity';
 @Index('IDX_tasks_run', ['runId', 'position'])
 // A fan task's items by index: all of them at fan-in, the next PENDING ones as slots free up.
 @Index('UQ_tasks_parent_item', ['parentTaskId', 'itemIndex'], { unique: true, where: `"parentTaskId" IS NOT NULL` })
-// A tenant's QUEUED tasks, counted up to TENANT_MAX_QUEUED_TASKS at each start (quotas.store.ts):
-// without it each startRun read every task of every tenant.
-@Index('IDX_tasks_tenant_queued', ['tenantId'], { where: `"status" = 'QUEUED'` })
 // The claim query's access path: ready tasks of one queue (NULL = built-in) in availability order.
 @Index('IDX_tasks_ready', ['queue', 'availableAt'], { where: `"status" = 'QUEUED'` })
 // The claim order with priorities: per queue and level, oldest first (src/store/claim-order.ts).
