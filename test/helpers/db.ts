@@ -98,3 +98,27 @@ export function runnerSql(runner: QueryRunner): Sql {
     },
   };
 }
+
+/**
+ * Rows an executed plan (EXPLAIN ANALYZE, text) read from `table`: each scan of it (sequential,
+ * index, bitmap heap) counts the rows it returned and those its filter removed, times its loops
+ * (EXPLAIN reports both per loop). What a store-level test asserts instead of a time.
+ */
+export function rowsReadFrom(plan: string, table: string): number {
+  const scan = new RegExp(`(?:Seq Scan|Scan(?: Backward)? using \\S+|Bitmap Heap Scan) on ${table} .*actual time=\\S+ rows=([\\d.]+) loops=(\\d+)`);
+  let rows = 0;
+  let loops: number | null = null;
+  for (const line of plan.split('\n')) {
+    const node = scan.exec(line);
+    if (node) {
+      loops = Number(node[2]);
+      rows += Number(node[1]) * loops;
+      continue;
+    }
+    // Another plan node ends the scan's own lines.
+    if (/->|^\S/.test(line)) loops = null;
+    const removed = /Rows Removed by Filter: (\d+)/.exec(line);
+    if (removed && loops !== null) rows += Number(removed[1]) * loops;
+  }
+  return Math.round(rows);
+}

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import type { Sql } from '../../src/store/sql';
 import { claimReadyBuiltIn } from '../../src/store/tasks.store';
-import { migratedWithWorkflow, REAL_POSTGRES, runnerSql, testDataSource } from '../helpers/db';
+import { migratedWithWorkflow, REAL_POSTGRES, rowsReadFrom, runnerSql, testDataSource } from '../helpers/db';
 
 /**
  * What the built-in claim reads does not grow with one tenant's backlog (issue #11, bench
@@ -76,14 +76,8 @@ describe('the built-in claim reads no tenant’s backlog beyond its share', () =
       await runner.rollbackTransaction();
       await runner.release();
     }
-    // Rows every scan of `tasks` returned, over all its loops.
-    let rowsRead = 0;
-    for (const line of plan.split('\n')) {
-      const m =
-        /Scan(?: Backward)? using \S+ on tasks .*actual time=\S+ rows=([\d.]+) loops=(\d+)/.exec(line) ??
-        /Seq Scan on tasks .*actual time=\S+ rows=([\d.]+) loops=(\d+)/.exec(line);
-      if (m) rowsRead += Math.round(Number(m[1]) * Number(m[2]));
-    }
+    // Rows every scan of `tasks` returned or filtered out, over all its loops.
+    const rowsRead = rowsReadFrom(plan, 'tasks');
     return { plan, rowsRead, claimed };
   }
 

@@ -1,5 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FIELDS_PER_SLICE } from '../../src/graphql/context';
+import { ExecutionSlices } from '../../src/primitives/execution-slices';
 import { REAL_POSTGRES } from '../helpers/db';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { sendOver, TRANSPORTS } from '../helpers/transports';
@@ -132,6 +134,27 @@ describe('GraphQL request limits, the same on every transport', () => {
     expect(many).toBe(few);
     // runs + totalCount-free listing, workflows, events, tasks, attempts (each one batch).
     expect(many).toBeLessThanOrEqual(8);
+  });
+
+  it('a long read gives the event loop back between slices of its resolvers; a short one never waits', async () => {
+    // The real slices, watched: how many resolutions took a turn, and how many had to wait for a later one.
+    const next = vi.spyOn(ExecutionSlices.prototype, 'next');
+    const waits = () => next.mock.results.filter((r) => r.value instanceof Promise).length;
+    try {
+      await t.ok(`query { runs(first: 1) { nodes { id events { seq } tasks { id } } } }`);
+      expect(next.mock.calls.length).toBeGreaterThan(0);
+      expect(waits()).toBe(0);
+      next.mockClear();
+      const data = await t.ok(`query { runs(first: 100) { nodes { id events { seq } tasks { id attempts { attempt } } } } }`);
+      expect(data.runs.nodes).toHaveLength(100);
+      console.log(`[graphql-guard] a page of 100 runs: ${next.mock.calls.length} resolutions, ${waits()} waited for a later turn (${FIELDS_PER_SLICE} a turn)`);
+      // A root field, 2 field resolvers per run and one per task: past FIELDS_PER_SLICE, the rest waited.
+      expect(next.mock.calls.length).toBeGreaterThan(300);
+      expect(waits()).toBeGreaterThanOrEqual(next.mock.calls.length - 2 * FIELDS_PER_SLICE * 4);
+      expect(waits()).toBeGreaterThan(0);
+    } finally {
+      next.mockRestore();
+    }
   });
 
   it('Run.events keeps afterSeq per run and refuses a negative one', async () => {

@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Sql } from '../../src/store/sql';
 import { strandedPendingRuns } from '../../src/store/runs.store';
 import { tasksOfLockedRun, tasksOfLockedRuns, tasksOfRuns } from '../../src/store/tasks.store';
-import { migratedWithWorkflow, testDataSource } from '../helpers/db';
+import { migratedWithWorkflow, rowsReadFrom, testDataSource } from '../helpers/db';
 
 /**
  * A run's tasks are read through an index, however many tasks the table holds (issue #11: one
@@ -67,15 +67,7 @@ describe('a run’s tasks are read by index', () => {
       await runner.rollbackTransaction();
       await runner.release();
     }
-    let rowsRead = 0;
-    for (const line of plans.join('\n').split('\n')) {
-      const m =
-        /Scan(?: Backward)? using \S+ on tasks .*actual time=\S+ rows=([\d.]+) loops=(\d+)/.exec(line) ??
-        /Bitmap Heap Scan on tasks .*actual time=\S+ rows=([\d.]+) loops=(\d+)/.exec(line) ??
-        /Seq Scan on tasks .*actual time=\S+ rows=([\d.]+) loops=(\d+)/.exec(line) ??
-        /Rows Removed by (?:Join )?Filter: (\d+)()/.exec(line);
-      if (m) rowsRead += Math.round(Number(m[1]) * Number(m[2] || 1));
-    }
+    const rowsRead = plans.reduce((n, plan) => n + rowsReadFrom(plan, 'tasks'), 0);
     return { plans: plans.join('\n---\n'), rowsRead, result };
   }
 
