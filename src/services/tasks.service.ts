@@ -1,4 +1,4 @@
-import type { TaskRecord } from '../domain/model';
+import type { AttemptOutcome, TaskRecord } from '../domain/model';
 import type { Clock } from '../domain/clock';
 import { QUEUE_PATTERN } from '../domain/dag';
 import { isUuid } from '../domain/ids';
@@ -9,7 +9,7 @@ import type { Json } from '../domain/glossary';
 import type { EventBus } from '../events/event-bus';
 import type { LeaseRef, LeaseStore, RenewResult } from '../leases/lease-store';
 import type { Database } from '../store/sql';
-import { findTask, runningAttempts, taskRunOf } from '../store/tasks.store';
+import { findTask, renewalRefused, runningAttempts } from '../store/tasks.store';
 import type { EngineHooks } from '../domain/hooks';
 import { formatLeaseToken, parseLeaseToken, secretMatches } from '../domain/lease-token';
 import type { Engine } from './engine';
@@ -19,6 +19,9 @@ export const MAX_CLAIM = 100;
 export const MIN_LEASE_MS = 1_000;
 export const MAX_LEASE_MS = 3_600_000;
 export const MAX_WAIT_MS = 60_000;
+
+/** How an attempt ends by its own holder's report, not by losing its lease. */
+const ENDED_BY_HOLDER: ReadonlySet<AttemptOutcome> = new Set(['SUCCEEDED', 'FAILED', 'RELEASED']);
 
 function checkLeaseMs(leaseMs: number): void {
   if (!Number.isInteger(leaseMs) || leaseMs < MIN_LEASE_MS || leaseMs > MAX_LEASE_MS) {
@@ -296,9 +299,17 @@ export class TasksService {
     return { taskId: taskId.toLowerCase(), fence: token.fence, secret: token.secret, tenantId };
   }
 
-  /** Counts and logs a refused renewal (with the run's ids: a rare event, one small query), then throws. */
+  /**
+   * Counts and logs a refused renewal (with the run's ids: a rare event, one small query), then
+   * throws. A heartbeat answered after its own attempt's result ended it (completed, failed or
+   * given back by its holder: a heartbeat races the report it goes on beside) is refused the
+   * same way, but nothing was lost: it is not counted. (Told by its token while the task still
+   * carries it; once another attempt holds the task, the refusal counts.)
+   */
   private async renewFailed(ref: LeaseRef, error: LeaseLostError | RunCancelledError): Promise<never> {
-    const run = await taskRunOf(this.deps.db, ref.tenantId, ref.taskId).catch(() => undefined);
+    const run = await renewalRefused(this.deps.db, ref.tenantId, ref.taskId, ref.fence).catch(() => undefined);
+    const reported = run?.outcome != null && ENDED_BY_HOLDER.has(run.outcome) && run.fence === ref.fence && secretMatches(run.leaseSecret, ref.secret ?? null);
+    if (error instanceof LeaseLostError && reported) throw error;
     this.deps.hooks.emit('lease:renew-failed', {
       taskId: ref.taskId,
       tenantId: ref.tenantId,

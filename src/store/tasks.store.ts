@@ -1,4 +1,4 @@
-import type { TaskRecord } from '../domain/model';
+import type { AttemptOutcome, TaskRecord } from '../domain/model';
 import type { Json, TaskStatus } from '../domain/glossary';
 import { DEFAULT_PRIORITY_AGING_MS } from '../domain/priorities';
 import { PRIORITY_LEVELS_SQL, rankAt, rateLimitGate } from './claim-order';
@@ -71,10 +71,21 @@ export async function findTask(sql: Sql, tenantId: string, taskId: string): Prom
 }
 
 /** The run and workflow of a tenant's task, for log lines about its lease; undefined when it is not the tenant's. */
-export async function taskRunOf(sql: Sql, tenantId: string, taskId: string): Promise<{ runId: string; workflow: string } | undefined> {
-  const [row] = await sql.rows<{ runId: string; workflow: string }>(
-    `SELECT t."runId", r."workflowName" AS workflow FROM tasks t JOIN runs r ON r.id = t."runId" WHERE t."tenantId" = $1 AND t.id = $2`,
-    [tenantId, taskId],
+/** What a refused renewal is told by: the task's run, its current token, and how the attempt under `fence` ended (null while it runs). */
+export interface RenewalRefused {
+  runId: string;
+  workflow: string;
+  fence: string;
+  leaseSecret: string | null;
+  outcome: AttemptOutcome | null;
+}
+
+export async function renewalRefused(sql: Sql, tenantId: string, taskId: string, fence: string): Promise<RenewalRefused | undefined> {
+  const [row] = await sql.rows<RenewalRefused>(
+    `SELECT t."runId", r."workflowName" AS workflow, t.fence, t."leaseSecret", a.outcome FROM tasks t JOIN runs r ON r.id = t."runId"
+       LEFT JOIN task_attempts a ON a."taskId" = t.id AND a.fence = $3::bigint
+      WHERE t."tenantId" = $1 AND t.id = $2`,
+    [tenantId, taskId, fence],
   );
   return row;
 }

@@ -40,4 +40,41 @@ describe('lease log lines', () => {
       expect(line, msg).toMatchObject(ids);
     }
   });
+
+  it('a renewal answered after its own attempt reported is refused, but neither counted nor logged as a lost lease', async () => {
+    // A heartbeat goes on while its result is reported, and can be answered after that result
+    // committed: nothing was lost, so the runbook's lease_renew_failures must not move.
+    await t.ok(`mutation($i: WorkflowInput!) { registerWorkflow(input: $i) { version } }`, {
+      i: { name: 'lease-own', steps: [{ key: 'a', type: 'x', queue: 'lease-own-q', retry: { maxAttempts: 3, initialDelayMs: 60_000 } }] },
+    });
+    const refused: string[] = [];
+    const onRefused = (e: { taskId: string }) => void refused.push(e.taskId);
+    t.app.hooks.on('lease:renew-failed', onRefused);
+    try {
+      const renew = (l: { leaseToken: string; task: { id: string } }) =>
+        t.gql(`mutation($id: ID!, $tok: String!) { renewLease(taskId: $id, leaseToken: $tok) { leaseExpiresAt } }`, { id: l.task.id, tok: l.leaseToken });
+      const claim = async () => {
+        await t.ok(`mutation { startRun(workflow: "lease-own") { id } }`);
+        const [l] = (await t.ok(`mutation { claimTasks(queue: "lease-own-q", workerId: "w", waitMs: 5000) { leaseToken task { id } } }`)).claimTasks;
+        return l as { leaseToken: string; task: { id: string } };
+      };
+      const vars = (l: { leaseToken: string; task: { id: string } }) => ({ id: l.task.id, tok: l.leaseToken });
+      const done = await claim();
+      await t.ok(`mutation($id: ID!, $tok: String!) { completeTask(taskId: $id, leaseToken: $tok, output: {}) { status } }`, vars(done));
+      const failed = await claim();
+      await t.ok(`mutation($id: ID!, $tok: String!) { failTask(taskId: $id, leaseToken: $tok, error: "boom") { status } }`, vars(failed));
+      const released = await claim();
+      await t.ok(`mutation($id: ID!, $tok: String!) { releaseTask(taskId: $id, leaseToken: $tok) { status } }`, vars(released));
+      for (const l of [done, failed, released]) expect((await renew(l)).errors?.[0]?.extensions?.code, l.task.id).toBe('LEASE_LOST');
+      expect(refused).toEqual([]);
+      // A forged secret on a finished attempt's fence is still a refusal counted as lost.
+      const forged = { ...done, leaseToken: `${done.leaseToken.split('.')[0]}.${'A'.repeat(22)}` };
+      expect((await renew(forged)).errors?.[0]?.extensions?.code).toBe('LEASE_LOST');
+      expect(refused).toEqual([done.task.id]);
+    } finally {
+      t.app.hooks.off('lease:renew-failed', onRefused);
+    }
+    const own = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'lease renewal refused' && l['workflow'] === 'lease-own');
+    expect(own).toHaveLength(1);
+  });
 });
