@@ -353,8 +353,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     hooks.on('timer:armed', (e) => scheduler.armTimer(e.at));
     // Built-in work became ready: dispatch. Timers arm themselves (`timer:armed`), so a ready
     // signal needs no timer pass (it cost five queries per step of every run).
-    const offReady = bus.onReady((queue) => {
-      if (queue === null) scheduler.wake();
+    const offReady = bus.onReady((queue, builtIn) => {
+      if (queue !== null) return;
+      if (builtIn) scheduler.wakeFor(builtIn);
+      else scheduler.wake();
     });
 
     // eslint-disable-next-line prefer-const -- bound below, once the transport exists; read only when metrics are collected

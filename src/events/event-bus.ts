@@ -2,6 +2,19 @@ import type { RunEvent } from '../domain/model';
 
 export type Unsubscribe = () => void;
 
+/** A built-in step made ready, by tenant and type: lets this replica skip a claim that could not take it. */
+export interface ReadyBuiltIn {
+  tenantId: string;
+  type: string;
+}
+
+/**
+ * Hears ready signals: `queue` null for built-in steps. `builtIn`, on this replica's own signals
+ * only, names every built-in step that became ready when the signal carries them all (absent: a
+ * claim should look).
+ */
+export type ReadyListener = (queue: string | null, builtIn?: readonly ReadyBuiltIn[]) => void;
+
 /**
  * Live events and wake-up signals, delivered to every replica (Redis pub/sub) or within the
  * process (embedded). Delivery is at-most-once: Postgres holds every event, and subscribers
@@ -12,9 +25,12 @@ export interface EventBus {
   publish(events: readonly RunEvent[]): Promise<void>;
   /** Local delivery of one tenant's events. */
   subscribe(tenantId: string, listener: (event: RunEvent) => void): Unsubscribe;
-  /** Tells every replica that tasks of a queue became ready (null: built-in steps). */
-  signalReady(queues: readonly (string | null)[]): Promise<void>;
-  onReady(listener: (queue: string | null) => void): Unsubscribe;
+  /**
+   * Tells every replica that tasks of a queue became ready (null: built-in steps). `builtIn`,
+   * when given, is every built-in step among them (delivered to this replica's listeners only).
+   */
+  signalReady(queues: readonly (string | null)[], builtIn?: readonly ReadyBuiltIn[]): Promise<void>;
+  onReady(listener: ReadyListener): Unsubscribe;
   /**
    * Called after the bus lost messages it cannot name (a reconnect to Redis): listeners should
    * catch up from the stored history.
@@ -34,7 +50,7 @@ export interface EventBus {
 /** The in-process fan-out both implementations end in. */
 export class LocalFanout {
   private readonly byTenant = new Map<string, Set<(event: RunEvent) => void>>();
-  private readonly readyListeners = new Set<(queue: string | null) => void>();
+  private readonly readyListeners = new Set<ReadyListener>();
   private readonly resyncListeners = new Set<() => void>();
   private readonly revokedListeners = new Set<(apiKeyId: string) => void>();
 
@@ -56,18 +72,18 @@ export class LocalFanout {
     }
   }
 
-  onReady(listener: (queue: string | null) => void): Unsubscribe {
+  onReady(listener: ReadyListener): Unsubscribe {
     this.readyListeners.add(listener);
     return () => this.readyListeners.delete(listener);
   }
 
-  deliverReady(queues: readonly (string | null)[]): void {
+  deliverReady(queues: readonly (string | null)[], builtIn?: readonly ReadyBuiltIn[]): void {
     for (const queue of queues) {
       for (const listener of [...this.readyListeners]) {
         // Called from the publisher's path now (local wake-ups): one listener's fault must not
         // keep the others, or the message to other replicas, from going out.
         try {
-          listener(queue);
+          listener(queue, queue === null ? builtIn : undefined);
         } catch {
           /* a listener's own problem; the fallback poll covers what it missed */
         }

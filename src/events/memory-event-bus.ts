@@ -1,4 +1,4 @@
-import { LocalFanout, type EventBus, type Unsubscribe } from './event-bus';
+import { LocalFanout, type EventBus, type ReadyBuiltIn, type ReadyListener, type Unsubscribe } from './event-bus';
 import type { RunEvent } from '../domain/model';
 
 /** Embedded mode: one replica, so the process is the whole cluster. Delivers asynchronously, like Redis. */
@@ -14,12 +14,12 @@ export class MemoryEventBus implements EventBus {
     return this.fanout.subscribe(tenantId, listener);
   }
 
-  async signalReady(queues: readonly (string | null)[]): Promise<void> {
+  async signalReady(queues: readonly (string | null)[], builtIn?: readonly ReadyBuiltIn[]): Promise<void> {
     if (queues.length === 0) return;
-    queueMicrotask(() => this.fanout.deliverReady(queues));
+    queueMicrotask(() => this.fanout.deliverReady([...new Set(queues)], builtIn));
   }
 
-  onReady(listener: (queue: string | null) => void): Unsubscribe {
+  onReady(listener: ReadyListener): Unsubscribe {
     return this.fanout.onReady(listener);
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { PerTick } from '../primitives/per-tick';
-import { LocalFanout, type EventBus, type Unsubscribe } from './event-bus';
+import { LocalFanout, type EventBus, type ReadyBuiltIn, type ReadyListener, type Unsubscribe } from './event-bus';
 import type { RunEvent } from '../domain/model';
 import { connectRedis } from '../startup/redis-connect';
 
@@ -102,15 +102,16 @@ export class RedisEventBus implements EventBus {
     return this.fanout.subscribe(tenantId, listener);
   }
 
-  async signalReady(queues: readonly (string | null)[]): Promise<void> {
+  async signalReady(queues: readonly (string | null)[], builtIn?: readonly ReadyBuiltIn[]): Promise<void> {
     if (queues.length === 0) return;
     const unique = [...new Set(queues)];
-    // This replica's scheduler and long polls wake now, not a Redis round trip later.
-    this.fanout.deliverReady(unique);
+    // This replica's scheduler and long polls wake now, not a Redis round trip later. Other
+    // replicas hear only the queue: what their own shares allow is theirs to find out.
+    this.fanout.deliverReady(unique, builtIn);
     await this.readyOut.add(unique.map((q) => q ?? BUILT_IN));
   }
 
-  onReady(listener: (queue: string | null) => void): Unsubscribe {
+  onReady(listener: ReadyListener): Unsubscribe {
     return this.fanout.onReady(listener);
   }
 

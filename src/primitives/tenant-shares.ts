@@ -65,6 +65,12 @@ export class TenantShares {
     });
   }
 
+  /** Whether one more attempt of the tenant (an http step or not) would be within its share now. */
+  hasRoom(tenantId: string, http: boolean): boolean {
+    const h = this.held.get(tenantId);
+    return !h || (h.total < this.caps.total && (!http || h.http < this.caps.http));
+  }
+
   /** Counts one attempt of the tenant as executing; false (nothing counted) when that would exceed its share. */
   take(tenantId: string, http: boolean): boolean {
     const h = this.held.get(tenantId) ?? { total: 0, http: 0, pendingTotal: 0, pendingHttp: 0 };

@@ -23,6 +23,8 @@ import { findTasks, tasksOfRuns } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
 import { traceparentOf, tracer } from '../observability/tracing';
 import type { Engine } from './engine';
+import { gatedSteps, plainReady } from './engine/eager-dispatch';
+import type { ReadyBuiltIn } from '../events/event-bus';
 import { checkPriority, DEFAULT_PRIORITY } from '../domain/priorities';
 import type { WorkflowsService } from './workflows.service';
 import type { TenantQuotas } from './quotas';
@@ -172,6 +174,7 @@ export class RunsService {
     const ready: (string | null)[] = [];
     let created = false;
     let startsChildren = false;
+    let readyBuiltIn: ReadyBuiltIn[] | undefined;
     let conditionalRoots = false;
     let held: { tenantId: string; groupKey: string } | undefined;
     let run: RunRecord;
@@ -241,6 +244,11 @@ export class RunsService {
           if (inserted) {
             events.push(...firstEvents);
             for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
+            // The ready built-in roots by tenant, when a plain claim takes each of them: this
+            // replica wakes its dispatcher only if its share for them has room.
+            const gated = gatedSteps(workflow.definition);
+            const builtIn = plan.filter((t) => t.status === 'QUEUED' && t.queue === null);
+            readyBuiltIn = builtIn.every((t) => plainReady(t, gated, now)) ? builtIn.map((t) => ({ tenantId, type: t.type })) : undefined;
             startsChildren = plan.some((t) => t.status === 'QUEUED' && t.type === WORKFLOW_STEP_TYPE);
             created = true;
             conditionalRoots = workflow.definition.steps.some((s) => s.dependsOn.length === 0 && s.when !== undefined);
@@ -265,7 +273,7 @@ export class RunsService {
     span.setAttribute('maestro.run_id', run.id);
     span.end();
     if (created) {
-      await this.deps.engine.announceStart(run, events, ready, startsChildren);
+      await this.deps.engine.announceStart(run, events, ready, startsChildren, readyBuiltIn);
       // Roots with a `when` start PENDING: their conditions are decided by the state machine, in
       // a transition of their own (the start itself is one insert, without it).
       if (held) {

@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventBus, Unsubscribe } from '../../src/events/event-bus';
+import type { EventBus, ReadyBuiltIn, ReadyListener, Unsubscribe } from '../../src/events/event-bus';
 import type { RunEvent } from '../../src/domain/model';
 import { collect, startTestApp, type GqlResult, type TestApp } from '../helpers/app';
 import { REAL_POSTGRES, REAL_REDIS } from '../helpers/db';
@@ -65,11 +65,11 @@ class ObservedBus implements EventBus {
     return this.inner.subscribe(tenantId, listener);
   }
 
-  signalReady(queues: readonly (string | null)[]): Promise<void> {
-    return this.inner.signalReady(queues);
+  signalReady(queues: readonly (string | null)[], builtIn?: readonly ReadyBuiltIn[]): Promise<void> {
+    return this.inner.signalReady(queues, builtIn);
   }
 
-  onReady(listener: (queue: string | null) => void): Unsubscribe {
+  onReady(listener: ReadyListener): Unsubscribe {
     return this.inner.onReady(listener);
   }
 

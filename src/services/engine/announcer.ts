@@ -35,7 +35,7 @@ export class Announcer {
     // other they added up behind a busy event loop (bench scenario 7). Nothing waits on their order.
     const [expiries] = await Promise.all([
       this.grant(batch),
-      Promise.all([bus.publish(batch.events), bus.signalReady(batch.ready)]).catch(onPublishError),
+      Promise.all([bus.publish(batch.events), bus.signalReady(batch.ready, batch.readyBuiltIn)]).catch(onPublishError),
       leases.release(batch.release).catch(onPublishError),
       leases.revoke(batch.revoke).catch(onPublishError),
     ]);

@@ -1,6 +1,7 @@
 import type { ChildRunPlan } from '../../domain/child-runs';
 import type { ConcurrencyStrategy } from '../../domain/glossary';
 import type { AttemptOutcome, AttemptRecord, RunEvent, RunRecord, SignalRecord, TaskRecord } from '../../domain/model';
+import type { ReadyBuiltIn } from '../../events/event-bus';
 import type { LeaseRef } from '../../leases/lease-store';
 
 export type AttemptStart = Pick<AttemptRecord, 'taskId' | 'fence' | 'attempt' | 'runId' | 'tenantId' | 'workerId' | 'startedAt'>;
@@ -38,6 +39,8 @@ export interface Batch {
   attemptsEnded: AttemptEnd[];
   /** Queues with work ready now (null: built-in steps). */
   ready: (string | null)[];
+  /** Every built-in step in `ready`, when known (a start's roots): the local scheduler claims only for tenants with room. */
+  readyBuiltIn?: ReadyBuiltIn[];
   /** Leases of ended attempts: dropped; revoked when the task was cancelled, so its holder hears RUN_CANCELLED. */
   release: LeaseRef[];
   revoke: LeaseRef[];

@@ -1,8 +1,35 @@
 import { WORKFLOW_STEP_TYPE } from '../../domain/child-runs';
 import { isTerminalRun } from '../../domain/run-machine';
+import type { TaskRecord } from '../../domain/model';
 import type { LocalDispatch } from '../../scheduler/ports';
 import type { Batch } from './batch';
 import type { Staging } from './kernel';
+
+/**
+ * A ready built-in task any claim may take as it is: a rate-limited task is left to the
+ * dispatcher's claim, which decides its limit in Postgres; a task of a step with `concurrency`
+ * (its key in `gated`) to the claim that takes its group's slot; a `workflow` step to the
+ * dispatcher, which starts its child.
+ */
+export function plainReady(
+  t: Pick<TaskRecord, 'status' | 'queue' | 'type' | 'rateLimitKey' | 'key'> & { availableAt?: Date | null },
+  gated: ReadonlySet<string>,
+  now: Date,
+): boolean {
+  return (
+    t.status === 'QUEUED' &&
+    t.queue === null &&
+    t.type !== WORKFLOW_STEP_TYPE &&
+    t.rateLimitKey === null &&
+    !gated.has(t.key) &&
+    (t.availableAt == null || t.availableAt <= now)
+  );
+}
+
+/** The keys of a definition's steps with `concurrency`: claimed through their group's lock, never eagerly. */
+export function gatedSteps(definition: { steps: readonly { key: string; concurrency?: unknown }[] }): Set<string> {
+  return new Set(definition.steps.filter((s) => s.concurrency !== undefined).map((s) => s.key));
+}
 
 /**
  * Eager dispatch: when a transition makes built-in steps ready, the same transaction claims them
@@ -18,18 +45,12 @@ export class EagerDispatch {
   claim(batch: Batch, staging: Staging): void {
     const candidates: { runId: string; taskId: string; tenantId: string; type: string }[] = [];
     for (const { run, tasks, definition } of staging.runs) {
-      // Steps with `concurrency` are claimed through their group's lock (the claim statement), never eagerly.
-      const gated = new Set(definition.steps.filter((s) => s.concurrency !== undefined).map((s) => s.key));
+      const gated = gatedSteps(definition);
       // Runs locked only to answer LEASE_LOST and the like are left alone.
       // A PAUSED run starts nothing: its ready tasks wait for resume.
       if (!staging.changed(run.id) || isTerminalRun(run.status) || run.status === 'PAUSED') continue;
       for (const t of tasks) {
-        // A rate-limited task is left to the dispatcher's claim, which decides its limit in Postgres;
-        // a task of a step with `concurrency` to the claim that takes its group's slot.
-        const ready = t.status === 'QUEUED' && t.queue === null && t.type !== WORKFLOW_STEP_TYPE && t.rateLimitKey === null && !gated.has(t.key);
-        if (ready && (t.availableAt === null || t.availableAt <= batch.now)) {
-          candidates.push({ runId: run.id, taskId: t.id, tenantId: run.tenantId, type: t.type });
-        }
+        if (plainReady(t, gated, batch.now)) candidates.push({ runId: run.id, taskId: t.id, tenantId: run.tenantId, type: t.type });
       }
     }
     if (candidates.length === 0) return;

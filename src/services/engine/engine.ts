@@ -10,7 +10,7 @@ import type { Json } from '../../domain/glossary';
 import type { EngineHooks } from '../../domain/hooks';
 import type { RunEvent, RunRecord, TaskRecord } from '../../domain/model';
 import type { Transition } from '../../domain/run-machine';
-import type { EventBus } from '../../events/event-bus';
+import type { EventBus, ReadyBuiltIn } from '../../events/event-bus';
 import type { LeaseRef, LeaseStore } from '../../leases/lease-store';
 import { GroupCommit } from '../../primitives/group-commit';
 import type { LocalDispatch } from '../../scheduler/ports';
@@ -324,14 +324,25 @@ export class Engine {
     return this.timers.nextWakeAt();
   }
 
-  /** Announces a run just created (its start is one insert, no lock to take): its first events, ready roots, deadline; `startsChildren`: it has ready `workflow` steps. */
-  async announceStart(run: RunRecord, events: RunEvent[], readyQueues: (string | null)[], startsChildren = false): Promise<void> {
+  /**
+   * Announces a run just created (its start is one insert, no lock to take): its first events,
+   * ready roots, deadline; `startsChildren`: it has ready `workflow` steps; `readyBuiltIn`: every
+   * ready built-in root, when each is one a plain claim takes (no rate limit, gate or child run).
+   */
+  async announceStart(
+    run: RunRecord,
+    events: RunEvent[],
+    readyQueues: (string | null)[],
+    startsChildren = false,
+    readyBuiltIn?: ReadyBuiltIn[],
+  ): Promise<void> {
     const batch = newBatch(run.createdAt);
     batch.createdRuns.push(run);
     // Its ready `workflow` steps start their children in the run's first transition.
     if (startsChildren) batch.launch.push(run.id);
     batch.events.push(...events);
     batch.ready.push(...readyQueues);
+    batch.readyBuiltIn = readyBuiltIn;
     if (run.deadlineAt) batch.wakeAt.push(run.deadlineAt.getTime());
     await this.kernel.announce(batch);
   }
