@@ -5,6 +5,7 @@
  * waited for their timeouts.
  */
 import { once } from 'node:events';
+import { createServer as createHttpServer, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app';
@@ -89,5 +90,77 @@ describe('fair shares of built-in dispatch', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(t.app.scheduler.tenantHolding('tenant-c')).toEqual({ total: 3, http: 3 });
     console.log(`tenant C holds ${t.app.scheduler.tenantHolding('tenant-c').http} http steps of its 6 ready; tarpit connections ${before} → ${sockets.size}`);
+  });
+});
+
+describe('starts of a tenant at its share', () => {
+  let t: TestApp;
+  let gate: HttpServer;
+  const held: ServerResponse[] = [];
+
+  beforeAll(async () => {
+    // Answers only when told to: each request holds an http step (and its slot) until then.
+    gate = createHttpServer((_req, res) => void held.push(res));
+    gate.listen(0, '127.0.0.1');
+    await once(gate, 'listening');
+    // No fallback poll within the test: every claim is one a wake-up asked for.
+    t = await startTestApp({
+      env: { DISPATCH_TENANT_CONCURRENCY: '4', HTTP_STEP_TENANT_CONCURRENCY: '2', SCHEDULER_POLL_INTERVAL_MS: '60000', SHUTDOWN_GRACE_MS: '0' },
+    });
+  });
+
+  afterAll(async () => {
+    for (const res of held.splice(0)) res.destroy();
+    await t?.close();
+    gate?.close();
+  });
+
+  it('wake no claim that could not give them anything, and run when their share frees', async () => {
+    const keyG = (await t.app.services.auth.createKey('tenant-g')).key;
+    const keyH = (await t.app.services.auth.createKey('tenant-h')).key;
+    const port = (gate.address() as { port: number }).port;
+    await t.ok(
+      REGISTER,
+      { input: { name: 'gated', steps: [{ key: 'call', type: 'http', input: { url: `http://127.0.0.1:${port}/` }, timeoutMs: 60_000 }] } },
+      keyG,
+    );
+    await t.ok(REGISTER, { input: { name: 'quick', steps: [{ key: 'a', type: 'noop' }] } }, keyH);
+    const until = async (what: string, done: () => boolean) => {
+      const deadline = Date.now() + 10_000;
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(done(), what).toBe(true);
+    };
+    for (let i = 0; i < 2; i++) await t.ok(START, { wf: 'gated' }, keyG);
+    await until('G holds its http share', () => held.length === 2);
+    // The claims those starts woke are over (each claim cut short by a share claims once more).
+    await t.app.scheduler.settleTimers();
+
+    let claims = 0;
+    const onClaim = (e: { queue: string | null }) => void (e.queue === null && claims++);
+    t.app.hooks.on('claim:committed', onClaim);
+    try {
+      for (let i = 0; i < 10; i++) await t.ok(START, { wf: 'gated' }, keyG);
+      await new Promise((r) => setTimeout(r, 100));
+      console.log(`[fair-shares] 10 starts of a tenant at its http share: ${claims} built-in claims`);
+      expect(claims).toBe(0);
+      expect(t.app.scheduler.tenantHolding('tenant-g')).toEqual({ total: 2, http: 2 });
+
+      // Another tenant's start still wakes a claim, and its run finishes.
+      const { startRun } = await t.ok<{ startRun: { id: string } }>(START, { wf: 'quick' }, keyH);
+      let status = 'PENDING';
+      const deadline = Date.now() + 10_000;
+      while (status !== 'SUCCEEDED' && Date.now() < deadline) {
+        status = (await t.ok<{ run: { status: string } }>(RUN, { id: startRun.id }, keyH)).run.status;
+        if (status !== 'SUCCEEDED') await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(status).toBe('SUCCEEDED');
+      expect(claims).toBeGreaterThan(0);
+    } finally {
+      t.app.hooks.off('claim:committed', onClaim);
+    }
+    // G's share frees: its queued steps start at once (not at the next poll, a minute away).
+    for (const res of held.splice(0)) res.end('{}');
+    await until("G's next steps hold its share again", () => held.length === 2);
+    expect(t.app.scheduler.tenantHolding('tenant-g')).toEqual({ total: 2, http: 2 });
   });
 });
