@@ -129,6 +129,10 @@ export async function serveApi(input: ApiTransportInput): Promise<ApiTransport> 
     introspection: true,
     // Shutdown order is ours (server.ts): Apollo would otherwise stop itself and re-raise the signal.
     stopOnTerminationSignals: false,
+    // Compact JSON, as the WebSocket transports send it: Apollo pretty-prints by default (two
+    // spaces a level). Nine pages of 100 runs with their tasks and events were 600 KB instead of
+    // 253 KB to build, encode and send (2.4 ms against 1.8 ms of one synchronous block).
+    stringifyResult: (result) => JSON.stringify(result),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       graphqlMetricsPlugin(metrics),
