@@ -146,18 +146,12 @@ export class Scheduler implements LocalDispatch {
   }
 
   /**
-   * Built-in steps of known tenants became ready (a start's roots): dispatch, unless every one
-   * of them belongs to a tenant holding its share here, which this replica's claim would not
-   * give them anyway. Each of one tenant's 3,000 starts woke a claim that found nothing for it
-   * (bench scenario 7), and the other tenants' steps queued behind those claims. The tenant's
-   * next freed slot dispatches them, as after a claim its share cut short.
+   * Built-in steps of known tenants became ready (a start's roots): dispatch, unless each is a
+   * tenant's at its share here (a claim could not give it them; the share's next freed slot will).
    */
   wakeFor(ready: readonly ReadyBuiltIn[]): void {
-    if (ready.some((r) => this.shares.hasRoom(r.tenantId, r.type === 'http'))) {
-      this.wake();
-      return;
-    }
-    this.shareWaiting = true;
+    if (ready.some((r) => this.shares.hasRoom(r.tenantId, r.type === 'http'))) this.wake();
+    else this.shareWaiting = true;
   }
 
   /** A timer or a delayed task may be due: look. */
