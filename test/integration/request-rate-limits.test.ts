@@ -1,0 +1,87 @@
+/**
+ * Request rate limits against a real Redis: a window a caller spent is refused by the replica
+ * that saw it spent, without asking Redis again until the window ends. A flooder that ignores
+ * Retry-After (bench scenario 7: ~240 refused requests a second) cost three Redis round trips a
+ * request before; every replica still counts in the same Redis buckets.
+ */
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RateLimits } from '../../src/access/rate-limits';
+import { RateLimitedError } from '../../src/domain/errors';
+import { deleteRedisPrefix } from '../helpers/redis';
+import { REAL_REDIS } from '../helpers/db';
+
+describe.runIf(REAL_REDIS)('request rate limits on Redis', () => {
+  const redisUrl = process.env['REDIS_URL']!;
+  const redisKeyPrefix = `maestro-test-${randomUUID()}:`;
+  const opened: RateLimits[] = [];
+
+  afterAll(async () => {
+    for (const r of opened) await r.close();
+    await deleteRedisPrefix(redisUrl, redisKeyPrefix);
+  });
+
+  /** A replica's limits, and a count of the commands it sends to Redis. */
+  async function replica(opts: { perKey?: number; perTenant?: number; costPerTenant?: number }) {
+    const rates = await RateLimits.create({ perKey: 0, perTenant: 0, authFailuresPerIp: 0, redisUrl, redisKeyPrefix, ...opts });
+    opened.push(rates);
+    const redis = (rates as unknown as { redis: Redis }).redis;
+    const sent = { commands: 0 };
+    const send = redis.sendCommand.bind(redis);
+    redis.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
+      sent.commands++;
+      return send(...args);
+    }) as Redis['sendCommand'];
+    return { rates, sent };
+  }
+
+  const refusal = (p: Promise<unknown>) =>
+    p.then(
+      () => null,
+      (e: unknown) => e as RateLimitedError,
+    );
+
+  it('a key over its requests a second is refused without a Redis round trip until its window ends', async () => {
+    const a = await replica({ perKey: 5 });
+    const principal = { tenantId: 't-keys', apiKeyId: randomUUID() };
+    for (let i = 0; i < 5; i++) await a.rates.consume(principal);
+    const before = a.sent.commands;
+    const refused = await Promise.all(Array.from({ length: 50 }, () => refusal(a.rates.consume(principal))));
+    console.log(`[request-rate-limits] 50 requests over a spent key: ${a.sent.commands - before} Redis commands`);
+    for (const e of refused) {
+      expect(e).toBeInstanceOf(RateLimitedError);
+      expect(e!.data).toMatchObject({ limit: 'RATE_LIMIT_PER_KEY', max: 5 });
+      expect((e!.data as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(0);
+      expect((e!.data as { retryAfterMs: number }).retryAfterMs).toBeLessThanOrEqual(1000);
+    }
+    expect(a.sent.commands - before).toBe(0);
+
+    // Another replica counts in the same bucket: refused there too (after asking Redis once).
+    const b = await replica({ perKey: 5 });
+    expect(await refusal(b.rates.consume(principal))).toBeInstanceOf(RateLimitedError);
+    expect(b.sent.commands).toBeGreaterThan(0);
+    // Another key of the same tenant has its own window.
+    await a.rates.consume({ tenantId: 't-keys', apiKeyId: randomUUID() });
+  });
+
+  it("a tenant's spent cost window is refused without a Redis round trip; charging still counts in Redis", async () => {
+    const a = await replica({ costPerTenant: 1000 });
+    await a.rates.checkCost('t-cost');
+    await a.rates.chargeCost('t-cost', 1500);
+    const first = await refusal(a.rates.checkCost('t-cost'));
+    expect(first).toBeInstanceOf(RateLimitedError);
+    const before = a.sent.commands;
+    const refused = await Promise.all(Array.from({ length: 50 }, () => refusal(a.rates.checkCost('t-cost'))));
+    console.log(`[request-rate-limits] 50 cost checks over a spent window: ${a.sent.commands - before} Redis commands`);
+    for (const e of refused) expect(e!.data).toMatchObject({ limit: 'RATE_LIMIT_COST_PER_TENANT', max: 1000 });
+    expect(a.sent.commands - before).toBe(0);
+    // The retry shrinks with the window: never longer than the first refusal said.
+    const firstRetry = (first!.data as { retryAfterMs: number }).retryAfterMs;
+    for (const e of refused) expect((e!.data as { retryAfterMs: number }).retryAfterMs).toBeLessThanOrEqual(firstRetry);
+    await a.rates.chargeCost('t-cost', 10);
+    expect(a.sent.commands - before).toBeGreaterThan(0);
+    // Another tenant is not held by it.
+    await a.rates.checkCost('t-other');
+  });
+});
