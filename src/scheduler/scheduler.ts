@@ -146,8 +146,8 @@ export class Scheduler implements LocalDispatch {
   }
 
   /**
-   * Built-in steps of known tenants became ready (a start's roots): dispatch, unless each is a
-   * tenant's at its share here (a claim could not give it them; the share's next freed slot will).
+   * Built-in steps of known tenants became ready (a start's roots): dispatch, unless all their
+   * tenants hold their shares here (a claim would skip them; their next freed slot dispatches).
    */
   wakeFor(ready: readonly ReadyBuiltIn[]): void {
     if (ready.some((r) => this.shares.hasRoom(r.tenantId, r.type === 'http'))) this.wake();

@@ -70,7 +70,6 @@ export async function findTask(sql: Sql, tenantId: string, taskId: string): Prom
   return row;
 }
 
-/** The run and workflow of a tenant's task, for log lines about its lease; undefined when it is not the tenant's. */
 /** What a refused renewal is told by: the task's run, its current token, and how the attempt under `fence` ended (null while it runs). */
 export interface RenewalRefused {
   runId: string;
@@ -80,6 +79,7 @@ export interface RenewalRefused {
   outcome: AttemptOutcome | null;
 }
 
+/** The run, token and attempt outcome of a tenant's task, for a refused renewal; undefined when it is not the tenant's. */
 export async function renewalRefused(sql: Sql, tenantId: string, taskId: string, fence: string): Promise<RenewalRefused | undefined> {
   const [row] = await sql.rows<RenewalRefused>(
     `SELECT t."runId", r."workflowName" AS workflow, t.fence, t."leaseSecret", a.outcome FROM tasks t JOIN runs r ON r.id = t."runId"

@@ -9,6 +9,7 @@ import { createServer as createHttpServer, type Server as HttpServer, type Serve
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { until } from '../helpers/gates';
 
 const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { version } }`;
 const START = `mutation($wf: String!) { startRun(workflow: $wf) { id } }`;
@@ -125,13 +126,8 @@ describe('starts of a tenant at its share', () => {
       keyG,
     );
     await t.ok(REGISTER, { input: { name: 'quick', steps: [{ key: 'a', type: 'noop' }] } }, keyH);
-    const until = async (what: string, done: () => boolean) => {
-      const deadline = Date.now() + 10_000;
-      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      expect(done(), what).toBe(true);
-    };
     for (let i = 0; i < 2; i++) await t.ok(START, { wf: 'gated' }, keyG);
-    await until('G holds its http share', () => held.length === 2);
+    await until(() => held.length === 2, 'G to hold its http share');
     // The claims those starts woke are over (each claim cut short by a share claims once more).
     await t.app.scheduler.settleTimers();
 
@@ -140,27 +136,31 @@ describe('starts of a tenant at its share', () => {
     t.app.hooks.on('claim:committed', onClaim);
     try {
       for (let i = 0; i < 10; i++) await t.ok(START, { wf: 'gated' }, keyG);
+      // A start answers once its ready signal was delivered here, so a claim it woke has begun:
+      // 100 ms for any such claim to commit (nothing to wait on for one that never starts).
       await new Promise((r) => setTimeout(r, 100));
       console.log(`[fair-shares] 10 starts of a tenant at its http share: ${claims} built-in claims`);
       expect(claims).toBe(0);
       expect(t.app.scheduler.tenantHolding('tenant-g')).toEqual({ total: 2, http: 2 });
 
       // Another tenant's start still wakes a claim, and its run finishes.
-      const { startRun } = await t.ok<{ startRun: { id: string } }>(START, { wf: 'quick' }, keyH);
-      let status = 'PENDING';
-      const deadline = Date.now() + 10_000;
-      while (status !== 'SUCCEEDED' && Date.now() < deadline) {
-        status = (await t.ok<{ run: { status: string } }>(RUN, { id: startRun.id }, keyH)).run.status;
-        if (status !== 'SUCCEEDED') await new Promise((r) => setTimeout(r, 10));
-      }
-      expect(status).toBe('SUCCEEDED');
+      const finished = new Promise<string>((resolve) => {
+        const onFinished = (e: { tenantId: string; status: string }) => {
+          if (e.tenantId !== 'tenant-h') return;
+          t.app.hooks.off('run:finished', onFinished);
+          resolve(e.status);
+        };
+        t.app.hooks.on('run:finished', onFinished);
+      });
+      await t.ok(START, { wf: 'quick' }, keyH);
+      expect(await finished).toBe('SUCCEEDED');
       expect(claims).toBeGreaterThan(0);
     } finally {
       t.app.hooks.off('claim:committed', onClaim);
     }
     // G's share frees: its queued steps start at once (not at the next poll, a minute away).
     for (const res of held.splice(0)) res.end('{}');
-    await until("G's next steps hold its share again", () => held.length === 2);
+    await until(() => held.length === 2, "G's next steps to hold its share again");
     expect(t.app.scheduler.tenantHolding('tenant-g')).toEqual({ total: 2, http: 2 });
   });
 });
