@@ -104,7 +104,7 @@ interface RunView {
   id: string;
   status: string;
   output: { work?: { workerId?: string; attempt?: number } } | null;
-  tasks: { status: string; attempt: number; workerId: string | null; attempts: { attempt: number; outcome: string | null; workerId: string }[] }[];
+  tasks: { id: string; status: string; attempt: number; workerId: string | null; attempts: { attempt: number; outcome: string | null; workerId: string }[] }[];
 }
 
 describe('worker processes that crash or freeze', () => {
@@ -118,7 +118,7 @@ describe('worker processes that crash or freeze', () => {
     (
       await t.ok(
         `query($w: String!) { runs(first: 100, filter: { workflow: $w }) { totalCount nodes { id status output
-          tasks { status attempt workerId attempts { attempt outcome workerId } } } } }`,
+          tasks { id status attempt workerId attempts { attempt outcome workerId } } } } }`,
         { w: workflow },
         apiKey,
       )
@@ -320,12 +320,22 @@ describe('worker processes that crash or freeze', () => {
 
     expect(lost.every((l) => l.code === 'LEASE_LOST')).toBe(true);
     expect(new Set(lost.map((l) => l.taskId)).size).toBe(N);
-    // Each handler finished during the freeze, so each sent its result on waking: all refused.
-    expect(refusedCompletes.length).toBe(N);
+    // Each handler finished during the freeze. Which answer the worker reads first on waking is
+    // up to the event loop: usually its result's refusal; but an answer that arrived during the
+    // freeze (a heartbeat the conductor got late, on a loaded machine) is read before the
+    // handler's timer fires, and then nothing is sent. Either way the lease is lost once.
+    expect(lost.every((l) => l.during === 'complete' || l.during === 'heartbeat')).toBe(true);
+    expect(refusedCompletes.length, 'most late results reach the conductor and are refused').toBeGreaterThanOrEqual(N / 2);
     expect(staleAccepted).toEqual([]);
-    // The conductor's history agrees: a refused result marks its attempt FENCED, the others were reclaimed.
+    // The conductor's history agrees, task by task: a refused result marks its attempt FENCED;
+    // an attempt abandoned on a heartbeat sent nothing and stays LEASE_EXPIRED.
+    const duringOf = new Map(lost.map((l) => [l.taskId, l.during]));
+    for (const run of runs) {
+      const task = run.tasks[0]!;
+      const mine = task.attempts.find((a) => a.workerId === 'crash-stop-1');
+      expect(mine?.outcome, `task ${task.id}: lost during ${duringOf.get(task.id)}`).toBe(duringOf.get(task.id) === 'complete' ? 'FENCED' : 'LEASE_EXPIRED');
+    }
     expect(fenced).toBe(refusedCompletes.length);
-    expect(outcomes.every((o) => o === 'FENCED' || o === 'LEASE_EXPIRED')).toBe(true);
     for (const run of runs) {
       expect(run.status).toBe('SUCCEEDED');
       // The recorded output is the second worker's.
