@@ -98,9 +98,14 @@ export class Gatekeeper {
     }
   }
 
-  /** Charges an operation's cost to its tenant's budget. */
-  chargeCost(tenantId: string, cost: number): Promise<void> {
-    return this.deps.rates.chargeCost(tenantId, cost);
+  /** Charges an operation's cost to its tenant's budget; throws RateLimitedError when it does not fit. */
+  async chargeCost(tenantId: string, cost: number): Promise<void> {
+    try {
+      await this.deps.rates.chargeCost(tenantId, cost);
+    } catch (e: unknown) {
+      this.deps.observer?.rateLimited('cost');
+      throw e;
+    }
   }
 
   private failed(reason: AuthFailureReason, caller: Caller): void {

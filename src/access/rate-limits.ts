@@ -40,12 +40,14 @@ const CONFIG_NAME: Record<RateScope, string> = {
  * Redis outage falls back to per-replica counting instead of failing requests. Refusals are
  * `RateLimitedError` with `retryAfterMs`.
  *
- * The cost budget is spent the other way round: a request is admitted while its tenant's window
- * is not spent (`checkCost`, before its body is read), and its operation's cost is charged once
- * known (`chargeCost`), possibly past the budget; the tenant is then refused until the window
- * ends. The window lasts as many seconds as one operation of the largest allowed cost needs
- * (GRAPHQL_MAX_COST 20,000 at 5,000 a second: 4 s windows of 20,000), so a tenant sending only
- * the heaviest queries gets its rate too, not one per second.
+ * The cost budget is spent in two steps: a request is admitted while its tenant's window is not
+ * spent (`checkCost`, before its body is read), and its operation's cost is charged once known
+ * (`chargeCost`): an operation that does not fit in what is left of the window is refused (and
+ * takes nothing), as a token bucket refuses a request larger than the tokens it holds. The window
+ * lasts as many seconds as one operation of the largest allowed cost needs (GRAPHQL_MAX_COST
+ * 20,000 at 5,000 a second: 4 s windows of 20,000), so a tenant sending only the heaviest queries
+ * gets its rate too. Charging past the budget instead let a second heaviest query into every
+ * window that had a point left: twice the budget (bench scenario 7).
  */
 export class RateLimits {
   private readonly limiters: Partial<Record<RateScope, RateLimiterAbstract>> = {};
@@ -57,6 +59,12 @@ export class RateLimits {
    * holds without asking Redis again.
    */
   private readonly spent = new Map<string, number>();
+  /**
+   * What was left of a tenant's cost window when an operation did not fit, and until when: an
+   * upper bound (other replicas only take more), so an operation larger than it is refused here
+   * without asking Redis again.
+   */
+  private readonly costLeft = new Map<string, { left: number; until: number }>();
 
   private constructor(
     opts: RateLimitsOptions,
@@ -75,7 +83,9 @@ export class RateLimits {
       const memory = new RateLimiterMemory({ points, duration, keyPrefix });
       // inMemoryBlockOnConsumed: a key that spent its window is refused here, without Redis, until
       // the window ends (the library's answer to floods): a flooder that ignores Retry-After cost
-      // three Redis round trips a request, ~240 a second in bench scenario 7.
+      // three Redis round trips a request, ~240 a second in bench scenario 7. Not for the cost
+      // budget: an operation too large for what is left is given its points back, and a smaller
+      // one may still fit (`costLeft` and `spent` keep its refusals local).
       this.limiters[scope] = redis
         ? new RateLimiterRedis({
             storeClient: redis,
@@ -84,7 +94,7 @@ export class RateLimits {
             keyPrefix,
             insuranceLimiter: memory,
             rejectIfRedisNotReady: true,
-            inMemoryBlockOnConsumed: points,
+            ...(scope === 'cost' ? {} : { inMemoryBlockOnConsumed: points }),
           })
         : memory;
     }
@@ -111,12 +121,32 @@ export class RateLimits {
     await this.check('cost', tenantId);
   }
 
-  /** Charges an admitted operation's cost to its tenant (past the budget if it must: the next requests wait). */
+  /**
+   * Charges an operation's cost to its tenant; throws RateLimitedError (nothing charged) when it
+   * does not fit in what is left of the tenant's window. A failed store lets it through, like `take`.
+   */
   async chargeCost(tenantId: string, cost: number): Promise<void> {
     const limiter = this.limiters.cost;
     if (!limiter || cost <= 0) return;
-    // A failed store lets the request through, like `take`.
-    await limiter.penalty(tenantId, cost).catch(() => undefined);
+    // A window holds one operation of the largest cost (GRAPHQL_MAX_COST); a larger one, only
+    // possible when the two settings disagree, takes a whole window instead of never fitting.
+    const points = Math.min(cost, this.points.cost);
+    const seen = this.costLeft.get(tenantId);
+    if (seen) {
+      const ms = seen.until - performance.now();
+      if (ms > 0 && points > seen.left) throw this.tooCostly(cost, seen.left, ms);
+      if (ms <= 0) this.costLeft.delete(tenantId);
+    }
+    try {
+      await limiter.consume(tenantId, points);
+    } catch (e: unknown) {
+      if (!(e instanceof RateLimiterRes)) return;
+      await limiter.reward(tenantId, points).catch(() => undefined);
+      const left = Math.max(0, this.points.cost - (e.consumedPoints - points));
+      if (this.costLeft.size >= MAX_SPENT) this.costLeft.delete(this.costLeft.keys().next().value!);
+      this.costLeft.set(tenantId, { left, until: performance.now() + e.msBeforeNext });
+      throw this.tooCostly(cost, left, e.msBeforeNext);
+    }
   }
 
   /** Counts a failed authentication from `ip`. */
@@ -162,6 +192,15 @@ export class RateLimits {
       // A RateLimiterRes is a refusal; an Error (Redis and insurance both failed) lets the request through.
       if (e instanceof RateLimiterRes) throw this.refusal(scope, e.msBeforeNext);
     }
+  }
+
+  private tooCostly(cost: number, left: number, msBeforeNext: number): RateLimitedError {
+    const retryAfterMs = Math.max(1, Math.ceil(msBeforeNext));
+    const perSecond = this.costPerSecond;
+    return new RateLimitedError(
+      `This operation costs ${cost} points and this tenant has ${left} left of its GraphQL cost budget (${perSecond} points a second; an operation costs the objects it may return, lists by their first/last): retry in ${retryAfterMs} ms, or ask for smaller pages`,
+      { retryAfterMs, limit: CONFIG_NAME.cost, max: perSecond, cost, left },
+    );
   }
 
   private refusal(scope: RateScope, msBeforeNext: number): RateLimitedError {

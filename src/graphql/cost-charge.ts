@@ -3,7 +3,7 @@ import { getOperationAST, type DocumentNode, type GraphQLSchema, type OperationD
 import { RateLimitedError } from '../domain/errors';
 import type { KeyedSlots } from '../primitives/keyed-slots';
 import type { Context } from './context';
-import { toGraphQLError } from './errors';
+import { domainErrorOf, toGraphQLError } from './errors';
 import { operationBudget, type Budget } from './guard';
 
 /** A tenant over its executing cost is asked to come back after this long. */
@@ -13,7 +13,8 @@ const BUSY_RETRY_AFTER_MS = 1_000;
  * What a tenant's HTTP operation costs, once it is resolved and before it executes:
  *
  * - Its schema-aware cost (the figure GRAPHQL_MAX_COST bounds) is charged to the tenant's cost
- *   budget; the budget is checked before the next request's body is read (src/http/admission.ts).
+ *   budget, or refused RATE_LIMITED when it does not fit in what is left of it; a spent budget is
+ *   checked before the next request's body is read (src/http/admission.ts).
  * - It holds that much of the tenant's executing cost (`executing`, per replica) until its
  *   response is sent; an operation that would take the tenant past it is refused RATE_LIMITED.
  *   Long polls are not counted (they wait, and LONG_POLLS_PER_TENANT bounds them). One heavy
@@ -54,7 +55,13 @@ export function costChargePlugin(opts: {
               );
             }
           }
-          await opts.charge(tenantId, budget.cost);
+          try {
+            await opts.charge(tenantId, budget.cost);
+          } catch (e: unknown) {
+            // Too costly for what is left of the tenant's budget: 429 with its Retry-After.
+            const domain = domainErrorOf(e);
+            throw domain ? toGraphQLError(domain, true) : e;
+          }
         },
         willSendResponse: async () => {
           release?.();

@@ -9,7 +9,7 @@ import { DomainError, UnauthenticatedError } from '../domain/errors';
 import type { HttpAdmission } from '../http/admission';
 import { createContext, type Context, type Services } from './context';
 import { websocketCost } from './cost-charge';
-import { mapError, toGraphQLError } from './errors';
+import { domainErrorOf, mapError, toGraphQLError } from './errors';
 import type { GraphQLGuard } from './guard';
 import { graphqlWsGuard, legacyGuard } from './guard-transports';
 import { SharedSubscriptions } from './shared-subscriptions';
@@ -126,7 +126,13 @@ export function attachWebSockets(opts: {
         if (refused) return [...refused];
         const checked = await graphqlChecks.onSubscribe!(ctx, id, payload);
         if (checked && !Array.isArray(checked)) {
-          await wsGuard.chargeCost(guarded.principal.tenantId, websocketCost(schema, (checked as ExecutionArgs).document, payload.operationName));
+          try {
+            await wsGuard.chargeCost(guarded.principal.tenantId, websocketCost(schema, (checked as ExecutionArgs).document, payload.operationName));
+          } catch (e: unknown) {
+            const domain = domainErrorOf(e);
+            if (!domain) throw e;
+            return [toGraphQLError(domain)];
+          }
         }
         return checked;
       },
@@ -171,7 +177,13 @@ export function attachWebSockets(opts: {
           // The legacy server answers an error carrying `errors` as GQL_DATA { errors }.
           if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
           const tenantId = state!.guarded!.principal.tenantId;
-          await wsGuard.chargeCost(tenantId, websocketCost(schema, params.query as DocumentNode, params.operationName));
+          try {
+            await wsGuard.chargeCost(tenantId, websocketCost(schema, params.query as DocumentNode, params.operationName));
+          } catch (e: unknown) {
+            const domain = domainErrorOf(e);
+            if (!domain) throw e;
+            throw Object.assign(new Error(domain.message), { errors: [toGraphQLError(domain).toJSON()] });
+          }
           const context = createContext(services, tenantId, undefined, undefined, state!.guarded!.principal);
           counters.set(context, {
             get live() {

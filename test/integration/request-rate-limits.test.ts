@@ -79,9 +79,27 @@ describe.runIf(REAL_REDIS)('request rate limits on Redis', () => {
     // The retry shrinks with the window: never longer than the first refusal said.
     const firstRetry = (first!.data as { retryAfterMs: number }).retryAfterMs;
     for (const e of refused) expect((e!.data as { retryAfterMs: number }).retryAfterMs).toBeLessThanOrEqual(firstRetry);
-    await a.rates.chargeCost('t-cost', 10);
+    // Charging goes to Redis (the window is spent: refused, nothing taken).
+    expect(await refusal(a.rates.chargeCost('t-cost', 10))).toBeInstanceOf(RateLimitedError);
     expect(a.sent.commands - before).toBeGreaterThan(0);
     // Another tenant is not held by it.
     await a.rates.checkCost('t-other');
+  });
+
+  it('an operation too costly for the rest of the window takes nothing, and is refused again without Redis; a smaller one fits', async () => {
+    const a = await replica({ costPerTenant: 1000 });
+    await a.rates.chargeCost('t-fit', 700);
+    const first = await refusal(a.rates.chargeCost('t-fit', 700));
+    expect(first?.data).toMatchObject({ limit: 'RATE_LIMIT_COST_PER_TENANT', cost: 700, left: 300 });
+    const before = a.sent.commands;
+    const again = await Promise.all(Array.from({ length: 50 }, () => refusal(a.rates.chargeCost('t-fit', 700))));
+    console.log(`[request-rate-limits] 50 charges too costly for the rest of the window: ${a.sent.commands - before} Redis commands`);
+    for (const e of again) expect(e?.data).toMatchObject({ cost: 700, left: 300 });
+    expect(a.sent.commands - before).toBe(0);
+    // Nothing was taken: another replica fits 300 more, then the window is spent everywhere.
+    const b = await replica({ costPerTenant: 1000 });
+    await b.rates.chargeCost('t-fit', 300);
+    expect(await refusal(b.rates.checkCost('t-fit'))).toBeInstanceOf(RateLimitedError);
+    expect(await refusal(a.rates.checkCost('t-fit'))).toBeInstanceOf(RateLimitedError);
   });
 });

@@ -11,6 +11,9 @@ import { startTestApp, type TestApp } from '../helpers/app';
 // 100 runs × (1 + 10 tasks assumed) + 1 = 1,101 points.
 const HEAVY = 'query { runs(first: 100) { nodes { id tasks { key } } } }';
 const LIGHT = 'query { workflows { totalCount } }';
+/** 81 runs × (1 + 10 tasks) + 1 + `light` workflows = 892 + `light` points. */
+const fill = (light: number) =>
+  `query { r: runs(first: 81) { nodes { id tasks { key } } } ${Array.from({ length: light }, (_, i) => `w${i}: workflows { totalCount }`).join(' ')} }`;
 
 async function post(t: TestApp, key: string, body: string): Promise<{ status: number; headers: Headers; json: any }> {
   const res = await fetch(t.app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });
@@ -34,20 +37,29 @@ describe('tenant cost budget', () => {
     await t?.close();
   });
 
-  it('a tenant past its budget is refused 429 before its body is read; another tenant is served', async () => {
+  it('an operation larger than what is left is refused and takes nothing; a spent budget is refused 429 before the body is read; another tenant is served', async () => {
     const startedAt = performance.now();
     const first = await post(t, noisy, JSON.stringify({ query: HEAVY }));
-    const second = await post(t, noisy, JSON.stringify({ query: HEAVY }));
+    // 1,101 of 2,000 taken: another 1,101 does not fit, and is refused without being charged.
+    const tooCostly = await post(t, noisy, JSON.stringify({ query: HEAVY }));
+    const light = await post(t, noisy, JSON.stringify({ query: LIGHT }));
+    // 892 + 6 = 898 points: exactly what is left.
+    const last = await post(t, noisy, JSON.stringify({ query: fill(6) }));
     const third = await post(t, noisy, JSON.stringify({ query: LIGHT }));
     // Not even JSON: a refusal before the body parser says RATE_LIMITED, not BAD_REQUEST.
     const unread = await post(t, noisy, '{ not json');
     const elapsedMs = performance.now() - startedAt;
-    console.log(`two operations of cost 1,101 at 100 a second (20 s windows): then refused, ${Math.round(elapsedMs)} ms for all four`);
-    // The four requests fit one window (it starts at the first charge); on a machine this slow
-    // the test says so rather than pass by accident.
+    console.log(`1,101 + 1 + 898 points at 100 a second (20 s windows), another 1,101 refused between them: ${Math.round(elapsedMs)} ms for all six`);
+    // The requests fit one window (it starts at the first charge); on a machine this slow the
+    // test says so rather than pass by accident.
     expect(elapsedMs).toBeLessThan(20_000);
     expect(first.json.errors).toBeUndefined();
-    expect(second.json.errors).toBeUndefined();
+    expect(tooCostly.status).toBe(429);
+    expect(tooCostly.json.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'RATE_LIMIT_COST_PER_TENANT', max: 100, cost: 1101, left: 899 });
+    expect(tooCostly.json.errors[0].message).toMatch(/costs 1101 points and this tenant has 899 left .*retry in \d+ ms/);
+    expect(Number(tooCostly.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(light.json.errors).toBeUndefined();
+    expect(last.json.errors).toBeUndefined();
     for (const refused of [third, unread]) {
       expect(refused.status).toBe(429);
       expect(refused.json.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'RATE_LIMIT_COST_PER_TENANT', max: 100 });
@@ -79,7 +91,10 @@ describe('tenant cost budget', () => {
         );
       });
     expect((await run(HEAVY)).errors).toBeUndefined();
-    expect((await run(HEAVY)).errors).toBeUndefined();
+    // Too costly for what is left: refused on the socket too, nothing charged.
+    expect((await run(HEAVY)).errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', cost: 1101, left: 899 });
+    // 892 + 7 = 899 points: the rest of the window.
+    expect((await run(fill(7))).errors).toBeUndefined();
     // What the socket spent counts over HTTP too.
     const http = await post(t, key, JSON.stringify({ query: LIGHT }));
     expect(http.status).toBe(429);

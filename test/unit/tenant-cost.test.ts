@@ -35,7 +35,16 @@ describe('RateLimits cost budget (in memory)', () => {
     await rates.checkCost('a');
     await rates.chargeCost('a', 2500);
     await rates.checkCost('a');
-    await rates.chargeCost('a', 2500); // past the budget: charged anyway, the next request waits
+    // 500 left: an operation of 2,500 does not fit and takes nothing; smaller ones still do.
+    const tooCostly = await rates.chargeCost('a', 2500).catch((e: unknown) => e);
+    expect(tooCostly).toBeInstanceOf(RateLimitedError);
+    expect((tooCostly as RateLimitedError).data).toMatchObject({ limit: 'RATE_LIMIT_COST_PER_TENANT', max: 1000, cost: 2500, left: 500 });
+    expect((tooCostly as RateLimitedError).message).toMatch(/costs 2500 points and this tenant has 500 left .*retry in \d+ ms/);
+    // Known too large for the rest of the window: refused again without asking the store.
+    expect(await rates.chargeCost('a', 600).catch((e: unknown) => e)).toBeInstanceOf(RateLimitedError);
+    await rates.chargeCost('a', 400);
+    await rates.checkCost('a');
+    await rates.chargeCost('a', 100);
     const refused = await rates.checkCost('a').catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(RateLimitedError);
     const data = (refused as RateLimitedError).data as { retryAfterMs: number; limit: string; max: number };
