@@ -97,6 +97,23 @@ describe('costChargePlugin', () => {
     expect(await (await resolve(plugin, HEAVY, 'a')).resolved).toBeNull();
     expect(charged.map(([t, c]) => `${t}:${c}`)).toEqual(['a:1101', 'b:1101', 'a:10', 'a:1101']);
   });
+
+  it('an operation the budget refuses is answered 429 and gives its executing cost back', async () => {
+    let refuse = true;
+    const plugin = costChargePlugin({
+      charge: async () => {
+        if (refuse) throw new RateLimitedError('too costly', { retryAfterMs: 1500, limit: 'RATE_LIMIT_COST_PER_TENANT', cost: 1101, left: 10 });
+      },
+      executing: new KeyedSlots(2000),
+    });
+    const refused = await resolve(plugin, HEAVY, 'a');
+    const e = await refused.resolved;
+    expect(e?.extensions).toMatchObject({ code: 'RATE_LIMITED', cost: 1101, left: 10, retryAfterMs: 1500 });
+    expect(e?.extensions['http']).toMatchObject({ status: 429 });
+    await refused.done();
+    refuse = false;
+    expect(await (await resolve(plugin, HEAVY, 'a')).resolved).toBeNull();
+  });
 });
 
 describe('a refusal', () => {
