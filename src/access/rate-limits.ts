@@ -25,6 +25,12 @@ export interface RateLimitsOptions {
 /** Spent windows remembered by a replica (oldest forgotten first: a forgotten one is read again). */
 const MAX_SPENT = 10_000;
 
+/** Sets `key` in a map of at most MAX_SPENT entries, forgetting the oldest when it is full. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  if (map.size >= MAX_SPENT && !map.has(key)) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
+
 const CONFIG_NAME: Record<RateScope, string> = {
   key: 'RATE_LIMIT_PER_KEY',
   tenant: 'RATE_LIMIT_PER_TENANT',
@@ -143,8 +149,7 @@ export class RateLimits {
       if (!(e instanceof RateLimiterRes)) return;
       await limiter.reward(tenantId, points).catch(() => undefined);
       const left = Math.max(0, this.points.cost - (e.consumedPoints - points));
-      if (this.costLeft.size >= MAX_SPENT) this.costLeft.delete(this.costLeft.keys().next().value!);
-      this.costLeft.set(tenantId, { left, until: performance.now() + e.msBeforeNext });
+      remember(this.costLeft, tenantId, { left, until: performance.now() + e.msBeforeNext });
       throw this.tooCostly(cost, left, e.msBeforeNext);
     }
   }
@@ -178,8 +183,7 @@ export class RateLimits {
     }
     const res = await limiter.get(key).catch(() => null);
     if (!res || res.consumedPoints < this.points[scope]) return;
-    if (this.spent.size >= MAX_SPENT) this.spent.delete(this.spent.keys().next().value!);
-    this.spent.set(id, performance.now() + res.msBeforeNext);
+    remember(this.spent, id, performance.now() + res.msBeforeNext);
     throw this.refusal(scope, res.msBeforeNext);
   }
 

@@ -3,7 +3,7 @@ import { getOperationAST, type DocumentNode, type GraphQLSchema, type OperationD
 import { RateLimitedError } from '../domain/errors';
 import type { KeyedSlots } from '../primitives/keyed-slots';
 import type { Context } from './context';
-import { domainErrorOf, toGraphQLError } from './errors';
+import { mapError, toGraphQLError } from './errors';
 import { operationBudget, type Budget } from './guard';
 
 /** A tenant over its executing cost is asked to come back after this long. */
@@ -55,13 +55,10 @@ export function costChargePlugin(opts: {
               );
             }
           }
-          try {
-            await opts.charge(tenantId, budget.cost);
-          } catch (e: unknown) {
-            // Too costly for what is left of the tenant's budget: 429 with its Retry-After.
-            const domain = domainErrorOf(e);
-            throw domain ? toGraphQLError(domain, true) : e;
-          }
+          // Too costly for what is left of the tenant's budget: 429 with its Retry-After.
+          await opts.charge(tenantId, budget.cost).catch((e: unknown) => {
+            throw mapError(e, true);
+          });
         },
         willSendResponse: async () => {
           release?.();

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { execute, subscribe, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { execute, GraphQLError, subscribe, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { SubscriptionServer } from 'subscriptions-transport-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -9,7 +9,7 @@ import { DomainError, UnauthenticatedError } from '../domain/errors';
 import type { HttpAdmission } from '../http/admission';
 import { createContext, type Context, type Services } from './context';
 import { websocketCost } from './cost-charge';
-import { domainErrorOf, mapError, toGraphQLError } from './errors';
+import { mapError, toGraphQLError } from './errors';
 import type { GraphQLGuard } from './guard';
 import { graphqlWsGuard, legacyGuard } from './guard-transports';
 import { SharedSubscriptions } from './shared-subscriptions';
@@ -129,9 +129,9 @@ export function attachWebSockets(opts: {
           try {
             await wsGuard.chargeCost(guarded.principal.tenantId, websocketCost(schema, (checked as ExecutionArgs).document, payload.operationName));
           } catch (e: unknown) {
-            const domain = domainErrorOf(e);
-            if (!domain) throw e;
-            return [toGraphQLError(domain)];
+            const mapped = mapError(e);
+            if (mapped instanceof GraphQLError) return [mapped];
+            throw e;
           }
         }
         return checked;
@@ -180,9 +180,9 @@ export function attachWebSockets(opts: {
           try {
             await wsGuard.chargeCost(tenantId, websocketCost(schema, params.query as DocumentNode, params.operationName));
           } catch (e: unknown) {
-            const domain = domainErrorOf(e);
-            if (!domain) throw e;
-            throw Object.assign(new Error(domain.message), { errors: [toGraphQLError(domain).toJSON()] });
+            const mapped = mapError(e);
+            if (mapped instanceof GraphQLError) throw Object.assign(new Error(mapped.message), { errors: [mapped.toJSON()] });
+            throw e;
           }
           const context = createContext(services, tenantId, undefined, undefined, state!.guarded!.principal);
           counters.set(context, {

@@ -73,8 +73,8 @@ export class TenantShares {
 
   /** Counts one attempt of the tenant as executing; false (nothing counted) when that would exceed its share. */
   take(tenantId: string, http: boolean): boolean {
+    if (!this.hasRoom(tenantId, http)) return false;
     const h = this.held.get(tenantId) ?? { total: 0, http: 0, pendingTotal: 0, pendingHttp: 0 };
-    if (h.total >= this.caps.total || (http && h.http >= this.caps.http)) return false;
     h.total++;
     if (http) h.http++;
     this.held.set(tenantId, h);

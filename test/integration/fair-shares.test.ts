@@ -52,8 +52,7 @@ describe('fair shares of built-in dispatch', () => {
     await t.ok(REGISTER, { input: { name: 'quick', steps: [{ key: 'a', type: 'noop' }] } }, keyB);
     for (let i = 0; i < 70; i++) await t.ok(START, { wf: 'tarpit' }, keyA);
     // A holds its http share (3 of 8), no more.
-    const deadline = Date.now() + 10_000;
-    while (sockets.size < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await until(() => sockets.size >= 3, 'A to hold its http share');
     expect(sockets.size).toBe(3);
     expect(t.app.scheduler.tenantHolding('tenant-a')).toEqual({ total: 3, http: 3 });
 
