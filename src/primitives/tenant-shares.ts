@@ -94,3 +94,31 @@ export class TenantShares {
     if (h.total === 0 && h.http === 0 && h.pendingTotal === 0 && h.pendingHttp === 0) this.held.delete(tenantId);
   }
 }
+
+/**
+ * Which tenants' shares bounded a claim: `waiting`, those at their share before it or filled by
+ * it (their ready work may be left behind until they free a slot); `cut`, whether one was filled
+ * by it (its turn in the round robin ended early: others' work may still be ready).
+ */
+export function sharesLimiting(budgets: ShareBudgets, claimed: readonly { tenantId: string; http: boolean }[]): { cut: boolean; waiting: string[] } {
+  const got = new Map<string, { total: number; http: number }>();
+  for (const { tenantId, http } of claimed) {
+    const g = got.get(tenantId) ?? { total: 0, http: 0 };
+    g.total++;
+    if (http) g.http++;
+    got.set(tenantId, g);
+  }
+  const index = new Map(budgets.tenants.map((t, i) => [t, i]));
+  const waiting = budgets.tenants.filter((_, i) => budgets.total[i]! === 0 || budgets.http[i]! === 0);
+  let cut = false;
+  for (const [tenant, g] of got) {
+    const i = index.get(tenant);
+    const total = i === undefined ? budgets.defaults.total : budgets.total[i]!;
+    const http = i === undefined ? budgets.defaults.http : budgets.http[i]!;
+    if (g.total >= total || (g.http > 0 && g.http >= http)) {
+      cut = true;
+      waiting.push(tenant);
+    }
+  }
+  return { cut, waiting };
+}

@@ -5,7 +5,7 @@ import type { ReadyBuiltIn } from '../events/event-bus';
 import type { Executor } from '../executors/executor';
 import type { LeaseRef, RenewResult } from '../leases/lease-store';
 import { SlotPool } from '../primitives/slot-pool';
-import { TenantShares, type ShareBudgets } from '../primitives/tenant-shares';
+import { sharesLimiting, TenantShares } from '../primitives/tenant-shares';
 import { runAttempt } from './attempt';
 import { Every } from './every';
 import { Passes } from './passes';
@@ -87,8 +87,12 @@ export class Scheduler implements LocalDispatch {
   private readonly held: SlotPool;
   /** Each tenant's share of the executors: a tenant whose steps hang holds its share, not the pool. */
   private readonly shares: TenantShares;
-  /** A claim left ready work behind for a tenant's share: the next slot a tenant frees dispatches again. */
-  private shareWaiting = false;
+  /**
+   * Tenants whose ready work a claim left behind for their share: the next slot one of them frees
+   * dispatches again. Another tenant's freed slot does not (it gives them nothing: a claim per
+   * step of every other tenant, each a transaction, while one tenant's steps hang).
+   */
+  private readonly shareWaiting = new Set<string>();
   /** Dispatch claims: one, or two while claims come back full (see `dispatchPass`). */
   private readonly dispatch: Passes;
   /** Set while a pass that stopped at a full house waits for a slot: one waiter, however many passes stopped. */
@@ -151,7 +155,7 @@ export class Scheduler implements LocalDispatch {
    */
   wakeFor(ready: readonly ReadyBuiltIn[]): void {
     if (ready.some((r) => this.shares.hasRoom(r.tenantId, r.type === 'http'))) this.wake();
-    else this.shareWaiting = true;
+    else for (const r of ready) this.shareWaiting.add(r.tenantId);
   }
 
   /** A timer or a delayed task may be due: look. */
@@ -338,9 +342,13 @@ export class Scheduler implements LocalDispatch {
         // the next poll.
         this.unreserve(limit - admitted.length);
         // A claim cut short by a tenant's share is not an empty queue: claim again at once (the
-        // others' work may be next), and when that tenant frees a slot.
-        const cut = cutByShare(budgets, claimed);
-        if (cut) this.shareWaiting = true;
+        // others' work may be next), and when that tenant frees a slot. A tenant that was at its
+        // share already was skipped, not cut: it waits for its own slot, the others had their turn.
+        const { cut, waiting } = sharesLimiting(
+          budgets,
+          claimed.map(({ task }) => ({ tenantId: task.tenantId, http: task.type === 'http' })),
+        );
+        for (const tenant of waiting) this.shareWaiting.add(tenant);
         if (claimed.length === 0 || (claimed.length < limit && !cut)) return;
         // A full claim: there is likely more. A second pass claims while this one commits
         // (claims skip each other's rows): 1.5k → 2.xk one-step runs/s in bench scenario 1.
@@ -408,10 +416,7 @@ export class Scheduler implements LocalDispatch {
         executorDone = true;
         this.executors.free();
         this.shares.free(task.tenantId, task.type === 'http');
-        if (this.shareWaiting) {
-          this.shareWaiting = false;
-          this.wake();
-        }
+        if (this.shareWaiting.delete(task.tenantId)) this.wake();
       },
       // An abort while running abandons the attempt (lease lost); while draining, gives it back.
       draining: () => this.phase.kind !== 'running',
@@ -427,24 +432,4 @@ export class Scheduler implements LocalDispatch {
       this.held.free();
     });
   }
-}
-
-/** Whether some tenant's share, not the queue, bounded what a claim got (or some tenant was already at its share). */
-function cutByShare(budgets: ShareBudgets, claimed: readonly ClaimedTask[]): boolean {
-  const got = new Map<string, { total: number; http: number }>();
-  for (const { task } of claimed) {
-    const g = got.get(task.tenantId) ?? { total: 0, http: 0 };
-    g.total++;
-    if (task.type === 'http') g.http++;
-    got.set(task.tenantId, g);
-  }
-  const index = new Map(budgets.tenants.map((t, i) => [t, i]));
-  if (budgets.tenants.some((_, i) => budgets.total[i]! === 0 || budgets.http[i]! === 0)) return true;
-  for (const [tenant, g] of got) {
-    const i = index.get(tenant);
-    const total = i === undefined ? budgets.defaults.total : budgets.total[i]!;
-    const http = i === undefined ? budgets.defaults.http : budgets.http[i]!;
-    if (g.total >= total || g.http >= http) return true;
-  }
-  return false;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TenantShares } from '../../src/primitives/tenant-shares';
+import { sharesLimiting, TenantShares } from '../../src/primitives/tenant-shares';
 
 describe('TenantShares', () => {
   it('lets a tenant execute up to its share, and http steps up to theirs', () => {
@@ -32,5 +32,29 @@ describe('TenantShares', () => {
     s.take('a', false);
     s.free('a', false);
     expect(s.budgets().tenants).toEqual([]);
+  });
+});
+
+describe('sharesLimiting', () => {
+  const http = (tenantId: string) => ({ tenantId, http: true });
+  const plain = (tenantId: string) => ({ tenantId, http: false });
+
+  it('a tenant at its share before the claim was skipped, not cut: it waits, the claim does not go again', () => {
+    const s = new TenantShares({ total: 4, http: 2 });
+    s.take('a', true);
+    s.take('a', true);
+    const budgets = s.budgets();
+    // a may still start 2 steps, no http step; b got what it had.
+    expect(sharesLimiting(budgets, [plain('b')])).toEqual({ cut: false, waiting: ['a'] });
+    // a's non-http steps within its share do not cut the claim either.
+    expect(sharesLimiting(budgets, [plain('a'), plain('b')])).toEqual({ cut: false, waiting: ['a'] });
+  });
+
+  it('a tenant a claim filled was cut: others may have more, and it waits for its slots', () => {
+    const s = new TenantShares({ total: 4, http: 2 });
+    const budgets = s.budgets();
+    expect(sharesLimiting(budgets, [http('a'), http('a'), plain('b')])).toEqual({ cut: true, waiting: ['a'] });
+    expect(sharesLimiting(budgets, [plain('a'), plain('a'), plain('a'), plain('a')])).toEqual({ cut: true, waiting: ['a'] });
+    expect(sharesLimiting(budgets, [http('a'), plain('a'), plain('b')])).toEqual({ cut: false, waiting: [] });
   });
 });
