@@ -88,6 +88,16 @@ export class Gatekeeper {
     }
   }
 
+  /**
+   * Counts one GraphQL request and looks at its tenant's cost budget, at once (two round trips to
+   * Redis side by side). A budget this replica already saw spent refuses first, counting nothing
+   * and asking nothing: a flooder's refused requests cost no Redis round trip.
+   */
+  async admitRequest(principal: Principal): Promise<void> {
+    if (this.deps.rates.seenSpent('cost', principal.tenantId)) return this.checkCost(principal.tenantId);
+    await Promise.all([this.consume(principal), this.checkCost(principal.tenantId)]);
+  }
+
   /** Throws RateLimitedError while the tenant's GraphQL cost budget is spent. */
   async checkCost(tenantId: string): Promise<void> {
     try {

@@ -60,7 +60,7 @@ export class RateLimits {
   private readonly points: Record<RateScope, number>;
   private readonly costPerSecond: number;
   /**
-   * Windows seen spent by a read (`checkCost`, `checkIp`), by scope and key: until when (this
+   * Windows seen spent by a read (`checkCost`, `checkIp`) or a refused count (`consume`), by scope and key: until when (this
    * process's monotonic clock). A spent window only fills further until it ends, so the refusal
    * holds without asking Redis again.
    */
@@ -110,6 +110,8 @@ export class RateLimits {
     const needsStore = opts.perKey > 0 || opts.perTenant > 0 || opts.authFailuresPerIp > 0 || (opts.costPerTenant ?? 0) > 0;
     if (!opts.redisUrl || !needsStore) return new RateLimits(opts, null);
     // No offline queue: while Redis is away a request counts in memory at once instead of waiting.
+    // No auto-pipelining: it flushes on setImmediate, and cost more CPU per request than it saved
+    // in writes (a key's and its tenant's counts at concurrency 1 and 8, measured).
     const redis = new Redis(opts.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
     redis.on('error', () => undefined);
     await redis.connect();
@@ -118,8 +120,20 @@ export class RateLimits {
 
   /** Counts one request of a caller; throws RateLimitedError when a key's or tenant's budget is spent. */
   async consume(principal: { tenantId: string; apiKeyId: string | null }): Promise<void> {
-    if (principal.apiKeyId) await this.take('key', principal.apiKeyId);
-    await this.take('tenant', principal.tenantId);
+    const { apiKeyId, tenantId } = principal;
+    // A key or tenant refused in this window is refused here again, before anything is counted.
+    if (apiKeyId) this.throwIfSpent('key', apiKeyId);
+    this.throwIfSpent('tenant', tenantId);
+    if (!apiKeyId) return this.take('tenant', tenantId);
+    // At once (one round trip), not one after the other: 160 → 130 µs of CPU and a round trip
+    // less per request (20,000 counts on a slow 2-core machine). A request its key's rate
+    // refuses gives its tenant's point back: one key over its rate does not spend the others'.
+    const [key, tenant] = await Promise.allSettled([this.take('key', apiKeyId), this.take('tenant', tenantId)]);
+    if (key.status === 'rejected') {
+      if (tenant.status === 'fulfilled') void this.limiters.tenant?.reward(tenantId).catch(() => undefined);
+      throw key.reason;
+    }
+    if (tenant.status === 'rejected') throw tenant.reason;
   }
 
   /** Throws RateLimitedError while the tenant's cost window is spent (checked before the request is read). */
@@ -174,17 +188,33 @@ export class RateLimits {
   private async check(scope: 'cost' | 'ip', key: string): Promise<void> {
     const limiter = this.limiters[scope];
     if (!limiter) return;
-    const id = `${scope}:${key}`;
-    const until = this.spent.get(id);
-    if (until !== undefined) {
-      const left = until - performance.now();
-      if (left > 0) throw this.refusal(scope, left);
-      this.spent.delete(id);
-    }
+    this.throwIfSpent(scope, key);
     const res = await limiter.get(key).catch(() => null);
     if (!res || res.consumedPoints < this.points[scope]) return;
-    remember(this.spent, id, performance.now() + res.msBeforeNext);
+    remember(this.spent, `${scope}:${key}`, performance.now() + res.msBeforeNext);
     throw this.refusal(scope, res.msBeforeNext);
+  }
+
+  /** Whether this replica saw `key`'s window of `scope` spent, and it has not ended (no store asked). */
+  seenSpent(scope: RateScope, key: string): boolean {
+    return this.spentFor(scope, key) > 0;
+  }
+
+  /** Throws RateLimitedError while `key`'s window of `scope` is known spent here (no store asked). */
+  private throwIfSpent(scope: RateScope, key: string): void {
+    const left = this.spentFor(scope, key);
+    if (left > 0) throw this.refusal(scope, left);
+  }
+
+  /** Milliseconds until `key`'s window of `scope`, seen spent here, ends; 0 when not seen spent. */
+  private spentFor(scope: RateScope, key: string): number {
+    const id = `${scope}:${key}`;
+    const until = this.spent.get(id);
+    if (until === undefined) return 0;
+    const left = until - performance.now();
+    if (left > 0) return left;
+    this.spent.delete(id);
+    return 0;
   }
 
   private async take(scope: RateScope, key: string): Promise<void> {
@@ -194,7 +224,9 @@ export class RateLimits {
       await limiter.consume(key);
     } catch (e: unknown) {
       // A RateLimiterRes is a refusal; an Error (Redis and insurance both failed) lets the request through.
-      if (e instanceof RateLimiterRes) throw this.refusal(scope, e.msBeforeNext);
+      if (!(e instanceof RateLimiterRes)) return;
+      remember(this.spent, `${scope}:${key}`, performance.now() + e.msBeforeNext);
+      throw this.refusal(scope, e.msBeforeNext);
     }
   }
 

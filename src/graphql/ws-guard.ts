@@ -156,8 +156,7 @@ export class WsGuard {
     try {
       const principal = await this.opts.gatekeeper.authenticate(authorization, req);
       if (principal.apiKeyId !== socket.principal.apiKeyId) throw new UnauthenticatedError('The API key of this WebSocket is no longer valid');
-      await this.opts.gatekeeper.consume(principal);
-      await this.opts.gatekeeper.checkCost(principal.tenantId);
+      await this.opts.gatekeeper.admitRequest(principal);
       return null;
     } catch (e: unknown) {
       if (!(e instanceof DomainError)) throw e;

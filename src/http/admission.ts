@@ -75,9 +75,7 @@ export class HttpAdmission {
   private async admitNow(req: IncomingMessage, ip: string): Promise<Principal> {
     const { gatekeeper } = this.deps;
     const principal = await gatekeeper.authenticate(req.headers.authorization, { ip, transport: 'http' });
-    // The request's count and the look at the cost budget (a read) are each a round trip to
-    // Redis: at once, not one after the other.
-    await Promise.all([gatekeeper.consume(principal), gatekeeper.checkCost(principal.tenantId)]);
+    await gatekeeper.admitRequest(principal);
     this.admitted.set(req, principal);
     return principal;
   }

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Gatekeeper } from '../../src/access/gatekeeper';
 import { RateLimits } from '../../src/access/rate-limits';
 import { RateLimitedError } from '../../src/domain/errors';
 import { deleteRedisPrefix } from '../helpers/redis';
@@ -65,8 +66,36 @@ describe.runIf(REAL_REDIS)('request rate limits on Redis', () => {
     await a.rates.consume({ tenantId: 't-keys', apiKeyId: randomUUID() });
   });
 
+  it("a request's key and tenant are counted at once: one round trip, not two one after the other", async () => {
+    const a = await replica({ perKey: 100, perTenant: 100 });
+    const principal = { tenantId: 't-parallel', apiKeyId: randomUUID() };
+    await a.rates.consume(principal);
+    const before = a.sent.commands;
+    const counted = a.rates.consume(principal);
+    // Both commands are on their way before either answer is read.
+    console.log(`[request-rate-limits] one request: ${a.sent.commands - before} Redis commands sent at once`);
+    expect(a.sent.commands - before).toBe(2);
+    await counted;
+  });
+
+  it("a key over its rate does not spend its tenant's: the tenant's point is given back, and the next refusals ask nothing", async () => {
+    const a = await replica({ perKey: 3, perTenant: 5 });
+    const noisy = { tenantId: 't-shared', apiKeyId: randomUUID() };
+    for (let i = 0; i < 3; i++) await a.rates.consume(noisy);
+    const refused = await refusal(a.rates.consume(noisy));
+    expect(refused?.data).toMatchObject({ limit: 'RATE_LIMIT_PER_KEY', max: 3 });
+    const before = a.sent.commands;
+    for (let i = 0; i < 20; i++) expect(await refusal(a.rates.consume(noisy))).toBeInstanceOf(RateLimitedError);
+    expect(a.sent.commands - before).toBe(0);
+    // The tenant counted 3 (the refused request's point came back): another key has 2 left.
+    const other = { tenantId: 't-shared', apiKeyId: randomUUID() };
+    await a.rates.consume(other);
+    await a.rates.consume(other);
+    expect((await refusal(a.rates.consume(other)))?.data).toMatchObject({ limit: 'RATE_LIMIT_PER_TENANT', max: 5 });
+  });
+
   it("a tenant's spent cost window is refused without a Redis round trip; charging still counts in Redis", async () => {
-    const a = await replica({ costPerTenant: 1000 });
+    const a = await replica({ perKey: 1000, costPerTenant: 1000 });
     await a.rates.checkCost('t-cost');
     await a.rates.chargeCost('t-cost', 1500);
     const first = await refusal(a.rates.checkCost('t-cost'));
@@ -75,6 +104,14 @@ describe.runIf(REAL_REDIS)('request rate limits on Redis', () => {
     const refused = await Promise.all(Array.from({ length: 50 }, () => refusal(a.rates.checkCost('t-cost'))));
     console.log(`[request-rate-limits] 50 cost checks over a spent window: ${a.sent.commands - before} Redis commands`);
     for (const e of refused) expect(e!.data).toMatchObject({ limit: 'RATE_LIMIT_COST_PER_TENANT', max: 1000 });
+    expect(a.sent.commands - before).toBe(0);
+    // A request's admission (its count and this look, at once) counts nothing either: refused first.
+    const gatekeeper = new Gatekeeper({ auth: null as never, rates: a.rates, log: null as never });
+    const admitted = await Promise.all(
+      Array.from({ length: 50 }, () => refusal(gatekeeper.admitRequest({ tenantId: 't-cost', apiKeyId: randomUUID(), admin: false }))),
+    );
+    console.log(`[request-rate-limits] 50 requests admitted over a spent cost window: ${a.sent.commands - before} Redis commands`);
+    for (const e of admitted) expect(e!.data).toMatchObject({ limit: 'RATE_LIMIT_COST_PER_TENANT' });
     expect(a.sent.commands - before).toBe(0);
     // The retry shrinks with the window: never longer than the first refusal said.
     const firstRetry = (first!.data as { retryAfterMs: number }).retryAfterMs;
