@@ -66,9 +66,10 @@ export class RateLimits {
    */
   private readonly spent = new Map<string, number>();
   /**
-   * What was left of a tenant's cost window when an operation did not fit, and until when: an
-   * upper bound (other replicas only take more), so an operation larger than it is refused here
-   * without asking Redis again.
+   * What was left of a tenant's cost window after this replica's last charge (one that fit or one
+   * that did not), and until when: an upper bound (other replicas only take more), so an operation
+   * larger than it is refused here without asking Redis again, and while points are left the
+   * look before a request is read (`checkCost`) needs no round trip either.
    */
   private readonly costLeft = new Map<string, { left: number; until: number }>();
 
@@ -138,6 +139,11 @@ export class RateLimits {
 
   /** Throws RateLimitedError while the tenant's cost window is spent (checked before the request is read). */
   async checkCost(tenantId: string): Promise<void> {
+    // Charged here in this window: what was left then says (an operation that then does not fit
+    // is refused by its charge, which asks Redis).
+    const seen = this.costSeen(tenantId);
+    if (seen && seen.left > 0) return;
+    if (seen) throw this.refusal('cost', seen.ms);
     await this.check('cost', tenantId);
   }
 
@@ -151,14 +157,11 @@ export class RateLimits {
     // A window holds one operation of the largest cost (GRAPHQL_MAX_COST); a larger one, only
     // possible when the two settings disagree, takes a whole window instead of never fitting.
     const points = Math.min(cost, this.points.cost);
-    const seen = this.costLeft.get(tenantId);
-    if (seen) {
-      const ms = seen.until - performance.now();
-      if (ms > 0 && points > seen.left) throw this.tooCostly(cost, seen.left, ms);
-      if (ms <= 0) this.costLeft.delete(tenantId);
-    }
+    const seen = this.costSeen(tenantId);
+    if (seen && points > seen.left) throw this.tooCostly(cost, seen.left, seen.ms);
     try {
-      await limiter.consume(tenantId, points);
+      const res = await limiter.consume(tenantId, points);
+      remember(this.costLeft, tenantId, { left: res.remainingPoints, until: performance.now() + res.msBeforeNext });
     } catch (e: unknown) {
       if (!(e instanceof RateLimiterRes)) return;
       await limiter.reward(tenantId, points).catch(() => undefined);
@@ -197,7 +200,17 @@ export class RateLimits {
 
   /** Whether this replica saw `key`'s window of `scope` spent, and it has not ended (no store asked). */
   seenSpent(scope: RateScope, key: string): boolean {
-    return this.spentFor(scope, key) > 0;
+    return this.spentFor(scope, key) > 0 || (scope === 'cost' && this.costSeen(key)?.left === 0);
+  }
+
+  /** What was left of the tenant's cost window at this replica's last charge, while that window lasts. */
+  private costSeen(tenantId: string): { left: number; ms: number } | null {
+    const seen = this.costLeft.get(tenantId);
+    if (!seen) return null;
+    const ms = seen.until - performance.now();
+    if (ms > 0) return { left: seen.left, ms };
+    this.costLeft.delete(tenantId);
+    return null;
   }
 
   /** Throws RateLimitedError while `key`'s window of `scope` is known spent here (no store asked). */

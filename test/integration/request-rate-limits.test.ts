@@ -116,9 +116,13 @@ describe.runIf(REAL_REDIS)('request rate limits on Redis', () => {
     // The retry shrinks with the window: never longer than the first refusal said.
     const firstRetry = (first!.data as { retryAfterMs: number }).retryAfterMs;
     for (const e of refused) expect((e!.data as { retryAfterMs: number }).retryAfterMs).toBeLessThanOrEqual(firstRetry);
-    // Charging goes to Redis (the window is spent: refused, nothing taken).
+    // A charge is refused here too: this replica's own charge left nothing in the window.
     expect(await refusal(a.rates.chargeCost('t-cost', 10))).toBeInstanceOf(RateLimitedError);
-    expect(a.sent.commands - before).toBeGreaterThan(0);
+    expect(a.sent.commands - before).toBe(0);
+    // Another replica that charged nothing asks Redis, and is refused by what a spent.
+    const b = await replica({ costPerTenant: 1000 });
+    expect(await refusal(b.rates.chargeCost('t-cost', 10))).toBeInstanceOf(RateLimitedError);
+    expect(b.sent.commands).toBeGreaterThan(0);
     // Another tenant is not held by it.
     await a.rates.checkCost('t-other');
   });
@@ -133,10 +137,29 @@ describe.runIf(REAL_REDIS)('request rate limits on Redis', () => {
     console.log(`[request-rate-limits] 50 charges too costly for the rest of the window: ${a.sent.commands - before} Redis commands`);
     for (const e of again) expect(e?.data).toMatchObject({ cost: 700, left: 300 });
     expect(a.sent.commands - before).toBe(0);
-    // Nothing was taken: another replica fits 300 more, then the window is spent everywhere.
+    // Nothing was taken: another replica fits 300 more, then the window is spent there.
     const b = await replica({ costPerTenant: 1000 });
     await b.rates.chargeCost('t-fit', 300);
     expect(await refusal(b.rates.checkCost('t-fit'))).toBeInstanceOf(RateLimitedError);
+    // The first replica still knows 300 left: its look before a request is read lets one through
+    // without Redis, and that request's charge asks Redis and is refused; then it knows.
+    const looked = a.sent.commands;
+    expect(await refusal(a.rates.checkCost('t-fit'))).toBeNull();
+    expect(a.sent.commands).toBe(looked);
+    expect((await refusal(a.rates.chargeCost('t-fit', 10)))?.data).toMatchObject({ cost: 10, left: 0 });
     expect(await refusal(a.rates.checkCost('t-fit'))).toBeInstanceOf(RateLimitedError);
+  });
+
+  it('a replica that charged a tenant in this window looks at its budget without Redis while points are left', async () => {
+    const a = await replica({ costPerTenant: 1000 });
+    await a.rates.chargeCost('t-room', 100);
+    const before = a.sent.commands;
+    for (let i = 0; i < 20; i++) await a.rates.checkCost('t-room');
+    console.log(`[request-rate-limits] 20 looks at a budget this replica charged: ${a.sent.commands - before} Redis commands`);
+    expect(a.sent.commands - before).toBe(0);
+    // Charges still count in Redis, and the window's end is the replica's too: 900 fit, then none.
+    await a.rates.chargeCost('t-room', 900);
+    expect(a.sent.commands - before).toBeGreaterThan(0);
+    expect(await refusal(a.rates.checkCost('t-room'))).toBeInstanceOf(RateLimitedError);
   });
 });
