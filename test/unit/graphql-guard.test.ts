@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { parse, validate, type GraphQLSchema } from 'graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exceedsJsonBytes, operationBudgetRule, withoutSuggestions } from '../../src/graphql/guard';
+import { exceedsJsonBytes, GraphQLGuard, operationBudgetRule, withoutSuggestions } from '../../src/graphql/guard';
 import { buildMaestroSchema } from '../../src/graphql/schema';
 
 /** The schema-aware cost of src/graphql/guard.ts, table-driven against the real schema. */
@@ -68,6 +68,33 @@ describe('exceedsJsonBytes', () => {
     for (let i = 0; i < 200_000; i++) deep = [deep];
     expect(exceedsJsonBytes(deep, 1e9)).toBe(false);
     expect(exceedsJsonBytes({ at: new Date(0) }, 100)).toBe(false);
+  });
+});
+
+describe('GraphQLGuard.stringifyResult', () => {
+  const guard = (maxResponseBytes: number) =>
+    new GraphQLGuard({
+      limits: { maxCost: 20_000, maxDepth: 10, maxAliases: 15, maxTokens: 2000, maxDirectives: 50, maxLongPolls: 1, maxResponseBytes, introspection: false },
+      production: true,
+      onInternal: () => undefined,
+    });
+
+  it('sends the JSON it made when it fits, counting UTF-8 bytes, and the LIMIT_EXCEEDED error when it does not', () => {
+    const fits = { data: { a: 'x'.repeat(80) } };
+    expect(guard(100).stringifyResult(fits)).toBe(JSON.stringify(fits));
+    // 50 characters, 100 bytes of UTF-8 (and 112 with the rest): over a 100-byte cap.
+    const wide = { data: { a: 'é'.repeat(50) } };
+    const refused = JSON.parse(guard(100).stringifyResult(wide)) as { data: unknown; errors: { extensions: Record<string, unknown> }[] };
+    expect(refused.data).toBeNull();
+    expect(refused.errors[0]!.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_RESPONSE_BYTES', max: 100 });
+    expect(guard(200).stringifyResult(wide)).toBe(JSON.stringify(wide));
+  });
+
+  it('answers a result too deep to serialise with the same error, not a crash', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    const answer = JSON.parse(guard(1e9).stringifyResult({ data: { deep } })) as { errors: { extensions: Record<string, unknown> }[] };
+    expect(answer.errors[0]!.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_RESPONSE_BYTES' });
   });
 });
 
