@@ -15,6 +15,7 @@
  * `stats` (CPU time so far; heap and RSS after a full GC) and `stop` (the child tears down and exits).
  */
 import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -61,7 +62,16 @@ export interface Diag {
   poolWaitingMean: number;
   noisyHolding: { total: number; http: number };
   inflight: number;
+  /**
+   * Share of the time the server's main thread was ready to run but waited for a CPU (Linux
+   * schedstat; null elsewhere): the machine's own contention, which no code of ours removes.
+   */
+  cpuWait: number | null;
+  /** The quiet tenant's runs: when (epoch ms) the server committed each one's start, claimed its task, finished the task, finished the run. */
+  quietRuns: Record<string, Partial<Record<Milestone, number>>>;
 }
+
+export type Milestone = 'created' | 'claimed' | 'taskDone' | 'finished';
 
 /** `stats` with `gc`: heap and RSS after a full GC (the GC's own CPU is counted after the reading). */
 export type ToChild = { type: 'stats'; gc: boolean } | { type: 'diag' } | { type: 'stop' };
@@ -184,6 +194,15 @@ function watchServer(app: App): () => Diag {
   let elu = performance.eventLoopUtilization();
   let cpu = process.cpuUsage();
   let since = performance.now();
+  let waited = mainThreadWaitNs();
+  let quietRuns: Diag['quietRuns'] = {};
+  const at = (runId: string, tenantId: string, milestone: Milestone) => {
+    if (tenantId === QUIET_TENANT) (quietRuns[runId] ??= {})[milestone] ??= performance.timeOrigin + performance.now();
+  };
+  app.hooks.on('run:created', (e) => at(e.runId, e.tenantId, 'created'));
+  app.hooks.on('task:claimed', (e) => at(e.runId, e.tenantId, 'claimed'));
+  app.hooks.on('task:finished', (e) => at(e.runId, e.tenantId, 'taskDone'));
+  app.hooks.on('run:finished', (e) => at(e.runId, e.tenantId, 'finished'));
   const timer = setInterval(() => {
     const waiting = app.db.poolStats()?.waiting ?? 0;
     samples++;
@@ -192,6 +211,8 @@ function watchServer(app: App): () => Diag {
   }, 20);
   timer.unref();
   return () => {
+    const wall = performance.now() - since;
+    const waitedNow = mainThreadWaitNs();
     const d: Diag = {
       loopP99Ms: loop.percentile(99) / 1e6,
       loopMaxMs: loop.max / 1e6,
@@ -201,7 +222,11 @@ function watchServer(app: App): () => Diag {
       poolWaitingMean: samples ? waitingSum / samples : 0,
       noisyHolding: app.scheduler.tenantHolding(NOISY_TENANT),
       inflight: app.scheduler.inflightCount,
+      cpuWait: waited !== null && waitedNow !== null ? (waitedNow - waited) / 1e6 / wall : null,
+      quietRuns,
     };
+    quietRuns = {};
+    waited = waitedNow;
     loop.reset();
     elu = performance.eventLoopUtilization();
     cpu = process.cpuUsage();
@@ -209,6 +234,15 @@ function watchServer(app: App): () => Diag {
     samples = waitingSum = waitingMax = 0;
     return d;
   };
+}
+
+/** Nanoseconds the main thread has waited on a run queue (/proc/self/schedstat, Linux), or null. */
+function mainThreadWaitNs(): number | null {
+  try {
+    return Number(readFileSync('/proc/self/schedstat', 'utf8').split(' ')[1]);
+  } catch {
+    return null;
+  }
 }
 
 function listen(server: Server): Promise<number> {

@@ -72,6 +72,39 @@ function watchEnds(url: string, key: string): { client: Client; ready: Promise<v
   };
 }
 
+/** One of B's runs as its client saw it: its id, when startRun was sent (epoch ms), the answer's and the terminal event's delay. */
+interface Probe {
+  id: string;
+  at: number;
+  total: number;
+  started: number;
+}
+
+/**
+ * Where B's runs spent their time, from the server's milestones (Diag.quietRuns) and the client's
+ * clock (one machine, one clock): the request until its start committed, until its task was
+ * claimed, executed, the run finished, and its terminal event reached the client.
+ */
+function segments(ps: readonly Probe[], x: Diag): string {
+  const steps = [
+    ['start', (p: Probe, m: Diag['quietRuns'][string]) => [p.at, m.created]],
+    ['claim', (_p: Probe, m: Diag['quietRuns'][string]) => [m.created, m.claimed]],
+    ['execute+commit', (_p: Probe, m: Diag['quietRuns'][string]) => [m.claimed, m.finished]],
+    ['event', (p: Probe, m: Diag['quietRuns'][string]) => [m.finished, p.at + p.total]],
+  ] as const;
+  return steps
+    .map(([name, span]) => {
+      const ms = ps.flatMap((p) => {
+        const m = x.quietRuns[p.id];
+        const [from, to] = m ? span(p, m) : [undefined, undefined];
+        return from === undefined || to === undefined ? [] : [to - from];
+      });
+      const s = summary(ms.length ? ms : [0]);
+      return `${name} ${s.p50.toFixed(1)}/${s.p99.toFixed(1)}`;
+    })
+    .join(', ');
+}
+
 /** The heaviest read: `n` aliases of a page of 100 runs with their tasks and events. */
 function heavyQuery(n: number): string {
   const page = 'runs(first: 100) { nodes { id status input output tasks { key status output } events { seq type } } }';
@@ -138,14 +171,14 @@ export const noisyNeighbour: Scenario = {
         try {
           await ends.ready;
           // Start-to-finish as B sees it: startRun sent → its terminal event received.
-          const probe = async (): Promise<{ total: number; started: number }> => {
+          const probe = async (): Promise<Probe> => {
             const t0 = performance.now();
             const id = await b.start('one');
             const started = performance.now() - t0;
-            return { total: (await ends.end(id)) - t0, started };
+            return { id, at: performance.timeOrigin + t0, total: (await ends.end(id)) - t0, started };
           };
-          const probes = async (n: number): Promise<{ total: number; started: number }[]> => {
-            const out: { total: number; started: number }[] = [];
+          const probes = async (n: number): Promise<Probe[]> => {
+            const out: Probe[] = [];
             for (let i = 0; i < n; i++) out.push(await probe());
             return out;
           };
@@ -172,7 +205,7 @@ export const noisyNeighbour: Scenario = {
           });
           // B probes while A's runs pour in, and after: A holds its http share the whole time and
           // keeps reading.
-          let during: { total: number; started: number }[] = [];
+          let during: Probe[] = [];
           let duringDiag: Diag;
           try {
             // B probes once A's clients are sending, not while the child process still loads.
@@ -191,8 +224,10 @@ export const noisyNeighbour: Scenario = {
           const [whileStarting, whileHeld] = [summary(during.map((p) => p.total)), summary(after.map((p) => p.total))];
           const startCall = (ps: { started: number }[]) => summary(ps.map((p) => p.started));
           const ratio = Math.max(loaded.p99, FLOOR_MS) / Math.max(quiet.p99, FLOOR_MS);
-          const d = (x: Diag) =>
-            `loop p99 ${x.loopP99Ms.toFixed(0)} ms max ${x.loopMaxMs.toFixed(0)} ms busy ${(x.loopBusy * 100).toFixed(0)}%, CPU ${(x.cpu * 100).toFixed(0)}%, pool waiting max ${x.poolWaitingMax} mean ${x.poolWaitingMean.toFixed(1)}, A holds ${x.noisyHolding.http} http, ${x.inflight} in flight`;
+          const d = (x: Diag, ps: Probe[]) =>
+            `loop p99 ${x.loopP99Ms.toFixed(0)} ms max ${x.loopMaxMs.toFixed(0)} ms busy ${(x.loopBusy * 100).toFixed(0)}%, CPU ${(x.cpu * 100).toFixed(0)}%` +
+            `${x.cpuWait === null ? '' : ` (waiting for a CPU ${(x.cpuWait * 100).toFixed(0)}% of the time)`}, pool waiting max ${x.poolWaitingMax} mean ${x.poolWaitingMean.toFixed(1)}, ` +
+            `A holds ${x.noisyHolding.http} http, ${x.inflight} in flight\n      B's runs, p50/p99 ms: ${segments(ps, x)}`;
           ctx.progress(
             `noisy neighbour: B p99 quiet ${quiet.p99.toFixed(1)} ms, under flood ${loaded.p99.toFixed(1)} ms ` +
               `(${ratio.toFixed(2)}× with a ${FLOOR_MS} ms floor: ${ratio <= 2 ? 'within' : 'NOT within'} 2×); quiet p50 ${quiet.p50.toFixed(1)} ms, flood p50 ${loaded.p50.toFixed(1)} ms\n` +
@@ -200,7 +235,7 @@ export const noisyNeighbour: Scenario = {
               `(${reads.rateLimited} rate-limited, ${reads.refused} refused, ${reads.failed} 5xx), ${sockets.size} tarpit connections held\n` +
               `    B p99 while A's starts pour in ${whileStarting.p99.toFixed(1)} ms (startRun answered p99 ${startCall(during).p99.toFixed(1)} ms), ` +
               `while A's steps hang ${whileHeld.p99.toFixed(1)} ms (startRun p99 ${startCall(after).p99.toFixed(1)} ms); quiet startRun p99 ${startCall(quietProbes).p99.toFixed(1)} ms\n` +
-              `    server quiet: ${d(quietDiag)}\n    server while starts pour in: ${d(duringDiag)}\n    server while steps hang: ${d(afterDiag)}`,
+              `    server quiet: ${d(quietDiag, quietProbes)}\n    server while starts pour in: ${d(duringDiag, during)}\n    server while steps hang: ${d(afterDiag, after)}`,
           );
           return {
             quietP99: quiet.p99,
