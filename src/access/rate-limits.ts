@@ -88,11 +88,13 @@ export class RateLimits {
       const duration = scope === 'ip' ? 60 : scope === 'cost' ? costWindowS : 1;
       const keyPrefix = `${prefix}:${scope}`;
       const memory = new RateLimiterMemory({ points, duration, keyPrefix });
-      // inMemoryBlockOnConsumed: a key that spent its window is refused here, without Redis, until
-      // the window ends (the library's answer to floods): a flooder that ignores Retry-After cost
-      // three Redis round trips a request, ~240 a second in bench scenario 7. Not for the cost
-      // budget: an operation too large for what is left is given its points back, and a smaller
-      // one may still fit (`costLeft` and `spent` keep its refusals local).
+      // A window seen spent is refused here, without Redis, until it ends (a flooder that ignores
+      // Retry-After cost three Redis round trips a request, ~240 a second in bench scenario 7):
+      // by `spent` for keys and tenants (not the library's inMemoryBlockOnConsumed: it would keep
+      // blocking a tenant whose last point a request took and gave back when its key refused it),
+      // by `costLeft` and `spent` for the cost budget (an operation too large for what is left is
+      // given its points back, and a smaller one may still fit); by the library's block for
+      // failed authentications.
       this.limiters[scope] = redis
         ? new RateLimiterRedis({
             storeClient: redis,
@@ -101,7 +103,7 @@ export class RateLimits {
             keyPrefix,
             insuranceLimiter: memory,
             rejectIfRedisNotReady: true,
-            ...(scope === 'cost' ? {} : { inMemoryBlockOnConsumed: points }),
+            ...(scope === 'ip' ? { inMemoryBlockOnConsumed: points } : {}),
           })
         : memory;
     }
@@ -129,9 +131,13 @@ export class RateLimits {
     // At once (one round trip), not one after the other: 160 → 130 µs of CPU and a round trip
     // less per request (20,000 counts on a slow 2-core machine). A request its key's rate
     // refuses gives its tenant's point back: one key over its rate does not spend the others'.
+    // One its tenant's rate refuses keeps its key's point (as before: the key did send it).
     const [key, tenant] = await Promise.allSettled([this.take('key', apiKeyId), this.take('tenant', tenantId)]);
     if (key.status === 'rejected') {
-      if (tenant.status === 'fulfilled') void this.limiters.tenant?.reward(tenantId).catch(() => undefined);
+      if (tenant.status === 'fulfilled') {
+        void this.limiters.tenant?.reward(tenantId).catch(() => undefined);
+        this.spent.delete(`tenant:${tenantId}`);
+      }
       throw key.reason;
     }
     if (tenant.status === 'rejected') throw tenant.reason;
@@ -234,7 +240,9 @@ export class RateLimits {
     const limiter = this.limiters[scope];
     if (!limiter) return;
     try {
-      await limiter.consume(key);
+      const res = await limiter.consume(key);
+      // Its last point: the next request of the window is refused here, without Redis.
+      if (res.remainingPoints === 0) remember(this.spent, `${scope}:${key}`, performance.now() + res.msBeforeNext);
     } catch (e: unknown) {
       // A RateLimiterRes is a refusal; an Error (Redis and insurance both failed) lets the request through.
       if (!(e instanceof RateLimiterRes)) return;

@@ -191,7 +191,7 @@ export class GraphQLGuard {
     const coded = refused ? errors?.map((e) => (e instanceof GraphQLError ? withCode(e, 'BAD_USER_INPUT', true) : e)) : errors;
     const formatted = coded?.length ? { ...rest, errors: this.formatErrors(coded) } : rest;
     if (!exceedsJsonBytes(formatted, this.limits.maxResponseBytes)) return formatted;
-    return { data: null, errors: this.formatErrors([this.responseTooLarge()]) };
+    return this.tooLargeResult();
   }
 
   /**
@@ -209,7 +209,12 @@ export class GraphQLGuard {
       json = null;
     }
     if (json !== null && !exceedsBytes(json, this.limits.maxResponseBytes)) return json;
-    return JSON.stringify({ data: null, errors: this.formatErrors([this.responseTooLarge()]) });
+    return JSON.stringify(this.tooLargeResult());
+  }
+
+  /** What a response over the size cap is replaced by. */
+  private tooLargeResult(): { data: null; errors: GraphQLFormattedError[] } {
+    return { data: null, errors: this.formatErrors([this.responseTooLarge()]) };
   }
 
   private responseTooLarge(): GraphQLError {

@@ -95,12 +95,18 @@ export class TenantShares {
   }
 }
 
+/** Tenants a claim given these budgets skips (for all their steps, or their http steps). */
+export function atShare(budgets: ShareBudgets): string[] {
+  return budgets.tenants.filter((_, i) => budgets.total[i]! === 0 || budgets.http[i]! === 0);
+}
+
 /**
- * Which tenants' shares bounded a claim: `waiting`, those at their share before it or filled by
- * it (their ready work may be left behind until they free a slot); `cut`, whether one was filled
- * by it (its turn in the round robin ended early: others' work may still be ready).
+ * Tenants a claim filled: it took all their budget (`http`: their http steps' budget, else all
+ * of it), so their turn in the round robin ended early (others' work may still be ready) and
+ * their further ready work waits for their slots. A tenant at its share before the claim had no
+ * turn: see `atShare`.
  */
-export function sharesLimiting(budgets: ShareBudgets, claimed: readonly { tenantId: string; http: boolean }[]): { cut: boolean; waiting: string[] } {
+export function sharesFilled(budgets: ShareBudgets, claimed: readonly { tenantId: string; http: boolean }[]): { tenantId: string; http: boolean }[] {
   const got = new Map<string, { total: number; http: number }>();
   for (const { tenantId, http } of claimed) {
     const g = got.get(tenantId) ?? { total: 0, http: 0 };
@@ -109,16 +115,13 @@ export function sharesLimiting(budgets: ShareBudgets, claimed: readonly { tenant
     got.set(tenantId, g);
   }
   const index = new Map(budgets.tenants.map((t, i) => [t, i]));
-  const waiting = budgets.tenants.filter((_, i) => budgets.total[i]! === 0 || budgets.http[i]! === 0);
-  let cut = false;
-  for (const [tenant, g] of got) {
-    const i = index.get(tenant);
+  const filled: { tenantId: string; http: boolean }[] = [];
+  for (const [tenantId, g] of got) {
+    const i = index.get(tenantId);
     const total = i === undefined ? budgets.defaults.total : budgets.total[i]!;
     const http = i === undefined ? budgets.defaults.http : budgets.http[i]!;
-    if (g.total >= total || (g.http > 0 && g.http >= http)) {
-      cut = true;
-      waiting.push(tenant);
-    }
+    if (g.total >= total) filled.push({ tenantId, http: false });
+    else if (g.http > 0 && g.http >= http) filled.push({ tenantId, http: true });
   }
-  return { cut, waiting };
+  return filled;
 }

@@ -335,6 +335,50 @@ describe('Scheduler dispatch', () => {
     await ticks();
     expect(engine.reports.sort()).toEqual([`fail ${flaky.id}: boom`, `fail ${unknown.id}: No built-in executor for type "no-such-type"`].sort());
   });
+  it("a tenant at its share waits for its own slots: another tenant's freed slot claims nothing, its own claims, also one freed during a claim", async () => {
+    // x's steps are http steps, one at a time (its http share); y's are not.
+    const http = Object.assign(new GatedExecutor(), { type: 'http' });
+    const of = (tenantId: string, type: string) => ({ ...task(type), tenantId });
+    const { engine, work, scheduler } = setup({ concurrency: 10, tenantHttpConcurrency: 1 });
+    (scheduler as unknown as { opts: { executors: Map<string, Executor> } }).opts.executors.set('http', http);
+    engine.holdClaims = true;
+    /** Answers the claim waiting now (there must be one) and lets the scheduler go on. */
+    const answer = async (tasks: TaskRecord[]) => {
+      await ticks();
+      const held = engine.heldClaims.shift();
+      expect(held, 'a claim waiting for its answer').toBeDefined();
+      held!.answer.open(tasks);
+      await ticks();
+    };
+    const [x1, x2, y1] = [of('x', 'http'), of('x', 'http'), of('y', 'work')];
+    scheduler.start();
+    // x's first step fills x's http share: that claim goes again at once (others' work may be next).
+    await answer([x1]);
+    await answer([]);
+    while (engine.heldClaims.length) await answer([]);
+    expect(scheduler.tenantHolding('x')).toEqual({ total: 1, http: 1 });
+
+    // x is at its share: a claim skips it, and y's step runs.
+    scheduler.wake();
+    await answer([y1]);
+    const claims = engine.claims.length;
+    work.finish(y1.id);
+    await ticks();
+    expect(engine.claims).toHaveLength(claims);
+
+    // x's own slot frees while a claim that skips x runs: a second claim at once, x2 claimed.
+    scheduler.wake();
+    await ticks();
+    expect(engine.heldClaims).toHaveLength(1);
+    http.finish(x1.id);
+    await ticks();
+    expect(engine.heldClaims).toHaveLength(2);
+    expect(engine.claims).toHaveLength(claims + 2);
+    await answer([]);
+    await answer([x2]);
+    expect([...http.running.keys()]).toEqual([x2.id]);
+    while (engine.heldClaims.length) await answer([]);
+  });
 });
 
 describe('Scheduler timers', () => {

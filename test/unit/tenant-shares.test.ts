@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sharesLimiting, TenantShares } from '../../src/primitives/tenant-shares';
+import { atShare, sharesFilled, TenantShares } from '../../src/primitives/tenant-shares';
 
 describe('TenantShares', () => {
   it('lets a tenant execute up to its share, and http steps up to theirs', () => {
@@ -35,26 +35,37 @@ describe('TenantShares', () => {
   });
 });
 
-describe('sharesLimiting', () => {
+describe('atShare and sharesFilled', () => {
   const http = (tenantId: string) => ({ tenantId, http: true });
   const plain = (tenantId: string) => ({ tenantId, http: false });
 
-  it('a tenant at its share before the claim was skipped, not cut: it waits, the claim does not go again', () => {
+  it('a tenant at its share before the claim is skipped, not filled by it', () => {
     const s = new TenantShares({ total: 4, http: 2 });
     s.take('a', true);
     s.take('a', true);
     const budgets = s.budgets();
-    // a may still start 2 steps, no http step; b got what it had.
-    expect(sharesLimiting(budgets, [plain('b')])).toEqual({ cut: false, waiting: ['a'] });
-    // a's non-http steps within its share do not cut the claim either.
-    expect(sharesLimiting(budgets, [plain('a'), plain('b')])).toEqual({ cut: false, waiting: ['a'] });
+    // a may still start 2 steps, no http step.
+    expect(atShare(budgets)).toEqual(['a']);
+    expect(sharesFilled(budgets, [plain('b')])).toEqual([]);
+    // a's non-http steps within its share do not fill it.
+    expect(sharesFilled(budgets, [plain('a'), plain('b')])).toEqual([]);
   });
 
-  it('a tenant a claim filled was cut: others may have more, and it waits for its slots', () => {
+  it('a tenant whose budget a claim took is filled, by its http steps or by all of them', () => {
     const s = new TenantShares({ total: 4, http: 2 });
     const budgets = s.budgets();
-    expect(sharesLimiting(budgets, [http('a'), http('a'), plain('b')])).toEqual({ cut: true, waiting: ['a'] });
-    expect(sharesLimiting(budgets, [plain('a'), plain('a'), plain('a'), plain('a')])).toEqual({ cut: true, waiting: ['a'] });
-    expect(sharesLimiting(budgets, [http('a'), plain('a'), plain('b')])).toEqual({ cut: false, waiting: [] });
+    expect(atShare(budgets)).toEqual([]);
+    expect(sharesFilled(budgets, [http('a'), http('a'), plain('b')])).toEqual([{ tenantId: 'a', http: true }]);
+    expect(sharesFilled(budgets, [plain('a'), plain('a'), plain('a'), plain('a')])).toEqual([{ tenantId: 'a', http: false }]);
+    expect(sharesFilled(budgets, [http('a'), plain('a'), plain('b')])).toEqual([]);
+  });
+
+  it('a share another claim set aside counts as held: at share for this claim', () => {
+    const s = new TenantShares({ total: 2, http: 2 });
+    s.take('a', false);
+    const first = s.budgets();
+    expect(atShare(first)).toEqual([]);
+    // While the first claim runs, a's last slot is set aside for it.
+    expect(atShare(s.budgets())).toEqual(['a']);
   });
 });
