@@ -90,11 +90,22 @@ describe('GraphQLGuard.stringifyResult', () => {
     expect(guard(200).stringifyResult(wide)).toBe(JSON.stringify(wide));
   });
 
-  it('answers a result too deep to serialise with the same error, not a crash', () => {
-    let deep: unknown = 1;
-    for (let i = 0; i < 200_000; i++) deep = [deep];
-    const answer = JSON.parse(guard(1e9).stringifyResult({ data: { deep } })) as { errors: { extensions: Record<string, unknown> }[] };
+  it('answers a result too large for a string with the same error, not a crash; other faults are thrown', () => {
+    // What V8 throws past its longest string (~512 MB), without building one.
+    const huge = {
+      toJSON: () => {
+        throw new RangeError('Invalid string length');
+      },
+    };
+    const answer = JSON.parse(guard(1e9).stringifyResult({ data: { huge } })) as { data: unknown; errors: { extensions: Record<string, unknown> }[] };
+    expect(answer.data).toBeNull();
     expect(answer.errors[0]!.extensions).toMatchObject({ code: 'LIMIT_EXCEEDED', limit: 'GRAPHQL_MAX_RESPONSE_BYTES' });
+    const broken = {
+      toJSON: () => {
+        throw new TypeError('not ours to hide');
+      },
+    };
+    expect(() => guard(1e9).stringifyResult({ data: { broken } })).toThrow(TypeError);
   });
 });
 
