@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { execute, GraphQLError, subscribe, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { execute, subscribe, type DocumentNode, type ExecutionArgs, type GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { SubscriptionServer } from 'subscriptions-transport-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -126,13 +126,11 @@ export function attachWebSockets(opts: {
         if (refused) return [...refused];
         const checked = await graphqlChecks.onSubscribe!(ctx, id, payload);
         if (checked && !Array.isArray(checked)) {
-          try {
-            await wsGuard.chargeCost(guarded.principal.tenantId, websocketCost(schema, (checked as ExecutionArgs).document, payload.operationName));
-          } catch (e: unknown) {
-            const mapped = mapError(e);
-            if (mapped instanceof GraphQLError) return [mapped];
-            throw e;
-          }
+          const tooCostly = await wsGuard.chargeCost(
+            guarded.principal.tenantId,
+            websocketCost(schema, (checked as ExecutionArgs).document, payload.operationName),
+          );
+          if (tooCostly) return [...tooCostly];
         }
         return checked;
       },
@@ -174,16 +172,10 @@ export function attachWebSockets(opts: {
           const refused = state?.guarded
             ? await wsGuard.operation(state.guarded, params.context.authorization, 0, { ip: state.ip, transport: 'subscriptions-transport-ws' })
             : [toGraphQLError(new UnauthenticatedError('Send connection_init (with "authorization") before any operation'))];
-          // The legacy server answers an error carrying `errors` as GQL_DATA { errors }.
-          if (refused) throw Object.assign(new Error(refused[0]!.message), { errors: refused.map((e) => e.toJSON()) });
+          if (refused) throw legacyRefusal(refused);
           const tenantId = state!.guarded!.principal.tenantId;
-          try {
-            await wsGuard.chargeCost(tenantId, websocketCost(schema, params.query as DocumentNode, params.operationName));
-          } catch (e: unknown) {
-            const mapped = mapError(e);
-            if (mapped instanceof GraphQLError) throw Object.assign(new Error(mapped.message), { errors: [mapped.toJSON()] });
-            throw e;
-          }
+          const tooCostly = await wsGuard.chargeCost(tenantId, websocketCost(schema, params.query as DocumentNode, params.operationName));
+          if (tooCostly) throw legacyRefusal(tooCostly);
           const context = createContext(services, tenantId, undefined, undefined, state!.guarded!.principal);
           counters.set(context, {
             get live() {
@@ -226,4 +218,9 @@ export function attachWebSockets(opts: {
       await Promise.all([new Promise((r) => modern.close(r)), new Promise((r) => legacy.close(r))]);
     },
   };
+}
+
+/** A refusal as the legacy server answers it: an error carrying `errors` becomes GQL_DATA { errors }. */
+function legacyRefusal(errors: readonly GraphQLError[]): Error {
+  return Object.assign(new Error(errors[0]!.message), { errors: errors.map((e) => e.toJSON()) });
 }

@@ -165,9 +165,18 @@ export class WsGuard {
     }
   }
 
-  /** Charges a WebSocket operation's cost to its tenant's budget (checked in `operation`). */
-  chargeCost(tenantId: string, cost: number): Promise<void> {
-    return this.opts.gatekeeper.chargeCost(tenantId, cost);
+  /**
+   * Charges a WebSocket operation's cost to its tenant's budget (a spent budget is checked in
+   * `operation`). Returns the refusal (too costly for what is left) as GraphQL errors, or null.
+   */
+  async chargeCost(tenantId: string, cost: number): Promise<readonly GraphQLError[] | null> {
+    try {
+      await this.opts.gatekeeper.chargeCost(tenantId, cost);
+      return null;
+    } catch (e: unknown) {
+      if (!(e instanceof DomainError)) throw e;
+      return [toGraphQLError(e)];
+    }
   }
 
   /** Closes every socket of a revoked key on this replica. */

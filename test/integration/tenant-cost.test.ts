@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { sendOver } from '../helpers/transports';
 
 /**
  * A tenant's GraphQL cost budget (RATE_LIMIT_COST_PER_TENANT, issue 11: noisy neighbours): each
@@ -101,6 +102,15 @@ describe('tenant cost budget', () => {
     expect(http.json.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'RATE_LIMIT_COST_PER_TENANT' });
     const refused = await run(LIGHT);
     expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'RATE_LIMIT_COST_PER_TENANT' });
+  });
+
+  it('the legacy protocol: an operation too costly for what is left is refused RATE_LIMITED, nothing charged', async () => {
+    const key = (await t.app.services.auth.createKey('tenant-legacy')).key;
+    expect((await sendOver('legacy', t, HEAVY, undefined, key)).errors).toBeUndefined();
+    const refused = await sendOver('legacy', t, HEAVY, undefined, key);
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'RATE_LIMIT_COST_PER_TENANT', cost: 1101, left: 899 });
+    // Nothing was charged: the rest of the window still fits.
+    expect((await sendOver('legacy', t, fill(7), undefined, key)).errors).toBeUndefined();
   });
 
   it('an unauthenticated request is refused 401 before its body is read', async () => {
