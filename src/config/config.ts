@@ -194,7 +194,7 @@ export interface Config {
   /**
    * GraphQL cost points (the objects an operation may return, lists by their page size: what
    * GRAPHQL_MAX_COST bounds) one tenant may spend a second over HTTP; over it, its requests are
-   * refused RATE_LIMITED before their body is read until the window ends. 0: no limit. @default 100000
+   * refused RATE_LIMITED before their body is read until the window ends. 0: no limit. @default 20000
    */
   readonly rateLimitCostPerTenant: number;
   /**
@@ -205,6 +205,15 @@ export interface Config {
   readonly tenantMaxExecutingCost: number;
   /** `claimTasks` long polls (`waitMs` > 0) one tenant holds open at once on one replica. @default 100 */
   readonly longPollsPerTenant: number;
+  /**
+   * Requests (HTTP operations, WebSocket queries and mutations) one tenant has executing at once on
+   * one replica while its event loop is busy (BUSY_EVENT_LOOP_PERCENT) and more than one tenant is
+   * sending; the tenant's further requests wait their turn (src/primitives/busy-shares.ts). 0: no
+   * limit. @default 1
+   */
+  readonly tenantRequestsWhenBusy: number;
+  /** Event-loop utilization, in percent, from which a replica counts as busy (for TENANT_REQUESTS_WHEN_BUSY). @default 70 */
+  readonly busyEventLoopPercent: number;
   /** How far a webhook's signed timestamp may be from this replica's clock, either way, ms. @default 300000 (5 minutes) */
   readonly webhookReplayWindowMs: number;
   /** How long a received event (its id, for deduplication) is kept before it is pruned, ms. @default 604800000 (7 days) */

@@ -77,6 +77,10 @@ export interface Limits {
   readonly authFailuresPerIp: number;
   /** Concurrent `claimTasks` long polls per tenant per replica (LONG_POLLS_PER_TENANT). */
   readonly longPollsPerTenant: number;
+  /** Requests one tenant has executing at once per replica while it is busy, 0 = off (TENANT_REQUESTS_WHEN_BUSY). */
+  readonly tenantRequestsWhenBusy: number;
+  /** Event-loop utilization (percent) from which a replica counts as busy (BUSY_EVENT_LOOP_PERCENT). */
+  readonly busyEventLoopPercent: number;
 }
 
 /** What one GraphQL operation may ask for. */
@@ -143,5 +147,7 @@ export function limitsFromConfig(config: Config): Limits {
     tenantMaxExecutingCost: config.tenantMaxExecutingCost,
     authFailuresPerIp: config.authFailuresPerIp,
     longPollsPerTenant: config.longPollsPerTenant,
+    tenantRequestsWhenBusy: config.tenantRequestsWhenBusy,
+    busyEventLoopPercent: config.busyEventLoopPercent,
   });
 }

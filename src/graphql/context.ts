@@ -67,6 +67,11 @@ export interface Context {
   undelivered?: (fn: () => void) => void;
   /** This operation's turns on the event loop (src/graphql/schema.ts); its loaders batch across them. */
   slices: ExecutionSlices;
+  /**
+   * Gives back this operation's turn among its tenant's requests (BusyShares) before it waits for
+   * long (a `claimTasks` long poll); idempotent. Unset where the operation holds none.
+   */
+  leaveShare?: () => void;
   /** This operation's read lane (src/store/read-lane.ts), made by the first resolver that runs in it. */
   lane?: { readonly tenantId: string };
 }

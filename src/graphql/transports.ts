@@ -1,12 +1,13 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { execute, subscribe, type DocumentNode, type ExecutionArgs, type GraphQLError, type GraphQLSchema } from 'graphql';
+import { execute, subscribe, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { SubscriptionServer } from 'subscriptions-transport-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Gatekeeper } from '../access/gatekeeper';
 import { DomainError, UnauthenticatedError } from '../domain/errors';
 import type { HttpAdmission } from '../http/admission';
+import type { BusyShares } from '../primitives/busy-shares';
 import { createContext, type Context, type Services } from './context';
 import { websocketCost } from './cost-charge';
 import { mapError, toGraphQLError } from './errors';
@@ -34,6 +35,31 @@ function authorizationOf(params: ConnectionParams): string | undefined {
 }
 
 /**
+ * `execute` of both WebSocket protocols: a query or mutation takes its turn among its tenant's
+ * requests while the replica is busy (BusyShares), as an HTTP request does at admission, and
+ * holds it until its result is ready; a refusal (waited too long) is the result's error.
+ * Subscriptions go through `subscribe` and take none.
+ */
+function sharedExecute(shares: BusyShares): (args: ExecutionArgs) => Promise<ExecutionResult> {
+  return async (args) => {
+    const context = args.contextValue as Context;
+    let leave: () => void;
+    try {
+      leave = await shares.enter(context.tenantId);
+    } catch (e: unknown) {
+      if (e instanceof DomainError) return { errors: [toGraphQLError(e)] };
+      throw e;
+    }
+    context.leaveShare = leave;
+    try {
+      return await execute(args);
+    } finally {
+      leave();
+    }
+  };
+}
+
+/**
  * The context of an operation over HTTP: the tenant of the caller's API key, and a signal that
  * aborts when the client goes away before its response is sent (ending a long poll). A refused
  * key or a spent rate is a GraphQL error with its HTTP status (401, 429 with Retry-After).
@@ -47,7 +73,7 @@ export function httpContext(
     try {
       const ip = (req as { ip?: string }).ip ?? gatekeeper.clientIp(req);
       // Admitted before its body was read (a POST), or now (a GET).
-      const principal = await admission.principal(req, ip);
+      const { principal, leaveShare } = await admission.admission(req, res, ip);
       const gone = new AbortController();
       const onGone: (() => void)[] = [];
       res.once('close', () => {
@@ -57,7 +83,9 @@ export function httpContext(
       });
       // Registered after the client left: run at once.
       const undelivered = (fn: () => void) => (gone.signal.aborted ? fn() : onGone.push(fn));
-      return createContext(services, principal.tenantId, gone.signal, undelivered, principal);
+      const context = createContext(services, principal.tenantId, gone.signal, undelivered, principal);
+      context.leaveShare = leaveShare;
+      return context;
     } catch (e: unknown) {
       throw mapError(e, true);
     }
@@ -84,6 +112,7 @@ export function attachWebSockets(opts: {
   /** Largest message, bytes: the HTTP body limit (the `ws` default of 100 MiB applies before authentication). */
   maxPayload: number;
   initTimeoutMs: number;
+  shares: BusyShares;
 }): WebSocketTransports {
   const { httpServer, path, schema, services, guard, wsGuard } = opts;
   const modern = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload });
@@ -94,6 +123,7 @@ export function attachWebSockets(opts: {
   const modernCleanup = useServer<Record<string, unknown>, { guarded?: GuardedSocket; ip?: string }>(
     {
       schema,
+      execute: sharedExecute(opts.shares),
       onNext: graphqlChecks.onNext,
       onError: graphqlChecks.onError,
       subscribe: shared.subscribe,
@@ -149,7 +179,7 @@ export function attachWebSockets(opts: {
   const legacyServer = new SubscriptionServer(
     {
       schema,
-      execute,
+      execute: sharedExecute(opts.shares),
       subscribe: countedSubscribe(subscribe, (contextValue) => counters.get(contextValue as object)),
       keepAlive: 15_000,
       onConnect: async (params: ConnectionParams, socket: WebSocket, connection: { request: IncomingMessage }) => {

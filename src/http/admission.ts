@@ -1,8 +1,9 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GraphQLError, GraphQLFormattedError } from 'graphql';
 import type { RequestHandler } from 'express';
 import type { Gatekeeper } from '../access/gatekeeper';
 import { domainErrorOf, toGraphQLError } from '../graphql/errors';
+import type { BusyShares } from '../primitives/busy-shares';
 import type { Principal } from '../services/auth.service';
 
 /**
@@ -13,17 +14,23 @@ import type { Principal } from '../services/auth.service';
  * validation (bench scenario 7: a tenant sending the heaviest queries the limits admit kept the
  * server's event loop busy 97% of the time, and another tenant's p99 went from 25 ms to 3 s).
  *
+ * An admitted request then waits for its tenant's turn while the replica is busy (BusyShares:
+ * TENANT_REQUESTS_WHEN_BUSY), still before its body is read, and holds it until its response is
+ * sent or the client goes away; a long poll gives it back when it starts waiting (`leaveShare`).
+ *
  * The admitted principal is kept for the request's context (`principal`), so a request is
  * authenticated and counted once. A request the middleware did not see (a GET) is admitted when
  * its context is built. A fault in admission (the database away) is left to the context's own
  * admission, which answers it as every other request's.
  */
 export class HttpAdmission {
-  private readonly admitted = new WeakMap<IncomingMessage, Principal>();
+  private readonly admitted = new WeakMap<IncomingMessage, { principal: Principal; leaveShare: () => void }>();
 
   constructor(
     private readonly deps: {
       gatekeeper: Gatekeeper;
+      /** Each tenant's share of a busy replica. */
+      shares: BusyShares;
       /** REQUEST_BODY_MAX_BYTES: a body declared larger is left to the body parser's 413, whoever sends it. */
       maxBodyBytes: number;
       /** The GraphQL error formatter of every answer (masking). */
@@ -38,7 +45,7 @@ export class HttpAdmission {
         next();
         return;
       }
-      this.admit(req).then(
+      this.admit(req, res).then(
         () => next(),
         (e: unknown) => {
           const domain = domainErrorOf(e);
@@ -61,22 +68,33 @@ export class HttpAdmission {
     };
   }
 
-  /** The principal of a request: the one admitted before its body was read, or admitted now. */
-  async principal(req: IncomingMessage, ip: string): Promise<Principal> {
-    const admitted = this.admitted.get(req);
-    if (admitted) return admitted;
-    return this.admitNow(req, ip);
+  /**
+   * The principal of a request and the release of its turn (`leaveShare`, idempotent): admitted
+   * before its body was read, or admitted now.
+   */
+  async admission(req: IncomingMessage, res: ServerResponse, ip: string): Promise<{ principal: Principal; leaveShare: () => void }> {
+    return this.admitted.get(req) ?? this.admitNow(req, res, ip);
   }
 
-  private admit(req: IncomingMessage): Promise<Principal> {
-    return this.admitNow(req, (req as { ip?: string }).ip ?? this.deps.gatekeeper.clientIp(req));
+  private admit(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+    return this.admitNow(req, res, (req as { ip?: string }).ip ?? this.deps.gatekeeper.clientIp(req));
   }
 
-  private async admitNow(req: IncomingMessage, ip: string): Promise<Principal> {
-    const { gatekeeper } = this.deps;
+  private async admitNow(req: IncomingMessage, res: ServerResponse, ip: string): Promise<{ principal: Principal; leaveShare: () => void }> {
+    const { gatekeeper, shares } = this.deps;
     const principal = await gatekeeper.authenticate(req.headers.authorization, { ip, transport: 'http' });
     await gatekeeper.admitRequest(principal);
-    this.admitted.set(req, principal);
-    return principal;
+    // Sent, or the client went away (even while it waited): either way it no longer executes.
+    let closed = false;
+    let leave: (() => void) | null = null;
+    res.once('close', () => {
+      closed = true;
+      leave?.();
+    });
+    const leaveShare = (leave = await shares.enter(principal.tenantId));
+    if (closed) leaveShare();
+    const admitted = { principal, leaveShare };
+    this.admitted.set(req, admitted);
+    return admitted;
   }
 }

@@ -19,7 +19,7 @@ import type { RateLimits } from '../access/rate-limits';
 import type { Config } from '../config';
 import type { Limits } from '../config/limits';
 import type { Clock } from '../domain/clock';
-import { coerceError } from '../domain/errors';
+import { coerceError, RateLimitedError } from '../domain/errors';
 import type { EventBus } from '../events/event-bus';
 import type { Services } from '../graphql/context';
 import { costChargePlugin } from '../graphql/cost-charge';
@@ -34,6 +34,7 @@ import { graphqlMetricsPlugin, httpMetrics } from '../observability/http-metrics
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { healthEndpoints } from '../observability/ops-endpoints';
+import { BusyShares, watchEventLoop } from '../primitives/busy-shares';
 import { KeyedSlots } from '../primitives/keyed-slots';
 import { HttpAdmission } from './admission';
 import { BrowserAccess } from './browser-access';
@@ -43,6 +44,9 @@ import { playgroundOffPage } from './playground-off';
 import { webhookRouter } from './webhooks';
 
 export const GRAPHQL_PATH = '/graphql';
+/** A request waiting for its tenant's turn on a busy replica is refused after this long, or when this many wait. */
+const BUSY_MAX_WAIT_MS = 10_000;
+const BUSY_MAX_QUEUED = 1_000;
 
 /** What the transport needs from the composition root. */
 export interface ApiTransportInput {
@@ -95,6 +99,23 @@ export async function serveApi(input: ApiTransportInput): Promise<ApiTransport> 
     production: config.env === 'production',
     onInternal: (e) => logger.error({ err: coerceError(e) }, 'unexpected error in a GraphQL operation'),
   });
+  // Each tenant's share of this replica while its event loop is busy, on every transport.
+  const shares = new BusyShares({
+    perTenant: limits.tenantRequestsWhenBusy,
+    busyAt: limits.busyEventLoopPercent / 100,
+    maxWaitMs: BUSY_MAX_WAIT_MS,
+    maxQueued: BUSY_MAX_QUEUED,
+    clock,
+    refuse: (why) => {
+      metrics.rateLimited.inc({ scope: 'busy' });
+      const max = limits.tenantRequestsWhenBusy;
+      return new RateLimitedError(
+        `This replica is busy and this tenant already has ${max} request(s) executing on it and ${why === 'waited' ? `this one waited ${BUSY_MAX_WAIT_MS} ms` : `${BUSY_MAX_QUEUED} waiting`} for a turn: retry in 1000 ms, or send fewer requests at once`,
+        { retryAfterMs: 1_000, limit: 'TENANT_REQUESTS_WHEN_BUSY', max },
+      );
+    },
+  });
+  const unwatchLoop = limits.tenantRequestsWhenBusy > 0 ? watchEventLoop(shares) : () => undefined;
   // Connection-level limits of WebSockets: origins, credentials re-checked, caps.
   const wsGuard = new WsGuard({
     gatekeeper,
@@ -117,6 +138,7 @@ export async function serveApi(input: ApiTransportInput): Promise<ApiTransport> 
     wsGuard,
     maxPayload: limits.requestBodyMaxBytes,
     initTimeoutMs: limits.wsInitTimeoutMs,
+    shares,
   });
   expressApp.use(httpMetrics(metrics));
   expressApp.use(healthEndpoints({ timeoutMs: config.readinessTimeoutMs, readiness: input.readiness, accepting: input.accepting }));
@@ -173,7 +195,7 @@ export async function serveApi(input: ApiTransportInput): Promise<ApiTransport> 
     }),
   );
   // Authentication, request rates and the tenant's cost budget before the body is read.
-  const admission = new HttpAdmission({ gatekeeper, maxBodyBytes: limits.requestBodyMaxBytes, formatError: guard.formatError });
+  const admission = new HttpAdmission({ gatekeeper, shares, maxBodyBytes: limits.requestBodyMaxBytes, formatError: guard.formatError });
   expressApp.use(
     GRAPHQL_PATH,
     admission.middleware(),
@@ -187,6 +209,7 @@ export async function serveApi(input: ApiTransportInput): Promise<ApiTransport> 
     subscriptions: () => ws.clientCount(),
     detach: offRevoked,
     stop: async () => {
+      unwatchLoop();
       await ws.close();
       // Apollo's drain plugin: stop accepting connections, finish in-flight requests.
       await apollo.stop();

@@ -122,7 +122,7 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
   });
   const rateLimited = new client.Counter({
     name: 'maestro_rate_limited_total',
-    help: 'Requests refused RATE_LIMITED, by what ran out: key, tenant, long_poll, cost (the tenant cost budget) or executing_cost.',
+    help: 'Requests refused RATE_LIMITED, by what ran out: key, tenant, long_poll, cost (the tenant cost budget), executing_cost or busy (waited too long for its tenant\'s turn on a busy replica).',
     labelNames: ['scope'],
     registers: [registry],
   });
@@ -359,7 +359,7 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
   for (const reason of ['LEASE_LOST', 'RUN_CANCELLED']) leaseRenewFailures.inc({ reason }, 0);
   for (const outcome of ATTEMPT_OUTCOMES) if (outcome !== 'FENCED') attemptsEnded.inc({ outcome, cause: attemptCause(outcome) }, 0);
   for (const reason of ['missing', 'invalid', 'ip_limited']) authFailures.inc({ reason }, 0);
-  for (const scope of ['key', 'tenant', 'long_poll', 'cost', 'executing_cost']) rateLimited.inc({ scope }, 0);
+  for (const scope of ['key', 'tenant', 'long_poll', 'cost', 'executing_cost', 'busy']) rateLimited.inc({ scope }, 0);
   const eventsReceived = new client.Counter({
     name: 'maestro_events_received_total',
     help: 'Events accepted by publishEvent (source EVENT) or a signed webhook (WEBHOOK), by whether the id had been received before (duplicate: nothing started).',

@@ -17,6 +17,8 @@ export class WorkerResolver {
       'An empty list when none is ready. BAD_USER_INPUT for an argument out of its range.',
   })
   async claimTasks(@Args(() => ClaimTasksArgs) { queue, workerId, max, leaseMs, waitMs }: ClaimTasksArgs, @Ctx() ctx: Context): Promise<TaskLease[]> {
+    // A long poll waits, mostly: its tenant's other requests need not wait for it (BusyShares).
+    if (waitMs) ctx.leaveShare?.();
     const leases = await ctx.services.tasks.claim(ctx.tenantId, { queue, workerId, max, leaseMs, waitMs }, ctx.signal);
     // A response that never reaches the worker (its connection closed before it was sent) gives
     // the tasks back at once rather than leaving them to the lease TTL.
