@@ -26,8 +26,9 @@ import { WAIT_REASON_TYPES } from './types/wait-reason.type';
  *   its connection from that tenant's share of the pool (src/store/read-lane.ts). Mutations do
  *   not: they may start engine work (timers, dispatch) that must not be counted as the tenant's reads.
  * - Each resolved value takes its turn in the operation's slices
- *   (src/primitives/execution-slices.ts): past FIELDS_PER_SLICE (src/graphql/context.ts)
- *   resolutions in one turn of the event loop, the completion of the rest waits for a later turn,
+ *   (src/primitives/execution-slices.ts), weighing its items (a page of 100 runs: 100): past
+ *   FIELDS_PER_SLICE (src/graphql/context.ts) in one turn of the event loop, the completion of
+ *   the rest waits for a later turn,
  *   so other requests' I/O runs between the slices of a long read. An operation of fewer never
  *   waits.
  */
@@ -42,10 +43,16 @@ const aroundResolvers: MiddlewareFn<Context> = ({ context, info }, next) => {
   const slices = context?.slices;
   if (!slices) return result.catch(rethrowMapped);
   return result.then((value) => {
-    const turn = slices.next();
+    const turn = slices.next(weightOf(value));
     return turn ? turn.then(() => value) : value;
   }, rethrowMapped);
 };
+
+/** What completing a resolved value costs, in the slices' unit: the items of a list or a connection page, else 1. */
+function weightOf(value: unknown): number {
+  const items = Array.isArray(value) ? value : (value as { nodes?: unknown } | null | undefined)?.nodes;
+  return Array.isArray(items) ? Math.max(1, items.length) : 1;
+}
 
 function rethrowMapped(e: unknown): never {
   throw mapError(e);

@@ -30,7 +30,11 @@ export interface CursorCodec<Row, K> {
 /** One page of a listing, in listing order, with a cursor per row. */
 export interface Page<Row> {
   rows: Row[];
-  cursors: string[];
+  /**
+   * The cursor of `rows[i]`, encoded when asked: a read of nine pages of 100 runs that selects
+   * no cursor encoded 900 of them (4 % of its blocking time, bench scenario 7).
+   */
+  cursor(i: number): string;
   hasNextPage: boolean;
   hasPreviousPage: boolean;
   /** 0 when not counted (the window's `counts` false: nobody asked). */
@@ -80,7 +84,7 @@ export function pageOf<Row, K>(window: PageWindow<K>, read: KeysetRead<Row>, cod
   const forward = window.direction === 'forward';
   return {
     rows,
-    cursors: rows.map((r) => codec.encode(r)),
+    cursor: (i) => codec.encode(rows[i]!),
     hasNextPage: forward ? more : window.before !== null && read.fromBefore > 0,
     hasPreviousPage: forward ? window.after !== null && read.throughAfter > 0 : more,
     totalCount: read.total,

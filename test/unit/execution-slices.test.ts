@@ -38,6 +38,31 @@ describe('ExecutionSlices', () => {
     expect(slices.queued).toBe(0);
   });
 
+  it('weighs steps: a list waits for a turn with room for it, and one heavier than a slice goes alone', async () => {
+    const slices = new ExecutionSlices(10);
+    const order: string[] = [];
+    const other = (async () => {
+      for (let t = 1; t <= 5; t++) {
+        await turn();
+        order.push('|');
+      }
+    })();
+    // 4 + 4 fit the first slice; 5 does not (2 left); 30 is heavier than a slice: alone; then 3 + 1.
+    const weights = [4, 4, 5, 30, 3, 1];
+    const steps = weights.map(async (w) => {
+      const wait = slices.next(w);
+      if (wait) await wait;
+      order.push(String(w));
+    });
+    await Promise.all([...steps, other]);
+    const turns = order
+      .join(' ')
+      .split('|')
+      .map((t) => t.trim())
+      .filter(Boolean);
+    expect(turns).toEqual(['4 4', '5', '30', '3 1']);
+  });
+
   it('counts the steps a released slice starts against that slice', async () => {
     const slices = new ExecutionSlices(2);
     void slices.next();

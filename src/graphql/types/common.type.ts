@@ -41,14 +41,21 @@ export function toConnection<Row, Node>(
   toNode: (row: Row) => Node,
 ): { nodes: Node[]; edges: { cursor: string; node: Node }[]; pageInfo: PageInfo; totalCount: number } {
   const nodes = page.rows.map(toNode);
+  // Edges and cursors are built only when the operation selects them (getters: the fields resolve by property).
   return {
     nodes,
-    edges: nodes.map((node, i) => ({ cursor: page.cursors[i]!, node })),
+    get edges() {
+      return nodes.map((node, i) => ({ cursor: page.cursor(i), node }));
+    },
     pageInfo: {
       hasNextPage: page.hasNextPage,
       hasPreviousPage: page.hasPreviousPage,
-      startCursor: page.cursors[0] ?? null,
-      endCursor: page.cursors.at(-1) ?? null,
+      get startCursor() {
+        return nodes.length ? page.cursor(0) : null;
+      },
+      get endCursor() {
+        return nodes.length ? page.cursor(nodes.length - 1) : null;
+      },
     },
     totalCount: page.totalCount,
   };
