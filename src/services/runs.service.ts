@@ -250,6 +250,7 @@ export class RunsService {
             const builtIn = plan.filter((t) => t.status === 'QUEUED' && t.queue === null);
             readyBuiltIn = builtIn.every((t) => plainReady(t, gated, now)) ? builtIn.map((t) => ({ tenantId, type: t.type })) : undefined;
             startsChildren = plan.some((t) => t.status === 'QUEUED' && t.type === WORKFLOW_STEP_TYPE);
+            if (plan.some((t) => t.rateLimitKey !== null)) this.deps.engine.sawRateLimitedTasks();
             created = true;
             conditionalRoots = workflow.definition.steps.some((s) => s.dependsOn.length === 0 && s.when !== undefined);
             this.deps.quotas?.started(tenantId, ready.length);

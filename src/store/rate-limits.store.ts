@@ -49,6 +49,35 @@ function readyIn(scope: ClaimScope, queueParam: string, nowParam: string, tenant
   return `t.status = 'QUEUED' AND ${queue} AND t."availableAt" <= ${nowParam} AND t."rateLimitKey" IS NOT NULL AND (${tenantParam}::text IS NULL OR t."tenantId" = ${tenantParam})`;
 }
 
+/**
+ * Whether ready rate-limited tasks may exist: while none are known, claims skip
+ * `admitRateLimited`'s lookup (a round trip in every claim transaction: one of six in a claim of
+ * built-in steps, bench scenario 7). This replica knows at once of the rate-limited tasks it wrote
+ * (`seen`); another replica's are found by a look at most every `recheckMs`, so they wait that
+ * much longer for their first claim here, at worst. Once seen, always looked for (as
+ * GatedTasksHint).
+ */
+export class RateLimitedTasksHint {
+  private known = false;
+  private checkedAt = Number.NEGATIVE_INFINITY;
+
+  /** @param recheckMs how long a "none" answer is trusted. @default 1000 */
+  constructor(private readonly recheckMs = 1_000) {}
+
+  /** This replica wrote tasks of a step with a `rateLimit`. */
+  seen(): void {
+    this.known = true;
+  }
+
+  async any(sql: Sql, now: Date): Promise<boolean> {
+    if (this.known || now.getTime() - this.checkedAt < this.recheckMs) return this.known;
+    this.checkedAt = now.getTime();
+    const [row] = await sql.rows<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'QUEUED' AND "rateLimitKey" IS NOT NULL) AS any`);
+    this.known = row?.any === true;
+    return this.known;
+  }
+}
+
 export async function admitRateLimited(sql: Sql, scope: ClaimScope): Promise<Admission> {
   const keys = await sql.rows<{ tenantId: string; key: string; intervalMs: number; burst: number }>(
     `SELECT t."tenantId", t."rateLimitKey" AS key,

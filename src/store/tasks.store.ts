@@ -1,9 +1,10 @@
-import type { AttemptOutcome, TaskRecord } from '../domain/model';
+import type { AttemptOutcome, RunRecord, TaskRecord } from '../domain/model';
 import type { Json, TaskStatus } from '../domain/glossary';
 import { DEFAULT_PRIORITY_AGING_MS } from '../domain/priorities';
 import { PRIORITY_LEVELS_SQL, rankAt, rateLimitGate } from './claim-order';
 import type { Sql } from './sql';
 import { stepGateSql } from './concurrency.store';
+import { RUNS } from './tables';
 
 export interface NewTask {
   id: string;
@@ -233,9 +234,9 @@ export async function claimReadyBuiltIn(
     /** Whether ROUND_ROBIN runs exist: their tasks only from `allowed` (stepGateSql). @default false */
     roundRobin?: boolean;
   },
-): Promise<TaskRecord[]> {
+): Promise<{ tasks: TaskRecord[]; runs: RunRecord[] }> {
   const b = opts.budgets;
-  return sql.rows<TaskRecord>(
+  const rows = await sql.rows<Record<string, unknown>>(
     `WITH RECURSIVE ready_tenants(tenant) AS (
        SELECT least((${firstTenant(HTTP_READY, '')}), (${firstTenant(BUILTIN_READY, '')}))
        UNION ALL
@@ -266,8 +267,8 @@ export async function claimReadyBuiltIn(
      UPDATE tasks t SET status = 'RUNNING', attempt = t.attempt + 1, fence = t.fence + 1, "workerId" = $3,
        "startedAt" = $1, "availableAt" = NULL,
        "deadlineAt" = $1::timestamptz + t."timeoutMs" * interval '1 millisecond'
-     FROM picked WHERE t.id = picked.id
-     RETURNING t.*`,
+     FROM picked, runs r WHERE t.id = picked.id AND r.id = t."runId"
+     RETURNING t.*, ${RUN_COLUMNS_AS}`,
     [
       opts.now,
       opts.limit,
@@ -282,6 +283,28 @@ export async function claimReadyBuiltIn(
       opts.allowed ?? [],
     ],
   );
+  return splitClaimedRows(rows);
+}
+
+/** The runs of claimed tasks come back with them, as `run.<column>`: no second statement reads them. */
+const RUN_COLUMNS_AS = Object.keys(RUNS.columns)
+  .map((c) => `r."${c}" AS "run.${c}"`)
+  .join(', ');
+
+function splitClaimedRows(rows: readonly Record<string, unknown>[]): { tasks: TaskRecord[]; runs: RunRecord[] } {
+  const tasks: TaskRecord[] = [];
+  const runs = new Map<string, RunRecord>();
+  for (const row of rows) {
+    const task: Record<string, unknown> = {};
+    const run: Record<string, unknown> = {};
+    for (const [column, value] of Object.entries(row)) {
+      if (column.startsWith('run.')) run[column.slice(4)] = value;
+      else task[column] = value;
+    }
+    tasks.push(task as unknown as TaskRecord);
+    runs.set(run['id'] as string, run as unknown as RunRecord);
+  }
+  return { tasks, runs: [...runs.values()] };
 }
 
 /** Sets a durable timer on a running attempt, only if the caller still holds it. */

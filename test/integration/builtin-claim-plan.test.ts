@@ -71,7 +71,7 @@ describe('the built-in claim reads no tenant’s backlog beyond its share', () =
           return (Array.isArray(r[0]) ? r[0] : r) as T[];
         },
       };
-      claimed = (await claimReadyBuiltIn(sql, { limit: 100, workerId: 'w', now, budgets, priorityAgingMs: 60_000 })).map((t) => t.id);
+      claimed = (await claimReadyBuiltIn(sql, { limit: 100, workerId: 'w', now, budgets, priorityAgingMs: 60_000 })).tasks.map((t) => t.id);
     } finally {
       await runner.rollbackTransaction();
       await runner.release();
@@ -145,8 +145,14 @@ describe.runIf(REAL_POSTGRES)('two built-in claims at once', () => {
     const second = await open();
     try {
       // The first claim stays uncommitted while the second runs.
-      const a = await claimReadyBuiltIn(first.sql, { limit: 32, workerId: 'w1', now, budgets, priorityAgingMs: 60_000 });
-      const b = await claimReadyBuiltIn(second.sql, { limit: 32, workerId: 'w2', now, budgets, priorityAgingMs: 60_000 });
+      const claim = await claimReadyBuiltIn(first.sql, { limit: 32, workerId: 'w1', now, budgets, priorityAgingMs: 60_000 });
+      const a = claim.tasks;
+      // The claimed tasks' runs come back with them, whole, as the runs table has them.
+      const runIds = [...new Set(a.map((t) => t.runId))];
+      expect(claim.runs.map((r) => r.id).sort()).toEqual([...runIds].sort());
+      const stored = await first.sql.rows<Record<string, unknown>>(`SELECT * FROM runs WHERE id = ANY($1::uuid[])`, [runIds]);
+      expect(new Map(claim.runs.map((r) => [r.id, r]))).toEqual(new Map(stored.map((r) => [r['id'], r])));
+      const { tasks: b } = await claimReadyBuiltIn(second.sql, { limit: 32, workerId: 'w2', now, budgets, priorityAgingMs: 60_000 });
       const overlap = a.filter((t) => b.some((u) => u.id === t.id)).length;
       console.log(`[builtin-claim-plan] two claims at once over 500 ready runs: ${a.length} and ${b.length} tasks, ${overlap} in both`);
       expect(a.length).toBe(32);

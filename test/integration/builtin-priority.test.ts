@@ -65,7 +65,7 @@ describe('built-in claim: priority within a tenant, round robin across tenants',
       }
       const out: string[][] = [];
       for (let i = 0; i < 3; i++) {
-        const got = await claimReadyBuiltIn(sql, { limit: 2, workerId: 'conductor:test', now, budgets, priorityAgingMs: agingMs });
+        const { tasks: got } = await claimReadyBuiltIn(sql, { limit: 2, workerId: 'conductor:test', now, budgets, priorityAgingMs: agingMs });
         out.push(got.map((t) => t.key).sort());
       }
       return out;

@@ -9,6 +9,14 @@ import { startTestApp, type TestApp } from '../helpers/app';
  * the hot path shows here.
  */
 const MAX_STATEMENTS_PER_RUN = 58;
+/**
+ * A one-step run: its start (one insert), the dispatcher's claim (BEGIN, the claim returning its
+ * runs, the write, COMMIT: no rate-limit lookup while no rate-limited task is known) and its
+ * result (BEGIN, the run locked, its tasks read, the write, COMMIT). Was 13: the claim read the
+ * rate limits and the runs in statements of their own, and every finished run was looked up in
+ * the concurrency groups, whether its workflow has a `concurrency` or not.
+ */
+const MAX_STATEMENTS_PER_ONE_STEP_RUN = 10;
 const RUNS = 5;
 
 describe('statements per run', () => {
@@ -18,13 +26,14 @@ describe('statements per run', () => {
     t = await startTestApp({ env: { SCHEDULER_POLL_INTERVAL_MS: '60000', ORPHAN_SWEEP_INTERVAL_MS: '600000', REAPER_INTERVAL_MS: '60000' } });
     const steps = Array.from({ length: 10 }, (_, i) => ({ key: `s${i + 1}`, type: 'noop', dependsOn: i ? [`s${i}`] : [] }));
     await t.app.services.workflows.register('default', { name: 'chain', steps });
+    await t.app.services.workflows.register('default', { name: 'one', steps: [{ key: 'only', type: 'noop' }] });
   });
   afterAll(async () => {
     vi.restoreAllMocks();
     await t?.close();
   });
 
-  const runOne = async () => {
+  const runOne = async (workflow = 'chain') => {
     let resolve!: (status: string) => void;
     const finished = new Promise<string>((r) => (resolve = r));
     let runId = '';
@@ -32,7 +41,7 @@ describe('statements per run', () => {
     const onFinished = (e: { runId: string; status: string }) => (e.runId === runId ? resolve(e.status) : seen.set(e.runId, e.status));
     t.app.hooks.on('run:finished', onFinished);
     try {
-      runId = (await t.app.services.runs.start('default', { workflow: 'chain' })).id;
+      runId = (await t.app.services.runs.start('default', { workflow })).id;
       const early = seen.get(runId);
       if (early) resolve(early);
       return await finished;
@@ -51,5 +60,16 @@ describe('statements per run', () => {
     const perRun = statements / RUNS;
     console.log(`[statements] ${perRun} statements per 10-step run (${statements} over ${RUNS} runs; pinned at ≤ ${MAX_STATEMENTS_PER_RUN})`);
     expect(perRun).toBeLessThanOrEqual(MAX_STATEMENTS_PER_RUN);
+  });
+
+  it(`a one-step run costs at most ${MAX_STATEMENTS_PER_ONE_STEP_RUN} statements`, async () => {
+    expect(await runOne('one')).toBe('SUCCEEDED');
+    const query = vi.spyOn(pg.Client.prototype, 'query');
+    for (let i = 0; i < RUNS; i++) expect(await runOne('one')).toBe('SUCCEEDED');
+    const statements = query.mock.calls.length;
+    query.mockRestore();
+    const perRun = statements / RUNS;
+    console.log(`[statements] ${perRun} statements per one-step run (${statements} over ${RUNS} runs; pinned at ≤ ${MAX_STATEMENTS_PER_ONE_STEP_RUN})`);
+    expect(perRun).toBeLessThanOrEqual(MAX_STATEMENTS_PER_ONE_STEP_RUN);
   });
 });

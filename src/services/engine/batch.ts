@@ -53,6 +53,8 @@ export interface Batch {
   startedRuns: RunRecord[];
   finishedTasks: { run: RunRecord; task: TaskRecord }[];
   finishedRuns: RunRecord[];
+  /** Of `finishedRuns`, those whose workflow has a `concurrency` (only they can hold a group's slot). */
+  finishedRunsInGroups: string[];
   /** Signals sent to runs (signalRun), consumed already when a waiting step took them at once. */
   signalsSent: Omit<SignalRecord, 'seq'>[];
   /** Pending signals a step's wait consumed now. */
@@ -93,6 +95,7 @@ export function newBatch(now: Date): Batch {
     startedRuns: [],
     finishedTasks: [],
     finishedRuns: [],
+    finishedRunsInGroups: [],
     signalsSent: [],
     signalsConsumed: [],
     childRuns: [],

@@ -25,6 +25,7 @@ import { TransitionKernel, type Loader, type Staging } from './kernel';
 import { claimed, oneRun, runsOfTasks, unfinishedRunsMatching } from './loaders';
 import type { RunListFilter } from '../../store/runs.store';
 import type { GatedTasksHint } from '../../store/concurrency.store';
+import { RateLimitedTasksHint } from '../../store/rate-limits.store';
 import { Timers } from './timers';
 import { Waits } from './waits';
 import { ChildRuns } from './child-runs';
@@ -94,6 +95,8 @@ export class Engine {
   private readonly children: ChildRuns;
   private readonly concurrency: RunConcurrency;
   private readonly limits: NonNullable<EngineDeps['limits']>;
+  /** Whether ready rate-limited tasks may exist, for claims (src/store/rate-limits.store.ts). */
+  private readonly rateLimited = new RateLimitedTasksHint();
 
   constructor(private readonly deps: EngineDeps) {
     const eager = deps.local ? new EagerDispatch(deps.local) : null;
@@ -110,6 +113,7 @@ export class Engine {
       children: deps.children,
       onGatedTasks: () => deps.gatedTasks?.seen(),
       onRoundRobinRuns: () => deps.gatedTasks?.seenRoundRobin(),
+      onRateLimitedTasks: () => this.rateLimited.seen(),
       // Runs that end admit their groups' next runs in the same transaction (QUEUE, ROUND_ROBIN).
       inTransaction: (sql, staging, batch) => this.concurrency.admitInline(sql, staging, batch),
       afterCommit: async (batch) => {
@@ -144,7 +148,12 @@ export class Engine {
   }): Promise<{ task: TaskRecord; expiresAt: Date }[]> {
     if (opts.limit <= 0) return [];
     const { value: tasks, expiries } = await this.kernel.run(
-      claimed(this.deps.workflows, { ...opts, priorityAgingMs: this.deps.priorityAgingMs ?? DEFAULT_PRIORITY_AGING_MS, gated: this.deps.gatedTasks }),
+      claimed(this.deps.workflows, {
+        ...opts,
+        priorityAgingMs: this.deps.priorityAgingMs ?? DEFAULT_PRIORITY_AGING_MS,
+        gated: this.deps.gatedTasks,
+        rateLimited: this.rateLimited,
+      }),
       (s) => s.runs.flatMap(({ run, tasks: picked }) => s.apply(run.id, { kind: 'claimed', taskIds: picked.map((t) => t.id), workerId: opts.workerId }).tasks),
       opts.leaseMs,
     );
@@ -329,6 +338,11 @@ export class Engine {
    * ready roots, deadline; `startsChildren`: it has ready `workflow` steps; `readyBuiltIn`: every
    * ready built-in root, when each is one a plain claim takes (no rate limit, gate or child run).
    */
+  /** A start wrote tasks of steps with a `rateLimit`: claims look for them at once. */
+  sawRateLimitedTasks(): void {
+    this.rateLimited.seen();
+  }
+
   async announceStart(
     run: RunRecord,
     events: RunEvent[],

@@ -203,7 +203,10 @@ export class Staging {
     b.gatedTasksLeft.push(...moves.leave);
     for (const e of moves.enter) b.gatedTasksEntered.push({ ...e, tenantId: run.tenantId });
     if (result.run && run.status === 'PENDING' && result.run.status === 'RUNNING') b.startedRuns.push(nextRun);
-    if (result.run && isTerminalRun(result.run.status)) b.finishedRuns.push(nextRun);
+    if (result.run && isTerminalRun(result.run.status)) {
+      b.finishedRuns.push(nextRun);
+      if (definition.concurrency) b.finishedRunsInGroups.push(nextRun.id);
+    }
 
     // Resumed: timers that fell due while paused fire at the next timer pass, later ones on time.
     if (transition.kind === 'resume') for (const t of nextTasks) if (t.timerAt) b.wakeAt.push(Math.max(t.timerAt.getTime(), now.getTime()));
@@ -239,6 +242,8 @@ export interface KernelDeps {
   onGatedTasks?: () => void;
   /** A transition started child runs of a ROUND_ROBIN group: claims gate their tasks at once. @default none */
   onRoundRobinRuns?: () => void;
+  /** A transition wrote rate-limited tasks (child runs): claims look for them at once. @default none */
+  onRateLimitedTasks?: () => void;
   /**
    * After `decide`, in the same transaction, before the eager claims and the write: follow-up
    * transitions that must commit with the batch (the next runs of concurrency groups whose
@@ -297,6 +302,7 @@ export class TransitionKernel {
           await write(sql, batch);
           if (batch.childRuns.some((c) => c.concurrency?.tasks.length)) this.deps.onGatedTasks?.();
           if (batch.childRuns.some((c) => c.concurrency?.run?.strategy === 'ROUND_ROBIN')) this.deps.onRoundRobinRuns?.();
+          if (batch.childRuns.some((c) => c.tasks.some((t) => t.rateLimitKey !== null))) this.deps.onRateLimitedTasks?.();
           return decided;
         }
       });

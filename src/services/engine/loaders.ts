@@ -6,7 +6,7 @@
 import { NotFoundError } from '../../domain/errors';
 import type { RunRecord, TaskRecord } from '../../domain/model';
 import { findRunsByIds, lockRun, lockRunsOfTasks, lockUnfinishedRunsMatching, type RunListFilter } from '../../store/runs.store';
-import { admitRateLimited, settleRateLimits } from '../../store/rate-limits.store';
+import { admitRateLimited, settleRateLimits, type RateLimitedTasksHint } from '../../store/rate-limits.store';
 import type { Sql } from '../../store/sql';
 import { claimLimitOf, gatesOf, stampServed, type GatedTasksHint } from '../../store/concurrency.store';
 import type { ShareBudgets } from '../../primitives/tenant-shares';
@@ -118,6 +118,8 @@ export function claimed(
     priorityAgingMs: number;
     /** Whether gated tasks exist at all (skips `stepGateOf` while none do). @default always look */
     gated?: GatedTasksHint;
+    /** Whether ready rate-limited tasks may exist (skips `admitRateLimited` while none do). @default always look */
+    rateLimited?: RateLimitedTasksHint;
   },
 ): Loader {
   return async (sql, now) => {
@@ -131,11 +133,15 @@ export function claimed(
     // ROUND_ROBIN runs' tasks come from `allowed` only, once any are known (no hint: always).
     const roundRobin = gated && (opts.gated?.roundRobin ?? true);
     // Rate limits: admit, claim, charge — all in this transaction (src/store/rate-limits.store.ts).
-    const { admitted, buckets } = await admitRateLimited(sql, { queue: opts.queue, tenantId: opts.tenantId, now, limit, priorityAgingMs, allowed, roundRobin });
-    const tasks =
+    const { admitted, buckets } =
+      (await opts.rateLimited?.any(sql, now)) === false
+        ? { admitted: [], buckets: [] }
+        : await admitRateLimited(sql, { queue: opts.queue, tenantId: opts.tenantId, now, limit, priorityAgingMs, allowed, roundRobin });
+    // The built-in claim returns the claimed tasks' runs with them (one statement fewer).
+    const { tasks, runs: claimedRuns } =
       opts.queue === null && opts.tenantId === null && budgets
         ? await claimReadyBuiltIn(sql, { limit, workerId: opts.workerId, now, budgets, priorityAgingMs, admitted, allowed, roundRobin })
-        : await claimReadyTasks(sql, { ...opts, limit, now, admitted, allowed, roundRobin });
+        : { tasks: await claimReadyTasks(sql, { ...opts, limit, now, admitted, allowed, roundRobin }), runs: null };
     await settleRateLimits(sql, buckets, tasks, now);
     // ROUND_ROBIN: the groups served now go to the back of the turn order.
     if (allowed.length > 0) {
@@ -146,7 +152,7 @@ export function claimed(
       );
     }
     if (tasks.length === 0) return [];
-    const runs = await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]);
+    const runs = claimedRuns ?? (await findRunsByIds(sql, null, [...new Set(tasks.map((t) => t.runId))]));
     return withDefinitions(sql, workflows, runs, tasks);
   };
 }

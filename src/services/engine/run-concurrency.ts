@@ -195,14 +195,10 @@ export class RunConcurrency {
   async afterCommit(batch: Batch): Promise<void> {
     // Child runs just created in their groups (waiting) are admitted as a started run is.
     const created = batch.childRuns.flatMap((c) => (c.concurrency?.run ? [{ tenantId: c.tenantId, groupKey: c.concurrency.run.groupKey }] : []));
-    if (batch.finishedRuns.length === 0 && created.length === 0) return;
+    // A run whose workflow has no `concurrency` holds no group's slot: no lookup for it.
+    if (batch.finishedRunsInGroups.length === 0 && created.length === 0) return;
     try {
-      const ended = batch.finishedRuns.length
-        ? await groupsOfRuns(
-            this.deps.db,
-            batch.finishedRuns.map((r) => r.id),
-          )
-        : [];
+      const ended = batch.finishedRunsInGroups.length ? await groupsOfRuns(this.deps.db, batch.finishedRunsInGroups) : [];
       const seen = new Set<string>();
       // Groups admitted in the ending transaction already (admitInline) are done.
       const groups = [...ended.filter((g) => !batch.groupsAdmitted.has(groupId(g))), ...created].filter((g) => {
