@@ -156,6 +156,12 @@ export class RateLimits {
   /**
    * Charges an operation's cost to its tenant; throws RateLimitedError (nothing charged) when it
    * does not fit in what is left of the tenant's window. A failed store lets it through, like `take`.
+   *
+   * An operation that this replica knows fits with half a window to spare (what was left at its
+   * last charge, less what it charged since) is charged in the background: the operation does not
+   * wait for the store's round trip (one of four a startRun waited for). Other replicas' spending
+   * in the meantime can let it through over the budget by at most what is in flight here; the
+   * store's answer corrects what is remembered, and the next operations are refused on it.
    */
   async chargeCost(tenantId: string, cost: number): Promise<void> {
     const limiter = this.limiters.cost;
@@ -165,11 +171,30 @@ export class RateLimits {
     const points = Math.min(cost, this.points.cost);
     const seen = this.costSeen(tenantId);
     if (seen && points > seen.left) throw this.tooCostly(cost, seen.left, seen.ms);
+    if (seen && seen.left - points >= this.points.cost / 2) {
+      remember(this.costLeft, tenantId, { left: seen.left - points, until: performance.now() + seen.ms });
+      this.consumeCost(tenantId, points, null).catch(() => undefined);
+      return;
+    }
+    await this.consumeCost(tenantId, points, cost);
+  }
+
+  /**
+   * Takes `points` of the tenant's cost window in the store and remembers what is left. Refused:
+   * the points are given back and the refusal thrown, or, for an operation charged in the
+   * background (`cost` null: it ran), kept and only remembered.
+   */
+  private async consumeCost(tenantId: string, points: number, cost: number | null): Promise<void> {
+    const limiter = this.limiters.cost!;
     try {
       const res = await limiter.consume(tenantId, points);
       remember(this.costLeft, tenantId, { left: res.remainingPoints, until: performance.now() + res.msBeforeNext });
     } catch (e: unknown) {
       if (!(e instanceof RateLimiterRes)) return;
+      if (cost === null) {
+        remember(this.costLeft, tenantId, { left: Math.max(0, this.points.cost - e.consumedPoints), until: performance.now() + e.msBeforeNext });
+        return;
+      }
       await limiter.reward(tenantId, points).catch(() => undefined);
       const left = Math.max(0, this.points.cost - (e.consumedPoints - points));
       remember(this.costLeft, tenantId, { left, until: performance.now() + e.msBeforeNext });

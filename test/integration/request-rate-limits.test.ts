@@ -23,18 +23,21 @@ describe.runIf(REAL_REDIS)('request rate limits on Redis', () => {
     await deleteRedisPrefix(redisUrl, redisKeyPrefix);
   });
 
-  /** A replica's limits, and a count of the commands it sends to Redis. */
-  async function replica(opts: { perKey?: number; perTenant?: number; costPerTenant?: number }) {
+  /** A replica's limits, a count of the commands it sends to Redis, and a gate holding them back while `held` is set. */
+  async function replica(opts: { perKey?: number; perTenant?: number; costPerTenant?: number; maxOperationCost?: number }) {
     const rates = await RateLimits.create({ perKey: 0, perTenant: 0, authFailuresPerIp: 0, redisUrl, redisKeyPrefix, ...opts });
     opened.push(rates);
     const redis = (rates as unknown as { redis: Redis }).redis;
     const sent = { commands: 0 };
+    const gate: { held: { go: () => void; answered: Promise<unknown> }[] | null } = { held: null };
     const send = redis.sendCommand.bind(redis);
     redis.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
       sent.commands++;
-      return send(...args);
+      if (!gate.held) return send(...args);
+      gate.held.push({ go: () => void send(...args), answered: args[0].promise.catch(() => undefined) });
+      return args[0].promise;
     }) as Redis['sendCommand'];
-    return { rates, sent };
+    return { rates, sent, gate };
   }
 
   const refusal = (p: Promise<unknown>) =>
@@ -128,6 +131,37 @@ describe.runIf(REAL_REDIS)('request rate limits on Redis', () => {
     expect(b.sent.commands).toBeGreaterThan(0);
     // Another tenant is not held by it.
     await a.rates.checkCost('t-other');
+  });
+
+  it('an operation that fits with half a window to spare does not wait for Redis; its points still reach it', async () => {
+    // 1,000 points a second, operations of up to 20,000: 20 s windows (a slow machine stays in one).
+    const a = await replica({ costPerTenant: 1000, maxOperationCost: 20_000 });
+    await a.rates.chargeCost('t-bg', 10);
+    // What is left is known (19,990): the next small charge answers with its Redis command held back.
+    a.gate.held = [];
+    await a.rates.chargeCost('t-bg', 10);
+    const held = a.gate.held;
+    a.gate.held = null;
+    expect(held).toHaveLength(1);
+    for (const h of held) h.go();
+    await Promise.all(held.map((h) => h.answered));
+    // Redis counted both: another replica finds 19,980 left.
+    const b = await replica({ costPerTenant: 1000, maxOperationCost: 20_000 });
+    await b.rates.chargeCost('t-bg', 19_970);
+    expect((await refusal(b.rates.chargeCost('t-bg', 20)))?.data).toMatchObject({ limit: 'RATE_LIMIT_COST_PER_TENANT', left: 10 });
+    // The first replica still believes 19,980 are left: its next small charge goes through in the
+    // background, Redis refuses it, and the operation (it ran) keeps its points; what is left is
+    // remembered, and the next operations are refused here without asking Redis.
+    a.gate.held = [];
+    await a.rates.chargeCost('t-bg', 20);
+    const refusedLater = a.gate.held;
+    a.gate.held = null;
+    for (const h of refusedLater) h.go();
+    await Promise.all(refusedLater.map((h) => h.answered));
+    await new Promise((r) => setImmediate(r));
+    const before = a.sent.commands;
+    expect((await refusal(a.rates.chargeCost('t-bg', 5)))?.data).toMatchObject({ limit: 'RATE_LIMIT_COST_PER_TENANT', left: 0 });
+    expect(a.sent.commands - before).toBe(0);
   });
 
   it('an operation too costly for the rest of the window takes nothing, and is refused again without Redis; a smaller one fits', async () => {
