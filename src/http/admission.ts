@@ -82,17 +82,18 @@ export class HttpAdmission {
 
   private async admitNow(req: IncomingMessage, res: ServerResponse, ip: string): Promise<{ principal: Principal; leaveShare: () => void }> {
     const { gatekeeper, shares } = this.deps;
-    const principal = await gatekeeper.authenticate(req.headers.authorization, { ip, transport: 'http' });
-    await gatekeeper.admitRequest(principal);
-    // Sent, or the client went away (even while it waited): either way it no longer executes.
-    let closed = false;
+    // Sent, or the client went away (even while it was admitted or waited): either way the
+    // request no longer executes. Listened for first: a `close` is not emitted again.
+    let closed = res.closed;
     let leave: (() => void) | null = null;
     res.once('close', () => {
       closed = true;
       leave?.();
     });
+    const principal = await gatekeeper.authenticate(req.headers.authorization, { ip, transport: 'http' });
+    await gatekeeper.admitRequest(principal);
     const leaveShare = (leave = await shares.enter(principal.tenantId));
-    if (closed) leaveShare();
+    if (closed || res.closed) leaveShare();
     const admitted = { principal, leaveShare };
     this.admitted.set(req, admitted);
     return admitted;

@@ -18,7 +18,7 @@ import type { Gatekeeper } from '../access/gatekeeper';
 import type { RateLimits } from '../access/rate-limits';
 import type { Config } from '../config';
 import type { Limits } from '../config/limits';
-import type { Clock } from '../domain/clock';
+import { systemClock, type Clock } from '../domain/clock';
 import { coerceError, RateLimitedError } from '../domain/errors';
 import type { EventBus } from '../events/event-bus';
 import type { Services } from '../graphql/context';
@@ -105,7 +105,9 @@ export async function serveApi(input: ApiTransportInput): Promise<ApiTransport> 
     busyAt: limits.busyEventLoopPercent / 100,
     maxWaitMs: BUSY_MAX_WAIT_MS,
     maxQueued: BUSY_MAX_QUEUED,
-    clock,
+    // The wall clock, as the event loop's utilization is measured on: a test's manual clock
+    // would keep tenants sending and waiters unrefused for ever.
+    clock: systemClock,
     refuse: (why) => {
       metrics.rateLimited.inc({ scope: 'busy' });
       const max = limits.tenantRequestsWhenBusy;

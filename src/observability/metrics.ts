@@ -122,7 +122,7 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
   });
   const rateLimited = new client.Counter({
     name: 'maestro_rate_limited_total',
-    help: 'Requests refused RATE_LIMITED, by what ran out: key, tenant, long_poll, cost (the tenant cost budget), executing_cost or busy (waited too long for its tenant\'s turn on a busy replica).',
+    help: "Requests refused RATE_LIMITED, by what ran out: key, tenant, long_poll, cost (the tenant cost budget), executing_cost or busy (waited too long for its tenant's turn on a busy replica).",
     labelNames: ['scope'],
     registers: [registry],
   });

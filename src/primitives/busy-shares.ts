@@ -37,8 +37,9 @@ interface Waiter {
   cancel: () => void;
 }
 
-/** Below `busyAt` by this much the replica counts as free again (no flapping at the line). */
+/** Below `busyAt` by this much (at most half of it) the replica counts as free again (no flapping at the line). */
 const HYSTERESIS = 0.1;
+const NO_TURN = (): void => undefined;
 /** Weight of the newest utilization sample in the smoothed level. */
 const SMOOTHING = 0.5;
 
@@ -79,7 +80,8 @@ export class BusyShares {
    */
   observe(utilization: number): void {
     this.level = SMOOTHING * utilization + (1 - SMOOTHING) * this.level;
-    this.busy = this.busy ? this.level >= this.opts.busyAt - HYSTERESIS : this.level >= this.opts.busyAt;
+    const { busyAt } = this.opts;
+    this.busy = this.busy ? this.level >= Math.max(busyAt - HYSTERESIS, busyAt / 2) : this.level >= busyAt;
     const since = this.opts.clock.now().getTime() - (this.opts.activeMs ?? 1_000);
     for (const [tenantId, at] of this.lastSeen) if (at < since && !this.executing.has(tenantId)) this.lastSeen.delete(tenantId);
     this.sending = this.lastSeen.size;
@@ -88,6 +90,7 @@ export class BusyShares {
 
   /** A turn to execute one request of `tenantId`: its release (idempotent) once granted. */
   enter(tenantId: string): Promise<() => void> {
+    if (this.opts.perTenant === 0) return Promise.resolve(NO_TURN);
     if (!this.lastSeen.has(tenantId)) this.sending++;
     this.lastSeen.set(tenantId, this.opts.clock.now().getTime());
     if (!this.waiting.has(tenantId) && this.mayTake(tenantId)) return Promise.resolve(this.take(tenantId));

@@ -274,7 +274,13 @@ export class RunsService {
     span.setAttribute('maestro.run_id', run.id);
     span.end();
     if (created) {
-      await this.deps.engine.announceStart(run, events, ready, startsChildren, readyBuiltIn);
+      const announced = this.deps.engine.announceStart(run, events, ready, startsChildren, readyBuiltIn);
+      // The run is committed: a plain start answers without waiting for its announcement (its
+      // events published, its ready roots signalled; the announcer reports its own faults, and
+      // subscribers fill gaps from the stored history). One round trip fewer before startRun answers.
+      // (announceStart never rejects: its faults are reported.)
+      if (!held && !conditionalRoots && !startsChildren) return run;
+      await announced;
       // Roots with a `when` start PENDING: their conditions are decided by the state machine, in
       // a transition of their own (the start itself is one insert, without it).
       if (held) {

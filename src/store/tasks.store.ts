@@ -258,7 +258,7 @@ export async function claimReadyBuiltIn(
        SELECT id, rank_at, total, row_number() OVER (PARTITION BY tenant ORDER BY rank_at, id) AS turn
        FROM ranked WHERE http_rank <= http
      ), picked AS (
-       SELECT t.id FROM fair JOIN tasks t ON t.id = fair.id JOIN runs r ON r.id = t."runId"
+       SELECT t.id, ${RUN_COLUMNS_AS} FROM fair JOIN tasks t ON t.id = fair.id JOIN runs r ON r.id = t."runId"
        WHERE fair.turn <= fair.total AND t.status = 'QUEUED' AND r.status <> 'PAUSED' AND ${stepGateSql(11, opts.roundRobin)}
        ORDER BY fair.turn, fair.rank_at
        LIMIT $2
@@ -267,8 +267,8 @@ export async function claimReadyBuiltIn(
      UPDATE tasks t SET status = 'RUNNING', attempt = t.attempt + 1, fence = t.fence + 1, "workerId" = $3,
        "startedAt" = $1, "availableAt" = NULL,
        "deadlineAt" = $1::timestamptz + t."timeoutMs" * interval '1 millisecond'
-     FROM picked, runs r WHERE t.id = picked.id AND r.id = t."runId"
-     RETURNING t.*, ${RUN_COLUMNS_AS}`,
+     FROM picked WHERE t.id = picked.id
+     RETURNING t.*, ${PICKED_RUN_COLUMNS}`,
     [
       opts.now,
       opts.limit,
@@ -286,9 +286,17 @@ export async function claimReadyBuiltIn(
   return splitClaimedRows(rows);
 }
 
-/** The runs of claimed tasks come back with them, as `run.<column>`: no second statement reads them. */
+/**
+ * The runs of claimed tasks come back with them, as `run.<column>`: no second statement reads
+ * them. Read where they are locked (`picked`, FOR UPDATE): a run another transaction changed and
+ * committed meanwhile is read as it is now, not as the statement's snapshot had it (its `lastSeq`
+ * numbers the claim's events).
+ */
 const RUN_COLUMNS_AS = Object.keys(RUNS.columns)
   .map((c) => `r."${c}" AS "run.${c}"`)
+  .join(', ');
+const PICKED_RUN_COLUMNS = Object.keys(RUNS.columns)
+  .map((c) => `picked."run.${c}"`)
   .join(', ');
 
 function splitClaimedRows(rows: readonly Record<string, unknown>[]): { tasks: TaskRecord[]; runs: RunRecord[] } {

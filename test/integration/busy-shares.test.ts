@@ -45,6 +45,21 @@ describe.runIf(REAL_POSTGRES)("a tenant's share of a busy replica", () => {
     };
   }
 
+  /** The quiet tenant keeps sending, so the limit holds throughout (a tenant quiet for a second no longer counts); returns the stop. */
+  function keepQuietSending(): () => Promise<void> {
+    let sending = true;
+    const loop = (async () => {
+      while (sending) {
+        await t.ok(QUICK, {}, quiet);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    return async () => {
+      sending = false;
+      await loop;
+    };
+  }
+
   /** A pending result and whether it has arrived. */
   function track<T>(p: Promise<T>): { result: Promise<T>; done: () => boolean } {
     let done = false;
@@ -68,6 +83,7 @@ describe.runIf(REAL_POSTGRES)("a tenant's share of a busy replica", () => {
   }
 
   it("a tenant's request past its share waits for its own (HTTP and graphql-ws); another tenant's is served meanwhile", async () => {
+    const stopQuiet = keepQuietSending();
     const unlock = await lockWorkflows();
     try {
       const slow = track(t.gql(SLOW, {}, noisy));
@@ -83,27 +99,20 @@ describe.runIf(REAL_POSTGRES)("a tenant's share of a busy replica", () => {
       expect([slow.done(), overHttp.done(), overSocket.done()]).toEqual([false, false, false]);
     } finally {
       await unlock();
+      await stopQuiet();
     }
     // The lock gone, the slow request ends and the waiting ones go in turn.
     expect((await t.gql(QUICK, {}, noisy)).errors).toBeUndefined();
   });
 
   it('a long poll gives its turn back while it waits', async () => {
-    // The quiet tenant keeps sending, so the limit holds throughout (a tenant quiet for a second no longer counts).
-    let sending = true;
-    const quietLoop = (async () => {
-      while (sending) {
-        await t.ok(QUICK, {}, quiet);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
+    const stopQuiet = keepQuietSending();
     const poll = track(t.gql('mutation { claimTasks(queue: "nothing-here", workerId: "w", waitMs: 20000) { taskId } }', {}, noisy));
     await new Promise((r) => setTimeout(r, 300));
     const startedAt = performance.now();
     const quick = await t.gql(QUICK, {}, noisy);
     const ms = performance.now() - startedAt;
-    sending = false;
-    await quietLoop;
+    await stopQuiet();
     console.log(`[busy-shares] a request beside the tenant's long poll: ${Math.round(ms)} ms`);
     expect(quick.errors).toBeUndefined();
     expect(poll.done()).toBe(false);

@@ -128,6 +128,17 @@ describe('BusyShares', () => {
     off.observe(1);
     await Promise.all([off.enter('a'), off.enter('a')]);
     expect(off.limiting).toBe(false);
-    expect(off.counts('a').executing).toBe(2);
+    // Off: nothing is counted or remembered.
+    expect(off.counts()).toEqual({ executing: 0, waiting: 0 });
+  });
+
+  it('counts as free again below the line, however low the line is set', () => {
+    const low = new BusyShares({ perTenant: 1, busyAt: 0.05, maxWaitMs: 5_000, maxQueued: 10, clock: new ManualClock(0), refuse: () => new Error('refused') });
+    void low.enter('a');
+    void low.enter('b');
+    low.observe(1);
+    expect(low.limiting).toBe(true);
+    for (let i = 0; i < 10; i++) low.observe(0);
+    expect(low.limiting).toBe(false);
   });
 });

@@ -55,6 +55,8 @@ export interface Batch {
   finishedRuns: RunRecord[];
   /** Of `finishedRuns`, those whose workflow has a `concurrency` (only they can hold a group's slot). */
   finishedRunsInGroups: string[];
+  /** Tasks of steps with a `rateLimit` became QUEUED in this batch (RateLimitedTasksHint). */
+  rateLimitedQueued: boolean;
   /** Signals sent to runs (signalRun), consumed already when a waiting step took them at once. */
   signalsSent: Omit<SignalRecord, 'seq'>[];
   /** Pending signals a step's wait consumed now. */
@@ -96,6 +98,7 @@ export function newBatch(now: Date): Batch {
     finishedTasks: [],
     finishedRuns: [],
     finishedRunsInGroups: [],
+    rateLimitedQueued: false,
     signalsSent: [],
     signalsConsumed: [],
     childRuns: [],

@@ -333,16 +333,16 @@ export class Engine {
     return this.timers.nextWakeAt();
   }
 
-  /**
-   * Announces a run just created (its start is one insert, no lock to take): its first events,
-   * ready roots, deadline; `startsChildren`: it has ready `workflow` steps; `readyBuiltIn`: every
-   * ready built-in root, when each is one a plain claim takes (no rate limit, gate or child run).
-   */
   /** A start wrote tasks of steps with a `rateLimit`: claims look for them at once. */
   sawRateLimitedTasks(): void {
     this.rateLimited.seen();
   }
 
+  /**
+   * Announces a run just created (its start is one insert, no lock to take): its first events,
+   * ready roots, deadline; `startsChildren`: it has ready `workflow` steps; `readyBuiltIn`: every
+   * ready built-in root, when each is one a plain claim takes (no rate limit, gate or child run).
+   */
   async announceStart(
     run: RunRecord,
     events: RunEvent[],
@@ -358,7 +358,8 @@ export class Engine {
     batch.ready.push(...readyQueues);
     batch.readyBuiltIn = readyBuiltIn;
     if (run.deadlineAt) batch.wakeAt.push(run.deadlineAt.getTime());
-    await this.kernel.announce(batch);
+    // Never rejects (a start may answer without waiting for it): a fault is reported.
+    await this.kernel.announce(batch).catch(this.deps.onPublishError);
   }
 
   private async report(r: Report): Promise<TaskRecord> {

@@ -156,6 +156,8 @@ export class Staging {
       b.created.set(created.id, created);
       this.runOfTask.set(created.id, run.id);
     }
+    // Rate-limited tasks made ready here (promoted, retried, fanned out): claims look for them at once.
+    if (nextTasks.some((t) => t.status === 'QUEUED' && t.rateLimitKey !== null && (changed.has(t.id) || b.created.has(t.id)))) b.rateLimitedQueued = true;
 
     b.runs.set(run.id, nextRun);
     // A task created earlier in this batch is still to be inserted: it is inserted as it is now.
@@ -242,7 +244,7 @@ export interface KernelDeps {
   onGatedTasks?: () => void;
   /** A transition started child runs of a ROUND_ROBIN group: claims gate their tasks at once. @default none */
   onRoundRobinRuns?: () => void;
-  /** A transition wrote rate-limited tasks (child runs): claims look for them at once. @default none */
+  /** A transition made rate-limited tasks ready, or wrote a child run's: claims look for them at once. @default none */
   onRateLimitedTasks?: () => void;
   /**
    * After `decide`, in the same transaction, before the eager claims and the write: follow-up
@@ -302,7 +304,7 @@ export class TransitionKernel {
           await write(sql, batch);
           if (batch.childRuns.some((c) => c.concurrency?.tasks.length)) this.deps.onGatedTasks?.();
           if (batch.childRuns.some((c) => c.concurrency?.run?.strategy === 'ROUND_ROBIN')) this.deps.onRoundRobinRuns?.();
-          if (batch.childRuns.some((c) => c.tasks.some((t) => t.rateLimitKey !== null))) this.deps.onRateLimitedTasks?.();
+          if (batch.rateLimitedQueued || batch.childRuns.some((c) => c.tasks.some((t) => t.rateLimitKey !== null))) this.deps.onRateLimitedTasks?.();
           return decided;
         }
       });
