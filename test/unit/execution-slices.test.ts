@@ -5,6 +5,14 @@ import { ExecutionSlices } from '../../src/primitives/execution-slices';
 /** A turn of the event loop: what other requests' callbacks get between two slices. */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Somebody else's callbacks, one per turn of the loop for `turns` turns, each recording `mark(t)` in `order`. */
+async function otherCallbacks(turns: number, order: string[], mark: (t: number) => string): Promise<void> {
+  for (let t = 1; t <= turns; t++) {
+    await turn();
+    order.push(mark(t));
+  }
+}
+
 describe('ExecutionSlices', () => {
   it('lets a short computation through without waiting', () => {
     const slices = new ExecutionSlices(4);
@@ -16,12 +24,7 @@ describe('ExecutionSlices', () => {
     const slices = new ExecutionSlices(3);
     const order: string[] = [];
     // Somebody else's callbacks, one per turn of the loop, waiting already (scheduled first).
-    const other = (async () => {
-      for (let t = 1; t <= 4; t++) {
-        await turn();
-        order.push(`other${t}`);
-      }
-    })();
+    const other = otherCallbacks(4, order, (t) => `other${t}`);
     const steps = Array.from({ length: 10 }, async (_, i) => {
       const wait = slices.next();
       if (wait) await wait;
@@ -41,12 +44,7 @@ describe('ExecutionSlices', () => {
   it('weighs steps: a list waits for a turn with room for it, and one heavier than a slice goes alone', async () => {
     const slices = new ExecutionSlices(10);
     const order: string[] = [];
-    const other = (async () => {
-      for (let t = 1; t <= 5; t++) {
-        await turn();
-        order.push('|');
-      }
-    })();
+    const other = otherCallbacks(5, order, () => '|');
     // 4 + 4 fit the first slice; 5 does not (2 left); 30 is heavier than a slice: alone; then 3 + 1.
     const weights = [4, 4, 5, 30, 3, 1];
     const steps = weights.map(async (w) => {
