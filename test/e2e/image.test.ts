@@ -314,6 +314,8 @@ const BAD: [EnvVarName, string | undefined, RegExp][] = [
   ['RATE_LIMIT_PER_TENANT', 'lots', /must be an integer/],
   ['AUTH_FAILURES_PER_IP', '-1', /must be a number >= 0/],
   ['LONG_POLLS_PER_TENANT', '0', /must be a number >= 1/],
+  ['TENANT_REQUESTS_WHEN_BUSY', '-1', /must be a number >= 0/],
+  ['BUSY_EVENT_LOOP_PERCENT', '101', /must be a number <= 100/],
   ['DATABASE_CONNECT_TIMEOUT_MS', '5s', /must be an integer/],
   ['DATABASE_READ_CONNECTIONS', '0', /must be a number >= 1/],
   ['TENANT_READ_CONNECTIONS', 'all', /must be an integer/],
