@@ -362,8 +362,13 @@ export class RunConnection {
   totalCount: number;
 }
 
+/**
+ * An instance of the class, not a plain object: type-graphql copies a plain root into a new
+ * instance at every field resolver call (`convertToType`), twice per run of a page that selects
+ * `tasks` and `events`.
+ */
 export function toRun(row: RunRecord): Run {
-  return {
+  return Object.assign(new Run(), {
     id: row.id,
     status: row.status,
     input: row.input,
@@ -385,7 +390,7 @@ export function toRun(row: RunRecord): Run {
     tenantId: row.tenantId,
     parentRunId: row.parentRunId,
     parentTaskId: row.parentTaskId,
-  };
+  });
 }
 
 export function toTask(row: TaskRecord): Task {
