@@ -362,11 +362,7 @@ export class RunConnection {
   totalCount: number;
 }
 
-/**
- * An instance of the class, not a plain object: type-graphql copies a plain root into a new
- * instance at every field resolver call (`convertToType`), twice per run of a page that selects
- * `tasks` and `events`.
- */
+/** An instance of the class: type-graphql copies a plain root into one at every field resolver call. */
 export function toRun(row: RunRecord): Run {
   return Object.assign(new Run(), {
     id: row.id,
