@@ -276,9 +276,8 @@ export class RunsService {
     if (created) {
       const announced = this.deps.engine.announceStart(run, events, ready, startsChildren, readyBuiltIn);
       // The run is committed: a plain start answers without waiting for its announcement (its
-      // events published, its ready roots signalled; the announcer reports its own faults, and
-      // subscribers fill gaps from the stored history). One round trip fewer before startRun answers.
-      // (announceStart never rejects: its faults are reported.)
+      // events published, its ready roots signalled; announceStart never rejects, it reports its
+      // faults, and subscribers fill gaps from the stored history): one round trip fewer.
       if (!held && !conditionalRoots && !startsChildren) return run;
       await announced;
       // Roots with a `when` start PENDING: their conditions are decided by the state machine, in

@@ -108,7 +108,8 @@ describe.runIf(REAL_POSTGRES)("a tenant's share of a busy replica", () => {
   it('a long poll gives its turn back while it waits', async () => {
     const stopQuiet = keepQuietSending();
     const poll = track(t.gql('mutation { claimTasks(queue: "nothing-here", workerId: "w", waitMs: 20000) { taskId } }', {}, noisy));
-    await new Promise((r) => setTimeout(r, 300));
+    // The long poll holds its request and waits (it has given its turn back, or the test fails below).
+    await waitFor(async () => t.app.services.tasks.longPollsHeld('tenant-noisy') === 1);
     const startedAt = performance.now();
     const quick = await t.gql(QUICK, {}, noisy);
     const ms = performance.now() - startedAt;

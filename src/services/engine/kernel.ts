@@ -157,7 +157,10 @@ export class Staging {
       this.runOfTask.set(created.id, run.id);
     }
     // Rate-limited tasks made ready here (promoted, retried, fanned out): claims look for them at once.
-    if (nextTasks.some((t) => t.status === 'QUEUED' && t.rateLimitKey !== null && (changed.has(t.id) || b.created.has(t.id)))) b.rateLimitedQueued = true;
+    for (const id of [...changed.keys(), ...result.created.map((c) => c.id)]) {
+      const t = byId.get(id);
+      if (t?.status === 'QUEUED' && t.rateLimitKey !== null) b.rateLimitedQueued = true;
+    }
 
     b.runs.set(run.id, nextRun);
     // A task created earlier in this batch is still to be inserted: it is inserted as it is now.
