@@ -2,19 +2,18 @@ import type { AttemptRecord, RunEvent, RunRecord, RunTrigger, TaskRecord } from 
 import type { Limits } from '../config/limits';
 import { checkJson, checkWellFormed } from '../domain/json-limits';
 import { DEFAULT_EXPANSION_LIMITS } from '../domain/templates';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '../domain/clock';
 import { ConflictError, NotFoundError, TemplateError, ValidationError } from '../domain/errors';
 import { isUuid } from '../domain/ids';
 import { checkInput } from '../domain/input-schema';
-import { checkMetadata, normalizeTags, type RunMetadata } from '../domain/run-metadata';
+import { checkMetadata, normalizeTags } from '../domain/run-metadata';
 import type { Json } from '../domain/glossary';
 import { planRun, startEvents } from '../domain/run-plan';
 import { WORKFLOW_STEP_TYPE } from '../domain/child-runs';
 import { MAX_SIGNAL_NAME_LENGTH } from '../domain/dag';
-import { canonicalJson } from '../domain/json';
 import { listEvents, listEventsOfRuns, numberEvents } from '../store/events.store';
-import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
+import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, positioned, type RunKey, type RunListFilter } from '../store/runs.store';
 import { hasCondition } from '../store/run-filter';
 import type { Database } from '../store/sql';
 import { attemptsOfTasks } from '../store/attempts.store';
@@ -23,12 +22,15 @@ import { findTasks, tasksOfRuns } from '../store/tasks.store';
 import { findLatestWorkflow, findWorkflowVersion } from '../store/workflows.store';
 import { traceparentOf, tracer } from '../observability/tracing';
 import type { Engine } from './engine';
+import type { StartReservation } from './engine/starts';
+import type { StartClaimed } from '../domain/start-claim';
 import { gatedSteps, plainReady } from './engine/eager-dispatch';
 import type { ReadyBuiltIn } from '../events/event-bus';
 import { checkPriority, DEFAULT_PRIORITY } from '../domain/priorities';
 import type { WorkflowsService } from './workflows.service';
 import type { TenantQuotas } from './quotas';
 import { ConcurrencyService, type ConcurrencyEntry } from './concurrency.service';
+import { sameRequest, startRequestHash, type StartRequest } from './start-requests';
 import { pageOf, pageWindow, type CursorCodec, type Page, type PageArgs } from './pagination';
 
 export interface StartRunInput {
@@ -45,16 +47,6 @@ export interface StartRunInput {
    * Not part of what an idempotency key compares. @default 2
    */
   priority?: number | null;
-}
-
-/** What an idempotency key remembers of a start request. */
-interface StartRequest {
-  workflow: string;
-  version: number | null;
-  input: Json;
-  /** Canonical: distinct and sorted. */
-  tags: string[];
-  metadata: RunMetadata;
 }
 
 /** Cursor of the runs listing: the row's (createdAt, id), opaque to clients. */
@@ -81,43 +73,7 @@ export interface RunFilterInput extends Omit<RunListFilter, 'tags' | 'metadata'>
 /** The longest `reason` of a bulk cancel, characters (it becomes each run's `error`). */
 const MAX_CANCEL_REASON = 1024;
 
-/**
- * SHA-256 (hex) of a start request as its idempotency key remembers it: workflow, version asked
- * for (null: latest), input, tags and metadata, canonical. Tags and metadata count only when
- * given: a request without them hashes as it did before they existed, so a key used then still
- * matches its repeat.
- */
-export function startRequestHash(req: { workflow: string; version: number | null; input: Json; tags?: readonly string[]; metadata?: RunMetadata }): string {
-  const hashed: { [key: string]: Json } = { workflow: req.workflow, version: req.version, input: req.input };
-  if (req.tags?.length) hashed['tags'] = [...req.tags];
-  if (req.metadata && Object.keys(req.metadata).length > 0) hashed['metadata'] = req.metadata;
-  return createHash('sha256').update(canonicalJson(hashed)).digest('hex');
-}
-
-/**
- * An idempotency key answers with its run only for the request it was first used with (Stripe's
- * rule): the same workflow, version and input. Anything else is a client bug that a silent
- * "here is the old run" would hide; the conflict names what differs.
- */
-function sameRequest(existing: RunRecord, key: string, req: StartRequest, hash: string): RunRecord {
-  if (existing.requestHash === hash) return existing;
-  const differs: string[] = [];
-  if (existing.workflowName !== req.workflow) differs.push('workflow');
-  if (req.version !== null && req.version !== existing.workflowVersion) differs.push('version');
-  if (canonicalJson(existing.input) !== canonicalJson(req.input)) differs.push('input');
-  // Runs stored before tags and metadata existed read as [] and {}, what a request without them asks.
-  if (canonicalJson(existing.tags ?? []) !== canonicalJson(req.tags)) differs.push('tags');
-  if (canonicalJson(existing.metadata ?? {}) !== canonicalJson(req.metadata)) differs.push('metadata');
-  // Same name, version and input, yet another hash: one request named the version, the other asked for the latest.
-  if (differs.length === 0 && existing.requestHash !== null) differs.push('version');
-  // A run started before requests were hashed: same fields is the same request.
-  if (differs.length === 0) return existing;
-  throw new ConflictError(
-    `idempotencyKey "${key}" was already used for run ${existing.id} with another ${differs.join(', ')}; ` +
-      'send the original request again to get that run, or use a new key for a new run',
-    { reason: 'IDEMPOTENCY_KEY_REUSED', idempotencyKey: key, runId: existing.id, differs },
-  );
-}
+export { startRequestHash } from './start-requests';
 
 /** Runs started by a startRun call. */
 const API_TRIGGER: RunTrigger = { kind: 'API' };
@@ -175,6 +131,7 @@ export class RunsService {
     let created = false;
     let startsChildren = false;
     let readyBuiltIn: ReadyBuiltIn[] | undefined;
+    let startClaim: { reservation: StartReservation; tasks: TaskRecord[] } | undefined;
     let conditionalRoots = false;
     let held: { tenantId: string; groupKey: string } | undefined;
     let run: RunRecord;
@@ -211,44 +168,64 @@ export class RunsService {
           held = await this.concurrency.enter(tenantId, runId, workflow, input, now);
           if (held) plan = planRun(workflow.definition, input, limits, { newId: randomUUID, maxForEachItems: this.deps.maxForEachItems, priority, hold: true });
           await this.concurrency.enterTasks(tenantId, workflow, input, plan);
-          const tasks = plan;
+          const deadlineAt = workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null;
+          // Eager start: the plain ready built-in roots claimed for this replica's executors in
+          // the insert itself (no claim transaction after it), as far as its share has room.
+          const gated = gatedSteps(workflow.definition);
+          const builtIn = plan.filter((t) => t.status === 'QUEUED' && t.queue === null);
+          const plain = builtIn.every((t) => plainReady(t, gated, now));
+          const reservation = plain ? this.deps.engine.starts.reserve(tenantId, builtIn, now) : null;
           const cursor = { runId, tenantId, workflowName: workflow.name, lastSeq: 0 };
-          const firstEvents = numberEvents(cursor, startEvents(tasks), now);
-          const inserted = await insertRun(
-            db,
-            {
-              id: runId,
-              tenantId,
-              workflowId: workflow.id,
-              workflowName: workflow.name,
-              workflowVersion: workflow.version,
-              input,
-              idempotencyKey: key,
-              requestHash,
-              tags,
-              metadata,
-              createdAt: now,
-              deadlineAt: workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null,
-              traceparent,
-              lastSeq: cursor.lastSeq,
-              parentRunId: null,
-              parentTaskId: null,
-              depth: 0,
-              trigger: opts.trigger ?? API_TRIGGER,
-              priority,
-            },
-            tasks,
-            firstEvents,
-            latest ? workflow.version : null,
-          );
+          let claim: StartClaimed | null;
+          let firstEvents: RunEvent[];
+          let inserted: RunRecord | undefined;
+          try {
+            claim = reservation && this.deps.engine.starts.claim(reservation, workflow.definition, { id: runId, input, deadlineAt }, plan, now);
+            firstEvents = numberEvents(cursor, [...startEvents(plan), ...(claim?.events ?? [])], now);
+            inserted = await insertRun(
+              db,
+              {
+                id: runId,
+                tenantId,
+                workflowId: workflow.id,
+                workflowName: workflow.name,
+                workflowVersion: workflow.version,
+                input,
+                idempotencyKey: key,
+                requestHash,
+                tags,
+                metadata,
+                createdAt: now,
+                deadlineAt,
+                traceparent,
+                lastSeq: cursor.lastSeq,
+                parentRunId: null,
+                parentTaskId: null,
+                depth: 0,
+                trigger: opts.trigger ?? API_TRIGGER,
+                priority,
+                status: claim ? 'RUNNING' : 'PENDING',
+                startedAt: claim ? now : null,
+              },
+              claim?.tasks ?? plan,
+              firstEvents,
+              latest ? workflow.version : null,
+              claim?.attemptsStarted.map((a) => ({ ...a, runId, tenantId, startedAt: now })),
+            );
+          } finally {
+            if (!inserted) this.deps.engine.starts.release(reservation);
+          }
           if (inserted) {
             events.push(...firstEvents);
-            for (const t of plan) if (t.status === 'QUEUED') ready.push(t.queue);
-            // The ready built-in roots by tenant, when a plain claim takes each of them: this
+            const claimedIds = new Set(reservation?.taskIds);
+            for (const t of plan) if (t.status === 'QUEUED' && !claimedIds.has(t.id)) ready.push(t.queue);
+            // The ready built-in roots left by tenant, when a plain claim takes each of them: this
             // replica wakes its dispatcher only if its share for them has room.
-            const gated = gatedSteps(workflow.definition);
-            const builtIn = plan.filter((t) => t.status === 'QUEUED' && t.queue === null);
-            readyBuiltIn = builtIn.every((t) => plainReady(t, gated, now)) ? builtIn.map((t) => ({ tenantId, type: t.type })) : undefined;
+            readyBuiltIn = plain ? builtIn.filter((t) => !claimedIds.has(t.id)).map((t) => ({ tenantId, type: t.type })) : undefined;
+            if (claim) {
+              const claimedTasks = positioned(claim.tasks).filter((t) => claimedIds.has(t.id));
+              startClaim = { reservation: reservation!, tasks: claimedTasks.map((t) => ({ ...t, tenantId, runId, createdAt: now, rateLimitedUntil: null })) };
+            }
             startsChildren = plan.some((t) => t.status === 'QUEUED' && t.type === WORKFLOW_STEP_TYPE);
             if (plan.some((t) => t.rateLimitKey !== null)) this.deps.engine.sawRateLimitedTasks();
             created = true;
@@ -274,7 +251,7 @@ export class RunsService {
     span.setAttribute('maestro.run_id', run.id);
     span.end();
     if (created) {
-      const announced = this.deps.engine.announceStart(run, events, ready, startsChildren, readyBuiltIn);
+      const announced = this.deps.engine.starts.announce(run, events, ready, { startsChildren, readyBuiltIn, claimed: startClaim });
       // The run is committed: a plain start answers without waiting for its announcement (its
       // events published, its ready roots signalled; announceStart never rejects, it reports its
       // faults, and subscribers fill gaps from the stored history): one round trip fewer.

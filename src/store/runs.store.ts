@@ -1,4 +1,4 @@
-import type { RunEvent, RunRecord, RunTrigger } from '../domain/model';
+import type { AttemptRecord, RunEvent, RunRecord, RunTrigger } from '../domain/model';
 import { RUN_STATUSES, type Json } from '../domain/glossary';
 import { isTerminalRun } from '../domain/run-machine';
 import type { KeysetRead, KeysetWindow } from './keyset';
@@ -6,7 +6,7 @@ import type { Sql } from './sql';
 import { HELD_RUN_SQL } from './concurrency.store';
 import type { NewTask } from './tasks.store';
 import { runFilterWhere, type RunListFilter } from './run-filter';
-import { columnList, every, ident, insertFromJson, recordType, RUN_EVENTS, RUNS, TASKS } from './tables';
+import { columnList, every, ident, insertFromJson, recordType, RUN_EVENTS, RUNS, TASK_ATTEMPTS, TASKS } from './tables';
 
 export interface NewRun {
   id: string;
@@ -34,9 +34,12 @@ export interface NewRun {
   trigger: RunTrigger;
   /** 1 to 3 (src/domain/priorities.ts). */
   priority: number;
+  /** PENDING; RUNNING when the start claimed its roots (eager start, src/domain/start-claim.ts). */
+  status: 'PENDING' | 'RUNNING';
+  startedAt: Date | null;
 }
 
-/** The run's columns from `NewRun`, in parameter order ($1 …); its status is PENDING. */
+/** The run's columns from `NewRun`, in parameter order ($1 …). */
 const NEW_RUN_COLUMNS = every<keyof NewRun>()([
   'id',
   'tenantId',
@@ -57,6 +60,8 @@ const NEW_RUN_COLUMNS = every<keyof NewRun>()([
   'depth',
   'trigger',
   'priority',
+  'status',
+  'startedAt',
 ]);
 /** A task's columns from its `NewTask` (and its position in the list). */
 const NEW_TASK_FIELDS = [
@@ -79,6 +84,11 @@ const NEW_TASK_FIELDS = [
     'rateLimitKey',
     'rateLimitLimit',
     'rateLimitPeriodMs',
+    'attempt',
+    'fence',
+    'leaseSecret',
+    'workerId',
+    'deadlineAt',
   ]),
   'position',
 ] as const;
@@ -87,7 +97,8 @@ const NEW_TASK_FROM_RUN = {
   tenantId: `r.${ident('tenantId')}`,
   runId: `r.${ident('id')}`,
   createdAt: `r.${ident('createdAt')}`,
-  queuedAt: `CASE WHEN t.${ident('status')} = 'QUEUED' THEN r.${ident('createdAt')} END`,
+  // A root claimed in the start was queued, for no time.
+  queuedAt: `CASE WHEN t.${ident('status')} = 'QUEUED' OR t.${ident('workerId')} IS NOT NULL THEN r.${ident('createdAt')} END`,
   availableAt: `CASE WHEN t.${ident('status')} = 'QUEUED' THEN r.${ident('createdAt')} END`,
   // A root forEach step's fan task runs from the start.
   startedAt: `CASE WHEN t.${ident('status')} = 'RUNNING' THEN r.${ident('createdAt')} END`,
@@ -97,11 +108,12 @@ const param = (column: keyof NewRun) => `$${NEW_RUN_COLUMNS.indexOf(column) + 1}
 const TASKS_PARAM = NEW_RUN_COLUMNS.length + 1;
 const EVENTS_PARAM = NEW_RUN_COLUMNS.length + 2;
 const LATEST_VERSION_PARAM = NEW_RUN_COLUMNS.length + 3;
+const ATTEMPTS_PARAM = NEW_RUN_COLUMNS.length + 4;
 
 /** Built once from the table descriptions: the same text on every call. */
 const INSERT_RUN = `WITH new_run AS (
-       INSERT INTO ${ident(RUNS.name)} (${columnList([...NEW_RUN_COLUMNS, 'status'])})
-       SELECT ${NEW_RUN_COLUMNS.map((c) => `${param(c)}::${RUNS.columns[c]}`).join(', ')}, 'PENDING'
+       INSERT INTO ${ident(RUNS.name)} (${columnList(NEW_RUN_COLUMNS)})
+       SELECT ${NEW_RUN_COLUMNS.map((c) => `${param(c)}::${RUNS.columns[c]}`).join(', ')}
        WHERE $${LATEST_VERSION_PARAM}::int IS NULL
          OR NOT EXISTS (SELECT 1 FROM workflows w WHERE w."tenantId" = ${param('tenantId')} AND w.name = ${param('workflowName')} AND w.version > $${LATEST_VERSION_PARAM}::int)
        ON CONFLICT ("tenantId", "idempotencyKey") DO NOTHING
@@ -116,14 +128,18 @@ const INSERT_RUN = `WITH new_run AS (
      new_events AS (
        ${insertFromJson(RUN_EVENTS, EVENTS_PARAM, 'new_run r')}
        RETURNING 1
+     ),
+     new_attempts AS (
+       ${insertFromJson(TASK_ATTEMPTS, ATTEMPTS_PARAM, 'new_run r')}
+       RETURNING 1
      )
      SELECT * FROM new_run`;
 
 /**
- * Inserts a PENDING run with its tasks and first events in one statement, or nothing when the
- * tenant already has a run with this idempotency key (the unique index makes concurrent starts
- * with one key agree on one run) or when `latestVersion` is no longer the latest. The tasks and
- * events insert only with the run.
+ * Inserts a run with its tasks, first events and (when its start claimed roots) their attempts in
+ * one statement, or nothing when the tenant already has a run with this idempotency key (the
+ * unique index makes concurrent starts with one key agree on one run) or when `latestVersion` is
+ * no longer the latest. The tasks, events and attempts insert only with the run.
  */
 export async function insertRun(
   sql: Sql,
@@ -132,22 +148,25 @@ export async function insertRun(
   events: readonly RunEvent[],
   /** When the run is of the latest version: nothing is inserted if a newer one exists. */
   latestVersion: number | null,
+  /** The attempts of the roots its start claimed (eager start). */
+  attempts: readonly Pick<AttemptRecord, (typeof TASK_ATTEMPTS.transitionInserts)[number]>[] = [],
 ): Promise<RunRecord | undefined> {
   const [row] = await sql.rows<RunRecord>(INSERT_RUN, [
     ...NEW_RUN_COLUMNS.map((c) => (RUNS.columns[c] === 'jsonb' ? JSON.stringify(run[c]) : run[c])),
     JSON.stringify(positioned(tasks)),
     JSON.stringify(events),
     latestVersion,
+    JSON.stringify(attempts),
   ]);
   return row;
 }
 
-/** Each task's step index: an item task takes its fan task's. */
-function positioned(tasks: readonly NewTask[]): (NewTask & { position: number })[] {
+/** Each task's step index (an item task takes its fan task's), unclaimed unless its start claimed it. */
+export function positioned<T extends NewTask>(tasks: readonly T[]): (T & Required<NewTask> & { position: number })[] {
   const byKey = new Map<string, number>();
   return tasks.map((t) => {
     if (!byKey.has(t.key)) byKey.set(t.key, byKey.size);
-    return { ...t, position: byKey.get(t.key)! };
+    return { attempt: 0, fence: '0', leaseSecret: null, workerId: null, deadlineAt: null, ...t, position: byKey.get(t.key)! };
   });
 }
 

@@ -25,6 +25,12 @@ export interface NewTask {
   rateLimitKey: string | null;
   rateLimitLimit: number | null;
   rateLimitPeriodMs: number | null;
+  /** A root claimed in its run's start (eager start): its attempt, lease and holder. @default unclaimed */
+  attempt?: number;
+  fence?: string;
+  leaseSecret?: string | null;
+  workerId?: string | null;
+  deadlineAt?: Date | null;
 }
 
 export async function tasksOfRuns(sql: Sql, tenantId: string, runIds: readonly string[]): Promise<TaskRecord[]> {

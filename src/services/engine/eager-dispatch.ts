@@ -54,19 +54,35 @@ export class EagerDispatch {
       }
     }
     if (candidates.length === 0) return;
-    // Each tenant within its share of the executors: the rest stays queued for the dispatcher.
+    const granted = this.reserve(batch, candidates);
+    const byRun = new Map<string, string[]>();
+    for (const c of granted) byRun.set(c.runId, [...(byRun.get(c.runId) ?? []), c.taskId]);
+    for (const [runId, taskIds] of byRun) staging.apply(runId, { kind: 'claim', taskIds, workerId: this.local.workerId });
+    // Every ready built-in task is in hand: no replica needs waking for them.
+    if (granted.length === candidates.length) batch.ready = batch.ready.filter((q) => q !== null);
+  }
+
+  /**
+   * Eager start: slots for a new run's plain ready roots, reserved on `batch` (the start's
+   * announcement), as far as the tenant's share and the free slots allow; returns the ids of the
+   * roots to claim in the start's insert (the rest stay queued for the dispatcher). Given back
+   * with `giveBack` when the insert does not happen.
+   */
+  reserveRoots(batch: Batch, tenantId: string, roots: readonly { id: string; type: string }[]): string[] {
+    return this.reserve(
+      batch,
+      roots.map((t) => ({ taskId: t.id, tenantId, type: t.type })),
+    ).map((c) => c.taskId);
+  }
+
+  /** Each tenant within its share of the executors, as far as slots are free: the candidates granted, counted on `batch`. */
+  private reserve<C extends { taskId: string; tenantId: string; type: string }>(batch: Batch, candidates: readonly C[]): C[] {
     const admitted = candidates.filter((c) => this.local.admit(c.tenantId, c.type));
     const granted = this.local.reserve(admitted.length);
     for (const c of admitted.slice(granted)) this.local.unadmit(c.tenantId, c.type);
     batch.reserved += granted;
-    const byRun = new Map<string, string[]>();
-    for (const c of admitted.slice(0, granted)) {
-      batch.admitted.set(c.taskId, { tenantId: c.tenantId, type: c.type });
-      byRun.set(c.runId, [...(byRun.get(c.runId) ?? []), c.taskId]);
-    }
-    for (const [runId, taskIds] of byRun) staging.apply(runId, { kind: 'claim', taskIds, workerId: this.local.workerId });
-    // Every ready built-in task is in hand: no replica needs waking for them.
-    if (granted === candidates.length) batch.ready = batch.ready.filter((q) => q !== null);
+    for (const c of admitted.slice(0, granted)) batch.admitted.set(c.taskId, { tenantId: c.tenantId, type: c.type });
+    return admitted.slice(0, granted);
   }
 
   /** A rolled-back or retried transaction's reservations go back. */
@@ -86,6 +102,10 @@ export class EagerDispatch {
     for (const a of batch.admitted.values()) this.local.unadmit(a.tenantId, a.type);
     batch.admitted.clear();
     if (claimed.length) this.local.take(claimed.map((c) => ({ task: c.task, expiresAt: expiries.get(c.task.id) ?? batch.now })));
+  }
+
+  get workerId(): string {
+    return this.local.workerId;
   }
 
   get leaseMs(): number {

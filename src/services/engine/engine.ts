@@ -8,9 +8,9 @@ import { checkJson } from '../../domain/json-limits';
 import { DEFAULT_EXPANSION_LIMITS } from '../../domain/templates';
 import type { Json } from '../../domain/glossary';
 import type { EngineHooks } from '../../domain/hooks';
-import type { RunEvent, RunRecord, TaskRecord } from '../../domain/model';
+import type { RunRecord, TaskRecord } from '../../domain/model';
 import type { Transition } from '../../domain/run-machine';
-import type { EventBus, ReadyBuiltIn } from '../../events/event-bus';
+import type { EventBus } from '../../events/event-bus';
 import type { LeaseRef, LeaseStore } from '../../leases/lease-store';
 import { GroupCommit } from '../../primitives/group-commit';
 import type { LocalDispatch } from '../../scheduler/ports';
@@ -19,7 +19,6 @@ import { markFenced } from '../../store/attempts.store';
 import type { Database } from '../../store/sql';
 import type { WorkflowsService } from '../workflows.service';
 import { Announcer } from './announcer';
-import { newBatch } from './batch';
 import { EagerDispatch } from './eager-dispatch';
 import { TransitionKernel, type Loader, type Staging } from './kernel';
 import { claimed, oneRun, runsOfTasks, unfinishedRunsMatching } from './loaders';
@@ -30,6 +29,7 @@ import { Timers } from './timers';
 import { Waits } from './waits';
 import { ChildRuns } from './child-runs';
 import { RunConcurrency } from './run-concurrency';
+import { Starts } from './starts';
 import type { ChildLimits } from './child-lookups';
 
 export interface EngineDeps {
@@ -97,6 +97,8 @@ export class Engine {
   private readonly limits: NonNullable<EngineDeps['limits']>;
   /** Whether ready rate-limited tasks may exist, for claims (src/store/rate-limits.store.ts). */
   private readonly rateLimited = new RateLimitedTasksHint();
+  /** Before and after a start's insert: its eager claim and its announcement. */
+  readonly starts: Starts;
 
   constructor(private readonly deps: EngineDeps) {
     const eager = deps.local ? new EagerDispatch(deps.local) : null;
@@ -122,6 +124,7 @@ export class Engine {
         await this.concurrency.afterCommit(batch);
       },
     });
+    this.starts = new Starts({ kernel: this.kernel, eager, onPublishError: deps.onPublishError });
     this.children = new ChildRuns({ db: deps.db, workflows: deps.workflows, kernel: this.kernel, limits: this.limits, onError: deps.onPublishError });
     this.concurrency = new RunConcurrency({ db: deps.db, workflows: deps.workflows, kernel: this.kernel, onError: deps.onPublishError });
     // Results arriving together (many workers completing at once) commit together; each keeps
@@ -336,30 +339,6 @@ export class Engine {
   /** A start wrote tasks of steps with a `rateLimit`: claims look for them at once. */
   sawRateLimitedTasks(): void {
     this.rateLimited.seen();
-  }
-
-  /**
-   * Announces a run just created (its start is one insert, no lock to take): its first events,
-   * ready roots, deadline; `startsChildren`: it has ready `workflow` steps; `readyBuiltIn`: every
-   * ready built-in root, when each is one a plain claim takes (no rate limit, gate or child run).
-   */
-  async announceStart(
-    run: RunRecord,
-    events: RunEvent[],
-    readyQueues: (string | null)[],
-    startsChildren = false,
-    readyBuiltIn?: ReadyBuiltIn[],
-  ): Promise<void> {
-    const batch = newBatch(run.createdAt);
-    batch.createdRuns.push(run);
-    // Its ready `workflow` steps start their children in the run's first transition.
-    if (startsChildren) batch.launch.push(run.id);
-    batch.events.push(...events);
-    batch.ready.push(...readyQueues);
-    batch.readyBuiltIn = readyBuiltIn;
-    if (run.deadlineAt) batch.wakeAt.push(run.deadlineAt.getTime());
-    // Never rejects (a start may answer without waiting for it): a fault is reported.
-    await this.kernel.announce(batch).catch(this.deps.onPublishError);
   }
 
   private async report(r: Report): Promise<TaskRecord> {

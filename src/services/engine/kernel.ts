@@ -27,7 +27,7 @@ export interface LockedRun {
 }
 
 /** A lease secret for a claim made in memory: 128 random bits, base64url (22 characters), as the claim statement makes them. */
-const newSecret = (): string => randomBytes(16).toString('base64url');
+export const newSecret = (): string => randomBytes(16).toString('base64url');
 
 /** How a transition finds and locks its runs (by task, by run, or by the claim statement). */
 export type Loader = (sql: Sql, now: Date) => Promise<LockedRun[]>;
@@ -350,7 +350,13 @@ async function write(sql: Sql, b: Batch): Promise<void> {
     const { tasks, events: _drafts, concurrency, ...run } = c;
     // Its concurrency groups before its tasks: none of them is ever claimable ungated.
     if (concurrency) await enterGroups(sql, c.tenantId, c.id, concurrency, b.now);
-    const row = await insertRun(sql, { ...run, idempotencyKey: null, requestHash: null, tags: [], metadata: {}, lastSeq: cursor.lastSeq }, tasks, events, null);
+    const row = await insertRun(
+      sql,
+      { ...run, idempotencyKey: null, requestHash: null, tags: [], metadata: {}, lastSeq: cursor.lastSeq, status: 'PENDING', startedAt: null },
+      tasks,
+      events,
+      null,
+    );
     if (!row) throw new Error(`child run ${c.id} was not inserted`);
     b.createdRuns.push(row);
     b.events.push(...events);
