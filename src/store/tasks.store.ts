@@ -46,15 +46,22 @@ export async function tasksOfLockedRun(sql: Sql, runId: string): Promise<TaskRec
 }
 
 /**
- * What a result needs of runs the caller has locked, without the items of their fan tasks: each
- * run's step tasks and the tasks named. (An item's fan task keeps its progress; see
- * `itemsOfFans` and `nextPendingItems` for the items a transition may also touch.)
+ * The runs of these tasks, locked in id order, with their step tasks and the named ones (items
+ * among them), locked too: ONE statement, where two (the runs, then their tasks) were a round trip
+ * more for every result. The tasks are read in the statement that may have waited for the run
+ * locks, so under its snapshot, which is safe for these rows only: step tasks exist from the run's
+ * start, and a named task was claimed, so committed, before its result was sent. (A run's other
+ * items may be newer than the snapshot: they are read after the lock, by statements of their own.)
  */
-export async function stepTasksOfLockedRuns(sql: Sql, runIds: readonly string[], taskIds: readonly string[]): Promise<TaskRecord[]> {
-  return sql.rows<TaskRecord>(
-    `SELECT * FROM tasks WHERE "runId" = ANY($1::uuid[]) AND ("parentTaskId" IS NULL OR id = ANY($2::uuid[])) ORDER BY "runId", position, "itemIndex" FOR UPDATE`,
-    [runIds, taskIds],
-  );
+const LOCK_RUNS_WITH_STEP_TASKS = `WITH r AS MATERIALIZED (
+       SELECT r.* FROM runs r WHERE r.id IN (SELECT "runId" FROM tasks WHERE id = ANY($1::uuid[])) ORDER BY r.id FOR UPDATE
+     )
+     SELECT t.*, ${runColumnsAs('r')} FROM r JOIN tasks t ON t."runId" = r.id
+     WHERE t."parentTaskId" IS NULL OR t.id = ANY($1::uuid[])
+     ORDER BY t."runId", t.position, t."itemIndex" FOR UPDATE OF t`;
+
+export async function lockRunsWithStepTasks(sql: Sql, taskIds: readonly string[]): Promise<{ tasks: TaskRecord[]; runs: RunRecord[] }> {
+  return splitClaimedRows(await sql.rows<Record<string, unknown>>(LOCK_RUNS_WITH_STEP_TASKS, [taskIds]));
 }
 
 /** Every item of these fan tasks (their runs locked by the caller). */
@@ -298,9 +305,12 @@ export async function claimReadyBuiltIn(
  * committed meanwhile is read as it is now, not as the statement's snapshot had it (its `lastSeq`
  * numbers the claim's events).
  */
-const RUN_COLUMNS_AS = Object.keys(RUNS.columns)
-  .map((c) => `r."${c}" AS "run.${c}"`)
-  .join(', ');
+function runColumnsAs(alias: string): string {
+  return Object.keys(RUNS.columns)
+    .map((c) => `${alias}."${c}" AS "run.${c}"`)
+    .join(', ');
+}
+const RUN_COLUMNS_AS = runColumnsAs('r');
 const PICKED_RUN_COLUMNS = Object.keys(RUNS.columns)
   .map((c) => `picked."run.${c}"`)
   .join(', ');

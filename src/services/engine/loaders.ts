@@ -15,7 +15,7 @@ import {
   claimReadyTasks,
   itemsOfFans,
   nextPendingItems,
-  stepTasksOfLockedRuns,
+  lockRunsWithStepTasks,
   tasksOfLockedRun,
   tasksOfLockedRuns,
 } from '../../store/tasks.store';
@@ -57,11 +57,22 @@ export async function withAllTasks(sql: Sql, workflows: WorkflowsService, runs: 
  */
 export function runsOfTasks(workflows: WorkflowsService, taskIds: readonly string[], opts: { full?: boolean } = {}): Loader {
   return async (sql) => {
-    const runs = await lockRunsOfTasks(sql, taskIds);
+    if (opts.full !== false) {
+      const runs = await lockRunsOfTasks(sql, taskIds);
+      return runs.length === 0
+        ? []
+        : withDefinitions(
+            sql,
+            workflows,
+            runs,
+            await tasksOfLockedRuns(
+              sql,
+              runs.map((r) => r.id),
+            ),
+          );
+    }
+    const { runs, tasks } = await lockRunsWithStepTasks(sql, taskIds);
     if (runs.length === 0) return [];
-    const runIds = runs.map((r) => r.id);
-    if (opts.full !== false) return withDefinitions(sql, workflows, runs, await tasksOfLockedRuns(sql, runIds));
-    const tasks = await stepTasksOfLockedRuns(sql, runIds, taskIds);
     const named = new Map<string, number>();
     for (const t of tasks) if (t.parentTaskId !== null) named.set(t.parentTaskId, (named.get(t.parentTaskId) ?? 0) + 1);
     const whole: string[] = [];
