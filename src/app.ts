@@ -370,6 +370,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         },
         nextScheduleFire: secondsUntilNextFire,
         subscriptions: () => transport?.subscriptions() ?? 0,
+        busyShares: () => transport?.busyShares() ?? { executing: 0, waiting: 0 },
         pool: () => db.poolStats(),
         redisUp: async () => (config.redisUrl ? ((await check('redis', () => leases.ping(), config.readinessTimeoutMs)).ok ? 1 : 0) : null),
       },

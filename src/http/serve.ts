@@ -74,6 +74,8 @@ export interface ApiTransport {
   readonly handler: RequestListener;
   /** Open WebSocket clients. */
   subscriptions(): number;
+  /** Requests executing and waiting for their tenant's turn while the replica is busy (TENANT_REQUESTS_WHEN_BUSY). */
+  busyShares(): { executing: number; waiting: number };
   /** Stops reacting to revoked keys; the first step of a drain. */
   detach(): void;
   /** Closes the WebSockets, then Apollo's drain stops the server and finishes in-flight requests. */
@@ -209,6 +211,7 @@ export async function serveApi(input: ApiTransportInput): Promise<ApiTransport> 
   return {
     handler: expressApp,
     subscriptions: () => ws.clientCount(),
+    busyShares: () => shares.counts(),
     detach: offRevoked,
     stop: async () => {
       unwatchLoop();

@@ -35,6 +35,8 @@ export interface MetricsSources {
   clusterGauges(): Promise<ClusterGauges>;
   /** Open subscriptions (WebSocket clients) on this replica. */
   subscriptions(): number;
+  /** Requests of this replica executing and waiting for their tenant's turn while it is busy. @default none reported */
+  busyShares?: () => { executing: number; waiting: number };
   /** Connection pool of this replica. */
   pool(): { total: number; idle: number; waiting: number } | null;
   /** 1 when Redis answers, 0 when not; null when no Redis is configured. */
@@ -267,6 +269,14 @@ export function createMetrics(hooks: EngineHooks, sources: MetricsSources, optio
     registers: [registry],
     collect() {
       this.set(sources.subscriptions());
+    },
+  });
+  new client.Gauge({
+    name: 'maestro_requests_waiting_busy',
+    help: "Requests waiting for their tenant's turn on this replica while its event loop is busy (TENANT_REQUESTS_WHEN_BUSY).",
+    registers: [registry],
+    collect() {
+      this.set(sources.busyShares?.().waiting ?? 0);
     },
   });
   new client.Gauge({

@@ -97,12 +97,15 @@ describe.runIf(REAL_POSTGRES)("a tenant's share of a busy replica", () => {
       expect((await overWs(quiet, QUICK)).errors).toBeUndefined();
       console.log(`[busy-shares] the quiet tenant's two requests: ${Math.round(performance.now() - startedAt)} ms while the noisy tenant's waited`);
       expect([slow.done(), overHttp.done(), overSocket.done()]).toEqual([false, false, false]);
+      // SREs see them waiting: the replica's gauge counts the two.
+      await waitFor(async () => (await waitingGauge(t)) === 2);
     } finally {
       await unlock();
       await stopQuiet();
     }
     // The lock gone, the slow request ends and the waiting ones go in turn.
     expect((await t.gql(QUICK, {}, noisy)).errors).toBeUndefined();
+    await waitFor(async () => (await waitingGauge(t)) === 0);
   });
 
   it('a long poll gives its turn back while it waits', async () => {
@@ -120,6 +123,13 @@ describe.runIf(REAL_POSTGRES)("a tenant's share of a busy replica", () => {
     expect(ms).toBeLessThan(10_000);
   });
 });
+
+/** maestro_requests_waiting_busy as the replica's /metrics says it. */
+async function waitingGauge(t: TestApp): Promise<number> {
+  const text = await (await fetch(t.app.metricsUrl)).text();
+  const line = text.split('\n').find((l) => l.startsWith('maestro_requests_waiting_busy '));
+  return Number(line?.split(' ')[1]);
+}
 
 /** Sessions of the test database waiting for a lock. */
 async function lockWaiters(t: TestApp): Promise<number> {
