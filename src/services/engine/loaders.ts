@@ -59,17 +59,7 @@ export function runsOfTasks(workflows: WorkflowsService, taskIds: readonly strin
   return async (sql) => {
     if (opts.full !== false) {
       const runs = await lockRunsOfTasks(sql, taskIds);
-      return runs.length === 0
-        ? []
-        : withDefinitions(
-            sql,
-            workflows,
-            runs,
-            await tasksOfLockedRuns(
-              sql,
-              runs.map((r) => r.id),
-            ),
-          );
+      return runs.length === 0 ? [] : withAllTasks(sql, workflows, runs);
     }
     const { runs, tasks } = await lockRunsWithStepTasks(sql, taskIds);
     if (runs.length === 0) return [];
