@@ -214,7 +214,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const local: LocalDispatch = {
       workerId,
       leaseMs: config.leaseTtlMs,
-      reserve: (n) => dispatchTo?.reserve(n) ?? 0,
+      reserve: (n, forStart) => dispatchTo?.reserve(n, forStart) ?? 0,
       unreserve: (n) => dispatchTo?.unreserve(n),
       admit: (tenantId, type) => dispatchTo?.admit(tenantId, type) ?? false,
       unadmit: (tenantId, type) => dispatchTo?.unadmit(tenantId, type),

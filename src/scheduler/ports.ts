@@ -54,8 +54,12 @@ export interface SchedulerLog {
 export interface LocalDispatch {
   readonly workerId: string;
   readonly leaseMs: number;
-  /** Reserves up to `n` executor slots; returns how many it got (0 while draining). */
-  reserve(n: number): number;
+  /**
+   * Reserves up to `n` executor slots; returns how many it got (0 while draining). `forStart`: for
+   * a new run's roots (eager start), none while the dispatcher knows of queued work, which is
+   * claimed first, in priority order.
+   */
+  reserve(n: number, forStart?: boolean): number;
   /** Counts a task of the tenant against its share before an eager claim; false: the tenant holds its share. */
   admit(tenantId: string, type: string): boolean;
   /** An admitted task that was not claimed after all. */

@@ -97,6 +97,8 @@ export class Scheduler implements LocalDispatch {
   private readonly dispatch: Passes;
   /** Set while a pass that stopped at a full house waits for a slot: one waiter, however many passes stopped. */
   private slotWaiter: Promise<void> | null = null;
+  /** The last pass found the house full or claimed a full batch: ready work may be queued (eager starts wait behind it). */
+  private backlogged = false;
   private readonly timers: Passes;
   private readonly wakeUp: WakeUp;
   private readonly heartbeats: Every;
@@ -197,8 +199,8 @@ export class Scheduler implements LocalDispatch {
    * claiming eagerly). A slot frees when its executor returns, not when its result commits:
    * results are group-committed meanwhile, and up to AWAITING_COMMIT more may wait for theirs.
    */
-  reserve(n: number): number {
-    if (this.phase.kind !== 'running') return 0;
+  reserve(n: number, forStart = false): number {
+    if (this.phase.kind !== 'running' || (forStart && this.backlogged)) return 0;
     const granted = Math.max(0, Math.min(n, this.executors.available, this.held.available));
     this.executors.reserve(granted);
     this.held.reserve(granted);
@@ -315,6 +317,7 @@ export class Scheduler implements LocalDispatch {
         // promise one slot twice.
         const limit = this.reserve(MAX_CLAIM_BATCH);
         if (limit <= 0) {
+          this.backlogged = true;
           this.dispatchWhenFree();
           return;
         }
@@ -356,6 +359,7 @@ export class Scheduler implements LocalDispatch {
           if (this.shares.hasRoom(tenantId, http)) this.wake();
           else this.shareWaiting.add(tenantId);
         }
+        this.backlogged = claimed.length >= limit;
         if (claimed.length === 0 || (claimed.length < limit && filled.length === 0)) return;
         // A full claim: there is likely more. A second pass claims while this one commits
         // (claims skip each other's rows): 1.5k → 2.xk one-step runs/s in bench scenario 1.

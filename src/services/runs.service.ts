@@ -122,7 +122,7 @@ export class RunsService {
     const metadata = checkMetadata(req.metadata, limits.maxJsonDepth);
     const request: StartRequest = { workflow: req.workflow, version: req.version ?? null, input, tags, metadata };
     const requestHash = key === null ? null : startRequestHash(request);
-    const now = clock.now();
+    let now = clock.now();
     // The run's root span: a child of the request's span when the request is traced.
     const span = tracer().startSpan('maestro.run', { attributes: { 'maestro.workflow': req.workflow, 'maestro.tenant_id': tenantId } });
     const traceparent = traceparentOf(span);
@@ -168,19 +168,24 @@ export class RunsService {
           held = await this.concurrency.enter(tenantId, runId, workflow, input, now);
           if (held) plan = planRun(workflow.definition, input, limits, { newId: randomUUID, maxForEachItems: this.deps.maxForEachItems, priority, hold: true });
           await this.concurrency.enterTasks(tenantId, workflow, input, plan);
+          // The run is created (and its roots maybe claimed) now: not when the request came in,
+          // lookups and retries ago (a claimed step's deadline counts from here).
+          now = clock.now();
           const deadlineAt = workflow.definition.timeoutMs ? new Date(now.getTime() + workflow.definition.timeoutMs) : null;
           // Eager start: the plain ready built-in roots claimed for this replica's executors in
           // the insert itself (no claim transaction after it), as far as its share has room.
           const gated = gatedSteps(workflow.definition);
           const builtIn = plan.filter((t) => t.status === 'QUEUED' && t.queue === null);
           const plain = builtIn.every((t) => plainReady(t, gated, now));
-          const reservation = plain ? this.deps.engine.starts.reserve(tenantId, builtIn, now) : null;
+          let reservation = plain ? this.deps.engine.starts.reserve(tenantId, builtIn, now) : null;
           const cursor = { runId, tenantId, workflowName: workflow.name, lastSeq: 0 };
           let claim: StartClaimed | null;
           let firstEvents: RunEvent[];
           let inserted: RunRecord | undefined;
           try {
             claim = reservation && this.deps.engine.starts.claim(reservation, workflow.definition, { id: runId, input, deadlineAt }, plan, now);
+            // The claim could not be made (and its slots went back): the roots wait QUEUED.
+            if (!claim) reservation = null;
             firstEvents = numberEvents(cursor, [...startEvents(plan), ...(claim?.events ?? [])], now);
             inserted = await insertRun(
               db,

@@ -48,20 +48,29 @@ export async function tasksOfLockedRun(sql: Sql, runId: string): Promise<TaskRec
 /**
  * The runs of these tasks, locked in id order, with their step tasks and the named ones (items
  * among them), locked too: ONE statement, where two (the runs, then their tasks) were a round trip
- * more for every result. The tasks are read in the statement that may have waited for the run
+ * more for every result. Each run's columns come once, on its first step's row (`run.<column>`,
+ * null on the others): on every row, a run's input (up to MAX_INPUT_BYTES) would be sent and
+ * parsed once per step. The tasks are read in the statement that may have waited for the run
  * locks, so under its snapshot, which is safe for these rows only: step tasks exist from the run's
- * start, and a named task was claimed, so committed, before its result was sent. (A run's other
- * items may be newer than the snapshot: they are read after the lock, by statements of their own.)
+ * start, and a named task was claimed, so committed, before its result was sent; rows changed
+ * meanwhile are read as they are now (FOR UPDATE). (A run's other items may be newer than the
+ * snapshot: they are read after the lock, by statements of their own.)
  */
 const LOCK_RUNS_WITH_STEP_TASKS = `WITH r AS MATERIALIZED (
        SELECT r.* FROM runs r WHERE r.id IN (SELECT "runId" FROM tasks WHERE id = ANY($1::uuid[])) ORDER BY r.id FOR UPDATE
      )
-     SELECT t.*, ${runColumnsAs('r')} FROM r JOIN tasks t ON t."runId" = r.id
+     SELECT t.*, ${Object.keys(RUNS.columns)
+       .map((c) => `CASE WHEN t.position = 0 AND t."parentTaskId" IS NULL THEN r."${c}" END AS "run.${c}"`)
+       .join(', ')}
+     FROM r JOIN tasks t ON t."runId" = r.id
      WHERE t."parentTaskId" IS NULL OR t.id = ANY($1::uuid[])
      ORDER BY t."runId", t.position, t."itemIndex" FOR UPDATE OF t`;
 
 export async function lockRunsWithStepTasks(sql: Sql, taskIds: readonly string[]): Promise<{ tasks: TaskRecord[]; runs: RunRecord[] }> {
-  return splitClaimedRows(await sql.rows<Record<string, unknown>>(LOCK_RUNS_WITH_STEP_TASKS, [taskIds]));
+  const locked = splitClaimedRows(await sql.rows<Record<string, unknown>>(LOCK_RUNS_WITH_STEP_TASKS, [taskIds]));
+  // Every run has a first step (position 0): a run without one would be a broken store.
+  if (locked.runs.length !== new Set(locked.tasks.map((t) => t.runId)).size) throw new Error('a locked run came without its first step');
+  return locked;
 }
 
 /** Every item of these fan tasks (their runs locked by the caller). */
@@ -305,12 +314,9 @@ export async function claimReadyBuiltIn(
  * committed meanwhile is read as it is now, not as the statement's snapshot had it (its `lastSeq`
  * numbers the claim's events).
  */
-function runColumnsAs(alias: string): string {
-  return Object.keys(RUNS.columns)
-    .map((c) => `${alias}."${c}" AS "run.${c}"`)
-    .join(', ');
-}
-const RUN_COLUMNS_AS = runColumnsAs('r');
+const RUN_COLUMNS_AS = Object.keys(RUNS.columns)
+  .map((c) => `r."${c}" AS "run.${c}"`)
+  .join(', ');
 const PICKED_RUN_COLUMNS = Object.keys(RUNS.columns)
   .map((c) => `picked."run.${c}"`)
   .join(', ');
@@ -326,7 +332,8 @@ function splitClaimedRows(rows: readonly Record<string, unknown>[]): { tasks: Ta
       else task[column] = value;
     }
     tasks.push(task as unknown as TaskRecord);
-    runs.set(run['id'] as string, run as unknown as RunRecord);
+    // A row without its run's columns (lockRunsWithStepTasks sends them once a run) sets nothing.
+    if (run['id'] !== null) runs.set(run['id'] as string, run as unknown as RunRecord);
   }
   return { tasks, runs: [...runs.values()] };
 }

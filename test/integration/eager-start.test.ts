@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/domain/manual-clock';
+import { MemoryLeaseStore } from '../../src/leases/memory-lease-store';
+import { RedisLeaseStore } from '../../src/leases/redis-lease-store';
+import { Starts } from '../../src/services/engine/starts';
 import { startTestApp, waitForRun, type TestApp } from '../helpers/app';
 import { REAL_REDIS } from '../helpers/db';
 import { until } from '../helpers/gates';
@@ -113,11 +116,45 @@ describe('eager start', () => {
   });
 
   it('gives back the slots of starts that insert nothing (concurrent starts with one idempotency key)', async () => {
-    const answers = await Promise.all(Array.from({ length: 6 }, () => t.ok(START, { wf: 'one', key: 'same-start' })));
-    const ids = new Set(answers.map((a) => a.startRun.id));
+    const release = vi.spyOn(Starts.prototype, 'release');
+    // Six lookups of the key before any insert (one tick): each start then reserves, one inserts.
+    const answers = await Promise.all(Array.from({ length: 6 }, () => t.app.services.runs.start('default', { workflow: 'one', idempotencyKey: 'same-start' })));
+    const given = release.mock.calls.filter(([r]) => r !== null).length;
+    release.mockRestore();
+    // Two slots: the winner's, and a loser's, given back (and maybe taken and given back by
+    // another loser); the rest found none free. All of them free again below.
+    expect(given).toBeGreaterThanOrEqual(1);
+    const ids = new Set(answers.map((a) => a.id));
     expect(ids.size).toBe(1);
     expect((await waitForRun(t, [...ids][0]!)).status).toBe('SUCCEEDED');
     await until(() => t.app.scheduler.inflightCount === 0, 'the attempt to be over');
+    expectAllFree();
+  });
+
+  it('leaves a new run QUEUED while older work waits for the slot that freed (it is claimed first)', async () => {
+    const first = await Promise.all([t.ok(START, { wf: 'call' }), t.ok(START, { wf: 'call' })]);
+    await until(() => held.length === 2, 'both calls to hold the house');
+    // A third run finds the house full: QUEUED, and the dispatcher knows work waits.
+    const older = await t.ok(START, { wf: 'call' });
+    expect(older.startRun.status).toBe('PENDING');
+    await t.app.scheduler.settleTimers();
+    // A slot frees, and a new run starts before the dispatcher's pass takes it.
+    const wake = vi.spyOn(t.app.scheduler, 'wake').mockImplementation(() => undefined);
+    try {
+      held.shift()!();
+      await until(() => t.app.scheduler.inflightCount === 1, 'the first call to end');
+      const newer = await t.ok(START, { wf: 'one' });
+      expect(newer.startRun.status).toBe('PENDING');
+      wake.mockRestore();
+      t.app.scheduler.wake();
+      // The older run's call takes the slot; the newer run waits behind it.
+      await until(() => held.length === 2, 'the older run to take the freed slot');
+      for (const release of held.splice(0)) release();
+      for (const id of [...first.map((r) => r.startRun.id), older.startRun.id, newer.startRun.id]) expect((await waitForRun(t, id)).status).toBe('SUCCEEDED');
+    } finally {
+      wake.mockRestore();
+    }
+    await until(() => t.app.scheduler.inflightCount === 0, 'every attempt to be over');
     expectAllFree();
   });
 });
@@ -135,6 +172,33 @@ describe('eager start, the replica dying after the insert', () => {
     vi.restoreAllMocks();
     await admin?.quit();
     await t?.close();
+  });
+
+  it('hands its claimed root back when it died before the lease was granted (the orphan sweep), and the run finishes', async () => {
+    const scheduler = t.app.scheduler;
+    const original = scheduler.take.bind(scheduler);
+    const dropped: string[] = [];
+    vi.spyOn(scheduler, 'take').mockImplementation((claimed) => {
+      if (dropped.length === 0 && claimed.length > 0) dropped.push(...claimed.map((c) => c.task.runId));
+      else original(claimed);
+    });
+    // The lease never reaches the store: the replica died between the insert and the grant.
+    const acquire = vi.spyOn(REAL_REDIS ? RedisLeaseStore.prototype : MemoryLeaseStore.prototype, 'acquire').mockRejectedValueOnce(new Error('replica died'));
+    await scheduler.settleTimers();
+    const { startRun } = await t.ok(START, { wf: 'one' });
+    expect(startRun.status).toBe('RUNNING');
+    await until(() => dropped.length === 1, 'the claimed root to be handed over');
+    expect(acquire).toHaveBeenCalled();
+    scheduler.unreserve(1);
+    scheduler.unadmit('default', 'noop');
+    vi.mocked(scheduler.take).mockRestore();
+    // No lease to expire: the orphan sweep takes RUNNING attempts without one, two TTLs old.
+    await clock.advance(2 * 1_000 + 100);
+    expect(await t.app.services.tasks.sweepOrphans()).toBe(1);
+    const run = await waitForRun(t, startRun.id);
+    expect(run.status).toBe('SUCCEEDED');
+    const { run: history } = await t.ok(HISTORY, { id: startRun.id });
+    expect(history.tasks[0].attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['LEASE_EXPIRED', 'SUCCEEDED']);
   });
 
   it('hands its claimed root back when the lease expires, and the run finishes', async () => {

@@ -12,14 +12,14 @@ import { startTestApp, type TestApp } from '../helpers/app';
  * 0.2 a run over five runs when one falls in, and one claim transaction, 0.8 a run, when a
  * dispatch pass held the free slot as a step became ready.)
  */
-const MAX_STATEMENTS_PER_RUN = 42.6;
+const MAX_STATEMENTS_PER_RUN = 42;
 /**
  * A one-step run: its start (one insert, its step claimed in it: eager start) and its result
  * (BEGIN, the run locked with its tasks, the write, COMMIT). Was 13, then 10 with the claim a
  * transaction of its own (BEGIN, the claim returning its runs, the write, COMMIT), then 6 with
  * the run locked and its tasks read in two statements. The same allowance as above.
  */
-const MAX_STATEMENTS_PER_ONE_STEP_RUN = 6.2;
+const MAX_STATEMENTS_PER_ONE_STEP_RUN = 6;
 const RUNS = 5;
 
 describe('statements per run', () => {

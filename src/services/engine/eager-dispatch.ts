@@ -64,7 +64,8 @@ export class EagerDispatch {
 
   /**
    * Eager start: slots for a new run's plain ready roots, reserved on `batch` (the start's
-   * announcement), as far as the tenant's share and the free slots allow; returns the ids of the
+   * announcement), as far as the tenant's share and the free slots allow, and none while queued
+   * work waits for the dispatcher (it goes first, in priority order); returns the ids of the
    * roots to claim in the start's insert (the rest stay queued for the dispatcher). Given back
    * with `giveBack` when the insert does not happen.
    */
@@ -72,13 +73,14 @@ export class EagerDispatch {
     return this.reserve(
       batch,
       roots.map((t) => ({ taskId: t.id, tenantId, type: t.type })),
+      true,
     ).map((c) => c.taskId);
   }
 
   /** Each tenant within its share of the executors, as far as slots are free: the candidates granted, counted on `batch`. */
-  private reserve<C extends { taskId: string; tenantId: string; type: string }>(batch: Batch, candidates: readonly C[]): C[] {
+  private reserve<C extends { taskId: string; tenantId: string; type: string }>(batch: Batch, candidates: readonly C[], forStart = false): C[] {
     const admitted = candidates.filter((c) => this.local.admit(c.tenantId, c.type));
-    const granted = this.local.reserve(admitted.length);
+    const granted = this.local.reserve(admitted.length, forStart);
     for (const c of admitted.slice(granted)) this.local.unadmit(c.tenantId, c.type);
     batch.reserved += granted;
     for (const c of admitted.slice(0, granted)) batch.admitted.set(c.taskId, { tenantId: c.tenantId, type: c.type });

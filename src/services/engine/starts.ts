@@ -42,15 +42,25 @@ export class Starts {
     return null;
   }
 
-  /** The reserved roots claimed in memory by the state machine, for the insert to write. */
+  /**
+   * The reserved roots claimed in memory by the state machine, for the insert to write; null (the
+   * slots given back) if the machine refuses, which a new run's QUEUED roots never give it cause
+   * to: an optimisation never fails a start.
+   */
   claim(
     reservation: StartReservation,
     definition: WorkflowDefinition,
     run: Pick<RunState, 'id' | 'input' | 'deadlineAt'>,
     planned: readonly InitialTask[],
     now: Date,
-  ): StartClaimed {
-    return claimAtStart({ definition, now, newSecret }, run, planned, reservation);
+  ): StartClaimed | null {
+    try {
+      return claimAtStart({ definition, now, newSecret }, run, planned, reservation);
+    } catch (e: unknown) {
+      this.release(reservation);
+      this.deps.onPublishError(new Error(`eager start declined (the run's roots wait QUEUED): ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+      return null;
+    }
   }
 
   /** The insert did not happen (it failed, or another start won): the slots go back. */
