@@ -13,6 +13,7 @@ import {
 } from '../../src/worker-sdk';
 import { parseWorkerConfig } from '../../src/worker-sdk/cli';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { until } from '../helpers/gates';
 
 const RUN = `query($id: ID!) { run(id: $id) { id status output error
   tasks { id key status attempt output error workerId attempts { attempt outcome workerId error } } } }`;
@@ -403,11 +404,13 @@ describe('worker SDK against a conductor', () => {
     const [start] = await nextEvent(w, 'task:start', (e) => e.runId === held);
     const lostConnection = nextEvent(w, 'connection:lost');
     const restored = nextEvent(w, 'connection:restored');
-    const restarting = t.restart();
-    // The conductor is going down: let the handler finish now, so its result meets a closed port.
-    await lostConnection;
-    hold.open();
-    await restarting;
+    // Down until the worker has noticed (its next poll or heartbeat fails: a restart quicker than
+    // its next request went unnoticed), then the handler finishes, so its result meets a closed port.
+    await t.restart(async () => {
+      await lostConnection;
+      hold.open();
+      await until(() => sent.some((s) => s.taskId === start.taskId && s.op === 'CompleteTask' && !s.ok), 'the result to meet the closed port');
+    });
     const [{ downMs }] = await restored;
 
     const run = await finished(held);
