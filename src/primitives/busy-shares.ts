@@ -13,6 +13,12 @@
  * from 16 to 36 ms at the median and from 30 to 146 ms at p99; with one of the eight executing at
  * a time, 25 and 85 ms (bench scenario 7).
  *
+ * And each tenant's share of the replica's time: while limiting, a tenant whose request held its
+ * turn for d ms takes its next turn d × (other tenants sending) / `perTenant` later, so a tenant
+ * that always has a request waiting executes at most its fraction of the time, not all of it
+ * between the others' short requests. (One tenant's startRun clients, one at a time, still kept
+ * the loop and the CPUs busy enough to double another tenant's latency: bench scenario 7.)
+ *
  * A request waits at most `maxWaitMs`, and a tenant has at most `maxQueued` waiting; past either
  * it is refused with what `refuse` makes (RATE_LIMITED, retry later). Synchronous bookkeeping,
  * single-threaded, like FairTurns.
@@ -48,6 +54,9 @@ export class BusyShares {
   private readonly waiting = new Map<string, Waiter[]>();
   /** When each tenant last sent a request (ms), pruned at each `observe`. */
   private readonly lastSeen = new Map<string, number>();
+  /** When a paced tenant may take its next turn (ms), and the timer that lets it go then. */
+  private readonly notBefore = new Map<string, number>();
+  private readonly pacing = new Map<string, () => void>();
   private level = 0;
   private busy = false;
   private sending = 0;
@@ -84,6 +93,7 @@ export class BusyShares {
     this.busy = this.busy ? this.level >= Math.max(busyAt - HYSTERESIS, busyAt / 2) : this.level >= busyAt;
     const since = this.opts.clock.now().getTime() - (this.opts.activeMs ?? 1_000);
     for (const [tenantId, at] of this.lastSeen) if (at < since && !this.executing.has(tenantId)) this.lastSeen.delete(tenantId);
+    for (const [tenantId, at] of this.notBefore) if (at <= this.now()) this.notBefore.delete(tenantId);
     this.sending = this.lastSeen.size;
     for (const tenantId of [...this.waiting.keys()]) this.dispatch(tenantId);
   }
@@ -107,15 +117,23 @@ export class BusyShares {
       const waiter: Waiter = { grant: resolve, cancel: cancelTimer };
       q.push(waiter);
       this.waiting.set(tenantId, q);
+      // Held by its pause alone (no request of its own to end): it goes when the pause ends.
+      this.dispatch(tenantId);
     });
   }
 
+  private now(): number {
+    return this.opts.clock.now().getTime();
+  }
+
   private mayTake(tenantId: string): boolean {
-    return !this.limiting || (this.executing.get(tenantId) ?? 0) < this.opts.perTenant;
+    if (!this.limiting) return true;
+    return (this.executing.get(tenantId) ?? 0) < this.opts.perTenant && (this.notBefore.get(tenantId) ?? 0) <= this.now();
   }
 
   private take(tenantId: string): () => void {
     this.executing.set(tenantId, (this.executing.get(tenantId) ?? 0) + 1);
+    const startedAt = this.now();
     let released = false;
     return () => {
       if (released) return;
@@ -123,11 +141,17 @@ export class BusyShares {
       const n = (this.executing.get(tenantId) ?? 1) - 1;
       if (n > 0) this.executing.set(tenantId, n);
       else this.executing.delete(tenantId);
+      // Its share of the time: the turn it held, again for each other tenant sending, before its next.
+      const held = this.now() - startedAt;
+      if (this.limiting && held > 0) {
+        const until = this.now() + (held * (this.sending - 1)) / this.opts.perTenant;
+        this.notBefore.set(tenantId, Math.max(this.notBefore.get(tenantId) ?? 0, until));
+      }
       this.dispatch(tenantId);
     };
   }
 
-  /** Lets the tenant's waiting requests go, in order, while it is under its share. */
+  /** Lets the tenant's waiting requests go, in order, while it is under its share; a pause ends on a timer. */
   private dispatch(tenantId: string): void {
     const q = this.waiting.get(tenantId);
     while (q?.length && this.mayTake(tenantId)) {
@@ -136,6 +160,16 @@ export class BusyShares {
       waiter.grant(this.take(tenantId));
     }
     if (q && !q.length) this.waiting.delete(tenantId);
+    const at = this.notBefore.get(tenantId);
+    if (q?.length && at !== undefined && at > this.now() && !this.pacing.has(tenantId)) {
+      this.pacing.set(
+        tenantId,
+        this.opts.clock.setTimer(new Date(at), () => {
+          this.pacing.delete(tenantId);
+          this.dispatch(tenantId);
+        }),
+      );
+    }
   }
 }
 

@@ -73,6 +73,37 @@ describe('BusyShares', () => {
     expect(await settled(a3)).toBe(true);
   });
 
+  it('paces a busy tenant to its share of the time: the turn it held, again, before its next (manual clock)', async () => {
+    const clock = new ManualClock(0);
+    const s = shares(clock);
+    const [a1, b1] = await busyWithTwoTenants(s);
+    b1!();
+    const a2 = s.enter('a');
+    // a's first request holds its turn 10 ms, then ends with its second waiting: one other
+    // tenant sends, so a waits those 10 ms again.
+    await clock.advance(10);
+    a1!();
+    expect(await settled(a2)).toBe(false);
+    await clock.advance(9);
+    expect(await settled(a2)).toBe(false);
+    // b, which held its turn for no time, is never paced.
+    expect(await settled(s.enter('b'))).toBe(true);
+    await clock.advance(1);
+    expect(await settled(a2)).toBe(true);
+    expect(s.counts('a')).toEqual({ executing: 1, waiting: 0 });
+  });
+
+  it('paces nobody while the loop has room, nor a tenant alone', async () => {
+    const clock = new ManualClock(0);
+    const s = shares(clock);
+    s.observe(1);
+    s.observe(1);
+    const a1 = await s.enter('a');
+    await clock.advance(50);
+    a1();
+    expect(await settled(s.enter('a'))).toBe(true);
+  });
+
   it('lets every waiting request go once the loop has room again', async () => {
     const s = shares(new ManualClock(0));
     await busyWithTwoTenants(s);
