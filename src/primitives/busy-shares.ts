@@ -91,9 +91,10 @@ export class BusyShares {
     this.level = SMOOTHING * utilization + (1 - SMOOTHING) * this.level;
     const { busyAt } = this.opts;
     this.busy = this.busy ? this.level >= Math.max(busyAt - HYSTERESIS, busyAt / 2) : this.level >= busyAt;
-    const since = this.opts.clock.now().getTime() - (this.opts.activeMs ?? 1_000);
+    const now = this.now();
+    const since = now - (this.opts.activeMs ?? 1_000);
     for (const [tenantId, at] of this.lastSeen) if (at < since && !this.executing.has(tenantId)) this.lastSeen.delete(tenantId);
-    for (const [tenantId, at] of this.notBefore) if (at <= this.now()) this.notBefore.delete(tenantId);
+    for (const [tenantId, at] of this.notBefore) if (at <= now) this.notBefore.delete(tenantId);
     this.sending = this.lastSeen.size;
     for (const tenantId of [...this.waiting.keys()]) this.dispatch(tenantId);
   }

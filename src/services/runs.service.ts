@@ -13,7 +13,7 @@ import { planRun, startEvents } from '../domain/run-plan';
 import { WORKFLOW_STEP_TYPE } from '../domain/child-runs';
 import { MAX_SIGNAL_NAME_LENGTH } from '../domain/dag';
 import { listEvents, listEventsOfRuns, numberEvents } from '../store/events.store';
-import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, positioned, type RunKey, type RunListFilter } from '../store/runs.store';
+import { findRunByIdempotencyKey, findRunsByIds, insertRun, listRuns, type RunKey, type RunListFilter } from '../store/runs.store';
 import { hasCondition } from '../store/run-filter';
 import type { Database } from '../store/sql';
 import { attemptsOfTasks } from '../store/attempts.store';
@@ -131,7 +131,7 @@ export class RunsService {
     let created = false;
     let startsChildren = false;
     let readyBuiltIn: ReadyBuiltIn[] | undefined;
-    let startClaim: { reservation: StartReservation; tasks: TaskRecord[] } | undefined;
+    let startClaim: { reservation: StartReservation; claim: StartClaimed } | undefined;
     let conditionalRoots = false;
     let held: { tenantId: string; groupKey: string } | undefined;
     let run: RunRecord;
@@ -227,10 +227,7 @@ export class RunsService {
             // The ready built-in roots left by tenant, when a plain claim takes each of them: this
             // replica wakes its dispatcher only if its share for them has room.
             readyBuiltIn = plain ? builtIn.filter((t) => !claimedIds.has(t.id)).map((t) => ({ tenantId, type: t.type })) : undefined;
-            if (claim) {
-              const claimedTasks = positioned(claim.tasks).filter((t) => claimedIds.has(t.id));
-              startClaim = { reservation: reservation!, tasks: claimedTasks.map((t) => ({ ...t, tenantId, runId, createdAt: now, rateLimitedUntil: null })) };
-            }
+            if (claim) startClaim = { reservation: reservation!, claim };
             startsChildren = plan.some((t) => t.status === 'QUEUED' && t.type === WORKFLOW_STEP_TYPE);
             if (plan.some((t) => t.rateLimitKey !== null)) this.deps.engine.sawRateLimitedTasks();
             created = true;
@@ -258,8 +255,8 @@ export class RunsService {
     if (created) {
       const announced = this.deps.engine.starts.announce(run, events, ready, { startsChildren, readyBuiltIn, claimed: startClaim });
       // The run is committed: a plain start answers without waiting for its announcement (its
-      // events published, its ready roots signalled; announceStart never rejects, it reports its
-      // faults, and subscribers fill gaps from the stored history): one round trip fewer.
+      // events published, its ready roots signalled; the announcement never rejects, it reports
+      // its faults, and subscribers fill gaps from the stored history): one round trip fewer.
       if (!held && !conditionalRoots && !startsChildren) return run;
       await announced;
       // Roots with a `when` start PENDING: their conditions are decided by the state machine, in

@@ -14,8 +14,9 @@ import { until } from '../helpers/gates';
  * Eager start: a run's plain ready built-in roots are claimed for the replica's executors in the
  * start's own insert (no claim transaction after it), as far as the tenant's share and the free
  * slots allow. What must hold: the history and attempts a claim writes, nothing claimed past a
- * share, slots given back by a start that inserts nothing, and a root whose replica died after
- * the insert handed back by the reaper.
+ * share nor ahead of older queued work, slots given back by a start that inserts nothing, and a
+ * root whose replica died after the insert handed back (by the orphan sweep before its lease was
+ * granted, by the reaper after).
  */
 
 const REGISTER = `mutation($input: WorkflowInput!) { registerWorkflow(input: $input) { version } }`;

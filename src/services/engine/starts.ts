@@ -1,5 +1,6 @@
 import type { RunEvent, RunRecord, TaskRecord } from '../../domain/model';
 import type { ReadyBuiltIn } from '../../events/event-bus';
+import { positioned } from '../../store/runs.store';
 import { newBatch, type Batch } from './batch';
 import type { EagerDispatch } from './eager-dispatch';
 import { newSecret, type TransitionKernel } from './kernel';
@@ -77,7 +78,7 @@ export class Starts {
     run: RunRecord,
     events: readonly RunEvent[],
     readyQueues: readonly (string | null)[],
-    opts: { startsChildren?: boolean; readyBuiltIn?: ReadyBuiltIn[]; claimed?: { reservation: StartReservation; tasks: readonly TaskRecord[] } } = {},
+    opts: { startsChildren?: boolean; readyBuiltIn?: ReadyBuiltIn[]; claimed?: { reservation: StartReservation; claim: StartClaimed } } = {},
   ): Promise<void> {
     const { claimed } = opts;
     const batch = claimed?.reservation.batch ?? newBatch(run.createdAt);
@@ -91,8 +92,13 @@ export class Starts {
     if (run.deadlineAt) batch.wakeAt.push(run.deadlineAt.getTime());
     if (claimed && this.deps.eager) {
       if (run.status === 'RUNNING') batch.startedRuns.push(run);
-      for (const task of claimed.tasks) {
-        batch.claims.push({ task, workerId: claimed.reservation.workerId, eager: true, leaseMs: this.deps.eager.leaseMs });
+      const { reservation, claim } = claimed;
+      const taskIds = new Set(reservation.taskIds);
+      for (const t of positioned(claim.tasks)) {
+        if (!taskIds.has(t.id)) continue;
+        // The claimed task as the insert wrote it.
+        const task: TaskRecord = { ...t, tenantId: run.tenantId, runId: run.id, createdAt: run.createdAt, rateLimitedUntil: null };
+        batch.claims.push({ task, workerId: reservation.workerId, eager: true, leaseMs: this.deps.eager.leaseMs });
         if (task.deadlineAt) batch.wakeAt.push(task.deadlineAt.getTime());
       }
     }
